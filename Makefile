@@ -1,0 +1,74 @@
+# Every target sets itself up: a fresh clone needs only Python 3.11+ (3.12 preferred, the
+# Lambda runtime) and network access to the package index.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell infra/find-python.sh)
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+export UV_PYTHON_DOWNLOADS := never
+export AWS_DEFAULT_REGION ?= us-east-1
+# sam build looks for the runtime's interpreter (python3.12) on PATH.
+export PATH := $(dir $(PYTHON)):$(PATH)
+
+.PHONY: help install demo serve test lint bench lock sam-build clean
+
+help:
+	@echo "make demo   - run the main job on the embedded local stack"
+	@echo "make test   - install everything and run the whole test suite"
+	@echo "make serve  - keep the local stack up on 127.0.0.1:3000"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - benchmarks; figures go to docs/performance.md"
+	@echo "make lock   - regenerate the pinned requirement files from pyproject.toml"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): requirements/bootstrap.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
+	@touch $@
+
+$(VENV)/.installed: $(UV) requirements/dev.txt pyproject.toml
+	$(UV) pip install --python $(BIN)/python --quiet --require-hashes -r requirements/dev.txt
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
+	@touch $@
+
+$(SAM_VENV)/.installed: $(UV) requirements/sam.txt
+	$(UV) venv --quiet --python $(PYTHON) $(SAM_VENV)
+	$(UV) pip install --python $(SAM_VENV)/bin/python --quiet --require-hashes -r requirements/sam.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/recoup demo
+
+serve: install
+	$(BIN)/recoup serve
+
+test: install $(SAM_VENV)/.installed
+	RECOUP_SAM=$(SAM_VENV)/bin/sam $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+sam-build: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam build
+
+LOCK := $(UV) pip compile --quiet --generate-hashes --python $(PYTHON) \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock"
+lock: $(UV)
+	$(LOCK) pyproject.toml --extra dev -o requirements/dev.txt
+	$(LOCK) pyproject.toml -c requirements/dev.txt -o layers/recoup/requirements.txt
+	$(LOCK) requirements/sam.in -o requirements/sam.txt
+	$(LOCK) requirements/bootstrap.in -o requirements/bootstrap.txt
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,18 @@
+"""POST /webhooks/shopify: verify the signature, normalise, enqueue, answer 200.
+
+Bad signature: 401. Not JSON or missing what is needed: 400. Neither writes anything.
+"""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from recoup.http import webhook_app
+from recoup.observability import logger, metrics
+from recoup.services import intake
+
+app = webhook_app("/webhooks/shopify", intake.accept_shopify, "Shopify")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,80 @@
+"""The local HTTP front: turns requests into API Gateway HTTP API events for the handlers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from recoup_local.lambdas import LocalLambdas
+
+MAX_BODY = 1024 * 1024  # API Gateway's payload limit is 10 MB; webhooks are far smaller
+
+
+def make_server(
+    lambdas: LocalLambdas, host: str = "127.0.0.1", port: int = 3000
+) -> ThreadingHTTPServer:
+    # One function instance serves one request at a time, as in Lambda.
+    lock = threading.Lock()
+
+    class Front(BaseHTTPRequestHandler):
+        server_version = "recoup-local"
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def _handle(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._send(413, {"error": "payload_too_large", "message": "body over 1 MiB"})
+                return
+            body = self.rfile.read(length)
+            path = self.path.split("?", 1)[0]
+            with lock:
+                result = lambdas.invoke_http(method, path, dict(self.headers.items()), body)
+            if result is None:
+                self._send(404, {"error": "not_found", "message": f"no route {method} {path}"})
+                return
+            self.send_response(int(result.get("statusCode", 200)))
+            for key, value in (result.get("headers") or {}).items():
+                self.send_header(key, str(value))
+            payload = (result.get("body") or "").encode()
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return  # the handlers log in JSON already
+
+    return ThreadingHTTPServer((host, port), Front)
+
+
+class Poller(threading.Thread):
+    """Drives the queue consumers continuously, as Lambda's event source mappings do."""
+
+    def __init__(self, lambdas: LocalLambdas, interval: float = 0.2) -> None:
+        super().__init__(daemon=True, name="sqs-poller")
+        self.lambdas = lambdas
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            if self.lambdas.poll_once() == 0:
+                self.stopped.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)

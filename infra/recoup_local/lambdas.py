@@ -1,0 +1,206 @@
+"""Run the functions in-process the way Lambda would: API Gateway HTTP API (v2) events for
+routes, SQS batches for queues (partial batch failures, redrive), a Lambda context."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import itertools
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+import boto3
+
+from recoup_local.provision import ACCOUNT, FunctionSpec, Stack
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    timeout_seconds: int = 30
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}"
+        )
+        self.function_version = "$LATEST"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+_counter = itertools.count()
+
+
+def load_handler(spec: FunctionSpec) -> Handler:
+    """Import functions/<name>/app.py under a unique module name, as its own Lambda would."""
+    module_name, _, attr = spec.handler.rpartition(".")
+    path = spec.code_dir / f"{module_name.replace('.', '/')}.py"
+    unique = f"recoup_fn_{spec.logical_id}_{next(_counter)}"
+    module_spec = importlib.util.spec_from_file_location(unique, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module: ModuleType = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    handler: Handler = getattr(module, attr)
+    return handler
+
+
+def http_event(method: str, path: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The payload format 2.0 event HTTP API sends a Lambda integration."""
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    merged: dict[str, str] = {}
+    for key, value in headers.items():
+        lower = key.lower()
+        merged[lower] = f"{merged[lower]},{value}" if lower in merged else value
+    now = datetime.now(tz=UTC)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": merged,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+class LocalLambdas:
+    """The stack's functions, loaded once, with the environment template.yaml gives them."""
+
+    def __init__(self, stack: Stack, overrides: Mapping[str, str]) -> None:
+        self.stack = stack
+        env: dict[str, str] = {}
+        for spec in stack.functions:
+            env.update(spec.environment)
+        env.update(overrides)
+        os.environ.update(env)
+        reset_caches()
+        self.handlers = {spec.logical_id: load_handler(spec) for spec in stack.functions}
+        self.routes = {
+            (route.method, route.path): spec.logical_id
+            for spec in stack.functions
+            for route in spec.routes
+        }
+
+    def invoke_http(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, Any] | None:
+        logical_id = self.routes.get((method.upper(), path))
+        if logical_id is None:
+            return None
+        event = http_event(method.upper(), path, headers, body)
+        result: dict[str, Any] = self.handlers[logical_id](event, LambdaContext(logical_id))
+        return result
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        """One receive per queue mapping, like an event source mapping's poll; returns how
+        many records were handed to a function."""
+        handed = 0
+        sqs = boto3.client("sqs", region_name=self.stack.region)
+        for spec in self.stack.functions:
+            for arn in spec.queue_arns:
+                url = self.stack.queue_urls_by_arn[arn]
+                messages = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=spec.batch_size,
+                    WaitTimeSeconds=wait_seconds,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+                if not messages:
+                    continue
+                handed += len(messages)
+                self._deliver(spec, arn, url, [dict(m) for m in messages], sqs)
+        return handed
+
+    def _deliver(
+        self, spec: FunctionSpec, arn: str, url: str, messages: list[dict[str, Any]], sqs: Any
+    ) -> None:
+        records = [_sqs_record(m, arn, self.stack.region) for m in messages]
+        try:
+            response = self.handlers[spec.logical_id](
+                {"Records": records}, LambdaContext(spec.logical_id)
+            )
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        except Exception:  # noqa: BLE001 - Lambda treats a crash as the whole batch failing
+            failed = {m["MessageId"] for m in messages}
+        for message in messages:
+            if message["MessageId"] in failed:
+                # Visible again at once (Lambda would wait out the visibility timeout); the
+                # queue's redrive policy moves it to the DLQ after maxReceiveCount receives.
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain(self, max_rounds: int = 200) -> None:
+        """Poll until every mapped queue is empty (failing records end in their DLQ)."""
+        idle = 0
+        for _ in range(max_rounds):
+            if self.poll_once() == 0:
+                idle += 1
+                if idle >= 2:
+                    return
+            else:
+                idle = 0
+
+
+def _sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": region,
+    }
+
+
+def reset_caches() -> None:
+    """Settings and clients are cached per process, as in a Lambda container; a new local
+    stack in the same process must start from its own environment."""
+    from recoup import queue, settings
+    from recoup.store import bind
+
+    settings.get_settings.cache_clear()
+    queue._client.cache_clear()
+    bind.unbind()

@@ -1,0 +1,237 @@
+"""Create template.yaml's resources in the emulator, so local and cloud cannot drift.
+
+Only the resource types the functions talk to are created (KMS keys, SQS queues, DynamoDB
+tables, S3 buckets, SNS topics); the functions themselves become LocalFunctions that the HTTP
+front and the queue pollers call in-process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from recoup_local.template import ROOT, Resolver, load
+
+ACCOUNT = "123456789012"
+_ORDER = (
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SNS::Topic",
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    routes: list[Route] = field(default_factory=list)
+    queue_arns: list[str] = field(default_factory=list)
+    batch_size: int = 10
+
+
+@dataclass
+class Stack:
+    region: str
+    refs: dict[str, str]
+    attrs: dict[tuple[str, str], str]
+    functions: list[FunctionSpec]
+    queue_urls_by_arn: dict[str, str]
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        return next(f for f in self.functions if f.logical_id == logical_id)
+
+
+def provision(region: str = "us-east-1", stage: str = "dev") -> Stack:
+    """Create the resources with whatever endpoint boto3 is configured for (moto)."""
+    template = load()
+    params = {
+        name: str(spec.get("Default", ""))
+        for name, spec in (template.get("Parameters") or {}).items()
+    }
+    params["Stage"] = stage
+    resolver = Resolver(
+        parameters=params,
+        pseudo={
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": f"recoup-{stage}",
+            "AWS::URLSuffix": "amazonaws.com",
+        },
+    )
+    resolver.evaluate_conditions(template.get("Conditions") or {})
+    resources: dict[str, dict[str, Any]] = template["Resources"]
+    queue_urls: dict[str, str] = {}
+    for kind in _ORDER:
+        # Dead-letter queues before the queues that redrive into them.
+        of_kind = sorted(
+            (item for item in resources.items() if item[1]["Type"] == kind),
+            key=lambda item: "RedrivePolicy" in (item[1].get("Properties") or {}),
+        )
+        for logical_id, resource in of_kind:
+            condition = resource.get("Condition")
+            if condition and not resolver.conditions.get(condition):
+                continue
+            props = resolver.resolve(resource.get("Properties") or {})
+            _CREATE[kind](logical_id, props, resolver, region, queue_urls)
+    globals_env = (
+        ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
+    ).get("Variables") or {}
+    functions = [
+        _function(logical_id, resource, globals_env, resolver)
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    return Stack(region, dict(resolver.refs), dict(resolver.attrs), functions, queue_urls)
+
+
+def _function(
+    logical_id: str, resource: dict[str, Any], globals_env: dict[str, Any], resolver: Resolver
+) -> FunctionSpec:
+    props = resource["Properties"]
+    own_env = ((props.get("Environment") or {}).get("Variables")) or {}
+    env = {k: str(resolver.resolve(v)) for k, v in {**globals_env, **own_env}.items()}
+    spec = FunctionSpec(
+        logical_id=logical_id,
+        code_dir=ROOT / props["CodeUri"],
+        handler=props["Handler"],
+        environment=env,
+    )
+    for event in (props.get("Events") or {}).values():
+        event_props = event.get("Properties") or {}
+        if event["Type"] == "HttpApi":
+            spec.routes.append(Route(event_props["Method"].upper(), event_props["Path"]))
+        elif event["Type"] == "SQS":
+            spec.queue_arns.append(resolver.resolve(event_props["Queue"]))
+            spec.batch_size = int(event_props.get("BatchSize", 10))
+    return spec
+
+
+def _kms_key(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
+) -> None:
+    kms = boto3.client("kms", region_name=region)
+    key = kms.create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+    resolver.refs[logical_id] = key["KeyId"]
+    resolver.attrs[(logical_id, "Arn")] = key["Arn"]
+
+
+def _kms_alias(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
+) -> None:
+    boto3.client("kms", region_name=region).create_alias(
+        AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"]
+    )
+    resolver.refs[logical_id] = props["AliasName"]
+
+
+def _queue(
+    logical_id: str,
+    props: dict[str, Any],
+    resolver: Resolver,
+    region: str,
+    queue_urls: dict[str, str],
+) -> None:
+    sqs = boto3.client("sqs", region_name=region)
+    attributes = {
+        key: (
+            json.dumps(value)
+            if isinstance(value, dict)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
+        for key, value in props.items()
+        if key not in ("QueueName", "Tags")
+    }
+    name = props.get("QueueName") or logical_id + (".fifo" if props.get("FifoQueue") else "")
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    resolver.refs[logical_id] = url
+    resolver.attrs[(logical_id, "Arn")] = arn
+    resolver.attrs[(logical_id, "QueueName")] = name
+    resolver.attrs[(logical_id, "QueueUrl")] = url
+    queue_urls[arn] = url
+
+
+def _table(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
+) -> None:
+    ddb = boto3.client("dynamodb", region_name=region)
+    name = props.get("TableName") or logical_id
+    args: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    sse = props.get("SSESpecification")
+    if sse:
+        args["SSESpecification"] = {
+            "Enabled": bool(sse.get("SSEEnabled")),
+            "SSEType": sse.get("SSEType", "KMS"),
+            **({"KMSMasterKeyId": sse["KMSMasterKeyId"]} if sse.get("KMSMasterKeyId") else {}),
+        }
+    description = ddb.create_table(**args)["TableDescription"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+    resolver.refs[logical_id] = name
+    resolver.attrs[(logical_id, "Arn")] = description["TableArn"]
+
+
+def _bucket(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
+) -> None:
+    name = props.get("BucketName") or f"recoup-local-{logical_id.lower()}"
+    s3 = boto3.client("s3", region_name=region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(
+            Bucket=name,
+            CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+        )
+    resolver.refs[logical_id] = name
+    resolver.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+
+def _topic(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
+) -> None:
+    name = props.get("TopicName") or logical_id
+    arn = boto3.client("sns", region_name=region).create_topic(Name=name)["TopicArn"]
+    resolver.refs[logical_id] = arn
+    resolver.attrs[(logical_id, "TopicName")] = name
+
+
+_CREATE = {
+    "AWS::KMS::Key": _kms_key,
+    "AWS::KMS::Alias": _kms_alias,
+    "AWS::SQS::Queue": _queue,
+    "AWS::DynamoDB::Table": _table,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::SNS::Topic": _topic,
+}

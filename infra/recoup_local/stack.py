@@ -1,0 +1,115 @@
+"""Start the local stack: moto's server on loopback (or moto in-process for tests), the
+resources of template.yaml, and the functions with their template environment."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from recoup_local.lambdas import LocalLambdas, reset_caches
+from recoup_local.provision import Stack, provision
+
+REGION = "us-east-1"
+# Development defaults, documented in README: anyone can sign a delivery by hand with them.
+DEV_SECRETS = {
+    "RECOUP_SHOPIFY_API_SECRET": "dev-shopify-client-secret",
+    "RECOUP_STRIPE_WEBHOOK_SECRET": "whsec_dev_local_only",
+}
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+@dataclass
+class LocalStack:
+    stack: Stack
+    lambdas: LocalLambdas
+    endpoint: str | None
+
+    @property
+    def shopify_secret(self) -> str:
+        return os.environ["RECOUP_SHOPIFY_API_SECRET"].split(",")[0]
+
+    @property
+    def stripe_secret(self) -> str:
+        return os.environ["RECOUP_STRIPE_WEBHOOK_SECRET"].split(",")[0]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _secrets() -> dict[str, str]:
+    values = {name: os.environ.get(name) or default for name, default in DEV_SECRETS.items()}
+    return {"RECOUP_SECRETS_SOURCE": "env", **values}
+
+
+def _start(endpoint: str | None) -> LocalStack:
+    os.environ.update(_FAKE_CREDENTIALS)
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    else:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+    stack = provision(region=REGION)
+    return LocalStack(stack, LocalLambdas(stack, _secrets()), endpoint)
+
+
+@contextmanager
+def emulated(port: int | None = None) -> Iterator[LocalStack]:
+    """moto's server on 127.0.0.1: other processes (curl, `recoup cases`) can reach it."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
+    port = port or free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield _start(f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@contextmanager
+def in_process() -> Iterator[LocalStack]:
+    """moto in-process (mock_aws): the same resources, no sockets; for integration tests."""
+    from moto import mock_aws
+
+    os.environ.update(_FAKE_CREDENTIALS)
+    with mock_aws():
+        yield _start(None)
+
+
+STATE_FILE = ".recoup-local.json"
+
+
+def write_state(local: LocalStack, front_url: str) -> Path:
+    """Tell other commands (`recoup cases`) where the running stack is."""
+    env = {k: v for spec in local.stack.functions for k, v in spec.environment.items()}
+    path = Path(STATE_FILE)
+    path.write_text(json.dumps({"endpoint": local.endpoint, "front": front_url, "env": env}))
+    return path
+
+
+def connect() -> None:
+    """Point this process at the stack `recoup serve` is running, through its state file."""
+    path = Path(STATE_FILE)
+    if not path.exists():
+        raise SystemExit("no local stack is running here: start one with `make serve`")
+    state = json.loads(path.read_text())
+    os.environ.update(_FAKE_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = state["endpoint"]
+    os.environ.update(state["env"])
+    os.environ.update(_secrets())
+    reset_caches()

@@ -1,0 +1,300 @@
+"""The case of one unpaid order, as a fold of the facts the platforms reported.
+
+The fold is a join: the result depends on the *set* of events applied, never on their
+order or on how often each arrived. That is what makes duplicate and out-of-order webhook
+deliveries harmless:
+- the status is the highest-ranked fact seen (open < paid < cancelled), so a late
+  `payment_failed` cannot reopen a paid case;
+- the order's amounts, items and customer come from the newest snapshot, ranked by source
+  (Shopify's order beats a Stripe payment), then time, then event id, whole (never merged
+  field by field, which would depend on arrival order);
+- payment attempts and refunds are sets; flags only ever turn on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from recoup.domain.events import (
+    DomainEvent,
+    Fact,
+    OrderSnapshot,
+    PaymentAttempt,
+    Source,
+    attempt_from,
+    customer_from,
+    line_item_from,
+)
+from recoup.domain.money import Money
+
+
+class CaseStatus(StrEnum):
+    UNTRACKED = "untracked"  # only informational facts so far: nothing owed yet
+    OPEN = "open"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+_RANK = {CaseStatus.UNTRACKED: 0, CaseStatus.OPEN: 1, CaseStatus.PAID: 2, CaseStatus.CANCELLED: 3}
+_STATUS_OF_FACT = {
+    Fact.UNPAID: CaseStatus.OPEN,
+    Fact.PAYMENT_FAILED: CaseStatus.OPEN,
+    Fact.PAID: CaseStatus.PAID,
+    Fact.CANCELLED: CaseStatus.CANCELLED,
+}
+_SOURCE_PRIORITY = {Source.STRIPE: 0, Source.SHOPIFY: 1}
+
+SnapshotKey = tuple[int, str, str]  # (source priority, occurred_at ISO, event id)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    shop: str
+    case_id: str
+    status: CaseStatus = CaseStatus.UNTRACKED
+    # First time each status was reported: gives opened_at and closed_at, order-free.
+    status_since: tuple[tuple[CaseStatus, datetime], ...] = ()
+    snapshot: OrderSnapshot | None = None
+    snapshot_key: SnapshotKey | None = None
+    # The newest amount owed while unpaid: what a payment then recovered.
+    owed_when_open: Money | None = None
+    owed_key: SnapshotKey | None = None
+    attempts: tuple[PaymentAttempt, ...] = ()
+    refunds: tuple[tuple[str, Money], ...] = ()  # (refund or charge id, amount)
+    dispute_open: bool = False
+    fraud_warning: bool = False
+    linked: bool = False
+    stripe_refs: frozenset[str] = frozenset()
+    event_ids: frozenset[str] = field(default_factory=frozenset)
+    last_event_at: datetime | None = None
+
+    @property
+    def opened(self) -> bool:
+        """A case is tracked once something said money is owed."""
+        return any(status is CaseStatus.OPEN for status, _ in self.status_since)
+
+    @property
+    def opened_at(self) -> datetime | None:
+        return self._since(CaseStatus.OPEN)
+
+    @property
+    def closed_at(self) -> datetime | None:
+        if self.status in (CaseStatus.PAID, CaseStatus.CANCELLED):
+            return self._since(self.status)
+        return None
+
+    @property
+    def amount_owed(self) -> Money | None:
+        if self.status is not CaseStatus.OPEN or self.snapshot is None:
+            return None
+        return self.snapshot.amount_owed
+
+    @property
+    def recovered(self) -> Money | None:
+        """What was still owed before the case was paid."""
+        if self.status is not CaseStatus.PAID or not self.opened:
+            return None
+        return self.owed_when_open
+
+    def _since(self, status: CaseStatus) -> datetime | None:
+        for known, at in self.status_since:
+            if known is status:
+                return at
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        from recoup.domain.events import _jsonable
+
+        return {
+            "shop": self.shop,
+            "case_id": self.case_id,
+            "status": str(self.status),
+            "status_since": [[str(s), at.isoformat()] for s, at in self.status_since],
+            "snapshot": _jsonable(_asdict(self.snapshot)) if self.snapshot else None,
+            "snapshot_key": list(self.snapshot_key) if self.snapshot_key else None,
+            "owed_when_open": self.owed_when_open.to_dict() if self.owed_when_open else None,
+            "owed_key": list(self.owed_key) if self.owed_key else None,
+            "attempts": [_jsonable(_asdict(a)) for a in self.attempts],
+            "refunds": [[eid, m.to_dict()] for eid, m in self.refunds],
+            "dispute_open": self.dispute_open,
+            "fraud_warning": self.fraud_warning,
+            "linked": self.linked,
+            "stripe_refs": sorted(self.stripe_refs),
+            "event_ids": sorted(self.event_ids),
+            "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        snap = data.get("snapshot")
+        key = data.get("snapshot_key")
+        return cls(
+            shop=data["shop"],
+            case_id=data["case_id"],
+            status=CaseStatus(data["status"]),
+            status_since=tuple(
+                (CaseStatus(s), datetime.fromisoformat(at)) for s, at in data["status_since"]
+            ),
+            snapshot=_snapshot(snap) if snap else None,
+            snapshot_key=_key(key),
+            owed_when_open=(
+                Money.from_dict(data["owed_when_open"]) if data.get("owed_when_open") else None
+            ),
+            owed_key=_key(data.get("owed_key")),
+            attempts=tuple(attempt_from(a) for a in data.get("attempts") or ()),
+            refunds=tuple((eid, Money.from_dict(m)) for eid, m in data.get("refunds") or ()),
+            dispute_open=bool(data.get("dispute_open")),
+            fraud_warning=bool(data.get("fraud_warning")),
+            linked=bool(data.get("linked")),
+            stripe_refs=frozenset(data.get("stripe_refs") or ()),
+            event_ids=frozenset(data.get("event_ids") or ()),
+            last_event_at=(
+                datetime.fromisoformat(data["last_event_at"]) if data.get("last_event_at") else None
+            ),
+        )
+
+
+def _key(data: list[Any] | None) -> SnapshotKey | None:
+    return (int(data[0]), str(data[1]), str(data[2])) if data else None
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+def _snapshot(data: dict[str, Any]) -> OrderSnapshot:
+    return OrderSnapshot(
+        amount_owed=Money.from_dict(data["amount_owed"]) if data.get("amount_owed") else None,
+        order_total=Money.from_dict(data["order_total"]) if data.get("order_total") else None,
+        order_name=data.get("order_name"),
+        customer=customer_from(data["customer"]) if data.get("customer") else None,
+        line_items=tuple(line_item_from(i) for i in data.get("line_items") or ()),
+        financial_status=data.get("financial_status"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of applying one event: the new case and what changed, in words."""
+
+    case: Case
+    duplicate: bool
+    effect: str
+
+    @property
+    def changed(self) -> bool:
+        return not self.duplicate
+
+
+def new_case(shop: str, case_id: str) -> Case:
+    return Case(shop=shop, case_id=case_id)
+
+
+def apply(case: Case, event: DomainEvent) -> Outcome:
+    """Fold one event into the case. Pure; commutative and idempotent over events."""
+    if event.event_id in case.event_ids:
+        return Outcome(case, duplicate=True, effect="duplicate delivery: already applied")
+    before = case.status
+    status = case.status
+    since = dict(case.status_since)
+    reported = _STATUS_OF_FACT.get(event.fact)
+    if reported is not None:
+        if reported not in since or event.occurred_at < since[reported]:
+            since[reported] = event.occurred_at
+        if _RANK[reported] > _RANK[status]:
+            status = reported
+
+    snapshot, snapshot_key = case.snapshot, case.snapshot_key
+    owed_when_open, owed_key = case.owed_when_open, case.owed_key
+    if event.snapshot is not None:
+        key = (
+            _SOURCE_PRIORITY[event.source],
+            event.occurred_at.isoformat(),
+            event.event_id,
+        )
+        if snapshot_key is None or key > snapshot_key:
+            snapshot, snapshot_key = event.snapshot, key
+        if (
+            reported is CaseStatus.OPEN
+            and event.snapshot.amount_owed is not None
+            and (owed_key is None or key > owed_key)
+        ):
+            owed_when_open, owed_key = event.snapshot.amount_owed, key
+
+    attempts = case.attempts
+    if event.attempt is not None and event.attempt not in attempts:
+        attempts = tuple(sorted((*attempts, event.attempt), key=_attempt_order))
+    refunds = case.refunds
+    if event.refunded is not None:
+        refunds = _add_refund(
+            refunds, event.extra.get("refund_key") or event.event_id, event.refunded
+        )
+
+    updated = replace(
+        case,
+        status=status,
+        status_since=tuple(sorted(since.items(), key=lambda kv: _RANK[kv[0]])),
+        snapshot=snapshot,
+        snapshot_key=snapshot_key,
+        owed_when_open=owed_when_open,
+        owed_key=owed_key,
+        attempts=attempts,
+        refunds=refunds,
+        dispute_open=case.dispute_open or event.fact is Fact.DISPUTE_OPENED,
+        fraud_warning=case.fraud_warning or event.fact is Fact.FRAUD_WARNING,
+        # A case is linked to a Shopify order once any event about it named one.
+        linked=case.linked or event.linked,
+        stripe_refs=case.stripe_refs | frozenset(event.stripe_refs),
+        event_ids=case.event_ids | {event.event_id},
+        last_event_at=max(filter(None, (case.last_event_at, event.occurred_at))),
+    )
+    return Outcome(updated, duplicate=False, effect=_describe(before, updated, event))
+
+
+def _add_refund(
+    refunds: tuple[tuple[str, Money], ...], key: str, amount: Money
+) -> tuple[tuple[str, Money], ...]:
+    """Refunds are keyed by what they refund; a key reported twice keeps its largest amount
+    (Stripe reports a charge's cumulative refunded amount, which only grows)."""
+    merged = dict(refunds)
+    if key not in merged or amount.minor > merged[key].minor:
+        merged[key] = amount
+    return tuple(sorted(merged.items()))
+
+
+def _attempt_order(attempt: PaymentAttempt) -> tuple[Any, ...]:
+    return (
+        attempt.at,
+        attempt.attempt_id,
+        attempt.succeeded,
+        attempt.code or "",
+        attempt.message or "",
+    )
+
+
+def _describe(before: CaseStatus, after: Case, event: DomainEvent) -> str:
+    if after.status is not before:
+        if before is CaseStatus.UNTRACKED and after.status is CaseStatus.OPEN:
+            owed = after.amount_owed
+            return f"case opened: {owed} owed" if owed else "case opened"
+        if after.status is CaseStatus.OPEN:
+            return "case opened"
+        return f"case {before} -> {after.status}"
+    reported = _STATUS_OF_FACT.get(event.fact)
+    if reported is not None and _RANK[reported] < _RANK[after.status]:
+        return f"recorded; case stays {after.status} ({after.status} is final)"
+    if event.fact is Fact.DISPUTE_OPENED:
+        return "dispute opened: flagged"
+    if event.fact is Fact.FRAUD_WARNING:
+        return "early fraud warning: flagged"
+    if after.status is CaseStatus.OPEN and after.amount_owed is not None:
+        return f"recorded; {after.amount_owed} owed"
+    return "recorded"
+
+
+__all__ = ["Case", "CaseStatus", "Outcome", "apply", "new_case"]

@@ -1,0 +1,145 @@
+"""Money as integer minor units of an ISO 4217 currency; never floats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+from babel.numbers import get_currency_precision, is_currency
+
+# Stripe's own exponents differ from ISO 4217 / CLDR for a few currencies
+# (https://docs.stripe.com/currencies#zero-decimal and #special-cases).
+_STRIPE_ZERO_DECIMAL = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
+_STRIPE_THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+# ISK is zero-decimal in ISO but Stripe still represents it with two decimals.
+_STRIPE_TWO_DECIMAL_OVERRIDES = frozenset({"ISK"})
+
+
+class MoneyError(ValueError):
+    """An amount or currency that cannot be represented exactly."""
+
+
+@cache
+def currency_exponent(currency: str) -> int:
+    """Number of minor-unit digits of an ISO 4217 currency (USD 2, JPY 0, KWD 3)."""
+    code = normalise_currency(currency)
+    return int(get_currency_precision(code))
+
+
+def normalise_currency(currency: str) -> str:
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise MoneyError(f"currency must be a three-letter ISO 4217 code, got {currency!r}")
+    code = currency.upper()
+    if not is_currency(code):
+        raise MoneyError(f"unknown currency {code!r}")
+    return code
+
+
+def stripe_exponent(currency: str) -> int:
+    code = normalise_currency(currency)
+    if code in _STRIPE_ZERO_DECIMAL:
+        return 0
+    if code in _STRIPE_THREE_DECIMAL:
+        return 3
+    return 2  # including _STRIPE_TWO_DECIMAL_OVERRIDES
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Money:
+    """An exact amount: `minor` units of `currency` (ISO 4217, upper case)."""
+
+    currency: str
+    minor: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.minor, bool) or not isinstance(self.minor, int):
+            raise MoneyError(f"minor units must be an integer, got {self.minor!r}")
+        object.__setattr__(self, "currency", normalise_currency(self.currency))
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> Money:
+        return cls(currency=currency, minor=minor)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(currency=currency, minor=0)
+
+    @classmethod
+    def parse(cls, amount: str | int, currency: str) -> Money:
+        """Parse a decimal amount as Shopify sends it ("1899.00", "129800")."""
+        if isinstance(amount, bool | float):
+            raise MoneyError(f"amount must be a decimal string, got {amount!r}")
+        try:
+            value = Decimal(str(amount).strip())
+        except InvalidOperation:
+            raise MoneyError(f"amount {amount!r} is not a decimal number") from None
+        if not value.is_finite():
+            raise MoneyError(f"amount {amount!r} is not finite")
+        exponent = currency_exponent(currency)
+        scaled = value.scaleb(exponent)
+        if scaled != scaled.to_integral_value():
+            raise MoneyError(
+                f"amount {amount!r} has more decimals than {currency.upper()} allows ({exponent})"
+            )
+        return cls(currency=currency, minor=int(scaled))
+
+    @classmethod
+    def from_stripe(cls, amount: int, currency: str) -> Money:
+        """Convert a Stripe amount (Stripe's minor units) to ISO minor units."""
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise MoneyError(f"Stripe amount must be an integer, got {amount!r}")
+        shift = stripe_exponent(currency) - currency_exponent(currency)
+        if shift <= 0:
+            return cls(currency=currency, minor=amount * 10 ** (-shift))
+        factor = 10**shift
+        if amount % factor:
+            raise MoneyError(f"Stripe amount {amount} {currency.upper()} is not a whole unit")
+        return cls(currency=currency, minor=amount // factor)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise MoneyError(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.currency, self.minor + other.minor)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.currency, self.minor - other.minor)
+
+    @property
+    def decimal(self) -> Decimal:
+        return Decimal(self.minor).scaleb(-currency_exponent(self.currency))
+
+    def __str__(self) -> str:
+        exponent = currency_exponent(self.currency)
+        return f"{self.currency} {self.decimal:,.{exponent}f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"minor": self.minor, "currency": self.currency}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Money:
+        return cls(currency=data["currency"], minor=data["minor"])

@@ -1,0 +1,287 @@
+"""Shopify webhooks: verify the HMAC on the raw body, then normalise into domain events.
+
+Shopify signs each delivery with the app's client secret: base64(HMAC-SHA256(secret, body))
+in `X-Shopify-Hmac-Sha256` (https://shopify.dev/docs/apps/build/webhooks/subscribe/https).
+ShopifyAPI has no helper for the body HMAC, so it is computed here, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from recoup.domain.events import (
+    Customer,
+    DomainEvent,
+    Fact,
+    LineItem,
+    OrderSnapshot,
+    PaymentAttempt,
+    Source,
+)
+from recoup.domain.money import Money
+from recoup.errors import MalformedWebhook, SignatureInvalid
+from recoup.integrations.payloads import (
+    iso_time,
+    money,
+    optional_str,
+    parse_json_object,
+    require,
+)
+
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
+HANDLED_TOPICS = ORDER_TOPICS | {"refunds/create", "order_transactions/create"}
+
+_SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
+_UNPAID_STATUSES = frozenset({"pending", "voided", "expired", "partially_paid"})
+_PAID_STATUSES = frozenset({"paid", "partially_refunded"})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The headers Shopify sends with every webhook, checked."""
+
+    topic: str
+    shop: str
+    webhook_id: str
+    api_version: str | None
+    triggered_at: datetime | None
+
+
+def verify_signature(raw_body: bytes, signature: str | None, secrets: Iterable[str]) -> None:
+    """Raise SignatureInvalid unless one of the secrets signed these exact bytes.
+
+    More than one secret is accepted so the app's client secret can be rotated.
+    """
+    if not signature:
+        raise SignatureInvalid("missing X-Shopify-Hmac-Sha256 header")
+    given = signature.strip().encode()
+    for secret in secrets:
+        digest = hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()
+        if hmac.compare_digest(base64.b64encode(digest), given):
+            return
+    raise SignatureInvalid("X-Shopify-Hmac-Sha256 does not match the body")
+
+
+def sign(raw_body: bytes, secret: str) -> str:
+    """The header value Shopify would send; for local tools and tests."""
+    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+
+
+def read_delivery(headers: Mapping[str, str]) -> Delivery:
+    """Read the delivery headers (case-insensitive); call only after verify_signature."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    missing = [
+        name
+        for name in ("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id")
+        if not lower.get(name)
+    ]
+    if missing:
+        raise MalformedWebhook("missing header(s): " + ", ".join(missing))
+    shop = lower["x-shopify-shop-domain"].strip().lower()
+    if not _SHOP_DOMAIN.match(shop):
+        raise MalformedWebhook(f"X-Shopify-Shop-Domain is not a myshopify.com domain: {shop!r}")
+    triggered = lower.get("x-shopify-triggered-at")
+    return Delivery(
+        topic=lower["x-shopify-topic"].strip(),
+        shop=shop,
+        webhook_id=lower["x-shopify-webhook-id"].strip()[:128],
+        api_version=lower.get("x-shopify-api-version"),
+        triggered_at=iso_time(triggered, "X-Shopify-Triggered-At") if triggered else None,
+    )
+
+
+def normalise(delivery: Delivery, raw_body: bytes) -> DomainEvent | None:
+    """The domain event a verified delivery means, or None for topics Recoup ignores."""
+    if delivery.topic not in HANDLED_TOPICS:
+        return None
+    body = parse_json_object(raw_body)
+    if delivery.topic in ORDER_TOPICS:
+        return _order_event(delivery, body)
+    if delivery.topic == "refunds/create":
+        return _refund_event(delivery, body)
+    return _transaction_event(delivery, body)
+
+
+def _id(data: dict[str, Any], key: str, where: str = "") -> str:
+    value = require(data, key, int, where)
+    if value <= 0:
+        raise MalformedWebhook(f"{where}{key} must be a positive integer")
+    return str(value)
+
+
+def order_fact(financial_status: str | None, cancelled: bool) -> Fact:
+    if cancelled or financial_status == "refunded":
+        return Fact.CANCELLED
+    if financial_status in _PAID_STATUSES:
+        return Fact.PAID
+    if financial_status in _UNPAID_STATUSES:
+        return Fact.UNPAID
+    return Fact.OBSERVED  # authorized, or a status this version doesn't know
+
+
+def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
+    order_id = _id(order, "id")
+    currency = require(order, "currency", str, "")
+    status = optional_str(order, "financial_status")
+    cancelled = bool(order.get("cancelled_at"))
+    fact = order_fact(status, cancelled)
+    total = money(
+        order.get("current_total_price", order.get("total_price")), currency, "total_price"
+    )
+    if fact is Fact.UNPAID:
+        outstanding = order.get("total_outstanding")
+        owed = money(outstanding, currency, "total_outstanding") if outstanding else total
+    else:
+        owed = Money.zero(currency)
+    occurred = _event_time(order.get("updated_at"), delivery)
+    name = optional_str(order, "name")
+    snapshot = OrderSnapshot(
+        amount_owed=owed,
+        order_total=total,
+        order_name=name,
+        customer=_customer(order),
+        line_items=tuple(_line_items(order.get("line_items"), currency)),
+        financial_status=status,
+    )
+    label = name or f"order {order_id}"
+    state = "cancelled" if cancelled else status or "unknown status"
+    summary = f"{label} {state}"
+    if fact is Fact.UNPAID:
+        summary += f": {owed} outstanding"
+    return DomainEvent(
+        event_id=delivery.webhook_id,
+        source=Source.SHOPIFY,
+        kind=delivery.topic,
+        shop=delivery.shop,
+        case_id=order_id,
+        occurred_at=occurred,
+        fact=fact,
+        snapshot=snapshot,
+        summary=summary,
+    )
+
+
+def _refund_event(delivery: Delivery, refund: dict[str, Any]) -> DomainEvent:
+    order_id = _id(refund, "order_id")
+    refund_id = _id(refund, "id")
+    transactions = refund.get("transactions") or []
+    if not isinstance(transactions, list):
+        raise MalformedWebhook("transactions must be a list")
+    total: Money | None = None
+    for index, txn in enumerate(transactions):
+        if not isinstance(txn, dict):
+            raise MalformedWebhook(f"transactions[{index}] must be an object")
+        if txn.get("kind") != "refund" or txn.get("status") != "success":
+            continue
+        amount = money(txn.get("amount"), txn.get("currency"), f"transactions[{index}].amount")
+        total = amount if total is None else total + amount
+    return DomainEvent(
+        event_id=delivery.webhook_id,
+        source=Source.SHOPIFY,
+        kind=delivery.topic,
+        shop=delivery.shop,
+        case_id=order_id,
+        occurred_at=_event_time(refund.get("processed_at") or refund.get("created_at"), delivery),
+        fact=Fact.REFUNDED,
+        refunded=total,
+        summary=f"refund {refund_id}: {total or 'no amount'} refunded",
+        extra={"refund_key": f"shopify-refund:{refund_id}"},
+    )
+
+
+def _transaction_event(delivery: Delivery, txn: dict[str, Any]) -> DomainEvent | None:
+    """order_transactions/create: only failed payment attempts matter here."""
+    if txn.get("status") not in ("failure", "error") or txn.get("kind") not in (
+        "sale",
+        "capture",
+        "authorization",
+    ):
+        return None
+    order_id = _id(txn, "order_id")
+    at = _event_time(txn.get("processed_at") or txn.get("created_at"), delivery)
+    amount_text = txn.get("amount")
+    amount = money(amount_text, txn.get("currency"), "amount") if amount_text else None
+    code = optional_str(txn, "error_code")
+    attempt = PaymentAttempt(
+        attempt_id=f"shopify-txn:{_id(txn, 'id')}",
+        provider=Source.SHOPIFY,
+        succeeded=False,
+        at=at,
+        amount=amount,
+        code=code,
+        message=optional_str(txn, "message"),
+    )
+    return DomainEvent(
+        event_id=delivery.webhook_id,
+        source=Source.SHOPIFY,
+        kind=delivery.topic,
+        shop=delivery.shop,
+        case_id=order_id,
+        occurred_at=at,
+        fact=Fact.PAYMENT_FAILED,
+        attempt=attempt,
+        summary=f"payment of {amount or 'unknown amount'} failed ({code or 'no code'})",
+    )
+
+
+def _event_time(value: Any, delivery: Delivery) -> datetime:
+    if value:
+        return iso_time(value, "updated_at")
+    return delivery.triggered_at or datetime.now(tz=UTC)
+
+
+def _customer(order: dict[str, Any]) -> Customer:
+    customer = _object(order, "customer")
+    shipping = _object(order, "shipping_address")
+    billing = _object(order, "billing_address")
+    address = shipping or billing
+    customer_id = customer.get("id") if isinstance(customer.get("id"), int) else None
+    return Customer(
+        customer_id=str(customer_id) if customer_id else None,
+        email=optional_str(order, "email")
+        or optional_str(order, "contact_email")
+        or optional_str(customer, "email"),
+        phone=optional_str(order, "phone")
+        or optional_str(customer, "phone")
+        or optional_str(address, "phone"),
+        first_name=optional_str(customer, "first_name") or optional_str(address, "first_name"),
+        last_name=optional_str(customer, "last_name") or optional_str(address, "last_name"),
+        locale=optional_str(order, "customer_locale"),
+        country=optional_str(address, "country_code"),
+        province=optional_str(address, "province_code"),
+        zip=optional_str(address, "zip"),
+    )
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _line_items(items: Any, currency: str) -> Iterable[LineItem]:
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise MalformedWebhook(f"line_items[{index}] must be an object")
+        quantity = item.get("quantity")
+        price = item.get("price")
+        yield LineItem(
+            title=str(item.get("title") or item.get("name") or "item"),
+            quantity=quantity
+            if isinstance(quantity, int) and not isinstance(quantity, bool)
+            else 1,
+            unit_price=money(price, currency, f"line_items[{index}].price") if price else None,
+            sku=optional_str(item, "sku"),
+            product_type=optional_str(item, "product_type"),
+        )
+
+
+__all__ = ["Delivery", "normalise", "read_delivery", "sign", "verify_signature"]

@@ -1,0 +1,275 @@
+"""Stripe webhooks: verify `Stripe-Signature` with the stripe library, then normalise.
+
+A Stripe payment is linked to a Shopify order through metadata on the PaymentIntent,
+Invoice or Checkout Session (README, "Linking Stripe payments"):
+  shop_domain        the shop's myshopify.com domain
+  shopify_order_id   the Shopify order id (digits)
+Without `shopify_order_id` the payment is tracked as a case of its own, keyed by its
+PaymentIntent (or Invoice, Session, Charge). Charges, disputes and fraud warnings carry no
+copy of the PaymentIntent's metadata; the worker routes them through the cross reference
+the PaymentIntent's own events leave behind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from recoup.domain.events import (
+    Customer,
+    DomainEvent,
+    Fact,
+    OrderSnapshot,
+    PaymentAttempt,
+    Source,
+)
+from recoup.domain.money import Money
+from recoup.errors import MalformedWebhook, SignatureInvalid
+from recoup.integrations.payloads import (
+    optional_str,
+    parse_json_object,
+    require,
+    stripe_money,
+    unix_time,
+)
+
+TOLERANCE_SECONDS = 300
+META_SHOP = "shop_domain"
+META_ORDER = "shopify_order_id"
+
+_FAILED = {
+    "payment_intent.payment_failed",
+    "charge.failed",
+    "invoice.payment_failed",
+    "checkout.session.async_payment_failed",
+}
+_SUCCEEDED = {"payment_intent.succeeded", "charge.succeeded", "invoice.paid"}
+HANDLED_TYPES = frozenset(
+    _FAILED
+    | _SUCCEEDED
+    | {"charge.refunded", "charge.dispute.created", "radar.early_fraud_warning.created"}
+)
+_SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
+
+
+def verify_signature(raw_body: bytes, signature: str | None, secrets: Iterable[str]) -> None:
+    """Raise SignatureInvalid unless an endpoint secret signed these bytes within 300 s."""
+    # Imported here: stripe costs ~170 ms to import, and only this function needs it.
+    from stripe import SignatureVerificationError, WebhookSignature
+
+    if not signature:
+        raise SignatureInvalid("missing Stripe-Signature header")
+    try:
+        payload = raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedWebhook("body is not UTF-8 text") from None
+    last_error = "no webhook secret configured"
+    for secret in secrets:
+        try:
+            WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_SECONDS)
+            return
+        except SignatureVerificationError as exc:
+            last_error = str(exc.user_message or exc)
+    raise SignatureInvalid(f"Stripe-Signature rejected: {last_error}")
+
+
+@dataclass(frozen=True, slots=True)
+class StripeEvent:
+    event_id: str
+    type: str
+    obj: dict[str, Any]
+    account: str | None
+    body: dict[str, Any]
+
+
+def read_event(raw_body: bytes) -> StripeEvent:
+    body = parse_json_object(raw_body)
+    event_id = require(body, "id", str, "")
+    if not event_id.startswith("evt_"):
+        raise MalformedWebhook(f"id is not a Stripe event id: {event_id!r}")
+    event_type = require(body, "type", str, "")
+    data = require(body, "data", dict, "")
+    obj = require(data, "object", dict, "data.")
+    require(body, "created", int, "")
+    return StripeEvent(event_id, event_type, obj, optional_str(body, "account"), body)
+
+
+def normalise(event: StripeEvent) -> DomainEvent | None:
+    """The domain event a verified Stripe event means, or None for types Recoup ignores."""
+    if event.type not in HANDLED_TYPES:
+        return None
+    obj = event.obj
+    occurred = unix_time(event.body["created"], "created")
+    kind = event.type
+    metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
+    shop = _shop(metadata)
+    order_id = _order_id(metadata)
+    object_id = require(obj, "id", str, "data.object.")
+    payment_intent = _ref(obj.get("payment_intent"))
+    charge = _ref(obj.get("charge")) or _ref(obj.get("latest_charge"))
+    if obj.get("object") == "charge":
+        charge = object_id
+    refs = tuple(dict.fromkeys(ref for ref in (object_id, payment_intent, charge) if ref))
+    # The payment stands for its case when no Shopify order is named.
+    own_key = payment_intent or (object_id if obj.get("object") != "charge" else None)
+    case_id = order_id or own_key or object_id
+
+    fact, snapshot, attempt, refunded, extra = _meaning(kind, obj, object_id, charge, occurred)
+    return DomainEvent(
+        event_id=event.event_id,
+        source=Source.STRIPE,
+        kind=kind,
+        shop=shop,
+        case_id=case_id,
+        occurred_at=occurred,
+        fact=fact,
+        snapshot=snapshot,
+        attempt=attempt,
+        refunded=refunded,
+        stripe_account=event.account,
+        stripe_refs=refs,
+        linked=order_id is not None,
+        summary=_summary(kind, snapshot, attempt, refunded, extra),
+        extra=extra,
+    )
+
+
+def _meaning(
+    kind: str, obj: dict[str, Any], object_id: str, charge: str | None, occurred: Any
+) -> tuple[Fact, OrderSnapshot | None, PaymentAttempt | None, Money | None, dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    if kind in _FAILED or kind in _SUCCEEDED:
+        succeeded = kind in _SUCCEEDED
+        total, owed = _amounts(obj, succeeded)
+        code, message = _failure(obj)
+        attempt = PaymentAttempt(
+            attempt_id=charge or object_id,
+            provider=Source.STRIPE,
+            succeeded=succeeded,
+            at=occurred,
+            amount=total,
+            code=None if succeeded else code,
+            message=None if succeeded else message,
+        )
+        snapshot = OrderSnapshot(amount_owed=owed, order_total=total, customer=_customer(obj))
+        return (Fact.PAID if succeeded else Fact.PAYMENT_FAILED), snapshot, attempt, None, extra
+    if kind == "charge.refunded":
+        currency = obj.get("currency")
+        refunded = stripe_money(obj.get("amount_refunded"), currency, "data.object.amount_refunded")
+        extra["refund_key"] = f"stripe-charge:{object_id}"
+        fact = Fact.CANCELLED if obj.get("refunded") is True else Fact.REFUNDED
+        return fact, None, None, refunded, extra
+    if kind == "charge.dispute.created":
+        extra["reason"] = optional_str(obj, "reason")
+        extra["amount"] = stripe_money(
+            obj.get("amount"), obj.get("currency"), "data.object.amount"
+        ).to_dict()
+        return Fact.DISPUTE_OPENED, None, None, None, extra
+    extra["fraud_type"] = optional_str(obj, "fraud_type")
+    return Fact.FRAUD_WARNING, None, None, None, extra
+
+
+def _amounts(obj: dict[str, Any], succeeded: bool) -> tuple[Money, Money]:
+    currency = obj.get("currency")
+    kind = obj.get("object")
+    if kind == "invoice":
+        total = stripe_money(obj.get("amount_due"), currency, "data.object.amount_due")
+        remaining = obj.get("amount_remaining", obj.get("amount_due"))
+        owed = stripe_money(remaining, currency, "data.object.amount_remaining")
+    elif kind == "checkout.session":
+        total = stripe_money(obj.get("amount_total"), currency, "data.object.amount_total")
+        owed = total
+    else:
+        total = stripe_money(obj.get("amount"), currency, "data.object.amount")
+        owed = total
+    return total, (Money.zero(total.currency) if succeeded else owed)
+
+
+def _failure(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    error = obj.get("last_payment_error")
+    if isinstance(error, dict):
+        return (
+            optional_str(error, "decline_code") or optional_str(error, "code"),
+            optional_str(error, "message"),
+        )
+    outcome = obj.get("outcome") if isinstance(obj.get("outcome"), dict) else {}
+    code = optional_str(obj, "failure_code")
+    reason = optional_str(outcome, "reason")
+    return (reason or code), optional_str(obj, "failure_message")
+
+
+def _customer(obj: dict[str, Any]) -> Customer | None:
+    details: dict[str, Any] = {}
+    for source in (
+        obj.get("billing_details"),
+        obj.get("customer_details"),
+        (obj.get("last_payment_error") or {}).get("payment_method", {}).get("billing_details")
+        if isinstance(obj.get("last_payment_error"), dict)
+        else None,
+    ):
+        if isinstance(source, dict):
+            details = source
+            break
+    address = details.get("address") if isinstance(details.get("address"), dict) else {}
+    email = (
+        optional_str(details, "email")
+        or optional_str(obj, "receipt_email")
+        or optional_str(obj, "customer_email")
+    )
+    name = optional_str(details, "name") or optional_str(obj, "customer_name")
+    first, _, last = (name or "").partition(" ")
+    customer = Customer(
+        customer_id=_ref(obj.get("customer")),
+        email=email,
+        phone=optional_str(details, "phone") or optional_str(obj, "customer_phone"),
+        first_name=first or None,
+        last_name=last or None,
+        country=optional_str(address, "country"),
+        province=optional_str(address, "state"),
+        zip=optional_str(address, "postal_code"),
+    )
+    return customer if any(getattr(customer, f) for f in Customer.__slots__) else None
+
+
+def _summary(
+    kind: str,
+    snapshot: OrderSnapshot | None,
+    attempt: PaymentAttempt | None,
+    refunded: Money | None,
+    extra: Mapping[str, Any],
+) -> str:
+    if attempt is not None:
+        amount = attempt.amount
+        if attempt.succeeded:
+            return f"payment of {amount} succeeded"
+        return f"payment of {amount} failed ({attempt.code or 'no code'})"
+    if refunded is not None:
+        return f"{refunded} refunded"
+    if kind == "charge.dispute.created":
+        return f"dispute opened, reason {extra.get('reason') or 'unknown'}"
+    return f"early fraud warning: {extra.get('fraud_type') or 'unknown type'}"
+
+
+def _shop(metadata: Mapping[str, Any]) -> str | None:
+    shop = metadata.get(META_SHOP)
+    if isinstance(shop, str) and _SHOP_DOMAIN.match(shop.strip().lower()):
+        return shop.strip().lower()
+    return None
+
+
+def _order_id(metadata: Mapping[str, Any]) -> str | None:
+    value = metadata.get(META_ORDER)
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return str(int(value))
+    return None
+
+
+def _ref(value: Any) -> str | None:
+    """A Stripe reference: an id string, or an expanded object with an id."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None

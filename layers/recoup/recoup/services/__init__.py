@@ -1,0 +1,1 @@
+"""Use cases: the one call each handler makes."""

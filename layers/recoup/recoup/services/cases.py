@@ -1,0 +1,107 @@
+"""Apply a queued domain event to its case, exactly once, and read cases back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from recoup.domain.audit import GENESIS, AuditEntry
+from recoup.domain.case import Case, apply, new_case
+from recoup.domain.events import DomainEvent
+from recoup.errors import RecoupError
+from recoup.observability import logger
+from recoup.store import cases as store
+from recoup.store import shops
+
+MAX_ATTEMPTS = 5
+
+
+class UnroutableEvent(RecoupError):
+    """No installed shop owns this event; it goes to the dead-letter queue for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    shop: str
+    case_id: str
+    duplicate: bool
+    effect: str
+    case: Case
+
+
+def apply_message(body: str, *, now: datetime | None = None) -> Applied | None:
+    """Apply one queued message (the JSON of a DomainEvent)."""
+    return apply_event(DomainEvent.from_dict(json.loads(body)), now=now)
+
+
+def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied | None:
+    now = now or datetime.now(tz=UTC)
+    shop = _shop_of(event)
+    if not shops.is_installed(shop):
+        logger.warning("Event for a shop that is not installed", extra={"shop": shop})
+        return None
+    event = event.with_shop(shop)
+    if not event.linked:
+        # Charges, disputes and fraud warnings don't carry the order's metadata: follow
+        # the cross reference a linked event about the same payment left.
+        linked_case = store.resolve_xref(shop, event.stripe_refs)
+        if linked_case is not None:
+            event = event.with_case(linked_case, linked=True)
+    for _ in range(MAX_ATTEMPTS):
+        prior = store.load(shop, event.case_id)
+        case = prior.case if prior else new_case(shop, event.case_id)
+        outcome = apply(case, event)
+        if outcome.duplicate:
+            logger.info("Duplicate event", extra={"event_id": event.event_id})
+            return Applied(shop, event.case_id, True, outcome.effect, case)
+        entry = AuditEntry.following(
+            prior.audit_seq if prior else 0,
+            prior.audit_head if prior else GENESIS,
+            audit_body(event, outcome.effect, now),
+        )
+        xrefs = event.stripe_refs if event.linked else ()
+        try:
+            store.save(outcome.case, prior, entry, now=now, xrefs=xrefs)
+        except store.ConcurrentUpdate:
+            continue
+        logger.info(
+            "Applied event",
+            extra={"event_id": event.event_id, "case_id": event.case_id, "effect": outcome.effect},
+        )
+        return Applied(shop, event.case_id, False, outcome.effect, outcome.case)
+    raise store.ConcurrentUpdate(f"case {event.case_id}: gave up after {MAX_ATTEMPTS} attempts")
+
+
+def audit_body(event: DomainEvent, effect: str, now: datetime) -> dict[str, object]:
+    return {
+        "event_id": event.event_id,
+        "source": str(event.source),
+        "kind": event.kind,
+        "fact": str(event.fact),
+        "occurred_at": event.occurred_at.isoformat(),
+        "recorded_at": now.isoformat(),
+        "summary": event.summary,
+        "effect": effect,
+    }
+
+
+def _shop_of(event: DomainEvent) -> str:
+    if event.shop:
+        return event.shop
+    if event.stripe_account:
+        shop = shops.shop_for_stripe_account(event.stripe_account)
+        if shop:
+            return shop
+    raise UnroutableEvent(
+        f"event {event.event_id}: no shop_domain metadata and Stripe account "
+        f"{event.stripe_account or '(none)'} is not connected to an installed shop"
+    )
+
+
+def list_cases(shop: str, *, include_untracked: bool = False) -> list[Case]:
+    return list(store.list_cases(shop, include_untracked=include_untracked))
+
+
+def timeline(shop: str, case_id: str) -> list[AuditEntry]:
+    return store.audit_trail(shop, case_id)

@@ -1,0 +1,71 @@
+"""Accept a webhook delivery: verify it, normalise it, enqueue it. Nothing else.
+
+Verification is local (a cached secret, an HMAC), so a delivery costs one AWS call, the
+enqueue; a rejected one costs none and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from recoup import queue
+from recoup.domain.events import DomainEvent
+from recoup.integrations import shopify, stripe
+from recoup.observability import logger
+from recoup.settings import get_settings
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    status: str  # "queued" or "ignored"
+    event_id: str
+    kind: str
+    message_id: str | None = None
+
+    def to_body(self) -> dict[str, str]:
+        body = {"status": self.status, "event_id": self.event_id, "kind": self.kind}
+        if self.message_id:
+            body["message_id"] = self.message_id
+        return body
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def accept_shopify(raw_body: bytes, headers: Mapping[str, str]) -> Accepted:
+    shopify.verify_signature(
+        raw_body, _header(headers, "X-Shopify-Hmac-Sha256"), get_settings().shopify_secrets()
+    )
+    delivery = shopify.read_delivery(headers)
+    event = shopify.normalise(delivery, raw_body)
+    if event is None:
+        logger.info("Ignored Shopify topic", extra={"topic": delivery.topic, "shop": delivery.shop})
+        return Accepted("ignored", delivery.webhook_id, delivery.topic)
+    return _queue(event)
+
+
+def accept_stripe(raw_body: bytes, headers: Mapping[str, str]) -> Accepted:
+    stripe.verify_signature(
+        raw_body, _header(headers, "Stripe-Signature"), get_settings().stripe_secrets()
+    )
+    parsed = stripe.read_event(raw_body)
+    event = stripe.normalise(parsed)
+    if event is None:
+        logger.info("Ignored Stripe event type", extra={"type": parsed.type})
+        return Accepted("ignored", parsed.event_id, parsed.type)
+    return _queue(event)
+
+
+def _queue(event: DomainEvent) -> Accepted:
+    message_id = queue.enqueue(event)
+    logger.info(
+        "Queued event",
+        extra={"event_id": event.event_id, "kind": event.kind, "case_id": event.case_id},
+    )
+    return Accepted("queued", event.event_id, event.kind, message_id)

@@ -1,0 +1,88 @@
+"""Configuration, read once from the environment into a typed object.
+
+Names and ARNs come from the environment (template.yaml sets them); secrets come from SSM
+Parameter Store through Powertools' cached parameters in the cloud, or from environment
+variables on the local stack. Nothing else in the project reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from recoup.errors import ConfigurationError
+
+SECRET_CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    stage: str
+    region: str
+    table_name: str
+    events_queue_url: str
+    secrets_source: str  # "ssm" (cloud) or "env" (local stack, tests)
+    shopify_secret_param: str | None
+    stripe_secret_param: str | None
+    shopify_secret_env: str | None
+    stripe_secret_env: str | None
+
+    def shopify_secrets(self) -> tuple[str, ...]:
+        """The app's client secret(s); a comma-separated list allows rotation."""
+        return self._secret(
+            "RECOUP_SHOPIFY_API_SECRET", self.shopify_secret_env, self.shopify_secret_param
+        )
+
+    def stripe_secrets(self) -> tuple[str, ...]:
+        """The webhook endpoint's signing secret(s) (whsec_...)."""
+        return self._secret(
+            "RECOUP_STRIPE_WEBHOOK_SECRET", self.stripe_secret_env, self.stripe_secret_param
+        )
+
+    def _secret(self, env_name: str, env_value: str | None, param: str | None) -> tuple[str, ...]:
+        if self.secrets_source == "env":
+            value = env_value
+            if not value:
+                raise ConfigurationError(f"{env_name} is not set")
+        else:
+            if not param:
+                raise ConfigurationError(f"{env_name}_PARAM is not set")
+            value = _ssm_secret(param)
+        secrets = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not secrets:
+            raise ConfigurationError(f"{env_name} is empty")
+        return secrets
+
+
+def _ssm_secret(name: str) -> str:
+    # Imported on first use: the parameters utility is not needed on the local stack.
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_parameter(name, decrypt=True, max_age=SECRET_CACHE_SECONDS)
+    return str(value)
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+@cache
+def get_settings() -> Settings:
+    source = os.environ.get("RECOUP_SECRETS_SOURCE", "ssm")
+    if source not in ("ssm", "env"):
+        raise ConfigurationError(f"RECOUP_SECRETS_SOURCE must be ssm or env, not {source!r}")
+    return Settings(
+        stage=os.environ.get("RECOUP_STAGE", "dev"),
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        table_name=_required("RECOUP_TABLE_NAME"),
+        events_queue_url=_required("RECOUP_EVENTS_QUEUE_URL"),
+        secrets_source=source,
+        shopify_secret_param=os.environ.get("RECOUP_SHOPIFY_API_SECRET_PARAM"),
+        stripe_secret_param=os.environ.get("RECOUP_STRIPE_WEBHOOK_SECRET_PARAM"),
+        shopify_secret_env=os.environ.get("RECOUP_SHOPIFY_API_SECRET"),
+        stripe_secret_env=os.environ.get("RECOUP_STRIPE_WEBHOOK_SECRET"),
+    )

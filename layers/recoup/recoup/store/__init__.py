@@ -1,0 +1,1 @@
+"""DynamoDB persistence: one table, PynamoDB models, conditional writes."""

@@ -1,0 +1,105 @@
+"""The single table's item types (PynamoDB models) and its key layout.
+
+pk                sk                         item
+SHOP#<domain>     META                       installation: Stripe account, installed at
+SHOP#<domain>     CASE#<case id>             the case: status, amounts, version, audit head
+SHOP#<domain>     AUDIT#<case id>#<seq>      one audit entry, hash-chained
+SHOP#<domain>     XREF#<stripe object id>    which case a Stripe payment belongs to
+STRIPEACCT#<id>   META                       which shop a connected Stripe account is
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.models import Model
+
+
+class _Item(Model):
+    class Meta:
+        table_name = "unbound"  # set by store.bind from Settings
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ShopItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    installed_at = UTCDateTimeAttribute()
+    stripe_account = UnicodeAttribute(null=True)
+    active = BooleanAttribute(default=True)
+
+
+class StripeAccountItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    shop = UnicodeAttribute()
+
+
+class CaseItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    status = UnicodeAttribute()
+    opened = BooleanAttribute(default=False)
+    opened_at = UTCDateTimeAttribute(null=True)
+    amount_owed_minor = NumberAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    doc = JSONAttribute()  # the whole domain Case (recoup.domain.case.Case.to_dict)
+    audit_seq = NumberAttribute(default=0)
+    audit_head = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+
+class AuditItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    case_id = UnicodeAttribute()
+    seq = NumberAttribute()
+    prev_hash = UnicodeAttribute()
+    hash = UnicodeAttribute()
+    body = JSONAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class XrefItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    case_id = UnicodeAttribute()
+
+
+MODELS: tuple[type[_Item], ...] = (ShopItem, StripeAccountItem, CaseItem, AuditItem, XrefItem)
+
+
+def shop_pk(shop: str) -> str:
+    return f"SHOP#{shop}"
+
+
+def case_sk(case_id: str) -> str:
+    return f"CASE#{case_id}"
+
+
+def audit_prefix(case_id: str) -> str:
+    return f"AUDIT#{case_id}#"
+
+
+def audit_sk(case_id: str, seq: int) -> str:
+    return f"{audit_prefix(case_id)}{seq:08d}"
+
+
+def xref_sk(stripe_id: str) -> str:
+    return f"XREF#{stripe_id}"

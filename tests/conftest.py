@@ -1,0 +1,81 @@
+"""Shared fixtures: the project's own webhook events, signing, and the local stack."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recoup.integrations.shopify import sign as shopify_sign
+from recoup_local.stripe_signing import stripe_signature
+
+EVENTS = Path(__file__).parent / "events"
+SHOP = "demo-electronics.myshopify.com"
+STRIPE_ACCOUNT = "acct_1DemoElectronics"
+
+
+def event_bytes(name: str) -> bytes:
+    """A body exactly as stored: tests sign and send these bytes."""
+    return (EVENTS / name).read_bytes()
+
+
+def event_json(name: str) -> dict[str, Any]:
+    return json.loads(event_bytes(name))
+
+
+def shopify_headers(
+    body: bytes, secret: str, topic: str, *, webhook_id: str | None = None, shop: str = SHOP
+) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Hmac-Sha256": shopify_sign(body, secret),
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": shop,
+        "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+        "X-Shopify-API-Version": "2024-10",
+        "X-Shopify-Triggered-At": "2026-11-02T15:15:00.000000Z",
+    }
+
+
+def stripe_headers(body: bytes, secret: str, *, timestamp: int | None = None) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": stripe_signature(body, secret, timestamp=timestamp),
+    }
+
+
+class FakeLambdaContext:
+    function_name = "test-function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    function_version = "$LATEST"
+    log_group_name = "/aws/lambda/test-function"
+    log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The local stack with moto in-process: template.yaml's resources, the real handlers,
+    and an installed demo shop."""
+    from recoup.services import shops
+    from recoup_local.stack import in_process
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for name in ("RECOUP_SHOPIFY_API_SECRET", "RECOUP_STRIPE_WEBHOOK_SECRET", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with in_process() as stack:
+        shops.install(SHOP, stripe_account=STRIPE_ACCOUNT)
+        yield stack

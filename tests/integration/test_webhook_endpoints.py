@@ -1,0 +1,219 @@
+"""The webhook functions, called as API Gateway calls them, against moto."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from recoup_local.lambdas import LambdaContext, http_event
+from tests.conftest import (
+    SHOP,
+    event_bytes,
+    shopify_headers,
+    stripe_headers,
+)
+
+
+def _queue_depth(local: Any) -> int:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = local.stack.refs["EventsQueue"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def _post(
+    local: Any, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, dict[str, Any]]:
+    result = local.lambdas.invoke_http("POST", path, headers, body)
+    return result["statusCode"], json.loads(result["body"])
+
+
+def test_a_signed_shopify_order_is_queued_and_answered_200(local: Any) -> None:
+    # Given a signed orders/create delivery
+    body = event_bytes("shopify/order_pending.json")
+    headers = shopify_headers(body, local.shopify_secret, "orders/create", webhook_id="wh-1")
+    # When it is posted
+    status, answer = _post(local, "/webhooks/shopify", headers, body)
+    # Then it is queued, once, with the order as the message group
+    assert status == 200
+    assert answer["status"] == "queued"
+    assert answer["event_id"] == "wh-1"
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    message = sqs.receive_message(QueueUrl=local.stack.refs["EventsQueue"], AttributeNames=["All"])[
+        "Messages"
+    ][0]
+    order_id = str(json.loads(body)["id"])
+    assert message["Attributes"]["MessageGroupId"] == f"{SHOP}:{order_id}"
+    assert message["Attributes"]["MessageDeduplicationId"] == "shopify:wh-1"
+    event = json.loads(message["Body"])
+    assert event["case_id"] == order_id  # exact: the id is beyond 2**53
+    assert int(order_id) > 2**53
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "error", "message"),
+    [
+        (
+            lambda h, b: ({**h, "X-Shopify-Hmac-Sha256": "AAAA"}, b),
+            401,
+            "invalid_signature",
+            "does not match",
+        ),
+        (
+            lambda h, b: ({k: v for k, v in h.items() if k != "X-Shopify-Hmac-Sha256"}, b),
+            401,
+            "invalid_signature",
+            "missing X-Shopify-Hmac-Sha256",
+        ),
+        (
+            lambda h, b: (h, b.replace(b'"pending"', b'"paid"', 1)),
+            401,
+            "invalid_signature",
+            "does not match",
+        ),
+    ],
+    ids=["wrong-signature", "missing-signature", "tampered-body"],
+)
+def test_a_forged_shopify_delivery_is_refused_and_writes_nothing(
+    local: Any, mutate: Any, status: int, error: str, message: str
+) -> None:
+    body = event_bytes("shopify/order_pending.json")
+    headers, sent = mutate(shopify_headers(body, local.shopify_secret, "orders/create"), body)
+    code, answer = _post(local, "/webhooks/shopify", headers, sent)
+    assert (code, answer["error"]) == (status, error)
+    assert message in answer["message"]
+    assert _queue_depth(local) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "headers_change", "message"),
+    [
+        (b"{not json", {}, "body is not valid JSON"),
+        (b"[1, 2]", {}, "body must be a JSON object"),
+        (b'{"financial_status": "pending", "currency": "USD"}', {}, "id is missing"),
+        (
+            b'{"id": 1, "currency": "USD", "financial_status": "pending", "total_price": "1.001"}',
+            {},
+            "total_price: amount '1.001' has more decimals than USD allows",
+        ),
+        (b'{"id": 1}', {"X-Shopify-Topic": None}, "missing header(s): x-shopify-topic"),
+        (b'{"id": 1}', {"X-Shopify-Shop-Domain": "evil.example.com"}, "not a myshopify.com domain"),
+    ],
+    ids=["not-json", "not-object", "no-id", "bad-amount", "no-topic", "bad-shop"],
+)
+def test_a_malformed_shopify_delivery_gets_400_naming_the_problem(
+    local: Any, body: bytes, headers_change: dict[str, str | None], message: str
+) -> None:
+    headers = shopify_headers(body, local.shopify_secret, "orders/create")
+    for key, value in headers_change.items():
+        if value is None:
+            headers.pop(key)
+        else:
+            headers[key] = value
+    code, answer = _post(local, "/webhooks/shopify", headers, body)
+    assert code == 400
+    assert answer["error"] == "malformed_webhook"
+    assert message in answer["message"]
+    assert _queue_depth(local) == 0
+
+
+def test_an_unknown_shopify_topic_is_acknowledged_and_ignored(local: Any) -> None:
+    body = event_bytes("shopify/app_uninstalled.json")
+    headers = shopify_headers(body, local.shopify_secret, "products/update")
+    code, answer = _post(local, "/webhooks/shopify", headers, body)
+    assert (code, answer["status"]) == (200, "ignored")
+    assert _queue_depth(local) == 0
+
+
+def test_a_base64_encoded_body_is_verified_on_its_decoded_bytes(local: Any) -> None:
+    # Given an event API Gateway base64-encoded
+    body = event_bytes("shopify/order_pending.json")
+    headers = shopify_headers(body, local.shopify_secret, "orders/create")
+    api_event = http_event("POST", "/webhooks/shopify", headers, body)
+    api_event["body"] = base64.b64encode(body).decode()
+    api_event["isBase64Encoded"] = True
+    # When the handler gets it / Then the signature matches the decoded bytes
+    handler = local.lambdas.handlers["ShopifyWebhookFunction"]
+    assert handler(api_event, LambdaContext("ShopifyWebhookFunction"))["statusCode"] == 200
+    assert _queue_depth(local) == 1
+
+
+def test_the_shopify_secret_can_be_rotated(local: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two secrets configured during a rotation
+    from recoup.settings import get_settings
+
+    monkeypatch.setenv("RECOUP_SHOPIFY_API_SECRET", f"new-secret,{local.shopify_secret}")
+    get_settings.cache_clear()
+    body = event_bytes("shopify/order_pending.json")
+    # When deliveries are signed with either / Then both are accepted
+    for secret in ("new-secret", "dev-shopify-client-secret"):
+        code, _ = _post(
+            local, "/webhooks/shopify", shopify_headers(body, secret, "orders/create"), body
+        )
+        assert code == 200
+    get_settings.cache_clear()
+
+
+def test_a_signed_stripe_event_is_queued(local: Any) -> None:
+    body = event_bytes("stripe/payment_intent.payment_failed.json")
+    code, answer = _post(local, "/webhooks/stripe", stripe_headers(body, local.stripe_secret), body)
+    assert (code, answer["status"]) == (200, "queued")
+    assert answer["event_id"] == json.loads(body)["id"]
+    assert _queue_depth(local) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Stripe-Signature": "t=1,v1=00"}, "Stripe-Signature rejected"),
+        ({}, "missing Stripe-Signature header"),
+    ],
+    ids=["bad", "missing"],
+)
+def test_a_forged_stripe_event_is_refused(
+    local: Any, headers: dict[str, str], message: str
+) -> None:
+    body = event_bytes("stripe/payment_intent.payment_failed.json")
+    code, answer = _post(local, "/webhooks/stripe", headers, body)
+    assert (code, answer["error"]) == (401, "invalid_signature")
+    assert message in answer["message"]
+    assert _queue_depth(local) == 0
+
+
+def test_a_replayed_stripe_event_older_than_five_minutes_is_refused(local: Any) -> None:
+    # Given a genuine signature made six minutes ago
+    body = event_bytes("stripe/payment_intent.payment_failed.json")
+    old = stripe_headers(body, local.stripe_secret, timestamp=int(time.time()) - 360)
+    # When replayed now / Then it is refused as outside the tolerance
+    code, answer = _post(local, "/webhooks/stripe", old, body)
+    assert code == 401
+    assert "tolerance" in answer["message"].lower()
+    assert _queue_depth(local) == 0
+
+
+def test_an_ignored_stripe_type_is_acknowledged(local: Any) -> None:
+    body = event_bytes("stripe/customer.created.json")
+    code, answer = _post(local, "/webhooks/stripe", stripe_headers(body, local.stripe_secret), body)
+    assert (code, answer["status"]) == (200, "ignored")
+    assert _queue_depth(local) == 0
+
+
+def test_a_missing_secret_is_a_500_that_names_no_secret(
+    local: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recoup.settings import get_settings
+
+    monkeypatch.setenv("RECOUP_SHOPIFY_API_SECRET", "")
+    get_settings.cache_clear()
+    body = event_bytes("shopify/order_pending.json")
+    code, answer = _post(
+        local, "/webhooks/shopify", shopify_headers(body, "x", "orders/create"), body
+    )
+    get_settings.cache_clear()
+    assert code == 500
+    assert answer == {"error": "configuration_error", "message": "service misconfigured"}
