@@ -18,17 +18,21 @@ def _quiet() -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from recoup.services import shops
     from recoup_local.front import Poller, make_server
     from recoup_local.stack import STATE_FILE, emulated, write_state
 
     with emulated(port=args.aws_port) as local:
+        for shop in args.shop:
+            shops.install(shop, stripe_account=args.stripe_account)
         server = make_server(local.lambdas, host=args.host, port=args.port)
         front = f"http://{args.host}:{server.server_address[1]}"
         write_state(local, front)
         poller = Poller(local.lambdas)
         poller.start()
         print(f"Recoup local stack: POST {front}/webhooks/shopify and {front}/webhooks/stripe")
-        print(f"AWS emulator (moto): {local.endpoint}; stop with Ctrl-C")
+        print(f"AWS emulator (moto): {local.endpoint}; installed: {', '.join(args.shop)}")
+        print("Stop with Ctrl-C", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -80,6 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=3000)
     p_serve.add_argument("--aws-port", type=int, default=4566, help="port of the AWS emulator")
+    p_serve.add_argument(
+        "--shop",
+        action="append",
+        default=None,
+        help="install this shop at start (repeatable; default demo-electronics.myshopify.com)",
+    )
+    p_serve.add_argument(
+        "--stripe-account",
+        default="acct_1DemoElectronics",
+        help="Stripe account connected to the installed shops",
+    )
     p_serve.set_defaults(run=serve)
     p_demo = commands.add_parser("demo", help="run the demo story on a fresh local stack")
     p_demo.set_defaults(run=demo)
@@ -89,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_cases.add_argument("--all", action="store_true", help="include orders never owed")
     p_cases.set_defaults(run=list_cases)
     args = parser.parse_args(argv)
+    if args.command == "serve" and not args.shop:
+        args.shop = ["demo-electronics.myshopify.com"]
     result: int = args.run(args)
     return result
 

@@ -231,3 +231,29 @@ def _last_stripe_body(name: str) -> str:
     )
     assert event is not None
     return json.dumps(event.to_dict())
+
+
+def test_a_charge_that_arrives_before_its_linked_payment_intent_joins_the_order(
+    local: Any,
+) -> None:
+    # Given the charge.failed (no metadata) delivered before anything names the order
+    stripe(local, "charge.failed")
+    local.lambdas.drain()
+    payment_intent = event_json("stripe/charge.failed.json")["data"]["object"]["payment_intent"]
+    assert [c.case_id for c in cases.list_cases(SHOP)] == [payment_intent]
+    # When the order and the PaymentIntent's own failure (with metadata) arrive
+    shopify(local, "order_pending", "orders/create", "wh-create")
+    stripe(local, "payment_intent.payment_failed")
+    local.lambdas.drain()
+    # Then there is one case, the order's, holding both attempts; the payment case points to it
+    case = only_case(PENDING_ID)
+    assert [c.case_id for c in cases.list_cases(SHOP)] == [PENDING_ID]
+    assert len(case.attempts) == 2
+    assert only_case(payment_intent).merged_into == PENDING_ID
+    assert "merged payment case" in cases.timeline(SHOP, PENDING_ID)[-1].body["effect"]
+    # And a later event about that payment goes straight to the order
+    stripe(local, "payment_intent.succeeded")
+    local.lambdas.drain()
+    assert only_case(PENDING_ID).status is CaseStatus.PAID
+    for case_id in (PENDING_ID, payment_intent):
+        assert verify_chain(cases.timeline(SHOP, case_id)).ok

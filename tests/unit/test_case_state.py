@@ -8,7 +8,7 @@ from functools import reduce
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recoup.domain.case import Case, CaseStatus, apply, new_case
+from recoup.domain.case import Case, CaseStatus, apply, join, new_case
 from recoup.domain.events import (
     Customer,
     DomainEvent,
@@ -152,3 +152,21 @@ def test_flags_and_refunds_accumulate() -> None:
 def test_serialises_and_restores_exactly() -> None:
     case = fold(STORY)
     assert Case.from_dict(case.to_dict()) == case
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(STORY), unique_by=lambda e: e.event_id), st.data())
+def test_merging_two_cases_equals_folding_all_their_events(
+    events: list[DomainEvent], data: st.DataObject
+) -> None:
+    # Given the events split between an order's case and a payment's own case
+    in_payment = data.draw(st.sets(st.sampled_from([e.event_id for e in events] or ["-"])))
+    order_side = [e for e in events if e.event_id not in in_payment]
+    payment_side = [e for e in events if e.event_id in in_payment]
+    payment_case = reduce(
+        lambda c, e: apply(c, e).case, payment_side, new_case(SHOP, "pi_3a4zOefA7Q2mrfCnxPXdTCoz")
+    )
+    # When the payment's case is joined into the order's
+    merged = join(fold(order_side), payment_case)
+    # Then it is what folding every event into the order's case gives
+    assert merged == fold(events)

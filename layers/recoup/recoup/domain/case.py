@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from recoup.domain.events import (
     DomainEvent,
@@ -70,6 +70,8 @@ class Case:
     stripe_refs: frozenset[str] = frozenset()
     event_ids: frozenset[str] = field(default_factory=frozenset)
     last_event_at: datetime | None = None
+    # Set on a Stripe payment's own case once it was merged into its Shopify order's case.
+    merged_into: str | None = None
 
     @property
     def opened(self) -> bool:
@@ -125,6 +127,7 @@ class Case:
             "stripe_refs": sorted(self.stripe_refs),
             "event_ids": sorted(self.event_ids),
             "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+            "merged_into": self.merged_into,
         }
 
     @classmethod
@@ -154,6 +157,7 @@ class Case:
             last_event_at=(
                 datetime.fromisoformat(data["last_event_at"]) if data.get("last_event_at") else None
             ),
+            merged_into=data.get("merged_into"),
         )
 
 
@@ -199,61 +203,79 @@ def apply(case: Case, event: DomainEvent) -> Outcome:
     """Fold one event into the case. Pure; commutative and idempotent over events."""
     if event.event_id in case.event_ids:
         return Outcome(case, duplicate=True, effect="duplicate delivery: already applied")
-    before = case.status
-    status = case.status
-    since = dict(case.status_since)
+    updated = join(case, of_event(case.shop, case.case_id, event))
+    return Outcome(updated, duplicate=False, effect=_describe(case.status, updated, event))
+
+
+def of_event(shop: str, case_id: str, event: DomainEvent) -> Case:
+    """What one event alone says about a case."""
     reported = _STATUS_OF_FACT.get(event.fact)
-    if reported is not None:
-        if reported not in since or event.occurred_at < since[reported]:
-            since[reported] = event.occurred_at
-        if _RANK[reported] > _RANK[status]:
-            status = reported
+    key = (_SOURCE_PRIORITY[event.source], event.occurred_at.isoformat(), event.event_id)
+    snapshot = event.snapshot
+    owes = reported is CaseStatus.OPEN and snapshot is not None and snapshot.amount_owed
+    refund_key = str(event.extra.get("refund_key") or event.event_id)
+    return Case(
+        shop=shop,
+        case_id=case_id,
+        status=reported or CaseStatus.UNTRACKED,
+        status_since=((reported, event.occurred_at),) if reported else (),
+        snapshot=snapshot,
+        snapshot_key=key if snapshot is not None else None,
+        owed_when_open=snapshot.amount_owed if owes and snapshot else None,
+        owed_key=key if owes else None,
+        attempts=(event.attempt,) if event.attempt else (),
+        refunds=((refund_key, event.refunded),) if event.refunded else (),
+        dispute_open=event.fact is Fact.DISPUTE_OPENED,
+        fraud_warning=event.fact is Fact.FRAUD_WARNING,
+        linked=event.linked,
+        stripe_refs=frozenset(event.stripe_refs),
+        event_ids=frozenset({event.event_id}),
+        last_event_at=event.occurred_at,
+    )
 
-    snapshot, snapshot_key = case.snapshot, case.snapshot_key
-    owed_when_open, owed_key = case.owed_when_open, case.owed_key
-    if event.snapshot is not None:
-        key = (
-            _SOURCE_PRIORITY[event.source],
-            event.occurred_at.isoformat(),
-            event.event_id,
-        )
-        if snapshot_key is None or key > snapshot_key:
-            snapshot, snapshot_key = event.snapshot, key
-        if (
-            reported is CaseStatus.OPEN
-            and event.snapshot.amount_owed is not None
-            and (owed_key is None or key > owed_key)
-        ):
-            owed_when_open, owed_key = event.snapshot.amount_owed, key
 
-    attempts = case.attempts
-    if event.attempt is not None and event.attempt not in attempts:
-        attempts = tuple(sorted((*attempts, event.attempt), key=_attempt_order))
-    refunds = case.refunds
-    if event.refunded is not None:
-        refunds = _add_refund(
-            refunds, event.extra.get("refund_key") or event.event_id, event.refunded
-        )
-
-    updated = replace(
-        case,
-        status=status,
+def join(a: Case, b: Case) -> Case:
+    """Everything two cases know, as one: the lattice join. Keeps `a`'s identity, so it also
+    merges a Stripe payment's own case into the Shopify order it turns out to belong to."""
+    since: dict[CaseStatus, datetime] = dict(a.status_since)
+    for status, at in b.status_since:
+        if status not in since or at < since[status]:
+            since[status] = at
+    snapshot, snapshot_key = _newest(a.snapshot, a.snapshot_key, b.snapshot, b.snapshot_key)
+    owed, owed_key = _newest(a.owed_when_open, a.owed_key, b.owed_when_open, b.owed_key)
+    refunds = a.refunds
+    for refund_key, amount in b.refunds:
+        refunds = _add_refund(refunds, refund_key, amount)
+    last = [at for at in (a.last_event_at, b.last_event_at) if at is not None]
+    return replace(
+        a,
+        status=max(a.status, b.status, key=_RANK.__getitem__),
         status_since=tuple(sorted(since.items(), key=lambda kv: _RANK[kv[0]])),
         snapshot=snapshot,
         snapshot_key=snapshot_key,
-        owed_when_open=owed_when_open,
+        owed_when_open=owed,
         owed_key=owed_key,
-        attempts=attempts,
+        attempts=tuple(sorted(set(a.attempts) | set(b.attempts), key=_attempt_order)),
         refunds=refunds,
-        dispute_open=case.dispute_open or event.fact is Fact.DISPUTE_OPENED,
-        fraud_warning=case.fraud_warning or event.fact is Fact.FRAUD_WARNING,
+        dispute_open=a.dispute_open or b.dispute_open,
+        fraud_warning=a.fraud_warning or b.fraud_warning,
         # A case is linked to a Shopify order once any event about it named one.
-        linked=case.linked or event.linked,
-        stripe_refs=case.stripe_refs | frozenset(event.stripe_refs),
-        event_ids=case.event_ids | {event.event_id},
-        last_event_at=max(filter(None, (case.last_event_at, event.occurred_at))),
+        linked=a.linked or b.linked,
+        stripe_refs=a.stripe_refs | b.stripe_refs,
+        event_ids=a.event_ids | b.event_ids,
+        last_event_at=max(last) if last else None,
     )
-    return Outcome(updated, duplicate=False, effect=_describe(before, updated, event))
+
+
+_T = TypeVar("_T")
+
+
+def _newest(
+    a: _T | None, a_key: SnapshotKey | None, b: _T | None, b_key: SnapshotKey | None
+) -> tuple[_T | None, SnapshotKey | None]:
+    if b_key is not None and (a_key is None or b_key > a_key):
+        return b, b_key
+    return a, a_key
 
 
 def _add_refund(
@@ -297,4 +319,4 @@ def _describe(before: CaseStatus, after: Case, event: DomainEvent) -> str:
     return "recorded"
 
 
-__all__ = ["Case", "CaseStatus", "Outcome", "apply", "new_case"]
+__all__ = ["Case", "CaseStatus", "Outcome", "apply", "join", "new_case", "of_event"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from recoup.domain.audit import GENESIS, AuditEntry
-from recoup.domain.case import Case, apply, new_case
+from recoup.domain.case import Case, apply, join, new_case
 from recoup.domain.events import DomainEvent
 from recoup.errors import RecoupError
 from recoup.observability import logger
@@ -50,27 +50,79 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
             event = event.with_case(linked_case, linked=True)
     for _ in range(MAX_ATTEMPTS):
         prior = store.load(shop, event.case_id)
+        if prior is not None and prior.case.merged_into:
+            event = event.with_case(prior.case.merged_into, linked=True)
+            continue
         case = prior.case if prior else new_case(shop, event.case_id)
         outcome = apply(case, event)
         if outcome.duplicate:
             logger.info("Duplicate event", extra={"event_id": event.event_id})
             return Applied(shop, event.case_id, True, outcome.effect, case)
-        entry = AuditEntry.following(
-            prior.audit_seq if prior else 0,
-            prior.audit_head if prior else GENESIS,
-            audit_body(event, outcome.effect, now),
-        )
-        xrefs = event.stripe_refs if event.linked else ()
+        writes = [
+            store.CaseWrite(outcome.case, prior, _next_entry(prior, event, outcome.effect, now))
+        ]
+        xrefs = list(event.stripe_refs) if event.linked else []
+        if event.linked:
+            writes, xrefs = _absorb_payment_cases(shop, event, writes, xrefs, now)
         try:
-            store.save(outcome.case, prior, entry, now=now, xrefs=xrefs)
+            store.save_all(writes, now=now, xrefs=xrefs)
         except store.ConcurrentUpdate:
             continue
+        merged_case = writes[0].case
         logger.info(
             "Applied event",
             extra={"event_id": event.event_id, "case_id": event.case_id, "effect": outcome.effect},
         )
-        return Applied(shop, event.case_id, False, outcome.effect, outcome.case)
+        return Applied(shop, event.case_id, False, writes[0].entry.body["effect"], merged_case)
     raise store.ConcurrentUpdate(f"case {event.case_id}: gave up after {MAX_ATTEMPTS} attempts")
+
+
+def _next_entry(
+    prior: store.StoredCase | None, event: DomainEvent, effect: str, now: datetime
+) -> AuditEntry:
+    return AuditEntry.following(
+        prior.audit_seq if prior else 0,
+        prior.audit_head if prior else GENESIS,
+        audit_body(event, effect, now),
+    )
+
+
+def _absorb_payment_cases(
+    shop: str,
+    event: DomainEvent,
+    writes: list[store.CaseWrite],
+    xrefs: list[str],
+    now: datetime,
+) -> tuple[list[store.CaseWrite], list[str]]:
+    """A Stripe event that names its Shopify order may arrive after other events about the
+    same payment (a charge.failed carries no metadata) opened a case of their own. Fold
+    such cases into the order's case, so the order of deliveries never splits one debt in two.
+    """
+    target = writes[0]
+    merged = target.case
+    absorbed: list[store.CaseWrite] = []
+    for ref in event.stripe_refs:
+        if ref == merged.case_id:
+            continue
+        other = store.load(shop, ref)
+        if other is None or other.case.merged_into is not None:
+            continue
+        merged = join(merged, other.case)
+        xrefs.extend(other.case.stripe_refs)
+        note = f"merged into order {merged.case_id} (payment {ref} belongs to it)"
+        absorbed.append(
+            store.CaseWrite(
+                replace(other.case, merged_into=merged.case_id),
+                other,
+                _next_entry(other, event, note, now),
+            )
+        )
+    if not absorbed:
+        return writes, xrefs
+    names = ", ".join(w.case.case_id for w in absorbed)
+    effect = f"{target.entry.body['effect']}; merged payment case {names}"
+    entry = _next_entry(target.prior, event, effect, now)
+    return [store.CaseWrite(merged, target.prior, entry), *absorbed], xrefs
 
 
 def audit_body(event: DomainEvent, effect: str, now: datetime) -> dict[str, object]:

@@ -59,6 +59,15 @@ def load(shop: str, case_id: str) -> StoredCase | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CaseWrite:
+    """One case to write: its new state, what was read (None: new), its next audit entry."""
+
+    case: Case
+    prior: StoredCase | None
+    entry: AuditEntry
+
+
 def save(
     case: Case,
     prior: StoredCase | None,
@@ -68,56 +77,70 @@ def save(
     xrefs: Iterable[str] = (),
 ) -> None:
     """Write the case, its next audit entry and cross references atomically."""
+    save_all([CaseWrite(case, prior, entry)], now=now, xrefs=xrefs)
+
+
+def save_all(writes: list[CaseWrite], *, now: datetime, xrefs: Iterable[str] = ()) -> None:
+    """Write several cases of one shop (a merge) in one transaction; xrefs point at the
+    first case."""
     bind()
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            for write in writes:
+                _add_case(tx, write, now)
+            target = writes[0].case
+            for stripe_id in dict.fromkeys(xrefs):
+                tx.save(XrefItem(shop_pk(target.shop), xref_sk(stripe_id), case_id=target.case_id))
+    except TransactWriteError as exc:
+        if _conflict(exc):
+            names = ", ".join(w.case.case_id for w in writes)
+            raise ConcurrentUpdate(f"case {names} changed concurrently") from exc
+        raise
+
+
+def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
+    case, prior, entry = write.case, write.prior, write.entry
     expires = None if case.opened else now + UNTRACKED_RETENTION
-    stored = _minimised(case)
     item = CaseItem(
         shop_pk(case.shop),
         case_sk(case.case_id),
         status=str(case.status),
-        opened=case.opened,
+        opened=case.opened and case.merged_into is None,
         opened_at=case.opened_at,
         amount_owed_minor=case.amount_owed.minor if case.amount_owed else None,
         currency=case.snapshot.order_total.currency
         if case.snapshot and case.snapshot.order_total
         else None,
-        doc=stored.to_dict(),
+        doc=_minimised(case).to_dict(),
         audit_seq=entry.seq,
         audit_head=entry.hash,
         expires_at=expires,
     )
     if prior is not None:
         item.version = prior.version
-    audit = AuditItem(
-        shop_pk(case.shop),
-        audit_sk(case.case_id, entry.seq),
-        case_id=case.case_id,
-        seq=entry.seq,
-        prev_hash=entry.prev_hash,
-        hash=entry.hash,
-        body=entry.body,
-        expires_at=expires,
+    # PynamoDB adds the version condition (attribute_not_exists for a new item).
+    tx.save(item)
+    tx.save(
+        AuditItem(
+            shop_pk(case.shop),
+            audit_sk(case.case_id, entry.seq),
+            case_id=case.case_id,
+            seq=entry.seq,
+            prev_hash=entry.prev_hash,
+            hash=entry.hash,
+            body=entry.body,
+            expires_at=expires,
+        ),
+        condition=AuditItem.pk.does_not_exist(),
     )
-    became_tracked = case.opened and (prior is None or not prior.case.opened)
-    try:
-        with TransactWrite(connection=_connection()) as tx:
-            # PynamoDB adds the version condition (attribute_not_exists for a new item).
-            tx.save(item)
-            tx.save(audit, condition=AuditItem.pk.does_not_exist())
-            for stripe_id in dict.fromkeys(xrefs):
-                tx.save(XrefItem(shop_pk(case.shop), xref_sk(stripe_id), case_id=case.case_id))
-            if became_tracked and prior is not None:
-                # Entries written while the order owed nothing had a TTL: keep them now.
-                for seq in range(1, prior.audit_seq + 1):
-                    tx.update(
-                        AuditItem(shop_pk(case.shop), audit_sk(case.case_id, seq)),
-                        actions=[AuditItem.expires_at.remove()],
-                        condition=AuditItem.pk.exists(),
-                    )
-    except TransactWriteError as exc:
-        if _conflict(exc):
-            raise ConcurrentUpdate(f"case {case.case_id} changed concurrently") from exc
-        raise
+    if case.opened and prior is not None and not prior.case.opened:
+        # Entries written while the order owed nothing had a TTL: keep them now.
+        for seq in range(1, prior.audit_seq + 1):
+            tx.update(
+                AuditItem(shop_pk(case.shop), audit_sk(case.case_id, seq)),
+                actions=[AuditItem.expires_at.remove()],
+                condition=AuditItem.pk.exists(),
+            )
 
 
 def _minimised(case: Case) -> Case:
@@ -153,8 +176,9 @@ def resolve_xref(shop: str, stripe_ids: Iterable[str]) -> str | None:
 def list_cases(shop: str, *, include_untracked: bool = False) -> Iterator[Case]:
     bind()
     for item in CaseItem.query(shop_pk(shop), CaseItem.sk.startswith("CASE#")):
-        if include_untracked or item.opened:
-            yield Case.from_dict(item.doc)
+        case = Case.from_dict(item.doc)
+        if case.merged_into is None and (include_untracked or case.opened):
+            yield case
 
 
 def audit_trail(shop: str, case_id: str) -> list[AuditEntry]:
@@ -165,4 +189,14 @@ def audit_trail(shop: str, case_id: str) -> list[AuditEntry]:
     ]
 
 
-__all__ = ["GENESIS", "ConcurrentUpdate", "StoredCase", "audit_trail", "list_cases", "load", "save"]
+__all__ = [
+    "GENESIS",
+    "CaseWrite",
+    "ConcurrentUpdate",
+    "StoredCase",
+    "audit_trail",
+    "list_cases",
+    "load",
+    "save",
+    "save_all",
+]

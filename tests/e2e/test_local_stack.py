@@ -1,0 +1,146 @@
+"""The local stack as a person uses it: `recoup serve` in its own process, webhooks over
+HTTP, `recoup cases` reading the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recoup_local.stack import DEV_SECRETS, free_port
+from tests.conftest import SHOP, event_bytes, event_json, shopify_headers, stripe_headers
+
+RECOUP = [sys.executable, "-m", "recoup_local.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECOUP_"))}
+    paths = [str(ROOT / "layers" / "recoup"), str(ROOT / "infra"), str(ROOT)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    workdir = tmp_path_factory.mktemp("serve")
+    port, aws_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [*RECOUP, "serve", "--port", str(port), "--aws-port", str(aws_port)],
+        cwd=workdir,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    started = time.monotonic()
+    banner = ""
+    while "Stop with Ctrl-C" not in banner:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            pytest.fail(f"recoup serve exited: {banner}")
+        banner += line
+        if time.monotonic() - started > 60:
+            process.kill()
+            pytest.fail(f"recoup serve did not start: {banner}")
+    yield {"front": f"http://127.0.0.1:{port}", "cwd": workdir, "process": process}
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    assert not (workdir / ".recoup-local.json").exists()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _cases(served: dict[str, Any]) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [*RECOUP, "cases", "--shop", SHOP, "--json"],
+        cwd=served["cwd"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    cases: list[dict[str, Any]] = json.loads(result.stdout)["cases"]
+    return cases
+
+
+def _wait_for(served: dict[str, Any], predicate: Any) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    while True:
+        cases = _cases(served)
+        if predicate(cases) or time.monotonic() > deadline:
+            return cases
+
+
+def test_webhooks_over_http_open_and_close_a_case(served: dict[str, Any]) -> None:
+    front = served["front"]
+    secret = DEV_SECRETS["RECOUP_SHOPIFY_API_SECRET"]
+    order_id = str(event_json("shopify/order_pending.json")["id"])
+    # Given a pending order posted to the running stack with the documented dev secret
+    body = event_bytes("shopify/order_pending.json")
+    status, _ = _post(
+        f"{front}/webhooks/shopify", body, shopify_headers(body, secret, "orders/create")
+    )
+    assert status == 200
+    # Then the poller applies it and `recoup cases` shows an open case
+    cases = _wait_for(served, lambda cs: any(c["case_id"] == order_id for c in cs))
+    assert [(c["case_id"], c["status"]) for c in cases] == [(order_id, "open")]
+    # When a forged payment arrives it is refused
+    paid = event_bytes("shopify/order_paid.json")
+    status, answer = _post(
+        f"{front}/webhooks/shopify", paid, shopify_headers(paid, "guess", "orders/paid")
+    )
+    assert (status, answer["error"]) == (401, "invalid_signature")
+    # And when the real payment arrives, through Stripe, the case closes as paid
+    succeeded = event_bytes("stripe/payment_intent.succeeded.json")
+    status, _ = _post(
+        f"{front}/webhooks/stripe",
+        succeeded,
+        stripe_headers(succeeded, DEV_SECRETS["RECOUP_STRIPE_WEBHOOK_SECRET"]),
+    )
+    assert status == 200
+    cases = _wait_for(served, lambda cs: cs and cs[0]["status"] == "paid")
+    assert cases[0]["status"] == "paid"
+    assert cases[0]["recovered"] == {"minor": 189900, "currency": "USD"}
+    assert cases[0]["audit"]["verified"] is True
+    assert [t["kind"] for t in cases[0]["timeline"]] == [
+        "orders/create",
+        "payment_intent.succeeded",
+    ]
+
+
+def test_unknown_routes_get_a_json_404(served: dict[str, Any]) -> None:
+    status, answer = _post(f"{served['front']}/webhooks/paypal", b"{}", {})
+    assert (status, answer["error"]) == (404, "not_found")
+
+
+def test_the_demo_runs_to_the_end() -> None:
+    result = subprocess.run(
+        [*RECOUP, "demo"], env=_env(), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "HTTP 401 invalid_signature" in out
+    assert "applied once" in out
+    assert "case stays paid (paid is final)" in out
+    assert "cases tracked: 6: 4 open, 1 paid, 1 cancelled" in out
+    assert "recovered:   USD 1,899.00" in out

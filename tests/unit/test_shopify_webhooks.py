@@ -1,0 +1,150 @@
+"""Shopify deliveries: the HMAC on raw bytes, the headers, and what each order state means."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from recoup.domain.events import Fact
+from recoup.domain.money import Money
+from recoup.errors import MalformedWebhook, SignatureInvalid
+from recoup.integrations import shopify
+from tests.conftest import event_bytes, event_json, shopify_headers
+
+SECRET = "test-client-secret"
+
+
+def _event(name: str, topic: str) -> Any:
+    body = event_bytes(f"shopify/{name}.json")
+    delivery = shopify.read_delivery(shopify_headers(body, SECRET, topic, webhook_id="wh-1"))
+    return shopify.normalise(delivery, body)
+
+
+def test_a_body_signed_with_the_secret_verifies() -> None:
+    body = event_bytes("shopify/order_pending.json")
+    shopify.verify_signature(body, shopify.sign(body, SECRET), [SECRET])
+
+
+@pytest.mark.parametrize(
+    ("signature", "secrets", "message"),
+    [
+        (None, [SECRET], "missing"),
+        ("", [SECRET], "missing"),
+        ("c2lnbmF0dXJl", [SECRET], "does not match"),
+        ("sign-with-other", [SECRET], "does not match"),
+        ("sign-with-secret", [], "does not match"),
+    ],
+)
+def test_anything_else_is_refused(signature: str | None, secrets: list[str], message: str) -> None:
+    body = event_bytes("shopify/order_pending.json")
+    if signature == "sign-with-other":
+        signature = shopify.sign(body, "another-secret")
+    elif signature == "sign-with-secret":
+        signature = shopify.sign(body, SECRET)
+    with pytest.raises(SignatureInvalid, match=message):
+        shopify.verify_signature(body, signature, secrets)
+
+
+def test_one_changed_byte_breaks_the_signature() -> None:
+    body = event_bytes("shopify/order_pending.json")
+    signature = shopify.sign(body, SECRET)
+    with pytest.raises(SignatureInvalid):
+        shopify.verify_signature(body.replace(b"1899.00", b"1899.01", 1), signature, [SECRET])
+
+
+def test_headers_are_read_case_insensitively_and_the_shop_is_checked() -> None:
+    headers = {k.upper(): v for k, v in shopify_headers(b"{}", SECRET, "orders/paid").items()}
+    delivery = shopify.read_delivery(headers)
+    assert delivery.topic == "orders/paid"
+    assert delivery.shop == "demo-electronics.myshopify.com"
+    assert delivery.api_version == "2024-10"
+    headers["X-SHOPIFY-SHOP-DOMAIN"] = "demo.myshopify.com.evil.example"
+    with pytest.raises(MalformedWebhook, match="not a myshopify.com domain"):
+        shopify.read_delivery(headers)
+
+
+@pytest.mark.parametrize(
+    ("name", "fact"),
+    [
+        ("order_pending", Fact.UNPAID),
+        ("order_voided", Fact.UNPAID),
+        ("order_expired", Fact.UNPAID),
+        ("order_partially_paid", Fact.UNPAID),
+        ("order_jpy_pending", Fact.UNPAID),
+        ("order_authorized", Fact.OBSERVED),
+        ("order_paid", Fact.PAID),
+        ("order_paid_normal", Fact.PAID),
+        ("order_cancelled", Fact.CANCELLED),
+    ],
+)
+def test_each_financial_status_means_one_fact(name: str, fact: Fact) -> None:
+    assert _event(name, "orders/updated").fact is fact
+
+
+def test_an_order_event_carries_exact_ids_amounts_and_the_customer() -> None:
+    # Given an order whose id is beyond 2**53
+    order = event_json("shopify/order_partially_paid.json")
+    event = _event("order_partially_paid", "orders/create")
+    # Then the id survives exactly, and amounts are minor units of the order's currency
+    assert event.case_id == str(order["id"])
+    assert event.case_id == order["admin_graphql_api_id"].rsplit("/", 1)[1]
+    assert event.snapshot.amount_owed == Money.parse(order["total_outstanding"], "EUR")
+    assert event.snapshot.order_total.currency == "EUR"
+    assert event.snapshot.customer.email == order["email"]
+    assert event.snapshot.customer.country == order["shipping_address"]["country_code"]
+    assert [i.title for i in event.snapshot.line_items] == [i["title"] for i in order["line_items"]]
+    assert event.occurred_at.utcoffset().total_seconds() == 0
+
+
+def test_a_paid_order_owes_nothing() -> None:
+    event = _event("order_paid", "orders/paid")
+    assert event.snapshot.amount_owed == Money.zero("USD")
+
+
+def test_refunds_sum_their_successful_refund_transactions() -> None:
+    refund = event_json("shopify/refund_partial.json")
+    event = _event("refund_partial", "refunds/create")
+    expected = sum(
+        Money.parse(t["amount"], t["currency"]).minor
+        for t in refund["transactions"]
+        if t["kind"] == "refund" and t["status"] == "success"
+    )
+    assert event.fact is Fact.REFUNDED
+    assert event.refunded.minor == expected
+    assert event.case_id == str(refund["order_id"])
+
+
+def test_a_failed_transaction_is_a_failed_payment_attempt() -> None:
+    event = _event("order_transaction_failure", "order_transactions/create")
+    assert event.fact is Fact.PAYMENT_FAILED
+    assert event.attempt.code == "card_declined"
+    assert not event.attempt.succeeded
+
+
+def test_topics_recoup_does_not_handle_are_ignored() -> None:
+    assert _event("order_pending", "products/update") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"id": None}, "id is missing"),
+        ({"id": "5960359936123456789"}, "id has the wrong type"),
+        ({"id": -4}, "id must be a positive integer"),
+        ({"currency": None}, "currency is missing"),
+        ({"currency": "XYZ"}, "unknown currency"),
+        ({"total_price": "12.345", "current_total_price": "12.345"}, "more decimals"),
+        ({"updated_at": "yesterday"}, "not an ISO 8601 time"),
+        ({"updated_at": "2026-11-02T10:15:00"}, "has no time zone"),
+        ({"line_items": ["laptop"]}, "line_items[0] must be an object"),
+    ],
+)
+def test_a_malformed_order_names_the_field(change: dict[str, Any], message: str) -> None:
+    order = event_json("shopify/order_pending.json")
+    order.update(change)
+    body = json.dumps(order).encode()
+    delivery = shopify.read_delivery(shopify_headers(body, SECRET, "orders/create"))
+    with pytest.raises(MalformedWebhook, match=message.replace("[", r"\[").replace("]", r"\]")):
+        shopify.normalise(delivery, body)

@@ -1,0 +1,137 @@
+"""Stripe events: signature (with the stripe library), replay window, and their meaning."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from recoup.domain.events import Fact
+from recoup.domain.money import Money
+from recoup.errors import MalformedWebhook, SignatureInvalid
+from recoup.integrations import stripe
+from tests.conftest import event_bytes, event_json, stripe_signature
+
+SECRET = "whsec_test_secret"
+
+
+def _event(name: str) -> Any:
+    return stripe.normalise(stripe.read_event(event_bytes(f"stripe/{name}.json")))
+
+
+def test_a_fresh_signature_verifies() -> None:
+    body = event_bytes("stripe/charge.failed.json")
+    stripe.verify_signature(body, stripe_signature(body, SECRET), [SECRET])
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, "missing Stripe-Signature"),
+        ("t=123", "Stripe-Signature rejected"),
+        ("garbage", "Stripe-Signature rejected"),
+    ],
+)
+def test_a_missing_or_broken_header_is_refused(header: str | None, message: str) -> None:
+    with pytest.raises(SignatureInvalid, match=message):
+        stripe.verify_signature(event_bytes("stripe/charge.failed.json"), header, [SECRET])
+
+
+def test_a_signature_older_than_the_tolerance_is_a_replay() -> None:
+    body = event_bytes("stripe/charge.failed.json")
+    old = stripe_signature(body, SECRET, timestamp=int(time.time()) - stripe.TOLERANCE_SECONDS - 5)
+    with pytest.raises(SignatureInvalid, match="tolerance"):
+        stripe.verify_signature(body, old, [SECRET])
+
+
+def test_a_signature_by_another_secret_is_refused_but_a_rotated_one_is_accepted() -> None:
+    body = event_bytes("stripe/charge.failed.json")
+    header = stripe_signature(body, "whsec_other")
+    with pytest.raises(SignatureInvalid):
+        stripe.verify_signature(body, header, [SECRET])
+    stripe.verify_signature(body, header, [SECRET, "whsec_other"])
+
+
+@pytest.mark.parametrize(
+    ("name", "fact", "succeeded"),
+    [
+        ("payment_intent.payment_failed", Fact.PAYMENT_FAILED, False),
+        ("charge.failed", Fact.PAYMENT_FAILED, False),
+        ("invoice.payment_failed", Fact.PAYMENT_FAILED, False),
+        ("checkout.session.async_payment_failed", Fact.PAYMENT_FAILED, False),
+        ("payment_intent.succeeded", Fact.PAID, True),
+        ("charge.succeeded", Fact.PAID, True),
+        ("invoice.paid", Fact.PAID, True),
+    ],
+)
+def test_payment_events_are_attempts(name: str, fact: Fact, succeeded: bool) -> None:
+    event = _event(name)
+    assert event.fact is fact
+    assert event.attempt.succeeded is succeeded
+
+
+def test_a_linked_payment_intent_names_its_shop_and_order() -> None:
+    raw = event_json("stripe/payment_intent.payment_failed.json")
+    event = _event("payment_intent.payment_failed")
+    assert event.shop == raw["data"]["object"]["metadata"]["shop_domain"]
+    assert event.case_id == raw["data"]["object"]["metadata"]["shopify_order_id"]
+    assert event.linked
+    assert event.attempt.code == "insufficient_funds"
+    assert event.snapshot.amount_owed == Money.of(189900, "USD")
+    assert raw["data"]["object"]["id"] in event.stripe_refs
+
+
+def test_a_charge_without_metadata_is_keyed_by_its_payment_intent() -> None:
+    raw = event_json("stripe/charge.failed.json")["data"]["object"]
+    event = _event("charge.failed")
+    assert not event.linked
+    assert event.shop is None
+    assert event.stripe_account == "acct_1DemoElectronics"
+    assert event.case_id == raw["payment_intent"]
+    assert len(set(event.stripe_refs)) == len(event.stripe_refs)
+
+
+def test_yen_amounts_are_not_divided_by_a_hundred() -> None:
+    event = _event("jpy.payment_intent.payment_failed")
+    assert event.snapshot.amount_owed == Money.of(129800, "JPY")
+
+
+def test_an_invoice_owes_what_remains() -> None:
+    raw = event_json("stripe/invoice.payment_failed.json")["data"]["object"]
+    event = _event("invoice.payment_failed")
+    assert event.snapshot.amount_owed.minor == raw["amount_remaining"]
+
+
+def test_a_full_refund_cancels_and_disputes_and_warnings_flag() -> None:
+    assert _event("charge.refunded").fact is Fact.CANCELLED
+    dispute = _event("charge.dispute.created")
+    assert (dispute.fact, dispute.extra["reason"]) == (Fact.DISPUTE_OPENED, "fraudulent")
+    warning = _event("radar.early_fraud_warning.created")
+    assert (warning.fact, warning.extra["fraud_type"]) == (
+        Fact.FRAUD_WARNING,
+        "made_with_stolen_card",
+    )
+
+
+def test_types_recoup_does_not_handle_are_ignored() -> None:
+    assert _event("customer.created") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda e: e.pop("id"), "id is missing"),
+        (lambda e: e.update(id="ch_123"), "not a Stripe event id"),
+        (lambda e: e.pop("data"), "data is missing"),
+        (lambda e: e["data"].update(object="x"), "data.object has the wrong type"),
+        (lambda e: e["data"]["object"].update(currency="zzz"), "unknown currency"),
+        (lambda e: e["data"]["object"].update(amount=18.99), "must be an integer"),
+    ],
+)
+def test_a_malformed_event_names_the_field(change: Any, message: str) -> None:
+    raw = event_json("stripe/payment_intent.payment_failed.json")
+    change(raw)
+    with pytest.raises(MalformedWebhook, match=message):
+        stripe.normalise(stripe.read_event(json.dumps(raw).encode()))
