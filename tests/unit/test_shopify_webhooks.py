@@ -61,7 +61,7 @@ def test_headers_are_read_case_insensitively_and_the_shop_is_checked() -> None:
     assert delivery.shop == "demo-electronics.myshopify.com"
     assert delivery.api_version == "2024-10"
     headers["X-SHOPIFY-SHOP-DOMAIN"] = "demo.myshopify.com.evil.example"
-    with pytest.raises(MalformedWebhook, match="not a myshopify.com domain"):
+    with pytest.raises(MalformedWebhook, match=r"not a myshopify\.com domain"):
         shopify.read_delivery(headers)
 
 
