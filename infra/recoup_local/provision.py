@@ -97,6 +97,13 @@ def provision(region: str = "us-east-1", stage: str = "dev") -> Stack:
         for logical_id, resource in resources.items()
         if resource["Type"] == "AWS::Serverless::Function"
     ]
+    by_id = {spec.logical_id: spec for spec in functions}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            props = resource["Properties"]
+            spec = by_id[props["FunctionName"]["Ref"]]
+            spec.queue_arns.append(resolver.resolve(props["EventSourceArn"]))
+            spec.batch_size = int(props.get("BatchSize", 10))
     return Stack(region, dict(resolver.refs), dict(resolver.attrs), functions, queue_urls)
 
 

@@ -40,14 +40,13 @@ EXPECTED_ENV = frozenset(
         "POWERTOOLS_LOG_LEVEL",
     }
 )
-# AWS managed policies SAM attaches by itself: logging, X-Ray (Tracing: Active; X-Ray has no
-# resource-level permissions) and the SQS poller of the worker's event source mapping. Anything
-# else must be an inline, scoped statement.
+# AWS managed policies SAM attaches by itself: logging and X-Ray (Tracing: Active; X-Ray has
+# no resource-level permissions). Anything else, the worker's queue polling included, must be
+# an inline, scoped statement (AWSLambdaSQSQueueExecutionRole would allow every queue).
 ALLOWED_MANAGED_POLICIES = frozenset(
     {
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
     }
 )
 # Verbs that only read; any other action is treated as a write.
@@ -248,7 +247,7 @@ def test_roles_attach_only_the_managed_policies_sam_adds(resources: dict[str, An
     for logical_id, role in roles.items():
         # When its managed policies are listed
         attached = set(role["Properties"].get("ManagedPolicyArns", []))
-        # Then they are only SAM's logging, tracing and SQS-polling policies
+        # Then they are only SAM's logging and tracing policies
         assert attached <= ALLOWED_MANAGED_POLICIES, logical_id
 
 

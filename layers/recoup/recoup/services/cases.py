@@ -101,11 +101,9 @@ def _absorb_payment_cases(
     target = writes[0]
     merged = target.case
     absorbed: list[store.CaseWrite] = []
-    for ref in event.stripe_refs:
-        if ref == merged.case_id:
-            continue
-        other = store.load(shop, ref)
-        if other is None or other.case.merged_into is not None:
+    candidates = store.load_many(shop, (r for r in event.stripe_refs if r != merged.case_id))
+    for ref, other in sorted(candidates.items()):
+        if other.case.merged_into is not None:
             continue
         merged = join(merged, other.case)
         xrefs.extend(other.case.stripe_refs)

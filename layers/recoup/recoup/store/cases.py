@@ -51,6 +51,20 @@ def load(shop: str, case_id: str) -> StoredCase | None:
         item = CaseItem.get(shop_pk(shop), case_sk(case_id), consistent_read=True)
     except DoesNotExist:
         return None
+    return _stored(item)
+
+
+def load_many(shop: str, case_ids: Iterable[str]) -> dict[str, StoredCase]:
+    """The cases that exist among these ids, in one consistent BatchGetItem."""
+    bind()
+    keys = [(shop_pk(shop), case_sk(i)) for i in dict.fromkeys(case_ids)]
+    if not keys:
+        return {}
+    found = (_stored(item) for item in CaseItem.batch_get(keys, consistent_read=True))
+    return {stored.case.case_id: stored for stored in found}
+
+
+def _stored(item: CaseItem) -> StoredCase:
     return StoredCase(
         case=Case.from_dict(item.doc),
         version=int(item.version or 0),

@@ -1,0 +1,409 @@
+"""The figures as text (for the terminal) and as docs/performance.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from benchmarks.aws_calls import CallsResult, PhaseResult
+from benchmarks.cold_delivery import ColdResult
+from benchmarks.fresh import ROOT
+from benchmarks.import_time import GOAL, ImportResult
+
+DOC = ROOT / "docs" / "performance.md"
+COMMAND = "make bench"
+PACKAGES = ("boto3", "botocore", "aws-lambda-powertools", "stripe", "pynamodb", "moto")
+
+
+@dataclass(frozen=True)
+class Results:
+    rounds: int
+    deliveries: int
+    payload_sources: Mapping[str, str]
+    imports: ImportResult
+    cold: Sequence[ColdResult]
+    calls: CallsResult
+
+
+def machine() -> dict[str, str]:
+    """Date-free facts about where the figures came from."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu or platform.processor() or "unknown",
+        "arch": platform.machine(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": ", ".join(versions),
+    }
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _verdict(ratio: float) -> str:
+    return "met" if ratio <= GOAL else "NOT met"
+
+
+def _loaded(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "none"
+
+
+def _operations(ops: Mapping[str, int]) -> str:
+    return ", ".join(f"{op} ×{n}" for op, n in sorted(ops.items())) or "none"
+
+
+def _boto3_after(cold: Sequence[ColdResult], valid: bool, secrets: str) -> bool:
+    return any(
+        "boto3" in c.loaded
+        for c in cold
+        if c.variant.valid == valid and c.variant.secrets == secrets
+    )
+
+
+def _ssm_calls(phases: Sequence[PhaseResult]) -> int:
+    return sum(
+        n for p in phases if p.secrets == "ssm" for op, n in p.operations.items() if "ssm." in op
+    )
+
+
+# ---------------------------------------------------------------------------- terminal
+def text(results: Results) -> str:
+    imports, cold, calls = results.imports, results.cold, results.calls
+    lines = [
+        f"import boto3 (yardstick): {_ms(imports.boto3_seconds)}; "
+        f"bare interpreter (wall): {_ms(imports.bare_seconds)}",
+        "",
+        f"1. Handler import / import boto3 (goal <= {GOAL}), best of {imports.rounds}:",
+    ]
+    for h in imports.handlers:
+        lines.append(
+            f"   {h.label:<16} {h.ratio:5.2f}x  ({_ms(h.seconds)}; wall-minus-bare cross-check "
+            f"{h.wall_ratio:.2f}x)  goal {_verdict(h.ratio)}; loaded: {_loaded(h.loaded)}"
+        )
+        lines.append(
+            "      -X importtime, direct imports: "
+            + ", ".join(f"{name} {_ms(s)}" for name, s in h.heaviest)
+        )
+        lines.append(
+            "      own time per package: " + ", ".join(f"{name} {_ms(s)}" for name, s in h.packages)
+        )
+    lines.append(
+        f"   Powertools Tracer() (not used) {imports.tracer_ratio:5.2f}x "
+        f"({_ms(imports.tracer_seconds)}; best of {imports.tracer_rounds})"
+    )
+    lines += [
+        "",
+        f"   Cold first Shopify delivery (import + handle one) / import boto3, "
+        f"best of {cold[0].rounds if cold else 0}:",
+    ]
+    for c in cold:
+        lines.append(
+            f"   {c.variant.name:<42} {c.ratio:5.2f}x  ({_ms(c.seconds)}); "
+            f"loaded: {_loaded(c.loaded)}"
+        )
+    lines += [
+        "",
+        f"2. AWS calls per webhook delivery ({results.deliveries} of each), "
+        "ratio to the minimum of 1:",
+    ]
+    for p in calls.phases:
+        ratio = f"{p.ratio:5.2f}x" if p.ratio is not None else "  n/a "
+        lines.append(
+            f"   [{p.secrets}] {p.label:<24} {p.calls:4d} calls, {p.per_delivery:5.2f}/delivery "
+            f"{ratio}  {_operations(p.operations)}"
+        )
+    lines += ["", "   Worker DynamoDB calls per applied event (for information):"]
+    for w in calls.worker:
+        lines.append(
+            f"   {w.source:<8} {w.applied} applied: {w.reads / w.applied:.2f} reads + "
+            f"{w.writes / w.applied:.2f} writes per event  ({_operations(w.operations)})"
+        )
+    lines += [
+        "",
+        "   payloads: " + "; ".join(f"{k}: {v}" for k, v in results.payload_sources.items()),
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- markdown
+def markdown(results: Results) -> str:
+    imports, cold, calls = results.imports, results.cold, results.calls
+    box = machine()
+    out: list[str] = []
+    add = out.append
+
+    add("# Performance\n")
+    add(
+        f"Written by `{COMMAND}` (`.venv/bin/python -m benchmarks`, from the repository root), "
+        "which rewrites this file on every run; do not edit it by hand. Every figure is a "
+        "**ratio of two measurements taken in the same run on the same machine**. The "
+        "milliseconds beside them are context for that machine only: they are not "
+        "thresholds, and nothing here is a test.\n"
+    )
+    add("## Machine\n")
+    add(f"- nproc: {box['nproc']} ({box['arch']}, {box['cpu']})")
+    add(f"- Python: {box['python']}")
+    add(f"- Packages: {box['packages']}")
+    add(
+        f"- Run: fresh-interpreter figures are the best of {imports.rounds} interleaved "
+        f"rounds (cold first delivery: {cold[0].rounds if cold else 0}; Tracer: "
+        f"{imports.tracer_rounds}); {results.deliveries} deliveries of each kind for the "
+        "call counts"
+    )
+    add(
+        "- Payloads: " + "; ".join(f"{k}: `{v}`" for k, v in results.payload_sources.items()) + "\n"
+    )
+
+    add("## Summary\n")
+    add("| Figure | Ratio | Against | Goal |")
+    add("|---|---:|---|---|")
+    for h in imports.handlers:
+        add(
+            f"| Import `app`, {h.label} | {h.ratio:.2f} | `import boto3` | "
+            f"≤ {GOAL}: {_verdict(h.ratio)} |"
+        )
+    add(
+        f"| Import and instantiate Powertools `Tracer()` (not used) | "
+        f"{imports.tracer_ratio:.2f} | `import boto3` | reported |"
+    )
+    for c in cold:
+        add(f"| Cold Shopify {c.variant.name} | {c.ratio:.2f} | `import boto3` | reported |")
+    for p in calls.phases:
+        if p.accepted:
+            goal = "1: met" if p.per_delivery == 1 else "1: NOT met"
+            add(
+                f"| AWS calls per accepted delivery, {p.label} (secrets: {p.secrets}) | "
+                f"{p.per_delivery:.2f} | minimum of 1 call | {goal} |"
+            )
+        else:
+            goal = (
+                "0: met"
+                if p.calls == 0
+                else f"0: NOT met ({_operations(p.operations)} in {p.deliveries})"
+            )
+            add(
+                f"| AWS calls per forged delivery, {p.label} (secrets: {p.secrets}) | "
+                f"{p.per_delivery:.2f} | (calls, minimum 0) | {goal} |"
+            )
+    add("")
+
+    # ------------------------------------------------------------------ 1. imports
+    add("## 1. Webhook handler import time\n")
+    add(
+        "**How measured.** Each probe is a fresh `python -c` process laid out as Lambda lays "
+        "out a function: module `app` imported from the function's directory (the working "
+        "directory) with `PYTHONPATH=layers/recoup:functions/<name>`, `AWS_DEFAULT_REGION`, "
+        "credentials in the environment and template.yaml's `POWERTOOLS_*` globals. The "
+        "script reads `time.perf_counter()` just before and after `import app` (or `import "
+        f"boto3`), so interpreter start-up and shutdown are outside the span. {imports.rounds} "
+        "rounds interleave all probes in rotating order and the best round counts, which also "
+        "discards a first run that compiles bytecode or fills the page cache (so the figures "
+        "are for warm caches, like a layer reused across cold starts). "
+        "Cross-check: the whole process's wall time minus that of `python -c pass` "
+        f"(best {_ms(imports.bare_seconds)}), as a ratio to boto3's own.\n"
+    )
+    add(f"`import boto3` on its own: {_ms(imports.boto3_seconds)}.\n")
+    add(
+        "| Handler | Ratio to `import boto3` | Wall-minus-bare cross-check | Time | "
+        "Also loaded by the import |"
+    )
+    add("|---|---:|---:|---:|---|")
+    for h in imports.handlers:
+        add(
+            f"| {h.label} | **{h.ratio:.2f}** | {h.wall_ratio:.2f} | {_ms(h.seconds)} | "
+            f"{_loaded(h.loaded)} |"
+        )
+    add("")
+    add(
+        "Where the import time goes, from one `python -X importtime -c 'import app'` run per "
+        "handler: `app`'s direct imports with everything they pulled in, then each module's "
+        "own time summed per top-level package (-X importtime adds overhead of its own, so "
+        "read these for proportions):\n"
+    )
+    for h in imports.handlers:
+        add(
+            f"- {h.label}: direct imports "
+            + ", ".join(f"`{name}` {_ms(s)}" for name, s in h.heaviest)
+            + "; own time per top-level package: "
+            + ", ".join(f"`{name}` {_ms(s)}" for name, s in h.packages)
+        )
+    add("")
+    add(
+        f"Powertools `Tracer()`, which `recoup/observability.py` leaves out: importing and "
+        f"instantiating it on its own, in a fresh interpreter (same environment, best of "
+        f"{imports.tracer_rounds}), costs **{imports.tracer_ratio:.2f}×** `import boto3` "
+        f"({_ms(imports.tracer_seconds)}), because it loads the X-Ray SDK even with tracing "
+        "off. Part of that is Powertools' own modules, which the handlers load anyway, so "
+        "adding it to a handler would cost somewhat less than this. Lambda's active tracing "
+        "(template.yaml) records invocations without it.\n"
+    )
+
+    # ------------------------------------------------------------------ cold delivery
+    add("## 1b. Cold first delivery (Shopify webhook)\n")
+    add(
+        "**How measured.** Same fresh-interpreter probes, Shopify handler: the span runs from "
+        "just before `import app` to just after `app.lambda_handler(event, context)` has "
+        "answered one delivery (an API Gateway HTTP API v2 event built by the local stack's "
+        "`http_event`, signed with the right secret, or a wrong one for the forged case). The "
+        "AWS side is moto's server on 127.0.0.1, started in the benchmark process, with "
+        "`AWS_ENDPOINT_URL` pointing at it. Not `mock_aws` inside the measured process: "
+        "`from moto import mock_aws` imports boto3 and botocore (over a hundred modules), so "
+        "the span could never include the SDK's import, which is the cost this figure is "
+        "about. With the server, moto's import is outside the measured process entirely, and "
+        "an accepted delivery's span includes importing boto3, creating the SQS client and "
+        "one SendMessage over loopback. Secrets come either from the environment (the local "
+        "stack's setting) or from SSM Parameter Store (template.yaml's setting, what is "
+        "deployed), read through Powertools' parameters utility.\n"
+    )
+    add("| Shopify delivery | Ratio to `import boto3` | Time | Loaded afterwards |")
+    add("|---|---:|---:|---|")
+    for c in cold:
+        add(f"| {c.variant.name} | **{c.ratio:.2f}** | {_ms(c.seconds)} | {_loaded(c.loaded)} |")
+    add("")
+    add("**What it means.**\n")
+    forged_env = _boto3_after(cold, valid=False, secrets="env")
+    forged_ssm = _boto3_after(cold, valid=False, secrets="ssm")
+    add(
+        "- The import-only ratio is not what a cold container pays for a real delivery. "
+        "`recoup/queue.py` imports boto3 and creates the SQS client on the first enqueue, and "
+        "`recoup/integrations/stripe.py` imports stripe inside `verify_signature`, so an "
+        "accepted delivery pays for them in its first invocation instead of at import: compare "
+        "the import-only and first-delivery rows."
+    )
+    if forged_env:
+        add(
+            "- With secrets from the environment, a forged delivery on a cold container "
+            "**did** import boto3 in this run: something on the rejection path now loads it."
+        )
+    else:
+        add(
+            "- With secrets from the environment, a forged delivery on a cold container never "
+            "pays for boto3: verification is an HMAC with a secret already in memory, and the "
+            "delivery is rejected before `queue.py` is asked for a client (boto3 was not "
+            "loaded afterwards)."
+        )
+    by_name = {(c.variant.valid, c.variant.secrets): c.ratio for c in cold}
+    enqueue = by_name.get((True, "env"), 0.0) - by_name.get((False, "env"), 0.0)
+    secret = by_name.get((False, "ssm"), 0.0) - by_name.get((False, "env"), 0.0)
+    add(
+        f"- The first enqueue (importing boto3, creating the SQS client, one SendMessage) "
+        f"costs about {enqueue:.2f}× `import boto3` (valid minus forged, secrets from env); "
+        f"fetching the first secret from SSM costs about {secret:.2f}× (forged from SSM minus "
+        "forged from env). Each includes the SDK's import, so they do not add up: whichever "
+        "comes first pays it."
+    )
+    if forged_ssm:
+        add(
+            "- With the deployed setting (secrets from SSM), that no longer holds: the first "
+            "delivery a container verifies, forged or not, needs the secret, so Powertools' "
+            "parameters utility imports boto3, creates an SSM client and calls GetParameter "
+            "before anything can be rejected. In the cloud the lazy boto3 import therefore "
+            "moves the SDK's cost from the import into the first invocation; it does not "
+            "spare a cold container from it. The secret is then cached for 300 s, so later "
+            "deliveries to the same container pay neither."
+        )
+    else:
+        add(
+            "- With the deployed setting (secrets from SSM), the forged delivery did not load "
+            "boto3 either."
+        )
+    add("")
+
+    # ------------------------------------------------------------------ 2. calls
+    add("## 2. AWS calls per webhook delivery\n")
+    add(
+        "**How measured.** The local stack runs in-process (`recoup_local.stack.in_process()`, "
+        "moto's `mock_aws`), with the demo shop installed. "
+        "`botocore.client.BaseClient._make_api_call`, which every boto3 client, PynamoDB's "
+        "connection and Powertools' parameter provider go through, is wrapped for the run by "
+        "a counter that records each call's service and operation and the function whose "
+        "handler was running; calls the harness makes itself (provisioning, the queue poller's "
+        f"ReceiveMessage and DeleteMessage) are left out. {results.deliveries} valid Shopify "
+        "deliveries (`orders/create`, a new order each), the same number of valid Stripe "
+        "`payment_intent.payment_failed` events (one per order, linked through "
+        "`metadata.shopify_order_id`) and as many forged deliveries of each (signed with a "
+        "wrong secret) go through `local.lambdas.invoke_http`. That is done twice: with "
+        "secrets from the environment (the local stack's setting), and then, as a new "
+        "container (settings and client caches cleared), with secrets from SSM Parameter "
+        "Store (template.yaml's setting), forged deliveries first. The ratio is calls per "
+        "accepted delivery over the minimum, one SQS SendMessage.\n"
+    )
+    add(
+        "| Secrets | Kind | Deliveries | AWS calls | Per delivery | Ratio to minimum (1) "
+        "| Operations |"
+    )
+    add("|---|---|---:|---:|---:|---:|---|")
+    for p in calls.phases:
+        ratio = f"**{p.ratio:.2f}**" if p.ratio is not None else "n/a (minimum 0)"
+        add(
+            f"| {p.secrets} | {p.label} | {p.deliveries} | {p.calls} | {p.per_delivery:.2f} | "
+            f"{ratio} | {_operations(p.operations)} |"
+        )
+    add("")
+    env_verify = sum(p.calls for p in calls.phases if p.secrets == "env" and not p.accepted)
+    add("**What it means.**\n")
+    add(
+        f"- Secrets from the environment: forged deliveries made {env_verify} AWS calls, so "
+        "verification itself costs none; an accepted delivery costs its SendMessage"
+        + (
+            " and nothing else."
+            if all(p.per_delivery == 1 for p in calls.phases if p.secrets == "env" and p.accepted)
+            else ", and more (see the table)."
+        )
+    )
+    ssm_total = sum(p.calls for p in calls.phases if p.secrets == "ssm")
+    ssm_accepted = sum(p.deliveries for p in calls.phases if p.secrets == "ssm" and p.accepted)
+    add(
+        f"- Secrets from SSM (deployed): {_ssm_calls(calls.phases)} SSM call(s) in all, one "
+        "GetParameter per secret the first time the container verifies a delivery of that "
+        "source, forged or not (Powertools then caches it for 300 s). So the goal of no call "
+        "to verify holds only while the cache is warm: a cold container's first delivery, "
+        "even a forged one, costs a GetParameter, and so does the first after each 300 s. "
+        f"Counted against the accepted deliveries, this run made {ssm_total} calls for "
+        f"{ssm_accepted} accepted deliveries ({ssm_total / ssm_accepted:.2f} per delivery)."
+    )
+    add("")
+    add("### Worker, for information\n")
+    add(
+        "DynamoDB calls the event worker made while the queue was drained, per event it "
+        "applied (a duplicate or an event for a shop that is not installed would not count; "
+        "none occurred). The worker's sample is the first orders' events, queued and drained "
+        "before the rest of the deliveries (moto takes about 0.2 s per TransactWriteItems, so "
+        "draining all of them would only repeat the sample, slowly): each Shopify event opens "
+        "a new case, each Stripe payment failure updates the case its order opened. Reads are "
+        "GetItem, BatchGetItem, Query, Scan; writes are PutItem, UpdateItem, DeleteItem, "
+        "BatchWriteItem, TransactWriteItems (one transaction writes several items).\n"
+    )
+    add("| Event source | Applied | Reads per event | Writes per event | Operations |")
+    add("|---|---:|---:|---:|---|")
+    for w in calls.worker:
+        add(
+            f"| {w.source} | {w.applied} | {w.reads / w.applied:.2f} | "
+            f"{w.writes / w.applied:.2f} | {_operations(w.operations)} |"
+        )
+    add("")
+    return "\n".join(out)
+
+
+def write(results: Results, path: Path = DOC) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown(results), encoding="utf-8")
+    return path
