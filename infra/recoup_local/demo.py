@@ -1,9 +1,12 @@
 """`recoup demo`: the main job on the local stack, start to finish, in under a minute.
 
-A demo shop is installed; signed Shopify and Stripe webhooks are delivered over HTTP to the
-local front (unpaid orders, failed payments, one paid later, one cancelled, a duplicate
-delivery, a forged one, a late failure after payment, an event type Recoup ignores); the
-queue consumer applies them; each order's timeline and a summary are printed.
+A demo shop is installed; a simulated month (November 2026) runs: signed Shopify and Stripe
+webhooks are delivered over HTTP to the local front at the times they happened (unpaid
+orders, failed payments, one paid later, one cancelled, a duplicate delivery, a forged one,
+a late failure after payment, an event type Recoup ignores), a bounce and an SMS STOP come
+back, and between them the scheduler runs every five minutes of simulated time, so the
+reminder sequence goes out as it would. Each case's timeline, the outbox and a summary are
+printed.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from threading import Thread
 from typing import Any
 
+from recoup import clock
 from recoup.integrations.shopify import sign as shopify_sign
 from recoup.services import cases, shops
+from recoup.store.cases import DUE_SHARDS
+from recoup_local import outbox as outbox_module
 from recoup_local import report
 from recoup_local.front import make_server
 from recoup_local.stack import LocalStack, emulated
@@ -28,17 +36,21 @@ from recoup_local.template import ROOT
 SHOP = "demo-electronics.myshopify.com"
 STRIPE_ACCOUNT = "acct_1DemoElectronics"
 EVENTS = ROOT / "tests" / "events"
+OUTBOX = Path("out") / "outbox"
+MONTH_START = datetime(2026, 11, 1, tzinfo=UTC)
+MONTH_END = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Delivery:
     note: str
-    source: str  # "shopify" or "stripe"
+    source: str  # "shopify", "stripe", "bounce" (an SES notification), "sms" (inbound)
     file: str
     topic: str = ""
     webhook_id: str | None = None
     forged: bool = False
     edit: Callable[[dict[str, Any]], None] | None = None
+    at: datetime | None = None  # when it happens; default: the time in its payload
 
 
 def _mark_paid(order: dict[str, Any]) -> None:
@@ -68,6 +80,7 @@ STORY = [
         "shopify/order_pending.json",
         "orders/create",
         "demo-wh-1001-create",
+        at=datetime(2026, 11, 2, 15, 25, tzinfo=UTC),
     ),
     Delivery(
         "an order whose authorisation was voided",
@@ -91,6 +104,7 @@ STORY = [
         "demo-wh-1003-forged",
         forged=True,
         edit=_mark_paid,
+        at=datetime(2026, 11, 4, 10, 3, tzinfo=UTC),
     ),
     Delivery(
         "its Checkout payment failed later",
@@ -106,6 +120,12 @@ STORY = [
     ),
     Delivery("its invoice payment failed", "stripe", "stripe/invoice.payment_failed.json"),
     Delivery(
+        "that customer's mailbox bounces the reminder",
+        "bounce",
+        "shopify/order_expired.json",
+        at=datetime(2026, 11, 6, 15, 0, tzinfo=UTC),
+    ),
+    Delivery(
         "an order in yen, unpaid",
         "shopify",
         "shopify/order_jpy_pending.json",
@@ -113,6 +133,12 @@ STORY = [
         "demo-wh-1005-create",
     ),
     Delivery("its card declined", "stripe", "stripe/jpy.payment_intent.payment_failed.json"),
+    Delivery(
+        "that customer replies STOP to a text",
+        "sms",
+        "shopify/order_jpy_pending.json",
+        at=datetime(2026, 11, 9, 3, 0, tzinfo=UTC),
+    ),
     Delivery(
         "a Stripe payment with no Shopify order, declined",
         "stripe",
@@ -136,7 +162,12 @@ STORY = [
         "demo-wh-1001-paid",
     ),
     Delivery("Stripe confirms the payment", "stripe", "stripe/payment_intent.succeeded.json"),
-    Delivery("a late copy of the declined charge", "stripe", "stripe/charge.failed.json"),
+    Delivery(
+        "a late copy of the declined charge",
+        "stripe",
+        "stripe/charge.failed.json",
+        at=datetime(2026, 11, 5, 9, 0, tzinfo=UTC),
+    ),
     Delivery(
         "the voided order cancelled",
         "shopify",
@@ -159,6 +190,8 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str
 
 def deliver(front: str, local: LocalStack, delivery: Delivery) -> tuple[int, dict[str, Any]]:
     body = (EVENTS / delivery.file).read_bytes()
+    if delivery.source in ("bounce", "sms"):
+        return _feedback(local, delivery, json.loads(body))
     if delivery.edit is not None:
         data = json.loads(body)
         delivery.edit(data)
@@ -182,26 +215,139 @@ def deliver(front: str, local: LocalStack, delivery: Delivery) -> tuple[int, dic
     return _post(f"{front}/webhooks/stripe", body, headers)
 
 
-def run(out: Callable[[str], None] = print) -> int:
+def _feedback(
+    local: LocalStack, delivery: Delivery, order: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """What SES and the SMS number would publish to their SNS topics."""
+    if delivery.source == "bounce":
+        topic = local.stack.refs["EmailFeedbackTopic"]
+        message: dict[str, Any] = {
+            "eventType": "Bounce",
+            "bounce": {
+                "bounceType": "Permanent",
+                "bounceSubType": "General",
+                "bouncedRecipients": [{"emailAddress": order["email"]}],
+            },
+            "mail": {"tags": {"shop": [SHOP.replace(".", "_")]}},
+        }
+    else:
+        topic = local.stack.refs["InboundSmsTopic"]
+        message = {
+            "originationNumber": order["shipping_address"]["phone"],
+            "destinationNumber": "+18005550100",
+            "messageKeyword": "KEYWORD_STOP",
+            "messageBody": "STOP",
+            "inboundMessageId": f"in-{order['id']}",
+        }
+    local.lambdas.publish(topic, message)
+    return 200, {"status": "applied"}
+
+
+def _happened_at(delivery: Delivery) -> datetime:
+    if delivery.at is not None:
+        return delivery.at
+    data = json.loads((EVENTS / delivery.file).read_bytes())
+    if delivery.source == "stripe":
+        return datetime.fromtimestamp(int(data["created"]), tz=UTC)
+    return datetime.fromisoformat(data["updated_at"]).astimezone(UTC)
+
+
+class SimulatedMonth:
+    """Drives the clock: the scheduler runs on five-minute marks whenever a step is due,
+    exactly as the EventBridge schedule would, skipping the idle marks in between."""
+
+    def __init__(self, local: LocalStack, start: datetime) -> None:
+        self.local = local
+        self.now = start
+        self.runs = 0
+        clock.use(lambda: self.now)
+
+    def advance_to(self, target: datetime) -> None:
+        for _ in range(10_000):
+            due = self._earliest_due()
+            if due is None or due > target:
+                break
+            slot = max(_next_mark(due), _next_mark(self.now))
+            if slot > target:
+                break
+            self.now = slot
+            self.local.lambdas.run_schedules(slot)
+            self.local.lambdas.drain()
+            self.runs += 1
+        self.now = max(self.now, target)
+
+    def _earliest_due(self) -> datetime | None:
+        import boto3
+
+        ddb = boto3.client("dynamodb", region_name=self.local.stack.region)
+        earliest: str | None = None
+        for shard in range(DUE_SHARDS):
+            items = ddb.query(
+                TableName=self.local.stack.refs["Table"],
+                IndexName="due",
+                KeyConditionExpression="due_pk = :p",
+                ExpressionAttributeValues={":p": {"S": f"DUE#{shard}"}},
+                Limit=1,
+            )["Items"]
+            if items:
+                key = items[0]["due_sk"]["S"].split("#", 1)[0]
+                earliest = key if earliest is None or key < earliest else earliest
+        if earliest is None:
+            return None
+        return datetime.fromisoformat(earliest.replace("Z", "+00:00"))
+
+    def close(self) -> None:
+        clock.use(None)
+
+
+def _next_mark(at: datetime) -> datetime:
+    """The first five-minute mark at or after `at`."""
+    floor = at.replace(second=0, microsecond=0, minute=at.minute - at.minute % 5)
+    return floor if floor >= at else floor + timedelta(minutes=5)
+
+
+def run(out: Callable[[str], None] = print, outbox: Path = OUTBOX) -> int:
     started = time.monotonic()
     with emulated() as local:
         server = make_server(local.lambdas, port=0)
         front = f"http://127.0.0.1:{server.server_address[1]}"
         Thread(target=server.serve_forever, daemon=True).start()
+        month = SimulatedMonth(local, MONTH_START)
         try:
-            return _story(local, front, out, started)
+            return _story(local, front, month, out, outbox, started)
         finally:
+            month.close()
             server.shutdown()
 
 
-def _story(local: LocalStack, front: str, out: Callable[[str], None], started: float) -> int:
+def _story(
+    local: LocalStack,
+    front: str,
+    month: SimulatedMonth,
+    out: Callable[[str], None],
+    outbox: Path,
+    started: float,
+) -> int:
     out(f"Recoup demo: AWS emulated by moto at {local.endpoint}, webhooks to {front}")
-    shops.install(SHOP, stripe_account=STRIPE_ACCOUNT)
-    out(f"Installed {SHOP} (Stripe account {STRIPE_ACCOUNT})\n")
+    out(
+        f"Simulated month: {MONTH_START:%Y-%m-%d} to {MONTH_END:%Y-%m-%d}; "
+        "the scheduler runs every five minutes of it"
+    )
+    shops.install(
+        SHOP,
+        stripe_account=STRIPE_ACCOUNT,
+        shop_name="Demo Electronics",
+        contact_email="support@demo-electronics.example",
+        timezone="America/New_York",
+        now=month.now,
+    )
+    out(f"Installed {SHOP} (Stripe account {STRIPE_ACCOUNT}), default reminder policy\n")
     out("Deliveries")
     answers: dict[str, int] = {}
     first_seen: dict[str, int] = {}
-    for number, delivery in enumerate(STORY, 1):
+    # Each delivery at the time it happened (stable for ties, so the story reads in order).
+    for number, delivery in enumerate(sorted(STORY, key=_happened_at), 1):
+        month.advance_to(_happened_at(delivery))
         status, body = deliver(front, local, delivery)
         local.lambdas.drain()  # the worker applies it, as Lambda's SQS trigger would
         outcome = body.get("status") or f"{body.get('error')}: {body.get('message')}"
@@ -211,21 +357,35 @@ def _story(local: LocalStack, front: str, out: Callable[[str], None], started: f
             first_seen.setdefault(delivery.webhook_id, number)
         key = "rejected" if status >= 400 else str(body.get("status"))
         answers[key] = answers.get(key, 0) + 1
-        out(f"  {number:>2}. {delivery.source:<7} {delivery.note:<50} HTTP {status} {outcome}")
+        out(
+            f"  {number:>2}. {month.now:%m-%d %H:%M} {delivery.source:<7} "
+            f"{delivery.note:<48} HTTP {status} {outcome}"
+        )
+    month.advance_to(MONTH_END)
 
     tracked = sorted(cases.list_cases(SHOP), key=report.status_order)
-    out("\nCases (each timeline in the order its events arrived)")
+    out("\nCases (each timeline in the order its entries were written; times UTC)")
+    reminders_sent = held = 0
     for case in tracked:
         out(report.case_headline(case))
-        for line in report.timeline_lines(cases.timeline(SHOP, case.case_id)):
+        trail = cases.timeline(SHOP, case.case_id)
+        reminders_sent += sum(1 for e in trail if e.body.get("kind") == "reminder.sent")
+        held += sum(
+            1 for e in trail if e.body.get("kind") in ("reminder.deferred", "reminder.skipped")
+        )
+        for line in report.timeline_lines(trail):
             out(line)
         out("")
+    messages = outbox_module.sent_messages(local.stack.region)
+    folder = outbox_module.write(messages, outbox)
+    emails = sum(1 for m in messages if m.kind == "email")
     untracked = [c for c in cases.list_cases(SHOP, include_untracked=True) if not c.opened]
     sums = report.totals(tracked)
     by_status = sums["by_status"]
     out("Summary")
     out(
         f"  deliveries: {len(STORY)} sent; {answers.get('queued', 0)} queued, "
+        f"{answers.get('applied', 0)} feedback notifications applied, "
         f"{answers.get('ignored', 0)} ignored (type Recoup doesn't handle), "
         f"{answers.get('rejected', 0)} rejected (bad signature, nothing written)"
     )
@@ -234,8 +394,16 @@ def _story(local: LocalStack, front: str, out: Callable[[str], None], started: f
         f"{by_status.get('paid', 0)} paid, {by_status.get('cancelled', 0)} cancelled; "
         f"{len(untracked)} paid order(s) never owed anything and are not tracked"
     )
+    out(
+        f"  reminders sent: {reminders_sent} ({emails} emails, {len(messages) - emails} SMS); "
+        f"{held} held back or skipped; scheduler ran {month.runs} times with work to do"
+    )
+    out(f"  outbox: {folder} ({len(messages)} files: .eml opens in a mail client)")
     out(f"  outstanding: {report.amounts(sums['owed'])}")
-    out(f"  recovered:   {report.amounts(sums['recovered'])}")
+    out(
+        f"  recovered:   {report.amounts(sums['recovered'])} "
+        f"({by_status.get('paid', 0)} case(s) paid)"
+    )
     out(f"  finished in {time.monotonic() - started:.1f} s")
     return 0
 

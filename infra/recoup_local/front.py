@@ -35,7 +35,7 @@ def make_server(
             body = self.rfile.read(length)
             path = self.path.split("?", 1)[0]
             with lock:
-                result = lambdas.invoke_http(method, path, dict(self.headers.items()), body)
+                result = lambdas.invoke_http(method, self.path, dict(self.headers.items()), body)
             if result is None:
                 self._send(404, {"error": "not_found", "message": f"no route {method} {path}"})
                 return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import itertools
+import json
 import os
 import time
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qsl
 
 import boto3
 
@@ -59,7 +61,9 @@ def load_handler(spec: FunctionSpec) -> Handler:
     return handler
 
 
-def http_event(method: str, path: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+def http_event(
+    method: str, path: str, headers: Mapping[str, str], body: bytes, query: str = ""
+) -> dict[str, Any]:
     """The payload format 2.0 event HTTP API sends a Lambda integration."""
     try:
         text, encoded = body.decode("utf-8"), False
@@ -74,7 +78,8 @@ def http_event(method: str, path: str, headers: Mapping[str, str], body: bytes) 
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
+        **({"queryStringParameters": dict(parse_qsl(query))} if query else {}),
         "headers": merged,
         "requestContext": {
             "accountId": ACCOUNT,
@@ -120,10 +125,11 @@ class LocalLambdas:
     def invoke_http(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> dict[str, Any] | None:
+        path, _, query = path.partition("?")
         logical_id = self.routes.get((method.upper(), path))
         if logical_id is None:
             return None
-        event = http_event(method.upper(), path, headers, body)
+        event = http_event(method.upper(), path, headers, body, query)
         result: dict[str, Any] = self.handlers[logical_id](event, LambdaContext(logical_id))
         return result
 
@@ -168,6 +174,55 @@ class LocalLambdas:
                 )
             else:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def publish(self, topic_arn: str, message: dict[str, Any] | str) -> int:
+        """Deliver an SNS notification to the functions subscribed to the topic, as SNS
+        would (moto's server cannot call a Lambda); returns how many were called."""
+        body = message if isinstance(message, str) else json.dumps(message)
+        event = {
+            "Records": [
+                {
+                    "EventSource": "aws:sns",
+                    "EventVersion": "1.0",
+                    "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}",
+                    "Sns": {
+                        "Type": "Notification",
+                        "MessageId": str(uuid.uuid4()),
+                        "TopicArn": topic_arn,
+                        "Subject": None,
+                        "Message": body,
+                        "Timestamp": datetime.now(tz=UTC).isoformat(),
+                        "MessageAttributes": {},
+                    },
+                }
+            ]
+        }
+        called = 0
+        for spec in self.stack.functions:
+            if topic_arn in spec.topic_arns:
+                self.handlers[spec.logical_id](event, LambdaContext(spec.logical_id))
+                called += 1
+        return called
+
+    def run_schedules(self, at: datetime) -> int:
+        """Fire every scheduled function once, with the EventBridge event of time `at`."""
+        called = 0
+        for spec in self.stack.functions:
+            for expression in spec.schedules:
+                event = {
+                    "version": "0",
+                    "id": str(uuid.uuid4()),
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.events",
+                    "account": ACCOUNT,
+                    "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "region": self.stack.region,
+                    "resources": [f"local-schedule:{expression}"],
+                    "detail": {},
+                }
+                self.handlers[spec.logical_id](event, LambdaContext(spec.logical_id))
+                called += 1
+        return called
 
     def drain(self, max_rounds: int = 200) -> None:
         """Poll until every mapped queue is empty (failing records end in their DLQ)."""

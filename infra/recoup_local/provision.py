@@ -24,6 +24,7 @@ _ORDER = (
     "AWS::DynamoDB::Table",
     "AWS::S3::Bucket",
     "AWS::SNS::Topic",
+    "AWS::SES::ConfigurationSet",
 )
 
 
@@ -42,6 +43,8 @@ class FunctionSpec:
     routes: list[Route] = field(default_factory=list)
     queue_arns: list[str] = field(default_factory=list)
     batch_size: int = 10
+    topic_arns: list[str] = field(default_factory=list)  # SNS subscriptions
+    schedules: list[str] = field(default_factory=list)  # EventBridge schedule expressions
 
 
 @dataclass
@@ -126,6 +129,10 @@ def _function(
         elif event["Type"] == "SQS":
             spec.queue_arns.append(resolver.resolve(event_props["Queue"]))
             spec.batch_size = int(event_props.get("BatchSize", 10))
+        elif event["Type"] == "SNS":
+            spec.topic_arns.append(resolver.resolve(event_props["Topic"]))
+        elif event["Type"] == "Schedule":
+            spec.schedules.append(str(event_props["Schedule"]))
     return spec
 
 
@@ -234,6 +241,14 @@ def _topic(
     resolver.attrs[(logical_id, "TopicName")] = name
 
 
+def _configuration_set(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
+) -> None:
+    name = props.get("Name") or logical_id
+    boto3.client("sesv2", region_name=region).create_configuration_set(ConfigurationSetName=name)
+    resolver.refs[logical_id] = name
+
+
 _CREATE = {
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
@@ -241,4 +256,5 @@ _CREATE = {
     "AWS::DynamoDB::Table": _table,
     "AWS::S3::Bucket": _bucket,
     "AWS::SNS::Topic": _topic,
+    "AWS::SES::ConfigurationSet": _configuration_set,
 }

@@ -20,7 +20,9 @@ REGION = "us-east-1"
 DEV_SECRETS = {
     "RECOUP_SHOPIFY_API_SECRET": "dev-shopify-client-secret",
     "RECOUP_STRIPE_WEBHOOK_SECRET": "whsec_dev_local_only",
+    "RECOUP_LINK_SECRET": "dev-link-signing-secret",
 }
+LOCAL_PUBLIC_URL = "http://127.0.0.1:3000"
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -41,6 +43,10 @@ class LocalStack:
         return os.environ["RECOUP_SHOPIFY_API_SECRET"].split(",")[0]
 
     @property
+    def link_secret(self) -> str:
+        return os.environ["RECOUP_LINK_SECRET"].split(",")[0]
+
+    @property
     def stripe_secret(self) -> str:
         return os.environ["RECOUP_STRIPE_WEBHOOK_SECRET"].split(",")[0]
 
@@ -53,7 +59,20 @@ def free_port() -> int:
 
 def _secrets() -> dict[str, str]:
     values = {name: os.environ.get(name) or default for name, default in DEV_SECRETS.items()}
-    return {"RECOUP_SECRETS_SOURCE": "env", **values}
+    public = os.environ.get("RECOUP_LOCAL_PUBLIC_URL") or LOCAL_PUBLIC_URL
+    return {"RECOUP_SECRETS_SOURCE": "env", "RECOUP_PUBLIC_URL": public, **values}
+
+
+def _verify_sender(stack: Stack) -> None:
+    """SES refuses to send from an unverified identity; the emulator verifies at once."""
+    import boto3
+
+    env = next(iter(stack.functions)).environment
+    domain = env["RECOUP_SENDER_ADDRESS"].rsplit("@", 1)[1]
+    boto3.client("ses", region_name=stack.region).verify_domain_identity(Domain=domain)
+    boto3.client("ses", region_name=stack.region).verify_email_identity(
+        EmailAddress=env["RECOUP_SENDER_ADDRESS"]
+    )
 
 
 def _start(endpoint: str | None) -> LocalStack:
@@ -63,6 +82,7 @@ def _start(endpoint: str | None) -> LocalStack:
     else:
         os.environ.pop("AWS_ENDPOINT_URL", None)
     stack = provision(region=REGION)
+    _verify_sender(stack)
     return LocalStack(stack, LocalLambdas(stack, _secrets()), endpoint)
 
 

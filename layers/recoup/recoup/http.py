@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 from collections.abc import Callable, Mapping
 
@@ -63,5 +64,68 @@ def webhook_app(
         return rejected(exc, source)
 
     app.exception_handler(WebhookRejected)(handle_rejected)
+    app.exception_handler(ConfigurationError)(misconfigured)
+    return app
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title></head>
+<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem">
+<h1 style="font-size:1.4rem">{title}</h1><p>{message}</p>{form}</body></html>"""
+
+
+def html_response(status: int, title: str, message: str, form: str = "") -> Response[str]:
+    body = _PAGE.format(title=html.escape(title), message=html.escape(message), form=form)
+    return Response(status_code=status, content_type=content_types.TEXT_HTML, body=body)
+
+
+def unsubscribe_app() -> APIGatewayHttpResolver:
+    """The unsubscribe link: GET confirms, POST (a person's click or a mail client's
+    one-click) opts the address out of the shop's emails."""
+    from recoup import clock
+    from recoup.links import InvalidLink, verify_unsubscribe
+    from recoup.services import feedback
+    from recoup.settings import get_settings
+
+    app = APIGatewayHttpResolver()
+
+    def token() -> str:
+        value = app.current_event.get_query_string_value("t") or ""
+        if not value:
+            raise InvalidLink("the link has no token")
+        return value
+
+    @app.get("/unsubscribe")
+    def page() -> Response[str]:
+        link = verify_unsubscribe(token(), now=clock.now(), secrets=get_settings().link_secrets())
+        form = (
+            f'<form method="post" action="/unsubscribe?t={html.escape(token(), quote=True)}">'
+            '<button type="submit" name="List-Unsubscribe" value="One-Click" '
+            'style="padding:.6rem 1.2rem;font-size:1rem">Unsubscribe</button></form>'
+        )
+        return html_response(
+            200,
+            "Stop payment reminder emails?",
+            f"You will no longer receive payment reminder emails about orders from "
+            f"{link.shop}. You may still receive SMS if you gave a phone number "
+            f"(reply STOP to those).",
+            form,
+        )
+
+    @app.post("/unsubscribe")
+    def one_click() -> Response[str]:
+        link = feedback.unsubscribe(token(), now=clock.now())
+        return html_response(
+            200,
+            "You are unsubscribed",
+            f"{link.shop} will not send you payment reminder emails any more.",
+        )
+
+    def invalid(exc: InvalidLink) -> Response[str]:
+        return html_response(400, "This link cannot be used", f"{exc}.")
+
+    app.exception_handler(InvalidLink)(invalid)
     app.exception_handler(ConfigurationError)(misconfigured)
     return app

@@ -27,6 +27,33 @@ class Settings:
     stripe_secret_param: str | None
     shopify_secret_env: str | None
     stripe_secret_env: str | None
+    reminder_queue_url: str | None = None
+    sender_address: str | None = None
+    ses_configuration_set: str | None = None
+    public_url: str | None = None
+    link_secret_param: str | None = None
+    link_secret_env: str | None = None
+    stripe_api_key_param: str | None = None
+    stripe_api_key_env: str | None = None
+
+    def link_secrets(self) -> tuple[str, ...]:
+        """Signs unsubscribe links; the first signs, all verify (rotation)."""
+        return self._secret("RECOUP_LINK_SECRET", self.link_secret_env, self.link_secret_param)
+
+    def stripe_api_key(self) -> str | None:
+        """The platform's Stripe secret key, for Checkout pay links; None: not configured."""
+        try:
+            return self._secret(
+                "RECOUP_STRIPE_API_KEY", self.stripe_api_key_env, self.stripe_api_key_param
+            )[0]
+        except ConfigurationError:
+            return None
+
+    def require(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise ConfigurationError(f"{name.upper()} is not configured (RECOUP_{name.upper()})")
+        return str(value)
 
     def shopify_secrets(self) -> tuple[str, ...]:
         """The app's client secret(s); a comma-separated list allows rotation."""
@@ -85,4 +112,12 @@ def get_settings() -> Settings:
         stripe_secret_param=os.environ.get("RECOUP_STRIPE_WEBHOOK_SECRET_PARAM"),
         shopify_secret_env=os.environ.get("RECOUP_SHOPIFY_API_SECRET"),
         stripe_secret_env=os.environ.get("RECOUP_STRIPE_WEBHOOK_SECRET"),
+        reminder_queue_url=os.environ.get("RECOUP_REMINDER_QUEUE_URL"),
+        sender_address=os.environ.get("RECOUP_SENDER_ADDRESS"),
+        ses_configuration_set=os.environ.get("RECOUP_SES_CONFIGURATION_SET"),
+        public_url=(os.environ.get("RECOUP_PUBLIC_URL") or "").rstrip("/") or None,
+        link_secret_param=os.environ.get("RECOUP_LINK_SECRET_PARAM"),
+        link_secret_env=os.environ.get("RECOUP_LINK_SECRET"),
+        stripe_api_key_param=os.environ.get("RECOUP_STRIPE_API_KEY_PARAM"),
+        stripe_api_key_env=os.environ.get("RECOUP_STRIPE_API_KEY"),
     )

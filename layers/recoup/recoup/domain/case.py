@@ -179,6 +179,7 @@ def _snapshot(data: dict[str, Any]) -> OrderSnapshot:
         customer=customer_from(data["customer"]) if data.get("customer") else None,
         line_items=tuple(line_item_from(i) for i in data.get("line_items") or ()),
         financial_status=data.get("financial_status"),
+        pay_url=data.get("pay_url"),
     )
 
 

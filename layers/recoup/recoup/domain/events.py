@@ -79,6 +79,7 @@ class OrderSnapshot:
     customer: Customer | None = None
     line_items: tuple[LineItem, ...] = ()
     financial_status: str | None = None
+    pay_url: str | None = None  # where the customer can pay this order (Shopify's status page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,7 @@ def _snapshot_from(data: dict[str, Any]) -> OrderSnapshot:
         customer=customer_from(data["customer"]) if data.get("customer") else None,
         line_items=tuple(line_item_from(item) for item in data.get("line_items") or ()),
         financial_status=data.get("financial_status"),
+        pay_url=data.get("pay_url"),
     )
 
 

@@ -117,6 +117,11 @@ class Money:
             raise MoneyError(f"Stripe amount {amount} {currency.upper()} is not a whole unit")
         return cls(currency=currency, minor=amount // factor)
 
+    def to_stripe(self) -> int:
+        """This amount in Stripe's minor units (ISK: two decimals, as Stripe wants)."""
+        shift = stripe_exponent(self.currency) - currency_exponent(self.currency)
+        return self.minor * 10**shift if shift >= 0 else self.minor // 10 ** (-shift)
+
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:
             raise MoneyError(f"cannot combine {self.currency} with {other.currency}")

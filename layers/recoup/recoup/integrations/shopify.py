@@ -149,6 +149,7 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
         customer=_customer(order),
         line_items=tuple(_line_items(order.get("line_items"), currency)),
         financial_status=status,
+        pay_url=_https(order.get("order_status_url")),
     )
     label = name or f"order {order_id}"
     state = "cancelled" if cancelled else status or "unknown status"
@@ -258,6 +259,13 @@ def _customer(order: dict[str, Any]) -> Customer:
         province=optional_str(address, "province_code"),
         zip=optional_str(address, "zip"),
     )
+
+
+def _https(value: Any) -> str | None:
+    """Only an https link may reach a customer's message."""
+    if isinstance(value, str) and value.startswith("https://") and len(value) <= 2048:
+        return value
+    return None
 
 
 def _object(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -252,6 +252,49 @@ def _summary(
     return f"early fraud warning: {extra.get('fraud_type') or 'unknown type'}"
 
 
+def create_checkout_session(
+    *,
+    api_key: str,
+    account: str,
+    amount: Money,
+    description: str,
+    shop: str,
+    case_id: str,
+    return_url: str,
+    idempotency_key: str,
+) -> str:
+    """A Checkout Session on the shop's connected account for the amount still owed; its
+    metadata links the payment back to the order. Returns the session's URL.
+
+    The idempotency key (case and step) makes a retried send reuse the same session.
+    """
+    import stripe
+
+    client = stripe.StripeClient(api_key)
+    metadata = {META_SHOP: shop, META_ORDER: case_id} if case_id.isdigit() else {META_SHOP: shop}
+    session = client.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": amount.currency.lower(),
+                        "unit_amount": amount.to_stripe(),
+                        "product_data": {"name": description[:250]},
+                    },
+                }
+            ],
+            "success_url": return_url,
+            "cancel_url": return_url,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+        },
+        options={"stripe_account": account, "idempotency_key": idempotency_key},
+    )
+    return str(session.url)
+
+
 def _shop(metadata: Mapping[str, Any]) -> str | None:
     shop = metadata.get(META_SHOP)
     if isinstance(shop, str) and _SHOP_DOMAIN.match(shop.strip().lower()):

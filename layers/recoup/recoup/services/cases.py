@@ -6,11 +6,14 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from recoup import clock
 from recoup.domain.audit import GENESIS, AuditEntry
 from recoup.domain.case import Case, apply, join, new_case
+from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import DomainEvent
 from recoup.errors import RecoupError
 from recoup.observability import logger
+from recoup.services.reminders import on_case_change
 from recoup.store import cases as store
 from recoup.store import shops
 
@@ -36,7 +39,7 @@ def apply_message(body: str, *, now: datetime | None = None) -> Applied | None:
 
 
 def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied | None:
-    now = now or datetime.now(tz=UTC)
+    now = now or clock.now()
     shop = _shop_of(event)
     if not shops.is_installed(shop):
         logger.warning("Event for a shop that is not installed", extra={"shop": shop})
@@ -58,8 +61,11 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
         if outcome.duplicate:
             logger.info("Duplicate event", extra={"event_id": event.event_id})
             return Applied(shop, event.case_id, True, outcome.effect, case)
+        reminders = on_case_change(prior, outcome.case)
         writes = [
-            store.CaseWrite(outcome.case, prior, _next_entry(prior, event, outcome.effect, now))
+            store.CaseWrite(
+                outcome.case, prior, _next_entry(prior, event, outcome.effect, now), reminders
+            )
         ]
         xrefs = list(event.stripe_refs) if event.linked else []
         if event.linked:
@@ -108,11 +114,13 @@ def _absorb_payment_cases(
         merged = join(merged, other.case)
         xrefs.extend(other.case.stripe_refs)
         note = f"merged into order {merged.case_id} (payment {ref} belongs to it)"
+        stopped = other.dunning.finish(DunningStatus.STOPPED, note) if other.dunning else None
         absorbed.append(
             store.CaseWrite(
                 replace(other.case, merged_into=merged.case_id),
                 other,
                 _next_entry(other, event, note, now),
+                stopped,
             )
         )
     if not absorbed:
@@ -120,7 +128,8 @@ def _absorb_payment_cases(
     names = ", ".join(w.case.case_id for w in absorbed)
     effect = f"{target.entry.body['effect']}; merged payment case {names}"
     entry = _next_entry(target.prior, event, effect, now)
-    return [store.CaseWrite(merged, target.prior, entry), *absorbed], xrefs
+    reminders = on_case_change(target.prior, merged) or target.dunning
+    return [store.CaseWrite(merged, target.prior, entry, reminders), *absorbed], xrefs
 
 
 def audit_body(event: DomainEvent, effect: str, now: datetime) -> dict[str, object]:

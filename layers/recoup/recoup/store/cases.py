@@ -7,16 +7,20 @@ existing), and any cross references. Either all of it lands or none of it does.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from recoup.domain.audit import GENESIS, AuditEntry
+from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
+from recoup.domain.dunning import Dunning
 from recoup.store.bind import bind
 from recoup.store.models import (
     AuditItem,
@@ -37,12 +41,21 @@ class ConcurrentUpdate(Exception):
     """Another writer changed the case between our read and our write."""
 
 
+DUE_SHARDS = 8  # the due index's partition keys: spreads writes, one Query per shard
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCase:
     case: Case
     version: int
     audit_seq: int
     audit_head: str
+    dunning: Dunning | None = None
+
+    def dunning_or_raise(self) -> Dunning:
+        if self.dunning is None:
+            raise ValueError(f"case {self.case.case_id} has no reminder sequence")
+        return self.dunning
 
 
 def load(shop: str, case_id: str) -> StoredCase | None:
@@ -70,16 +83,34 @@ def _stored(item: CaseItem) -> StoredCase:
         version=int(item.version or 0),
         audit_seq=int(item.audit_seq),
         audit_head=item.audit_head,
+        dunning=Dunning.from_dict(item.dunning) if item.dunning else None,
     )
+
+
+def due_shard(shop: str, case_id: str) -> str:
+    digest = hashlib.sha256(f"{shop}#{case_id}".encode()).digest()
+    return f"DUE#{digest[0] % DUE_SHARDS}"
+
+
+def due_key(at: datetime, shop: str, case_id: str) -> str:
+    return f"{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}#{shop}#{case_id}"
 
 
 @dataclass(frozen=True, slots=True)
 class CaseWrite:
-    """One case to write: its new state, what was read (None: new), its next audit entry."""
+    """One case to write: its new state, what was read (None: new), its next audit entry,
+    and its reminder progress (None keeps what was read)."""
 
     case: Case
     prior: StoredCase | None
     entry: AuditEntry
+    dunning: Dunning | None = None
+
+    @property
+    def reminders(self) -> Dunning | None:
+        if self.dunning is not None:
+            return self.dunning
+        return self.prior.dunning if self.prior else None
 
 
 def save(
@@ -94,7 +125,13 @@ def save(
     save_all([CaseWrite(case, prior, entry)], now=now, xrefs=xrefs)
 
 
-def save_all(writes: list[CaseWrite], *, now: datetime, xrefs: Iterable[str] = ()) -> None:
+def save_all(
+    writes: list[CaseWrite],
+    *,
+    now: datetime,
+    xrefs: Iterable[str] = (),
+    extra: Iterable[Model] = (),
+) -> None:
     """Write several cases of one shop (a merge) in one transaction; xrefs point at the
     first case."""
     bind()
@@ -105,6 +142,8 @@ def save_all(writes: list[CaseWrite], *, now: datetime, xrefs: Iterable[str] = (
             target = writes[0].case
             for stripe_id in dict.fromkeys(xrefs):
                 tx.save(XrefItem(shop_pk(target.shop), xref_sk(stripe_id), case_id=target.case_id))
+            for item in extra:
+                tx.save(item)
     except TransactWriteError as exc:
         if _conflict(exc):
             names = ", ".join(w.case.case_id for w in writes)
@@ -130,6 +169,13 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
         audit_head=entry.hash,
         expires_at=expires,
     )
+    reminders = write.reminders
+    if reminders is not None:
+        item.dunning = reminders.to_dict()
+        if reminders.due and reminders.next_at is not None:
+            item.due_pk = due_shard(case.shop, case.case_id)
+            item.due_sk = due_key(reminders.next_at, case.shop, case.case_id)
+            item.next_step = reminders.next_step
     if prior is not None:
         item.version = prior.version
     # PynamoDB adds the version condition (attribute_not_exists for a new item).
@@ -155,6 +201,31 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
                 actions=[AuditItem.expires_at.remove()],
                 condition=AuditItem.pk.exists(),
             )
+
+
+def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
+    """Change only the reminder progress (and the due index keys), conditioned on the
+    version that was read: this is how the sender claims a step."""
+    bind()
+    item = CaseItem(shop_pk(prior.case.shop), case_sk(prior.case.case_id))
+    item.version = prior.version
+    actions: list[Any] = [CaseItem.dunning.set(dunning.to_dict())]
+    if dunning.due and dunning.next_at is not None:
+        actions += [
+            CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
+            CaseItem.due_sk.set(due_key(dunning.next_at, prior.case.shop, prior.case.case_id)),
+            CaseItem.next_step.set(dunning.next_step),
+        ]
+    else:
+        actions += [CaseItem.due_pk.remove(), CaseItem.due_sk.remove(), CaseItem.next_step.remove()]
+    try:
+        # PynamoDB conditions the update on `version` and increments it.
+        item.update(actions=actions)
+    except UpdateError as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            raise ConcurrentUpdate(f"case {prior.case.case_id} changed concurrently") from exc
+        raise
+    return replace(prior, version=int(item.version or prior.version + 1), dunning=dunning)
 
 
 def _minimised(case: Case) -> Case:
@@ -195,22 +266,28 @@ def list_cases(shop: str, *, include_untracked: bool = False) -> Iterator[Case]:
             yield case
 
 
+@dataclass(frozen=True, slots=True)
+class DueCase:
+    shop: str
+    case_id: str
+    step: int
+    due_at: str
+
+
+def due_cases(now: datetime, *, limit: int = 1000) -> Iterator[DueCase]:
+    """Cases whose next reminder is due by `now`: one Query per shard of the sparse index,
+    reading only due items (never a Scan)."""
+    bind()
+    upper = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "~"  # after any "#..." suffix
+    for shard in range(DUE_SHARDS):
+        for item in CaseItem.due_index.query(f"DUE#{shard}", CaseItem.due_sk <= upper, limit=limit):
+            due_at, shop, case_id = str(item.due_sk).split("#", 2)
+            yield DueCase(shop, case_id, int(item.next_step or 0), due_at)
+
+
 def audit_trail(shop: str, case_id: str) -> list[AuditEntry]:
     bind()
     return [
         AuditEntry(int(i.seq), i.prev_hash, i.hash, dict(i.body))
         for i in AuditItem.query(shop_pk(shop), AuditItem.sk.startswith(audit_prefix(case_id)))
     ]
-
-
-__all__ = [
-    "GENESIS",
-    "CaseWrite",
-    "ConcurrentUpdate",
-    "StoredCase",
-    "audit_trail",
-    "list_cases",
-    "load",
-    "save",
-    "save_all",
-]

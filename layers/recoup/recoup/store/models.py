@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 
@@ -38,6 +39,40 @@ class ShopItem(_Item):
     installed_at = UTCDateTimeAttribute()
     stripe_account = UnicodeAttribute(null=True)
     active = BooleanAttribute(default=True)
+    shop_name = UnicodeAttribute(null=True)
+    contact_email = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    locale = UnicodeAttribute(null=True)
+
+
+class PolicyItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    version = NumberAttribute()
+    doc = JSONAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class ContactItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    email_opt_out = BooleanAttribute(default=False)
+    sms_opt_out = BooleanAttribute(default=False)
+    suppressed = BooleanAttribute(default=False)
+    reason = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+    last_shop = UnicodeAttribute(null=True)  # GLOBAL phone items: who to name in HELP
+
+
+class MessageItem(_Item):
+    class Meta(_Item.Meta):
+        pass
+
+    case_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    expires_at = TTLAttribute()
 
 
 class StripeAccountItem(_Item):
@@ -47,10 +82,26 @@ class StripeAccountItem(_Item):
     shop = UnicodeAttribute()
 
 
+class DueIndex(GlobalSecondaryIndex["CaseItem"]):
+    """Sparse: only cases with a reminder due are in it."""
+
+    class Meta:
+        index_name = "due"
+        projection = IncludeProjection(["next_step"])
+
+    due_pk = UnicodeAttribute(hash_key=True)
+    due_sk = UnicodeAttribute(range_key=True)
+
+
 class CaseItem(_Item):
     class Meta(_Item.Meta):
         pass
 
+    due_index = DueIndex()
+    due_pk = UnicodeAttribute(null=True)
+    due_sk = UnicodeAttribute(null=True)
+    next_step = NumberAttribute(null=True)
+    dunning = JSONAttribute(null=True)  # recoup.domain.dunning.Dunning.to_dict
     status = UnicodeAttribute()
     opened = BooleanAttribute(default=False)
     opened_at = UTCDateTimeAttribute(null=True)
@@ -82,7 +133,16 @@ class XrefItem(_Item):
     case_id = UnicodeAttribute()
 
 
-MODELS: tuple[type[_Item], ...] = (ShopItem, StripeAccountItem, CaseItem, AuditItem, XrefItem)
+MODELS: tuple[type[_Item], ...] = (
+    ShopItem,
+    StripeAccountItem,
+    CaseItem,
+    AuditItem,
+    XrefItem,
+    PolicyItem,
+    ContactItem,
+    MessageItem,
+)
 
 
 def shop_pk(shop: str) -> str:

@@ -1,0 +1,561 @@
+"""Render reminder emails and SMS from the shipped templates or a shop's own overrides.
+
+A template sees a fixed set of variables built from `MessageContext` (`template_variables`),
+with money and dates already formatted for the customer's locale. The shipped defaults live
+in `templates/email/` and `templates/sms/` and are trusted. A shop's overrides are untrusted:
+they are checked and rendered in a sandbox (`recoup.channels.sandbox`); one that is refused,
+fails or breaks a rule of its channel is replaced by the default, and the result says why in
+`override_error`, so a bad override never stops a reminder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from babel import Locale, UnknownLocaleError
+from babel.core import get_locale_identifier
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+from email_validator import EmailNotValidError, validate_email
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
+
+import recoup
+from recoup.channels.sandbox import (
+    OVERRIDE_KINDS,
+    ItemsView,
+    ItemView,
+    IterationBudget,
+    OverrideKind,
+    TemplateRejected,
+    compile_override,
+    render_override,
+)
+from recoup.domain.money import Money, currency_exponent
+from recoup.errors import RecoupError
+
+__all__ = [
+    "MAX_SMS_CHARS",
+    "MAX_SUBJECT_CHARS",
+    "TONES",
+    "EmailOverride",
+    "ItemLine",
+    "MessageContext",
+    "MessageTooLong",
+    "RenderedEmail",
+    "RenderedSms",
+    "TemplateRejected",
+    "Tone",
+    "render_email",
+    "render_sms",
+    "template_variables",
+    "templates_dir",
+    "validate_override",
+]
+
+Tone = Literal["friendly", "firm", "final_notice"]
+TONES: tuple[Tone, ...] = get_args(Tone)
+
+MAX_SMS_CHARS = 320  # two 160-character GSM-7 segments
+MAX_SUBJECT_CHARS = 200
+SMS_OPT_OUT = "STOP"
+DEFAULT_BRAND_COLOR = "#1a1a1a"
+FALLBACK_LOCALE = "en"
+
+_HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+# Characters babel uses that an SMS (GSM-7) cannot carry: spaces and marks become ASCII.
+_PLAIN_TRANSLATION = str.maketrans(
+    {
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "\u2019": "'",
+        "\u200e": None,
+        "\u200f": None,
+        "\u061c": None,
+    }
+)
+
+
+class MessageTooLong(RecoupError, ValueError):
+    """The default SMS cannot fit even with the shop name cut (the link alone is too long)."""
+
+
+# --- the context -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLine:
+    """One line of the order as the reminder lists it."""
+
+    title: str
+    quantity: int
+    unit_price: Money | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.title, str):
+            raise ValueError("item title must be text")
+        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int):
+            raise ValueError(f"item quantity must be an integer, got {self.quantity!r}")
+        if self.quantity < 1:
+            raise ValueError(f"item quantity must be at least 1, got {self.quantity}")
+        if self.unit_price is not None and not isinstance(self.unit_price, Money):
+            raise ValueError("item unit price must be Money")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageContext:
+    """Everything a reminder may say: the only source of a template's variables."""
+
+    shop_name: str
+    order_name: str
+    amount_owed: Money
+    unsubscribe_url: str
+    tone: str  # one of TONES
+    shop_email: str | None = None
+    shop_url: str | None = None
+    brand_color: str = DEFAULT_BRAND_COLOR
+    logo_url: str | None = None
+    customer_first_name: str | None = None
+    locale: str = FALLBACK_LOCALE
+    items: tuple[ItemLine, ...] = ()
+    order_total: Money | None = None
+    pay_url: str | None = None
+    help_url: str | None = None
+    step_number: int = 1
+    referral_date: datetime.date | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shop_name, str) or not self.shop_name.strip():
+            raise ValueError("shop_name must not be empty")
+        if not isinstance(self.order_name, str) or not self.order_name.strip():
+            raise ValueError("order_name must not be empty")
+        if self.tone not in TONES:
+            raise ValueError(f"tone must be one of {', '.join(TONES)}, got {self.tone!r}")
+        if not isinstance(self.brand_color, str) or not _HEX_COLOR.fullmatch(self.brand_color):
+            raise ValueError(f"brand_color must be '#RRGGBB', got {self.brand_color!r}")
+        if not isinstance(self.locale, str):
+            raise ValueError("locale must be a BCP 47 tag such as 'en-US'")
+        _check_url("unsubscribe_url", self.unsubscribe_url, https_only=False)
+        for name in ("shop_url", "pay_url", "help_url"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_url(name, value, https_only=False)
+        if self.logo_url is not None:
+            _check_url("logo_url", self.logo_url, https_only=True)
+        if self.shop_email is not None:
+            try:
+                validate_email(self.shop_email, check_deliverability=False)
+            except EmailNotValidError as error:
+                raise ValueError(f"shop_email is not a valid address: {error}") from None
+        if not isinstance(self.amount_owed, Money) or self.amount_owed.minor <= 0:
+            raise ValueError("amount_owed must be a positive Money amount")
+        currency = self.amount_owed.currency
+        object.__setattr__(self, "items", tuple(self.items))
+        for item in self.items:
+            if not isinstance(item, ItemLine):
+                raise ValueError("items must be ItemLine values")
+            if item.unit_price is not None and item.unit_price.currency != currency:
+                raise ValueError(f"item {item.title!r} is priced in another currency")
+        if self.order_total is not None and (
+            not isinstance(self.order_total, Money) or self.order_total.currency != currency
+        ):
+            raise ValueError("order_total must be Money in the currency of amount_owed")
+        if isinstance(self.step_number, bool) or not isinstance(self.step_number, int):
+            raise ValueError("step_number must be an integer")
+        if self.step_number < 1:
+            raise ValueError("step_number starts at 1")
+        if self.referral_date is not None and not isinstance(self.referral_date, datetime.date):
+            raise ValueError("referral_date must be a date")
+        if self.tone == "final_notice" and self.referral_date is None:
+            raise ValueError("a final notice must state its referral_date")
+
+
+def _check_url(name: str, value: str, *, https_only: bool) -> None:
+    schemes = ("https",) if https_only else ("https", "http")
+    if not isinstance(value, str) or any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError(f"{name} must be a URL without spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in schemes or not parts.netloc:
+        allowed = " or ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"{name} must be an absolute {allowed} URL, got {value!r}")
+
+
+# --- formatting for the customer's locale ----------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def resolve_locale(tag: str) -> Locale:
+    """The babel locale of a BCP 47 tag, dropping unknown subtags; 'en' if babel knows none."""
+    subtags = tag.replace("_", "-").split("-") if isinstance(tag, str) else []
+    while subtags:
+        try:
+            return Locale.parse("-".join(subtags), sep="-")
+        except (UnknownLocaleError, ValueError, TypeError):
+            subtags.pop()
+    return Locale.parse(FALLBACK_LOCALE)
+
+
+def _locale_tag(locale: Locale) -> str:
+    return get_locale_identifier(
+        (locale.language, locale.territory, locale.script, locale.variant), sep="-"
+    )
+
+
+def format_money(money: Money, locale: Locale) -> str:
+    """'$1,899.00', '2.191,46 €', '￥129,800': the locale's own pattern and symbol."""
+    return format_currency(money.decimal, money.currency, locale=locale)
+
+
+def format_money_plain(money: Money, locale: Locale) -> str:
+    """'1,899.00 USD', '2.191,46 EUR': Latin digits, ASCII spaces, the ISO code (for SMS)."""
+    digits = currency_exponent(money.currency)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    number = format_decimal(
+        money.decimal, format=pattern, locale=locale, numbering_system="latn"
+    ).translate(_PLAIN_TRANSLATION)
+    return f"{number} {money.currency}"
+
+
+def _relative_luminance(hex_color: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def text_color_on(background: str) -> str:
+    """White or near-black, whichever contrasts more with `background` (WCAG)."""
+    lum = _relative_luminance(background)
+    return "#ffffff" if (1.05 / (lum + 0.05)) >= ((lum + 0.05) / 0.05) else "#111111"
+
+
+def template_variables(
+    ctx: MessageContext, budget: IterationBudget | None = None
+) -> dict[str, Any]:
+    """The variables every template sees: exactly `sandbox.TEMPLATE_VARIABLES`."""
+    locale = resolve_locale(ctx.locale)
+    items = tuple(
+        ItemView(
+            title=item.title,
+            quantity=item.quantity,
+            unit_price=format_money(item.unit_price, locale) if item.unit_price else None,
+            line_total=(
+                format_money(
+                    Money(item.unit_price.currency, item.unit_price.minor * item.quantity), locale
+                )
+                if item.unit_price
+                else None
+            ),
+        )
+        for item in ctx.items
+    )
+    return {
+        "shop_name": ctx.shop_name,
+        "shop_email": ctx.shop_email,
+        "shop_url": ctx.shop_url,
+        "brand_color": ctx.brand_color,
+        "brand_text_color": text_color_on(ctx.brand_color),
+        "logo_url": ctx.logo_url,
+        "customer_first_name": ctx.customer_first_name,
+        "locale": _locale_tag(locale),
+        "order_name": ctx.order_name,
+        "items": ItemsView(items, budget),
+        "amount_owed": format_money(ctx.amount_owed, locale),
+        "amount_owed_plain": format_money_plain(ctx.amount_owed, locale),
+        "order_total": format_money(ctx.order_total, locale) if ctx.order_total else None,
+        "pay_url": ctx.pay_url,
+        "unsubscribe_url": ctx.unsubscribe_url,
+        "help_url": ctx.help_url,
+        "step_number": ctx.step_number,
+        "tone": ctx.tone,
+        "referral_date": (
+            format_date(ctx.referral_date, format="long", locale=locale)
+            if ctx.referral_date
+            else None
+        ),
+    }
+
+
+# --- the shipped templates -------------------------------------------------------------------
+
+
+def templates_dir() -> Path:
+    """`<repo>/templates` (through layers/recoup/templates) or `/opt/python/templates`."""
+    return Path(recoup.__file__).parent.parent / "templates"
+
+
+def _finalize(value: Any) -> Any:
+    return "" if value is None else value
+
+
+@cache
+def _default_env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(templates_dir()),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "html.j2"), default_for_string=False, default=False
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_finalize,
+        auto_reload=False,
+    )
+
+
+def _render_default(name: str, variables: dict[str, Any]) -> str:
+    return _default_env().get_template(name).render(variables)
+
+
+# --- the results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EmailOverride:
+    """A shop's own templates; a part left None uses the default."""
+
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+    # "email/<tone>", or "email/<tone>+override:subject,html" when overrides were used.
+    template: str
+    # Why an override was not used ("html override refused: ..."), "; "-joined; else None.
+    override_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedSms:
+    body: str
+    template: str  # "sms/<tone>" or "sms/<tone>+override"
+    override_error: str | None = None
+
+
+# --- normalising and checking each kind of output --------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _tidy_text(text: str) -> str:
+    """Strip line ends, keep at most one blank line in a row, end with one newline."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line and (not lines or not lines[-1]):
+            continue
+        lines.append(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def _tidy_sms(text: str) -> str:
+    lines = (_one_line(line) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _finish(kind: OverrideKind, output: str, ctx: MessageContext) -> str:
+    """Normalise an override's output and enforce the rules of its channel."""
+    if kind == "subject":
+        subject = _one_line(output)
+        if not subject:
+            raise TemplateRejected("subject is empty")
+        if len(subject) > MAX_SUBJECT_CHARS:
+            raise TemplateRejected(
+                f"subject is {len(subject)} characters; the maximum is {MAX_SUBJECT_CHARS}"
+            )
+        return subject
+    if kind == "html":
+        if ctx.unsubscribe_url not in output and str(escape(ctx.unsubscribe_url)) not in output:
+            raise TemplateRejected(
+                "template must include the unsubscribe link ({{ unsubscribe_url }})"
+            )
+        return output
+    if kind == "text":
+        text = _tidy_text(output)
+        if ctx.unsubscribe_url not in text:
+            raise TemplateRejected(
+                "template must include the unsubscribe link ({{ unsubscribe_url }})"
+            )
+        return text
+    body = _tidy_sms(output)
+    if len(body) > MAX_SMS_CHARS:
+        raise TemplateRejected(f"SMS is {len(body)} characters; the maximum is {MAX_SMS_CHARS}")
+    if SMS_OPT_OUT not in body:
+        raise TemplateRejected("SMS must tell the customer to reply STOP to opt out")
+    return body
+
+
+def _render_checked_override(kind: OverrideKind, source: str, ctx: MessageContext) -> str:
+    template = compile_override(kind, source)
+    output = render_override(template, template_variables(ctx, IterationBudget()))
+    return _finish(kind, output, ctx)
+
+
+def _with_override(
+    kind: OverrideKind,
+    source: str | None,
+    ctx: MessageContext,
+    default: Callable[[], str],
+    used: list[str],
+    errors: list[str],
+) -> str:
+    if source is not None:
+        try:
+            result = _render_checked_override(kind, source, ctx)
+        except TemplateRejected as rejected:
+            errors.append(f"{kind} override refused: {rejected.message}")
+        else:
+            used.append(kind)
+            return result
+    return default()
+
+
+# --- the public entry points -----------------------------------------------------------------
+
+
+def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> RenderedEmail:
+    """Subject, HTML and plain text of one reminder, each from its override or the default."""
+    override = override or EmailOverride()
+    variables = template_variables(ctx)
+    base = f"email/{ctx.tone}"
+    used: list[str] = []
+    errors: list[str] = []
+    subject = _with_override(
+        "subject",
+        override.subject,
+        ctx,
+        lambda: _one_line(_render_default(f"{base}.subject.txt.j2", variables)),
+        used,
+        errors,
+    )
+    html = _with_override(
+        "html",
+        override.html,
+        ctx,
+        lambda: _render_default(f"{base}.html.j2", variables),
+        used,
+        errors,
+    )
+    text = _with_override(
+        "text",
+        override.text,
+        ctx,
+        lambda: _tidy_text(_render_default(f"{base}.txt.j2", variables)),
+        used,
+        errors,
+    )
+    return RenderedEmail(
+        subject=subject,
+        html=html,
+        text=text,
+        template=base + (f"+override:{','.join(used)}" if used else ""),
+        override_error="; ".join(errors) or None,
+    )
+
+
+def render_sms(ctx: MessageContext, override: str | None = None) -> RenderedSms:
+    """One reminder SMS of at most `MAX_SMS_CHARS` characters, ending with the opt-out."""
+    used: list[str] = []
+    errors: list[str] = []
+    body = _with_override("sms", override, ctx, lambda: _default_sms(ctx), used, errors)
+    return RenderedSms(
+        body=body,
+        template=f"sms/{ctx.tone}" + ("+override" if used else ""),
+        override_error="; ".join(errors) or None,
+    )
+
+
+_ELLIPSIS = "..."  # GSM-7 has no "…"
+
+
+def _default_sms(ctx: MessageContext) -> str:
+    """The shipped SMS; a shop name that makes it too long is cut, never the link or STOP."""
+    name = f"sms/{ctx.tone}.txt.j2"
+    variables = template_variables(ctx)
+    body = _tidy_sms(_render_default(name, variables))
+    keep = len(ctx.shop_name)
+    while len(body) > MAX_SMS_CHARS:
+        if keep <= 1:
+            raise MessageTooLong(
+                f"the {ctx.tone} SMS is {len(body)} characters even with the shop name cut; "
+                f"the maximum is {MAX_SMS_CHARS} (is the pay link too long?)"
+            )
+        keep = max(1, keep - (len(body) - MAX_SMS_CHARS) - len(_ELLIPSIS))
+        variables["shop_name"] = ctx.shop_name[:keep].rstrip() + _ELLIPSIS
+        body = _tidy_sms(_render_default(name, variables))
+    return body
+
+
+def validate_override(kind: Literal["subject", "html", "text", "sms"], source: str) -> None:
+    """Refuse a template a shop wants to save: raise TemplateRejected naming the problem.
+
+    The source is checked, then rendered against two sample reminders (every optional value
+    present, and every optional value absent) with the rules of its channel applied.
+    """
+    if kind not in OVERRIDE_KINDS:
+        raise TemplateRejected(f"unknown template kind {kind!r}")
+    for sample in _samples():
+        _render_checked_override(kind, source, sample)
+
+
+@cache
+def _samples() -> tuple[MessageContext, ...]:
+    full = MessageContext(
+        shop_name="Sample Electronics",
+        shop_email="support@sample-electronics.example",
+        shop_url="https://sample-electronics.example",
+        brand_color="#0a84ff",
+        logo_url="https://sample-electronics.example/logo.png",
+        customer_first_name="Alex",
+        locale="en-US",
+        order_name="#1042",
+        items=(
+            ItemLine("Laptop 14-inch", 1, Money("USD", 179900)),
+            ItemLine("USB-C charger", 2, Money("USD", 5000)),
+        ),
+        amount_owed=Money("USD", 189900),
+        order_total=Money("USD", 189900),
+        pay_url="https://pay.sample-electronics.example/p/abc123",
+        unsubscribe_url="https://recoup.example/u/abc123",
+        help_url="https://sample-electronics.example/help",
+        step_number=3,
+        tone="final_notice",
+        referral_date=datetime.date(2030, 1, 31),
+    )
+    minimal = dataclasses.replace(
+        full,
+        shop_email=None,
+        shop_url=None,
+        brand_color=DEFAULT_BRAND_COLOR,
+        logo_url=None,
+        customer_first_name=None,
+        items=(ItemLine("Phone case", 1),),
+        amount_owed=Money("USD", 1999),
+        order_total=None,
+        pay_url=None,
+        help_url=None,
+        step_number=1,
+        tone="friendly",
+        referral_date=None,
+    )
+    return (full, minimal)

@@ -1,0 +1,127 @@
+"""Where a case is in its reminder sequence: the next step, when it is due, what was sent.
+
+Kept beside the case's fold of platform facts, not inside it: reminders are Recoup's own
+actions, ordered by the sender's claims, while the fold is order-free by design.
+
+Sending is at-most-once per step: a step is claimed (a conditional write) before the
+provider is called, and a claimed step is never sent again, even if the sender crashed
+before recording the outcome. Everything around the send (scheduling, recording, the
+claim itself) is at-least-once and idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class DunningStatus(StrEnum):
+    SCHEDULED = "scheduled"  # a step is due at next_at
+    HELD = "held"  # held for review (fraud); the merchant resumes it
+    AWAITING_ESCALATION = "awaiting_escalation"  # the sequence is spent, still unpaid
+    NOT_CHASED = "not_chased"  # below the shop's minimum amount
+    STOPPED = "stopped"  # the case closed: paid or cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    step: int
+    channel: str  # "email" | "sms" | "unknown" (claimed, outcome not recorded)
+    at: datetime
+    provider_id: str | None
+    template: str
+    amount_minor: int
+    currency: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "channel": self.channel,
+            "at": self.at.isoformat(),
+            "provider_id": self.provider_id,
+            "template": self.template,
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SentMessage:
+        return cls(
+            step=int(data["step"]),
+            channel=str(data["channel"]),
+            at=datetime.fromisoformat(data["at"]),
+            provider_id=data.get("provider_id"),
+            template=str(data["template"]),
+            amount_minor=int(data["amount_minor"]),
+            currency=str(data["currency"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Dunning:
+    status: DunningStatus
+    next_step: int = 0
+    next_at: datetime | None = None
+    claimed_step: int = -1  # the highest step ever claimed for sending
+    claimed_at: datetime | None = None
+    sent: tuple[SentMessage, ...] = ()
+    reason: str = ""
+    policy_version: int = 0
+
+    @property
+    def due(self) -> bool:
+        return self.status is DunningStatus.SCHEDULED and self.next_at is not None
+
+    def can_claim(self, step: int) -> bool:
+        return self.due and step == self.next_step and self.claimed_step < step
+
+    def claim(self, step: int, now: datetime) -> Dunning:
+        if not self.can_claim(step):
+            raise ValueError(f"step {step} cannot be claimed (next {self.next_step})")
+        return replace(self, claimed_step=step, claimed_at=now)
+
+    def release(self, step: int) -> Dunning:
+        """Give a claim back when the send did not happen (provider refused, deferral)."""
+        if self.claimed_step != step:
+            return self
+        return replace(self, claimed_step=step - 1, claimed_at=None)
+
+    def schedule(self, step: int, at: datetime, reason: str = "") -> Dunning:
+        return replace(
+            self, status=DunningStatus.SCHEDULED, next_step=step, next_at=at, reason=reason
+        )
+
+    def record(self, message: SentMessage) -> Dunning:
+        return replace(self, sent=(*self.sent, message))
+
+    def finish(self, status: DunningStatus, reason: str) -> Dunning:
+        return replace(self, status=status, next_at=None, reason=reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": str(self.status),
+            "next_step": self.next_step,
+            "next_at": self.next_at.isoformat() if self.next_at else None,
+            "claimed_step": self.claimed_step,
+            "claimed_at": self.claimed_at.isoformat() if self.claimed_at else None,
+            "sent": [m.to_dict() for m in self.sent],
+            "reason": self.reason,
+            "policy_version": self.policy_version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dunning:
+        return cls(
+            status=DunningStatus(data["status"]),
+            next_step=int(data.get("next_step", 0)),
+            next_at=datetime.fromisoformat(data["next_at"]) if data.get("next_at") else None,
+            claimed_step=int(data.get("claimed_step", -1)),
+            claimed_at=(
+                datetime.fromisoformat(data["claimed_at"]) if data.get("claimed_at") else None
+            ),
+            sent=tuple(SentMessage.from_dict(m) for m in data.get("sent") or ()),
+            reason=str(data.get("reason", "")),
+            policy_version=int(data.get("policy_version", 0)),
+        )

@@ -1,0 +1,223 @@
+"""May this reminder go now? The check the sender makes right before sending a step.
+
+`decide` is pure: everything it needs is in a `SendCheck`, including the current time. It
+answers `Send` (on which channel), `Defer` (until when, and why) or `Skip` (why), applying
+the rules in a fixed order: case open, fraud hold, amount, channel, weekly cap, quiet hours.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal, TypeAlias
+from zoneinfo import ZoneInfo
+
+from recoup.domain.cadence import WEEK, Channel, QuietHours, ReminderPolicy, Step
+from recoup.domain.money import Money
+
+SendChannel: TypeAlias = Literal["email", "sms"]
+
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendCheck:
+    """Everything the decision depends on, as the sender sees it right now."""
+
+    case_open: bool
+    fraud_hold: bool  # held for fraud review, or flagged (dispute, early fraud warning)
+    amount_owed: Money | None
+    policy: ReminderPolicy
+    step: Step
+    email: str | None
+    phone_e164: str | None
+    email_opted_out: bool
+    sms_opted_out: bool
+    email_suppressed: bool  # on the bounce or complaint list
+    # This customer's messages, any channel, any case of the shop; the last 7 days suffice.
+    sent_at: Sequence[datetime]
+    zone: ZoneInfo  # the customer's zone (recoup.domain.timezones.customer_zone)
+    now: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "now", _utc(self.now, "now"))
+        object.__setattr__(self, "sent_at", tuple(_utc(at, "sent_at") for at in self.sent_at))
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    channel: SendChannel
+
+
+@dataclass(frozen=True, slots=True)
+class Defer:
+    until: datetime  # UTC
+    reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "until", _utc(self.until, "until"))
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str
+
+
+Decision: TypeAlias = Send | Defer | Skip
+
+
+def decide(check: SendCheck) -> Decision:
+    """Send, defer or skip this step now. The rules, in order: the case must be open and not
+    held for fraud; the amount owed known and at least the shop's minimum; some channel the
+    step allows usable; the weekly cap not reached; and not quiet hours where the customer is.
+    """
+    if not check.case_open:
+        return Skip("case is no longer open")
+    if check.fraud_hold:
+        return Skip("held for fraud review")
+    owed = check.amount_owed
+    if owed is None:
+        return Skip("the amount owed is unknown")
+    if owed.minor <= 0:
+        return Skip(f"owes nothing ({owed})")
+    minimum = check.policy.minimum(owed.currency)
+    if owed.minor < minimum.minor:
+        return Skip(f"owes {owed}, below the shop's minimum of {minimum}")
+
+    channel = _channel(check)
+    if isinstance(channel, Skip):
+        return channel
+
+    quiet = check.policy.quiet_hours
+    zone = check.zone
+    cap = check.policy.weekly_cap
+    recent = sorted(at for at in check.sent_at if at > check.now - WEEK)
+    if len(recent) >= cap:
+        # The count drops below the cap once all but cap - 1 of these are a week old.
+        frees_at = recent[len(recent) - cap] + WEEK
+        until = next_allowed(frees_at, zone, quiet)
+        local = until.astimezone(zone)
+        return Defer(
+            until,
+            f"weekly cap of {cap} messages reached ({len(recent)} in the last 7 days); "
+            f"next possible at {local:%Y-%m-%d %H:%M} {_zone_name(zone)}",
+        )
+
+    until = next_allowed(check.now, zone, quiet)
+    if until != check.now:
+        local = until.astimezone(zone)
+        return Defer(until, f"quiet hours in {_zone_name(zone)} until {local:%H:%M}")
+    return Send(channel)
+
+
+def next_allowed(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
+    """`now` (in UTC) when it is outside quiet hours in `zone`; else the end of the quiet
+    period, in UTC.
+
+    Quiet hours are wall-clock times, so the end is found on the local calendar and then
+    resolved to an instant: an end time the clocks skip (spring forward) resolves to the
+    first instant after the gap; an end time that happens twice (fall back) to the first of
+    its occurrences that is still ahead. An end that lands in quiet hours again (a clock
+    change ate the day's allowed window) moves on to the next day's.
+    """
+    at = _utc(now, "now")
+    if not quiet.contains(at.astimezone(zone).time()):
+        return at
+    today = at.astimezone(zone).date()
+    for days in range(-1, 8):
+        for candidate in _instants(today + timedelta(days=days), quiet.end, zone):
+            if candidate >= at and not quiet.contains(candidate.astimezone(zone).time()):
+                return candidate
+    # Unreachable with a valid QuietHours (at least an hour a day is allowed, and no zone
+    # changes its clocks on eight days in a row); refuse rather than send at night.
+    raise ValueError(f"no time outside quiet hours in {_zone_name(zone)} within a week of {at}")
+
+
+def _channel(check: SendCheck) -> SendChannel | Skip:
+    email_problem = _email_problem(check)
+    sms_problem = _sms_problem(check)
+    wanted = check.step.channel
+    if wanted is Channel.EMAIL:
+        return "email" if email_problem is None else Skip(f"customer {email_problem}")
+    if wanted is Channel.SMS:
+        return "sms" if sms_problem is None else Skip(f"customer {sms_problem}")
+    if email_problem is None:
+        return "email"
+    if sms_problem is None:
+        return "sms"
+    return Skip(f"customer {email_problem} and {sms_problem}")
+
+
+def _email_problem(check: SendCheck) -> str | None:
+    if not check.email or not check.email.strip():
+        return "has no email address"
+    if check.email_opted_out:
+        return "opted out of email"
+    if check.email_suppressed:
+        return "has a suppressed email address (bounce or complaint)"
+    return None
+
+
+def _sms_problem(check: SendCheck) -> str | None:
+    if not check.phone_e164 or not check.phone_e164.strip():
+        return "has no phone number"
+    if not _E164.fullmatch(check.phone_e164):
+        return "has no valid phone number"
+    if check.sms_opted_out:
+        return "opted out of SMS"
+    return None
+
+
+def _instants(day: date, wall: time, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants at which the local clock in `zone` reads `wall` on `day`: one
+    normally, two when the clocks go back over it, and, when the clocks skip it, the
+    first instant after the gap."""
+    found: set[datetime] = set()
+    tries: list[datetime] = []
+    for fold in (0, 1):
+        local = datetime.combine(day, wall, tzinfo=zone).replace(fold=fold)
+        instant = local.astimezone(UTC)
+        tries.append(instant)
+        if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None, fold=0):
+            found.add(instant)
+    if found:
+        return sorted(found)
+    return [_transition(min(tries), max(tries), zone)]
+
+
+def _transition(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
+    """The instant the UTC offset of `zone` changes, between `before` (old offset) and
+    `after` (new offset): a binary search to the second (offsets change on whole seconds)."""
+    old = before.astimezone(zone).utcoffset()
+    lo, hi = int(before.timestamp()), int(after.timestamp())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == old:
+            lo = mid
+        else:
+            hi = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _zone_name(zone: ZoneInfo) -> str:
+    return zone.key or str(zone)
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+__all__ = [
+    "Decision",
+    "Defer",
+    "Send",
+    "SendChannel",
+    "SendCheck",
+    "Skip",
+    "decide",
+    "next_allowed",
+]

@@ -1,0 +1,130 @@
+"""What customers and mail servers tell us back: bounces and complaints from SES, SMS
+keywords (STOP, START, HELP), and the unsubscribe link."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from recoup import links
+from recoup.domain.timezones import normalise_phone
+from recoup.integrations import sns
+from recoup.observability import logger, metrics
+from recoup.settings import get_settings
+from recoup.store import contacts, shops
+from recoup.store.models import shop_pk
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    kind: str
+    addresses: int
+    detail: str
+
+
+def apply_sns_message(message: str, *, now: datetime) -> FeedbackResult:
+    """One SNS notification: an SES event (bounce, complaint) or an inbound SMS."""
+    data = json.loads(message)
+    if "originationNumber" in data:
+        return inbound_sms(data, now=now)
+    return email_event(data, now=now)
+
+
+def email_event(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
+    kind = str(data.get("eventType") or data.get("notificationType") or "")
+    tags = (data.get("mail") or {}).get("tags") or {}
+    shop_tag = (tags.get("shop") or [None])[0]
+    if not shop_tag:
+        return FeedbackResult(kind, 0, "no shop tag: not a Recoup message")
+    shop = str(shop_tag).replace("_", ".")
+    if kind == "Bounce":
+        bounce = data.get("bounce") or {}
+        if bounce.get("bounceType") != "Permanent":
+            return FeedbackResult(kind, 0, f"{bounce.get('bounceType')} bounce: no action")
+        recipients = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
+        for address in recipients:
+            contacts.update(
+                shop_pk(shop),
+                contacts.contact_sk(address),
+                now=now,
+                reason="permanent bounce",
+                suppressed=True,
+            )
+        metrics.add_metric(name="EmailSuppressed", unit="Count", value=len(recipients))
+        return FeedbackResult(kind, len(recipients), "suppressed after a permanent bounce")
+    if kind == "Complaint":
+        recipients = [
+            r["emailAddress"]
+            for r in (data.get("complaint") or {}).get("complainedRecipients") or []
+        ]
+        for address in recipients:
+            contacts.update(
+                shop_pk(shop),
+                contacts.contact_sk(address),
+                now=now,
+                reason="complaint",
+                suppressed=True,
+                email_opt_out=True,
+            )
+        metrics.add_metric(name="EmailComplaint", unit="Count", value=len(recipients))
+        return FeedbackResult(kind, len(recipients), "suppressed and opted out after a complaint")
+    return FeedbackResult(kind, 0, "event type not handled")
+
+
+def inbound_sms(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
+    phone = normalise_phone(str(data.get("originationNumber") or ""), None)
+    if phone is None:
+        return FeedbackResult("sms", 0, "no valid sender number")
+    words = str(data.get("messageBody") or "").strip().upper().split()
+    keyword = words[0] if words else ""
+    if keyword in STOP_WORDS:
+        contacts.update(
+            contacts.GLOBAL,
+            contacts.contact_sk(phone),
+            now=now,
+            reason=f"SMS {keyword}",
+            sms_opt_out=True,
+        )
+        metrics.add_metric(name="SmsOptOut", unit="Count", value=1)
+        return FeedbackResult("sms", 1, f"{keyword}: opted out of SMS")
+    if keyword in START_WORDS:
+        contacts.update(
+            contacts.GLOBAL,
+            contacts.contact_sk(phone),
+            now=now,
+            reason=f"SMS {keyword}",
+            sms_opt_out=False,
+        )
+        return FeedbackResult("sms", 1, f"{keyword}: opted back in to SMS")
+    if keyword in HELP_WORDS:
+        sns.send_sms(phone, help_text(contacts.last_shop_for_phone(phone)))
+        return FeedbackResult("sms", 1, "HELP: answered with the merchant's contact")
+    logger.info("Inbound SMS without a keyword", extra={"keyword_length": len(keyword)})
+    return FeedbackResult("sms", 0, "no keyword")
+
+
+def help_text(shop: str | None) -> str:
+    item = shops.get(shop) if shop else None
+    name = (item.shop_name if item else None) or shop or "the store"
+    contact = (item.contact_email if item else None) or (f"https://{shop}" if shop else "")
+    return f"{name}: payment reminders for your order. Questions: {contact}. Reply STOP to opt out."
+
+
+def unsubscribe(token: str, *, now: datetime) -> links.Unsubscribe:
+    """Opt the address the signed link names out of this shop's emails (one POST)."""
+    link = links.verify_unsubscribe(token, now=now, secrets=get_settings().link_secrets())
+    contacts.update(
+        shop_pk(link.shop),
+        f"CONTACT#{link.contact}",
+        now=now,
+        reason="unsubscribe link",
+        email_opt_out=True,
+    )
+    metrics.add_metric(name="EmailUnsubscribed", unit="Count", value=1)
+    return link

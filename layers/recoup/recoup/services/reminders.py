@@ -1,0 +1,449 @@
+"""The reminder sequence: start it when a case opens, stop it when the case closes, queue
+the steps that are due, and send one step (claim, guardrails, render, send, record).
+
+Sending is at-most-once per step: the step is claimed with a conditional write before the
+provider is called, and a claimed step is never sent twice, even by a redelivered or
+concurrent job. A provider error before the send releases the claim so SQS's retry can
+send; a crash after the send leaves the claim, and the retry records the step as sent with
+an unknown outcome instead of sending it again. Queueing, scheduling and recording are
+at-least-once and idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from recoup import clock, links
+from recoup.domain import cadence, guardrails
+from recoup.domain.audit import GENESIS, AuditEntry
+from recoup.domain.case import Case, CaseStatus
+from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
+from recoup.domain.money import Money
+from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.observability import logger, metrics
+from recoup.settings import get_settings
+from recoup.store import cases as store
+from recoup.store import contacts, policies, shops
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+    from recoup.store.models import ShopItem
+
+MAX_ATTEMPTS = 5
+# A final notice tells the customer the date their account will be referred; escalation
+# must not refer it earlier (the referral policy builds on this).
+REFERRAL_NOTICE = timedelta(days=14)
+
+
+# ---------------------------------------------------------------- the worker's hook
+
+
+def on_case_change(prior: store.StoredCase | None, case: Case) -> Dunning | None:
+    """The reminder progress after a platform event changed the case; None: unchanged."""
+    current = prior.dunning if prior else None
+    if case.status is not CaseStatus.OPEN:
+        if current is not None and current.status is not DunningStatus.STOPPED:
+            return current.finish(DunningStatus.STOPPED, f"case {case.status}: reminders stopped")
+        return None
+    if current is not None or case.opened_at is None:
+        return None
+    shop = shops.get(case.shop)
+    policy = policies.load(case.shop, shop_timezone=_shop_zone(shop))
+    owed = case.amount_owed
+    if owed is None or not cadence.chasable(policy, owed):
+        return Dunning(
+            DunningStatus.NOT_CHASED,
+            reason=f"{owed} is below the shop's minimum",
+            policy_version=policy.version,
+        )
+    due = cadence.step_due_at(policy, 0, case.opened_at, None)
+    return Dunning(DunningStatus.SCHEDULED, next_step=0, next_at=due, policy_version=policy.version)
+
+
+# ---------------------------------------------------------------- the scheduler
+
+
+@cache
+def _sqs() -> SQSClient:
+    import boto3
+
+    return boto3.client("sqs", region_name=get_settings().region)
+
+
+def queue_due(now: datetime) -> int:
+    """Queue one job per due step (SendMessageBatch, ten at a time); returns how many."""
+    url = get_settings().require("reminder_queue_url")
+    jobs = [
+        {"shop": due.shop, "case_id": due.case_id, "step": due.step} for due in store.due_cases(now)
+    ]
+    for start in range(0, len(jobs), 10):
+        batch = jobs[start : start + 10]
+        response = _sqs().send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": json.dumps(job)} for i, job in enumerate(batch)],
+        )
+        if response.get("Failed"):
+            raise RuntimeError(f"{len(response['Failed'])} reminder jobs were not queued")
+    if jobs:
+        metrics.add_metric(name="RemindersQueued", unit="Count", value=len(jobs))
+    return len(jobs)
+
+
+# ---------------------------------------------------------------- the sender
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    channel: str
+    provider_id: str
+    template: str
+    local_time: str  # when it reached the customer, in their zone, and why that zone
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    outcome: str  # sent | deferred | skipped | stale
+    detail: str
+
+
+def send_job(body: str) -> StepResult:
+    job = json.loads(body)
+    return send_step(str(job["shop"]), str(job["case_id"]), int(job["step"]), now=clock.now())
+
+
+def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResult:
+    prior = store.load(shop, case_id)
+    if prior is None or prior.dunning is None:
+        return StepResult("stale", "no such case or no reminders")
+    dunning = prior.dunning
+    if dunning.claimed_step >= step and dunning.next_step == step and dunning.due:
+        # Claimed before, never recorded: the sender stopped after the provider call.
+        return _record(prior, step, None, now, unknown=True)
+    if not dunning.can_claim(step):
+        return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
+    claimed = store.save_dunning(prior, dunning.claim(step, now))  # the at-most-once gate
+
+    shop_item = shops.get(shop)
+    policy = policies.load(shop, shop_timezone=_shop_zone(shop_item))
+    case = claimed.case
+    if step >= len(policy.steps):
+        return _finish_sequence(claimed, now, "the policy has fewer steps now")
+    policy_step = policy.steps[step]
+    customer = case.snapshot.customer if case.snapshot else None
+    country = customer.country if customer else None
+    phone = normalise_phone(customer.phone if customer else None, country)
+    email = customer.email if customer else None
+    zone, zone_reason = customer_zone(
+        country=country,
+        province=customer.province if customer else None,
+        phone=phone,
+        shop_timezone=policy.shop_timezone,
+        rule=policy.timezone_rule,
+    )
+    reach = contacts.reachability(shop, email, phone)
+    customer_key = _customer_key(case)
+    decision = guardrails.decide(
+        guardrails.SendCheck(
+            case_open=case.status is CaseStatus.OPEN,
+            fraud_hold=case.fraud_warning or case.dispute_open,
+            amount_owed=case.amount_owed,
+            policy=policy,
+            step=policy_step,
+            email=email,
+            phone_e164=phone,
+            email_opted_out=reach.email_opted_out,
+            sms_opted_out=reach.sms_opted_out,
+            email_suppressed=reach.email_suppressed,
+            sent_at=contacts.recent_messages(shop, customer_key, now=now) if customer_key else [],
+            zone=zone,
+            now=now,
+        )
+    )
+    if isinstance(decision, guardrails.Defer):
+        local = decision.until.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        return _hold(
+            claimed,
+            step,
+            now,
+            "deferred",
+            f"step {step + 1} held back: {decision.reason}; moved to {local}",
+            claimed.dunning_or_raise().release(step).schedule(step, decision.until),
+        )
+    if isinstance(decision, guardrails.Skip):
+        return _skip(claimed, step, now, decision.reason, policy)
+
+    channel = decision.channel
+    try:
+        provider_id = _deliver(channel, case, policy_step, step, shop_item, email, phone, zone, now)
+    except Exception:
+        # Not sent: give the claim back so SQS's retry can send.
+        _release(shop, case_id, step)
+        raise
+    metrics.add_metric(name=f"Reminder{channel.capitalize()}Sent", unit="Count", value=1)
+    local = now.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    delivered = Delivered(channel, provider_id, policy_step.template, f"{local}, {zone_reason}")
+    return _record(claimed, step, delivered, now)
+
+
+def _deliver(
+    channel: str,
+    case: Case,
+    policy_step: cadence.Step,
+    step: int,
+    shop_item: ShopItem | None,
+    email: str | None,
+    phone: str | None,
+    zone: Any,
+    now: datetime,
+) -> str:
+    from recoup.channels import mime, render
+    from recoup.integrations import ses, sns
+
+    settings = get_settings()
+    owed = case.amount_owed
+    assert owed is not None  # guardrails skip a case with nothing owed
+    address = email if channel == "email" else phone
+    assert address is not None
+    token = links.sign_unsubscribe(
+        case.shop, contacts.contact_hash(address), now=now, secret=settings.link_secrets()[0]
+    )
+    base = settings.require("public_url")
+    snapshot = case.snapshot
+    customer = snapshot.customer if snapshot else None
+    ctx = render.MessageContext(
+        shop_name=(shop_item.shop_name if shop_item else None) or case.shop,
+        shop_email=shop_item.contact_email if shop_item else None,
+        shop_url=f"https://{case.shop}",
+        customer_first_name=customer.first_name if customer else None,
+        locale=(customer.locale if customer and customer.locale else None)
+        or (shop_item.locale if shop_item and shop_item.locale else "en"),
+        order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
+        items=tuple(
+            render.ItemLine(i.title, i.quantity, i.unit_price)
+            for i in (snapshot.line_items if snapshot else ())
+        ),
+        amount_owed=owed,
+        order_total=snapshot.order_total if snapshot else None,
+        pay_url=_pay_url(case, owed, step, shop_item, base) if policy_step.pay_link else None,
+        unsubscribe_url=links.unsubscribe_url(base, token),
+        help_url=None,
+        step_number=step + 1,
+        tone=str(policy_step.tone),
+        referral_date=(
+            (now + REFERRAL_NOTICE).astimezone(zone).date()
+            if policy_step.tone is cadence.Tone.FINAL_NOTICE
+            else None
+        ),
+    )
+    if channel == "email":
+        rendered = render.render_email(ctx)
+        raw = mime.build_email(
+            rendered,
+            from_address=settings.require("sender_address"),
+            from_name=ctx.shop_name,
+            to_address=address,
+            reply_to=ctx.shop_email,
+            list_unsubscribe_url=ctx.unsubscribe_url,
+            list_unsubscribe_mailto=None,
+            message_id_domain=settings.require("sender_address").rsplit("@", 1)[1],
+        )
+        return ses.send_raw(
+            raw,
+            from_address=settings.require("sender_address"),
+            to_address=address,
+            tags={"shop": case.shop.replace(".", "_"), "step": str(step + 1)},
+        )
+    sms = render.render_sms(ctx)
+    message_id = sns.send_sms(address, sms.body)
+    contacts.update(
+        contacts.GLOBAL,
+        contacts.contact_sk(address),
+        now=now,
+        reason="SMS reminder sent",
+        last_shop=case.shop,
+    )
+    return message_id
+
+
+def _pay_url(
+    case: Case, owed: Money, step: int, shop_item: ShopItem | None, base: str
+) -> str | None:
+    """A Stripe Checkout Session for what is still owed when the shop connected Stripe and
+    the platform key is configured; otherwise the order's own Shopify payment page."""
+    api_key = get_settings().stripe_api_key()
+    account = shop_item.stripe_account if shop_item else None
+    if api_key and account:
+        from recoup.integrations import stripe
+
+        name = case.snapshot.order_name if case.snapshot and case.snapshot.order_name else ""
+        return stripe.create_checkout_session(
+            api_key=api_key,
+            account=account,
+            amount=owed,
+            description=f"{name or 'Order'} ({case.shop})",
+            shop=case.shop,
+            case_id=case.case_id,
+            return_url=f"https://{case.shop}",
+            idempotency_key=f"recoup:{case.shop}:{case.case_id}:step{step}",
+        )
+    return case.snapshot.pay_url if case.snapshot else None
+
+
+# ---------------------------------------------------------------- recording outcomes
+
+
+def _record(
+    claimed: store.StoredCase,
+    step: int,
+    sent: Delivered | None,
+    now: datetime,
+    *,
+    unknown: bool = False,
+) -> StepResult:
+    """Record the message and schedule what follows, re-reading on conflict: the case may
+    have been paid while we were sending (then the sequence stops)."""
+    delivered = sent or Delivered("unknown", "", "", "")
+    channel, provider_id = delivered.channel, delivered.provider_id
+    current = claimed
+    for _ in range(MAX_ATTEMPTS):
+        case = current.case
+        owed = case.amount_owed or (case.snapshot.amount_owed if case.snapshot else None)
+        message = SentMessage(
+            step=step,
+            channel=channel,
+            at=now,
+            provider_id=provider_id or None,
+            template=delivered.template,
+            amount_minor=owed.minor if owed else 0,
+            currency=owed.currency if owed else "",
+        )
+        dunning = current.dunning_or_raise().record(message)
+        policy = policies.load(case.shop, shop_timezone="UTC")
+        if case.status is not CaseStatus.OPEN:
+            dunning = dunning.finish(DunningStatus.STOPPED, f"case {case.status}")
+        elif step + 1 < len(policy.steps) and case.opened_at is not None:
+            dunning = dunning.schedule(
+                step + 1, cadence.step_due_at(policy, step + 1, case.opened_at, now)
+            )
+        else:
+            dunning = dunning.finish(
+                DunningStatus.AWAITING_ESCALATION,
+                "reminder sequence complete, still unpaid: waiting for escalation",
+            )
+        if unknown:
+            summary = f"step {step + 1}: claimed but its outcome was not recorded; not resent"
+        else:
+            summary = (
+                f"step {step + 1} sent by {channel} ({owed}) at {delivered.local_time}; "
+                f"provider id {provider_id}"
+            )
+        entry = _entry(current, "reminder.sent", summary, _next_words(dunning), now, step)
+        customer_key = _customer_key(case)
+        extra = (
+            [contacts.message_item(case.shop, customer_key, now, case.case_id, channel)]
+            if customer_key and not unknown
+            else []
+        )
+        try:
+            store.save_all([store.CaseWrite(case, current, entry, dunning)], now=now, extra=extra)
+        except store.ConcurrentUpdate:
+            reloaded = store.load(case.shop, case.case_id)
+            if reloaded is None:
+                raise
+            current = reloaded
+            continue
+        logger.info("Reminder recorded", extra={"case_id": case.case_id, "step": step + 1})
+        return StepResult("sent", summary)
+    raise store.ConcurrentUpdate(f"case {claimed.case.case_id}: could not record step {step}")
+
+
+def _hold(
+    claimed: store.StoredCase,
+    step: int,
+    now: datetime,
+    outcome: str,
+    summary: str,
+    dunning: Dunning,
+) -> StepResult:
+    entry = _entry(claimed, f"reminder.{outcome}", summary, _next_words(dunning), now, step)
+    store.save_all([store.CaseWrite(claimed.case, claimed, entry, dunning)], now=now)
+    logger.info("Reminder held back", extra={"case_id": claimed.case.case_id, "why": summary})
+    return StepResult(outcome, summary)
+
+
+def _skip(
+    claimed: store.StoredCase, step: int, now: datetime, reason: str, policy: cadence.ReminderPolicy
+) -> StepResult:
+    case = claimed.case
+    dunning = claimed.dunning_or_raise()
+    if case.status is not CaseStatus.OPEN:
+        after = dunning.finish(DunningStatus.STOPPED, reason)
+    elif case.fraud_warning or case.dispute_open:
+        after = dunning.finish(DunningStatus.HELD, reason)
+    elif case.amount_owed is None or not cadence.chasable(policy, case.amount_owed):
+        after = dunning.finish(DunningStatus.NOT_CHASED, reason)
+    elif step + 1 < len(policy.steps) and case.opened_at is not None:
+        # This step cannot reach the customer; the next may (another channel).
+        after = dunning.schedule(
+            step + 1, cadence.step_due_at(policy, step + 1, case.opened_at, now), reason
+        )
+    else:
+        after = dunning.finish(
+            DunningStatus.AWAITING_ESCALATION, f"{reason}; waiting for escalation"
+        )
+    return _hold(claimed, step, now, "skipped", f"step {step + 1} not sent: {reason}", after)
+
+
+def _finish_sequence(claimed: store.StoredCase, now: datetime, reason: str) -> StepResult:
+    dunning = claimed.dunning_or_raise().finish(DunningStatus.AWAITING_ESCALATION, reason)
+    return _hold(claimed, dunning.next_step, now, "skipped", reason, dunning)
+
+
+def _release(shop: str, case_id: str, step: int) -> None:
+    for _ in range(MAX_ATTEMPTS):
+        current = store.load(shop, case_id)
+        if current is None or current.dunning is None:
+            return
+        try:
+            store.save_dunning(current, current.dunning.release(step))
+            return
+        except store.ConcurrentUpdate:
+            continue
+
+
+def _next_words(dunning: Dunning) -> str:
+    if dunning.due and dunning.next_at is not None:
+        return f"step {dunning.next_step + 1} due {dunning.next_at.strftime('%Y-%m-%d %H:%M')} UTC"
+    return dunning.reason or str(dunning.status)
+
+
+def _entry(
+    prior: store.StoredCase, kind: str, summary: str, effect: str, now: datetime, step: int
+) -> AuditEntry:
+    body: dict[str, object] = {
+        "event_id": f"recoup:{kind}:{prior.case.case_id}:{step}:{now.isoformat()}",
+        "source": "recoup",
+        "kind": kind,
+        "fact": "",
+        "occurred_at": now.isoformat(),
+        "recorded_at": now.isoformat(),
+        "summary": summary,
+        "effect": effect,
+    }
+    return AuditEntry.following(prior.audit_seq, prior.audit_head or GENESIS, body)
+
+
+def _customer_key(case: Case) -> str | None:
+    customer = case.snapshot.customer if case.snapshot else None
+    if customer is None:
+        return None
+    return customer.customer_id or customer.email or customer.phone
+
+
+def _shop_zone(shop_item: ShopItem | None) -> str:
+    return (shop_item.timezone if shop_item and shop_item.timezone else None) or "UTC"

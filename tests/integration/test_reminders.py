@@ -1,0 +1,257 @@
+"""The reminder sequence against moto: scheduled, sent once, held back when it must be,
+stopped the moment the money arrives."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+
+from recoup import clock
+from recoup.domain.dunning import DunningStatus
+from recoup.services import cases, reminders
+from recoup.store import cases as case_store
+from recoup_local.outbox import sent_messages
+from tests.conftest import SHOP, event_bytes, event_json, shopify_headers, stripe_headers
+
+PENDING = event_json("shopify/order_pending.json")
+PENDING_ID = str(PENDING["id"])
+OPENED = datetime.fromisoformat(PENDING["updated_at"]).astimezone(UTC)
+
+
+@pytest.fixture
+def at(local: Any) -> Any:
+    """A settable clock for the sender (the scheduler takes its time from the event)."""
+
+    class Clock:
+        now = OPENED
+
+    clock.use(lambda: Clock.now)
+    yield Clock
+    clock.use(None)
+
+
+def deliver_shopify(local: Any, name: str, topic: str, webhook_id: str) -> None:
+    body = event_bytes(f"shopify/{name}.json")
+    headers = shopify_headers(body, local.shopify_secret, topic, webhook_id=webhook_id)
+    assert local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)["statusCode"] == 200
+    local.lambdas.drain()
+
+
+def deliver_stripe(local: Any, name: str) -> None:
+    body = event_bytes(f"stripe/{name}.json")
+    headers = stripe_headers(body, local.stripe_secret)
+    assert local.lambdas.invoke_http("POST", "/webhooks/stripe", headers, body)["statusCode"] == 200
+    local.lambdas.drain()
+
+
+def run_scheduler(local: Any, clock_: Any, when: datetime) -> None:
+    clock_.now = when
+    local.lambdas.run_schedules(when)
+    local.lambdas.drain()
+
+
+def emails(local: Any) -> list[Any]:
+    return [
+        message_from_bytes(m.content, policy=policy.default)
+        for m in sent_messages(local.stack.region)
+        if m.kind == "email"
+    ]
+
+
+def sms(local: Any) -> list[Any]:
+    return [m for m in sent_messages(local.stack.region) if m.kind == "sms"]
+
+
+def dunning(case_id: str = PENDING_ID) -> Any:
+    stored = case_store.load(SHOP, case_id)
+    assert stored is not None
+    return stored.dunning
+
+
+def test_an_opened_case_is_scheduled_from_the_shops_policy(local: Any) -> None:
+    # Given a pending order / When the case opens
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    # Then the first step is due a day after the order was placed
+    state = dunning()
+    assert state.status is DunningStatus.SCHEDULED
+    assert state.next_step == 0
+    assert state.next_at == OPENED + timedelta(days=1)
+
+
+def test_the_first_step_is_sent_once_with_unsubscribe_headers(local: Any, at: Any) -> None:
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    # When the scheduler runs after the step is due (and runs again, as a redelivery would)
+    due = OPENED + timedelta(days=1, hours=2)
+    run_scheduler(local, at, due)
+    run_scheduler(local, at, due + timedelta(minutes=5))
+    reminders.send_step(SHOP, PENDING_ID, 0, now=due)  # a duplicated job
+    # Then exactly one email went out, with RFC 8058 headers and both parts
+    sent = emails(local)
+    assert len(sent) == 1
+    mail = sent[0]
+    assert mail["To"] == PENDING["email"]
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/unsubscribe?t=" in mail["List-Unsubscribe"]
+    kinds = [part.get_content_type() for part in mail.iter_parts()]
+    assert kinds == ["text/plain", "text/html"]
+    assert "1,899.00" in mail.get_body(("plain",)).get_content()
+    # And the audit trail names the provider's message id; step 2 is scheduled
+    trail = cases.timeline(SHOP, PENDING_ID)
+    assert trail[-1].body["kind"] == "reminder.sent"
+    assert "provider id" in trail[-1].body["summary"]
+    assert dunning().next_step == 1
+
+
+def test_payment_stops_the_sequence_at_once(local: Any, at: Any) -> None:
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
+    # When the order is paid
+    deliver_shopify(local, "order_paid", "orders/paid", "wh-paid")
+    # Then it leaves the due index and nothing more is sent, ever
+    assert dunning().status is DunningStatus.STOPPED
+    assert list(case_store.due_cases(OPENED + timedelta(days=90))) == []
+    for days in (5, 10, 20, 40):
+        run_scheduler(local, at, OPENED + timedelta(days=days))
+    assert len(emails(local)) == 1
+    assert sms(local) == []
+
+
+def test_a_step_due_in_the_customers_night_waits_for_the_morning(local: Any, at: Any) -> None:
+    # Given the Oregon customer's first step, due a day after the order: 07:15 Pacific time
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    night = datetime(2026, 11, 3, 15, 20, tzinfo=UTC)  # 07:20 in America/Los_Angeles
+    # When the scheduler runs then
+    run_scheduler(local, at, night)
+    # Then nothing is sent, and the step waits for 08:00 Pacific
+    assert emails(local) == []
+    assert dunning().next_at == datetime(2026, 11, 3, 16, 0, tzinfo=UTC)
+    assert "quiet hours" in cases.timeline(SHOP, PENDING_ID)[-1].body["summary"]
+    run_scheduler(local, at, datetime(2026, 11, 3, 16, 0, tzinfo=UTC))
+    assert len(emails(local)) == 1
+
+
+def test_the_unsubscribe_link_opts_out_with_one_post(local: Any, at: Any) -> None:
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
+    link = emails(local)[0]["List-Unsubscribe"].split("<")[1].split(">")[0]
+    path = urlparse(link)
+    token = parse_qs(path.query)["t"][0]
+    # When a mail client posts the one-click body to the link
+    result = local.lambdas.invoke_http(
+        "POST", f"{path.path}?{path.query}",
+        {"Content-Type": "application/x-www-form-urlencoded"}, b"List-Unsubscribe=One-Click",
+    )
+    assert result["statusCode"] == 200
+    assert "unsubscribed" in result["body"]
+    # Then the next step, email_then_sms, goes by SMS
+    run_scheduler(local, at, OPENED + timedelta(days=4, hours=3))
+    assert len(emails(local)) == 1
+    assert len(sms(local)) == 1
+    assert "STOP" in sms(local)[0].content.decode()
+
+
+def _invoke_unsubscribe(local: Any, method: str, token: str) -> Any:
+    return local.lambdas.invoke_http(method, f"/unsubscribe?t={token}", {}, b"")
+
+
+def test_a_forged_or_expired_unsubscribe_link_is_refused(local: Any) -> None:
+    assert _invoke_unsubscribe(local, "POST", "abc.def")["statusCode"] == 400
+    from recoup import links
+
+    old = links.sign_unsubscribe(SHOP, "x", now=datetime(2020, 1, 1, tzinfo=UTC),
+                                 secret=local.link_secret)
+    answer = _invoke_unsubscribe(local, "GET", old)
+    assert answer["statusCode"] == 400
+    assert "expired" in answer["body"]
+
+
+def test_a_permanent_bounce_suppresses_the_address(local: Any, at: Any) -> None:
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    local.lambdas.publish(
+        local.stack.refs["EmailFeedbackTopic"],
+        {
+            "eventType": "Bounce",
+            "bounce": {"bounceType": "Permanent",
+                       "bouncedRecipients": [{"emailAddress": PENDING["email"]}]},
+            "mail": {"tags": {"shop": [SHOP.replace(".", "_")]}},
+        },
+    )
+    run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
+    assert emails(local) == []
+    assert "suppress" in cases.timeline(SHOP, PENDING_ID)[-1].body["summary"]
+
+
+def test_sms_stop_start_and_help(local: Any, at: Any) -> None:
+    phone = PENDING["shipping_address"]["phone"]
+    inbound = local.stack.refs["InboundSmsTopic"]
+
+    def text(body: str) -> None:
+        local.lambdas.publish(inbound, {"originationNumber": phone, "messageBody": body})
+
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    text("STOP")
+    from recoup.store import contacts
+
+    assert contacts.reachability(SHOP, None, phone).sms_opted_out
+    text("start")
+    assert not contacts.reachability(SHOP, None, phone).sms_opted_out
+    text("HELP")
+    replies = sms(local)
+    assert len(replies) == 1
+    assert "STOP" in replies[0].content.decode()
+
+
+def test_an_early_fraud_warning_holds_the_sequence(local: Any, at: Any) -> None:
+    unlinked = event_json("stripe/payment_intent.payment_failed.unlinked.json")
+    deliver_stripe(local, "payment_intent.payment_failed.unlinked")
+    deliver_stripe(local, "radar.early_fraud_warning.created")
+    case_id = unlinked["data"]["object"]["id"]
+    run_scheduler(local, at, datetime(2026, 12, 1, tzinfo=UTC))
+    assert emails(local) == []
+    assert dunning(case_id).status is DunningStatus.HELD
+
+
+def test_a_provider_failure_releases_the_claim_and_the_retry_sends_once(
+    local: Any, at: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recoup.integrations import ses
+
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    real = ses.send_raw
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("SES throttled")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ses, "send_raw", flaky)
+    run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
+    assert len(emails(local)) == 1
+    assert calls["n"] == 2
+
+
+def test_scheduler_reads_only_due_cases(local: Any) -> None:
+    # Given one due case among others scheduled later
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    for name in ("order_voided", "order_expired", "order_partially_paid"):
+        deliver_shopify(local, name, "orders/create", f"wh-{name}")
+    when = OPENED + timedelta(days=1, minutes=1)
+    due = list(case_store.due_cases(when))
+    assert [(d.case_id, d.step) for d in due] == [(PENDING_ID, 0)]
+
+
+def test_queue_due_puts_one_job_per_due_step(local: Any) -> None:
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    queued = reminders.queue_due(OPENED + timedelta(days=2))
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    body = sqs.receive_message(QueueUrl=local.stack.refs["ReminderQueue"])["Messages"][0]["Body"]
+    assert queued == 1
+    assert json.loads(body) == {"shop": SHOP, "case_id": PENDING_ID, "step": 0}

@@ -1,0 +1,614 @@
+"""Reminder rendering: shipped templates per tone and locale, SMS limits, merchant overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recoup.channels.render import (
+    MAX_SMS_CHARS,
+    TONES,
+    EmailOverride,
+    ItemLine,
+    MessageContext,
+    MessageTooLong,
+    TemplateRejected,
+    Tone,
+    render_email,
+    render_sms,
+    template_variables,
+    templates_dir,
+    validate_override,
+)
+from recoup.channels.sandbox import (
+    MAX_ITEM_ITERATIONS,
+    MAX_OUTPUT_CHARS,
+    MAX_SOURCE_BYTES,
+    TEMPLATE_VARIABLES,
+)
+from recoup.domain.money import Money
+
+PAY_URL = "https://pay.demo-electronics.example/p/cs_1042"
+UNSUBSCRIBE_URL = "https://recoup.example/u/tok_1042?shop=demo&case=1042"
+REFERRAL = datetime.date(2026, 12, 14)
+STOP = "Reply STOP to opt out"
+
+
+def make_ctx(
+    tone: Tone = "friendly",
+    *,
+    currency: str = "USD",
+    owed_minor: int = 189900,
+    locale: str = "en-US",
+    **changes: object,
+) -> MessageContext:
+    ctx = MessageContext(
+        shop_name="Demo Electronics",
+        shop_email="help@demo-electronics.example",
+        shop_url="https://demo-electronics.example",
+        brand_color="#0a5c36",
+        customer_first_name="Alex",
+        locale=locale,
+        order_name="#1042",
+        items=(
+            ItemLine("Laptop Pro 14", 1, Money(currency, owed_minor)),
+            ItemLine("USB-C cable", 2, None),
+        ),
+        amount_owed=Money(currency, owed_minor),
+        order_total=Money(currency, owed_minor),
+        pay_url=PAY_URL,
+        unsubscribe_url=UNSUBSCRIBE_URL,
+        help_url="https://demo-electronics.example/help",
+        step_number=2,
+        tone=tone,
+        referral_date=REFERRAL if tone == "final_notice" else None,
+    )
+    return dataclasses.replace(ctx, **changes)  # type: ignore[arg-type]
+
+
+def default_html(ctx: MessageContext) -> str:
+    return render_email(ctx).html
+
+
+# --- shipped templates -----------------------------------------------------------------------
+
+
+def test_shipped_templates_are_found_where_the_layer_puts_them() -> None:
+    # Given the package in the source tree (layers/recoup/templates is a symlink)
+    # When the templates directory is located from the package
+    folder = templates_dir()
+    # Then every tone has its subject, HTML, text and SMS template there
+    for tone in TONES:
+        for name in (
+            f"email/{tone}.subject.txt.j2",
+            f"email/{tone}.html.j2",
+            f"email/{tone}.txt.j2",
+            f"sms/{tone}.txt.j2",
+        ):
+            assert (folder / name).is_file(), name
+
+
+@pytest.mark.parametrize("tone", TONES)
+@pytest.mark.parametrize(
+    ("currency", "minor", "locale", "formatted", "plain"),
+    [
+        ("USD", 189900, "en-US", "$1,899.00", "1,899.00 USD"),
+        ("EUR", 219146, "de-DE", "2.191,46\xa0€", "2.191,46 EUR"),
+        ("JPY", 129800, "ja-JP", "￥129,800", "129,800 JPY"),
+    ],
+)
+def test_each_tone_renders_money_for_the_customers_locale(
+    tone: Tone, currency: str, minor: int, locale: str, formatted: str, plain: str
+) -> None:
+    # Given a reminder owed in a currency, for a customer in a locale
+    ctx = make_ctx(tone, currency=currency, owed_minor=minor, locale=locale)
+    # When the email and the SMS are rendered from the shipped templates
+    email = render_email(ctx)
+    sms = render_sms(ctx)
+    # Then the amount is formatted the customer's way in every part
+    assert formatted in email.html
+    assert formatted in email.text
+    assert plain in sms.body
+    # And the subject is one short line naming the shop and the order
+    assert "Demo Electronics" in email.subject
+    assert "#1042" in email.subject
+    assert "\n" not in email.subject
+    assert len(email.subject) < 80
+    # And nothing came from an override
+    assert email.template == f"email/{tone}"
+    assert email.override_error is None
+    assert sms.template == f"sms/{tone}"
+
+
+@pytest.mark.parametrize("tone", TONES)
+def test_items_contact_and_unsubscribe_appear_in_both_parts(tone: Tone) -> None:
+    # Given a reminder with two order lines, one without a known price
+    ctx = make_ctx(tone)
+    # When it is rendered
+    email = render_email(ctx)
+    # Then both parts list the items with their quantities and prices
+    assert "Laptop Pro 14" in email.html
+    assert "USB-C cable" in email.html
+    assert re.search(r">\s*2\s*</td>", email.html)
+    assert "- 1 x Laptop Pro 14: $1,899.00" in email.text
+    assert "- 2 x USB-C cable\n" in email.text
+    # And the merchant's contact and the unsubscribe link (HTML-escaped in the HTML)
+    assert "mailto:help@demo-electronics.example" in email.html
+    assert "help@demo-electronics.example" in email.text
+    assert 'href="https://recoup.example/u/tok_1042?shop=demo&amp;case=1042"' in email.html
+    assert f"Unsubscribe from payment reminders: {UNSUBSCRIBE_URL}" in email.text
+    # And the brand colour
+    assert "#0a5c36" in email.html
+
+
+def test_line_totals_multiply_the_unit_price() -> None:
+    # Given two of an item at 19.99
+    ctx = make_ctx(items=(ItemLine("Charger", 2, Money("USD", 1999)),))
+    # When rendered / Then the line shows 2 x 19.99
+    assert "- 2 x Charger: $39.98" in render_email(ctx).text
+
+
+def test_pay_button_only_with_a_pay_link() -> None:
+    # Given the same reminder with and without a pay link
+    with_link = render_email(make_ctx("firm"))
+    without = render_email(make_ctx("firm", pay_url=None))
+    # Then only the first has the button and the link, in both parts
+    assert f'<a href="{PAY_URL}"' in with_link.html
+    assert ">Pay $1,899.00</a>" in with_link.html
+    assert f"Pay securely: {PAY_URL}" in with_link.text
+    assert PAY_URL not in without.html
+    assert ">Pay $1,899.00</a>" not in without.html
+    assert "Pay securely" not in without.text
+    # And the amount owed is still stated
+    assert "$1,899.00" in without.html
+
+
+def test_logo_replaces_the_shop_name_heading() -> None:
+    # Given a shop with an https logo
+    ctx = make_ctx(logo_url="https://cdn.demo-electronics.example/logo.png")
+    # When rendered / Then the logo is shown with the shop name as its text alternative
+    html = render_email(ctx).html
+    assert '<img src="https://cdn.demo-electronics.example/logo.png" alt="Demo Electronics"' in html
+    assert "<img" not in default_html(make_ctx())
+
+
+@pytest.mark.parametrize(
+    ("locale", "date_text"),
+    [("en-US", "December 14, 2026"), ("de-DE", "14. Dezember 2026"), ("ja-JP", "2026年12月14日")],
+)
+def test_final_notice_states_the_referral_date(locale: str, date_text: str) -> None:
+    # Given a final notice with a referral date
+    ctx = make_ctx("final_notice", locale=locale)
+    # When rendered
+    email = render_email(ctx)
+    sms = render_sms(ctx)
+    # Then every part states the date, localised, and what happens then
+    for body in (email.html, email.text, sms.body):
+        assert date_text in body
+        assert "collection agency" in body
+    # And the customer is told how to dispute or arrange payment
+    assert "believe this amount is wrong" in email.text
+
+
+def test_other_tones_do_not_threaten_referral() -> None:
+    # Given friendly and firm reminders / Then neither mentions a collection agency
+    tones: tuple[Tone, ...] = ("friendly", "firm")
+    for tone in tones:
+        email = render_email(make_ctx(tone))
+        assert "collection" not in email.text.lower()
+        assert "collection" not in email.html.lower()
+    # And the firm one says the order is unpaid and on hold
+    assert "on hold" in render_email(make_ctx("firm")).text
+
+
+def test_greeting_without_a_first_name() -> None:
+    # Given no first name / When rendered / Then a neutral greeting, no "None"
+    email = render_email(make_ctx(customer_first_name=None, shop_email=None, order_total=None))
+    assert "Hello," in email.text
+    assert "None" not in email.text
+    assert "None" not in email.html
+
+
+def test_unknown_locale_falls_back_to_english() -> None:
+    # Given locales babel does not know, or with extensions it cannot parse
+    for locale in ("xx-YY", "", "en-US-u-ca-buddhist", "i-klingon"):
+        ctx = make_ctx(locale=locale)
+        # When rendered / Then money is formatted in English
+        assert "$1,899.00" in render_email(ctx).text
+    assert template_variables(make_ctx(locale="en-US-u-ca-buddhist"))["locale"] == "en-US"
+
+
+def test_template_variables_are_the_fixed_set() -> None:
+    # Given any context / Then templates see exactly the documented variables
+    assert set(template_variables(make_ctx("final_notice"))) == TEMPLATE_VARIABLES
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"brand_color": "red"}, "brand_color"),
+        ({"brand_color": "#12345"}, "brand_color"),
+        ({"logo_url": "http://cdn.example/logo.png"}, "logo_url"),
+        ({"pay_url": "javascript:alert(1)"}, "pay_url"),
+        ({"unsubscribe_url": "https://x.example/u\r\nBcc: y"}, "unsubscribe_url"),
+        ({"tone": "angry"}, "tone"),
+        ({"amount_owed": Money("USD", 0)}, "amount_owed"),
+        ({"order_total": Money("EUR", 100)}, "order_total"),
+        ({"shop_email": "not an address"}, "shop_email"),
+        ({"step_number": 0}, "step_number"),
+    ],
+)
+def test_context_refuses_values_a_template_could_misuse(
+    changes: dict[str, Any], message: str
+) -> None:
+    # Given a value that is not what the field promises / Then the context refuses it
+    with pytest.raises(ValueError, match=message):
+        make_ctx(**changes)
+
+
+def test_a_final_notice_needs_its_referral_date() -> None:
+    with pytest.raises(ValueError, match="referral_date"):
+        make_ctx("final_notice", referral_date=None)
+
+
+def test_subject_stays_one_line_whatever_the_shop_name() -> None:
+    # Given a shop name with a line break and a header after it
+    ctx = make_ctx(shop_name="Evil\r\nBcc: victim@example.com")
+    # When the subject is rendered / Then it is a single line
+    subject = render_email(ctx).subject
+    assert "\r" not in subject
+    assert "\n" not in subject
+
+
+def test_customer_name_is_escaped_in_the_default_html() -> None:
+    # Given a customer whose first name is markup
+    ctx = make_ctx(customer_first_name="<script>alert(1)</script>")
+    # When rendered
+    email = render_email(ctx)
+    # Then the HTML shows it escaped and the text as written
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
+    assert "Hi <script>alert(1)</script>," in email.text
+
+
+# --- SMS ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tone", TONES)
+def test_sms_is_short_names_the_shop_and_ends_with_stop(tone: Tone) -> None:
+    # Given a reminder / When the SMS is rendered
+    body = render_sms(make_ctx(tone)).body
+    # Then it fits, names the merchant, carries the link and ends with the opt-out
+    assert len(body) <= MAX_SMS_CHARS
+    assert body.startswith("Demo Electronics:")
+    assert PAY_URL in body
+    assert body.endswith(STOP)
+
+
+@pytest.mark.parametrize("tone", TONES)
+def test_sms_cuts_a_long_shop_name_never_the_link_or_stop(tone: Tone) -> None:
+    # Given a 200-character shop name
+    name = "Extremely Long Electronics " * 8
+    ctx = make_ctx(tone, shop_name=name[:200])
+    # When the SMS is rendered
+    body = render_sms(ctx).body
+    # Then it fits in 320 characters with the link and the opt-out whole
+    assert len(body) <= MAX_SMS_CHARS
+    assert PAY_URL in body
+    assert body.endswith(STOP)
+    # And the shop name was cut, not dropped
+    assert body.startswith("Extremely Long Electronics")
+    assert "...:" in body
+
+
+def test_sms_that_cannot_fit_is_refused() -> None:
+    # Given a pay link that alone nearly fills two segments
+    ctx = make_ctx("final_notice", pay_url="https://pay.example/" + "a" * 280)
+    # When rendered / Then it is refused rather than cut
+    with pytest.raises(MessageTooLong, match="320"):
+        render_sms(ctx)
+
+
+def test_sms_without_a_pay_link_points_to_help() -> None:
+    body = render_sms(make_ctx("firm", pay_url=None)).body
+    assert "Help: https://demo-electronics.example/help" in body
+    assert body.endswith(STOP)
+
+
+def test_sms_override_is_used_when_it_fits() -> None:
+    # Given a short override with the opt-out
+    source = "{{ shop_name }}: {{ amount_owed_plain }} due. {{ pay_url }} Reply STOP to opt out"
+    # When rendered
+    sms = render_sms(make_ctx("firm"), source)
+    # Then it is used
+    assert sms.body == f"Demo Electronics: 1,899.00 USD due. {PAY_URL} Reply STOP to opt out"
+    assert sms.template == "sms/firm+override"
+    assert sms.override_error is None
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{ shop_name }} " + "x" * 330 + " STOP", "SMS is 352 characters; the maximum is 320"),
+        ("Pay now: {{ pay_url }}", "reply STOP"),
+        ("{{ items.__class__ }} STOP", "access to attribute '__class__' is not allowed"),
+    ],
+)
+def test_sms_override_that_breaks_a_rule_falls_back(source: str, message: str) -> None:
+    # Given an override too long, without the opt-out, or reaching internals
+    ctx = make_ctx("friendly")
+    # When rendered
+    sms = render_sms(ctx, source)
+    # Then the default is sent and the reason is kept
+    assert sms.body == render_sms(ctx).body
+    assert sms.template == "sms/friendly"
+    assert sms.override_error is not None
+    assert message in sms.override_error
+
+
+# --- overrides that work ---------------------------------------------------------------------
+
+
+def test_email_overrides_are_used_part_by_part() -> None:
+    # Given a shop that overrides the subject and HTML but not the text
+    override = EmailOverride(
+        subject="{{ order_name }} at {{ shop_name }}: {{ amount_owed }} due",
+        html=(
+            "<h1 style='color:{{ brand_color }}'>Hi {{ customer_first_name|default('there') }}</h1>"
+            "<ul>{% for item in items %}<li>{{ loop.index }}. {{ item.quantity }} × "
+            "{{ item.title|upper }} {{ item.line_total or '' }}</li>{% endfor %}</ul>"
+            "{% if pay_url %}<a href='{{ pay_url }}'>Pay</a>{% endif %}"
+            "<a href='{{ unsubscribe_url }}'>Unsubscribe</a>"
+        ),
+    )
+    ctx = make_ctx("firm")
+    # When rendered
+    email = render_email(ctx, override)
+    # Then the overridden parts are the shop's and the text is the default
+    assert email.subject == "#1042 at Demo Electronics: $1,899.00 due"
+    assert "<h1 style='color:#0a5c36'>Hi Alex</h1>" in email.html
+    assert "<li>1. 1 × LAPTOP PRO 14 $1,899.00</li><li>2. 2 × USB-C CABLE </li>" in email.html
+    assert email.text == render_email(ctx).text
+    assert email.template == "email/firm+override:subject,html"
+    assert email.override_error is None
+    validate_override("html", override.html or "")
+    validate_override("subject", override.subject or "")
+
+
+def test_text_override_keeps_plain_characters() -> None:
+    # Given a plain-text override / When rendered / Then nothing is HTML-escaped
+    ctx = make_ctx(customer_first_name="Zoë & <Co>")
+    email = render_email(
+        ctx, EmailOverride(text="Hi {{ customer_first_name }}\n{{ unsubscribe_url }}")
+    )
+    assert email.text == f"Hi Zoë & <Co>\n{UNSUBSCRIBE_URL}\n"
+
+
+def test_customer_name_is_escaped_in_an_html_override() -> None:
+    # Given an HTML override that prints the customer's name
+    ctx = make_ctx(customer_first_name="<script>alert(1)</script>")
+    source = "<p>Hi {{ customer_first_name }}</p><a href='{{ unsubscribe_url }}'>x</a>"
+    # When rendered
+    email = render_email(ctx, EmailOverride(html=source))
+    # Then the override was used and the name is escaped
+    assert email.override_error is None
+    assert "<p>Hi &lt;script&gt;alert(1)&lt;/script&gt;</p>" in email.html
+
+
+# --- overrides that are refused -------------------------------------------------------------
+
+UNSUB = "{{ unsubscribe_url }}"
+# id: (source, the message it is refused with); each source also prints the unsubscribe link
+_REFUSED: dict[str, tuple[str, str]] = {
+    "str-internals": (
+        "{{ ''.__class__.__mro__ }}",
+        "access to attribute '__class__' is not allowed",
+    ),
+    "items-internals": ("{{ items.__class__ }}", "access to attribute '__class__' is not allowed"),
+    "str-format": ("{{ shop_name.format }}", "access to attribute 'format' is not allowed"),
+    "getitem-format": ("{{ shop_name['format'] }}", "access to attribute 'format' is not allowed"),
+    "str-method-by-allowed-name": (
+        "{{ shop_name.title }}",
+        "access to attribute 'title' is not allowed",
+    ),
+    "unknown-variable": ("{{ password }}", "template uses unknown variable 'password'"),
+    "range": ("{% for i in range(10) %}x{% endfor %}", "template may not use 'range'"),
+    "lipsum": ("{{ lipsum(1000) }}", "template may not use 'lipsum'"),
+    "namespace": ("{{ namespace() }}", "template may not use 'namespace'"),
+    "macro-recursion": (
+        "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+        "template may not define macros",
+    ),
+    "include": ("{% include 'email/_layout.html.j2' %}", "template may not use '{% include %}'"),
+    "extends": ("{% extends 'email/_layout.html.j2' %}", "template may not use '{% extends %}'"),
+    "import": ("{% import 'email/_layout.html.j2' as x %}", "template may not use '{% import %}'"),
+    "set": ("{% set x = items %}", "template may not use '{% set %}'"),
+    "recursive-loop": (
+        "{% for a in items recursive %}{{ loop(items) }}{% endfor %}",
+        "template may not use recursive loops",
+    ),
+    "repeat": ("{{ 'a' * 1000000000 }}", "template may not use the '*' operator"),
+    "power": ("{{ 9 ** 9 ** 9 }}", "template may not use the '**' operator"),
+    "printf": ("{{ '%0999999999d' % 1 }}", "template may not use the '%' operator"),
+    "padding-filter": (
+        "{{ shop_name|center(1000000000) }}",
+        "template may not use the filter 'center'",
+    ),
+    "safe-filter": ("{{ customer_first_name|safe }}", "template may not use the filter 'safe'"),
+    "autoescape-off": (
+        "{% autoescape false %}{{ shop_name }}{% endautoescape %}",
+        "template may not use '{% autoescape %}'",
+    ),
+    "loop-over-string": (
+        "{% for c in shop_name %}{{ c }}{% endfor %}",
+        "template may only loop over 'items'",
+    ),
+    "syntax-error": ("{% if shop_name %}", "template has a syntax error on line 1"),
+    "too-large": (
+        "x" * (MAX_SOURCE_BYTES + 1),
+        f"template is {MAX_SOURCE_BYTES + 1 + len(UNSUB):,} bytes; the maximum is 20,480",
+    ),
+    "deep-nesting": ("{{ " + "(" * 300 + "1" + ")" * 300 + " }}", "template is too deeply nested"),
+}
+REFUSALS = [
+    *(pytest.param(source + UNSUB, message, id=key) for key, (source, message) in _REFUSED.items()),
+    pytest.param(
+        "<p>No way out</p>", "template must include the unsubscribe link", id="no-unsubscribe"
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), REFUSALS)
+def test_refused_html_override_falls_back_to_the_default(source: str, message: str) -> None:
+    # Given an HTML override that breaks a rule
+    ctx = make_ctx("firm")
+    # When the email is rendered with it
+    email = render_email(ctx, EmailOverride(html=source))
+    # Then the default HTML is sent and the error names the problem
+    assert email.html == default_html(ctx)
+    assert email.template == "email/firm"
+    assert email.override_error is not None
+    assert email.override_error.startswith("html override refused: ")
+    assert message in email.override_error
+
+
+@pytest.mark.parametrize(("source", "message"), REFUSALS)
+def test_validate_override_refuses_the_same_templates(source: str, message: str) -> None:
+    # Given the same override saved through the admin API / Then it is refused with the reason
+    with pytest.raises(TemplateRejected) as refused:
+        validate_override("html", source)
+    assert message in refused.value.message
+
+
+def test_each_refused_part_is_reported_and_the_rest_used() -> None:
+    # Given a bad subject, a good HTML and a bad text override
+    override = EmailOverride(
+        subject="{{ secret }}",
+        html="<p>{{ shop_name }}</p>{{ unsubscribe_url }}",
+        text="{% include 'x' %}",
+    )
+    # When rendered
+    email = render_email(make_ctx(), override)
+    # Then the good part is used and both refusals are named
+    assert email.html == f"<p>Demo Electronics</p>{UNSUBSCRIBE_URL.replace('&', '&amp;')}"
+    assert email.template == "email/friendly+override:html"
+    assert email.override_error == (
+        "subject override refused: template uses unknown variable 'secret'; "
+        "text override refused: template may not use '{% include %}'"
+    )
+
+
+def test_validation_renders_against_a_context_without_optional_values() -> None:
+    # Given an override that only works when a pay link exists
+    source = "{{ pay_url[0] }}{{ unsubscribe_url }}"
+    # When it is saved / Then it is refused: a reminder without a pay link would fail
+    with pytest.raises(TemplateRejected, match="template failed"):
+        validate_override("html", source)
+
+
+def test_validate_override_accepts_every_kind_and_refuses_unknown_kinds() -> None:
+    validate_override("subject", "{{ shop_name }}: {{ order_name }}")
+    validate_override("text", "{{ amount_owed }} {{ unsubscribe_url }}")
+    validate_override("sms", "{{ shop_name }}: {{ amount_owed_plain }} Reply STOP to opt out")
+    with pytest.raises(TemplateRejected, match="unknown template kind"):
+        validate_override("letter", "x")  # type: ignore[arg-type]
+
+
+# --- bounded rendering -----------------------------------------------------------------------
+
+
+def _hundred_items_ctx() -> MessageContext:
+    items = tuple(ItemLine(f"Item {i:03}", 1, Money("USD", 100)) for i in range(100))
+    return make_ctx(items=items)
+
+
+def test_nested_loop_over_a_hundred_items_finishes_with_bounded_output() -> None:
+    # Given 100 items and an override that loops over them twice, nested
+    ctx = _hundred_items_ctx()
+    source = (
+        "{% for a in items %}{% for b in items %}.{% endfor %}{% endfor %}{{ unsubscribe_url }}"
+    )
+    # When rendered
+    email = render_email(ctx, EmailOverride(html=source))
+    # Then it finishes with exactly 100 x 100 dots, well inside the output limit
+    assert email.override_error is None
+    assert email.html == "." * 10_000 + UNSUBSCRIBE_URL.replace("&", "&amp;")
+    assert len(email.html) <= MAX_OUTPUT_CHARS
+
+
+def test_nested_loop_with_large_output_is_cut_off() -> None:
+    # Given a nested loop printing two titles per pair (about 160 KB)
+    ctx = _hundred_items_ctx()
+    source = (
+        "{% for a in items %}{% for b in items %}{{ a.title }}{{ b.title }}{% endfor %}"
+        "{% endfor %}{{ unsubscribe_url }}"
+    )
+    # When rendered / Then it stops at the output limit and the default is used
+    email = render_email(ctx, EmailOverride(html=source))
+    assert email.html == default_html(ctx)
+    assert email.override_error is not None
+    assert f"longer than {MAX_OUTPUT_CHARS:,} characters" in email.override_error
+
+
+def test_loops_are_nested_at_most_two_deep() -> None:
+    source = (
+        "{% for a in items %}{% for b in items %}{% for c in items %}{% endfor %}{% endfor %}"
+        "{% endfor %}{{ unsubscribe_url }}"
+    )
+    with pytest.raises(TemplateRejected, match="nested at most 2 deep"):
+        validate_override("html", source)
+
+
+def test_many_silent_loops_run_out_of_iteration_budget() -> None:
+    # Given an override of six nested loops that print nothing: 60,600 item iterations
+    ctx = _hundred_items_ctx()
+    loops = "{% for a in items %}{% for b in items %}{% endfor %}{% endfor %}"
+    source = loops * 6 + "{{ unsubscribe_url }}"
+    # When rendered / Then the iteration budget stops it
+    email = render_email(ctx, EmailOverride(html=source))
+    assert email.override_error is not None
+    assert f"more than {MAX_ITEM_ITERATIONS:,} item iterations" in email.override_error
+    # And four of them (40,400 iterations) are within the budget
+    ok = render_email(ctx, EmailOverride(html=loops * 4 + "{{ unsubscribe_url }}"))
+    assert ok.override_error is None
+
+
+def test_slices_and_filters_over_items_draw_on_the_same_budget() -> None:
+    # Given loops over slices of items, which could otherwise escape the budget
+    ctx = _hundred_items_ctx()
+    loops = "{% for a in items[:] %}{% for b in items[0:] %}{% endfor %}{% endfor %}"
+    email = render_email(ctx, EmailOverride(html=loops * 6 + "{{ unsubscribe_url }}"))
+    # Then the budget stops them just the same
+    assert email.override_error is not None
+    assert "item iterations" in email.override_error
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *"{}%#()[]|.'\"~+-/*,=<> \n",
+                *("{{", "}}", "{%", "%}", "for", "in", "items", "if", "endif", "endfor"),
+                *("loop", "shop_name", "pay_url", "__class__", "range", "x", "0", "1"),
+                *("unsubscribe_url", "|upper", "|first", ".title", "set", "macro"),
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_any_override_either_renders_or_falls_back(source: str) -> None:
+    # Given any template source a shop could save / When an email is rendered with it
+    email = render_email(make_ctx(), EmailOverride(html=source))
+    # Then rendering never fails: the override is used, or refused with a reason
+    if email.override_error is None:
+        assert email.template == "email/friendly+override:html"
+    else:
+        assert email.override_error.startswith("html override refused: ")
+        assert email.html == default_html(make_ctx())
