@@ -158,19 +158,34 @@ class Deliveries:
         return json.dumps(event, separators=(",", ":")).encode()
 
     # ------------------------------------------------------------------ deliveries
-    def _shopify_headers(self, body: bytes, secret: str, index: int) -> dict[str, str]:
+    def _shopify_headers(
+        self, body: bytes, secret: str, index: int, topic: str = SHOPIFY_TOPIC
+    ) -> dict[str, str]:
+        suffix = "" if topic == SHOPIFY_TOPIC else "-" + topic.replace("/", "-")
         return {
             "Content-Type": "application/json",
             "X-Shopify-Hmac-Sha256": shopify_sign(body, secret),
-            "X-Shopify-Topic": SHOPIFY_TOPIC,
+            "X-Shopify-Topic": topic,
             "X-Shopify-Shop-Domain": SHOP,
-            "X-Shopify-Webhook-Id": f"bench-{self.run}-{index:06d}",
+            "X-Shopify-Webhook-Id": f"bench-{self.run}-{index:06d}{suffix}",
             "X-Shopify-API-Version": "2024-10",
         }
 
     def shopify(self, index: int, secret: str) -> Delivery:
         body = self.shopify_body(index)
         return Delivery("/webhooks/shopify", self._shopify_headers(body, secret, index), body)
+
+    def shopify_update(
+        self, index: int, secret: str, *, topic: str, changes: dict[str, Any]
+    ) -> Delivery:
+        """A later delivery about order `index` (`orders/paid`, ...): the order's body with
+        `changes` applied, under its own webhook id."""
+        order = copy.deepcopy(self.order)
+        order.update(changes)
+        body = self.shopify_body(index, order)
+        return Delivery(
+            "/webhooks/shopify", self._shopify_headers(body, secret, index, topic), body
+        )
 
     def stripe(self, index: int, secret: str) -> Delivery:
         body = self.stripe_body(index)

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks import report_reminders
 from benchmarks.aws_calls import CallsResult, PhaseResult
 from benchmarks.cold_delivery import ColdResult
 from benchmarks.fresh import ROOT
 from benchmarks.import_time import GOAL, ImportResult
+from benchmarks.lifecycle import LifecycleResult
+from benchmarks.scheduler_reads import SchedulerReadsResult
 
 DOC = ROOT / "docs" / "performance.md"
 COMMAND = "make bench"
@@ -27,6 +30,9 @@ class Results:
     imports: ImportResult
     cold: Sequence[ColdResult]
     calls: CallsResult
+    reads: SchedulerReadsResult
+    lifecycle: LifecycleResult
+    reads_in_parallel: bool = True  # the scheduler reads ran in a second process
 
 
 def machine() -> dict[str, str]:
@@ -136,6 +142,7 @@ def text(results: Results) -> str:
             f"   {w.source:<8} {w.applied} applied: {w.reads / w.applied:.2f} reads + "
             f"{w.writes / w.applied:.2f} writes per event  ({_operations(w.operations)})"
         )
+    lines += report_reminders.text_lines(results.reads, results.lifecycle)
     lines += [
         "",
         "   payloads: " + "; ".join(f"{k}: {v}" for k, v in results.payload_sources.items()),
@@ -167,6 +174,12 @@ def markdown(results: Results) -> str:
         f"rounds (cold first delivery: {cold[0].rounds if cold else 0}; Tracer: "
         f"{imports.tracer_rounds}); {results.deliveries} deliveries of each kind for the "
         "call counts"
+        + (
+            "; the scheduler reads ran in a second process beside the other call counts "
+            "(counts only, nothing timed)"
+            if results.reads_in_parallel
+            else ""
+        )
     )
     add(
         "- Payloads: " + "; ".join(f"{k}: `{v}`" for k, v in results.payload_sources.items()) + "\n"
@@ -203,6 +216,7 @@ def markdown(results: Results) -> str:
                 f"| AWS calls per forged delivery, {p.label} (secrets: {p.secrets}) | "
                 f"{p.per_delivery:.2f} | (calls, minimum 0) | {goal} |"
             )
+    out.extend(report_reminders.summary_rows(results.reads, results.lifecycle))
     add("")
 
     # ------------------------------------------------------------------ 1. imports
@@ -400,6 +414,7 @@ def markdown(results: Results) -> str:
             f"{w.writes / w.applied:.2f} | {_operations(w.operations)} |"
         )
     add("")
+    out.extend(report_reminders.sections(results.reads, results.lifecycle))
     return "\n".join(out)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -62,16 +64,24 @@ def make_server(
 
 
 class Poller(threading.Thread):
-    """Drives the queue consumers continuously, as Lambda's event source mappings do."""
+    """Drives the queue consumers continuously, as Lambda's event source mappings do, and
+    fires the scheduled functions every `schedule_every` seconds, as EventBridge does."""
 
-    def __init__(self, lambdas: LocalLambdas, interval: float = 0.2) -> None:
+    def __init__(
+        self, lambdas: LocalLambdas, interval: float = 0.2, schedule_every: float = 300
+    ) -> None:
         super().__init__(daemon=True, name="sqs-poller")
         self.lambdas = lambdas
         self.interval = interval
+        self.schedule_every = schedule_every
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        next_schedule = time.monotonic()
         while not self.stopped.is_set():
+            if time.monotonic() >= next_schedule:
+                self.lambdas.run_schedules(datetime.now(tz=UTC))
+                next_schedule = time.monotonic() + self.schedule_every
             if self.lambdas.poll_once() == 0:
                 self.stopped.wait(self.interval)
 

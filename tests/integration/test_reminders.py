@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import boto3
 import pytest
@@ -39,7 +39,9 @@ def at(local: Any) -> Any:
 def deliver_shopify(local: Any, name: str, topic: str, webhook_id: str) -> None:
     body = event_bytes(f"shopify/{name}.json")
     headers = shopify_headers(body, local.shopify_secret, topic, webhook_id=webhook_id)
-    assert local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)["statusCode"] == 200
+    assert (
+        local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)["statusCode"] == 200
+    )
     local.lambdas.drain()
 
 
@@ -141,11 +143,12 @@ def test_the_unsubscribe_link_opts_out_with_one_post(local: Any, at: Any) -> Non
     run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
     link = emails(local)[0]["List-Unsubscribe"].split("<")[1].split(">")[0]
     path = urlparse(link)
-    token = parse_qs(path.query)["t"][0]
     # When a mail client posts the one-click body to the link
     result = local.lambdas.invoke_http(
-        "POST", f"{path.path}?{path.query}",
-        {"Content-Type": "application/x-www-form-urlencoded"}, b"List-Unsubscribe=One-Click",
+        "POST",
+        f"{path.path}?{path.query}",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        b"List-Unsubscribe=One-Click",
     )
     assert result["statusCode"] == 200
     assert "unsubscribed" in result["body"]
@@ -164,8 +167,9 @@ def test_a_forged_or_expired_unsubscribe_link_is_refused(local: Any) -> None:
     assert _invoke_unsubscribe(local, "POST", "abc.def")["statusCode"] == 400
     from recoup import links
 
-    old = links.sign_unsubscribe(SHOP, "x", now=datetime(2020, 1, 1, tzinfo=UTC),
-                                 secret=local.link_secret)
+    old = links.sign_unsubscribe(
+        SHOP, "x", now=datetime(2020, 1, 1, tzinfo=UTC), secret=local.link_secret
+    )
     answer = _invoke_unsubscribe(local, "GET", old)
     assert answer["statusCode"] == 400
     assert "expired" in answer["body"]
@@ -177,8 +181,10 @@ def test_a_permanent_bounce_suppresses_the_address(local: Any, at: Any) -> None:
         local.stack.refs["EmailFeedbackTopic"],
         {
             "eventType": "Bounce",
-            "bounce": {"bounceType": "Permanent",
-                       "bouncedRecipients": [{"emailAddress": PENDING["email"]}]},
+            "bounce": {
+                "bounceType": "Permanent",
+                "bouncedRecipients": [{"emailAddress": PENDING["email"]}],
+            },
             "mail": {"tags": {"shop": [SHOP.replace(".", "_")]}},
         },
     )
@@ -255,3 +261,45 @@ def test_queue_due_puts_one_job_per_due_step(local: Any) -> None:
     body = sqs.receive_message(QueueUrl=local.stack.refs["ReminderQueue"])["Messages"][0]["Body"]
     assert queued == 1
     assert json.loads(body) == {"shop": SHOP, "case_id": PENDING_ID, "step": 0}
+
+
+def test_a_concurrent_job_for_the_same_step_sends_nothing(
+    local: Any, at: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a due step, and a second job for it arriving while the first is sending
+    from recoup.integrations import ses
+
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    due = OPENED + timedelta(days=1, hours=2)
+    at.now = due
+    real = ses.send_raw
+    second: list[Any] = []
+
+    def send_while_another_job_runs(*args: Any, **kwargs: Any) -> str:
+        if not second:
+            second.append(reminders.send_step(SHOP, PENDING_ID, 0, now=due))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ses, "send_raw", send_while_another_job_runs)
+    # When the first job sends
+    first = reminders.send_step(SHOP, PENDING_ID, 0, now=due)
+    # Then the second job stood back, one email went out, and one entry records it
+    assert (first.outcome, second[0].outcome) == ("sent", "stale")
+    assert "another job" in second[0].detail
+    assert len(emails(local)) == 1
+    assert [e.body["kind"] for e in cases.timeline(SHOP, PENDING_ID)].count("reminder.sent") == 1
+
+
+def test_a_claim_left_by_a_crashed_sender_is_recorded_not_resent(local: Any, at: Any) -> None:
+    # Given a step claimed by a sender that died before recording anything
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    due = OPENED + timedelta(days=1, hours=2)
+    stored = case_store.load(SHOP, PENDING_ID)
+    case_store.save_dunning(stored, stored.dunning.claim(0, due))
+    # When the job is redelivered after the claim timed out
+    result = reminders.send_step(SHOP, PENDING_ID, 0, now=due + timedelta(minutes=10))
+    # Then nothing is sent again; the trail says so and the next step is scheduled
+    assert result.outcome == "sent"
+    assert emails(local) == []
+    assert "not resent" in cases.timeline(SHOP, PENDING_ID)[-1].body["summary"]
+    assert dunning().next_step == 1

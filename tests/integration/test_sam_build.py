@@ -30,8 +30,32 @@ BUILD_TIMEOUT_S = 300
 # ELF e_machine values (System V ABI) by Lambda architecture name.
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes, function code plus all its layers
-# Imports the webhook and worker code depends on; each must come from the layer.
-LAYER_IMPORTS = ("recoup", "stripe", "shopify", "pynamodb", "aws_lambda_powertools", "jinja2")
+# Every function of the template, by logical id.
+FUNCTIONS = (
+    "ShopifyWebhookFunction",
+    "StripeWebhookFunction",
+    "EventWorkerFunction",
+    "SchedulerFunction",
+    "SenderFunction",
+    "FeedbackFunction",
+    "UnsubscribeFunction",
+)
+# Imports the functions' code depends on (webhooks, worker, reminders: rendering, money
+# formatting, phone numbers, addresses, time zones); each must come from the layer.
+LAYER_IMPORTS = (
+    "recoup",
+    "stripe",
+    "shopify",
+    "pynamodb",
+    "aws_lambda_powertools",
+    "jinja2",
+    "babel",
+    "phonenumbers",
+    "email_validator",
+    "tzdata",
+)
+# A zone the reminders may schedule in; it must resolve from the layer's tzdata alone.
+ZONE = "Australia/Lord_Howe"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -257,11 +281,18 @@ def _lambda_like_env(
     build: Build, function: dict[str, Any], task_dir: Path, home: Path
 ) -> dict[str, str]:
     """Roughly what Lambda gives a function: its variables, a region, /var/task then /opt/python."""
+    # Parameters take their defaults; resources, what CloudFormation would name them.
     placeholders = {
-        "Stage": "dev",
-        "LogLevel": "INFO",
-        "Table": "recoup-dev",
-        "EventsQueue": f"https://sqs.{REGION}.amazonaws.com/000000000000/recoup-dev-events.fifo",
+        name: str(spec.get("Default", ""))
+        for name, spec in build.template.get("Parameters", {}).items()
+    }
+    stage = placeholders["Stage"]
+    queues = f"https://sqs.{REGION}.amazonaws.com/000000000000"
+    placeholders |= {
+        "Table": f"recoup-{stage}",
+        "EventsQueue": f"{queues}/recoup-{stage}-events.fifo",
+        "ReminderQueue": f"{queues}/recoup-{stage}-reminders",
+        "EmailConfigurationSet": f"recoup-{stage}",
     }
     env = {
         "PATH": "/usr/bin:/bin",
@@ -269,6 +300,7 @@ def _lambda_like_env(
         "LANG": "C.UTF-8",
         "PYTHONPATH": os.pathsep.join([str(task_dir), str(build.layer_python)]),
         "PYTHONDONTWRITEBYTECODE": "1",  # keep the shared build directory clean
+        "PYTHONTZPATH": "",  # no system zoneinfo: time zones come from the layer's tzdata
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_EC2_METADATA_DISABLED": "true",  # no credentials, and no probing for them
@@ -285,7 +317,7 @@ def _lambda_like_env(
         elif "Ref" in value:
             env[name] = placeholders.get(value["Ref"], f"placeholder-{name.lower()}")
         elif "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-            env[name] = value["Fn::Sub"].replace("${Stage}", "dev")
+            env[name] = value["Fn::Sub"].replace("${Stage}", stage)
         else:
             env[name] = f"placeholder-{name.lower()}"
     return env
@@ -293,7 +325,7 @@ def _lambda_like_env(
 
 _IMPORT_CHECK = """
 import importlib, os, sys
-module_name, handler_name, task_dir, layer_dir, *layer_imports = sys.argv[1:]
+module_name, handler_name, task_dir, layer_dir, zone, *layer_imports = sys.argv[1:]
 module = importlib.import_module(module_name)
 handler = getattr(module, handler_name, None)
 assert callable(handler), f"{module_name}.{handler_name} is not callable: {handler!r}"
@@ -301,6 +333,9 @@ assert module.__file__.startswith(task_dir + os.sep), module.__file__
 for name in layer_imports:
     origin = importlib.import_module(name).__file__
     assert origin.startswith(layer_dir + os.sep), f"{name} imported from {origin}"
+import zoneinfo
+assert zoneinfo.TZPATH == (), zoneinfo.TZPATH
+zoneinfo.ZoneInfo(zone)
 print("ok")
 """
 
@@ -308,11 +343,7 @@ print("ok")
 def test_every_function_dir_has_its_handler_module(build: Build) -> None:
     # Given the built functions
     functions = build.functions()
-    assert set(functions) == {
-        "ShopifyWebhookFunction",
-        "StripeWebhookFunction",
-        "EventWorkerFunction",
-    }
+    assert set(functions) == set(FUNCTIONS)
     for logical_id, props in functions.items():
         # When the handler's module is looked up in the function's artifact
         module = props["Handler"].rpartition(".")[0]
@@ -322,9 +353,7 @@ def test_every_function_dir_has_its_handler_module(build: Build) -> None:
         )
 
 
-@pytest.mark.parametrize(
-    "function_id", ["ShopifyWebhookFunction", "StripeWebhookFunction", "EventWorkerFunction"]
-)
+@pytest.mark.parametrize("function_id", FUNCTIONS)
 def test_handler_imports_with_only_the_layer(
     build: Build, python312: Path, tmp_path: Path, function_id: str
 ) -> None:
@@ -338,7 +367,7 @@ def test_handler_imports_with_only_the_layer(
     result = subprocess.run(
         [
             str(python312), "-S", "-c", _IMPORT_CHECK,
-            module_name, handler_name, str(task_dir), str(build.layer_python.resolve()),
+            module_name, handler_name, str(task_dir), str(build.layer_python.resolve()), ZONE,
             *LAYER_IMPORTS,
         ],
         cwd=tmp_path,
@@ -348,6 +377,7 @@ def test_handler_imports_with_only_the_layer(
         timeout=60,
         check=False,
     )  # fmt: skip
-    # Then it imports, its handler is callable, and its dependencies come from the layer
+    # Then it imports, its handler is callable, its dependencies come from the layer, and
+    # a time zone resolves without the system's zoneinfo
     assert result.returncode == 0, f"{function_id}:\n{result.stdout}\n{_tail(result.stderr)}"
     assert result.stdout.strip().endswith("ok")

@@ -523,7 +523,7 @@ def test_schedule_refuses_naive_times_and_unknown_steps() -> None:
     policy = default_policy()
     with pytest.raises(ValueError, match="opened_at must be a timezone-aware datetime"):
         step_due_at(policy, 0, datetime(2026, 11, 2, 15, 0), None)  # noqa: DTZ001
-    with pytest.raises(ValueError, match="step_index must be 0..3"):
+    with pytest.raises(ValueError, match=r"step_index must be 0\.\.3"):
         step_due_at(policy, 4, OPENED, None)
     with pytest.raises(ValueError, match="step_index"):
         step_due_at(policy, -1, OPENED, None)

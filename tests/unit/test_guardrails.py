@@ -20,7 +20,7 @@ from recoup.domain.cadence import (
     Tone,
     default_policy,
 )
-from recoup.domain.guardrails import Defer, SendCheck, Send, Skip, decide, next_allowed
+from recoup.domain.guardrails import Defer, Send, SendCheck, Skip, decide, next_allowed
 from recoup.domain.money import Money
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -283,8 +283,8 @@ def test_times_must_be_timezone_aware() -> None:
 # --- next_allowed -------------------------------------------------------------------------------
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import copy
 import json
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 SAMCONFIG = REPO_ROOT / "samconfig.toml"
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 CODE_BUCKET = "recoup-template-test"
 
-FUNCTIONS = ("ShopifyWebhookFunction", "StripeWebhookFunction", "EventWorkerFunction")
+FUNCTIONS = (
+    "ShopifyWebhookFunction",
+    "StripeWebhookFunction",
+    "EventWorkerFunction",
+    "SchedulerFunction",
+    "SenderFunction",
+    "FeedbackFunction",
+    "UnsubscribeFunction",
+)
+ROLES = frozenset(f"{f}Role" for f in FUNCTIONS)
 # Every function sees the same names, so code can read settings anywhere, and the local stack
 # (infra/recoup_local) sets exactly these too.
 EXPECTED_ENV = frozenset(
@@ -35,13 +46,19 @@ EXPECTED_ENV = frozenset(
         "RECOUP_SECRETS_SOURCE",
         "RECOUP_SHOPIFY_API_SECRET_PARAM",
         "RECOUP_STRIPE_WEBHOOK_SECRET_PARAM",
+        "RECOUP_REMINDER_QUEUE_URL",
+        "RECOUP_SENDER_ADDRESS",
+        "RECOUP_SES_CONFIGURATION_SET",
+        "RECOUP_PUBLIC_URL",
+        "RECOUP_LINK_SECRET_PARAM",
+        "RECOUP_STRIPE_API_KEY_PARAM",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
     }
 )
 # AWS managed policies SAM attaches by itself: logging and X-Ray (Tracing: Active; X-Ray has
-# no resource-level permissions). Anything else, the worker's queue polling included, must be
+# no resource-level permissions). Anything else, the consumers' queue polling included, must be
 # an inline, scoped statement (AWSLambdaSQSQueueExecutionRole would allow every queue).
 ALLOWED_MANAGED_POLICIES = frozenset(
     {
@@ -51,6 +68,41 @@ ALLOWED_MANAGED_POLICIES = frozenset(
 )
 # Verbs that only read; any other action is treated as a write.
 READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan")
+# What a function may do to the table: item by item. No Scan, no PartiQL, no table management.
+PER_ITEM_ACTIONS = frozenset(
+    {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:ConditionCheckItem",
+    }
+)
+SQS_CONSUME = frozenset(
+    {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    }
+)
+# Queue consumers and their queues: each fed by an explicit AWS::Lambda::EventSourceMapping.
+CONSUMERS = {"EventWorkerFunction": "EventsQueue", "SenderFunction": "ReminderQueue"}
+# The roles that send SMS (reminders; answers to HELP), the one exception to "no write on *".
+SMS_SENDERS = frozenset({"SenderFunctionRole", "FeedbackFunctionRole"})
+# What invokes each function, and nothing else does.
+EXPECTED_TRIGGERS = {
+    "ShopifyWebhookFunction": {"POST /webhooks/shopify"},
+    "StripeWebhookFunction": {"POST /webhooks/stripe"},
+    "EventWorkerFunction": {"sqs EventsQueue"},
+    "SchedulerFunction": {"schedule rate(5 minutes)"},
+    "SenderFunction": {"sqs ReminderQueue"},
+    "FeedbackFunction": {"sns EmailFeedbackTopic", "sns InboundSmsTopic"},
+    "UnsubscribeFunction": {"GET /unsubscribe", "POST /unsubscribe"},
+}
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -79,17 +131,22 @@ def _statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from _as_list(document.get("Statement", []))
 
 
-def _iam_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(logical id, statement) for every identity-based policy statement."""
+def _iam_policies(resources: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(logical id, policy name, document) for every identity-based policy."""
     for logical_id, resource in resources.items():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
-                for statement in _statements(policy["PolicyDocument"]):
-                    yield logical_id, statement
+                yield logical_id, policy["PolicyName"], policy["PolicyDocument"]
         elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
-            for statement in _statements(props["PolicyDocument"]):
-                yield logical_id, statement
+            yield logical_id, props.get("PolicyName", logical_id), props["PolicyDocument"]
+
+
+def _iam_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(logical id, statement) for every identity-based policy statement."""
+    for logical_id, _, document in _iam_policies(resources):
+        for statement in _statements(document):
+            yield logical_id, statement
 
 
 def _ref(value: Any) -> str | None:
@@ -102,6 +159,78 @@ def _get_att(value: Any) -> tuple[str, str] | None:
         logical_id, attribute = target.split(".", 1) if isinstance(target, str) else target
         return logical_id, attribute
     return None
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def _resolve(value: Any, names: Mapping[str, Any] | None = None) -> Any:
+    """Evaluate Ref, Fn::GetAtt, Fn::Sub, Fn::Select, Fn::Split and Fn::Join. A name (parameter,
+    pseudo parameter, logical id, or "LogicalId.Attribute") takes its value from `names`, or
+    else becomes "<name>", so that ARNs compare as plain text."""
+    names = names or {}
+
+    def lookup(name: str) -> Any:
+        return names.get(name, f"<{name}>")
+
+    if isinstance(value, list):
+        return [_resolve(v, names) for v in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        return lookup(argument)
+    if function == "Fn::GetAtt":
+        logical_id, attribute = _get_att(value) or ("", "")
+        return lookup(f"{logical_id}.{attribute}")
+    if function == "Fn::Sub":
+        text, local = (argument, {}) if isinstance(argument, str) else argument
+        scope = {**names, **{k: _resolve(v, names) for k, v in local.items()}}
+        substituted = _SUB_VARIABLE.sub(lambda m: str(scope.get(m[1], f"<{m[1]}>")), text)
+        return substituted.replace("${!", "${")
+    if function == "Fn::Select":
+        index, items = argument
+        values = _resolve(items, names)
+        # An unnamed parameter cannot be split: the choice stays symbolic
+        return values[int(index)] if int(index) < len(values) else f"<{index} of {values}>"
+    if function == "Fn::Split":
+        separator, text = argument
+        return str(_resolve(text, names)).split(separator)
+    if function == "Fn::Join":
+        separator, items = argument
+        return separator.join(str(i) for i in _resolve(items, names))
+    return value
+
+
+def _grants(
+    resources: dict[str, Any], role_id: str, names: Mapping[str, Any] | None = None
+) -> set[tuple[str, str]]:
+    """(action, resolved resource) for every Allow of one role (conditions not considered)."""
+    return {
+        (action, str(target))
+        for logical_id, statement in _iam_statements(resources)
+        if logical_id == role_id and statement.get("Effect") == "Allow"
+        for action in _as_list(statement.get("Action", []))
+        for target in _resolve(_as_list(statement.get("Resource", [])), names)
+    }
+
+
+def _is_every_topic(resource: Any) -> bool:
+    """arn:<partition>:sns:*:*:* in every partition (so not a hard-coded arn:aws:...)."""
+    return all(
+        _resolve(resource, {"AWS::Partition": p}) == f"arn:{p}:sns:*:*:*" for p in PARTITIONS
+    )
+
+
+def _fences_off_topics(document: dict[str, Any]) -> bool:
+    """The policy has an unconditional Deny of sns:Publish on every topic ARN."""
+    return any(
+        statement.get("Effect") == "Deny"
+        and not {"Condition", "NotAction", "NotResource"} & set(statement)
+        and "sns:Publish" in _as_list(statement.get("Action", []))
+        and any(_is_every_topic(r) for r in _as_list(statement.get("Resource", [])))
+        for statement in _statements(document)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +261,14 @@ def resources(cfn: dict[str, Any]) -> dict[str, Any]:
 
 def _lambda_functions(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
+
+
+def _roles(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
+
+
+def _alarms(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    return [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
 
 
 # ---------------------------------------------------------------------------------- lint
@@ -165,7 +302,13 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
     # When its parameters, resources and outputs are listed
     resource_ids = set(sam_template["Resources"])
     # Then the names other code, docs and dashboards rely on are all there
-    assert set(sam_template["Parameters"]) == {"Stage", "LogLevel", "AlarmTopicArn"}
+    assert set(sam_template["Parameters"]) == {
+        "Stage",
+        "LogLevel",
+        "SenderAddress",
+        "PublicBaseUrl",
+        "AlarmTopicArn",
+    }
     assert sam_template["Parameters"]["Stage"]["AllowedValues"] == ["dev", "staging", "prod"]
     assert resource_ids >= {
         "RecoupLayer",
@@ -173,8 +316,20 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "HttpApi",
         "Table",
         "EventsQueue",
+        "EventsQueueMapping",
         "EventsDeadLetterQueue",
         "EventsDeadLetterAlarm",
+        "ReminderQueue",
+        "ReminderQueueMapping",
+        "ReminderDeadLetterQueue",
+        "ReminderDeadLetterAlarm",
+        "FeedbackDeadLetterQueue",
+        "FeedbackDeadLetterAlarm",
+        "EmailConfigurationSet",
+        "EmailFeedbackDestination",
+        "EmailFeedbackTopic",
+        "EmailFeedbackTopicPolicy",
+        "InboundSmsTopic",
         "DataKey",
         "DataKeyAlias",
     }
@@ -183,7 +338,24 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "TableName",
         "EventsQueueUrl",
         "EventsDeadLetterQueueUrl",
+        "ReminderQueueUrl",
+        "ReminderDeadLetterQueueUrl",
+        "EmailFeedbackTopicArn",
+        "InboundSmsTopicArn",
     }
+
+
+def test_sender_address_has_exactly_one_at_sign(sam_template: dict[str, Any]) -> None:
+    # Given the SenderAddress parameter (the SES policy takes its domain as the part after "@")
+    parameter = sam_template["Parameters"]["SenderAddress"]
+    pattern = parameter["AllowedPattern"]
+    # When its default and some bad values are matched against its pattern
+    # Then the default passes, and no value with zero or two "@" (or a space) does
+    assert re.fullmatch(pattern, parameter["Default"])
+    for bad in ("reminders", "a@b@recoup.example", "@recoup.example", "a@", "a b@recoup.example"):
+        assert not re.fullmatch(pattern, bad), bad
+    # and emails stay off until the public URL is given
+    assert sam_template["Parameters"]["PublicBaseUrl"]["Default"] == ""
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
@@ -217,38 +389,85 @@ def test_handler_resolves_to_a_top_level_function(
 def test_no_iam_statement_grants_wildcard_actions_or_writes_on_everything(
     resources: dict[str, Any],
 ) -> None:
-    # Given every identity-based policy statement after the SAM transform
-    statements = list(_iam_statements(resources))
-    assert statements, "the transform produced no IAM statements: check the fixture"
+    # Given every identity-based policy after the SAM transform
+    policies = list(_iam_policies(resources))
+    assert policies, "the transform produced no IAM policies: check the fixture"
     problems = []
-    for logical_id, statement in statements:
-        if statement.get("Effect") != "Allow":
-            continue
-        # When its actions and resources are examined
-        for key in ("NotAction", "NotResource"):
-            if key in statement:
-                problems.append(f"{logical_id}: Allow with {key}")
-        actions = [a for a in _as_list(statement.get("Action", [])) if isinstance(a, str)]
-        resources_ = _as_list(statement.get("Resource", []))
-        for action in actions:
-            if action == "*" or re.fullmatch(r"[\w-]+:\*", action):
-                problems.append(f"{logical_id}: action {action}")
-            verb = action.partition(":")[2]
-            if "*" in resources_ and not verb.startswith(READ_ONLY_VERBS):
+    for logical_id, _, document in policies:
+        for statement in _statements(document):
+            if statement.get("Effect") != "Allow":
+                continue
+            # When its actions and resources are examined
+            for key in ("NotAction", "NotResource"):
+                if key in statement:
+                    problems.append(f"{logical_id}: Allow with {key}")
+            actions = [a for a in _as_list(statement.get("Action", [])) if isinstance(a, str)]
+            resources_ = _as_list(statement.get("Resource", []))
+            for action in actions:
+                if action == "*" or re.fullmatch(r"[\w-]+:\*", action):
+                    problems.append(f"{logical_id}: action {action}")
+                verb = action.partition(":")[2]
+                if "*" not in resources_ or verb.startswith(READ_ONLY_VERBS):
+                    continue
+                # SMS to a phone number has no resource ARN: sns:Publish on "*" is allowed
+                # only where the same policy denies Publish on every topic
+                if action == "sns:Publish" and _fences_off_topics(document):
+                    continue
                 problems.append(f"{logical_id}: {action} on Resource *")
     # Then no statement allows every action of a service, or a write on every resource
     assert problems == []
 
 
+def test_only_the_sms_senders_publish_and_never_to_a_topic(resources: dict[str, Any]) -> None:
+    # Given every policy with an Allow that covers sns:Publish
+    publishing: dict[str, list[tuple[dict[str, Any], list[dict[str, Any]]]]] = {}
+    for logical_id, _, document in _iam_policies(resources):
+        allows = [
+            s
+            for s in _statements(document)
+            if s.get("Effect") == "Allow"
+            and {"sns:publish", "sns:*", "*"} & {str(a).lower() for a in _as_list(s["Action"])}
+        ]
+        if allows:
+            publishing.setdefault(logical_id, []).append((document, allows))
+    # When the roles are listed
+    # Then only the sender (reminders) and the feedback function (answers to HELP) publish
+    assert set(publishing) == SMS_SENDERS
+    for logical_id, entries in publishing.items():
+        for document, allows in entries:
+            # and each Allow is sns:Publish alone, on "*" alone (a phone number has no ARN)
+            for statement in allows:
+                assert _as_list(statement["Action"]) == ["sns:Publish"], logical_id
+                assert _as_list(statement["Resource"]) == ["*"], logical_id
+                assert "Condition" not in statement, logical_id
+            # and the same policy denies Publish on arn:<partition>:sns:*:*:*, unconditionally
+            assert _fences_off_topics(document), f"{logical_id}: no Deny on every topic"
+
+
 def test_roles_attach_only_the_managed_policies_sam_adds(resources: dict[str, Any]) -> None:
     # Given every IAM role after the transform
-    roles = {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {f"{f}Role" for f in FUNCTIONS}
+    roles = _roles(resources)
+    assert set(roles) == ROLES
     for logical_id, role in roles.items():
-        # When its managed policies are listed
+        # When its managed and inline policies are listed
         attached = set(role["Properties"].get("ManagedPolicyArns", []))
-        # Then they are only SAM's logging and tracing policies
+        inline = {p["PolicyName"] for p in role["Properties"].get("Policies", [])}
+        # Then the managed ones are only SAM's logging and tracing policies
         assert attached <= ALLOWED_MANAGED_POLICIES, logical_id
+        # and the inline ones are the template's own, plus SAM's statement for the feedback
+        # function's DeadLetterQueue
+        sam_added = {"DeadLetterQueuePolicy"} if logical_id == "FeedbackFunctionRole" else set()
+        assert inline == {f"{logical_id}Policy0", *sam_added}, logical_id
+    # and that statement sends to the feedback dead-letter queue and nowhere else
+    (dlq_policy,) = [
+        p["PolicyDocument"]
+        for p in roles["FeedbackFunctionRole"]["Properties"]["Policies"]
+        if p["PolicyName"] == "DeadLetterQueuePolicy"
+    ]
+    (statement,) = _statements(dlq_policy)
+    assert statement["Effect"] == "Allow"
+    assert _as_list(statement["Action"]) == ["sqs:SendMessage"]
+    assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": ["FeedbackDeadLetterQueue", "Arn"]}]
 
 
 def test_webhook_functions_read_only_their_own_secret(resources: dict[str, Any]) -> None:
@@ -271,10 +490,9 @@ def test_webhook_functions_read_only_their_own_secret(resources: dict[str, Any])
         condition = kms[0]["Condition"]["StringEquals"]
         assert condition["kms:ViaService"] == {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}
         assert condition["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"].endswith(parameter)
-        # and no access to the table
-        assert not any(
-            str(a).startswith("dynamodb:") for s in statements for a in _as_list(s["Action"])
-        )
+        # and no access to the table, to email or SMS: they only enqueue
+        services = {str(a).partition(":")[0] for s in statements for a in _as_list(s["Action"])}
+        assert services == {"sqs", "ssm", "kms"}, role_id
 
 
 def test_worker_reaches_only_its_table_and_data_key(resources: dict[str, Any]) -> None:
@@ -298,6 +516,158 @@ def test_worker_reaches_only_its_table_and_data_key(resources: dict[str, Any]) -
             assert targets == [{"Fn::GetAtt": ["DataKey", "Arn"]}]
 
 
+def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[str, Any]) -> None:
+    # Given the scheduler's grants
+    grants = _grants(resources, "SchedulerFunctionRole")
+    # When they are grouped by service
+    services = {action.partition(":")[0] for action, _ in grants}
+    # Then it may Query the `due` index (not the table itself) and send to the reminder queue
+    assert {g for g in grants if g[0].startswith(("dynamodb:", "sqs:"))} == {
+        ("dynamodb:Query", "<Table.Arn>/index/due"),
+        ("sqs:SendMessage", "<ReminderQueue.Arn>"),
+    }
+    # and otherwise only decrypt with the data key
+    assert services == {"dynamodb", "sqs", "kms"}
+    assert {g for g in grants if g[0].startswith("kms:")} == {("kms:Decrypt", "<DataKey.Arn>")}
+
+
+def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, Any]) -> None:
+    # Given the table resources each role is meant to reach (webhooks: none)
+    expected = {
+        "EventWorkerFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/*"},
+        "SchedulerFunctionRole": {"<Table.Arn>/index/due"},
+        "SenderFunctionRole": {"<Table.Arn>"},
+        "FeedbackFunctionRole": {"<Table.Arn>"},
+        "UnsubscribeFunctionRole": {"<Table.Arn>"},
+    }
+    for role_id in _roles(resources):
+        # When a role's DynamoDB grants are resolved
+        grants = {g for g in _grants(resources, role_id) if g[0].startswith("dynamodb:")}
+        # Then they name only its expected table resources, with per-item actions only
+        assert {target for _, target in grants} == expected.get(role_id, set()), role_id
+        assert {action for action, _ in grants} <= PER_ITEM_ACTIONS, role_id
+    # and the opt-out paths only read and write contact items
+    for role_id in ("FeedbackFunctionRole", "UnsubscribeFunctionRole"):
+        actions = {a for a, _ in _grants(resources, role_id) if a.startswith("dynamodb:")}
+        assert actions == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
+def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> None:
+    # Given the SQS access each role is meant to have
+    expected = {
+        "ShopifyWebhookFunctionRole": {("sqs:SendMessage", "<EventsQueue.Arn>")},
+        "StripeWebhookFunctionRole": {("sqs:SendMessage", "<EventsQueue.Arn>")},
+        "EventWorkerFunctionRole": {(a, "<EventsQueue.Arn>") for a in SQS_CONSUME},
+        "SchedulerFunctionRole": {("sqs:SendMessage", "<ReminderQueue.Arn>")},
+        "SenderFunctionRole": {(a, "<ReminderQueue.Arn>") for a in SQS_CONSUME},
+        # SAM's statement for the function's DeadLetterQueue (asynchronous SNS invocations)
+        "FeedbackFunctionRole": {("sqs:SendMessage", "<FeedbackDeadLetterQueue.Arn>")},
+        "UnsubscribeFunctionRole": set(),
+    }
+    assert set(expected) == ROLES
+    for role_id, queues in expected.items():
+        # When its SQS grants are resolved
+        grants = {g for g in _grants(resources, role_id) if g[0].startswith("sqs:")}
+        # Then they are exactly those
+        assert grants == queues, role_id
+
+
+def test_email_is_sent_only_from_the_sender_domain_through_the_configuration_set(
+    sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    default_address = sam_template["Parameters"]["SenderAddress"]["Default"]
+    for address in (default_address, "billing@mail.shop.example"):
+        # Given a SenderAddress, and the ARNs it and the configuration set resolve to
+        names = {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "Stage": "dev",
+            "SenderAddress": address,
+        }
+        names["EmailConfigurationSet"] = _resolve(
+            resources["EmailConfigurationSet"]["Properties"]["Name"], names
+        )
+        # When every Allow of an SES action is found
+        ses = [
+            (role_id, s)
+            for role_id, s in _iam_statements(resources)
+            if s.get("Effect") == "Allow"
+            and any(str(a).lower().startswith("ses:") or a == "*" for a in _as_list(s["Action"]))
+        ]
+        # Then only the sender has one: SES v2 SendEmail, on the identity of the address and
+        # of its domain (SES checks the most specific one verified) and on this stack's
+        # configuration set, and nothing else
+        assert [role_id for role_id, _ in ses] == ["SenderFunctionRole"]
+        ((_, statement),) = ses
+        assert _as_list(statement["Action"]) == ["ses:SendEmail"]
+        domain = address.rpartition("@")[2]
+        assert sorted(_resolve(_as_list(statement["Resource"]), names)) == [
+            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/recoup-dev",
+            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{address}",
+            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
+        ], address
+
+
+def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
+    resources: dict[str, Any],
+) -> None:
+    # Given every Allow of a KMS action
+    data_key_users, ssm_decrypters = set(), set()
+    for role_id, statement in _iam_statements(resources):
+        actions = _as_list(statement.get("Action", []))
+        if statement.get("Effect") != "Allow" or not any(a.startswith("kms:") for a in actions):
+            continue
+        # When its resources are resolved
+        targets = _resolve(_as_list(statement["Resource"]))
+        if targets == ["<DataKey.Arn>"]:
+            # Then it is the stack's data key, for encryption and decryption only
+            assert set(actions) <= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
+            data_key_users.add(role_id)
+        else:
+            # or it is a decryption that only SSM may do on the role's behalf (SecureString)
+            assert actions == ["kms:Decrypt"], role_id
+            assert targets == ["arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"]
+            assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+                "Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"
+            }, role_id
+            ssm_decrypters.add(role_id)
+    # and the webhooks never hold the data key; only the secret readers decrypt through SSM
+    assert data_key_users == ROLES - {"ShopifyWebhookFunctionRole", "StripeWebhookFunctionRole"}
+    assert ssm_decrypters == {
+        "ShopifyWebhookFunctionRole",
+        "StripeWebhookFunctionRole",
+        "SenderFunctionRole",
+        "UnsubscribeFunctionRole",
+    }
+
+
+def test_secrets_are_read_only_by_the_functions_that_use_them(
+    sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Given the SSM parameters each role needs, and the ones the environment names
+    expected = {
+        "ShopifyWebhookFunctionRole": {"shopify-api-secret"},
+        "StripeWebhookFunctionRole": {"stripe-webhook-secret"},
+        "SenderFunctionRole": {"link-signing-secret", "stripe-api-key"},
+        "UnsubscribeFunctionRole": {"link-signing-secret"},
+    }
+    names = {"Stage": "dev"}
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    named = {_resolve(v, names) for k, v in variables.items() if k.endswith("_PARAM")}
+    prefix = "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/recoup/dev/"
+    for role_id in _roles(resources):
+        # When its SSM grants are resolved
+        grants = {g for g in _grants(resources, role_id, names) if g[0].startswith("ssm:")}
+        # Then it reads one parameter at a time, only this stage's, only the ones it uses
+        assert {action for action, _ in grants} <= {"ssm:GetParameter"}, role_id
+        assert all(target.startswith(prefix) for _, target in grants), role_id
+        parameters = {target.removeprefix(prefix) for _, target in grants}
+        assert parameters == expected.get(role_id, set()), role_id
+        # and each is one the functions are told the name of
+        assert {f"/recoup/dev/{p}" for p in parameters} <= named, role_id
+
+
 def test_data_key_policy_trusts_only_the_account(resources: dict[str, Any]) -> None:
     # Given the KMS keys of the stack
     keys = [v for v in resources.values() if v["Type"] == "AWS::KMS::Key"]
@@ -311,6 +681,34 @@ def test_data_key_policy_trusts_only_the_account(resources: dict[str, Any]) -> N
             }
             assert "*" not in _as_list(statement["Action"])
         assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_only_ses_in_this_account_may_publish_to_the_feedback_topic(
+    resources: dict[str, Any],
+) -> None:
+    # Given the topic policies that cover the email feedback topic
+    topic = {"Ref": "EmailFeedbackTopic"}
+    policies = [
+        v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::SNS::TopicPolicy" and topic in v["Properties"]["Topics"]
+    ]
+    # When its one policy's statements are read
+    (policy,) = policies
+    assert policy["Topics"] == [topic]
+    (statement,) = _statements(policy["PolicyDocument"])
+    # Then SES, and no other principal, may Publish to that topic alone
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Principal"]) == {"Service"}
+    assert _as_list(statement["Principal"]["Service"]) == ["ses.amazonaws.com"]
+    assert _as_list(statement["Action"]) == ["sns:Publish"]
+    assert _as_list(statement["Resource"]) == [topic]
+    # and only on behalf of this account (condition keys are case-insensitive)
+    condition = {
+        operator: {key.lower(): value for key, value in keys.items()}
+        for operator, keys in statement["Condition"].items()
+    }
+    assert condition == {"StringEquals": {"aws:sourceaccount": {"Ref": "AWS::AccountId"}}}
 
 
 # ---------------------------------------------------------------------------------- data
@@ -337,6 +735,33 @@ def test_table_is_recoverable_encrypted_and_expires_items(resources: dict[str, A
     assert table["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
 
 
+def test_due_index_is_sparse_and_projects_only_the_next_step(resources: dict[str, Any]) -> None:
+    from recoup.store.models import CaseItem
+
+    # Given the table's global secondary indexes
+    table = resources["Table"]["Properties"]
+    # When the one index is read
+    (index,) = table["GlobalSecondaryIndexes"]
+    # Then it is `due`, keyed by due_pk and due_sk, carrying only next_step besides its keys
+    assert index["IndexName"] == "due"
+    assert index["KeySchema"] == [
+        {"AttributeName": "due_pk", "KeyType": "HASH"},
+        {"AttributeName": "due_sk", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["next_step"]}
+    assert "ProvisionedThroughput" not in index  # on demand, like the table
+    # and it is sparse: its keys are not the table's, so only items that carry them are in it
+    table_keys = {k["AttributeName"] for k in table["KeySchema"]}
+    assert not table_keys & {k["AttributeName"] for k in index["KeySchema"]}
+    definitions = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    assert definitions == {"pk": "S", "sk": "S", "due_pk": "S", "due_sk": "S"}
+    # and the model the scheduler queries declares the same index
+    schema = CaseItem.due_index._get_schema()
+    assert schema["index_name"] == index["IndexName"]
+    assert schema["key_schema"] == index["KeySchema"]
+    assert schema["projection"] == index["Projection"]
+
+
 def test_events_queue_is_fifo_with_a_fifo_dead_letter_queue(resources: dict[str, Any]) -> None:
     # Given the events queue and the worker that consumes it
     queue = resources["EventsQueue"]["Properties"]
@@ -356,31 +781,88 @@ def test_events_queue_is_fifo_with_a_fifo_dead_letter_queue(resources: dict[str,
     assert queue["VisibilityTimeout"] >= 6 * worker_timeout
 
 
-def test_worker_consumes_the_queue_in_batches_with_partial_failures(
+def test_reminder_queue_is_standard_with_a_standard_dead_letter_queue(
     resources: dict[str, Any],
+) -> None:
+    # Given the reminder queue and the sender that consumes it
+    queue = resources["ReminderQueue"]["Properties"]
+    sender_timeout = resources["SenderFunction"]["Properties"]["Timeout"]
+    # When its redrive target is followed
+    dlq_id, attribute = _get_att(queue["RedrivePolicy"]["deadLetterTargetArn"]) or ("", "")
+    dlq = resources[dlq_id]["Properties"]
+    # Then both are standard queues (jobs are idempotent: the sender claims each step),
+    # encrypted, and the DLQ outlives the jobs it receives
+    assert (dlq_id, attribute) == ("ReminderDeadLetterQueue", "Arn")
+    assert not queue.get("FifoQueue") and not dlq.get("FifoQueue")
+    assert not queue["QueueName"]["Fn::Sub"].endswith(".fifo")
+    assert not dlq["QueueName"]["Fn::Sub"].endswith(".fifo")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    # and a job stays hidden long enough for the sender to retry within its visibility
+    assert queue["VisibilityTimeout"] >= 6 * sender_timeout
+
+
+def test_failed_feedback_lands_in_an_encrypted_dead_letter_queue(
+    resources: dict[str, Any],
+) -> None:
+    # Given the feedback function (SNS invokes it asynchronously)
+    function = resources["FeedbackFunction"]["Properties"]
+    # When its dead-letter target is followed
+    dlq_id, attribute = _get_att(function["DeadLetterConfig"]["TargetArn"]) or ("", "")
+    dlq = resources[dlq_id]["Properties"]
+    # Then it is a standard (Lambda cannot use FIFO), encrypted queue that keeps 14 days
+    assert (dlq_id, attribute) == ("FeedbackDeadLetterQueue", "Arn")
+    assert not dlq.get("FifoQueue")
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    # and no other function has a dead-letter queue of its own
+    assert [
+        k for k, v in _lambda_functions(resources).items() if "DeadLetterConfig" in v["Properties"]
+    ] == ["FeedbackFunction"]
+
+
+@pytest.mark.parametrize(("function_id", "queue_id"), sorted(CONSUMERS.items()))
+def test_queue_consumer_is_fed_in_batches_with_partial_failures(
+    sam_template: dict[str, Any], resources: dict[str, Any], function_id: str, queue_id: str
 ) -> None:
     # Given the event source mappings of the transformed template
     mappings = [v for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
-    # When the one feeding the worker is found
-    (mapping,) = [
-        m for m in mappings if _ref(m["Properties"]["FunctionName"]) == "EventWorkerFunction"
-    ]
+    assert {_ref(m["Properties"]["FunctionName"]) for m in mappings} == set(CONSUMERS)
+    # When the one feeding the consumer is found
+    (mapping,) = [m for m in mappings if _ref(m["Properties"]["FunctionName"]) == function_id]
     props = mapping["Properties"]
-    # Then it reads the events queue ten at a time and reports failed items one by one
-    assert props["EventSourceArn"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    # Then it reads the consumer's queue ten at a time and reports failed items one by one
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert props["BatchSize"] == 10
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # and it is an explicit mapping, not a SAM SQS event (which attaches a policy on every queue)
+    events = sam_template["Resources"][function_id]["Properties"].get("Events", {})
+    assert all(event["Type"] != "SQS" for event in events.values())
 
 
 def test_every_dead_letter_queue_has_an_alarm(resources: dict[str, Any]) -> None:
-    # Given every queue that is some queue's dead-letter target
-    dlqs = {
-        (_get_att(v["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) or ("",))[0]
-        for v in resources.values()
+    # Given every queue, and the dead-letter targets of queues and of functions
+    queues = {k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    redrives = {
+        k: (_get_att(v["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) or ("",))[0]
+        for k, v in resources.items()
         if v["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in v["Properties"]
     }
-    assert dlqs == {"EventsDeadLetterQueue"}
-    alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    function_dlqs = {
+        k: (_get_att(v["Properties"]["DeadLetterConfig"]["TargetArn"]) or ("",))[0]
+        for k, v in _lambda_functions(resources).items()
+        if "DeadLetterConfig" in v["Properties"]
+    }
+    assert redrives == {
+        "EventsQueue": "EventsDeadLetterQueue",
+        "ReminderQueue": "ReminderDeadLetterQueue",
+    }
+    assert function_dlqs == {"FeedbackFunction": "FeedbackDeadLetterQueue"}
+    dlqs = set(redrives.values()) | set(function_dlqs.values())
+    # and every queue is either a dead-letter queue or redrives to one
+    assert queues == dlqs | set(redrives)
+    alarms = _alarms(resources)
     for dlq in dlqs:
         # When the alarms watching its visible messages are found
         watching = [
@@ -402,35 +884,146 @@ def test_functions_have_error_alarms_that_notify_only_when_a_topic_is_given(
     resources: dict[str, Any],
 ) -> None:
     # Given every alarm
-    alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    alarms = _alarms(resources)
     # When the Lambda error alarms are mapped to their functions
-    watched = {
+    error_alarms = [a for a in alarms if a["Namespace"] == "AWS/Lambda"]
+    watched = [
         _ref(d["Value"])
-        for a in alarms
-        if a["Namespace"] == "AWS/Lambda" and a["MetricName"] == "Errors"
+        for a in error_alarms
+        if a["MetricName"] == "Errors"
         for d in a["Dimensions"]
         if d["Name"] == "FunctionName"
-    }
-    # Then every function is watched, and every alarm notifies only if AlarmTopicArn is set
-    assert watched == set(FUNCTIONS)
+    ]
+    # Then every function is watched, once, and fires on its first error
+    assert sorted(watched) == sorted(FUNCTIONS)
+    for alarm in error_alarms:
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    # and every alarm notifies only if AlarmTopicArn is set, and exists in every stage
     for alarm in alarms:
         assert alarm["AlarmActions"] == {
             "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
         }
+    assert not [
+        k
+        for k, v in resources.items()
+        if v["Type"] == "AWS::CloudWatch::Alarm" and "Condition" in v
+    ]
 
 
 # ---------------------------------------------------------------------------------- wiring
 
 
-def test_every_function_sees_the_same_environment_names(resources: dict[str, Any]) -> None:
+def _triggers(resources: dict[str, Any]) -> dict[str, set[str]]:
+    """What invokes each function: API routes, schedules, SNS topics and SQS queues."""
+    found: dict[str, set[str]] = {k: set() for k in _lambda_functions(resources)}
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::ApiGatewayV2::Api":
+            for path, operations in props["Body"]["paths"].items():
+                for method, operation in operations.items():
+                    uri = _resolve(operation["x-amazon-apigateway-integration"]["uri"])
+                    target = re.search(r"/functions/<(\w+)\.Arn>/invocations$", uri)
+                    assert target, uri
+                    found[target[1]].add(f"{method.upper()} {path}")
+        elif resource["Type"] == "AWS::Events::Rule":
+            for target in props["Targets"]:
+                function_id, _ = _get_att(target["Arn"]) or ("", "")
+                found[function_id].add(f"schedule {props['ScheduleExpression']}")
+        elif resource["Type"] == "AWS::SNS::Subscription":
+            assert props["Protocol"] == "lambda"
+            function_id, _ = _get_att(props["Endpoint"]) or ("", "")
+            found[function_id].add(f"sns {_ref(props['TopicArn'])}")
+        elif resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            queue_id, _ = _get_att(props["EventSourceArn"]) or ("", "")
+            found[str(_ref(props["FunctionName"]))].add(f"sqs {queue_id}")
+    return found
+
+
+def test_each_function_is_invoked_by_its_own_trigger_only(resources: dict[str, Any]) -> None:
+    # Given the transformed template's routes, rules, subscriptions and mappings
+    # When they are mapped to the functions they invoke
+    triggers = _triggers(resources)
+    # Then every function has exactly its agreed triggers
+    assert triggers == EXPECTED_TRIGGERS
+    # and every invoke permission names the one service and source it is for
+    permissions = [
+        v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::Permission"
+    ]
+    assert permissions
+    for permission in permissions:
+        assert permission["Action"] == "lambda:InvokeFunction"
+        assert permission["Principal"].endswith(".amazonaws.com")
+        assert "SourceArn" in permission
+
+
+def test_ses_reports_bounces_and_complaints_to_the_feedback_topic(
+    sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Given the SES event destinations
+    destinations = [
+        v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::SES::ConfigurationSetEventDestination"
+    ]
+    # When the one destination is read
+    (destination,) = destinations
+    event = destination["EventDestination"]
+    # Then it is the configuration set the sender uses, and it sends bounces and complaints,
+    # enabled, to the email feedback topic and nowhere else
+    assert destination["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["RECOUP_SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+    assert event["Enabled"] is True
+    assert sorted(event["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert event["SnsDestination"] == {"TopicARN": {"Ref": "EmailFeedbackTopic"}}
+    assert not {
+        "CloudWatchDestination",
+        "KinesisFirehoseDestination",
+        "EventBridgeDestination",
+    } & set(event)
+    # and the feedback function is subscribed to that topic
+    assert "sns EmailFeedbackTopic" in _triggers(resources)["FeedbackFunction"]
+
+
+def test_every_function_sees_the_same_environment(
+    sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
     # Given the functions after Globals are merged
     functions = _lambda_functions(resources)
     assert set(functions) == set(FUNCTIONS)
+    globals_ = sam_template["Globals"]["Function"]["Environment"]["Variables"]
     for logical_id, function in functions.items():
-        # When their environment variable names are listed
-        names = set(function["Properties"]["Environment"]["Variables"])
-        # Then they are exactly the agreed set (the local stack uses the same names)
-        assert names == EXPECTED_ENV, logical_id
+        # When their environment variables are listed
+        variables = function["Properties"]["Environment"]["Variables"]
+        # Then they are exactly the agreed names (the local stack uses the same names), with
+        # the Globals' values: no function overrides one
+        assert set(variables) == EXPECTED_ENV, logical_id
+        assert variables == globals_, logical_id
+
+
+def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -> None:
+    # Given the Globals' environment
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    # When its values are resolved for stage dev
+    resolved = {k: _resolve(v, {"Stage": "dev"}) for k, v in variables.items()}
+    # Then the names point at this stack's resources and parameters, and this stage's secrets
+    assert resolved == {
+        "RECOUP_STAGE": "dev",
+        "RECOUP_TABLE_NAME": "<Table>",
+        "RECOUP_EVENTS_QUEUE_URL": "<EventsQueue>",
+        "RECOUP_SECRETS_SOURCE": "ssm",
+        "RECOUP_SHOPIFY_API_SECRET_PARAM": "/recoup/dev/shopify-api-secret",
+        "RECOUP_STRIPE_WEBHOOK_SECRET_PARAM": "/recoup/dev/stripe-webhook-secret",
+        "RECOUP_REMINDER_QUEUE_URL": "<ReminderQueue>",
+        "RECOUP_SENDER_ADDRESS": "<SenderAddress>",
+        "RECOUP_SES_CONFIGURATION_SET": "<EmailConfigurationSet>",
+        "RECOUP_PUBLIC_URL": "<PublicBaseUrl>",
+        "RECOUP_LINK_SECRET_PARAM": "/recoup/dev/link-signing-secret",
+        "RECOUP_STRIPE_API_KEY_PARAM": "/recoup/dev/stripe-api-key",
+        "POWERTOOLS_SERVICE_NAME": "recoup",
+        "POWERTOOLS_METRICS_NAMESPACE": "Recoup",
+        "POWERTOOLS_LOG_LEVEL": "<LogLevel>",
+    }
 
 
 def test_the_layer_is_attached_to_every_function_and_fits_it(

@@ -459,7 +459,8 @@ def _check_delay_range(delay: timedelta, shown: str, field: str = "delay") -> No
 def _delay_out_of_range(field: str, shown: str) -> None:
     raise PolicyError(
         field,
-        f"must be between {format_delay(MIN_DELAY)} and {format_delay(MAX_DELAY)}, got {_show(shown)}",
+        f"must be between {format_delay(MIN_DELAY)} and {format_delay(MAX_DELAY)}, "
+        f"got {_show(shown)}",
     )
 
 

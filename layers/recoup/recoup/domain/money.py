@@ -120,7 +120,8 @@ class Money:
     def to_stripe(self) -> int:
         """This amount in Stripe's minor units (ISK: two decimals, as Stripe wants)."""
         shift = stripe_exponent(self.currency) - currency_exponent(self.currency)
-        return self.minor * 10**shift if shift >= 0 else self.minor // 10 ** (-shift)
+        factor: int = 10 ** abs(shift)
+        return self.minor * factor if shift >= 0 else self.minor // factor
 
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from recoup.store.models import ShopItem
 
 MAX_ATTEMPTS = 5
+# Longer than the sender's Lambda timeout: an older claim with no record is a crashed send.
+CLAIM_TIMEOUT = timedelta(minutes=5)
 # A final notice tells the customer the date their account will be referred; escalation
 # must not refer it earlier (the referral policy builds on this).
 REFERRAL_NOTICE = timedelta(days=14)
@@ -122,7 +124,10 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
         return StepResult("stale", "no such case or no reminders")
     dunning = prior.dunning
     if dunning.claimed_step >= step and dunning.next_step == step and dunning.due:
-        # Claimed before, never recorded: the sender stopped after the provider call.
+        claimed_at = dunning.claimed_at or now
+        if now - claimed_at < CLAIM_TIMEOUT:
+            return StepResult("stale", f"step {step + 1} is being sent by another job")
+        # Claimed long ago, never recorded: that sender stopped after the provider call.
         return _record(prior, step, None, now, unknown=True)
     if not dunning.can_claim(step):
         return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
@@ -312,6 +317,8 @@ def _record(
     current = claimed
     for _ in range(MAX_ATTEMPTS):
         case = current.case
+        if any(message.step == step for message in current.dunning_or_raise().sent):
+            return StepResult("stale", f"step {step + 1} was already recorded")
         owed = case.amount_owed or (case.snapshot.amount_owed if case.snapshot else None)
         message = SentMessage(
             step=step,

@@ -11,6 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pynamodb.expressions.update import Action
+
 from recoup.store.bind import bind
 from recoup.store.models import ContactItem, MessageItem, shop_pk
 
@@ -70,15 +72,16 @@ def update(
     the other flags as they were)."""
     bind()
     item = ContactItem(pk, key)
-    actions = [ContactItem.updated_at.set(now), ContactItem.reason.set(reason)]
-    for attribute, value in (
+    actions: list[Action] = [ContactItem.updated_at.set(now), ContactItem.reason.set(reason)]
+    for flag, value in (
         (ContactItem.email_opt_out, email_opt_out),
         (ContactItem.sms_opt_out, sms_opt_out),
         (ContactItem.suppressed, suppressed),
-        (ContactItem.last_shop, last_shop),
     ):
         if value is not None:
-            actions.append(attribute.set(value))
+            actions.append(flag.set(value))
+    if last_shop is not None:
+        actions.append(ContactItem.last_shop.set(last_shop))
     item.update(actions=actions)
 
 

@@ -82,7 +82,7 @@ class StripeAccountItem(_Item):
     shop = UnicodeAttribute()
 
 
-class DueIndex(GlobalSecondaryIndex["CaseItem"]):
+class DueIndex(GlobalSecondaryIndex["CaseItem"]):  # type: ignore[no-untyped-call]
     """Sparse: only cases with a reminder due are in it."""
 
     class Meta:

@@ -1,0 +1,188 @@
+"""A record of every AWS API call, with what each one touched: for the reminder benchmarks.
+
+Like `aws_calls.CallLog`, it wraps `botocore.client.BaseClient._make_api_call` (the one path
+boto3 clients, PynamoDB's connection and Powertools' providers all take) and attributes each
+call to the function whose handler was running (None: the harness itself). It also keeps a
+short description of the item or index a DynamoDB call touched ("case", "shop", "policy",
+"due index"), read from the request's keys, and the Count and ScannedCount a Query or Scan
+answered, so the reports can say which reads are above the minimum, not only how many.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from botocore.client import BaseClient
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    phase: str
+    function: str | None  # logical id of the function whose handler made it; None: harness
+    operation: str  # "dynamodb.Query"
+    target: str  # what it touched: "case", "shop", "policy", "due index", ... ("" for none)
+    count: int | None = None  # Query/Scan: items returned
+    scanned: int | None = None  # Query/Scan: items read (ScannedCount)
+
+    @property
+    def label(self) -> str:
+        return f"{self.operation} ({self.target})" if self.target else self.operation
+
+
+@dataclass
+class ApiLog:
+    calls: list[ApiCall] = field(default_factory=list)
+    phase: str = "setup"
+    function: str | None = None
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        # Private and undeclared in botocore's stubs, but the one path every call takes.
+        original: Callable[..., Any] = BaseClient._make_api_call  # type: ignore[attr-defined]
+        log = self
+
+        def counting(client: BaseClient, operation_name: str, api_params: Any) -> Any:
+            service = client.meta.service_model.service_name
+            operation = f"{service}.{operation_name}"
+            phase, function = log.phase, log.function
+            response: Any = None
+            try:
+                response = original(client, operation_name, api_params)
+                return response
+            finally:
+                counts = response if isinstance(response, Mapping) else {}
+                log.calls.append(
+                    ApiCall(
+                        phase,
+                        function,
+                        operation,
+                        target(operation, api_params),
+                        _int(counts.get("Count")),
+                        _int(counts.get("ScannedCount")),
+                    )
+                )
+
+        with mock.patch.object(BaseClient, "_make_api_call", counting):
+            yield
+
+    def attributed(
+        self, logical_id: str, handler: Callable[[dict[str, Any], Any], Any]
+    ) -> Callable[[dict[str, Any], Any], Any]:
+        def run(event: dict[str, Any], context: Any) -> Any:
+            self.function = logical_id
+            try:
+                return handler(event, context)
+            finally:
+                self.function = None
+
+        return run
+
+    def made(self, *, phase: str | None = None, function: str | None = None) -> list[ApiCall]:
+        """The calls the functions made (never the harness's), optionally of one phase or
+        one function."""
+        return [
+            call
+            for call in self.calls
+            if call.function is not None
+            and (phase is None or call.phase == phase)
+            and (function is None or call.function == function)
+        ]
+
+
+def labels(calls: list[ApiCall]) -> Counter[str]:
+    return Counter(call.label for call in calls)
+
+
+def operations(calls: list[ApiCall]) -> Counter[str]:
+    return Counter(call.operation for call in calls)
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) else None
+
+
+# ---------------------------------------------------------------- what a call touched
+def _string(value: Any) -> str:
+    if isinstance(value, Mapping):
+        inner = value.get("S")
+        return inner if isinstance(inner, str) else ""
+    return ""
+
+
+def _item_kind(key: Mapping[str, Any]) -> str:
+    """The table's item types, by key (store/models.py's layout)."""
+    pk, sk = _string(key.get("pk")), _string(key.get("sk"))
+    if pk.startswith("STRIPEACCT#"):
+        return "stripe account"
+    if pk == "GLOBAL" and sk.startswith("CONTACT#"):
+        return "global contact"
+    prefixes = {
+        "CASE#": "case",
+        "AUDIT#": "audit entry",
+        "XREF#": "cross reference",
+        "POLICY#": "policy",
+        "CONTACT#": "contact",
+        "MSG#": "message log",
+    }
+    for prefix, kind in prefixes.items():
+        if sk.startswith(prefix):
+            return kind
+    if sk == "META":
+        return "shop"
+    return "other item"
+
+
+def _kinds(keys: list[Mapping[str, Any]]) -> str:
+    return " + ".join(sorted(set(map(_item_kind, keys)))) or "nothing"
+
+
+def target(operation: str, params: Any) -> str:
+    """A few words on what a DynamoDB call touched, from its request; "" otherwise."""
+    if not operation.startswith("dynamodb.") or not isinstance(params, Mapping):
+        return ""
+    name = operation.split(".", 1)[1]
+    if name in ("GetItem", "UpdateItem", "DeleteItem"):
+        return _item_kind(params.get("Key") or {})
+    if name == "PutItem":
+        return _item_kind(params.get("Item") or {})
+    if name == "BatchGetItem":
+        keys = [
+            key
+            for request in (params.get("RequestItems") or {}).values()
+            for key in request.get("Keys", [])
+        ]
+        return _kinds(keys)
+    if name == "BatchWriteItem":
+        items = [
+            (request.get("PutRequest") or {}).get("Item")
+            or (request.get("DeleteRequest") or {}).get("Key")
+            or {}
+            for requests in (params.get("RequestItems") or {}).values()
+            for request in requests
+        ]
+        return _kinds(items)
+    if name == "TransactWriteItems":
+        keys = []
+        for entry in params.get("TransactItems") or []:
+            for action in entry.values():
+                keys.append(action.get("Item") or action.get("Key") or {})
+        return _kinds(keys)
+    if name in ("Query", "Scan"):
+        index = params.get("IndexName")
+        if index:
+            return f"{index} index"
+        values = params.get("ExpressionAttributeValues") or {}
+        for value in values.values():
+            text = _string(value)
+            for prefix, kind in (("MSG#", "message log"), ("AUDIT#", "audit trail")):
+                if text.startswith(prefix):
+                    return kind
+            if text.startswith("CASE#"):
+                return "cases"
+        return "table"
+    return ""

@@ -1,0 +1,280 @@
+"""Scheduler reads per due case: what one scheduler run reads from DynamoDB to find the
+reminder steps that are due, as a ratio to the number of due steps.
+
+The local stack runs in this process (moto's `mock_aws`). The table gets N_DUE cases whose
+next reminder is due and LATER_PER_DUE times as many scheduled later, written straight into
+the table with BatchWriteItem rather than through webhooks and the worker (which would take
+minutes on moto). The items are the ones `store.cases` itself builds: each case is folded
+from a normalised Shopify `orders/create` event (`domain.case.apply`), given a scheduled
+`Dunning`, and passed to `store.cases._add_case` on a PynamoDB `TransactWrite` that is never
+committed; the case item's `Put` (doc, dunning, due_pk/due_sk/next_step, version 1) is then
+written as is. Their audit entries are left out: they live under other keys, outside the
+due index, and only make the load slower.
+
+Then `recoup.services.reminders.queue_due(now)` runs, as the scheduler function would, with
+every AWS call counted (`api_log`): the Query calls on the due index, the items they read
+(the sum of each response's ScannedCount; Count is what they returned) and the jobs queued.
+That is done twice on the same table: first with 10x fewer cases scheduled later, then after
+adding the rest, to show the reads follow the due cases, not the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from benchmarks.api_log import ApiLog
+from benchmarks.aws_calls import _quiet_stdout
+from benchmarks.fresh import BenchError
+from benchmarks.payloads import SHOP, STRIPE_ACCOUNT, Deliveries
+
+N_DUE = 100
+LATER_PER_DUE = 100  # cases scheduled later, per due case, in the full table
+SMALLER = 10  # the first measurement has this many times fewer cases scheduled later
+SHOP_TIMEZONE = "America/New_York"
+SCHEDULER = "SchedulerFunction"
+BATCH = 25  # BatchWriteItem's limit
+GOAL = 1.1  # items read per due case
+
+
+@dataclass(frozen=True)
+class ReadsRun:
+    due: int  # cases with a step due
+    later: int  # cases scheduled later (in the due index, not due)
+    queries: int  # dynamodb.Query calls on the due index
+    scanned: int  # items those queries read: sum of ScannedCount
+    returned: int  # items they returned: sum of Count
+    queued: int  # jobs queue_due put on the reminder queue
+    shards: int  # due index shards
+    shards_with_due: int  # shards that held at least one due case
+    operations: Mapping[str, int]  # every call queue_due made, by service.operation
+
+    @property
+    def per_due(self) -> float:
+        return self.scanned / self.due
+
+    @property
+    def met(self) -> bool:
+        return self.per_due <= GOAL and self.queued == self.due
+
+
+@dataclass(frozen=True)
+class SchedulerReadsResult:
+    runs: Sequence[ReadsRun]  # smaller table first
+    copied: bool  # the cases scheduled later were copies of a store-built item (checked)
+
+    @property
+    def growth(self) -> float:
+        """Items read with the full table over items read with the smaller one."""
+        return self.runs[-1].scanned / self.runs[0].scanned
+
+
+class _Cases:
+    """Case items exactly as `store.cases` writes them, one per index (the Shopify order of
+    that index in `Deliveries`), with its first reminder step due at a given time.
+
+    `by_store` builds an item the slow, sure way: fold the event into a new case, make the
+    audit entry, and let `store.cases._add_case` put it on an uncommitted PynamoDB
+    `TransactWrite` (about a millisecond an item, mostly PynamoDB's serialisation).
+    `by_copy` copies one such item and changes only what differs from case to case (the
+    sort key, the case id and event id inside the doc, the audit head, the dunning and the
+    due index keys, through `store.cases`' own helpers); `check` compares the two on a
+    sample, and if they ever differ every item is built by the store instead.
+    """
+
+    def __init__(self, deliveries: Deliveries, secret: str) -> None:
+        from recoup.domain.cadence import default_policy
+        from recoup.integrations import shopify
+
+        self.deliveries = deliveries
+        delivery = deliveries.shopify(0, secret)
+        event = shopify.normalise(shopify.read_delivery(delivery.headers), delivery.body)
+        if event is None:
+            raise BenchError("the Shopify order does not normalise to an event")
+        self.event = event
+        self.opened = event.occurred_at
+        self.policy_version = default_policy(SHOP_TIMEZONE).version
+        self.copying = True
+        self._template: dict[str, Any] | None = None
+        self._template_body: dict[str, object] = {}
+
+    def case_id(self, index: int) -> str:
+        return str(self.deliveries.order_id(index))
+
+    def event_id(self, index: int) -> str:
+        return f"bench-{self.deliveries.run}-{index:06d}"
+
+    def _dunning(self, at: datetime) -> Any:
+        from recoup.domain.dunning import Dunning, DunningStatus
+
+        return Dunning(
+            DunningStatus.SCHEDULED, next_step=0, next_at=at, policy_version=self.policy_version
+        )
+
+    def by_store(self, index: int, at: datetime) -> dict[str, Any]:
+        from pynamodb.transactions import TransactWrite
+
+        from recoup.domain.audit import GENESIS, AuditEntry
+        from recoup.domain.case import apply, new_case
+        from recoup.services.cases import audit_body
+        from recoup.store import cases as store
+
+        case_id = self.case_id(index)
+        event = dataclasses.replace(
+            self.event.with_case(case_id, linked=True), event_id=self.event_id(index)
+        )
+        outcome = apply(new_case(SHOP, case_id), event)
+        body = audit_body(event, outcome.effect, self.opened)
+        entry = AuditEntry.following(0, GENESIS, body)
+        tx = TransactWrite(connection=store._connection())  # collects; never committed
+        write = store.CaseWrite(outcome.case, None, entry, self._dunning(at))
+        store._add_case(tx, write, self.opened)
+        puts: list[dict[str, Any]] = tx._put_items
+        cases = [p["Item"] for p in puts if p["Item"]["sk"]["S"].startswith("CASE#")]
+        item: dict[str, Any] = cases[0]
+        if self._template is None:
+            self._template = {"index": index, "item": item}
+            self._template_body = body
+        return item
+
+    def by_copy(self, index: int, at: datetime) -> dict[str, Any]:
+        from recoup.domain.audit import GENESIS, AuditEntry
+        from recoup.store import cases as store
+        from recoup.store.models import case_sk
+
+        if self._template is None:
+            return self.by_store(index, at)
+        first = int(self._template["index"])
+        template: dict[str, Any] = self._template["item"]
+        case_id, event_id = self.case_id(index), self.event_id(index)
+        doc = str(template["doc"]["S"])
+        doc = doc.replace(json.dumps(self.case_id(first)), json.dumps(case_id))
+        doc = doc.replace(json.dumps(self.event_id(first)), json.dumps(event_id))
+        entry = AuditEntry.following(0, GENESIS, {**self._template_body, "event_id": event_id})
+        return {
+            **template,
+            "sk": {"S": case_sk(case_id)},
+            "doc": {"S": doc},
+            "audit_head": {"S": entry.hash},
+            "dunning": {"S": json.dumps(self._dunning(at).to_dict())},
+            "due_pk": {"S": store.due_shard(SHOP, case_id)},
+            "due_sk": {"S": store.due_key(at, SHOP, case_id)},
+        }
+
+    def check(self, sample: Mapping[int, datetime]) -> None:
+        """Copies must equal the store's own items; otherwise stop copying."""
+        for index, at in sample.items():
+            if self.by_copy(index, at) != self.by_store(index, at):
+                self.copying = False
+                return
+
+    def items(self, due_at: Mapping[int, datetime]) -> list[dict[str, Any]]:
+        build = self.by_copy if self.copying else self.by_store
+        return [build(index, at) for index, at in due_at.items()]
+
+
+def _write(table: str, items: list[dict[str, Any]]) -> None:
+    import boto3
+    from botocore.config import Config
+
+    # The harness's own writes: skip botocore's client-side validation (a third of the time).
+    client = boto3.client(
+        "dynamodb",
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        config=Config(parameter_validation=False),
+    )
+    for start in range(0, len(items), BATCH):
+        batch = items[start : start + BATCH]
+        requests: Any = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+        for _ in range(10):
+            requests = client.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+            if not requests:
+                break
+        else:
+            raise BenchError("BatchWriteItem kept leaving items unprocessed")
+
+
+def _measure(log: ApiLog, label: str, now: datetime, due: int, later: int) -> ReadsRun:
+    from recoup.services import reminders
+    from recoup.store import cases as store
+
+    log.phase, log.function = label, SCHEDULER
+    try:
+        with log.recording():
+            queued = reminders.queue_due(now)
+    finally:
+        log.phase, log.function = "harness", None
+    calls = log.made(phase=label)
+    queries = [c for c in calls if c.operation == "dynamodb.Query" and c.target == "due index"]
+    return ReadsRun(
+        due=due,
+        later=later,
+        queries=len(queries),
+        scanned=sum(c.scanned or 0 for c in queries),
+        returned=sum(c.count or 0 for c in queries),
+        queued=queued,
+        shards=store.DUE_SHARDS,
+        shards_with_due=0,  # filled in by the caller, who knows the due cases
+        operations=dict(Counter(c.operation for c in calls)),
+    )
+
+
+def progress_to_stderr(message: str) -> None:
+    """Progress from a second process (`python -m benchmarks` runs this one beside others)."""
+    print(f"  .. [reads] {message}", file=sys.stderr, flush=True)
+
+
+def run(
+    deliveries: Deliveries, progress: Callable[[str], None] = progress_to_stderr
+) -> SchedulerReadsResult:
+    from recoup.services import reminders, shops
+    from recoup.settings import get_settings
+    from recoup.store import cases as store
+    from recoup.store.bind import bind
+    from recoup_local.lambdas import reset_caches
+    from recoup_local.stack import in_process
+
+    saved = dict(os.environ)
+    log = ApiLog()
+    runs: list[ReadsRun] = []
+    try:
+        with _quiet_stdout(), in_process() as local:
+            reminders._sqs.cache_clear()  # a client of this stack, not of an earlier one
+            shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
+            bind()
+            table = get_settings().table_name
+            cases = _Cases(deliveries, local.shopify_secret)
+            now = cases.opened + timedelta(days=8)
+            due = {i: now - timedelta(minutes=i) for i in range(N_DUE)}
+            later_total = N_DUE * LATER_PER_DUE
+            later = {
+                N_DUE + j: now + timedelta(minutes=5 + j % (30 * 24 * 60))
+                for j in range(later_total)
+            }
+            shards_with_due = len({store.due_shard(SHOP, cases.case_id(i)) for i in due})
+            cases.check(dict([*list(due.items())[:3], *list(later.items())[:3]]))
+            sizes = [later_total // SMALLER, later_total]
+            written = 0
+            _write(table, [cases.by_store(i, at) for i, at in due.items()])
+            for size in sizes:
+                progress(f"scheduler reads: {N_DUE} due + {size} later cases")
+                batch = dict(list(later.items())[written:size])
+                _write(table, cases.items(batch))
+                written = size
+                result = _measure(log, f"{size} later", now, N_DUE, size)
+                runs.append(dataclasses.replace(result, shards_with_due=shards_with_due))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_caches()
+    for r in runs:
+        if r.queued != r.due:
+            raise BenchError(f"queue_due queued {r.queued} jobs for {r.due} due cases")
+    return SchedulerReadsResult(runs, copied=cases.copying)
