@@ -602,11 +602,13 @@ def test_email_is_sent_only_from_the_sender_domain_through_the_configuration_set
         ((_, statement),) = ses
         assert _as_list(statement["Action"]) == ["ses:SendEmail"]
         domain = address.rpartition("@")[2]
-        assert sorted(_resolve(_as_list(statement["Resource"]), names)) == [
-            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/recoup-dev",
-            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{address}",
-            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
-        ], address
+        assert sorted(_resolve(_as_list(statement["Resource"]), names)) == sorted(
+            [
+                f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/recoup-dev",
+                f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{address}",
+                f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
+            ]
+        ), address
 
 
 def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
