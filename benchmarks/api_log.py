@@ -10,7 +10,6 @@ answered, so the reports can say which reads are above the minimum, not only how
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -92,14 +91,6 @@ class ApiLog:
             and (phase is None or call.phase == phase)
             and (function is None or call.function == function)
         ]
-
-
-def labels(calls: list[ApiCall]) -> Counter[str]:
-    return Counter(call.label for call in calls)
-
-
-def operations(calls: list[ApiCall]) -> Counter[str]:
-    return Counter(call.operation for call in calls)
 
 
 def _int(value: Any) -> int | None:

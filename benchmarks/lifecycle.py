@@ -41,7 +41,7 @@ from unittest import mock
 from benchmarks.api_log import ApiCall, ApiLog
 from benchmarks.aws_calls import _quiet_stdout
 from benchmarks.fresh import BenchError
-from benchmarks.payloads import SHOP, STRIPE_ACCOUNT, Deliveries
+from benchmarks.payloads import SHOP, STRIPE_ACCOUNT, Deliveries, Delivery
 
 if TYPE_CHECKING:
     from recoup_local.stack import LocalStack
@@ -227,7 +227,6 @@ class LifecycleResult:
     idle_runs: int
     idle_operations: Mapping[str, int]  # every call of the idle runs, by label
     messages: Sequence[str]  # what the emulator sent, in order ("email to ...")
-    secrets: str = "env"
 
     @property
     def calls(self) -> int:
@@ -240,14 +239,6 @@ class LifecycleResult:
     @property
     def ratio(self) -> float:
         return self.calls / self.minimum
-
-    @property
-    def met(self) -> bool:
-        return self.ratio <= GOAL
-
-    @property
-    def idle_calls(self) -> int:
-        return sum(self.idle_operations.values())
 
     @property
     def idle_queries(self) -> int:
@@ -307,7 +298,7 @@ class _Run:
         self.log.phase = name
         self.observed.phase = name
 
-    def deliver(self, phase: str, delivery: Any) -> None:
+    def deliver(self, phase: str, delivery: Delivery) -> None:
         self._phase(phase)
         response = self.local.lambdas.invoke_http(
             "POST", delivery.path, delivery.headers, delivery.body

@@ -162,8 +162,13 @@ def _reads_section(reads: SchedulerReadsResult) -> list[str]:
         f"done first with {_n(small.later)} cases scheduled later, then, on the same table, "
         f"after writing the other {_n(full.later - small.later)}. The ratio is items read "
         "over due cases. moto's ScannedCount for a Query counts the items that matched the "
-        "key condition, before any filter, as DynamoDB's does (there is no filter here); "
-        "with 100 small index items no Query needs a second page.\n"
+        "key condition, before any filter, as DynamoDB's does (there is no filter here)"
+        + (
+            "; each shard took one Query (one page)."
+            if all(r.queries == r.shards for r in reads.runs)
+            else "; some shards took more than one Query (pages)."
+        )
+        + "\n"
     )
     out.append(
         "| Items in the index | Due | Scheduled later | Queries | Items read (ScannedCount) | "

@@ -303,3 +303,81 @@ def test_a_claim_left_by_a_crashed_sender_is_recorded_not_resent(local: Any, at:
     assert emails(local) == []
     assert "not resent" in cases.timeline(SHOP, PENDING_ID)[-1].body["summary"]
     assert dunning().next_step == 1
+
+
+def test_a_partial_payment_lowers_the_amount_in_later_messages(local: Any, at: Any) -> None:
+    # Given a first reminder for the whole amount
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
+    # When the customer pays part of it
+    order = dict(PENDING)
+    order.update(
+        financial_status="partially_paid",
+        total_outstanding="899.00",
+        updated_at="2026-11-04T10:00:00-05:00",
+    )
+    body = json.dumps(order).encode()
+    headers = shopify_headers(body, local.shopify_secret, "orders/updated", webhook_id="wh-part")
+    local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
+    local.lambdas.drain()
+    # Then the next reminder asks for what is left
+    run_scheduler(local, at, OPENED + timedelta(days=4, hours=3))
+    latest = emails(local)[-1].get_body(("plain",)).get_content()
+    assert len(emails(local)) == 2
+    assert "$899.00" in latest
+    first = emails(local)[0].get_body(("plain",)).get_content()
+    assert "$899.00" not in first
+
+
+def test_the_weekly_cap_defers_a_step(local: Any, at: Any) -> None:
+    # Given a customer the shop already messaged seven times this week (other orders)
+    from recoup.store import contacts
+
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    due = OPENED + timedelta(days=1, hours=2)
+    customer = str(PENDING["customer"]["id"])
+    for hours in range(7):
+        contacts.message_item(
+            SHOP, customer, due - timedelta(days=6, hours=-hours), "other-order", "email"
+        ).save()
+    # When the step comes due / Then it waits until the oldest of those is a week old
+    run_scheduler(local, at, due)
+    assert emails(local) == []
+    trail = cases.timeline(SHOP, PENDING_ID)
+    assert "cap" in trail[-1].body["summary"]
+    assert dunning().next_at >= due - timedelta(days=6) + timedelta(days=7)
+
+
+def test_a_complaint_suppresses_and_opts_out_and_a_transient_bounce_does_nothing(
+    local: Any,
+) -> None:
+    from recoup.store import contacts
+
+    topic = local.stack.refs["EmailFeedbackTopic"]
+    tags = {"shop": [SHOP.replace(".", "_")]}
+    local.lambdas.publish(
+        topic,
+        {
+            "eventType": "Bounce",
+            "bounce": {
+                "bounceType": "Transient",
+                "bouncedRecipients": [{"emailAddress": "full@example.com"}],
+            },
+            "mail": {"tags": tags},
+        },
+    )
+    local.lambdas.publish(
+        topic,
+        {
+            "eventType": "Complaint",
+            "complaint": {"complainedRecipients": [{"emailAddress": PENDING["email"]}]},
+            "mail": {"tags": tags},
+        },
+    )
+    assert contacts.reachability(SHOP, "full@example.com", None) == contacts.Reachability()
+    flags = contacts.reachability(SHOP, PENDING["email"], None)
+    assert (flags.email_suppressed, flags.email_opted_out) == (True, True)
+    # and another shop's customer with the same address is not affected
+    assert contacts.reachability("other.myshopify.com", PENDING["email"], None) == (
+        contacts.Reachability()
+    )

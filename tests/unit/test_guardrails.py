@@ -369,6 +369,15 @@ def test_a_day_whose_allowed_window_is_skipped_moves_to_the_next_day() -> None:
     assert next_allowed(now, NY, quiet) == _utc(2026, 3, 9, 6, 0)
 
 
+def test_falling_back_out_of_quiet_hours_ends_them_at_the_clock_change() -> None:
+    # Given quiet hours 01:30 -> 00:00 (allowed only 00:00-01:30) and 01:53 EDT on the night
+    # New York falls back: at 02:00 EDT (06:00 UTC) the clock reads 01:00 EST again
+    quiet = QuietHours(time(1, 30), time(0, 0))
+    now = _utc(2026, 11, 1, 5, 53)
+    # When the next allowed time is asked for / Then it is the clock change, not midnight
+    assert next_allowed(now, NY, quiet) == _utc(2026, 11, 1, 6, 0)
+
+
 def test_the_day_samoa_skipped_is_handled() -> None:
     # Given Samoa, which skipped 30 December 2011 entirely, and 22:00 on 29 December
     apia = ZoneInfo("Pacific/Apia")
@@ -427,12 +436,11 @@ def test_next_allowed_is_never_in_quiet_hours_nor_before_now(
     assert allowed - now <= timedelta(days=2)
     # and it is now itself exactly when now is outside quiet hours
     assert (allowed == now) is (not quiet.contains(now.astimezone(zone).time()))
-    # and the minute before it is quiet (it ends a quiet period), unless it is now
-    if allowed != now:
-        assert quiet.contains((allowed - timedelta(minutes=1)).astimezone(zone).time()) or (
-            allowed.astimezone(zone).utcoffset()
-            != (allowed - timedelta(minutes=1)).astimezone(zone).utcoffset()
-        )
+    # and it is the first such moment: every whole minute before it is quiet
+    minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while minute < allowed:
+        assert quiet.contains(minute.astimezone(zone).time()), minute
+        minute += timedelta(minutes=1)
 
 
 @given(

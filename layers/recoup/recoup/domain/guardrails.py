@@ -7,6 +7,7 @@ the rules in a fixed order: case open, fraud hold, amount, channel, weekly cap, 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from recoup.domain.money import Money
 SendChannel: TypeAlias = Literal["email", "sms"]
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
+_SCAN_STEP = timedelta(hours=6)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,25 +116,37 @@ def decide(check: SendCheck) -> Decision:
 
 def next_allowed(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
     """`now` (in UTC) when it is outside quiet hours in `zone`; else the end of the quiet
-    period, in UTC.
+    period: the first instant the local wall clock reads a time outside them, in UTC.
 
     Quiet hours are wall-clock times, so the end is found on the local calendar and then
     resolved to an instant: an end time the clocks skip (spring forward) resolves to the
     first instant after the gap; an end time that happens twice (fall back) to the first of
-    its occurrences that is still ahead. An end that lands in quiet hours again (a clock
-    change ate the day's allowed window) moves on to the next day's.
+    its occurrences still ahead. An end that lands in quiet hours again (a clock change ate
+    the day's allowed window) moves on to the next day's; a clock change that throws the
+    wall clock back out of quiet hours before their end ends them there.
     """
     at = _utc(now, "now")
     if not quiet.contains(at.astimezone(zone).time()):
         return at
     today = at.astimezone(zone).date()
-    for days in range(-1, 8):
-        for candidate in _instants(today + timedelta(days=days), quiet.end, zone):
-            if candidate >= at and not quiet.contains(candidate.astimezone(zone).time()):
-                return candidate
-    # Unreachable with a valid QuietHours (at least an hour a day is allowed, and no zone
-    # changes its clocks on eight days in a row); refuse rather than send at night.
-    raise ValueError(f"no time outside quiet hours in {_zone_name(zone)} within a week of {at}")
+    end = next(
+        (
+            instant
+            for days in range(-1, 8)
+            for instant in _instants(today + timedelta(days=days), quiet.end, zone)
+            if instant >= at and not quiet.contains(instant.astimezone(zone).time())
+        ),
+        None,
+    )
+    if end is None:
+        # Unreachable with a valid QuietHours (at least an hour a day is allowed, and no
+        # zone changes its clocks on eight days in a row): refuse rather than send at night.
+        raise ValueError(f"no time outside quiet hours in {_zone_name(zone)} within a week")
+    # Leaving quiet hours without reaching their end takes a clock change.
+    for change in _transitions(at, end, zone):
+        if not quiet.contains(change.astimezone(zone).time()):
+            return change
+    return end
 
 
 def _channel(check: SendCheck) -> SendChannel | Skip:
@@ -191,7 +205,7 @@ def _transition(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
     """The instant the UTC offset of `zone` changes, between `before` (old offset) and
     `after` (new offset): a binary search to the second (offsets change on whole seconds)."""
     old = before.astimezone(zone).utcoffset()
-    lo, hi = int(before.timestamp()), int(after.timestamp())
+    lo, hi = math.floor(before.timestamp()), math.floor(after.timestamp())
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == old:
@@ -199,6 +213,19 @@ def _transition(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
         else:
             hi = mid
     return datetime.fromtimestamp(hi, UTC)
+
+
+def _transitions(start: datetime, stop: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The instants in (start, stop] at which `zone` changes its UTC offset, looked for in
+    six-hour steps (no zone changes its clocks twice in six hours)."""
+    found: list[datetime] = []
+    lo = start
+    while lo < stop:
+        hi = min(lo + _SCAN_STEP, stop)
+        if lo.astimezone(zone).utcoffset() != hi.astimezone(zone).utcoffset():
+            found.append(_transition(lo, hi, zone))
+        lo = hi
+    return found
 
 
 def _zone_name(zone: ZoneInfo) -> str:
