@@ -21,7 +21,7 @@ WHY: Mapping[tuple[str, str], str] = {
         "(`shops.get` in `services/reminders.on_case_change`)"
     ),
     ("scheduler", f"dynamodb.Query ({life_bench.DUE_EMPTY})"): (
-        "`store.cases.due_cases` queries all 8 shards of the due index on every run, and one "
+        "`store.cases.due_cases` queries every shard of the due index on every run, and one "
         "case's due item sits in one shard: with a single case in its sequence, 7 of each "
         "run's 8 Queries find nothing. It is a fixed cost per run, not per case (section 3: "
         "8 Queries for 100 due cases)"

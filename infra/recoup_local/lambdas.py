@@ -254,8 +254,9 @@ def reset_caches() -> None:
     """Settings and clients are cached per process, as in a Lambda container; a new local
     stack in the same process must start from its own environment."""
     from recoup import queue, settings
-    from recoup.store import bind
+    from recoup.store import bind, shops
 
     settings.get_settings.cache_clear()
+    shops.forget()
     queue._client.cache_clear()
     bind.unbind()

@@ -234,7 +234,7 @@ def test_the_cap_counts_every_channel_and_takes_precedence_over_quiet_hours() ->
     late = NOON_LA + timedelta(hours=10)
     decision = decide(_check(policy=policy, sent_at=[late - timedelta(hours=3)], now=late))
     assert isinstance(decision, Defer)
-    assert decision.reason.startswith("weekly cap of 1 messages reached")
+    assert decision.reason.startswith("weekly cap of 1 message reached (1 in the last 7 days)")
 
 
 # --- quiet hours --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ variables on the local stack. Nothing else in the project reads os.environ.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -41,13 +42,13 @@ class Settings:
         return self._secret("RECOUP_LINK_SECRET", self.link_secret_env, self.link_secret_param)
 
     def stripe_api_key(self) -> str | None:
-        """The platform's Stripe secret key, for Checkout pay links; None: not configured."""
-        try:
-            return self._secret(
-                "RECOUP_STRIPE_API_KEY", self.stripe_api_key_env, self.stripe_api_key_param
-            )[0]
-        except ConfigurationError:
+        """The platform's Stripe secret key, for Checkout pay links; None: not configured
+        (no such environment variable or SSM parameter), which is a supported setup."""
+        if self.secrets_source == "env":
+            return (self.stripe_api_key_env or "").strip() or None
+        if not self.stripe_api_key_param:
             return None
+        return _optional_ssm_secret(self.stripe_api_key_param)
 
     def require(self, name: str) -> str:
         value = getattr(self, name)
@@ -88,6 +89,23 @@ def _ssm_secret(name: str) -> str:
 
     value = parameters.get_parameter(name, decrypt=True, max_age=SECRET_CACHE_SECONDS)
     return str(value)
+
+
+_absent: dict[str, float] = {}
+
+
+def _optional_ssm_secret(name: str) -> str | None:
+    """A parameter that may not exist: its absence is remembered as long as a value would be,
+    so a shop without it costs one GetParameter per container every five minutes."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    if time.monotonic() < _absent.get(name, 0.0):
+        return None
+    try:
+        return _ssm_secret(name).strip() or None
+    except GetParameterError:
+        _absent[name] = time.monotonic() + SECRET_CACHE_SECONDS
+        return None
 
 
 def _required(name: str) -> str:

@@ -103,7 +103,8 @@ def decide(check: SendCheck) -> Decision:
         local = until.astimezone(zone)
         return Defer(
             until,
-            f"weekly cap of {cap} messages reached ({len(recent)} in the last 7 days); "
+            f"weekly cap of {cap} message{'s' if cap != 1 else ''} reached "
+            f"({len(recent)} in the last 7 days); "
             f"next possible at {local:%Y-%m-%d %H:%M} {_zone_name(zone)}",
         )
 

@@ -128,7 +128,8 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
         if now - claimed_at < CLAIM_TIMEOUT:
             return StepResult("stale", f"step {step + 1} is being sent by another job")
         # Claimed long ago, never recorded: that sender stopped after the provider call.
-        return _record(prior, step, None, now, unknown=True)
+        policy = policies.load(shop, shop_timezone=_shop_zone(shops.get(shop)))
+        return _record(prior, step, None, now, policy, unknown=True)
     if not dunning.can_claim(step):
         return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
     claimed = store.save_dunning(prior, dunning.claim(step, now))  # the at-most-once gate
@@ -192,7 +193,7 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     metrics.add_metric(name=f"Reminder{channel.capitalize()}Sent", unit="Count", value=1)
     local = now.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
     delivered = Delivered(channel, provider_id, policy_step.template, f"{local}, {zone_reason}")
-    return _record(claimed, step, delivered, now)
+    return _record(claimed, step, delivered, now, policy)
 
 
 def _deliver(
@@ -307,6 +308,7 @@ def _record(
     step: int,
     sent: Delivered | None,
     now: datetime,
+    policy: cadence.ReminderPolicy,
     *,
     unknown: bool = False,
 ) -> StepResult:
@@ -330,7 +332,6 @@ def _record(
             currency=owed.currency if owed else "",
         )
         dunning = current.dunning_or_raise().record(message)
-        policy = policies.load(case.shop, shop_timezone="UTC")
         if case.status is not CaseStatus.OPEN:
             dunning = dunning.finish(DunningStatus.STOPPED, f"case {case.status}")
         elif step + 1 < len(policy.steps) and case.opened_at is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
@@ -35,15 +36,18 @@ def save_installation(
     ).save()
     if stripe_account:
         StripeAccountItem(f"STRIPEACCT#{stripe_account}", META, shop=shop).save()
+    forget(shop)
+
+
+# Shop items change rarely (install, settings, uninstall); a warm container reads each at
+# most once a minute instead of once per event and per message.
+SHOP_CACHE_SECONDS = 60.0
+_cache: dict[str, tuple[float, ShopItem | None]] = {}
 
 
 def is_installed(shop: str) -> bool:
-    bind()
-    try:
-        item = ShopItem.get(shop_pk(shop), META)
-    except DoesNotExist:
-        return False
-    return bool(item.active)
+    item = get(shop)
+    return bool(item is not None and item.active)
 
 
 def shop_for_stripe_account(account: str) -> str | None:
@@ -55,8 +59,21 @@ def shop_for_stripe_account(account: str) -> str | None:
 
 
 def get(shop: str) -> ShopItem | None:
+    cached = _cache.get(shop)
+    if cached is not None and time.monotonic() < cached[0]:
+        return cached[1]
     bind()
     try:
-        return ShopItem.get(shop_pk(shop), META)
+        item: ShopItem | None = ShopItem.get(shop_pk(shop), META)
     except DoesNotExist:
-        return None
+        item = None
+    _cache[shop] = (time.monotonic() + SHOP_CACHE_SECONDS, item)
+    return item
+
+
+def forget(shop: str | None = None) -> None:
+    """Drop cached shop items (after a write here; tests; the local stack's restarts)."""
+    if shop is None:
+        _cache.clear()
+    else:
+        _cache.pop(shop, None)
