@@ -381,3 +381,26 @@ def test_a_complaint_suppresses_and_opts_out_and_a_transient_bounce_does_nothing
     assert contacts.reachability("other.myshopify.com", PENDING["email"], None) == (
         contacts.Reachability()
     )
+
+
+def test_a_shops_template_is_checked_when_saved_and_falls_back_when_it_misbehaves(
+    local: Any, at: Any
+) -> None:
+    from recoup.channels.render import TemplateRejected
+    from recoup.services import shops as shop_service
+    from recoup.store import shops
+
+    # Given a shop saving an override that reaches for Python internals: refused, not stored
+    with pytest.raises(TemplateRejected, match="__class__"):
+        shop_service.set_template(SHOP, "friendly", {"subject": "{{ shop_name.__class__ }}"})
+    # And a valid override of the first step's subject, which is stored and used
+    shop_service.set_template(SHOP, "friendly", {"subject": "{{ shop_name }}: {{ order_name }}"})
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
+    assert emails(local)[0]["Subject"] == f"{SHOP}: {PENDING['name']}"
+    # When a stored override goes bad (written around the check, e.g. by an older version)
+    shops.save_templates(SHOP, {"firm": {"subject": "{{ password }}"}})
+    run_scheduler(local, at, OPENED + timedelta(days=4, hours=3))
+    # Then the step still goes out with the default, and the trail says why
+    assert len(emails(local)) == 2
+    assert "shop template refused" in cases.timeline(SHOP, PENDING_ID)[-1].body["summary"]

@@ -105,6 +105,7 @@ class Delivered:
     provider_id: str
     template: str
     local_time: str  # when it reached the customer, in their zone, and why that zone
+    refused_template: str | None = None  # why the shop's override was not used
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,14 +186,18 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
 
     channel = decision.channel
     try:
-        provider_id = _deliver(channel, case, policy_step, step, shop_item, email, phone, zone, now)
+        provider_id, refused = _deliver(
+            channel, case, policy_step, step, shop_item, email, phone, zone, now
+        )
     except Exception:
         # Not sent: give the claim back so SQS's retry can send.
         _release(shop, case_id, step)
         raise
     metrics.add_metric(name=f"Reminder{channel.capitalize()}Sent", unit="Count", value=1)
     local = now.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-    delivered = Delivered(channel, provider_id, policy_step.template, f"{local}, {zone_reason}")
+    delivered = Delivered(
+        channel, provider_id, policy_step.template, f"{local}, {zone_reason}", refused
+    )
     return _record(claimed, step, delivered, now, policy)
 
 
@@ -206,7 +211,9 @@ def _deliver(
     phone: str | None,
     zone: Any,
     now: datetime,
-) -> str:
+) -> tuple[str, str | None]:
+    """Render and send; returns the provider's message id and, if the shop's template
+    override was refused (the default was used), why."""
     from recoup.channels import mime, render
     from recoup.integrations import ses, sns
 
@@ -222,6 +229,8 @@ def _deliver(
     snapshot = case.snapshot
     customer = snapshot.customer if snapshot else None
     ctx = render.MessageContext(
+        brand_color=(shop_item.brand_color if shop_item else None) or "#1a1a1a",
+        logo_url=shop_item.logo_url if shop_item else None,
         shop_name=(shop_item.shop_name if shop_item else None) or case.shop,
         shop_email=shop_item.contact_email if shop_item else None,
         shop_url=f"https://{case.shop}",
@@ -246,8 +255,13 @@ def _deliver(
             else None
         ),
     )
+    parts = ((shop_item.templates or {}) if shop_item else {}).get(policy_step.template) or {}
     if channel == "email":
-        rendered = render.render_email(ctx)
+        override = render.EmailOverride(
+            subject=parts.get("subject"), html=parts.get("html"), text=parts.get("text")
+        )
+        rendered = render.render_email(ctx, override if any(parts.values()) else None)
+        _note_refused(case, rendered.override_error)
         raw = mime.build_email(
             rendered,
             from_address=settings.require("sender_address"),
@@ -258,13 +272,15 @@ def _deliver(
             list_unsubscribe_mailto=None,
             message_id_domain=settings.require("sender_address").rsplit("@", 1)[1],
         )
-        return ses.send_raw(
+        message_id = ses.send_raw(
             raw,
             from_address=settings.require("sender_address"),
             to_address=address,
             tags={"shop": case.shop.replace(".", "_"), "step": str(step + 1)},
         )
-    sms = render.render_sms(ctx)
+        return message_id, rendered.override_error
+    sms = render.render_sms(ctx, parts.get("sms"))
+    _note_refused(case, sms.override_error)
     message_id = sns.send_sms(address, sms.body)
     contacts.update(
         contacts.GLOBAL,
@@ -273,7 +289,14 @@ def _deliver(
         reason="SMS reminder sent",
         last_shop=case.shop,
     )
-    return message_id
+    return message_id, sms.override_error
+
+
+def _note_refused(case: Case, error: str | None) -> None:
+    if error:
+        # The message still goes, with the default template; the merchant sees why.
+        logger.warning("Shop template refused", extra={"shop": case.shop, "reason": error})
+        metrics.add_metric(name="ShopTemplateRefused", unit="Count", value=1)
 
 
 def _pay_url(
@@ -350,6 +373,8 @@ def _record(
                 f"step {step + 1} sent by {channel} ({owed}) at {delivered.local_time}; "
                 f"provider id {provider_id}"
             )
+            if delivered.refused_template:
+                summary += f"; shop template refused ({delivered.refused_template}), default used"
         entry = _entry(current, "reminder.sent", summary, _next_words(dunning), now, step)
         customer_key = _customer_key(case)
         extra = (

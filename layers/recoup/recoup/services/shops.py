@@ -26,3 +26,23 @@ def install(
         timezone=timezone,
         locale=locale,
     )
+
+
+TEMPLATE_PARTS = ("subject", "html", "text", "sms")
+
+
+def set_template(shop: str, name: str, parts: dict[str, str]) -> None:
+    """Store a shop's override of one template, after checking every part in the sandbox;
+    raises TemplateRejected naming the problem, and stores nothing then."""
+    from recoup.channels.render import TemplateRejected, validate_override
+
+    unknown = sorted(set(parts) - set(TEMPLATE_PARTS))
+    if unknown:
+        raise TemplateRejected(f"unknown template part(s): {', '.join(unknown)}")
+    for kind in TEMPLATE_PARTS:
+        if kind in parts:
+            validate_override(kind, parts[kind])  # type: ignore[arg-type]
+    item = store.get(shop)
+    templates = dict(item.templates or {}) if item else {}
+    templates[name] = dict(parts)
+    store.save_templates(shop, templates)

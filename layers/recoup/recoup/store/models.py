@@ -43,6 +43,11 @@ class ShopItem(_Item):
     contact_email = UnicodeAttribute(null=True)
     timezone = UnicodeAttribute(null=True)
     locale = UnicodeAttribute(null=True)
+    brand_color = UnicodeAttribute(null=True)
+    logo_url = UnicodeAttribute(null=True)
+    # The shop's template overrides by template name: {"subject", "html", "text", "sms"},
+    # each checked by recoup.channels.render.validate_override before it is stored.
+    templates = JSONAttribute(null=True)
 
 
 class PolicyItem(_Item):

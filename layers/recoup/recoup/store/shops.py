@@ -77,3 +77,9 @@ def forget(shop: str | None = None) -> None:
         _cache.clear()
     else:
         _cache.pop(shop, None)
+
+
+def save_templates(shop: str, templates: dict[str, dict[str, str]]) -> None:
+    bind()
+    ShopItem(shop_pk(shop), META).update(actions=[ShopItem.templates.set(templates)])
+    forget(shop)
