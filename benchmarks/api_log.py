@@ -1,10 +1,11 @@
-"""A record of every AWS API call, with what each one touched: for the reminder benchmarks.
+"""A record of every AWS API call, with what each one touched: for the call-count benchmarks.
 
-Like `aws_calls.CallLog`, it wraps `botocore.client.BaseClient._make_api_call` (the one path
-boto3 clients, PynamoDB's connection and Powertools' providers all take) and attributes each
-call to the function whose handler was running (None: the harness itself). It also keeps a
-short description of the item or index a DynamoDB call touched ("case", "shop", "policy",
-"due index"), read from the request's keys, and the Count and ScannedCount a Query or Scan
+It wraps `botocore.client.BaseClient._make_api_call` (the one path boto3 clients, PynamoDB's
+connection and Powertools' providers all take) and attributes each call to the function whose
+handler was running (None: the harness itself), and to the event source the caller set, if
+any (`aws_calls` sets it while the worker applies an event). It also keeps a short
+description of the item or index a DynamoDB call touched ("case", "shop", "policy", "due
+index"), read from the request's keys, and the Count and ScannedCount a Query or Scan
 answered, so the reports can say which reads are above the minimum, not only how many.
 """
 
@@ -27,6 +28,7 @@ class ApiCall:
     target: str  # what it touched: "case", "shop", "policy", "due index", ... ("" for none)
     count: int | None = None  # Query/Scan: items returned
     scanned: int | None = None  # Query/Scan: items read (ScannedCount)
+    source: str | None = None  # the event's source while the worker applied it, if set
 
     @property
     def label(self) -> str:
@@ -38,6 +40,7 @@ class ApiLog:
     calls: list[ApiCall] = field(default_factory=list)
     phase: str = "setup"
     function: str | None = None
+    source: str | None = None
 
     @contextmanager
     def recording(self) -> Iterator[None]:
@@ -48,7 +51,7 @@ class ApiLog:
         def counting(client: BaseClient, operation_name: str, api_params: Any) -> Any:
             service = client.meta.service_model.service_name
             operation = f"{service}.{operation_name}"
-            phase, function = log.phase, log.function
+            phase, function, source = log.phase, log.function, log.source
             response: Any = None
             try:
                 response = original(client, operation_name, api_params)
@@ -63,6 +66,7 @@ class ApiLog:
                         target(operation, api_params),
                         _int(counts.get("Count")),
                         _int(counts.get("ScannedCount")),
+                        source,
                     )
                 )
 

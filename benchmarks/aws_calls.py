@@ -1,10 +1,10 @@
 """AWS API calls per webhook delivery, as a ratio to the minimum of one (the SQS SendMessage).
 
 The local stack runs in this process (moto's `mock_aws`), with the functions loaded as the
-stack loads them. Every botocore client call goes through `BaseClient._make_api_call`
-(boto3 clients, PynamoDB's connection and Powertools' parameter providers alike), so a
-counting wrapper there sees them all; each call is attributed to the function whose handler
-was running, and calls the harness makes itself (provisioning, the queue poller) are left out.
+stack loads them. Every botocore client call is recorded (`api_log`: boto3 clients,
+PynamoDB's connection and Powertools' parameter providers alike); each call is attributed to
+the function whose handler was running, and calls the harness makes itself (provisioning,
+the queue poller) are left out.
 
 Two settings for the signing secrets:
 - env: the local stack's setting (RECOUP_SECRETS_SOURCE=env); verification is pure CPU.
@@ -26,8 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-from botocore.client import BaseClient
-
+from benchmarks.api_log import ApiLog
 from benchmarks.fresh import BenchError
 from benchmarks.payloads import SHOP, STRIPE_ACCOUNT, WRONG_SECRET, Deliveries, Delivery
 
@@ -48,50 +47,12 @@ SECRET_PARAMS = {
 }
 
 
-@dataclass(frozen=True)
-class Call:
-    phase: str
-    function: str | None  # logical id of the function whose handler made it; None: harness
-    source: str | None  # the event's source while the worker applied it
-    operation: str  # "sqs.SendMessage"
-
-
 @dataclass
-class CallLog:
-    calls: list[Call] = field(default_factory=list)
-    phase: str = "setup"
-    function: str | None = None
-    source: str | None = None
+class CallLog(ApiLog):
+    """The call record (`api_log`), plus the events the worker applied, by source."""
+
     applied: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)  # exceptions the worker raised
-
-    @contextmanager
-    def recording(self) -> Iterator[None]:
-        # Private and undeclared in botocore's stubs, but the one path every call takes.
-        original: Callable[..., Any] = BaseClient._make_api_call  # type: ignore[attr-defined]
-        log = self
-
-        def counting(client: BaseClient, operation_name: str, api_params: Any) -> Any:
-            service = client.meta.service_model.service_name
-            log.calls.append(
-                Call(log.phase, log.function, log.source, f"{service}.{operation_name}")
-            )
-            return original(client, operation_name, api_params)
-
-        with mock.patch.object(BaseClient, "_make_api_call", counting):
-            yield
-
-    def attributed(
-        self, logical_id: str, handler: Callable[[dict[str, Any], Any], Any]
-    ) -> Callable[[dict[str, Any], Any], Any]:
-        def run(event: dict[str, Any], context: Any) -> Any:
-            self.function = logical_id
-            try:
-                return handler(event, context)
-            finally:
-                self.function = None
-
-        return run
 
     @contextmanager
     def counting_applied(self) -> Iterator[None]:
@@ -118,13 +79,7 @@ class CallLog:
             yield
 
     def operations(self, phase: str, *, function: str | None = None) -> Counter[str]:
-        return Counter(
-            call.operation
-            for call in self.calls
-            if call.phase == phase
-            and call.function is not None
-            and (function is None or call.function == function)
-        )
+        return Counter(call.operation for call in self.made(phase=phase, function=function))
 
 
 @dataclass(frozen=True)
@@ -217,8 +172,8 @@ def _worker(log: CallLog) -> list[WorkerResult]:
     for source in sorted(log.applied):
         operations = Counter(
             call.operation
-            for call in log.calls
-            if call.phase == "drain" and call.function == WORKER and call.source == source
+            for call in log.made(phase="drain", function=WORKER)
+            if call.source == source
         )
         dynamodb = {op.split(".", 1)[1]: n for op, n in operations.items() if op[:9] == "dynamodb."}
         results.append(

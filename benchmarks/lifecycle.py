@@ -33,7 +33,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from unittest import mock
@@ -249,7 +249,7 @@ def _labelled(call: ApiCall) -> ApiCall:
     """Tell the due-index Queries that found something from those that found nothing."""
     if call.operation == "dynamodb.Query" and call.target == "due index":
         target = DUE_WITH if (call.count or 0) > 0 else DUE_EMPTY
-        return ApiCall(call.phase, call.function, call.operation, target, call.count, call.scanned)
+        return replace(call, target=target)
     return call
 
 
