@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from recoup.domain.fraud import FraudLevel, FraudResult, Signals, score
+from recoup.domain.fraud import FraudLevel, FraudResult, ShopFraudSettings, Signals, score
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "fraud" / "orders.jsonl"
 PRECISION_BAR = 0.85
@@ -182,3 +182,12 @@ def test_scoring_takes_under_a_millisecond_per_case() -> None:
     print(f"\nfraud scoring: {per_case * 1e6:.0f} µs per case")
     # Then the mean stays under the 1 ms goal
     assert per_case < 0.001
+
+
+def test_the_measure_notices_a_weakened_rule_set() -> None:
+    # Given a shop that switched card-testing detection off
+    weak = ShopFraudSettings(disabled=frozenset({"card_testing"}))
+    # When the set is scored with it
+    results = {case.id: score(Signals.from_dict(case.signals), weak) for case in CASES}
+    # Then the measure shows a missed fraud case: the quality test can fail
+    assert _measure(results).recall < 1.0

@@ -21,6 +21,9 @@ HIGH_AT = 70  # score at or above: flagged as fraud, no reminders
 # so: the case is "unscored" and held for review instead.
 MIN_CONFIDENCE = 0.25
 
+# dispute_reason when the worker knows no dispute was opened (unknown is None).
+NO_DISPUTE = "none"
+
 FRAUD_DECLINE_CODES = ("stolen_card", "lost_card", "fraudulent", "pickup_card")
 
 # Money thresholds for "a high-value order", per currency; a currency not listed leaves the
@@ -186,7 +189,7 @@ DEFAULT_RULE_DATA: tuple[dict[str, Any], ...] = (
         "when": {
             "all": [
                 _cmp("dispute_reason", "present"),
-                _cmp("dispute_reason", "ne", "fraudulent"),
+                {"not": _cmp("dispute_reason", "in", ["fraudulent", NO_DISPUTE])},
             ]
         },
         "reason": "the cardholder's bank opened a dispute (reason: {dispute_reason})",
@@ -430,5 +433,6 @@ __all__ = [
     "HIGH_VALUE_TAGS",
     "LOCKED_RULES",
     "MIN_CONFIDENCE",
+    "NO_DISPUTE",
     "REVIEW_AT",
 ]

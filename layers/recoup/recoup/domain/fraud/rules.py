@@ -373,7 +373,7 @@ def show_value(value: SignalValue) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, tuple):
-        return ", ".join(value) if value else "none"
+        return "; ".join(value) if value else "none"
     return str(value)
 
 

@@ -238,7 +238,10 @@ def _facts(value: Any) -> SignalValue:
         if isinstance(item, str) and item.strip():
             out.append(_SPACES.sub(" ", item.strip())[:MAX_FACT_LENGTH])
     if len(out) != len(items):
-        raise _Partial(tuple(dict.fromkeys(out)), "some entries were not text or were dropped")
+        raise _Partial(
+            tuple(dict.fromkeys(out)),
+            f"dropped {len(items) - len(out)} entries that are not text (or past {MAX_FACTS})",
+        )
     return tuple(dict.fromkeys(out))
 
 
@@ -256,8 +259,9 @@ def _codes(value: Any) -> SignalValue:
         if code is not None:
             out.append(code)
     codes = tuple(dict.fromkeys(out))
-    if bad or len(items) > MAX_CODES:
-        raise _Partial(codes, f"{bad + max(0, len(items) - MAX_CODES)} odd entries were dropped")
+    dropped = bad + max(0, len(items) - MAX_CODES)
+    if dropped:
+        raise _Partial(codes, f"dropped {dropped} entries that are not codes (or past {MAX_CODES})")
     return codes
 
 
@@ -361,7 +365,11 @@ FIELD_SPECS: dict[str, SignalSpec] = {
     "early_fraud_warning": SignalSpec(
         Kind.BOOL, _bool, "a radar.early_fraud_warning.created was received"
     ),
-    "dispute_reason": SignalSpec(Kind.TEXT, _code, "charge.dispute.created: the dispute's reason"),
+    "dispute_reason": SignalSpec(
+        Kind.TEXT,
+        _code,
+        "charge.dispute.created: the dispute's reason; 'none' when known that there is none",
+    ),
     "decline_codes": SignalSpec(
         Kind.TEXTS, _codes, "decline codes of the order's failed payments (decline_code, reason)"
     ),
@@ -487,16 +495,16 @@ class Signals:
         dropped with a note in `data_quality`."""
         if not isinstance(data, Mapping):
             return cls(data_quality=(f"signals: expected an object, got {_show(data)}; ignored",))
-        notes: list[str] = []
+        notes = [str(note) for note in _sequence_or_empty(data.get("data_quality"))]
         known: dict[str, Any] = {}
+        unknown: list[str] = []
         for key, value in data.items():
-            if key == "data_quality":
-                notes.extend(str(note) for note in _sequence_or_empty(value))
-            elif isinstance(key, str) and key in FIELD_SPECS:
+            if isinstance(key, str) and key in FIELD_SPECS:
                 known[key] = value
-            else:
-                notes.append(f"{_show(key)}: not a signal; ignored")
-        return cls(**known, data_quality=tuple(notes))
+            elif key != "data_quality":
+                unknown.append(f"{_show(key)}: not a signal; ignored")
+        # notes in a fixed order, whatever the order of the keys
+        return cls(**known, data_quality=(*notes, *sorted(unknown)))
 
     def to_dict(self) -> dict[str, Any]:
         """The known signals as JSON-safe data (unknown ones left out); `from_dict` reads it
