@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recoup.domain.fields import FieldError, check_keys, is_int, join_path, object_at, show
 from recoup.domain.money import Money, MoneyError, normalise_currency
 
 MIN_STEPS = 1
@@ -37,17 +38,8 @@ _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _ZONE_KEY = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
 
 
-class PolicyError(ValueError):
+class PolicyError(FieldError):
     """An invalid policy. `field` is a path into the policy's data ("steps[2].delay")."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-    def under(self, prefix: str) -> PolicyError:
-        """The same error, with its field seen from an enclosing object."""
-        return PolicyError(_join(prefix, self.field), self.message)
 
 
 class Channel(StrEnum):
@@ -501,42 +493,16 @@ def _enum(kind: type[_E], value: object, field: str) -> _E:
 
 
 def _object(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PolicyError(path, f"must be an object, got {_show(value)}")
-    return value
+    return object_at(value, path, PolicyError)
 
 
 def _check_keys(
     obj: Mapping[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]
 ) -> None:
-    allowed = required + optional
-    unknown = sorted(str(key) for key in obj if key not in allowed)
-    if unknown:
-        others = f" (also unknown: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
-        raise PolicyError(
-            _join(path, unknown[0]),
-            f"unknown key{others}; allowed keys are {', '.join(sorted(allowed))}",
-        )
-    for key in required:
-        if key not in obj:
-            raise PolicyError(_join(path, key), "is required")
+    check_keys(obj, path, required, optional, PolicyError)
 
 
-def _join(prefix: str, field: str) -> str:
-    if not prefix:
-        return field
-    if not field:
-        return prefix
-    return f"{prefix}{field}" if field.startswith("[") else f"{prefix}.{field}"
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _show(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+_join, _is_int, _show = join_path, is_int, show
 
 
 def _minutes(t: time) -> int:

@@ -35,6 +35,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeAlias
 
+from recoup.domain import fields
+from recoup.domain.fields import FieldError
 from recoup.domain.fraud.signals import SIGNALS, Kind, OddValue, SignalValue
 from recoup.domain.money import Money, MoneyError, normalise_currency
 
@@ -48,17 +50,8 @@ _RULE_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
 _CODE = re.compile(r"[a-z0-9_]{1,64}")
 
 
-class FraudSettingsError(ValueError):
+class FraudSettingsError(FieldError):
     """An invalid rule or setting. `field` is a path into the data ("rules[3].when.op")."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
-
-    def under(self, prefix: str) -> FraudSettingsError:
-        """The same error, with its field seen from an enclosing object."""
-        return FraudSettingsError(join_path(prefix, self.field), self.message)
 
 
 class FraudLevel(StrEnum):
@@ -563,38 +556,16 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
 
 
 def object_at(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise FraudSettingsError(path, f"must be an object, got {_show(value)}")
-    return value
+    return fields.object_at(value, path, FraudSettingsError)
 
 
 def check_keys(
     obj: Mapping[str, Any], path: str, required: tuple[str, ...], optional: tuple[str, ...]
 ) -> None:
-    allowed = required + optional
-    unknown = sorted(str(key) for key in obj if key not in allowed)
-    if unknown:
-        others = f" (also unknown: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
-        raise FraudSettingsError(
-            join_path(path, unknown[0]),
-            f"unknown key{others}; allowed keys are {', '.join(sorted(allowed))}",
-        )
-    for key in required:
-        if key not in obj:
-            raise FraudSettingsError(join_path(path, key), "is required")
+    fields.check_keys(obj, path, required, optional, FraudSettingsError)
 
 
-def join_path(prefix: str, field: str) -> str:
-    if not prefix:
-        return field
-    if not field:
-        return prefix
-    return f"{prefix}{field}" if field.startswith("[") else f"{prefix}.{field}"
-
-
-def _show(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+join_path, _show = fields.join_path, fields.show
 
 
 __all__ = [
