@@ -47,34 +47,32 @@ def email_event(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
         bounce = data.get("bounce") or {}
         if bounce.get("bounceType") != "Permanent":
             return FeedbackResult(kind, 0, f"{bounce.get('bounceType')} bounce: no action")
-        recipients = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
-        for address in recipients:
-            contacts.update(
-                shop_pk(shop),
-                contacts.contact_sk(address),
-                now=now,
-                reason="permanent bounce",
-                suppressed=True,
-            )
-        metrics.add_metric(name="EmailSuppressed", unit="Count", value=len(recipients))
-        return FeedbackResult(kind, len(recipients), "suppressed after a permanent bounce")
+        suppressed = _suppress(shop, bounce.get("bouncedRecipients"), now, "permanent bounce")
+        metrics.add_metric(name="EmailSuppressed", unit="Count", value=suppressed)
+        return FeedbackResult(kind, suppressed, "suppressed after a permanent bounce")
     if kind == "Complaint":
-        recipients = [
-            r["emailAddress"]
-            for r in (data.get("complaint") or {}).get("complainedRecipients") or []
-        ]
-        for address in recipients:
-            contacts.update(
-                shop_pk(shop),
-                contacts.contact_sk(address),
-                now=now,
-                reason="complaint",
-                suppressed=True,
-                email_opt_out=True,
-            )
-        metrics.add_metric(name="EmailComplaint", unit="Count", value=len(recipients))
-        return FeedbackResult(kind, len(recipients), "suppressed and opted out after a complaint")
+        recipients = (data.get("complaint") or {}).get("complainedRecipients")
+        suppressed = _suppress(shop, recipients, now, "complaint", opt_out=True)
+        metrics.add_metric(name="EmailComplaint", unit="Count", value=suppressed)
+        return FeedbackResult(kind, suppressed, "suppressed and opted out after a complaint")
     return FeedbackResult(kind, 0, "event type not handled")
+
+
+def _suppress(
+    shop: str, recipients: Any, now: datetime, reason: str, *, opt_out: bool = False
+) -> int:
+    """Put SES's recipients on the shop's suppression list (and opt them out); how many."""
+    addresses = [r["emailAddress"] for r in recipients or [] if r.get("emailAddress")]
+    for address in addresses:
+        contacts.update(
+            shop_pk(shop),
+            contacts.contact_sk(address),
+            now=now,
+            reason=reason,
+            suppressed=True,
+            email_opt_out=True if opt_out else None,
+        )
+    return len(addresses)
 
 
 def inbound_sms(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
