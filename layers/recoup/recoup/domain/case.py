@@ -13,7 +13,7 @@ deliveries harmless:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ from recoup.domain.events import (
     Source,
     attempt_from,
     customer_from,
+    jsonable,
     line_item_from,
 )
 from recoup.domain.money import Money
@@ -108,18 +109,16 @@ class Case:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        from recoup.domain.events import _jsonable
-
         return {
             "shop": self.shop,
             "case_id": self.case_id,
             "status": str(self.status),
             "status_since": [[str(s), at.isoformat()] for s, at in self.status_since],
-            "snapshot": _jsonable(_asdict(self.snapshot)) if self.snapshot else None,
+            "snapshot": jsonable(asdict(self.snapshot)) if self.snapshot else None,
             "snapshot_key": list(self.snapshot_key) if self.snapshot_key else None,
             "owed_when_open": self.owed_when_open.to_dict() if self.owed_when_open else None,
             "owed_key": list(self.owed_key) if self.owed_key else None,
-            "attempts": [_jsonable(_asdict(a)) for a in self.attempts],
+            "attempts": [jsonable(asdict(a)) for a in self.attempts],
             "refunds": [[eid, m.to_dict()] for eid, m in self.refunds],
             "dispute_open": self.dispute_open,
             "fraud_warning": self.fraud_warning,
@@ -163,12 +162,6 @@ class Case:
 
 def _key(data: list[Any] | None) -> SnapshotKey | None:
     return (int(data[0]), str(data[1]), str(data[2])) if data else None
-
-
-def _asdict(obj: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(obj)
 
 
 def _snapshot(data: dict[str, Any]) -> OrderSnapshot:

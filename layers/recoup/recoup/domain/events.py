@@ -6,7 +6,7 @@ JSON (`to_dict`/`from_dict`); the case state machine folds them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -113,15 +113,15 @@ class DomainEvent:
         return f"{owner}:{self.case_id}"
 
     def with_shop(self, shop: str) -> DomainEvent:
-        return _replace(self, shop=shop)
+        return replace(self, shop=shop)
 
     def with_case(self, case_id: str, *, linked: bool) -> DomainEvent:
-        return _replace(self, case_id=case_id, linked=linked)
+        return replace(self, case_id=case_id, linked=linked)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["schema"] = SCHEMA_VERSION
-        return _jsonable(data)  # type: ignore[no-any-return]
+        return jsonable(data)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DomainEvent:
@@ -146,12 +146,6 @@ class DomainEvent:
             summary=data.get("summary", ""),
             extra=dict(data.get("extra") or {}),
         )
-
-
-def _replace(event: DomainEvent, **changes: Any) -> DomainEvent:
-    from dataclasses import replace
-
-    return replace(event, **changes)
 
 
 def _money(data: dict[str, Any] | None) -> Money | None:
@@ -200,13 +194,14 @@ def _attempt_from(data: dict[str, Any]) -> PaymentAttempt:
     )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Dataclass-dict values as JSON: datetimes ISO, enums their value, Money as a pair."""
     if isinstance(value, dict):
         if set(value) == {"currency", "minor"}:
             return {"minor": value["minor"], "currency": value["currency"]}
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, StrEnum):
