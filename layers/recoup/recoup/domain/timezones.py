@@ -8,7 +8,9 @@ number falls through to the next source, and finally to the shop's zone (or UTC)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -118,7 +120,7 @@ _PROVINCE_TABLES = {
 # exclaves, sparsely populated regions, or zones on the same clock): the address gives that
 # zone when its province does not say otherwise. Russia, the DR Congo and a few others are
 # left out on purpose: too many people live outside any one zone.
-_PRINCIPAL_ZONES = {
+_PRINCIPAL_ZONES: dict[str, str] = {
     "AR": "America/Argentina/Buenos_Aires",  # all of Argentina keeps UTC-3
     "CL": "America/Santiago",
     "CN": "Asia/Shanghai",
@@ -141,6 +143,10 @@ _PRINCIPAL_ZONES = {
     "UA": "Europe/Kyiv",
     "UZ": "Asia/Tashkent",
 }
+
+# Read-only views of the tables above.
+PROVINCE_COUNTRIES: tuple[str, ...] = tuple(sorted(_PROVINCE_TABLES))
+PRINCIPAL_ZONES: Mapping[str, str] = MappingProxyType(_PRINCIPAL_ZONES)
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it cannot tell
@@ -282,6 +288,8 @@ def _parse_phone(raw: str | None, region: str | None) -> phonenumbers.PhoneNumbe
 
 
 __all__ = [
+    "PRINCIPAL_ZONES",
+    "PROVINCE_COUNTRIES",
     "address_zone",
     "country_zones",
     "customer_zone",
