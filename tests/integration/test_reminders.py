@@ -404,3 +404,26 @@ def test_a_shops_template_is_checked_when_saved_and_falls_back_when_it_misbehave
     # Then the step still goes out with the default, and the trail says why
     assert len(emails(local)) == 2
     assert "shop template refused" in cases.timeline(SHOP, PENDING_ID)[-1].body["summary"]
+
+
+def test_a_deferral_that_meets_a_concurrent_write_still_resolves_its_claim(
+    local: Any, at: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a step due in the customer's night, and a write that conflicts with the deferral
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    real = case_store.save_all
+    conflicts = {"left": 1}
+
+    def conflicting(*args: Any, **kwargs: Any) -> None:
+        if conflicts["left"]:
+            conflicts["left"] -= 1
+            raise case_store.ConcurrentUpdate("another writer")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(case_store, "save_all", conflicting)
+    # When the sender defers it
+    result = reminders.send_step(SHOP, PENDING_ID, 0, now=datetime(2026, 11, 3, 15, 20, tzinfo=UTC))
+    # Then the deferral was written on the second try, and no claim is left behind
+    assert result.outcome == "deferred"
+    assert dunning().claimed_step == -1
+    assert dunning().next_at == datetime(2026, 11, 3, 16, 0, tzinfo=UTC)

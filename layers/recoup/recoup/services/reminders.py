@@ -12,6 +12,7 @@ at-least-once and idempotent.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -179,7 +180,7 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
             now,
             "deferred",
             f"step {step + 1} held back: {decision.reason}; moved to {local}",
-            claimed.dunning_or_raise().release(step).schedule(step, decision.until),
+            lambda d: d.release(step).schedule(step, decision.until),
         )
     if isinstance(decision, guardrails.Skip):
         return _skip(claimed, step, now, decision.reason, policy)
@@ -401,40 +402,62 @@ def _hold(
     now: datetime,
     outcome: str,
     summary: str,
-    dunning: Dunning,
+    change: Callable[[Dunning], Dunning],
 ) -> StepResult:
-    entry = _entry(claimed, f"reminder.{outcome}", summary, _next_words(dunning), now, step)
-    store.save_all([store.CaseWrite(claimed.case, claimed, entry, dunning)], now=now)
-    logger.info("Reminder held back", extra={"case_id": claimed.case.case_id, "why": summary})
-    return StepResult(outcome, summary)
+    """Record a step not sent (deferred or skipped), re-reading on conflict so the claim is
+    always resolved: a claim left behind would later pass for a send whose outcome is lost."""
+    current = claimed
+    for _ in range(MAX_ATTEMPTS):
+        before = current.dunning_or_raise()
+        if current.case.status is not CaseStatus.OPEN:
+            dunning = before.finish(DunningStatus.STOPPED, f"case {current.case.status}")
+        else:
+            dunning = change(before)
+        entry = _entry(current, f"reminder.{outcome}", summary, _next_words(dunning), now, step)
+        try:
+            store.save_all([store.CaseWrite(current.case, current, entry, dunning)], now=now)
+        except store.ConcurrentUpdate:
+            reloaded = store.load(claimed.case.shop, claimed.case.case_id)
+            if reloaded is None:
+                raise
+            current = reloaded
+            continue
+        logger.info("Reminder held back", extra={"case_id": current.case.case_id, "why": summary})
+        return StepResult(outcome, summary)
+    raise store.ConcurrentUpdate(f"case {claimed.case.case_id}: could not record step {step}")
 
 
 def _skip(
     claimed: store.StoredCase, step: int, now: datetime, reason: str, policy: cadence.ReminderPolicy
 ) -> StepResult:
     case = claimed.case
-    dunning = claimed.dunning_or_raise()
-    if case.status is not CaseStatus.OPEN:
-        after = dunning.finish(DunningStatus.STOPPED, reason)
-    elif case.fraud_warning or case.dispute_open:
-        after = dunning.finish(DunningStatus.HELD, reason)
-    elif case.amount_owed is None or not cadence.chasable(policy, case.amount_owed):
-        after = dunning.finish(DunningStatus.NOT_CHASED, reason)
-    elif step + 1 < len(policy.steps) and case.opened_at is not None:
-        # This step cannot reach the customer; the next may (another channel).
-        after = dunning.schedule(
-            step + 1, cadence.step_due_at(policy, step + 1, case.opened_at, now), reason
-        )
-    else:
-        after = dunning.finish(
+
+    def after(dunning: Dunning) -> Dunning:
+        if case.fraud_warning or case.dispute_open:
+            return dunning.finish(DunningStatus.HELD, reason)
+        if case.amount_owed is None or not cadence.chasable(policy, case.amount_owed):
+            return dunning.finish(DunningStatus.NOT_CHASED, reason)
+        if step + 1 < len(policy.steps) and case.opened_at is not None:
+            # This step cannot reach the customer; the next may (another channel).
+            due = cadence.step_due_at(policy, step + 1, case.opened_at, now)
+            return dunning.schedule(step + 1, due, reason)
+        return dunning.finish(
             DunningStatus.AWAITING_ESCALATION, f"{reason}; waiting for escalation"
         )
+
     return _hold(claimed, step, now, "skipped", f"step {step + 1} not sent: {reason}", after)
 
 
 def _finish_sequence(claimed: store.StoredCase, now: datetime, reason: str) -> StepResult:
-    dunning = claimed.dunning_or_raise().finish(DunningStatus.AWAITING_ESCALATION, reason)
-    return _hold(claimed, dunning.next_step, now, "skipped", reason, dunning)
+    step = claimed.dunning_or_raise().next_step
+    return _hold(
+        claimed,
+        step,
+        now,
+        "skipped",
+        reason,
+        lambda d: d.finish(DunningStatus.AWAITING_ESCALATION, reason),
+    )
 
 
 def _release(shop: str, case_id: str, step: int) -> None:
