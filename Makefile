@@ -36,7 +36,7 @@ $(VENV)/.installed: $(UV) requirements/dev.txt pyproject.toml
 	@touch $@
 
 $(SAM_VENV)/.installed: $(UV) requirements/sam.txt
-	$(UV) venv --quiet --python $(PYTHON) $(SAM_VENV)
+	$(UV) venv --quiet --clear --python $(PYTHON) $(SAM_VENV)
 	$(UV) pip install --python $(SAM_VENV)/bin/python --quiet --require-hashes -r requirements/sam.txt
 	@touch $@
 

@@ -48,24 +48,6 @@ def stripe_headers(body: bytes, secret: str, *, timestamp: int | None = None) ->
     }
 
 
-class FakeLambdaContext:
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-    function_version = "$LATEST"
-    log_group_name = "/aws/lambda/test-function"
-    log_stream_name = "test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-@pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
-
-
 @pytest.fixture
 def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The local stack with moto in-process: template.yaml's resources, the real handlers,

@@ -55,9 +55,6 @@ class Stack:
     functions: list[FunctionSpec]
     queue_urls_by_arn: dict[str, str]
 
-    def function(self, logical_id: str) -> FunctionSpec:
-        return next(f for f in self.functions if f.logical_id == logical_id)
-
 
 def provision(region: str = "us-east-1", stage: str = "dev") -> Stack:
     """Create the resources with whatever endpoint boto3 is configured for (moto)."""

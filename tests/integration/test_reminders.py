@@ -427,3 +427,25 @@ def test_a_deferral_that_meets_a_concurrent_write_still_resolves_its_claim(
     assert result.outcome == "deferred"
     assert dunning().claimed_step == -1
     assert dunning().next_at == datetime(2026, 11, 3, 16, 0, tzinfo=UTC)
+
+
+def test_a_policy_is_stored_versioned_and_used_for_new_cases(local: Any) -> None:
+    from recoup.domain.cadence import default_policy, parse_policy, policy_to_dict
+    from recoup.store import policies
+
+    # Given a shop that saves version 1 of a one-step policy, then tries to save it again
+    data = policy_to_dict(default_policy("America/New_York"))
+    data["steps"] = [dict(data["steps"][0], delay="2d")]
+    first = parse_policy({**data, "version": 1})
+    policies.save(SHOP, first, now=OPENED)
+    with pytest.raises(policies.PolicyConflict):
+        policies.save(SHOP, first, now=OPENED)
+    # When a case opens / Then it is scheduled from the stored policy, not the default
+    assert policies.load(SHOP) == first
+    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
+    assert dunning().next_at == OPENED + timedelta(days=2)
+    assert dunning().policy_version == 1
+    # And version 2 follows version 1, but not a skipped version
+    policies.save(SHOP, parse_policy({**data, "version": 2}), now=OPENED)
+    with pytest.raises(policies.PolicyConflict):
+        policies.save(SHOP, parse_policy({**data, "version": 4}), now=OPENED)

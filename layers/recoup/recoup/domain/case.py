@@ -184,10 +184,6 @@ class Outcome:
     duplicate: bool
     effect: str
 
-    @property
-    def changed(self) -> bool:
-        return not self.duplicate
-
 
 def new_case(shop: str, case_id: str) -> Case:
     return Case(shop=shop, case_id=case_id)

@@ -115,18 +115,6 @@ class CaseWrite:
         return self.prior.dunning if self.prior else None
 
 
-def save(
-    case: Case,
-    prior: StoredCase | None,
-    entry: AuditEntry,
-    *,
-    now: datetime,
-    xrefs: Iterable[str] = (),
-) -> None:
-    """Write the case, its next audit entry and cross references atomically."""
-    save_all([CaseWrite(case, prior, entry)], now=now, xrefs=xrefs)
-
-
 def save_all(
     writes: list[CaseWrite],
     *,
