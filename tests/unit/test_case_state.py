@@ -33,6 +33,7 @@ def _event(
     source: Source = Source.SHOPIFY,
     attempt: bool = False,
     refunded: int | None = None,
+    signals: dict[str, object] | None = None,
 ) -> DomainEvent:
     at = T0 + timedelta(minutes=minutes)
     snapshot = (
@@ -59,14 +60,30 @@ def _event(
         else None,
         refunded=Money.of(refunded, "USD") if refunded is not None else None,
         linked=True,
+        signals=dict(signals or {}),
     )
 
 
 STORY = [
-    _event("created", Fact.UNPAID, 0, owed=189900),
-    _event("updated", Fact.UNPAID, 5, owed=149900),
-    _event("declined", Fact.PAYMENT_FAILED, 10, owed=149900, source=Source.STRIPE, attempt=True),
-    _event("declined-again", Fact.PAYMENT_FAILED, 20, source=Source.STRIPE, attempt=True),
+    _event("created", Fact.UNPAID, 0, owed=189900, signals={"browser_ip": "203.0.113.9"}),
+    _event("updated", Fact.UNPAID, 5, owed=149900, signals={"browser_ip": "198.51.100.4"}),
+    _event(
+        "declined",
+        Fact.PAYMENT_FAILED,
+        10,
+        owed=149900,
+        source=Source.STRIPE,
+        attempt=True,
+        signals={"stripe_risk_score": 71, "cvc_check": "fail"},
+    ),
+    _event(
+        "declined-again",
+        Fact.PAYMENT_FAILED,
+        20,
+        source=Source.STRIPE,
+        attempt=True,
+        signals={"stripe_risk_score": 88},
+    ),
     _event("paid", Fact.PAID, 30, owed=0),
     _event("stripe-paid", Fact.PAID, 31, owed=0, source=Source.STRIPE, attempt=True),
     _event("partial-refund", Fact.REFUNDED, 40, refunded=10000),
@@ -170,3 +187,14 @@ def test_merging_two_cases_equals_folding_all_their_events(
     merged = join(fold(order_side), payment_case)
     # Then it is what folding every event into the order's case gives
     assert merged == fold(events)
+
+
+def test_each_fraud_signal_keeps_its_newest_value_whatever_the_order() -> None:
+    forward = fold(STORY)
+    backward = fold(list(reversed(STORY)))
+    assert forward.signal_values() == backward.signal_values()
+    assert forward.signal_values() == {
+        "browser_ip": "198.51.100.4",  # the update is newer than the create
+        "cvc_check": "fail",  # reported once, kept
+        "stripe_risk_score": 88,  # the second decline is newer
+    }

@@ -36,6 +36,11 @@ class Settings:
     link_secret_env: str | None = None
     stripe_api_key_param: str | None = None
     stripe_api_key_env: str | None = None
+    shopify_api_key: str | None = None  # the app's client id (public; the session token's aud)
+    kms_key_arn: str | None = None  # encrypts shops' access tokens
+    shopify_tasks_queue_url: str | None = None  # customer tagging and other Admin API calls
+    escalation_queue_url: str | None = None  # referral jobs and hand-overs
+    case_files_bucket: str | None = None  # referral case files (private, encrypted)
 
     def link_secrets(self) -> tuple[str, ...]:
         """Signs unsubscribe links; the first signs, all verify (rotation)."""
@@ -138,4 +143,9 @@ def get_settings() -> Settings:
         link_secret_env=os.environ.get("RECOUP_LINK_SECRET"),
         stripe_api_key_param=os.environ.get("RECOUP_STRIPE_API_KEY_PARAM"),
         stripe_api_key_env=os.environ.get("RECOUP_STRIPE_API_KEY"),
+        shopify_api_key=os.environ.get("RECOUP_SHOPIFY_API_KEY") or None,
+        kms_key_arn=os.environ.get("RECOUP_KMS_KEY_ARN") or None,
+        shopify_tasks_queue_url=os.environ.get("RECOUP_SHOPIFY_TASKS_QUEUE_URL") or None,
+        escalation_queue_url=os.environ.get("RECOUP_ESCALATION_QUEUE_URL") or None,
+        case_files_bucket=os.environ.get("RECOUP_CASE_FILES_BUCKET") or None,
     )

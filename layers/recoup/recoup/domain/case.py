@@ -8,7 +8,8 @@ deliveries harmless:
 - the order's amounts, items and customer come from the newest snapshot, ranked by source
   (Shopify's order beats a Stripe payment), then time, then event id, whole (never merged
   field by field, which would depend on arrival order);
-- payment attempts and refunds are sets; flags only ever turn on.
+- payment attempts and refunds are sets; flags only ever turn on;
+- each fraud signal keeps the newest value reported for it, ranked like snapshots.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _STATUS_OF_FACT = {
 _SOURCE_PRIORITY = {Source.STRIPE: 0, Source.SHOPIFY: 1}
 
 SnapshotKey = tuple[int, str, str]  # (source priority, occurred_at ISO, event id)
+# One reported fraud signal: (signal name, raw JSON value, key of the event that reported it).
+SignalEntry = tuple[str, Any, SnapshotKey]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,11 @@ class Case:
     last_event_at: datetime | None = None
     # Set on a Stripe payment's own case once it was merged into its Shopify order's case.
     merged_into: str | None = None
+    signals: tuple[SignalEntry, ...] = ()  # sorted by name, one entry per signal
+
+    def signal_values(self) -> dict[str, Any]:
+        """The newest raw value of each fraud signal reported for this case."""
+        return {name: value for name, value, _ in self.signals}
 
     @property
     def opened(self) -> bool:
@@ -127,6 +135,7 @@ class Case:
             "event_ids": sorted(self.event_ids),
             "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
             "merged_into": self.merged_into,
+            "signals": [[name, value, list(key)] for name, value, key in self.signals],
         }
 
     @classmethod
@@ -157,6 +166,10 @@ class Case:
                 datetime.fromisoformat(data["last_event_at"]) if data.get("last_event_at") else None
             ),
             merged_into=data.get("merged_into"),
+            signals=tuple(
+                (str(name), value, _key(key) or (0, "", ""))
+                for name, value, key in data.get("signals") or ()
+            ),
         )
 
 
@@ -221,6 +234,7 @@ def of_event(shop: str, case_id: str, event: DomainEvent) -> Case:
         stripe_refs=frozenset(event.stripe_refs),
         event_ids=frozenset({event.event_id}),
         last_event_at=event.occurred_at,
+        signals=tuple((name, event.signals[name], key) for name in sorted(event.signals)),
     )
 
 
@@ -254,7 +268,21 @@ def join(a: Case, b: Case) -> Case:
         stripe_refs=a.stripe_refs | b.stripe_refs,
         event_ids=a.event_ids | b.event_ids,
         last_event_at=max(last) if last else None,
+        signals=_join_signals(a.signals, b.signals),
     )
+
+
+def _join_signals(
+    a: tuple[SignalEntry, ...], b: tuple[SignalEntry, ...]
+) -> tuple[SignalEntry, ...]:
+    if not b:
+        return a
+    newest: dict[str, SignalEntry] = {entry[0]: entry for entry in a}
+    for entry in b:
+        known = newest.get(entry[0])
+        if known is None or entry[2] > known[2]:
+            newest[entry[0]] = entry
+    return tuple(newest[name] for name in sorted(newest))
 
 
 _T = TypeVar("_T")

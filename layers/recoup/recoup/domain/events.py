@@ -67,6 +67,7 @@ class PaymentAttempt:
     amount: Money | None = None
     code: str | None = None  # failure or decline code, as the provider sends it
     message: str | None = None
+    card_fingerprint: str | None = None  # Stripe's card fingerprint: velocity per card
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,9 @@ class DomainEvent:
     linked: bool = True  # False when a Stripe event named no Shopify order
     summary: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Fraud signals this delivery reports, raw and JSON-safe, keyed by the names in
+    # recoup.domain.fraud.signals.FIELD_SPECS (`Signals` cleans them when a case is scored).
+    signals: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
@@ -145,6 +149,7 @@ class DomainEvent:
             linked=bool(data.get("linked", True)),
             summary=data.get("summary", ""),
             extra=dict(data.get("extra") or {}),
+            signals=dict(data.get("signals") or {}),
         )
 
 
@@ -191,6 +196,7 @@ def _attempt_from(data: dict[str, Any]) -> PaymentAttempt:
         amount=_money(data.get("amount")),
         code=data.get("code"),
         message=data.get("message"),
+        card_fingerprint=data.get("card_fingerprint"),
     )
 
 

@@ -5,12 +5,15 @@ SHOP#<domain>     META                       installation: Stripe account, insta
 SHOP#<domain>     CASE#<case id>             the case: status, amounts, version, audit head
 SHOP#<domain>     AUDIT#<case id>#<seq>      one audit entry, hash-chained
 SHOP#<domain>     XREF#<stripe object id>    which case a Stripe payment belongs to
+SHOP#<domain>     POLICY#<kind>              reminders, fraud or referral policy, versioned
+SHOP#<domain>     VEL#<dim>#<hash>#<time>#<id>  a failed payment, for velocity counts (TTL)
 STRIPEACCT#<id>   META                       which shop a connected Stripe account is
 """
 
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
@@ -48,6 +51,12 @@ class ShopItem(_Item):
     # The shop's template overrides by template name: {"subject", "html", "text", "sms"},
     # each checked by recoup.channels.render.validate_override before it is stored.
     templates = JSONAttribute(null=True)
+    # The offline Admin API token, encrypted with the table's KMS key (never stored plain).
+    access_token = BinaryAttribute(null=True, legacy_encoding=False)
+    scopes = UnicodeAttribute(null=True)
+    uninstalled_at = UTCDateTimeAttribute(null=True)
+    # Shopify customer tags Recoup applies, by purpose ("fraud", "agency", "legal").
+    tags = JSONAttribute(null=True)
 
 
 class PolicyItem(_Item):
@@ -107,6 +116,7 @@ class CaseItem(_Item):
     due_sk = UnicodeAttribute(null=True)
     next_step = NumberAttribute(null=True)
     dunning = JSONAttribute(null=True)  # recoup.domain.dunning.Dunning.to_dict
+    screening = JSONAttribute(null=True)  # recoup.domain.fraud.screening.Screening.to_dict
     status = UnicodeAttribute()
     opened = BooleanAttribute(default=False)
     opened_at = UTCDateTimeAttribute(null=True)

@@ -1,8 +1,14 @@
-"""The shop's reminder policy: stored versioned, read with a default for a new shop."""
+"""A shop's policies (reminders, fraud, referral): stored versioned, read with defaults.
+
+Each kind is one item (`POLICY#<KIND>`) holding its newest version; a save must be exactly
+one version ahead of what is stored, so two admins editing at once cannot overwrite each
+other silently.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
@@ -10,34 +16,46 @@ from recoup.domain.cadence import ReminderPolicy, default_policy, parse_policy, 
 from recoup.store.bind import bind
 from recoup.store.models import PolicyItem, shop_pk
 
-SK = "POLICY#REMINDERS"
+REMINDERS = "REMINDERS"
+FRAUD = "FRAUD"
+REFERRAL = "REFERRAL"
 
 
 class PolicyConflict(Exception):
     """Someone saved a newer version first."""
 
 
-def load(shop: str, *, shop_timezone: str = "UTC") -> ReminderPolicy:
+def load_doc(shop: str, kind: str) -> tuple[int, dict[str, Any]] | None:
+    """The stored (version, document) of one policy kind, or None if the shop has none."""
     bind()
     try:
-        item = PolicyItem.get(shop_pk(shop), SK)
+        item = PolicyItem.get(shop_pk(shop), f"POLICY#{kind}")
     except DoesNotExist:
-        return default_policy(shop_timezone)
-    return parse_policy(item.doc)
+        return None
+    return int(item.version), dict(item.doc)
 
 
-def save(shop: str, policy: ReminderPolicy, *, now: datetime) -> None:
+def save_doc(shop: str, kind: str, version: int, doc: dict[str, Any], *, now: datetime) -> None:
     """Store a new version; refused unless it is exactly one more than the stored one."""
     bind()
-    item = PolicyItem(
-        shop_pk(shop), SK, version=policy.version, doc=policy_to_dict(policy), updated_at=now
-    )
+    item = PolicyItem(shop_pk(shop), f"POLICY#{kind}", version=version, doc=doc, updated_at=now)
     condition = (
-        PolicyItem.pk.does_not_exist()
-        if policy.version == 1
-        else PolicyItem.version == policy.version - 1
+        PolicyItem.pk.does_not_exist() if version == 1 else PolicyItem.version == version - 1
     )
     try:
         item.save(condition=condition)
     except PutError as exc:
-        raise PolicyConflict(f"policy version {policy.version} is not the next one") from exc
+        raise PolicyConflict(
+            f"{kind.lower()} policy version {version} is not the next one"
+        ) from exc
+
+
+def load(shop: str, *, shop_timezone: str = "UTC") -> ReminderPolicy:
+    stored = load_doc(shop, REMINDERS)
+    if stored is None:
+        return default_policy(shop_timezone)
+    return parse_policy(stored[1])
+
+
+def save(shop: str, policy: ReminderPolicy, *, now: datetime) -> None:
+    save_doc(shop, REMINDERS, policy.version, policy_to_dict(policy), now=now)
