@@ -1,9 +1,10 @@
 """`python -m benchmarks` (`make bench`): measure, print, and rewrite docs/performance.md.
 
-The timed figures (fresh-interpreter probes) run alone. The call counts need no quiet
-machine, so the scheduler-reads benchmark, which spends most of its time loading ten
-thousand items into moto, runs in a second process beside the AWS-call and lifecycle counts
-(this machine has two cores); `--serial` runs it in this process instead.
+The timed figures (fresh-interpreter probes, then the fraud scoring time in this process)
+run alone. The call counts need no quiet machine, so the scheduler-reads benchmark, which
+spends most of its time loading ten thousand items into moto, runs in a second process
+beside the AWS-call, lifecycle and velocity-read counts (this machine has two cores);
+`--serial` runs it in this process instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from benchmarks import (
     aws_calls,
     cold_delivery,
+    fraud,
     fresh,
     import_time,
     lifecycle,
@@ -68,12 +70,18 @@ def main(argv: list[str] | None = None) -> int:
         calls = aws_calls.run(args.deliveries, deliveries)
         _progress("lifecycle: a case opened, reminded three times, paid; in-process stack")
         life = lifecycle.run(deliveries)
+        sizes = " then ".join(f"{h:,}" for h in fraud.HISTORY)
+        _progress(f"fraud velocity reads: one screening, {sizes} failed payments in history")
+        fraud_reads = fraud.velocity_reads(deliveries)
         if pending is None:
             _progress(f"scheduler reads ({reads_scale})")
             reads = scheduler_reads.run(deliveries, _progress)
         else:
             _progress("waiting for the scheduler reads")
             reads = pending.result()
+    # Timed in this process, so only once the second process is done.
+    _progress(f"fraud scoring time: best of {fraud.ROUNDS} rounds, in this process")
+    fraud_time = fraud.scoring_time(deliveries, fraud_reads.runs[-1].counts)
 
     results = report.Results(
         rounds=args.rounds,
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         calls=calls,
         reads=reads,
         lifecycle=life,
+        fraud_time=fraud_time,
+        fraud_reads=fraud_reads,
         reads_in_parallel=not args.serial,
     )
     print(report.text(results))

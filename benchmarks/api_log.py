@@ -4,9 +4,10 @@ It wraps `botocore.client.BaseClient._make_api_call` (the one path boto3 clients
 connection and Powertools' providers all take) and attributes each call to the function whose
 handler was running (None: the harness itself), and to the event source the caller set, if
 any (`aws_calls` sets it while the worker applies an event). It also keeps a short
-description of the item or index a DynamoDB call touched ("case", "shop", "policy", "due
-index"), read from the request's keys, and the Count and ScannedCount a Query or Scan
-answered, so the reports can say which reads are above the minimum, not only how many.
+description of the item or index a DynamoDB call touched ("case", "shop", "fraud policy",
+"velocity marks", "due index"), read from the request's keys, and the Count and
+ScannedCount a Query or Scan answered, so the reports can say which reads are above the
+minimum, not only how many.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ApiCall:
     phase: str
     function: str | None  # logical id of the function whose handler made it; None: harness
     operation: str  # "dynamodb.Query"
-    target: str  # what it touched: "case", "shop", "policy", "due index", ... ("" for none)
+    target: str  # what it touched: "case", "shop", "fraud policy", ... ("" for none)
     count: int | None = None  # Query/Scan: items returned
     scanned: int | None = None  # Query/Scan: items read (ScannedCount)
     source: str | None = None  # the event's source while the worker applied it, if set
@@ -109,6 +110,10 @@ def _string(value: Any) -> str:
     return ""
 
 
+# A shop's policies by kind (store/policies.py: `POLICY#<KIND>`).
+_POLICIES = {"REMINDERS": "reminder policy", "FRAUD": "fraud policy", "REFERRAL": "referral policy"}
+
+
 def _item_kind(key: Mapping[str, Any]) -> str:
     """The table's item types, by key (store/models.py's layout)."""
     pk, sk = _string(key.get("pk")), _string(key.get("sk"))
@@ -116,13 +121,16 @@ def _item_kind(key: Mapping[str, Any]) -> str:
         return "stripe account"
     if pk == "GLOBAL" and sk.startswith("CONTACT#"):
         return "global contact"
+    if sk.startswith("POLICY#"):
+        return _POLICIES.get(sk.removeprefix("POLICY#"), "policy")
     prefixes = {
         "CASE#": "case",
         "AUDIT#": "audit entry",
         "XREF#": "cross reference",
-        "POLICY#": "policy",
         "CONTACT#": "contact",
         "MSG#": "message log",
+        "VEL#": "velocity mark",  # a failed payment, per email, card or IP (store/velocity.py)
+        "ADDR#": "address mark",  # a customer seen at a shipping address
     }
     for prefix, kind in prefixes.items():
         if sk.startswith(prefix):
@@ -174,7 +182,12 @@ def target(operation: str, params: Any) -> str:
         values = params.get("ExpressionAttributeValues") or {}
         for value in values.values():
             text = _string(value)
-            for prefix, kind in (("MSG#", "message log"), ("AUDIT#", "audit trail")):
+            for prefix, kind in (
+                ("MSG#", "message log"),
+                ("AUDIT#", "audit trail"),
+                ("VEL#", "velocity marks"),
+                ("ADDR#", "address marks"),
+            ):
                 if text.startswith(prefix):
                     return kind
             if text.startswith("CASE#"):

@@ -5,7 +5,8 @@ time zone America/New_York, its Stripe account connected, the default reminder p
 Shopify order goes through everything Recoup does with it:
 
 1. opened: an `orders/create` delivery with `financial_status: pending`; the worker opens
-   the case and schedules step 1 (a day after the order);
+   the case, screens it for fraud (it must pass, or nothing is sent) and schedules step 1
+   (a day after the order);
 2. three reminders: for each step the clock is moved to the first five-minute scheduler slot
    at or after the step's due time that is outside the customer's quiet hours (the customer
    is in Portland, Oregon), the scheduler fires (`run_schedules`) and the sender consumes the
@@ -17,9 +18,13 @@ Shopify order goes through everything Recoup does with it:
 Every botocore call is counted (`api_log`) and attributed to the function whose handler
 made it: the webhook functions, the worker, the scheduler, the sender. The harness's own
 calls (installing the shop, the queue poller's ReceiveMessage and DeleteMessage, reading
-the case back to pick the times) are left out, as in `aws_calls`.
+the case back to pick the times) are left out, as in `aws_calls`. The local stack runs
+every function in this one process, where the shop cache (`store.shops`, a minute) of one
+function would serve the next; deployed, each function has its own containers and the
+steps are days apart, so the cache is emptied whenever another function, or the same one
+in a later step, is invoked (`_Containers`).
 
-The minimum is derived from what happened, with the rules in `MINIMUM` (written out in
+The minimum is derived from what happened, with the rules in `_rules` (written out in
 docs/performance.md), and each function's calls are matched against it: what is left over
 is listed by operation and by the item or index it touched, so the excess has names. The
 idle runs are counted on their own and kept out of the ratio.
@@ -96,7 +101,20 @@ READ_CASE = Need("worker", "dynamodb.GetItem (case)", _op("dynamodb.GetItem", "c
 WRITE_CASE = Need(
     "worker", "dynamodb.TransactWriteItems", lambda c: c.operation == "dynamodb.TransactWriteItems"
 )
-READ_POLICY = Need("worker", "dynamodb.GetItem (policy)", _op("dynamodb.GetItem", "policy"))
+READ_POLICY = Need(
+    "worker", "dynamodb.GetItem (reminder policy)", _op("dynamodb.GetItem", "reminder policy")
+)
+# Fraud screening: the shop's settings, then one Query per identity the case names.
+READ_FRAUD_POLICY = Need(
+    "worker", "dynamodb.GetItem (fraud policy)", _op("dynamodb.GetItem", "fraud policy")
+)
+QUERY_MARKS = Need(
+    "worker", "dynamodb.Query (velocity marks)", _op("dynamodb.Query", "velocity marks")
+)
+QUERY_ADDRESS = Need(
+    "worker", "dynamodb.Query (address marks)", _op("dynamodb.Query", "address marks")
+)
+IDENTITIES = ("email", "card", "ip", "address")  # store.velocity.Identities' fields
 QUERY_SHARD = Need("scheduler", f"dynamodb.Query ({DUE_WITH})", _op("dynamodb.Query", DUE_WITH))
 QUEUE_JOBS = Need("scheduler", "sqs.SendMessageBatch", _op("sqs.SendMessageBatch"))
 SENDER = (
@@ -132,6 +150,8 @@ class Observed:
     accepted: int = 0  # webhook deliveries answered 200 queued
     applied: int = 0  # events the worker applied (not duplicates)
     opened: int = 0  # of which opened a case (and so read the shop's policy)
+    # One entry per fraud scoring: the identities (IDENTITIES) the case named then.
+    scorings: list[tuple[str, ...]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     due: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # phase -> (shop, case)
     queued: dict[str, int] = field(default_factory=dict)  # phase -> jobs queued
@@ -142,11 +162,13 @@ class Observed:
 @contextmanager
 def _watching(observed: Observed) -> Iterator[None]:
     """Wrap the services the functions call (they look them up on the module each time)."""
-    from recoup.services import cases, reminders
+    from recoup.services import cases, reminders, screening
     from recoup.services.reminders import on_case_change  # what services.cases calls
     from recoup.store import cases as store
+    from recoup.store.velocity import Identities
 
     apply_message = cases.apply_message
+    screen = screening.screen
     due_cases = store.due_cases
     queue_due = reminders.queue_due
     send_job = reminders.send_job
@@ -161,15 +183,24 @@ def _watching(observed: Observed) -> Iterator[None]:
             observed.applied += 1
         return applied
 
-    def changing(prior: Any, case: Any) -> Any:
+    def changing(prior: Any, case: Any, screened: Any = None, now: Any = None) -> Any:
         from recoup.domain.case import CaseStatus
 
-        result = on_case_change(prior, case)
+        result = on_case_change(prior, case, screened, now)
         # The branch that starts a sequence is the one that reads the shop's policy.
         starts = (prior is None or prior.dunning is None) and case.opened_at is not None
         if result is not None and starts and case.status is CaseStatus.OPEN:
             observed.opened += 1
         return result
+
+    def screening_case(prior: Any, case: Any, now: datetime) -> Any:
+        screened = screen(prior, case, now)
+        # A new screening is a scoring: it read the fraud settings and the velocity marks
+        # of every identity the case names (`store.velocity.counts`).
+        if screened.screening is not None:
+            who = Identities.of(case)
+            observed.scorings.append(tuple(dim for dim in IDENTITIES if getattr(who, dim)))
+        return screened
 
     def finding(now: datetime, **kwargs: Any) -> Iterator[Any]:
         for due in due_cases(now, **kwargs):
@@ -195,10 +226,36 @@ def _watching(observed: Observed) -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(cases, "apply_message", applying))
         stack.enter_context(mock.patch.object(cases, "on_case_change", changing))
+        stack.enter_context(mock.patch.object(screening, "screen", screening_case))
         stack.enter_context(mock.patch.object(store, "due_cases", finding))
         stack.enter_context(mock.patch.object(reminders, "queue_due", queueing))
         stack.enter_context(mock.patch.object(reminders, "send_job", sending))
         yield
+
+
+class _Containers:
+    """Wraps the handlers so that no shop item cached by one invocation serves another
+    function, or the same function in a later step of the lifecycle: deployed, each
+    function has containers of its own, and the steps are days apart, far beyond the
+    cache's minute (`store.shops.SHOP_CACHE_SECONDS`)."""
+
+    def __init__(self, log: ApiLog) -> None:
+        self.log = log
+        self.last: tuple[str, str] | None = None
+
+    def wrap(
+        self, logical_id: str, handler: Callable[[dict[str, Any], Any], Any]
+    ) -> Callable[[dict[str, Any], Any], Any]:
+        from recoup.store import shops
+
+        def run(event: dict[str, Any], context: Any) -> Any:
+            container = (logical_id, self.log.phase)
+            if container != self.last:
+                shops.forget()
+                self.last = container
+            return handler(event, context)
+
+        return run
 
 
 # ---------------------------------------------------------------- results
@@ -357,9 +414,16 @@ class _Run:
 
     def lifecycle(self) -> None:
         from recoup.domain.dunning import DunningStatus
+        from recoup.domain.fraud.screening import Gate
 
         self.deliver("opened", self.created)
-        self.steps.append(Step("opened", self.now, "orders/create, financial_status pending"))
+        screening = self.stored().screening
+        if screening is None or screening.gate is not Gate.RUN:
+            why = screening.why() if screening else "not screened"
+            raise BenchError(f"the order's reminders may not run: {why}")
+        self.steps.append(
+            Step("opened", self.now, f"orders/create, financial_status pending; {screening.why()}")
+        )
         for number in range(1, REMINDERS + 1):
             phase = f"reminder {number}"
             at = self.next_slot()
@@ -408,6 +472,13 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
     needs: dict[str, list[Need]] = {role: [] for role in ROLE_ORDER}
     needs["webhook functions"] += [SEND_MESSAGE] * observed.accepted
     needs["worker"] += [READ_CASE, WRITE_CASE] * observed.applied + [READ_POLICY] * observed.opened
+    for identities in observed.scorings:
+        needs["worker"].append(READ_FRAUD_POLICY)
+        needs["worker"] += [
+            QUERY_ADDRESS if dim == "address" else QUERY_MARKS for dim in identities
+        ]
+    known = Counter(dim for identities in observed.scorings for dim in identities)
+    queries = sum(known.values())
     runs = shards = jobs = batches = 0
     for phase, queued in observed.queued.items():
         if phase == "idle" or not queued:
@@ -443,9 +514,25 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
         Rule(
             "... that opens a case",
             "worker",
-            "+ dynamodb.GetItem (the shop's policy)",
+            "+ dynamodb.GetItem (the shop's reminder policy)",
             observed.opened,
             observed.opened,
+        ),
+        Rule(
+            "a fraud scoring (a case opened, or its signals changed)",
+            "worker",
+            "+ dynamodb.GetItem (the shop's fraud policy)",
+            len(observed.scorings),
+            len(observed.scorings),
+        ),
+        Rule(
+            "... per identity the case names ("
+            + (", ".join(f"{dim} ×{n}" for dim, n in known.items()) or "none")
+            + ")",
+            "worker",
+            "+ dynamodb.Query of its velocity marks (email, card, IP) or address marks",
+            queries,
+            queries,
         ),
         Rule(
             f"a scheduler run with steps due ({runs} runs, {jobs} jobs)",
@@ -492,8 +579,11 @@ def run(deliveries: Deliveries) -> LifecycleResult:
                 cached.cache_clear()  # clients of this stack, not of an earlier one
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
             handlers = local.lambdas.handlers
+            containers = _Containers(log)
             for logical_id, handler in list(handlers.items()):
-                handlers[logical_id] = log.attributed(logical_id, handler)
+                handlers[logical_id] = log.attributed(
+                    logical_id, containers.wrap(logical_id, handler)
+                )
             life = _Run(local, deliveries, log)
             clock.use(life.clock)
             try:

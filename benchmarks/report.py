@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks import report_reminders
+from benchmarks import report_fraud, report_reminders
 from benchmarks.aws_calls import CallsResult, PhaseResult
 from benchmarks.cold_delivery import ColdResult
+from benchmarks.fraud import ScoringTime, VelocityResult
 from benchmarks.fresh import ROOT
 from benchmarks.import_time import GOAL, ImportResult
 from benchmarks.lifecycle import LifecycleResult
@@ -32,6 +33,8 @@ class Results:
     calls: CallsResult
     reads: SchedulerReadsResult
     lifecycle: LifecycleResult
+    fraud_time: ScoringTime
+    fraud_reads: VelocityResult
     reads_in_parallel: bool = True  # the scheduler reads ran in a second process
 
 
@@ -143,6 +146,7 @@ def text(results: Results) -> str:
             f"{w.writes / w.applied:.2f} writes per event  ({_operations(w.operations)})"
         )
     lines += report_reminders.text_lines(results.reads, results.lifecycle)
+    lines += report_fraud.text_lines(results.fraud_time, results.fraud_reads)
     lines += [
         "",
         "   payloads: " + "; ".join(f"{k}: {v}" for k, v in results.payload_sources.items()),
@@ -217,6 +221,7 @@ def markdown(results: Results) -> str:
                 f"{p.per_delivery:.2f} | (calls, minimum 0) | {goal} |"
             )
     out.extend(report_reminders.summary_rows(results.reads, results.lifecycle))
+    out.extend(report_fraud.summary_rows(results.fraud_time, results.fraud_reads))
     add("")
 
     # ------------------------------------------------------------------ 1. imports
@@ -415,6 +420,7 @@ def markdown(results: Results) -> str:
         )
     add("")
     out.extend(report_reminders.sections(results.reads, results.lifecycle))
+    out.extend(report_fraud.section(results.fraud_time, results.fraud_reads))
     return "\n".join(out)
 
 

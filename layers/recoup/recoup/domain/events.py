@@ -47,6 +47,8 @@ class Customer:
     country: str | None = None  # ISO 3166-1 alpha-2, shipping address first
     province: str | None = None
     zip: str | None = None
+    address1: str | None = None  # the street line: for the case file and shared addresses
+    city: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class LineItem:
     unit_price: Money | None = None
     sku: str | None = None
     product_type: str | None = None
+    variant_id: str | None = None  # Shopify's variant id: lines of one variant are one item
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,7 @@ def line_item_from(data: dict[str, Any]) -> LineItem:
         unit_price=_money(data.get("unit_price")),
         sku=data.get("sku"),
         product_type=data.get("product_type"),
+        variant_id=data.get("variant_id"),
     )
 
 

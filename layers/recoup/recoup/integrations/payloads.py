@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from recoup.domain.money import Money, MoneyError
 from recoup.errors import MalformedWebhook
+
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -73,3 +76,25 @@ def unix_time(value: Any, field: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedWebhook(f"{field} must be a Unix timestamp")
     return datetime.fromtimestamp(value, tz=UTC)
+
+
+def optional_time(value: Any) -> datetime | None:
+    """An ISO 8601 time with a zone, or None when absent or unreadable: for optional facts,
+    where an odd value means "unknown", not a rejected delivery."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return iso_time(value, "")
+    except MalformedWebhook:
+        return None
+
+
+def optional_id(value: Any) -> str | None:
+    """A platform id sent as a positive integer or a string of digits, as exact digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value > 0 else None
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()) and int(value) > 0:
+        return str(int(value))
+    return None

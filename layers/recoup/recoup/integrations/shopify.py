@@ -27,16 +27,20 @@ from recoup.domain.events import (
 )
 from recoup.domain.money import Money
 from recoup.errors import MalformedWebhook, SignatureInvalid
+from recoup.integrations import risk_signals
 from recoup.integrations.payloads import (
     iso_time,
     money,
+    optional_id,
     optional_str,
     parse_json_object,
     require,
 )
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
-HANDLED_TOPICS = ORDER_TOPICS | {"refunds/create", "order_transactions/create"}
+RISK_TOPIC = "orders/risk_assessment_changed"
+HANDLED_TOPICS = ORDER_TOPICS | {"refunds/create", "order_transactions/create", RISK_TOPIC}
+_ORDER_GID = "gid://shopify/Order/"
 
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
 _UNPAID_STATUSES = frozenset({"pending", "voided", "expired", "partially_paid"})
@@ -52,6 +56,8 @@ class Delivery:
     webhook_id: str
     api_version: str | None
     triggered_at: datetime | None
+    # X-Shopify-Order-Id: the order, for bodies that do not name it (2024-10 risk assessments).
+    order_id: str | None = None
 
 
 def verify_signature(raw_body: bytes, signature: str | None, secrets: Iterable[str]) -> None:
@@ -94,6 +100,7 @@ def read_delivery(headers: Mapping[str, str]) -> Delivery:
         webhook_id=lower["x-shopify-webhook-id"].strip()[:128],
         api_version=lower.get("x-shopify-api-version"),
         triggered_at=iso_time(triggered, "X-Shopify-Triggered-At") if triggered else None,
+        order_id=optional_id(lower.get("x-shopify-order-id")),
     )
 
 
@@ -106,6 +113,8 @@ def normalise(delivery: Delivery, raw_body: bytes) -> DomainEvent | None:
         return _order_event(delivery, body)
     if delivery.topic == "refunds/create":
         return _refund_event(delivery, body)
+    if delivery.topic == RISK_TOPIC:
+        return _risk_event(delivery, body)
     return _transaction_event(delivery, body)
 
 
@@ -166,6 +175,7 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
         fact=fact,
         snapshot=snapshot,
         summary=summary,
+        signals=risk_signals.shopify_order(order, delivery.topic),
     )
 
 
@@ -194,6 +204,47 @@ def _refund_event(delivery: Delivery, refund: dict[str, Any]) -> DomainEvent:
         refunded=total,
         summary=f"refund {refund_id}: {total or 'no amount'} refunded",
         extra={"refund_key": f"shopify-refund:{refund_id}"},
+    )
+
+
+def _risk_event(delivery: Delivery, assessment: dict[str, Any]) -> DomainEvent:
+    """orders/risk_assessment_changed: one provider's new assessment of an order."""
+    order_id = _assessed_order(assessment, delivery)
+    signals = risk_signals.shopify_risk_assessment(assessment)
+    provider = (optional_str(assessment, "provider_title") or "Shopify")[:80]
+    level = signals.get("shopify_risk_level", "no level")
+    return DomainEvent(
+        event_id=delivery.webhook_id,
+        source=Source.SHOPIFY,
+        kind=delivery.topic,
+        shop=delivery.shop,
+        case_id=order_id,
+        occurred_at=_event_time(assessment.get("created_at"), delivery, "created_at"),
+        fact=Fact.OBSERVED,
+        summary=f"order {order_id} risk assessment by {provider}: {str(level)[:20]}",
+        signals=signals,
+    )
+
+
+def _assessed_order(assessment: dict[str, Any], delivery: Delivery) -> str:
+    """The body's order id (later API versions send it), else its order GID, else the
+    X-Shopify-Order-Id header: a 2024-10 body names no order, Shopify names it in the headers."""
+    given = assessment.get("order_id")
+    if given is not None:
+        order_id = optional_id(given)
+        if order_id is None:
+            raise MalformedWebhook("order_id must be a positive integer")
+        return order_id
+    gid = assessment.get("admin_graphql_api_order_id")
+    if isinstance(gid, str) and gid.startswith(_ORDER_GID):
+        order_id = optional_id(gid.removeprefix(_ORDER_GID))
+        if order_id is None:
+            raise MalformedWebhook(f"admin_graphql_api_order_id is not an order GID: {gid!r}")
+        return order_id
+    if delivery.order_id:
+        return delivery.order_id
+    raise MalformedWebhook(
+        "order_id is missing (and no admin_graphql_api_order_id or X-Shopify-Order-Id)"
     )
 
 
@@ -232,9 +283,9 @@ def _transaction_event(delivery: Delivery, txn: dict[str, Any]) -> DomainEvent |
     )
 
 
-def _event_time(value: Any, delivery: Delivery) -> datetime:
+def _event_time(value: Any, delivery: Delivery, field: str = "updated_at") -> datetime:
     if value:
-        return iso_time(value, "updated_at")
+        return iso_time(value, field)
     return delivery.triggered_at or datetime.now(tz=UTC)
 
 
@@ -258,6 +309,8 @@ def _customer(order: dict[str, Any]) -> Customer:
         country=optional_str(address, "country_code"),
         province=optional_str(address, "province_code"),
         zip=optional_str(address, "zip"),
+        address1=optional_str(address, "address1"),
+        city=optional_str(address, "city"),
     )
 
 
@@ -289,6 +342,7 @@ def _line_items(items: Any, currency: str) -> Iterable[LineItem]:
             unit_price=money(price, currency, f"line_items[{index}].price") if price else None,
             sku=optional_str(item, "sku"),
             product_type=optional_str(item, "product_type"),
+            variant_id=optional_id(item.get("variant_id")),
         )
 
 

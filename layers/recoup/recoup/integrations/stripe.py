@@ -27,6 +27,7 @@ from recoup.domain.events import (
 )
 from recoup.domain.money import Money
 from recoup.errors import MalformedWebhook, SignatureInvalid
+from recoup.integrations import risk_signals
 from recoup.integrations.payloads import (
     optional_str,
     parse_json_object,
@@ -133,6 +134,7 @@ def normalise(event: StripeEvent) -> DomainEvent | None:
         linked=order_id is not None,
         summary=_summary(kind, snapshot, attempt, refunded, extra),
         extra=extra,
+        signals=risk_signals.stripe_object(kind, obj),
     )
 
 
@@ -152,6 +154,7 @@ def _meaning(
             amount=total,
             code=None if succeeded else code,
             message=None if succeeded else message,
+            card_fingerprint=risk_signals.card_fingerprint(obj),
         )
         snapshot = OrderSnapshot(amount_owed=owed, order_total=total, customer=_customer(obj))
         return (Fact.PAID if succeeded else Fact.PAYMENT_FAILED), snapshot, attempt, None, extra
