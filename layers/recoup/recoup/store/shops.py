@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from recoup.store.bind import bind
 from recoup.store.models import ShopItem, StripeAccountItem, shop_pk
@@ -83,3 +83,35 @@ def save_templates(shop: str, templates: dict[str, dict[str, str]]) -> None:
     bind()
     ShopItem(shop_pk(shop), META).update(actions=[ShopItem.templates.set(templates)])
     forget(shop)
+
+
+def mark_installed(shop: str, *, installed_at: datetime) -> None:
+    """Installed (again): active, with its install time. An update, not a put, so a shop
+    that comes back keeps its settings, templates and connected Stripe account."""
+    bind()
+    ShopItem(shop_pk(shop), META).update(
+        actions=[
+            ShopItem.active.set(True),
+            ShopItem.installed_at.set(installed_at),
+            ShopItem.uninstalled_at.remove(),
+        ]
+    )
+    forget(shop)
+
+
+def mark_uninstalled(shop: str, *, at: datetime) -> bool:
+    """Not installed since `at`; False when there is nothing to mark: no such shop, or it
+    was installed again after `at` (a late uninstall webhook must not undo a re-install)."""
+    bind()
+    try:
+        ShopItem(shop_pk(shop), META).update(
+            actions=[ShopItem.active.set(False), ShopItem.uninstalled_at.set(at)],
+            condition=ShopItem.pk.exists() & (ShopItem.installed_at <= at),
+        )
+    except UpdateError as error:
+        if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+    finally:
+        forget(shop)
+    return True

@@ -1,0 +1,85 @@
+"""GET /auth and GET /auth/callback: Shopify's OAuth (authorization code grant) for the
+shop's offline token. The checks and the storing are in recoup.services.install; a refused
+request answers 400, 401 or 403 (502 when Shopify does not answer) with a plain message.
+"""
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from recoup import clock
+from recoup.errors import ConfigurationError
+from recoup.http import misconfigured
+from recoup.integrations.shopify_oauth import STATE_COOKIE, STATE_LIFETIME, OAuthRejected
+from recoup.observability import logger, metrics
+from recoup.services import install
+
+app = APIGatewayHttpResolver()
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def state_cookie(value: str, max_age: int) -> Cookie:
+    # Lax: the browser sends it on Shopify's top-level redirect back to the callback.
+    return Cookie(
+        STATE_COOKIE,
+        value,
+        path="/auth",
+        secure=True,
+        http_only=True,
+        max_age=max_age,
+        same_site=SameSite.LAX_MODE,
+    )
+
+
+def state_cookies(cookies: list[str]) -> list[str]:
+    """The values of every recoup_oauth_state cookie the browser sent."""
+    pairs = (part.strip().partition("=") for cookie in cookies for part in cookie.split(";"))
+    return [value for name, _, value in pairs if name == STATE_COOKIE and value]
+
+
+def redirect(location: str, cookie: Cookie) -> Response[str]:
+    return Response(
+        status_code=302,
+        content_type=content_types.TEXT_PLAIN,
+        body="",
+        headers={"Location": location, **NO_STORE},
+        cookies=[cookie],
+    )
+
+
+@app.get("/auth")
+def begin() -> Response[str]:
+    begun = install.begin(app.current_event.raw_query_string, now=clock.now())
+    lifetime = int(STATE_LIFETIME.total_seconds())
+    return redirect(begun.authorize_url, state_cookie(begun.state_cookie, lifetime))
+
+
+@app.get("/auth/callback")
+def callback() -> Response[str]:
+    location = install.complete(
+        app.current_event.raw_query_string,
+        state_cookies(app.current_event.cookies),
+        now=clock.now(),
+    )
+    return redirect(location, state_cookie("", 0))  # the state is single use: clear it
+
+
+def rejected(exc: OAuthRejected) -> Response[str]:
+    logger.warning("OAuth request refused", extra={"status": exc.status, "reason": exc.message})
+    metrics.add_metric(name="OAuthRejected", unit="Count", value=1)
+    return Response(
+        status_code=exc.status,
+        content_type=content_types.TEXT_PLAIN,
+        body=f"{exc.message}\n",
+        headers=NO_STORE,
+    )
+
+
+app.exception_handler(OAuthRejected)(rejected)
+app.exception_handler(ConfigurationError)(misconfigured)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,149 @@
+"""Install and uninstall a shop: the two requests of the OAuth flow (begin, complete) and
+what the app/uninstalled webhook does (deactivate, forget the token, stop every sequence).
+
+Every refusal of the OAuth flow raises an `OAuthRejected` naming the problem before anything
+is stored; nothing here logs a secret, an authorization code, a state or a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from recoup.domain.dunning import DunningStatus
+from recoup.integrations import shopify_http
+from recoup.integrations import shopify_oauth as oauth
+from recoup.observability import logger, metrics
+from recoup.settings import get_settings
+from recoup.store import cases as case_store
+from recoup.store import shops as shop_store
+from recoup.store import tokens
+
+CALLBACK_PATH = "/auth/callback"
+UNINSTALLED = "app uninstalled"
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    authorize_url: str
+    state_cookie: str  # the signed value of the recoup_oauth_state cookie
+
+
+def begin(raw_query: str, *, now: datetime) -> Begun:
+    """GET /auth: Shopify signed this request; send the merchant to Shopify's authorize page
+    with a state nonce that the cookie binds to this browser and this shop."""
+    settings = get_settings()
+    api_key = settings.require("shopify_api_key")
+    redirect_uri = settings.require("public_url") + CALLBACK_PATH
+    params = oauth.parse_query(raw_query)
+    shop = oauth.require_shop(params)
+    secrets = settings.shopify_secrets()
+    oauth.verify_signed_request(params, secrets=secrets, now=now)
+    nonce, cookie = oauth.new_state(shop, now=now, secret=secrets[0])
+    logger.info("OAuth started", extra={"shop": shop})
+    return Begun(
+        oauth.authorize_url(shop, api_key=api_key, redirect_uri=redirect_uri, state=nonce), cookie
+    )
+
+
+def complete(
+    raw_query: str,
+    state_cookies: Sequence[str],
+    *,
+    now: datetime,
+    transport: shopify_http.Transport | None = None,
+) -> str:
+    """GET /auth/callback: check the request and the state, exchange the code for the offline
+    token, check the scopes, then store the token (encrypted) and mark the shop installed.
+    Returns where to send the merchant: the app's page inside their admin."""
+    settings = get_settings()
+    api_key = settings.require("shopify_api_key")
+    params = oauth.parse_query(raw_query)
+    shop = oauth.require_shop(params)
+    secrets = settings.shopify_secrets()
+    oauth.verify_signed_request(params, secrets=secrets, now=now)
+    oauth.verify_state(
+        state_cookies, oauth.text_param(params, "state"), shop, now=now, secrets=secrets
+    )
+    code = oauth.text_param(params, "code")
+    if code is None:
+        raise oauth.BadOAuthRequest("code is missing")
+    grant = oauth.exchange_code(
+        shop,
+        code,
+        api_key=api_key,
+        secret=secrets[0],
+        transport=transport or shopify_http.urllib_transport,
+    )
+    missing = oauth.missing_scopes(grant.scopes)
+    if missing:
+        raise oauth.OAuthForbidden(
+            f"Shopify granted {grant.scopes or 'no scopes'}, but Recoup needs "
+            f"{', '.join(missing)} as well: approve the app's full access request"
+        )
+    # Installed first, token second: a failure in between leaves an installed shop without
+    # a token (tagging waits), which the merchant's next visit to the app repairs.
+    shop_store.mark_installed(shop, installed_at=now)
+    tokens.save_token(shop, grant.access_token, scopes=grant.scopes)
+    logger.info("Shop installed", extra={"shop": shop, "scopes": grant.scopes})
+    metrics.add_metric(name="ShopInstalled", unit="Count", value=1)
+    return f"https://{shop}/admin/apps/{api_key}"
+
+
+# ---------------------------------------------------------------- uninstall
+
+
+@dataclass(frozen=True, slots=True)
+class Uninstalled:
+    shop: str
+    applied: bool  # False: no such shop, or it was installed again after the uninstall
+    sequences_stopped: int
+
+
+def uninstall(shop: str, *, now: datetime) -> Uninstalled:
+    """app/uninstalled: mark the shop not installed, delete its access token, and stop every
+    reminder sequence it has, at once (out of the due index). `now` is when the uninstall
+    happened: a shop installed again since then is left alone. Idempotent: a redelivery finds
+    the token gone and the sequences stopped."""
+    if not shop_store.mark_uninstalled(shop, at=now):
+        logger.info("Uninstall not applied: unknown shop or installed again", extra={"shop": shop})
+        return Uninstalled(shop, applied=False, sequences_stopped=0)
+    tokens.delete_token(shop)
+    stopped = sum(1 for stored in case_store.tracked_cases(shop) if _stop(stored, now))
+    logger.info("Shop uninstalled", extra={"shop": shop, "sequences_stopped": stopped})
+    metrics.add_metric(name="ShopUninstalled", unit="Count", value=1)
+    return Uninstalled(shop, applied=True, sequences_stopped=stopped)
+
+
+def _stop(stored: case_store.StoredCase, now: datetime) -> bool:
+    """Finish the case's sequence as stopped, with an audit entry saying why; re-read and
+    retry when another writer (the sender, the worker) got there first."""
+    current = stored
+    for _ in range(MAX_ATTEMPTS):
+        dunning = current.dunning
+        if dunning is None or dunning.status is DunningStatus.STOPPED:
+            return False
+        case_id = current.case.case_id
+        entry = case_store.recoup_entry(
+            current,
+            source="recoup",
+            kind="reminders.stopped",
+            event_id=f"recoup:uninstall:{case_id}:{now.isoformat()}",
+            summary="the app was uninstalled: reminders stopped",
+            effect=UNINSTALLED,
+            now=now,
+        )
+        write = case_store.CaseWrite(
+            current.case, current, entry, dunning.finish(DunningStatus.STOPPED, UNINSTALLED)
+        )
+        try:
+            case_store.save_all([write], now=now)
+            return True
+        except case_store.ConcurrentUpdate:
+            reloaded = case_store.load(current.case.shop, case_id)
+            if reloaded is None:
+                return False
+            current = reloaded
+    raise case_store.ConcurrentUpdate(f"case {stored.case.case_id}: could not stop reminders")
