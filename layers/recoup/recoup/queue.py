@@ -1,4 +1,5 @@
-"""Put verified domain events on the events FIFO queue."""
+"""Put verified webhooks on their queues: domain events on the events FIFO queue, privacy
+requests on the privacy queue."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from recoup.domain.events import DomainEvent
+from recoup.integrations.shopify_privacy import PrivacyJob
 from recoup.settings import get_settings
 
 if TYPE_CHECKING:
@@ -32,5 +34,14 @@ def enqueue(event: DomainEvent) -> str:
         MessageBody=json.dumps(body, separators=(",", ":")),
         MessageGroupId=event.group_key[:128],
         MessageDeduplicationId=f"{event.source}:{event.event_id}"[:128],
+    )
+    return str(response["MessageId"])
+
+
+def enqueue_privacy(job: PrivacyJob) -> str:
+    """Send one privacy job (a standard queue: the worker's handling is idempotent, so a
+    duplicate is harmless and needs no deduplication id)."""
+    response = _client().send_message(
+        QueueUrl=get_settings().require("privacy_queue_url"), MessageBody=job.to_json()
     )
     return str(response["MessageId"])

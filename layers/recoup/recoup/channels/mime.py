@@ -25,7 +25,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from recoup.channels.render import RenderedEmail
 
-__all__ = ["build_email"]
+__all__ = ["build_email", "build_notice"]
 
 # RFC 5321 allows 998 characters on a line; keep a URL well inside it with its header name.
 MAX_URL_CHARS = 900
@@ -129,38 +129,67 @@ def build_email(
     extra_headers: Mapping[str, str] = {},  # read only, never mutated
 ) -> bytes:
     """The reminder as RFC 5322 bytes (CRLF line ends); ValueError on any unsafe value."""
-    sender = _address("from_address", from_address)
-    recipient = _address("to_address", to_address)
+    message = _envelope(rendered, from_address, from_name, to_address, message_id_domain)
     reply = _address("reply_to", reply_to) if reply_to is not None else None
-    name = _no_line_breaks("from_name", from_name).strip()
-    subject = _no_line_breaks("subject", rendered.subject).strip()
-    if not subject:
-        raise ValueError("subject is empty")
     unsubscribe = _url("list_unsubscribe_url", list_unsubscribe_url, "https://")
     mailto = (
         _url("list_unsubscribe_mailto", list_unsubscribe_mailto, "mailto:")
         if list_unsubscribe_mailto is not None
         else None
     )
-    _no_line_breaks("message_id_domain", message_id_domain)
-    if not _HOSTNAME.fullmatch(message_id_domain):
-        raise ValueError(f"message_id_domain {message_id_domain!r} is not a host name")
     extras = _extra_headers(extra_headers)
-
-    message = EmailMessage(policy=_SMTP)
-    message["From"] = Address(display_name=name, addr_spec=sender)
-    message["To"] = Address(addr_spec=recipient)
     if reply is not None:
         message["Reply-To"] = Address(addr_spec=reply)
-    message["Subject"] = subject
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=message_id_domain)
     message["List-Unsubscribe"] = ", ".join(
         f"<{url}>" for url in (unsubscribe, mailto) if url is not None
     )
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     for header, value in extras:
         message[header] = value
+    return _with_parts(message, rendered)
+
+
+def build_notice(
+    rendered: RenderedEmail,
+    *,
+    from_address: str,
+    from_name: str,
+    to_address: str,
+    message_id_domain: str,
+) -> bytes:
+    """A one-to-one service email to a merchant (a data export is ready): the checks and
+    encodings of a reminder, without the list headers, which are for bulk mail (RFC 8058)."""
+    message = _envelope(rendered, from_address, from_name, to_address, message_id_domain)
+    return _with_parts(message, rendered)
+
+
+def _envelope(
+    rendered: RenderedEmail,
+    from_address: str,
+    from_name: str,
+    to_address: str,
+    message_id_domain: str,
+) -> EmailMessage:
+    """From, To, Subject, Date and Message-ID, each checked first."""
+    sender = _address("from_address", from_address)
+    recipient = _address("to_address", to_address)
+    name = _no_line_breaks("from_name", from_name).strip()
+    subject = _no_line_breaks("subject", rendered.subject).strip()
+    if not subject:
+        raise ValueError("subject is empty")
+    _no_line_breaks("message_id_domain", message_id_domain)
+    if not _HOSTNAME.fullmatch(message_id_domain):
+        raise ValueError(f"message_id_domain {message_id_domain!r} is not a host name")
+    message = EmailMessage(policy=_SMTP)
+    message["From"] = Address(display_name=name, addr_spec=sender)
+    message["To"] = Address(addr_spec=recipient)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=message_id_domain)
+    return message
+
+
+def _with_parts(message: EmailMessage, rendered: RenderedEmail) -> bytes:
     message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return message.as_bytes(policy=_SMTP)

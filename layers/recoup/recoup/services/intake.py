@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from recoup import queue
 from recoup.domain.events import DomainEvent
-from recoup.integrations import shopify, stripe
+from recoup.integrations import shopify, shopify_privacy, stripe
 from recoup.observability import logger
 from recoup.settings import get_settings
 
@@ -43,6 +43,8 @@ def accept_shopify(raw_body: bytes, headers: Mapping[str, str]) -> Accepted:
         raw_body, _header(headers, "X-Shopify-Hmac-Sha256"), get_settings().shopify_secrets()
     )
     delivery = shopify.read_delivery(headers)
+    if delivery.topic in shopify_privacy.PRIVACY_TOPICS:
+        return _queue_privacy(shopify_privacy.read_job(delivery, raw_body))
     event = shopify.normalise(delivery, raw_body)
     if event is None:
         logger.info("Ignored Shopify topic", extra={"topic": delivery.topic, "shop": delivery.shop})
@@ -69,3 +71,11 @@ def _queue(event: DomainEvent) -> Accepted:
         extra={"event_id": event.event_id, "kind": event.kind, "case_id": event.case_id},
     )
     return Accepted("queued", event.event_id, event.kind, message_id)
+
+
+def _queue_privacy(job: shopify_privacy.PrivacyJob) -> Accepted:
+    """Privacy requests and uninstalls go to their own worker: its work (exports, erasure)
+    takes longer than Shopify's five seconds, and none of it is a case event."""
+    message_id = queue.enqueue_privacy(job)
+    logger.info("Queued privacy job", extra={"kind": job.kind, "shop": job.shop})
+    return Accepted("queued", job.webhook_id, job.kind, message_id)

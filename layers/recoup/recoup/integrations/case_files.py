@@ -1,0 +1,108 @@
+"""The private case-files bucket: its layout, and the few S3 calls Recoup makes on it.
+
+Layout (every key starts with a kind, then the shop, so a shop's objects are found by prefix):
+- `exports/<shop>/<data_request id>.json`: a customers/data_request export, kept 30 days
+  (the bucket's lifecycle rule);
+- `cases/<shop>/<case id>/...`: files about one case (referral case files).
+
+Objects are encrypted with the stack's KMS key by the bucket's default encryption; the bucket
+refuses non-TLS requests and public access.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from recoup.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+KINDS = ("exports", "cases")
+DELETE_BATCH = 1000  # DeleteObjects' limit
+
+
+@cache
+def _client() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    # SigV4: the only signature S3 accepts for KMS-encrypted objects, presigned links included.
+    return boto3.client(
+        "s3", region_name=get_settings().region, config=Config(signature_version="s3v4")
+    )
+
+
+def _bucket() -> str:
+    return get_settings().require("case_files_bucket")
+
+
+def export_key(shop: str, request_id: str) -> str:
+    return f"exports/{shop}/{request_id}.json"
+
+
+def case_prefix(shop: str, case_id: str) -> str:
+    return f"cases/{shop}/{case_id}/"
+
+
+def shop_prefixes(shop: str) -> tuple[str, ...]:
+    return tuple(f"{kind}/{shop}/" for kind in KINDS)
+
+
+def put_json(key: str, document: Any) -> None:
+    body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
+    _client().put_object(
+        Bucket=_bucket(), Key=key, Body=body, ContentType="application/json; charset=utf-8"
+    )
+
+
+def put_bytes(key: str, body: bytes, content_type: str) -> None:
+    """Store one file, encrypted with the stack's KMS key (SSE-KMS, asked for explicitly
+    rather than left to the bucket's default)."""
+    settings = get_settings()
+    extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
+    if settings.kms_key_arn:
+        extra["SSEKMSKeyId"] = settings.kms_key_arn
+    _client().put_object(Bucket=_bucket(), Key=key, Body=body, ContentType=content_type, **extra)
+
+
+def get_json(key: str) -> Any:
+    body = _client().get_object(Bucket=_bucket(), Key=key)["Body"].read()
+    return json.loads(body)
+
+
+def download_link(key: str, valid_for: timedelta) -> str:
+    """A presigned GET. It stops working early if the credentials that signed it expire
+    first (a Lambda role's session does, within hours); S3 caps it at 7 days anyway."""
+    return _client().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": _bucket(), "Key": key},
+        ExpiresIn=int(valid_for.total_seconds()),
+    )
+
+
+def delete(key: str) -> None:
+    _client().delete_object(Bucket=_bucket(), Key=key)
+
+
+def delete_prefix(prefix: str) -> int:
+    """Delete every object under the prefix (paginated, 1,000 per call); how many."""
+    bucket, count = _bucket(), 0
+    for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        objects: list[ObjectIdentifierTypeDef] = [
+            {"Key": item["Key"]} for item in page.get("Contents", [])
+        ]
+        for start in range(0, len(objects), DELETE_BATCH):
+            batch = objects[start : start + DELETE_BATCH]
+            response = _client().delete_objects(
+                Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+            )
+            if response.get("Errors"):
+                failed = ", ".join(e.get("Key", "?") for e in response["Errors"][:5])
+                raise RuntimeError(f"S3 refused to delete {len(response['Errors'])}: {failed}")
+            count += len(batch)
+    return count

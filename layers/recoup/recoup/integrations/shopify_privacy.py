@@ -1,0 +1,158 @@
+"""Shopify's mandatory privacy webhooks and app/uninstalled: check a verified delivery's body
+and carry it, whole, as a job for the privacy worker.
+
+customers/data_request, customers/redact and shop/redact are the compliance topics every
+App Store app must handle (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance).
+Their bodies name the shop again (`shop_domain`); it must be the shop the signed headers name,
+so a delivery for one shop can never act on another's data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from recoup.domain.erasure import Subject
+from recoup.errors import MalformedWebhook
+from recoup.integrations.payloads import optional_str, parse_json_object, require
+from recoup.integrations.shopify import Delivery
+
+DATA_REQUEST = "customers/data_request"
+CUSTOMER_REDACT = "customers/redact"
+SHOP_REDACT = "shop/redact"
+APP_UNINSTALLED = "app/uninstalled"
+PRIVACY_TOPICS = frozenset({DATA_REQUEST, CUSTOMER_REDACT, SHOP_REDACT, APP_UNINSTALLED})
+# The key holding the order ids each customer topic is about.
+_ORDERS_KEY = {DATA_REQUEST: "orders_requested", CUSTOMER_REDACT: "orders_to_redact"}
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    """The customer a request is about, as Shopify names them (ids as exact strings)."""
+
+    customer_id: str
+    email: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyJob:
+    """One checked delivery: `kind` is the topic, `payload` the parsed body."""
+
+    kind: str
+    shop: str
+    webhook_id: str
+    payload: dict[str, Any]
+
+    @property
+    def customer(self) -> CustomerRef:
+        customer = self.payload["customer"]
+        return CustomerRef(
+            customer_id=str(customer["id"]),
+            email=optional_str(customer, "email"),
+            phone=optional_str(customer, "phone"),
+        )
+
+    @property
+    def order_ids(self) -> tuple[str, ...]:
+        key = _ORDERS_KEY.get(self.kind)
+        return tuple(str(i) for i in self.payload.get(key) or ()) if key else ()
+
+    @property
+    def subject(self) -> Subject:
+        """Whom a customers/* request is about, for matching cases."""
+        customer = self.customer
+        return Subject(
+            customer.customer_id, customer.email, customer.phone, frozenset(self.order_ids)
+        )
+
+    @property
+    def data_request_id(self) -> str:
+        return str(self.payload["data_request"]["id"])
+
+    def to_json(self) -> str:
+        body = {
+            "kind": self.kind,
+            "shop": self.shop,
+            "webhook_id": self.webhook_id,
+            "payload": self.payload,
+        }
+        return json.dumps(body, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, body: str) -> PrivacyJob:
+        """A queued job, checked again: the worker never acts on a body it cannot read."""
+        data = parse_json_object(body.encode())
+        kind = require(data, "kind", str, "job.")
+        shop = require(data, "shop", str, "job.")
+        payload = require(data, "payload", dict, "job.")
+        check_payload(kind, shop, payload)
+        return cls(kind, shop, str(data.get("webhook_id") or ""), payload)
+
+
+def read_job(delivery: Delivery, raw_body: bytes) -> PrivacyJob:
+    """The job a verified privacy delivery means; MalformedWebhook names what is wrong."""
+    payload = parse_json_object(raw_body)
+    check_payload(delivery.topic, delivery.shop, payload)
+    return PrivacyJob(delivery.topic, delivery.shop, delivery.webhook_id, payload)
+
+
+def check_payload(kind: str, shop: str, payload: dict[str, Any]) -> None:
+    if kind not in PRIVACY_TOPICS:
+        raise MalformedWebhook(f"{kind!r} is not a privacy topic")
+    if kind == APP_UNINSTALLED:
+        # The body is the shop resource. The signed header already names the shop, so a body
+        # without myshopify_domain is accepted: refusing it would leave the shop active.
+        domain = payload.get("myshopify_domain")
+        if domain is not None:
+            _same_shop("myshopify_domain", domain, shop)
+        return
+    _same_shop("shop_domain", require(payload, "shop_domain", str, ""), shop)
+    if kind == SHOP_REDACT:
+        return
+    customer = require(payload, "customer", dict, "")
+    _positive_id(customer, "id", "customer.")
+    for key in ("email", "phone"):
+        if customer.get(key) is not None and not isinstance(customer[key], str):
+            raise MalformedWebhook(f"customer.{key} must be text")
+    key = _ORDERS_KEY[kind]
+    orders = payload.get(key)
+    if orders is not None:
+        if not isinstance(orders, list):
+            raise MalformedWebhook(f"{key} must be a list of order ids")
+        for index, order_id in enumerate(orders):
+            if not _is_positive_int(order_id):
+                raise MalformedWebhook(f"{key}[{index}] must be a positive integer order id")
+    if kind == DATA_REQUEST:
+        _positive_id(require(payload, "data_request", dict, ""), "id", "data_request.")
+
+
+def _same_shop(field: str, value: Any, shop: str) -> None:
+    if not isinstance(value, str) or value.strip().lower() != shop:
+        raise MalformedWebhook(f"{field} {value!r} does not match X-Shopify-Shop-Domain {shop!r}")
+
+
+def _positive_id(data: dict[str, Any], key: str, where: str) -> None:
+    value = data.get(key)
+    if value is None:
+        raise MalformedWebhook(f"{where}{key} is missing")
+    if not _is_positive_int(value):
+        raise MalformedWebhook(f"{where}{key} must be a positive integer")
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+__all__ = [
+    "APP_UNINSTALLED",
+    "CUSTOMER_REDACT",
+    "DATA_REQUEST",
+    "PRIVACY_TOPICS",
+    "SHOP_REDACT",
+    "CustomerRef",
+    "PrivacyJob",
+    "check_payload",
+    "read_job",
+]

@@ -1,0 +1,190 @@
+"""customers/redact and shop/redact: erase a customer's personal data from one shop, or
+everything of a shop.
+
+customers/redact keeps each case (ids, amounts, attempts, refunds, statuses, the audit trail)
+without its customer (`domain.erasure`), stops its reminders, and deletes what exists only
+because of the customer: the shop's contact records of their addresses, the message log,
+velocity marks, data-request exports and case files. The SMS opt-out kept for every shop
+(`GLOBAL`, keyed by a hash of the number) stays, so a STOP keeps being honoured; it loses
+its pointer to this shop, and a record of that number without an opt-out is deleted.
+
+Everything around the cases is deleted first and the cases are erased last: a retry after
+a failure still finds, in the cases, the identities whose items remain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.exceptions import DeleteError, UpdateError
+
+from recoup.domain import erasure
+from recoup.domain.case import Case
+from recoup.domain.dunning import DunningStatus
+from recoup.domain.erasure import Identifiers
+from recoup.domain.fraud.screening import Screening
+from recoup.integrations import case_files
+from recoup.integrations.shopify_privacy import PrivacyJob
+from recoup.observability import logger
+from recoup.store import cases as case_store
+from recoup.store import contacts, customer_data, data_requests, keys, shops
+from recoup.store.bind import bind
+from recoup.store.models import ContactItem, StripeAccountItem, VelocityItem, shop_pk
+from recoup.store.velocity import Identities, identity_hash
+
+MAX_ATTEMPTS = 5
+ERASED_NOTE = "customer data erased (customers/redact)"
+
+
+def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
+    shop, subject = job.shop, job.subject
+    cases = [held.case for held in customer_data.cases_about(shop, subject)]
+    who = Identifiers.of(subject, cases)
+    removed = (
+        _forget_velocity(shop, cases, who)
+        + keys.delete((shop_pk(shop), contacts.contact_sk(a)) for a in who.emails | who.phones)
+        + sum(
+            keys.delete_prefix(shop_pk(shop), f"MSG#{contacts.contact_hash(k)}#") for k in who.all
+        )
+        + _forget_exports(shop, who)
+    )
+    _release_sms_records(shop, who)
+    files = sum(case_files.delete_prefix(case_files.case_prefix(shop, c.case_id)) for c in cases)
+    erased = sum(_erase_case(shop, case.case_id, job.webhook_id, now) for case in cases)
+    logger.info(
+        "Customer data erased",
+        extra={"shop": shop, "cases": erased, "items": removed, "files": files},
+    )
+    return f"{erased} of {len(cases)} case(s) erased; {removed} item(s) and {files} file(s) deleted"
+
+
+def redact_shop(job: PrivacyJob) -> str:
+    """Delete every item and object of the shop: the Stripe mapping first (only the shop's
+    installation names it), then the files, then the shop's partition."""
+    shop = job.shop
+    bind()
+    shops.forget(shop)
+    item = shops.get(shop)
+    if item is not None and item.stripe_account:
+        try:
+            StripeAccountItem(f"STRIPEACCT#{item.stripe_account}", "META").delete(
+                condition=StripeAccountItem.shop == shop  # not one another shop connected since
+            )
+        except DeleteError as exc:
+            if not _condition_failed(exc):
+                raise
+    files = sum(case_files.delete_prefix(prefix) for prefix in case_files.shop_prefixes(shop))
+    items = keys.delete(keys.list_keys(shop_pk(shop)))
+    shops.forget(shop)
+    logger.info("Shop data erased", extra={"shop": shop, "items": items, "files": files})
+    return f"{items} item(s) and {files} file(s) deleted"
+
+
+def _forget_velocity(shop: str, cases: list[Case], who: Identifiers) -> int:
+    """Velocity marks name the customer's email, cards and IP (hashed); address marks pair
+    an address with an email."""
+    bind()
+    prefixes = {f"VEL#email#{identity_hash(email)}#" for email in who.emails}
+    email_hashes = {identity_hash(email) for email in who.emails}
+    for case in cases:
+        identities = Identities.of(case)
+        if identities.email:
+            prefixes.add(f"VEL#email#{identities.email}#")
+            email_hashes.add(identities.email)
+        if identities.ip:
+            prefixes.add(f"VEL#ip#{identities.ip}#")
+        for attempt in case.attempts:
+            if attempt.card_fingerprint:
+                prefixes.add(f"VEL#card#{identity_hash(attempt.card_fingerprint)}#")
+    # The email's marks name the cards tried with it, including ones no case still shows.
+    for email_hash in email_hashes:
+        for mark in VelocityItem.query(
+            shop_pk(shop), VelocityItem.sk.startswith(f"VEL#email#{email_hash}#")
+        ):
+            if mark.card:
+                prefixes.add(f"VEL#card#{mark.card}#")
+    removed = sum(keys.delete_prefix(shop_pk(shop), prefix) for prefix in sorted(prefixes))
+    addresses = (
+        key
+        for key in keys.list_keys(shop_pk(shop), "ADDR#")
+        if key[1].rsplit("#", 1)[-1] in email_hashes
+    )
+    return removed + keys.delete(addresses)
+
+
+def _forget_exports(shop: str, who: Identifiers) -> int:
+    removed = 0
+    for customer_id in who.customer_ids:
+        for marker in data_requests.about(shop, contacts.contact_hash(customer_id)):
+            case_files.delete(marker.export_key)
+            removed += keys.delete([(shop_pk(shop), data_requests.marker_sk(marker.request_id))])
+    return removed
+
+
+def _release_sms_records(shop: str, who: Identifiers) -> None:
+    """The SMS records kept for every shop: delete one that names this shop and holds no
+    opt-out; from one that holds an opt-out, remove only the pointer to this shop."""
+    bind()
+    for phone in who.phones:
+        item = ContactItem(contacts.GLOBAL, contacts.contact_sk(phone))
+        names_shop = ContactItem.last_shop == shop
+        no_opt_out = ContactItem.sms_opt_out.does_not_exist() | (
+            ContactItem.sms_opt_out == False  # noqa: E712 (a DynamoDB condition, not a test)
+        )
+        try:
+            item.delete(condition=names_shop & no_opt_out)
+            continue
+        except DeleteError as exc:
+            if not _condition_failed(exc):
+                raise
+        try:
+            item.update(actions=[ContactItem.last_shop.remove()], condition=names_shop)
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+
+
+def _erase_case(shop: str, case_id: str, webhook_id: str, now: datetime) -> bool:
+    """Erase one case, conditioned on the version read (re-read on a concurrent write);
+    False when there was nothing left to erase (a redelivery)."""
+    for _ in range(MAX_ATTEMPTS):
+        prior = case_store.load(shop, case_id)
+        if prior is None:
+            return False
+        case = erasure.erase_customer(prior.case)
+        screening = _scrubbed(prior.screening, erasure.personal_values(prior.case))
+        running = prior.dunning
+        if running is not None and running.status is DunningStatus.STOPPED:
+            running = None
+        if case == prior.case and screening == prior.screening and running is None:
+            return False
+        dunning = running.finish(DunningStatus.STOPPED, ERASED_NOTE) if running else None
+        effect = "personal data removed" + ("; reminders stopped" if running else "")
+        # The entry holds no personal data: the trail outlives the erasure.
+        entry = case_store.recoup_entry(
+            prior,
+            source="shopify",
+            kind="customers/redact",
+            event_id=webhook_id,
+            summary=ERASED_NOTE,
+            effect=effect,
+            now=now,
+        )
+        write = case_store.CaseWrite(case, prior, entry, dunning, screening)
+        try:
+            case_store.save_all([write], now=now)
+        except case_store.ConcurrentUpdate:
+            continue
+        return True
+    raise case_store.ConcurrentUpdate(f"case {case_id}: could not erase after {MAX_ATTEMPTS}")
+
+
+def _scrubbed(screening: Screening | None, secrets: frozenset[str]) -> Screening | None:
+    """The fraud screening without any text quoting the customer (notes can quote values)."""
+    if screening is None:
+        return None
+    return Screening.from_dict(erasure.scrub(screening.to_dict(), secrets))
+
+
+def _condition_failed(exc: DeleteError | UpdateError) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -1,0 +1,114 @@
+"""One marker per customers/data_request: the export's key, whom it is about (a hash), and
+whether the merchant was told. The marker makes the email at-most-once per request.
+
+pk SHOP#<domain>, sk PRIVACY#DATA_REQUEST#<data_request id>. A request is claimed with a
+conditional put before the email is sent; a failed send releases the claim (SQS retries),
+a claim older than CLAIM_TIMEOUT (the worker died mid-send) may be taken over, and a
+finished marker stops every redelivery from emailing again. Markers expire with the export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from recoup.settings import get_settings
+from recoup.store.keys import client
+from recoup.store.models import shop_pk
+
+PREFIX = "PRIVACY#DATA_REQUEST#"
+# Longer than the privacy worker's Lambda timeout: an older claim is a crashed send.
+CLAIM_TIMEOUT = timedelta(minutes=10)
+RETENTION = timedelta(days=30)  # as long as the export itself is kept
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    request_id: str
+    export_key: str
+    status: str  # claimed | emailed | no_contact_email
+
+
+def marker_sk(request_id: str) -> str:
+    return f"{PREFIX}{request_id}"
+
+
+def claim(
+    shop: str, request_id: str, *, customer_hash: str, export_key: str, now: datetime
+) -> bool:
+    """Claim the right to tell the merchant; False: done already, or being done now."""
+    stale = (now - CLAIM_TIMEOUT).astimezone(UTC).strftime(_TIME)
+    try:
+        client().put_item(
+            TableName=get_settings().table_name,
+            Item={
+                "pk": {"S": shop_pk(shop)},
+                "sk": {"S": marker_sk(request_id)},
+                "status": {"S": "claimed"},
+                "claimed_at": {"S": now.astimezone(UTC).strftime(_TIME)},
+                "customer": {"S": customer_hash},
+                "export_key": {"S": export_key},
+                "expires_at": {"N": str(int((now + RETENTION).timestamp()))},
+            },
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR (#status = :claimed AND claimed_at < :stale)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":claimed": {"S": "claimed"}, ":stale": {"S": stale}},
+        )
+    except client().exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def finish(shop: str, request_id: str, status: str, message_id: str | None = None) -> None:
+    client().update_item(
+        TableName=get_settings().table_name,
+        Key={"pk": {"S": shop_pk(shop)}, "sk": {"S": marker_sk(request_id)}},
+        UpdateExpression="SET #status = :status, message_id = :message",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":status": {"S": status}, ":message": {"S": message_id or ""}},
+    )
+
+
+def release(shop: str, request_id: str) -> None:
+    """Give the claim back after a failed send, so the retry may send."""
+    try:
+        client().delete_item(
+            TableName=get_settings().table_name,
+            Key={"pk": {"S": shop_pk(shop)}, "sk": {"S": marker_sk(request_id)}},
+            ConditionExpression="#status = :claimed",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":claimed": {"S": "claimed"}},
+        )
+    except client().exceptions.ConditionalCheckFailedException:
+        return
+
+
+def about(shop: str, customer_hash: str) -> list[Marker]:
+    """The shop's data requests about one customer (their exports are theirs to erase)."""
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=get_settings().table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            FilterExpression="customer = :customer",
+            ExpressionAttributeValues={
+                ":pk": {"S": shop_pk(shop)},
+                ":prefix": {"S": PREFIX},
+                ":customer": {"S": customer_hash},
+            },
+            ConsistentRead=True,
+        )
+    )
+    return [
+        Marker(
+            request_id=item["sk"]["S"].removeprefix(PREFIX),
+            export_key=item["export_key"]["S"],
+            status=item["status"]["S"],
+        )
+        for page in pages
+        for item in page.get("Items", [])
+    ]
