@@ -5,8 +5,10 @@ webhooks are delivered over HTTP to the local front at the times they happened (
 orders, failed payments, one paid later, one cancelled, a duplicate delivery, a forged one,
 a late failure after payment, an event type Recoup ignores), a bounce and an SMS STOP come
 back, and between them the scheduler runs every five minutes of simulated time, so the
-reminder sequence goes out as it would. Each case's timeline, the outbox and a summary are
-printed.
+reminder sequence goes out as it would. The clock then runs on to mid-December, so the
+cases still unpaid after their sequence (and its final notice) are referred: to an agency by
+email, or to legal through a signed webhook to a receiver on loopback. Each case's timeline,
+the outbox, the case files (copied to `out/casefiles/`) and a summary are printed.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from typing import Any
 from recoup import clock
 from recoup.integrations.shopify import sign as shopify_sign
 from recoup.services import cases, shops
+from recoup.store import cases as case_store
 from recoup.store.cases import DUE_SHARDS
 from recoup_local import outbox as outbox_module
-from recoup_local import report
+from recoup_local import referral_demo, report
 from recoup_local.front import make_server
 from recoup_local.stack import LocalStack, emulated
 from recoup_local.stripe_signing import stripe_signature
@@ -38,7 +41,8 @@ STRIPE_ACCOUNT = "acct_1DemoElectronics"
 EVENTS = ROOT / "tests" / "events"
 OUTBOX = Path("out") / "outbox"
 MONTH_START = datetime(2026, 11, 1, tzinfo=UTC)
-MONTH_END = datetime(2026, 12, 1, tzinfo=UTC)
+# Final notices promise 14 days before referral: the story runs on until they have passed.
+ESCALATION_END = datetime(2026, 12, 20, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -313,10 +317,12 @@ def run(out: Callable[[str], None] = print, outbox: Path = OUTBOX) -> int:
         front = f"http://127.0.0.1:{server.server_address[1]}"
         Thread(target=server.serve_forever, daemon=True).start()
         month = SimulatedMonth(local, MONTH_START)
+        receiver = referral_demo.LawFirmReceiver()
         try:
-            return _story(local, front, month, out, outbox, started)
+            return _story(local, front, month, out, outbox, started, receiver)
         finally:
             month.close()
+            receiver.close()
             server.shutdown()
 
 
@@ -327,10 +333,11 @@ def _story(
     out: Callable[[str], None],
     outbox: Path,
     started: float,
+    receiver: referral_demo.LawFirmReceiver,
 ) -> int:
     out(f"Recoup demo: AWS emulated by moto at {local.endpoint}, webhooks to {front}")
     out(
-        f"Simulated month: {MONTH_START:%Y-%m-%d} to {MONTH_END:%Y-%m-%d}; "
+        f"Simulated: {MONTH_START:%Y-%m-%d} to {ESCALATION_END:%Y-%m-%d}; "
         "the scheduler runs every five minutes of it"
     )
     shops.install(
@@ -341,7 +348,12 @@ def _story(
         timezone="America/New_York",
         now=month.now,
     )
-    out(f"Installed {SHOP} (Stripe account {STRIPE_ACCOUNT}), default reminder policy\n")
+    referral_demo.install_policy(SHOP, receiver, month.now)
+    out(f"Installed {SHOP} (Stripe account {STRIPE_ACCOUNT}), default reminder policy")
+    out(
+        f"Referral policy: default thresholds; agency hand-over by email to "
+        f"{referral_demo.AGENCY_ADDRESS}, legal by signed webhook to {receiver.url}\n"
+    )
     out("Deliveries")
     answers: dict[str, int] = {}
     first_seen: dict[str, int] = {}
@@ -361,7 +373,7 @@ def _story(
             f"  {number:>2}. {month.now:%m-%d %H:%M} {delivery.source:<7} "
             f"{delivery.note:<48} HTTP {status} {outcome}"
         )
-    month.advance_to(MONTH_END)
+    month.advance_to(ESCALATION_END)
 
     tracked = sorted(cases.list_cases(SHOP), key=report.status_order)
     out("\nCases (each timeline in the order its entries were written; times UTC)")
@@ -378,7 +390,13 @@ def _story(
         out("")
     messages = outbox_module.sent_messages(local.stack.region)
     folder = outbox_module.write(messages, outbox)
-    emails = sum(1 for m in messages if m.kind == "email")
+    hand_overs = sum(1 for m in messages if m.to == referral_demo.AGENCY_ADDRESS)
+    emails = sum(1 for m in messages if m.kind == "email") - hand_overs
+    files = referral_demo.copy_case_files(local, SHOP, outbox.parent / "casefiles")
+    referred = referral_demo.counts(
+        stored.referrals
+        for stored in case_store.load_many(SHOP, [c.case_id for c in tracked]).values()
+    )
     untracked = [c for c in cases.list_cases(SHOP, include_untracked=True) if not c.opened]
     sums = report.totals(tracked)
     by_status = sums["by_status"]
@@ -395,8 +413,18 @@ def _story(
         f"{len(untracked)} paid order(s) never owed anything and are not tracked"
     )
     out(
-        f"  reminders sent: {reminders_sent} ({emails} emails, {len(messages) - emails} SMS); "
+        f"  reminders sent: {reminders_sent} "
+        f"({emails} emails, {len(messages) - emails - hand_overs} SMS); "
         f"{held} held back or skipped; scheduler ran {month.runs} times with work to do"
+    )
+    out(
+        f"  referrals: {referred['agency']} to the agency ({hand_overs} hand-over email(s)), "
+        f"{referred['legal']} to legal ({sum(ok for ok, _ in receiver.deliveries)} signed "
+        f"webhook(s) received); {referred['written_off']} written off"
+    )
+    out(
+        f"  case files: {len(files)} files in {outbox.parent / 'casefiles'} "
+        "(check one with `.venv/bin/recoup verify-chain <record.json>`)"
     )
     out(f"  outbox: {folder} ({len(messages)} files: .eml opens in a mail client)")
     out(f"  outstanding: {report.amounts(sums['owed'])}")

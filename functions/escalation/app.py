@@ -1,0 +1,8 @@
+"""SQS consumer: one referral check per job (wait, refer, write off or nothing)."""
+
+from recoup.jobs import sqs_handler
+from recoup.services import escalation
+
+lambda_handler = sqs_handler(
+    escalation, "check_job", job="Referral check", failure_metric="EscalationFailed"
+)

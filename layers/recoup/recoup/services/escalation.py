@@ -1,0 +1,189 @@
+"""The referral check: once a case's reminders are spent (or fraud flags it), decide whether
+to refer it to an agency or to legal, write it off, wait, or leave it, and do it.
+
+The scheduler queues a check when the case's `Dunning.escalation_due_at` has come (the due
+index, like reminder steps). A check that is no longer due (already done by an earlier
+delivery of the same job, or the case changed) does nothing, so a redelivered job creates
+no second file set and no second hand-over. Each outcome is one version-conditioned case
+write with its audit entry:
+
+- wait: the check is moved to the decision's `not_before`;
+- none: the reason goes on the trail once, and no check is scheduled again;
+- write_off: recorded with the reason; reminders stop;
+- agency or legal: the case file set is written (`services.referrals`), the referral
+  recorded and reminders stopped; then the hand-over is queued and the customer tagged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from recoup import clock
+from recoup.domain import cadence
+from recoup.domain.case import CaseStatus
+from recoup.domain.dunning import Dunning, DunningStatus
+from recoup.domain.fraud.screening import Decision
+from recoup.domain.referral import (
+    DecisionKind,
+    ReferralDecision,
+    ReferralFacts,
+    ReferralPolicy,
+    Referrals,
+    WriteOff,
+    case_money,
+    decide,
+)
+from recoup.domain.timezones import normalise_phone
+from recoup.observability import logger, metrics
+from recoup.services import referrals as making
+from recoup.store import cases as store
+from recoup.store import contacts, policies, shops
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    outcome: str  # agency | legal | write_off | wait | none | stale
+    detail: str
+
+
+def check_job(body: str) -> CheckResult:
+    job = json.loads(body)
+    return check(str(job["shop"]), str(job["case_id"]), now=clock.now())
+
+
+def check(shop: str, case_id: str, *, now: datetime) -> CheckResult:
+    """Run the referral check for one case, re-reading when another writer got there first."""
+    for _ in range(MAX_ATTEMPTS):
+        stored = store.load(shop, case_id)
+        if stored is None or stored.case.merged_into is not None or not stored.case.opened:
+            return CheckResult("stale", "no such case")
+        dunning = stored.dunning
+        due = dunning.escalation_due_at if dunning else None
+        if dunning is None or due is None or due > now:
+            return CheckResult("stale", "no referral check is due")
+        if not shops.is_installed(shop):
+            return CheckResult("stale", f"{shop} is not installed: nothing is referred")
+        policy = making.referral_policy(shop)
+        decision = decide(facts(stored, dunning), policy, now)
+        try:
+            return _apply(stored, dunning, decision, policy, now)
+        except store.ConcurrentUpdate:
+            continue
+    raise store.ConcurrentUpdate(f"case {case_id}: referral check kept meeting other writes")
+
+
+def facts(stored: store.StoredCase, dunning: Dunning) -> ReferralFacts:
+    """What the decision reads about the case now."""
+    case = stored.case
+    money = case_money(case)
+    customer = case.snapshot.customer if case.snapshot else None
+    email = customer.email if customer else None
+    phone = normalise_phone(
+        customer.phone if customer else None, customer.country if customer else None
+    )
+    reach = contacts.reachability(case.shop, email, phone)
+    screening = stored.screening
+    return ReferralFacts(
+        owed=money.owed if money else case.amount_owed,
+        paid=money.paid if money else None,
+        refunded=money.refunded if money else None,
+        case_open=case.status is CaseStatus.OPEN,
+        dispute_open=case.dispute_open,
+        merchant_hold=dunning.held_by == "merchant",
+        fraud_confirmed=screening is not None and screening.decision is Decision.CONFIRMED_FRAUD,
+        sequence_spent_at=dunning.spent_at,
+        final_notice_at=_final_notice_at(case.shop, dunning),
+        last_referral=stored.referrals.latest if stored.referrals else None,
+        email_reachable=bool(email) and not (reach.email_opted_out or reach.email_suppressed),
+        sms_reachable=bool(phone) and not reach.sms_opted_out,
+    )
+
+
+def _final_notice_at(shop: str, dunning: Dunning) -> datetime | None:
+    """When the last final notice was sent, by the steps of the shop's reminder policy."""
+    if not dunning.sent:
+        return None
+    shop_item = shops.get(shop)
+    zone = (shop_item.timezone if shop_item else None) or "UTC"
+    steps = policies.load(shop, shop_timezone=zone).steps
+    notices = [
+        m.at
+        for m in dunning.sent
+        if m.channel != "unknown"
+        and m.step < len(steps)
+        and steps[m.step].tone is cadence.Tone.FINAL_NOTICE
+    ]
+    return max(notices) if notices else None
+
+
+def _apply(
+    stored: store.StoredCase,
+    dunning: Dunning,
+    decision: ReferralDecision,
+    policy: ReferralPolicy,
+    now: datetime,
+) -> CheckResult:
+    kind = decision.kind
+    referrals = stored.referrals or Referrals()
+    if kind is DecisionKind.WAIT:
+        assert decision.not_before is not None  # a wait always says until when
+        _save(
+            stored, "escalation.wait", decision.reason, now, dunning.escalate(decision.not_before)
+        )
+        return CheckResult("wait", decision.reason)
+    if kind is DecisionKind.NONE:
+        _save(
+            stored,
+            "escalation.none",
+            f"not referred: {decision.reason}",
+            now,
+            dunning.escalate(None),
+        )
+        return CheckResult("none", decision.reason)
+    if kind is DecisionKind.WRITE_OFF:
+        written = referrals.write_off(WriteOff(now, decision.reason, "recoup"))
+        stopped = dunning.finish(DunningStatus.STOPPED, f"written off: {decision.reason}")
+        _save(
+            stored, "escalation.write_off", f"written off: {decision.reason}", now, stopped, written
+        )
+        metrics.add_metric(name="WrittenOff", unit="Count", value=1)
+        return CheckResult("write_off", decision.reason)
+    referral_kind = decision.referral_kind
+    assert referral_kind is not None  # agency or legal
+    reason = "; ".join((decision.reason, *decision.notes))
+    prepared = making.prepare(stored, referral_kind, reason, policy, now)
+    making.write_files(stored, prepared, now)
+    _save(
+        stored, "escalation.referred", prepared.summary, now, prepared.dunning, prepared.referrals
+    )
+    making.after_write(stored.case.shop, stored, prepared)
+    return CheckResult(str(referral_kind), prepared.summary)
+
+
+def _save(
+    stored: store.StoredCase,
+    kind: str,
+    summary: str,
+    now: datetime,
+    dunning: Dunning,
+    referrals: Referrals | None = None,
+) -> None:
+    entry = store.recoup_entry(
+        stored,
+        source="recoup",
+        kind=kind,
+        event_id=f"recoup:{kind}:{stored.case.case_id}:{now.isoformat()}",
+        summary=summary,
+        effect=dunning.reason or str(dunning.status),
+        now=now,
+    )
+    write = store.CaseWrite(stored.case, stored, entry, dunning, referrals=referrals)
+    store.save_all([write], now=now)
+    logger.info("Referral check", extra={"case_id": stored.case.case_id, "kind": kind})
+
+
+__all__ = ["CheckResult", "check", "check_job", "facts"]

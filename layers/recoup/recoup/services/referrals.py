@@ -1,0 +1,197 @@
+"""Make one referral: write its case file set to S3, build the `Referral`, and, once the case
+write that records it has landed, queue the hand-over and the Shopify tag.
+
+Used by the escalation job (`services.escalation`) and by the merchant's `refer` action
+(`services.actions`). The files' keys are deterministic (`cases/<shop>/<case>/<referral
+id>/...`, the id being kind and ordinal), so a redelivered job rewrites the same objects
+rather than adding a second file set.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING
+
+from recoup.casefile.letters import render_demand_letter
+from recoup.casefile.record import (
+    CaseFileInputs,
+    ContactState,
+    ShopInfo,
+    build_record,
+    record_json,
+)
+from recoup.casefile.render import render_html, render_pdf
+from recoup.domain.dunning import Dunning, DunningStatus
+from recoup.domain.referral import (
+    CaseFileKeys,
+    Referral,
+    ReferralKind,
+    ReferralPolicy,
+    Referrals,
+    default_referral_policy,
+    parse_referral_policy,
+    start_referral,
+)
+from recoup.integrations import case_files
+from recoup.observability import logger, metrics
+from recoup.services.tagging import flag_customer
+from recoup.settings import get_settings
+from recoup.store import cases as store
+from recoup.store import contacts, policies, shops
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+@cache
+def _sqs() -> SQSClient:
+    import boto3
+
+    return boto3.client("sqs", region_name=get_settings().region)
+
+
+def referral_policy(shop: str) -> ReferralPolicy:
+    """The shop's stored referral policy, or the default. Loopback http hand-overs are allowed
+    only on the local stack (secrets from the environment), where test receivers run."""
+    stored = policies.load_doc(shop, policies.REFERRAL)
+    if stored is None:
+        return default_referral_policy()
+    local = get_settings().secrets_source == "env"
+    return parse_referral_policy(stored[1], allow_loopback_http=local)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A referral ready to be recorded in the case write."""
+
+    referral_id: str
+    referral: Referral
+    referrals: Referrals
+    dunning: Dunning
+    summary: str  # for the case's trail: the kind, the reason and where the file is
+
+
+def prepare(
+    stored: store.StoredCase,
+    kind: ReferralKind,
+    reason: str,
+    policy: ReferralPolicy,
+    now: datetime,
+) -> Prepared:
+    """Build the referral and its file keys, writing nothing (`write_files` writes the files
+    before the case write). Raises `ReferralTransitionError` when the case cannot be
+    referred (one in progress, nothing owed), ValueError without a hand-over for `kind`."""
+    case = stored.case
+    hand_over = policy.hand_over(kind)
+    if hand_over is None:
+        raise ValueError(f"the shop's referral policy has no {kind} hand-over configured")
+    referrals = stored.referrals or Referrals()
+    referral_id = referrals.next_id(kind)
+    prefix = f"{case_files.case_prefix(case.shop, case.case_id)}{referral_id}/"
+    legal = kind is ReferralKind.LEGAL
+    keys = CaseFileKeys(
+        json=f"{prefix}record.json",
+        html=f"{prefix}casefile.html",
+        pdf=f"{prefix}casefile.pdf",
+        letter=f"{prefix}demand_letter.html" if legal else None,
+    )
+    owed = case.amount_owed
+    if owed is None:
+        raise ValueError("nothing is owed on the case: it cannot be referred")
+    referral = start_referral(
+        kind,
+        at=now,
+        reason=reason,
+        owed=owed,
+        hand_over=hand_over,
+        previous=referrals.latest,
+        files=keys,
+    )
+    dunning = (stored.dunning or Dunning(DunningStatus.STOPPED)).finish(
+        DunningStatus.STOPPED, f"referred to {kind}: no more reminders"
+    )
+    summary = (
+        f"referred to {kind} ({referral_id}): {reason}; case file at "
+        f"s3://{get_settings().require('case_files_bucket')}/{prefix}; hand-over by "
+        f"{hand_over.channel} to {hand_over.target}"
+    )
+    return Prepared(referral_id, referral, referrals.added(referral_id, referral), dunning, summary)
+
+
+def write_files(stored: store.StoredCase, prepared: Prepared, now: datetime) -> None:
+    """Write the referral's case file set (JSON, HTML, PDF; the demand letter for legal),
+    each object SSE-KMS encrypted; rewriting the same keys when a job runs again."""
+    referral = prepared.referral
+    keys = referral.files
+    assert keys is not None  # prepare always names the files
+    case = stored.case
+    shop_item = shops.get(case.shop)
+    customer = case.snapshot.customer if case.snapshot else None
+    reach = contacts.reachability(
+        case.shop, customer.email if customer else None, customer.phone if customer else None
+    )
+    record = build_record(
+        CaseFileInputs(
+            shop=ShopInfo(
+                domain=case.shop,
+                name=(shop_item.shop_name if shop_item else None) or case.shop,
+                contact_email=shop_item.contact_email if shop_item else None,
+            ),
+            case=case,
+            dunning=stored.dunning,
+            screening=stored.screening.to_dict() if stored.screening else None,
+            audit=store.audit_trail(case.shop, case.case_id),
+            audit_head=stored.audit_head,
+            contact=ContactState(
+                email_opted_out=reach.email_opted_out,
+                sms_opted_out=reach.sms_opted_out,
+                email_suppressed=reach.email_suppressed,
+            ),
+            referral=referral,
+            generated_at=now,
+        )
+    )
+    case_files.put_bytes(keys.json, record_json(record), "application/json; charset=utf-8")
+    case_files.put_bytes(keys.html, render_html(record).encode(), "text/html; charset=utf-8")
+    case_files.put_bytes(keys.pdf, render_pdf(record), "application/pdf")
+    if keys.letter is not None:
+        letter = render_demand_letter(record, issued_on=now.date())
+        case_files.put_bytes(keys.letter, letter.html.encode(), "text/html; charset=utf-8")
+        text_key = keys.letter.removesuffix(".html") + ".txt"
+        case_files.put_bytes(text_key, letter.text.encode(), "text/plain; charset=utf-8")
+    metrics.add_metric(name="CaseFilesWritten", unit="Count", value=1)
+
+
+def after_write(case_shop: str, stored: store.StoredCase, prepared: Prepared) -> None:
+    """Once the referral is recorded: queue its hand-over and tag the customer. Runs once
+    per referral: a redelivered job finds the referral recorded and stops before this."""
+    queue_handover(case_shop, stored.case.case_id, prepared.referral_id, attempt=1)
+    policy = referral_policy(case_shop)
+    kind = prepared.referral.kind
+    flag_customer(stored.case, str(kind), prepared.referral.reason, tag=policy.tag(kind))
+    metrics.add_metric(name=f"Referred{str(kind).capitalize()}", unit="Count", value=1)
+    logger.info("Referred", extra={"case_id": stored.case.case_id, "kind": str(kind)})
+
+
+def queue_handover(
+    shop: str, case_id: str, referral_id: str, *, attempt: int, delay_seconds: int = 0
+) -> None:
+    body = {"shop": shop, "case_id": case_id, "referral_id": referral_id, "attempt": attempt}
+    _sqs().send_message(
+        QueueUrl=get_settings().require("handover_queue_url"),
+        MessageBody=json.dumps(body),
+        DelaySeconds=delay_seconds,
+    )
+
+
+__all__ = [
+    "Prepared",
+    "after_write",
+    "prepare",
+    "queue_handover",
+    "referral_policy",
+    "write_files",
+]
