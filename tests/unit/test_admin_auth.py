@@ -1,0 +1,85 @@
+"""App Bridge session tokens: the checks beyond the signature, rotation, and what a refusal
+says (never the token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from recoup.admin.auth import StaffSession, Unauthorized, authenticate
+from recoup.errors import ConfigurationError
+from recoup_local import session_tokens
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+SHOP = "demo-electronics.myshopify.com"
+API_KEY = "the-apps-api-key"
+SECRET = "a-client-secret-of-at-least-32-bytes"
+
+
+def header(secret: str = SECRET, **changes: Any) -> str:
+    claims = session_tokens.claims(SHOP, api_key=API_KEY, user="42")
+    claims.update(changes)
+    for name in [k for k, v in changes.items() if v is None]:
+        del claims[name]
+    return "Bearer " + session_tokens.sign(claims, secret)
+
+
+def refusal(authorization: str | None, secrets: tuple[str, ...] = (SECRET,)) -> Unauthorized:
+    with pytest.raises(Unauthorized) as caught:
+        authenticate(authorization, api_key=API_KEY, secrets=secrets)
+    return caught.value
+
+
+def test_a_valid_token_names_its_shop_and_staff_member() -> None:
+    assert authenticate(header(), api_key=API_KEY, secrets=(SECRET,)) == StaffSession(SHOP, "42")
+
+
+def test_any_of_the_secrets_verifies_for_rotation() -> None:
+    old = header("the-old-secret-still-being-phased-out")
+    secrets = (SECRET, "the-old-secret-still-being-phased-out")
+    assert authenticate(old, api_key=API_KEY, secrets=secrets).shop == SHOP
+    assert refusal(old).code == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"exp": None}, "missing_claim"),
+        ({"nbf": None}, "missing_claim"),
+        ({"sub": None}, "missing_claim"),
+        (
+            {"dest": f"https://{SHOP}/extra", "iss": f"https://{SHOP}/extra/admin"},
+            "wrong_destination",
+        ),
+        ({"dest": "https://shop.example.com", "iss": "https://shop.example.com/admin"}, None),
+        ({"iss": f"https://{SHOP}/not-admin"}, "wrong_issuer"),
+        ({"sub": "  "}, "missing_claim"),
+    ],
+)
+def test_claims_shopify_always_sends_must_be_there_and_agree(
+    changes: dict[str, Any], code: str | None
+) -> None:
+    refused = refusal(header(**changes))
+    if code:
+        assert refused.code == code
+    assert refused.message
+
+
+def test_a_refusal_never_repeats_the_token() -> None:
+    bad = header(aud="someone-else")
+    refused = refusal(bad)
+    assert refused.code == "wrong_audience"
+    assert bad.removeprefix("Bearer ") not in refused.message
+
+
+def test_only_a_bearer_header_is_read() -> None:
+    assert refusal(None).code == "missing_token"
+    assert refusal(header().replace("Bearer ", "Basic ")).code == "missing_token"
+    assert refusal("Bearer " + "x" * 5000).code == "malformed_token"
+
+
+def test_without_the_api_key_nothing_is_accepted() -> None:
+    with pytest.raises(ConfigurationError):
+        authenticate(header(), api_key=None, secrets=(SECRET,))

@@ -1,0 +1,133 @@
+"""Recovery figures from cases and their reminder progress: per currency, by week of opening,
+by the reminder that preceded each payment, by state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+from recoup.domain.case import Case, CaseStatus
+from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
+from recoup.domain.events import OrderSnapshot
+from recoup.domain.money import Money
+from recoup.services.figures import compute
+
+MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
+
+
+def case(
+    case_id: str,
+    owed: Money,
+    *,
+    opened: datetime = MONDAY,
+    paid_at: datetime | None = None,
+    cancelled_at: datetime | None = None,
+) -> Case:
+    since: list[tuple[CaseStatus, datetime]] = [(CaseStatus.OPEN, opened)]
+    status = CaseStatus.OPEN
+    if paid_at is not None:
+        since.append((CaseStatus.PAID, paid_at))
+        status = CaseStatus.PAID
+    if cancelled_at is not None:
+        since.append((CaseStatus.CANCELLED, cancelled_at))
+        status = CaseStatus.CANCELLED
+    return Case(
+        shop="shop.myshopify.com",
+        case_id=case_id,
+        status=status,
+        status_since=tuple(since),
+        snapshot=OrderSnapshot(amount_owed=owed, order_total=owed),
+        owed_when_open=owed,
+    )
+
+
+def sent(step: int, channel: str, at: datetime) -> SentMessage:
+    return SentMessage(step, channel, at, "id", "friendly", 100, "USD")
+
+
+def reminders(*messages: SentMessage, status: DunningStatus = DunningStatus.STOPPED) -> Dunning:
+    return Dunning(status, sent=messages)
+
+
+def test_amounts_are_summed_per_currency_never_across() -> None:
+    cases = [
+        (case("1", Money("USD", 10_000)), None),
+        (case("2", Money("USD", 2_550)), None),
+        (case("3", Money("EUR", 9_900)), None),
+        (case("4", Money("JPY", 12_000), paid_at=MONDAY + timedelta(days=2)), None),
+        (case("5", Money("EUR", 500), paid_at=MONDAY + timedelta(days=1)), None),
+    ]
+    figures = compute(cases)
+    assert figures.outstanding == (Money("EUR", 9_900), Money("USD", 12_550))
+    assert figures.recovered == (Money("EUR", 500), Money("JPY", 12_000))
+    assert figures.cases == 5
+
+
+def test_cancelled_cases_count_by_state_but_owe_and_recover_nothing() -> None:
+    figures = compute(
+        [
+            (case("1", Money("USD", 5_000), cancelled_at=MONDAY + timedelta(hours=3)), None),
+            (case("2", Money("USD", 7_000)), reminders(status=DunningStatus.HELD)),
+        ]
+    )
+    assert figures.outstanding == (Money("USD", 7_000),)
+    assert figures.recovered == ()
+    assert figures.by_state == {"cancelled": 1, "open": 1}
+    assert figures.by_reminders == {"held": 1, "none": 1}
+
+
+def test_recovery_rate_is_per_week_of_opening_with_empty_weeks_kept() -> None:
+    week2 = MONDAY + timedelta(days=14, hours=5)
+    figures = compute(
+        [
+            (case("1", Money("USD", 100), paid_at=MONDAY + timedelta(days=20)), None),
+            (case("2", Money("USD", 100), opened=MONDAY + timedelta(days=6)), None),
+            (case("3", Money("USD", 100), opened=week2, paid_at=week2 + timedelta(days=1)), None),
+        ]
+    )
+    assert [(w.monday, w.opened, w.recovered) for w in figures.weeks] == [
+        (date(2026, 11, 2), 2, 1),
+        (date(2026, 11, 9), 0, 0),
+        (date(2026, 11, 16), 1, 1),
+    ]
+    assert [w.rate for w in figures.weeks] == [0.5, None, 1.0]
+
+
+def test_a_payment_is_credited_to_the_last_reminder_sent_before_it() -> None:
+    paid = MONDAY + timedelta(days=5)
+    chased = reminders(
+        sent(0, "email", MONDAY + timedelta(days=1)),
+        sent(1, "sms", MONDAY + timedelta(days=4)),
+        sent(2, "email", paid + timedelta(hours=1)),  # after the payment: not the cause
+    )
+    figures = compute(
+        [
+            (case("1", Money("USD", 4_000), paid_at=paid), chased),
+            (case("2", Money("EUR", 1_000), paid_at=paid), chased),
+            (case("3", Money("USD", 500), paid_at=MONDAY + timedelta(hours=2)), reminders()),
+            (case("4", Money("USD", 900)), chased),
+        ]
+    )
+    assert [(o.step, o.channel, o.cases, o.recovered) for o in figures.by_step] == [
+        (None, None, 1, (Money("USD", 500),)),
+        (2, "sms", 2, (Money("EUR", 1_000), Money("USD", 4_000))),
+    ]
+
+
+def test_a_period_selects_the_cases_opened_in_it() -> None:
+    early = case("1", Money("USD", 100), opened=MONDAY - timedelta(days=30))
+    inside = case("2", Money("USD", 200))
+    late = case("3", Money("USD", 400), opened=MONDAY + timedelta(days=30))
+    merged = replace(case("4", Money("USD", 800)), merged_into="2")
+    figures = compute(
+        [(c, None) for c in (early, inside, late, merged)],
+        start=MONDAY - timedelta(days=1),
+        end=MONDAY + timedelta(days=1),
+    )
+    assert figures.cases == 1
+    assert figures.outstanding == (Money("USD", 200),)
+
+
+def test_no_cases_give_empty_figures() -> None:
+    figures = compute([])
+    assert (figures.cases, figures.outstanding, figures.weeks, figures.by_step) == (0, (), (), ())
