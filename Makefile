@@ -13,13 +13,14 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build looks for the runtime's interpreter (python3.12) on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
 
-.PHONY: help install demo serve test lint bench lock sam-build clean
+.PHONY: help install demo serve test lint bench lock sam-build clean chromium
 
 help:
 	@echo "make demo   - run the main job on the embedded local stack"
 	@echo "make test   - install everything and run the whole test suite"
 	@echo "make serve  - keep the local stack up on 127.0.0.1:3000"
 	@echo "make lint   - ruff and mypy"
+	@echo "make chromium - install Chromium for the admin page tests (as root, if missing)"
 	@echo "make bench  - benchmarks; figures go to docs/performance.md"
 	@echo "make lock   - regenerate the pinned requirement files from pyproject.toml"
 
@@ -48,8 +49,22 @@ demo: install
 serve: install
 	$(BIN)/recoup serve
 
-test: install $(SAM_VENV)/.installed
-	RECOUP_SAM=$(SAM_VENV)/bin/sam $(BIN)/pytest
+# Two workers (these machines have two cores); tests that share a module-wide fixture (a
+# served stack, a sam build) stay together on one worker.
+test: install $(SAM_VENV)/.installed chromium
+	RECOUP_SAM=$(SAM_VENV)/bin/sam $(BIN)/pytest -n 2 --dist loadgroup
+
+# The admin page's browser tests drive Debian's Chromium (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "$(CHROMIUM) is missing: the admin page tests need it. Install it as root:" >&2; \
+		echo "  apt-get install -y chromium" >&2; \
+		exit 1; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .

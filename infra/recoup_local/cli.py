@@ -1,14 +1,21 @@
-"""The `recoup` console command: serve, demo, cases."""
+"""The `recoup` console command: serve, demo, cases, admin-url, verify-chain."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+_SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com")
 
 
 def _quiet() -> None:
@@ -76,13 +83,58 @@ def list_cases(args: argparse.Namespace) -> int:
     return 0
 
 
+def admin_url(args: argparse.Namespace) -> int:
+    """Print a link that opens the admin page on the local stack as a staff member of the
+    shop: a session token signed with the local development secret, in the URL fragment
+    (which the browser never sends; the page moves it to memory)."""
+    from recoup_local.session_tokens import mint
+    from recoup_local.stack import DEV_SECRETS, DEV_SHOPIFY_API_KEY, STATE_FILE
+
+    shop = args.shop.strip().lower()
+    if not _SHOP.fullmatch(shop):
+        print(f"--shop must be a *.myshopify.com domain, got {args.shop!r}", file=sys.stderr)
+        return 2
+    if not 1 <= args.minutes <= 24 * 60:
+        print(f"--minutes must be 1 to 1440, got {args.minutes}", file=sys.stderr)
+        return 2
+    name = "RECOUP_SHOPIFY_API_SECRET"
+    secret = (os.environ.get(name) or DEV_SECRETS[name]).split(",")[0].strip()
+    api_key = os.environ.get("RECOUP_SHOPIFY_API_KEY") or DEV_SHOPIFY_API_KEY
+    state = Path(STATE_FILE)
+    front = (
+        json.loads(state.read_text())["front"]
+        if state.exists()
+        else f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    )
+    token = mint(shop, api_key=api_key, secret=secret, lifetime=timedelta(minutes=args.minutes))
+    print(f"{front}/app#id_token={token}")
+    return 0
+
+
+def verify_chain(args: argparse.Namespace) -> int:
+    """Check the audit chain a referral case file (its JSON) quotes: 0 when intact."""
+    from recoup.casefile.verify import verify_json
+
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"{args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    report = verify_json(raw)
+    if not report.ok:
+        print(f"{args.file}: FAILED: {report.problem}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK: {report.entries} entries, chain head {report.head}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet()
     parser = argparse.ArgumentParser(prog="recoup", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p_serve = commands.add_parser("serve", help="keep the local stack up")
-    p_serve.add_argument("--host", default="127.0.0.1")
-    p_serve.add_argument("--port", type=int, default=3000)
+    p_serve.add_argument("--host", default=DEFAULT_HOST)
+    p_serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     p_serve.add_argument("--aws-port", type=int, default=4566, help="port of the AWS emulator")
     p_serve.add_argument(
         "--shop",
@@ -103,6 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_cases.add_argument("--json", action="store_true", help="machine-readable, with timelines")
     p_cases.add_argument("--all", action="store_true", help="include orders never owed")
     p_cases.set_defaults(run=list_cases)
+    p_admin = commands.add_parser(
+        "admin-url", help="print a link to the admin page on the local stack, signed in"
+    )
+    p_admin.add_argument("--shop", required=True, help="the shop's myshopify.com domain")
+    p_admin.add_argument("--minutes", type=int, default=60, help="how long the link works")
+    p_admin.set_defaults(run=admin_url)
+    p_verify = commands.add_parser(
+        "verify-chain", help="check the audit chain of a referral case file (JSON)"
+    )
+    p_verify.add_argument("file", help="the case file's JSON")
+    p_verify.set_defaults(run=verify_chain)
     args = parser.parse_args(argv)
     if args.command == "serve" and not args.shop:
         args.shop = ["demo-electronics.myshopify.com"]

@@ -29,6 +29,9 @@ def make_server(
         def do_GET(self) -> None:
             self._handle("GET")
 
+        def do_PUT(self) -> None:
+            self._handle("PUT")
+
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
@@ -44,6 +47,8 @@ def make_server(
             self.send_response(int(result.get("statusCode", 200)))
             for key, value in (result.get("headers") or {}).items():
                 self.send_header(key, str(value))
+            for cookie in result.get("cookies") or []:  # HTTP API's Set-Cookie field
+                self.send_header("Set-Cookie", str(cookie))
             payload = (result.get("body") or "").encode()
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

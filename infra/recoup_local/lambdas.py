@@ -8,6 +8,7 @@ import importlib.util
 import itertools
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -73,6 +74,8 @@ def http_event(
     for key, value in headers.items():
         lower = key.lower()
         merged[lower] = f"{merged[lower]},{value}" if lower in merged else value
+    # HTTP API moves the Cookie header to a field of its own, one entry per cookie.
+    cookies = [c.strip() for c in re.split(r"[;,]", merged.pop("cookie", "")) if c.strip()]
     now = datetime.now(tz=UTC)
     return {
         "version": "2.0",
@@ -81,6 +84,7 @@ def http_event(
         "rawQueryString": query,
         **({"queryStringParameters": dict(parse_qsl(query))} if query else {}),
         "headers": merged,
+        **({"cookies": cookies} if cookies else {}),
         "requestContext": {
             "accountId": ACCOUNT,
             "apiId": "local",
@@ -122,11 +126,27 @@ class LocalLambdas:
             for route in spec.routes
         }
 
+    def route(self, method: str, path: str) -> str | None:
+        """The function a request goes to, as HTTP API picks it: an exact route first, then
+        the most specific `{proxy+}` route; an `ANY` route takes every method."""
+        for wanted in (method, "ANY"):
+            if (wanted, path) in self.routes:
+                return self.routes[(wanted, path)]
+        greedy = [
+            (len(template), logical_id)
+            for (route_method, template), logical_id in self.routes.items()
+            if route_method in (method, "ANY")
+            and template.endswith("/{proxy+}")
+            and path.startswith(template.removesuffix("{proxy+}"))
+            and len(path) > len(template.removesuffix("{proxy+}"))
+        ]
+        return max(greedy)[1] if greedy else None
+
     def invoke_http(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> dict[str, Any] | None:
         path, _, query = path.partition("?")
-        logical_id = self.routes.get((method.upper(), path))
+        logical_id = self.route(method.upper(), path)
         if logical_id is None:
             return None
         event = http_event(method.upper(), path, headers, body, query)

@@ -22,6 +22,9 @@ DEV_SECRETS = {
     "RECOUP_STRIPE_WEBHOOK_SECRET": "whsec_dev_local_only",
     "RECOUP_LINK_SECRET": "dev-link-signing-secret",
 }
+# The app's API key (client id) is public: it is the audience of App Bridge session tokens.
+# Locally any fixed value works, as long as the tokens `recoup admin-url` mints name it too.
+DEV_SHOPIFY_API_KEY = "dev-shopify-api-key"
 LOCAL_PUBLIC_URL = "http://127.0.0.1:3000"
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -50,6 +53,10 @@ class LocalStack:
     def stripe_secret(self) -> str:
         return os.environ["RECOUP_STRIPE_WEBHOOK_SECRET"].split(",")[0]
 
+    @property
+    def shopify_api_key(self) -> str:
+        return os.environ["RECOUP_SHOPIFY_API_KEY"]
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -60,7 +67,13 @@ def free_port() -> int:
 def _secrets() -> dict[str, str]:
     values = {name: os.environ.get(name) or default for name, default in DEV_SECRETS.items()}
     public = os.environ.get("RECOUP_LOCAL_PUBLIC_URL") or LOCAL_PUBLIC_URL
-    return {"RECOUP_SECRETS_SOURCE": "env", "RECOUP_PUBLIC_URL": public, **values}
+    api_key = os.environ.get("RECOUP_SHOPIFY_API_KEY") or DEV_SHOPIFY_API_KEY
+    return {
+        "RECOUP_SECRETS_SOURCE": "env",
+        "RECOUP_PUBLIC_URL": public,
+        "RECOUP_SHOPIFY_API_KEY": api_key,
+        **values,
+    }
 
 
 def _verify_sender(stack: Stack) -> None:

@@ -4,60 +4,15 @@ HTTP, `recoup cases` reading the result."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from recoup_local.stack import DEV_SECRETS, free_port
+from recoup_local.stack import DEV_SECRETS
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers, stripe_headers
-
-RECOUP = [sys.executable, "-m", "recoup_local.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECOUP_"))}
-    paths = [str(ROOT / "layers" / "recoup"), str(ROOT / "infra"), str(ROOT)]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    workdir = tmp_path_factory.mktemp("serve")
-    port, aws_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [*RECOUP, "serve", "--port", str(port), "--aws-port", str(aws_port)],
-        cwd=workdir,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    started = time.monotonic()
-    banner = ""
-    while "Stop with Ctrl-C" not in banner:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            pytest.fail(f"recoup serve exited: {banner}")
-        banner += line
-        if time.monotonic() - started > 60:
-            process.kill()
-            pytest.fail(f"recoup serve did not start: {banner}")
-    yield {"front": f"http://127.0.0.1:{port}", "cwd": workdir, "process": process}
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=20) == 0
-    assert not (workdir / ".recoup-local.json").exists()
+from tests.e2e.conftest import RECOUP, recoup_env
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -73,7 +28,7 @@ def _cases(served: dict[str, Any]) -> list[dict[str, Any]]:
     result = subprocess.run(
         [*RECOUP, "cases", "--shop", SHOP, "--json"],
         cwd=served["cwd"],
-        env=_env(),
+        env=recoup_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -135,7 +90,12 @@ def test_unknown_routes_get_a_json_404(served: dict[str, Any]) -> None:
 
 def test_the_demo_runs_to_the_end() -> None:
     result = subprocess.run(
-        [*RECOUP, "demo"], env=_env(), capture_output=True, text=True, timeout=120, check=False
+        [*RECOUP, "demo"],
+        env=recoup_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -51,7 +51,10 @@ def test_an_unpaid_order_opens_a_case_with_the_amount_outstanding(local: Any) ->
     assert case.amount_owed == Money.parse(order["total_outstanding"], order["currency"])
     assert case.snapshot.customer.email == order["email"]
     trail = cases.timeline(SHOP, PENDING_ID)
-    assert [e.body["effect"] for e in trail] == [f"case opened: {case.amount_owed} owed"]
+    [entry] = trail
+    opened, screened = entry.body["effect"].split("; ", 1)
+    assert opened == f"case opened: {case.amount_owed} owed"
+    assert screened.startswith("fraud check: low (score ")
     assert verify_chain(trail).ok
 
 

@@ -213,14 +213,14 @@ def test_sms_stop_start_and_help(local: Any, at: Any) -> None:
     assert "STOP" in replies[0].content.decode()
 
 
-def test_an_early_fraud_warning_holds_the_sequence(local: Any, at: Any) -> None:
+def test_an_early_fraud_warning_flags_the_sequence(local: Any, at: Any) -> None:
     unlinked = event_json("stripe/payment_intent.payment_failed.unlinked.json")
     deliver_stripe(local, "payment_intent.payment_failed.unlinked")
     deliver_stripe(local, "radar.early_fraud_warning.created")
     case_id = unlinked["data"]["object"]["id"]
     run_scheduler(local, at, datetime(2026, 12, 1, tzinfo=UTC))
     assert emails(local) == []
-    assert dunning(case_id).status is DunningStatus.HELD
+    assert dunning(case_id).status is DunningStatus.FLAGGED
 
 
 def test_a_provider_failure_releases_the_claim_and_the_retry_sends_once(

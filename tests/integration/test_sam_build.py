@@ -20,7 +20,8 @@ import pytest
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
-pytestmark = pytest.mark.slow
+# One build serves the whole module: keep it on one test worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sam_build")]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -39,9 +40,17 @@ FUNCTIONS = (
     "SenderFunction",
     "FeedbackFunction",
     "UnsubscribeFunction",
+    "AdminApiFunction",
+    "PrivacyFunction",
+    "ShopifyAuthFunction",
+    "ShopifyTasksFunction",
+    "EscalationFunction",
+    "HandOverFunction",
+    "ReferralReportFunction",
 )
 # Imports the functions' code depends on (webhooks, worker, reminders: rendering, money
-# formatting, phone numbers, addresses, time zones); each must come from the layer.
+# formatting, phone numbers, addresses, time zones; case files: PDF); each must come from
+# the layer.
 LAYER_IMPORTS = (
     "recoup",
     "stripe",
@@ -53,6 +62,7 @@ LAYER_IMPORTS = (
     "phonenumbers",
     "email_validator",
     "tzdata",
+    "fpdf",
 )
 # A zone the reminders may schedule in; it must resolve from the layer's tzdata alone.
 ZONE = "Australia/Lord_Howe"

@@ -34,6 +34,13 @@ FUNCTIONS = (
     "SenderFunction",
     "FeedbackFunction",
     "UnsubscribeFunction",
+    "AdminApiFunction",
+    "ShopifyAuthFunction",
+    "ShopifyTasksFunction",
+    "PrivacyFunction",
+    "EscalationFunction",
+    "HandOverFunction",
+    "ReferralReportFunction",
 )
 ROLES = frozenset(f"{f}Role" for f in FUNCTIONS)
 # Every function sees the same names, so code can read settings anywhere, and the local stack
@@ -52,6 +59,15 @@ EXPECTED_ENV = frozenset(
         "RECOUP_PUBLIC_URL",
         "RECOUP_LINK_SECRET_PARAM",
         "RECOUP_STRIPE_API_KEY_PARAM",
+        "RECOUP_KMS_KEY_ARN",
+        "RECOUP_SHOPIFY_TASKS_QUEUE_URL",
+        "RECOUP_SHOPIFY_API_KEY",
+        "RECOUP_PRIVACY_QUEUE_URL",
+        "RECOUP_CASE_FILES_BUCKET",
+        "RECOUP_ESCALATION_QUEUE_URL",
+        "RECOUP_HANDOVER_QUEUE_URL",
+        "RECOUP_HANDOVER_DLQ_URL",
+        "RECOUP_HANDOVER_SECRET_PREFIX",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
@@ -90,7 +106,14 @@ SQS_CONSUME = frozenset(
     }
 )
 # Queue consumers and their queues: each fed by an explicit AWS::Lambda::EventSourceMapping.
-CONSUMERS = {"EventWorkerFunction": "EventsQueue", "SenderFunction": "ReminderQueue"}
+CONSUMERS = {
+    "EventWorkerFunction": "EventsQueue",
+    "SenderFunction": "ReminderQueue",
+    "ShopifyTasksFunction": "ShopifyTasksQueue",
+    "PrivacyFunction": "PrivacyQueue",
+    "EscalationFunction": "EscalationQueue",
+    "HandOverFunction": "HandOverQueue",
+}
 # The roles that send SMS (reminders; answers to HELP), the one exception to "no write on *".
 SMS_SENDERS = frozenset({"SenderFunctionRole", "FeedbackFunctionRole"})
 # What invokes each function, and nothing else does.
@@ -102,6 +125,13 @@ EXPECTED_TRIGGERS = {
     "SenderFunction": {"sqs ReminderQueue"},
     "FeedbackFunction": {"sns EmailFeedbackTopic", "sns InboundSmsTopic"},
     "UnsubscribeFunction": {"GET /unsubscribe", "POST /unsubscribe"},
+    "ShopifyAuthFunction": {"GET /auth", "GET /auth/callback"},
+    "ShopifyTasksFunction": {"sqs ShopifyTasksQueue"},
+    "PrivacyFunction": {"sqs PrivacyQueue"},
+    "EscalationFunction": {"sqs EscalationQueue"},
+    "HandOverFunction": {"sqs HandOverQueue"},
+    "ReferralReportFunction": {"POST /referrals/report"},
+    "AdminApiFunction": {"ANY /admin/api/{proxy+}", "GET /app", "GET /app/{proxy+}"},
 }
 
 
@@ -308,6 +338,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "SenderAddress",
         "PublicBaseUrl",
         "AlarmTopicArn",
+        "ShopifyApiKey",
     }
     assert sam_template["Parameters"]["Stage"]["AllowedValues"] == ["dev", "staging", "prod"]
     assert resource_ids >= {
@@ -332,6 +363,24 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "InboundSmsTopic",
         "DataKey",
         "DataKeyAlias",
+        "ShopifyTasksQueue",
+        "ShopifyTasksQueueMapping",
+        "ShopifyTasksDeadLetterQueue",
+        "ShopifyTasksDeadLetterAlarm",
+        "PrivacyQueue",
+        "PrivacyQueueMapping",
+        "PrivacyDeadLetterQueue",
+        "PrivacyDeadLetterAlarm",
+        "CaseFilesBucket",
+        "CaseFilesBucketPolicy",
+        "EscalationQueue",
+        "EscalationQueueMapping",
+        "EscalationDeadLetterQueue",
+        "EscalationDeadLetterAlarm",
+        "HandOverQueue",
+        "HandOverQueueMapping",
+        "HandOverDeadLetterQueue",
+        "HandOverDeadLetterAlarm",
     }
     assert set(sam_template["Outputs"]) == {
         "ApiUrl",
@@ -342,6 +391,8 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "ReminderDeadLetterQueueUrl",
         "EmailFeedbackTopicArn",
         "InboundSmsTopicArn",
+        "ShopifyTasksQueueUrl",
+        "ShopifyTasksDeadLetterQueueUrl",
     }
 
 
@@ -372,9 +423,20 @@ def test_handler_resolves_to_a_top_level_function(
     tree = ast.parse(source.read_text(), filename=str(source))
     defined = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
     async_defined = {n.name for n in tree.body if isinstance(n, ast.AsyncFunctionDef)}
-    # Then the module defines the handler as a plain top-level function
+    # Then the module defines the handler as a plain top-level function, or binds it to the
+    # shared SQS consumer (recoup.jobs.sqs_handler, which returns such a function)
     assert handler_name not in async_defined, f"{source}: Lambda cannot call an async handler"
-    assert handler_name in defined, f"{source} defines no top-level function {handler_name}"
+    if handler_name not in defined:
+        bound = [
+            node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == [handler_name]
+        ]
+        assert bound, f"{source} defines no top-level function {handler_name}"
+        (call,) = bound
+        assert isinstance(call, ast.Call) and getattr(call.func, "id", None) == "sqs_handler"
+        return
     args = defined[handler_name].args
     positional = len(args.posonlyargs) + len(args.args)
     required = positional - len(args.defaults)
@@ -521,10 +583,12 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
     grants = _grants(resources, "SchedulerFunctionRole")
     # When they are grouped by service
     services = {action.partition(":")[0] for action, _ in grants}
-    # Then it may Query the `due` index (not the table itself) and send to the reminder queue
+    # Then it may Query the `due` index (not the table itself) and send to the reminder and
+    # escalation queues
     assert {g for g in grants if g[0].startswith(("dynamodb:", "sqs:"))} == {
         ("dynamodb:Query", "<Table.Arn>/index/due"),
         ("sqs:SendMessage", "<ReminderQueue.Arn>"),
+        ("sqs:SendMessage", "<EscalationQueue.Arn>"),
     }
     # and otherwise only decrypt with the data key
     assert services == {"dynamodb", "sqs", "kms"}
@@ -539,6 +603,13 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
         "SenderFunctionRole": {"<Table.Arn>"},
         "FeedbackFunctionRole": {"<Table.Arn>"},
         "UnsubscribeFunctionRole": {"<Table.Arn>"},
+        "ShopifyAuthFunctionRole": {"<Table.Arn>"},
+        "ShopifyTasksFunctionRole": {"<Table.Arn>"},
+        "AdminApiFunctionRole": {"<Table.Arn>"},
+        "PrivacyFunctionRole": {"<Table.Arn>"},
+        "EscalationFunctionRole": {"<Table.Arn>"},
+        "HandOverFunctionRole": {"<Table.Arn>"},
+        "ReferralReportFunctionRole": {"<Table.Arn>"},
     }
     for role_id in _roles(resources):
         # When a role's DynamoDB grants are resolved
@@ -555,14 +626,38 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
 def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> None:
     # Given the SQS access each role is meant to have
     expected = {
-        "ShopifyWebhookFunctionRole": {("sqs:SendMessage", "<EventsQueue.Arn>")},
+        "ShopifyWebhookFunctionRole": {
+            ("sqs:SendMessage", "<EventsQueue.Arn>"),
+            ("sqs:SendMessage", "<PrivacyQueue.Arn>"),
+        },
         "StripeWebhookFunctionRole": {("sqs:SendMessage", "<EventsQueue.Arn>")},
         "EventWorkerFunctionRole": {(a, "<EventsQueue.Arn>") for a in SQS_CONSUME},
-        "SchedulerFunctionRole": {("sqs:SendMessage", "<ReminderQueue.Arn>")},
+        "SchedulerFunctionRole": {
+            ("sqs:SendMessage", "<ReminderQueue.Arn>"),
+            ("sqs:SendMessage", "<EscalationQueue.Arn>"),
+        },
         "SenderFunctionRole": {(a, "<ReminderQueue.Arn>") for a in SQS_CONSUME},
         # SAM's statement for the function's DeadLetterQueue (asynchronous SNS invocations)
         "FeedbackFunctionRole": {("sqs:SendMessage", "<FeedbackDeadLetterQueue.Arn>")},
         "UnsubscribeFunctionRole": set(),
+        "ShopifyAuthFunctionRole": set(),
+        "ShopifyTasksFunctionRole": {(a, "<ShopifyTasksQueue.Arn>") for a in SQS_CONSUME},
+        # a merchant's fraud confirmation queues the customer's tag
+        "AdminApiFunctionRole": {("sqs:SendMessage", "<ShopifyTasksQueue.Arn>")},
+        "PrivacyFunctionRole": {(a, "<PrivacyQueue.Arn>") for a in SQS_CONSUME},
+        # a referral queues its hand-over and the customer's tag
+        "EscalationFunctionRole": {
+            *((a, "<EscalationQueue.Arn>") for a in SQS_CONSUME),
+            ("sqs:SendMessage", "<HandOverQueue.Arn>"),
+            ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
+        },
+        # a failed attempt is re-queued with a delay, spent retries dead-lettered
+        "HandOverFunctionRole": {
+            *((a, "<HandOverQueue.Arn>") for a in SQS_CONSUME),
+            ("sqs:SendMessage", "<HandOverQueue.Arn>"),
+            ("sqs:SendMessage", "<HandOverDeadLetterQueue.Arn>"),
+        },
+        "ReferralReportFunctionRole": set(),
     }
     assert set(expected) == ROLES
     for role_id, queues in expected.items():
@@ -595,20 +690,25 @@ def test_email_is_sent_only_from_the_sender_domain_through_the_configuration_set
             if s.get("Effect") == "Allow"
             and any(str(a).lower().startswith("ses:") or a == "*" for a in _as_list(s["Action"]))
         ]
-        # Then only the sender has one: SES v2 SendEmail, on the identity of the address and
-        # of its domain (SES checks the most specific one verified) and on this stack's
-        # configuration set, and nothing else
-        assert [role_id for role_id, _ in ses] == ["SenderFunctionRole"]
-        ((_, statement),) = ses
-        assert _as_list(statement["Action"]) == ["ses:SendEmail"]
+        # Then only the sender (reminders), the privacy worker (export links to merchants)
+        # and the hand-over worker (referrals to agencies) have one each: SES v2 SendEmail, on
+        # the identity of the address and of its domain (SES checks the most specific one
+        # verified) and on this stack's configuration set, and nothing else
+        assert sorted(role_id for role_id, _ in ses) == [
+            "HandOverFunctionRole",
+            "PrivacyFunctionRole",
+            "SenderFunctionRole",
+        ]
         domain = address.rpartition("@")[2]
-        assert sorted(_resolve(_as_list(statement["Resource"]), names)) == sorted(
-            [
-                f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/recoup-dev",
-                f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{address}",
-                f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
-            ]
-        ), address
+        for role_id, statement in ses:
+            assert _as_list(statement["Action"]) == ["ses:SendEmail"], role_id
+            assert sorted(_resolve(_as_list(statement["Resource"]), names)) == sorted(
+                [
+                    f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/recoup-dev",
+                    f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{address}",
+                    f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
+                ]
+            ), (role_id, address)
 
 
 def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
@@ -641,7 +741,45 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
         "StripeWebhookFunctionRole",
         "SenderFunctionRole",
         "UnsubscribeFunctionRole",
+        "AdminApiFunctionRole",
+        "ShopifyAuthFunctionRole",
+        "HandOverFunctionRole",
+        "ReferralReportFunctionRole",
     }
+
+
+@pytest.mark.parametrize(
+    ("role_id", "direct_action"),
+    [("ShopifyAuthFunctionRole", "kms:Encrypt"), ("ShopifyTasksFunctionRole", "kms:Decrypt")],
+)
+def test_shop_tokens_meet_the_data_key_only_bound_to_their_shop(
+    resources: dict[str, Any], role_id: str, direct_action: str
+) -> None:
+    # Given the role's statements on the data key
+    statements = [
+        s
+        for r, s in _iam_statements(resources)
+        if r == role_id and _resolve(_as_list(s["Resource"])) == ["<DataKey.Arn>"]
+    ]
+    bound_actions: set[str] = set()
+    for statement in statements:
+        # When its condition is read
+        condition = statement.get("Condition", {})
+        via_dynamodb = condition.get("StringEquals", {}).get("kms:ViaService") == {
+            "Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"
+        }
+        bound = condition.get("StringLike", {}).get(
+            "kms:EncryptionContext:shop"
+        ) == "*.myshopify.com" and condition.get("ForAllValues:StringEquals", {}).get(
+            "kms:EncryptionContextKeys"
+        ) == ["shop"]
+        # Then the key is used either by DynamoDB for the table, or directly with a shop's
+        # domain, and nothing else, as the encryption context
+        assert via_dynamodb or bound, statement
+        if bound:
+            bound_actions.update(_as_list(statement["Action"]))
+    # and the direct use is the one the function needs (install encrypts, the worker decrypts)
+    assert bound_actions == {direct_action}
 
 
 def test_secrets_are_read_only_by_the_functions_that_use_them(
@@ -653,10 +791,16 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "StripeWebhookFunctionRole": {"stripe-webhook-secret"},
         "SenderFunctionRole": {"link-signing-secret", "stripe-api-key"},
         "UnsubscribeFunctionRole": {"link-signing-secret"},
+        "ShopifyAuthFunctionRole": {"shopify-api-secret"},
+        "AdminApiFunctionRole": {"shopify-api-secret"},
+        # shops' hand-over secrets, one parameter per shop and secret_ref under this prefix
+        "HandOverFunctionRole": {"handover/*"},
+        "ReferralReportFunctionRole": {"handover/*"},
     }
     names = {"Stage": "dev"}
     variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
     named = {_resolve(v, names) for k, v in variables.items() if k.endswith("_PARAM")}
+    named |= {f"{_resolve(v, names)}/*" for k, v in variables.items() if k.endswith("_PREFIX")}
     prefix = "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/recoup/dev/"
     for role_id in _roles(resources):
         # When its SSM grants are resolved
@@ -805,6 +949,25 @@ def test_reminder_queue_is_standard_with_a_standard_dead_letter_queue(
     assert queue["VisibilityTimeout"] >= 6 * sender_timeout
 
 
+def test_shopify_tasks_queue_is_standard_with_a_dead_letter_queue(
+    resources: dict[str, Any],
+) -> None:
+    # Given the Shopify tasks queue and the worker that consumes it
+    queue = resources["ShopifyTasksQueue"]["Properties"]
+    worker_timeout = resources["ShopifyTasksFunction"]["Properties"]["Timeout"]
+    # When its redrive target is followed
+    dlq_id, attribute = _get_att(queue["RedrivePolicy"]["deadLetterTargetArn"]) or ("", "")
+    dlq = resources[dlq_id]["Properties"]
+    # Then both are standard, encrypted queues (tagging is idempotent), five receives before
+    # the DLQ, which outlives the jobs, and a job stays hidden while the worker may retry it
+    assert (dlq_id, attribute) == ("ShopifyTasksDeadLetterQueue", "Arn")
+    assert not queue.get("FifoQueue") and not dlq.get("FifoQueue")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+
+
 def test_failed_feedback_lands_in_an_encrypted_dead_letter_queue(
     resources: dict[str, Any],
 ) -> None:
@@ -822,6 +985,93 @@ def test_failed_feedback_lands_in_an_encrypted_dead_letter_queue(
     assert [
         k for k, v in _lambda_functions(resources).items() if "DeadLetterConfig" in v["Properties"]
     ] == ["FeedbackFunction"]
+
+
+def test_privacy_queue_is_standard_with_a_standard_dead_letter_queue(
+    resources: dict[str, Any],
+) -> None:
+    # Given the privacy queue and the worker that consumes it
+    queue = resources["PrivacyQueue"]["Properties"]
+    worker_timeout = resources["PrivacyFunction"]["Properties"]["Timeout"]
+    # When its redrive target is followed
+    dlq_id, attribute = _get_att(queue["RedrivePolicy"]["deadLetterTargetArn"]) or ("", "")
+    dlq = resources[dlq_id]["Properties"]
+    # Then both are standard, encrypted queues (the worker is idempotent), five receives
+    # before the DLQ, which outlives the jobs it receives
+    assert (dlq_id, attribute) == ("PrivacyDeadLetterQueue", "Arn")
+    assert not queue.get("FifoQueue") and not dlq.get("FifoQueue")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    # and a job stays hidden long enough for the worker to retry within its visibility
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+
+
+def test_case_files_bucket_is_private_encrypted_and_expires_exports(
+    resources: dict[str, Any],
+) -> None:
+    # Given the case-files bucket and the policies on it
+    bucket = resources["CaseFilesBucket"]["Properties"]
+    policies = [
+        v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::S3::BucketPolicy"
+        and v["Properties"]["Bucket"] == {"Ref": "CaseFilesBucket"}
+    ]
+    # When its settings are read
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    # Then objects are encrypted with the stack's data key, and no public access is possible
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    # and it is not versioned, so an erased object leaves no old version behind
+    assert bucket.get("VersioningConfiguration", {}).get("Status") != "Enabled"
+    # and exports expire after 30 days, referral case files after six years
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert [(r["Prefix"], r["ExpirationInDays"]) for r in rules if "ExpirationInDays" in r] == [
+        ("exports/", 30),
+        ("cases/", 2190),
+    ]
+    # and its one policy refuses every request that is not over TLS
+    (policy,) = policies
+    (statement,) = _statements(policy["PolicyDocument"])
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "s3:*",
+    )
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert _resolve(statement["Resource"]) == ["<CaseFilesBucket.Arn>", "<CaseFilesBucket.Arn>/*"]
+
+
+def test_privacy_worker_reaches_only_the_case_files_prefixes_it_erases(
+    resources: dict[str, Any],
+) -> None:
+    # Given the privacy worker's S3 grants
+    grants = {g for g in _grants(resources, "PrivacyFunctionRole") if g[0].startswith("s3:")}
+    # When they are resolved
+    # Then it writes and reads exports, deletes exports and case files, and lists only under
+    # those prefixes
+    assert grants == {
+        ("s3:PutObject", "<CaseFilesBucket.Arn>/exports/*"),
+        ("s3:GetObject", "<CaseFilesBucket.Arn>/exports/*"),
+        ("s3:DeleteObject", "<CaseFilesBucket.Arn>/exports/*"),
+        ("s3:DeleteObject", "<CaseFilesBucket.Arn>/cases/*"),
+        ("s3:ListBucket", "<CaseFilesBucket.Arn>"),
+    }
+    (listing,) = [
+        s
+        for r, s in _iam_statements(resources)
+        if r == "PrivacyFunctionRole" and "s3:ListBucket" in _as_list(s["Action"])
+    ]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["exports/*", "cases/*"]}}
 
 
 @pytest.mark.parametrize(("function_id", "queue_id"), sorted(CONSUMERS.items()))
@@ -859,6 +1109,10 @@ def test_every_dead_letter_queue_has_an_alarm(resources: dict[str, Any]) -> None
     assert redrives == {
         "EventsQueue": "EventsDeadLetterQueue",
         "ReminderQueue": "ReminderDeadLetterQueue",
+        "ShopifyTasksQueue": "ShopifyTasksDeadLetterQueue",
+        "PrivacyQueue": "PrivacyDeadLetterQueue",
+        "EscalationQueue": "EscalationDeadLetterQueue",
+        "HandOverQueue": "HandOverDeadLetterQueue",
     }
     assert function_dlqs == {"FeedbackFunction": "FeedbackDeadLetterQueue"}
     dlqs = set(redrives.values()) | set(function_dlqs.values())
@@ -926,7 +1180,8 @@ def _triggers(resources: dict[str, Any]) -> dict[str, set[str]]:
                     uri = _resolve(operation["x-amazon-apigateway-integration"]["uri"])
                     target = re.search(r"/functions/<(\w+)\.Arn>/invocations$", uri)
                     assert target, uri
-                    found[target[1]].add(f"{method.upper()} {path}")
+                    verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                    found[target[1]].add(f"{verb} {path}")
         elif resource["Type"] == "AWS::Events::Rule":
             for target in props["Targets"]:
                 function_id, _ = _get_att(target["Arn"]) or ("", "")
@@ -1022,6 +1277,15 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_PUBLIC_URL": "<PublicBaseUrl>",
         "RECOUP_LINK_SECRET_PARAM": "/recoup/dev/link-signing-secret",
         "RECOUP_STRIPE_API_KEY_PARAM": "/recoup/dev/stripe-api-key",
+        "RECOUP_KMS_KEY_ARN": "<DataKey.Arn>",
+        "RECOUP_SHOPIFY_TASKS_QUEUE_URL": "<ShopifyTasksQueue>",
+        "RECOUP_SHOPIFY_API_KEY": "<ShopifyApiKey>",
+        "RECOUP_PRIVACY_QUEUE_URL": "<PrivacyQueue>",
+        "RECOUP_CASE_FILES_BUCKET": "<CaseFilesBucket>",
+        "RECOUP_ESCALATION_QUEUE_URL": "<EscalationQueue>",
+        "RECOUP_HANDOVER_QUEUE_URL": "<HandOverQueue>",
+        "RECOUP_HANDOVER_DLQ_URL": "<HandOverDeadLetterQueue>",
+        "RECOUP_HANDOVER_SECRET_PREFIX": "/recoup/dev/handover",
         "POWERTOOLS_SERVICE_NAME": "recoup",
         "POWERTOOLS_METRICS_NAMESPACE": "Recoup",
         "POWERTOOLS_LOG_LEVEL": "<LogLevel>",

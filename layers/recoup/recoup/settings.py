@@ -41,6 +41,10 @@ class Settings:
     shopify_tasks_queue_url: str | None = None  # customer tagging and other Admin API calls
     escalation_queue_url: str | None = None  # referral jobs and hand-overs
     case_files_bucket: str | None = None  # referral case files (private, encrypted)
+    privacy_queue_url: str | None = None  # privacy webhooks and app/uninstalled jobs
+    handover_queue_url: str | None = None  # referral hand-overs to agencies and lawyers
+    handover_dlq_url: str | None = None  # hand-overs whose retries are spent
+    handover_secret_prefix: str | None = None  # SSM path of shops' hand-over secrets
 
     def link_secrets(self) -> tuple[str, ...]:
         """Signs unsubscribe links; the first signs, all verify (rotation)."""
@@ -54,6 +58,20 @@ class Settings:
         if not self.stripe_api_key_param:
             return None
         return _optional_ssm_secret(self.stripe_api_key_param)
+
+    def handover_secrets(self, shop: str, secret_ref: str) -> tuple[str, ...]:
+        """The secret(s) a shop's hand-over webhook and its agency's report-backs are signed
+        with; `secret_ref` is the policy's name for it (validated: plain path segments). In
+        the cloud, the SSM parameter `<prefix>/<shop>/<secret_ref>`; on the local stack, the
+        environment variable RECOUP_HANDOVER_SECRET_<REF> (REF upper-cased, '/' and '-' as
+        '_'). A comma-separated value allows rotation."""
+        env_name = "RECOUP_HANDOVER_SECRET_" + "".join(
+            c if c.isalnum() else "_" for c in secret_ref.upper()
+        )
+        if self.secrets_source == "env":
+            return self._secret(env_name, os.environ.get(env_name), None)
+        prefix = self.require("handover_secret_prefix").rstrip("/")
+        return self._secret(env_name, None, f"{prefix}/{shop}/{secret_ref}")
 
     def require(self, name: str) -> str:
         value = getattr(self, name)
@@ -148,4 +166,8 @@ def get_settings() -> Settings:
         shopify_tasks_queue_url=os.environ.get("RECOUP_SHOPIFY_TASKS_QUEUE_URL") or None,
         escalation_queue_url=os.environ.get("RECOUP_ESCALATION_QUEUE_URL") or None,
         case_files_bucket=os.environ.get("RECOUP_CASE_FILES_BUCKET") or None,
+        privacy_queue_url=os.environ.get("RECOUP_PRIVACY_QUEUE_URL") or None,
+        handover_queue_url=os.environ.get("RECOUP_HANDOVER_QUEUE_URL") or None,
+        handover_dlq_url=os.environ.get("RECOUP_HANDOVER_DLQ_URL") or None,
+        handover_secret_prefix=os.environ.get("RECOUP_HANDOVER_SECRET_PREFIX") or None,
     )

@@ -19,7 +19,8 @@ from typing import Any
 
 class DunningStatus(StrEnum):
     SCHEDULED = "scheduled"  # a step is due at next_at
-    HELD = "held"  # held for review (fraud); the merchant resumes it
+    HELD = "held"  # held for fraud review or by the merchant; resumed by a decision
+    FLAGGED = "flagged"  # flagged as fraud: no reminders, no pay link
     AWAITING_ESCALATION = "awaiting_escalation"  # the sequence is spent, still unpaid
     NOT_CHASED = "not_chased"  # below the shop's minimum amount
     STOPPED = "stopped"  # the case closed: paid or cancelled
@@ -69,10 +70,20 @@ class Dunning:
     sent: tuple[SentMessage, ...] = ()
     reason: str = ""
     policy_version: int = 0
+    held_by: str = ""  # who holds a HELD sequence: "fraud" (the check) or "merchant"
+    spent_at: datetime | None = None  # when the last step was sent or skipped
+    escalate_at: datetime | None = None  # when the referral check is due (services.escalation)
 
     @property
     def due(self) -> bool:
         return self.status is DunningStatus.SCHEDULED and self.next_at is not None
+
+    @property
+    def escalation_due_at(self) -> datetime | None:
+        """When the referral check is due: only a spent or flagged sequence is checked."""
+        if self.status in (DunningStatus.AWAITING_ESCALATION, DunningStatus.FLAGGED):
+            return self.escalate_at
+        return None
 
     def can_claim(self, step: int) -> bool:
         return self.due and step == self.next_step and self.claimed_step < step
@@ -97,7 +108,46 @@ class Dunning:
         return replace(self, sent=(*self.sent, message))
 
     def finish(self, status: DunningStatus, reason: str) -> Dunning:
-        return replace(self, status=status, next_at=None, reason=reason)
+        return replace(
+            self, status=status, next_at=None, reason=reason, held_by="", escalate_at=None
+        )
+
+    def spend(self, now: datetime, reason: str) -> Dunning:
+        """The sequence is over and the case still unpaid: check for referral now."""
+        finished = self.finish(DunningStatus.AWAITING_ESCALATION, reason)
+        return replace(finished, spent_at=now, escalate_at=now)
+
+    def escalate(self, at: datetime | None) -> Dunning:
+        """Schedule the referral check at `at` (None: no check due)."""
+        return replace(self, escalate_at=at)
+
+    def hold(self, by: str, reason: str) -> Dunning:
+        """Stop sending until a decision; keeps when the next step was due, for resuming."""
+        return replace(self, status=DunningStatus.HELD, reason=reason, held_by=by)
+
+    def flag(self, reason: str) -> Dunning:
+        """No reminders while flagged as fraud; keeps the step that was due, in case the
+        flag is lifted by later signals."""
+        return replace(self, status=DunningStatus.FLAGGED, reason=reason, held_by="")
+
+    def resume(self, now: datetime, reason: str) -> Dunning:
+        """Schedule the held step again: when it was due, or now if that has passed. A
+        sequence held after its last step (nothing was due) goes back to awaiting escalation."""
+        if self.next_at is None:
+            return replace(
+                self,
+                status=DunningStatus.AWAITING_ESCALATION,
+                reason=reason,
+                held_by="",
+                escalate_at=now,  # released: whether to refer is decided again
+            )
+        return replace(
+            self,
+            status=DunningStatus.SCHEDULED,
+            next_at=max(self.next_at, now),
+            reason=reason,
+            held_by="",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +159,9 @@ class Dunning:
             "sent": [m.to_dict() for m in self.sent],
             "reason": self.reason,
             "policy_version": self.policy_version,
+            "held_by": self.held_by,
+            "spent_at": self.spent_at.isoformat() if self.spent_at else None,
+            "escalate_at": self.escalate_at.isoformat() if self.escalate_at else None,
         }
 
     @classmethod
@@ -124,4 +177,11 @@ class Dunning:
             sent=tuple(SentMessage.from_dict(m) for m in data.get("sent") or ()),
             reason=str(data.get("reason", "")),
             policy_version=int(data.get("policy_version", 0)),
+            held_by=str(data.get("held_by", "")),
+            spent_at=_when(data.get("spent_at")),
+            escalate_at=_when(data.get("escalate_at")),
         )
+
+
+def _when(value: object) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None

@@ -11,9 +11,12 @@ from recoup.domain.audit import GENESIS, AuditEntry
 from recoup.domain.case import Case, apply, join, new_case
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import DomainEvent
+from recoup.domain.fraud.screening import Gate
 from recoup.errors import RecoupError
 from recoup.observability import logger
+from recoup.services import screening
 from recoup.services.reminders import on_case_change
+from recoup.services.tagging import flag_customer
 from recoup.store import cases as store
 from recoup.store import shops
 
@@ -60,27 +63,45 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
         outcome = apply(case, event)
         if outcome.duplicate:
             logger.info("Duplicate event", extra={"event_id": event.event_id})
+            if prior is not None and prior.screening and prior.screening.gate is Gate.FLAG:
+                # A redelivery may follow a tag job that failed to queue: queue it again.
+                flag_customer(case, "fraud", prior.screening.why())
             return Applied(shop, event.case_id, True, outcome.effect, case)
-        reminders = on_case_change(prior, outcome.case)
-        writes = [
-            store.CaseWrite(
-                outcome.case, prior, _next_entry(prior, event, outcome.effect, now), reminders
-            )
-        ]
+        merged, effect = outcome.case, outcome.effect
+        absorbed: list[store.CaseWrite] = []
         xrefs = list(event.stripe_refs) if event.linked else []
         if event.linked:
-            writes, xrefs = _absorb_payment_cases(shop, event, writes, xrefs, now)
+            merged, absorbed, xrefs = _absorb_payment_cases(shop, event, merged, xrefs, now)
+            if absorbed:
+                names = ", ".join(w.case.case_id for w in absorbed)
+                effect = f"{effect}; merged payment case {names}"
+        screened = screening.screen(prior, merged, now)
+        if screened.effect:
+            effect = f"{effect}; {screened.effect}"
+        current_screening = screened.screening or (prior.screening if prior else None)
+        reminders = on_case_change(prior, merged, current_screening, now)
+        entry = _next_entry(prior, event, effect, now)
+        target = store.CaseWrite(merged, prior, entry, reminders, screened.screening)
         try:
-            store.save_all(writes, now=now, xrefs=xrefs)
+            store.save_all([target, *absorbed], now=now, xrefs=xrefs, extra=screened.marks)
         except store.ConcurrentUpdate:
             continue
-        merged_case = writes[0].case
         logger.info(
             "Applied event",
-            extra={"event_id": event.event_id, "case_id": event.case_id, "effect": outcome.effect},
+            extra={"event_id": event.event_id, "case_id": event.case_id, "effect": effect},
         )
-        return Applied(shop, event.case_id, False, writes[0].entry.body["effect"], merged_case)
+        _after_commit(prior, target)
+        return Applied(shop, event.case_id, False, effect, merged)
     raise store.ConcurrentUpdate(f"case {event.case_id}: gave up after {MAX_ATTEMPTS} attempts")
+
+
+def _after_commit(prior: store.StoredCase | None, write: store.CaseWrite) -> None:
+    """Side effects outside the table, once the case is stored: tag a customer the check
+    just flagged (at-least-once: tagging is idempotent)."""
+    before = prior.screening.gate if prior and prior.screening else None
+    after = write.screened.gate if write.screened else None
+    if after is Gate.FLAG and before is not Gate.FLAG:
+        flag_customer(write.case, "fraud", write.screened.why() if write.screened else "")
 
 
 def _next_entry(
@@ -96,16 +117,14 @@ def _next_entry(
 def _absorb_payment_cases(
     shop: str,
     event: DomainEvent,
-    writes: list[store.CaseWrite],
+    merged: Case,
     xrefs: list[str],
     now: datetime,
-) -> tuple[list[store.CaseWrite], list[str]]:
+) -> tuple[Case, list[store.CaseWrite], list[str]]:
     """A Stripe event that names its Shopify order may arrive after other events about the
     same payment (a charge.failed carries no metadata) opened a case of their own. Fold
     such cases into the order's case, so the order of deliveries never splits one debt in two.
     """
-    target = writes[0]
-    merged = target.case
     absorbed: list[store.CaseWrite] = []
     candidates = store.load_many(shop, (r for r in event.stripe_refs if r != merged.case_id))
     for ref, other in sorted(candidates.items()):
@@ -123,13 +142,7 @@ def _absorb_payment_cases(
                 stopped,
             )
         )
-    if not absorbed:
-        return writes, xrefs
-    names = ", ".join(w.case.case_id for w in absorbed)
-    effect = f"{target.entry.body['effect']}; merged payment case {names}"
-    entry = _next_entry(target.prior, event, effect, now)
-    reminders = on_case_change(target.prior, merged) or target.dunning
-    return [store.CaseWrite(merged, target.prior, entry, reminders), *absorbed], xrefs
+    return merged, absorbed, xrefs
 
 
 def audit_body(event: DomainEvent, effect: str, now: datetime) -> dict[str, object]:

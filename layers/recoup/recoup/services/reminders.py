@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from recoup import clock, links
 from recoup.domain import cadence, guardrails
-from recoup.domain.audit import GENESIS, AuditEntry
+from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
+from recoup.domain.fraud.screening import Gate, Screening
 from recoup.domain.money import Money
+from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
 from recoup.observability import logger, metrics
 from recoup.settings import get_settings
@@ -38,16 +40,54 @@ if TYPE_CHECKING:
 MAX_ATTEMPTS = 5
 # Longer than the sender's Lambda timeout: an older claim with no record is a crashed send.
 CLAIM_TIMEOUT = timedelta(minutes=5)
-# A final notice tells the customer the date their account will be referred; escalation
-# must not refer it earlier (the referral policy builds on this).
-REFERRAL_NOTICE = timedelta(days=14)
+# A final notice tells the customer the date their account will be referred; the referral
+# decision never refers it earlier (one period, defined with the referral policy).
+REFERRAL_NOTICE = FINAL_NOTICE_PERIOD
 
 
 # ---------------------------------------------------------------- the worker's hook
 
 
-def on_case_change(prior: store.StoredCase | None, case: Case) -> Dunning | None:
-    """The reminder progress after a platform event changed the case; None: unchanged."""
+def on_case_change(
+    prior: store.StoredCase | None,
+    case: Case,
+    screening: Screening | None = None,
+    now: datetime | None = None,
+) -> Dunning | None:
+    """The reminder progress after a platform event changed the case; None: unchanged.
+    `screening` is the case's fraud screening after the event, which may hold or flag it."""
+    started = _start_or_stop(prior, case)
+    if case.status is not CaseStatus.OPEN or screening is None:
+        return started
+    current = started or (prior.dunning if prior else None)
+    if current is None:
+        return None
+    gated = gate_reminders(current, screening, now or clock.now())
+    return gated if gated is not None else started
+
+
+def gate_reminders(dunning: Dunning, screening: Screening, now: datetime) -> Dunning | None:
+    """Hold, flag or resume the sequence as the fraud screening says; None: unchanged."""
+    gate = screening.gate
+    status = dunning.status
+    if status in (DunningStatus.STOPPED, DunningStatus.NOT_CHASED):
+        return None
+    if gate is Gate.FLAG:
+        if status is DunningStatus.FLAGGED:
+            return None
+        # Flagged high: whether to refer is checked now (confirmed fraud goes to legal).
+        return dunning.flag(f"no reminders: {screening.why()}").escalate(now)
+    if gate is Gate.HOLD:
+        if status in (DunningStatus.SCHEDULED, DunningStatus.FLAGGED):
+            return dunning.hold("fraud", f"held for review: {screening.why()}")
+        return None
+    fraud_held = status is DunningStatus.HELD and dunning.held_by == "fraud"
+    if fraud_held or status is DunningStatus.FLAGGED:
+        return dunning.resume(now, f"reminders resume: {screening.why()}")
+    return None
+
+
+def _start_or_stop(prior: store.StoredCase | None, case: Case) -> Dunning | None:
     current = prior.dunning if prior else None
     if case.status is not CaseStatus.OPEN:
         if current is not None and current.status is not DunningStatus.STOPPED:
@@ -79,11 +119,27 @@ def _sqs() -> SQSClient:
 
 
 def queue_due(now: datetime) -> int:
-    """Queue one job per due step (SendMessageBatch, ten at a time); returns how many."""
-    url = get_settings().require("reminder_queue_url")
-    jobs = [
-        {"shop": due.shop, "case_id": due.case_id, "step": due.step} for due in store.due_cases(now)
-    ]
+    """Queue one job per due step, and one per due referral check on the escalation queue
+    (SendMessageBatch, ten at a time); returns how many."""
+    settings = get_settings()
+    jobs: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    for due in store.due_cases(now):
+        job = {"shop": due.shop, "case_id": due.case_id}
+        if due.step == store.ESCALATION_CHECK:
+            checks.append(job)  # the referral check (services.escalation)
+        else:
+            jobs.append({**job, "step": due.step})
+    _send_batches(settings.require("reminder_queue_url"), jobs, "reminder")
+    if checks:
+        _send_batches(settings.require("escalation_queue_url"), checks, "escalation")
+        metrics.add_metric(name="EscalationChecksQueued", unit="Count", value=len(checks))
+    if jobs:
+        metrics.add_metric(name="RemindersQueued", unit="Count", value=len(jobs))
+    return len(jobs) + len(checks)
+
+
+def _send_batches(url: str, jobs: list[dict[str, Any]], what: str) -> None:
     for start in range(0, len(jobs), 10):
         batch = jobs[start : start + 10]
         response = _sqs().send_message_batch(
@@ -91,10 +147,7 @@ def queue_due(now: datetime) -> int:
             Entries=[{"Id": str(i), "MessageBody": json.dumps(job)} for i, job in enumerate(batch)],
         )
         if response.get("Failed"):
-            raise RuntimeError(f"{len(response['Failed'])} reminder jobs were not queued")
-    if jobs:
-        metrics.add_metric(name="RemindersQueued", unit="Count", value=len(jobs))
-    return len(jobs)
+            raise RuntimeError(f"{len(response['Failed'])} {what} jobs were not queued")
 
 
 # ---------------------------------------------------------------- the sender
@@ -124,6 +177,9 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     prior = store.load(shop, case_id)
     if prior is None or prior.dunning is None:
         return StepResult("stale", "no such case or no reminders")
+    if not shops.is_installed(shop):
+        # Uninstalling stops every sequence; this catches a job queued just before.
+        return StepResult("stale", f"{shop} is not installed: nothing is sent")
     dunning = prior.dunning
     if dunning.claimed_step >= step and dunning.next_step == step and dunning.due:
         claimed_at = dunning.claimed_at or now
@@ -158,7 +214,7 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     decision = guardrails.decide(
         guardrails.SendCheck(
             case_open=case.status is CaseStatus.OPEN,
-            fraud_hold=case.fraud_warning or case.dispute_open,
+            fraud_hold=_fraud_hold(claimed),
             amount_owed=case.amount_owed,
             policy=policy,
             step=policy_step,
@@ -363,9 +419,8 @@ def _record(
                 step + 1, cadence.step_due_at(policy, step + 1, case.opened_at, now)
             )
         else:
-            dunning = dunning.finish(
-                DunningStatus.AWAITING_ESCALATION,
-                "reminder sequence complete, still unpaid: waiting for escalation",
+            dunning = dunning.spend(
+                now, "reminder sequence complete, still unpaid: waiting for escalation"
             )
         if unknown:
             summary = f"step {step + 1}: claimed but its outcome was not recorded; not resent"
@@ -433,17 +488,17 @@ def _skip(
     case = claimed.case
 
     def after(dunning: Dunning) -> Dunning:
-        if case.fraud_warning or case.dispute_open:
-            return dunning.finish(DunningStatus.HELD, reason)
+        if case.dispute_open:
+            return dunning.hold("dispute", reason)
+        if _fraud_hold(claimed):
+            return dunning.hold("fraud", reason)
         if case.amount_owed is None or not cadence.chasable(policy, case.amount_owed):
             return dunning.finish(DunningStatus.NOT_CHASED, reason)
         if step + 1 < len(policy.steps) and case.opened_at is not None:
             # This step cannot reach the customer; the next may (another channel).
             due = cadence.step_due_at(policy, step + 1, case.opened_at, now)
             return dunning.schedule(step + 1, due, reason)
-        return dunning.finish(
-            DunningStatus.AWAITING_ESCALATION, f"{reason}; waiting for escalation"
-        )
+        return dunning.spend(now, f"{reason}; waiting for escalation")
 
     return _hold(claimed, step, now, "skipped", f"step {step + 1} not sent: {reason}", after)
 
@@ -456,7 +511,7 @@ def _finish_sequence(claimed: store.StoredCase, now: datetime, reason: str) -> S
         now,
         "skipped",
         reason,
-        lambda d: d.finish(DunningStatus.AWAITING_ESCALATION, reason),
+        lambda d: d.spend(now, reason),
     )
 
 
@@ -481,17 +536,23 @@ def _next_words(dunning: Dunning) -> str:
 def _entry(
     prior: store.StoredCase, kind: str, summary: str, effect: str, now: datetime, step: int
 ) -> AuditEntry:
-    body: dict[str, object] = {
-        "event_id": f"recoup:{kind}:{prior.case.case_id}:{step}:{now.isoformat()}",
-        "source": "recoup",
-        "kind": kind,
-        "fact": "",
-        "occurred_at": now.isoformat(),
-        "recorded_at": now.isoformat(),
-        "summary": summary,
-        "effect": effect,
-    }
-    return AuditEntry.following(prior.audit_seq, prior.audit_head or GENESIS, body)
+    return store.recoup_entry(
+        prior,
+        source="recoup",
+        kind=kind,
+        event_id=f"recoup:{kind}:{prior.case.case_id}:{step}:{now.isoformat()}",
+        summary=summary,
+        effect=effect,
+        now=now,
+    )
+
+
+def _fraud_hold(stored: store.StoredCase) -> bool:
+    """Reminders may not go: a dispute, an early fraud warning, or the screening's gate."""
+    case, screening = stored.case, stored.screening
+    if case.fraud_warning or case.dispute_open:
+        return True
+    return screening is not None and screening.gate is not Gate.RUN
 
 
 def _customer_key(case: Case) -> str | None:

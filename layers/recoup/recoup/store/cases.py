@@ -18,9 +18,11 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from recoup.domain.audit import AuditEntry
+from recoup.domain.audit import GENESIS, AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning
+from recoup.domain.fraud.screening import Screening
+from recoup.domain.referral import Referrals
 from recoup.store.bind import bind
 from recoup.store.models import (
     AuditItem,
@@ -44,6 +46,8 @@ class ConcurrentUpdate(Exception):
 # The due index's partition keys: each takes about 1,000 writes a second, far more than
 # reminders need; every scheduler run costs one Query per shard, so keep them few.
 DUE_SHARDS = 4
+# The due index's `next_step` for a referral check rather than a reminder step.
+ESCALATION_CHECK = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class StoredCase:
     audit_seq: int
     audit_head: str
     dunning: Dunning | None = None
+    screening: Screening | None = None
+    referrals: Referrals | None = None
 
     def dunning_or_raise(self) -> Dunning:
         if self.dunning is None:
@@ -86,7 +92,33 @@ def _stored(item: CaseItem) -> StoredCase:
         audit_seq=int(item.audit_seq),
         audit_head=item.audit_head,
         dunning=Dunning.from_dict(item.dunning) if item.dunning else None,
+        screening=Screening.from_dict(item.screening) if item.screening else None,
+        referrals=Referrals.from_dict(item.referral) if item.referral else None,
     )
+
+
+def recoup_entry(
+    prior: StoredCase,
+    *,
+    source: str,
+    kind: str,
+    event_id: str,
+    summary: str,
+    effect: str,
+    now: datetime,
+) -> AuditEntry:
+    """The case's next audit entry for something Recoup or the merchant did (no webhook)."""
+    body: dict[str, object] = {
+        "event_id": event_id,
+        "source": source,
+        "kind": kind,
+        "fact": "",
+        "occurred_at": now.isoformat(),
+        "recorded_at": now.isoformat(),
+        "summary": summary,
+        "effect": effect,
+    }
+    return AuditEntry.following(prior.audit_seq, prior.audit_head or GENESIS, body)
 
 
 def due_shard(shop: str, case_id: str) -> str:
@@ -98,21 +130,44 @@ def due_key(at: datetime, shop: str, case_id: str) -> str:
     return f"{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}#{shop}#{case_id}"
 
 
+def _due(dunning: Dunning) -> tuple[datetime, int] | None:
+    """What the due index holds for the case: (when, step), the step being
+    ESCALATION_CHECK for a referral check; None keeps it out of the index."""
+    if dunning.due and dunning.next_at is not None:
+        return dunning.next_at, dunning.next_step
+    check = dunning.escalation_due_at
+    return (check, ESCALATION_CHECK) if check is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class CaseWrite:
     """One case to write: its new state, what was read (None: new), its next audit entry,
-    and its reminder progress (None keeps what was read)."""
+    its reminder progress, its fraud screening and its referrals (None keeps what was read)."""
 
     case: Case
     prior: StoredCase | None
     entry: AuditEntry
     dunning: Dunning | None = None
+    screening: Screening | None = None
+    referrals: Referrals | None = None
 
     @property
     def reminders(self) -> Dunning | None:
         if self.dunning is not None:
             return self.dunning
         return self.prior.dunning if self.prior else None
+
+    @property
+    def screened(self) -> Screening | None:
+        if self.screening is not None:
+            return self.screening
+        return self.prior.screening if self.prior else None
+
+    @property
+    def referred(self) -> Referrals | None:
+        if self.referrals is not None:
+            return self.referrals
+        return self.prior.referrals if self.prior else None
 
 
 def save_all(
@@ -162,10 +217,17 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
     reminders = write.reminders
     if reminders is not None:
         item.dunning = reminders.to_dict()
-        if reminders.due and reminders.next_at is not None:
+        due = _due(reminders)
+        if due is not None:
             item.due_pk = due_shard(case.shop, case.case_id)
-            item.due_sk = due_key(reminders.next_at, case.shop, case.case_id)
-            item.next_step = reminders.next_step
+            item.due_sk = due_key(due[0], case.shop, case.case_id)
+            item.next_step = due[1]
+    screened = write.screened
+    if screened is not None:
+        item.screening = screened.to_dict()
+    referrals = write.referred
+    if referrals is not None:
+        item.referral = referrals.to_dict()
     if prior is not None:
         item.version = prior.version
     # PynamoDB adds the version condition (attribute_not_exists for a new item).
@@ -200,11 +262,12 @@ def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
     item = CaseItem(shop_pk(prior.case.shop), case_sk(prior.case.case_id))
     item.version = prior.version
     actions: list[Any] = [CaseItem.dunning.set(dunning.to_dict())]
-    if dunning.due and dunning.next_at is not None:
+    due = _due(dunning)
+    if due is not None:
         actions += [
             CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
-            CaseItem.due_sk.set(due_key(dunning.next_at, prior.case.shop, prior.case.case_id)),
-            CaseItem.next_step.set(dunning.next_step),
+            CaseItem.due_sk.set(due_key(due[0], prior.case.shop, prior.case.case_id)),
+            CaseItem.next_step.set(due[1]),
         ]
     else:
         actions += [CaseItem.due_pk.remove(), CaseItem.due_sk.remove(), CaseItem.next_step.remove()]
@@ -223,7 +286,7 @@ def _minimised(case: Case) -> Case:
     personal data: it is stored only to make late, out-of-order deliveries harmless."""
     if case.opened or case.status is CaseStatus.UNTRACKED or case.snapshot is None:
         return case
-    return replace(case, snapshot=replace(case.snapshot, customer=None))
+    return replace(case, snapshot=replace(case.snapshot, customer=None), signals=())
 
 
 def _conflict(exc: TransactWriteError) -> bool:
@@ -256,6 +319,25 @@ def list_cases(shop: str, *, include_untracked: bool = False) -> Iterator[Case]:
             yield case
 
 
+def tracked_cases(
+    shop: str, *, after: str | None = None, page_size: int = 100
+) -> Iterator[StoredCase]:
+    """The shop's tracked cases (opened, not merged) in case id order, starting after case
+    `after`: a paginated list stops when it has enough and resumes from the last id it read,
+    so every case is listed exactly once. The shop is always the key: no cursor reaches
+    another shop's items."""
+    bind()
+    start = {"pk": {"S": shop_pk(shop)}, "sk": {"S": case_sk(after)}} if after else None
+    for item in CaseItem.query(
+        shop_pk(shop),
+        CaseItem.sk.startswith("CASE#"),
+        filter_condition=CaseItem.opened == True,  # noqa: E712 (a DynamoDB condition)
+        last_evaluated_key=start,
+        page_size=page_size,
+    ):
+        yield _stored(item)
+
+
 @dataclass(frozen=True, slots=True)
 class DueCase:
     shop: str
@@ -265,8 +347,8 @@ class DueCase:
 
 
 def due_cases(now: datetime, *, limit: int = 1000) -> Iterator[DueCase]:
-    """Cases whose next reminder is due by `now`: one Query per shard of the sparse index,
-    reading only due items (never a Scan)."""
+    """Cases whose next reminder (or referral check: step ESCALATION_CHECK) is due by `now`:
+    one Query per shard of the sparse index, reading only due items (never a Scan)."""
     bind()
     upper = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "~"  # after any "#..." suffix
     for shard in range(DUE_SHARDS):

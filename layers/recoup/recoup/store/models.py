@@ -7,6 +7,8 @@ SHOP#<domain>     AUDIT#<case id>#<seq>      one audit entry, hash-chained
 SHOP#<domain>     XREF#<stripe object id>    which case a Stripe payment belongs to
 SHOP#<domain>     POLICY#<kind>              reminders, fraud or referral policy, versioned
 SHOP#<domain>     VEL#<dim>#<hash>#<time>#<id>  a failed payment, for velocity counts (TTL)
+SHOP#<domain>     ADDR#<hash>#<email hash>   an email shipping to an address (TTL)
+SHOP#<domain>     PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
 STRIPEACCT#<id>   META                       which shop a connected Stripe account is
 """
 
@@ -89,6 +91,17 @@ class MessageItem(_Item):
     expires_at = TTLAttribute()
 
 
+class VelocityItem(_Item):
+    """A failed payment (VEL#...) or an email seen at a shipping address (ADDR#...), keyed
+    by hashes only, kept for the velocity windows."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    card = UnicodeAttribute(null=True)  # the card fingerprint's hash, for distinct cards
+    expires_at = TTLAttribute()
+
+
 class StripeAccountItem(_Item):
     class Meta(_Item.Meta):
         pass
@@ -117,6 +130,7 @@ class CaseItem(_Item):
     next_step = NumberAttribute(null=True)
     dunning = JSONAttribute(null=True)  # recoup.domain.dunning.Dunning.to_dict
     screening = JSONAttribute(null=True)  # recoup.domain.fraud.screening.Screening.to_dict
+    referral = JSONAttribute(null=True)  # recoup.domain.referral.Referrals.to_dict
     status = UnicodeAttribute()
     opened = BooleanAttribute(default=False)
     opened_at = UTCDateTimeAttribute(null=True)
@@ -157,6 +171,7 @@ MODELS: tuple[type[_Item], ...] = (
     PolicyItem,
     ContactItem,
     MessageItem,
+    VelocityItem,
 )
 
 
