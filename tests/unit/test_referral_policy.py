@@ -314,6 +314,13 @@ def test_fraud_goes_to_legal_at_once_but_never_before_a_final_notice_date() -> N
     assert waiting.pending is DecisionKind.LEGAL
 
 
+def test_a_case_the_check_flagged_waits_for_the_merchant_to_confirm_fraud() -> None:
+    facts = _facts(3_000, fraud_flagged=True, sequence_spent_at=None)
+    decision = decide(facts, _policy(), SPENT)
+    assert decision.kind is DecisionKind.NONE
+    assert "once the merchant confirms fraud" in decision.reason
+
+
 def test_fraud_below_the_floor_is_written_off() -> None:
     decision = decide(_facts(2_499, fraud_confirmed=True), _policy(), AFTER_WAIT)
     assert decision.kind is DecisionKind.WRITE_OFF

@@ -24,7 +24,7 @@ from recoup import clock
 from recoup.domain import cadence
 from recoup.domain.case import CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus
-from recoup.domain.fraud.screening import Decision
+from recoup.domain.fraud.screening import Decision, Gate
 from recoup.domain.referral import (
     DecisionKind,
     ReferralDecision,
@@ -95,6 +95,7 @@ def facts(stored: store.StoredCase, dunning: Dunning) -> ReferralFacts:
         dispute_open=case.dispute_open,
         merchant_hold=dunning.held_by == "merchant",
         fraud_confirmed=screening is not None and screening.decision is Decision.CONFIRMED_FRAUD,
+        fraud_flagged=screening is not None and screening.gate is Gate.FLAG,
         sequence_spent_at=dunning.spent_at,
         final_notice_at=_final_notice_at(case.shop, dunning),
         last_referral=stored.referrals.latest if stored.referrals else None,

@@ -43,6 +43,7 @@ class ReferralFacts:
     dispute_open: bool = False
     merchant_hold: bool = False
     fraud_confirmed: bool = False
+    fraud_flagged: bool = False  # the fraud check flagged it; the merchant has not confirmed
     sequence_spent_at: datetime | None = None  # when the last step was sent or skipped
     final_notice_at: datetime | None = None  # when a final notice was sent
     last_referral: Referral | None = None  # the case's newest referral, if any
@@ -202,6 +203,8 @@ def _basis(
             )
         return DecisionKind.LEGAL, cause, notice
     if facts.sequence_spent_at is None:
+        if facts.fraud_flagged:
+            return "flagged as fraud: referred to legal once the merchant confirms fraud"
         return "the reminder sequence is not finished"
     earliest = _later(
         (
