@@ -21,6 +21,7 @@ from recoup.integrations.shopify_http import (
     TransportError,
     urllib_transport,
 )
+from tests.shopify_fakes import FakeShopify
 
 SHOP = "demo-electronics.myshopify.com"
 TOKEN = "shpat_0123456789abcdef"
@@ -40,23 +41,6 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.slept.append(round(seconds, 6))
         self.now += seconds
-
-
-class FakeShopify:
-    def __init__(self, *answers: HttpResponse | Exception) -> None:
-        self.answers = list(answers)
-        self.requests: list[HttpRequest] = []
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def sent(self, index: int = -1) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(self.requests[index].body)
-        return body
 
 
 def cost(requested: int, available: float, rate: float = 50.0) -> dict[str, Any]:

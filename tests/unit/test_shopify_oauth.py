@@ -17,7 +17,8 @@ import pytest
 
 from recoup.integrations import shopify_oauth as oauth
 from recoup.integrations.shopify import HANDLED_TOPICS
-from recoup.integrations.shopify_http import HttpRequest, HttpResponse, TransportError
+from recoup.integrations.shopify_http import HttpResponse, TransportError
+from tests.shopify_fakes import FakeShopify
 
 SECRET = "test-client-secret"
 OLD_SECRET = "previous-client-secret"
@@ -253,19 +254,6 @@ def test_the_authorize_url_asks_for_an_offline_token_with_the_least_scopes() -> 
         "redirect_uri": ["https://app.example/auth/callback"],
         "state": ["n1"],
     }  # no grant_options[]=per-user: the token is offline
-
-
-class FakeShopify:
-    def __init__(self, *answers: HttpResponse | Exception) -> None:
-        self.answers = list(answers)
-        self.requests: list[HttpRequest] = []
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
 
 
 def ok(body: dict[str, Any]) -> HttpResponse:
