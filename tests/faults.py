@@ -1,0 +1,167 @@
+"""Fault injection for AWS calls, at the layer where botocore sends a request and retries it.
+
+Every client (boto3's, PynamoDB's) sends through `botocore.endpoint.Endpoint`, so wrapping
+its `_do_get_response` reaches every AWS call the code makes, in-process moto included,
+and botocore's own retry loop still runs around the fault (a timeout after the provider
+acted is then retried by the SDK exactly as in production, unless the client turned
+retries off).
+
+    with FaultPlan() as plan:
+        plan.fail("sesv2", "SendEmail", "timeout_after")      # the first SendEmail
+        plan.fail("dynamodb", "GetItem", "throttle", nth=2)    # the second GetItem
+        ...
+    plan.calls     # every (service, operation) attempted, in order, faults included
+    plan.injected  # the faults that fired
+
+Kinds:
+- `throttle`: the provider refused for rate (did not act): 400 with the service's code.
+- `server_error`: a 500 (the provider may or may not have acted; botocore retries it).
+- `timeout_before`: the connection timed out before the request reached the provider.
+- `timeout_after`: the provider acted, then reading its answer timed out.
+- `reject`: a permanent refusal (400 with a validation code): retrying cannot help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.endpoint import Endpoint
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+KINDS = ("throttle", "server_error", "timeout_before", "timeout_after", "reject")
+
+_THROTTLE_CODES = {
+    "dynamodb": "ProvisionedThroughputExceededException",
+    "sesv2": "TooManyRequestsException",
+    "sns": "Throttling",
+    "sqs": "ThrottlingException",
+    "s3": "SlowDown",
+    "kms": "ThrottlingException",
+    "ssm": "ThrottlingException",
+}
+_REJECT_CODES = {
+    "dynamodb": "ValidationException",
+    "sesv2": "BadRequestException",
+    "sns": "InvalidParameter",
+    "sqs": "InvalidParameterValue",
+    "s3": "AccessDenied",
+    "kms": "AccessDeniedException",
+    "ssm": "ValidationException",
+}
+
+
+@dataclass
+class _Rule:
+    service: str
+    operation: str
+    kind: str
+    nth: int  # 1-based occurrence of (service, operation) that fails; 0: every one
+    times: int  # how many consecutive occurrences fail from nth on
+    code: str | None
+    fired: int = 0
+
+
+@dataclass
+class FaultPlan:
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    injected: list[tuple[str, str, str]] = field(default_factory=list)
+    _rules: list[_Rule] = field(default_factory=list)
+    _seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    _original: Any = None
+
+    def fail(
+        self,
+        service: str,
+        operation: str,
+        kind: str,
+        *,
+        nth: int = 1,
+        times: int = 1,
+        code: str | None = None,
+    ) -> FaultPlan:
+        """Fail the `nth` call of `service.operation` (and the `times - 1` after it) with
+        `kind`; `nth=0` fails every call. `code` overrides the error code sent."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {KINDS}")
+        self._rules.append(_Rule(service, operation, kind, nth, times, code))
+        return self
+
+    def count(self, service: str, operation: str) -> int:
+        return sum(1 for call in self.calls if call == (service, operation))
+
+    def __enter__(self) -> FaultPlan:
+        plan = self
+        original = Endpoint._do_get_response
+        self._original = original
+
+        def wrapped(endpoint: Endpoint, request: Any, operation_model: Any, context: Any) -> Any:
+            service = operation_model.service_model.endpoint_prefix
+            service = "sesv2" if operation_model.service_model.service_name == "sesv2" else service
+            key = (service, operation_model.name)
+            plan.calls.append(key)
+            plan._seen[key] = seen = plan._seen.get(key, 0) + 1
+            rule = plan._match(key, seen)
+            if rule is None:
+                return original(endpoint, request, operation_model, context)
+            rule.fired += 1
+            plan.injected.append((service, operation_model.name, rule.kind))
+            if rule.kind == "timeout_before":
+                return None, ConnectTimeoutError(endpoint_url=request.url)
+            if rule.kind == "timeout_after":
+                original(endpoint, request, operation_model, context)
+                return None, ReadTimeoutError(endpoint_url=request.url)
+            status = {"throttle": 400, "server_error": 500, "reject": 400}[rule.kind]
+            code = (
+                rule.code
+                or {
+                    "throttle": _THROTTLE_CODES.get(service, "ThrottlingException"),
+                    "server_error": "InternalFailure",
+                    "reject": _REJECT_CODES.get(service, "ValidationException"),
+                }[rule.kind]
+            )
+            return _error(request.url, status, code)
+
+        Endpoint._do_get_response = wrapped  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Endpoint._do_get_response = self._original  # type: ignore[method-assign]
+
+    def _match(self, key: tuple[str, str], seen: int) -> _Rule | None:
+        for rule in self._rules:
+            if (rule.service, rule.operation) != key:
+                continue
+            if rule.nth == 0 or rule.nth <= seen < rule.nth + rule.times:
+                return rule
+        return None
+
+
+class _EmptyBody:
+    """The raw body of an injected error: botocore may read or stream it."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield b""
+
+    def read(self, *_: Any) -> bytes:
+        return b""
+
+
+def _error(url: str, status: int, code: str) -> tuple[tuple[AWSResponse, dict[str, Any]], None]:
+    response = AWSResponse(url, status, {}, _EmptyBody())
+    parsed = {
+        "Error": {"Code": code, "Message": f"injected fault: {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0},
+    }
+    return (response, parsed), None
+
+
+def fault_cases(
+    operations: list[tuple[str, str]], kinds: tuple[str, ...] = KINDS
+) -> Iterator[tuple[str, str, str]]:
+    """Every (service, operation, kind) of a matrix, for parametrised tests."""
+    for service, operation in operations:
+        for kind in kinds:
+            yield service, operation, kind
