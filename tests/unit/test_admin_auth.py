@@ -3,11 +3,12 @@ says (never the token)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from recoup.admin.auth import StaffSession, Unauthorized, authenticate
+from recoup.admin.auth import MAX_LIFETIME_SECONDS, StaffSession, Unauthorized, authenticate
 from recoup.errors import ConfigurationError
 from recoup_local import session_tokens
 
@@ -83,3 +84,30 @@ def test_only_a_bearer_header_is_read() -> None:
 def test_without_the_api_key_nothing_is_accepted() -> None:
     with pytest.raises(ConfigurationError):
         authenticate(header(), api_key=None, secrets=(SECRET,))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"lifetime": 3600},  # an hour: Shopify never mints one
+        {"lifetime": 71},  # just past one minute plus the leeway
+        {"lifetime": 3600, "drop_iat": True},  # no iat: the lifetime is read from nbf
+        {"lifetime": 2**40},  # valid for ages
+    ],
+    ids=["an-hour", "just-past", "no-iat", "ages"],
+)
+def test_a_token_that_lives_longer_than_shopify_mints_is_refused(claims: dict[str, Any]) -> None:
+    issued = int(time.time())
+    changes: dict[str, Any] = {"iat": issued, "nbf": issued, "exp": issued + claims["lifetime"]}
+    if claims.get("drop_iat"):
+        changes["iat"] = None
+    refused = refusal(header(**changes))
+    assert refused.code == "token_lifetime_too_long"
+    assert "seconds" in refused.message
+
+
+def test_a_token_of_one_minute_plus_the_leeway_is_accepted() -> None:
+    issued = int(time.time())
+    token = header(iat=issued, nbf=issued, exp=issued + MAX_LIFETIME_SECONDS)
+    assert authenticate(token, api_key=API_KEY, secrets=(SECRET,)).shop == SHOP
+    assert MAX_LIFETIME_SECONDS == 70

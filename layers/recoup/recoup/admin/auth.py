@@ -5,7 +5,10 @@ The token is a JWT (HS256) signed with the app's client secret. ShopifyAPI's
 `nbf` with 10 s of leeway, the claims Shopify always sends, and that `iss` and `dest` name the
 same shop. It keeps no global state, so it is called once per secret: the first secret
 signs, any verifies (rotation). On top of it: `exp` and `nbf` must be present, `dest` must be
-exactly `https://<shop>.myshopify.com` and `iss` exactly `<dest>/admin`. The shop is taken
+exactly `https://<shop>.myshopify.com` and `iss` exactly `<dest>/admin`, and the token may
+live no longer than Shopify's one minute plus the leeway (`exp - iat`, or `exp - nbf`
+without `iat`): a token valid for hours was not minted by Shopify, or was kept to be
+replayed. The shop is taken
 from the token and nowhere else. The token itself is never logged or echoed back.
 """
 
@@ -23,6 +26,10 @@ from recoup.errors import ConfigurationError, RecoupError
 
 BEARER = "Bearer "
 MAX_HEADER_LENGTH = 4096  # Shopify's tokens are well under 1 KB
+# Shopify's session tokens live one minute; the leeway matches the library's clock leeway.
+SHOPIFY_TOKEN_LIFETIME_SECONDS = 60
+LIFETIME_LEEWAY_SECONDS = 10
+MAX_LIFETIME_SECONDS = SHOPIFY_TOKEN_LIFETIME_SECONDS + LIFETIME_LEEWAY_SECONDS
 _DEST = re.compile(r"https://([a-z0-9][a-z0-9-]{0,99}\.myshopify\.com)")
 
 
@@ -73,6 +80,7 @@ def _session(claims: Mapping[str, Any]) -> StaffSession:
     for claim in ("exp", "nbf"):
         if claim not in claims:
             raise Unauthorized("missing_claim", f"the session token has no '{claim}' claim")
+    _check_lifetime(claims)
     dest = claims.get("dest")
     match = _DEST.fullmatch(dest) if isinstance(dest, str) else None
     if match is None:
@@ -85,6 +93,17 @@ def _session(claims: Mapping[str, Any]) -> StaffSession:
     if not isinstance(user, str) or not user.strip():
         raise Unauthorized("missing_claim", "the session token names no staff member ('sub')")
     return StaffSession(shop=match[1], user=user.strip())
+
+
+def _check_lifetime(claims: Mapping[str, Any]) -> None:
+    """PyJWT has checked that exp, nbf and iat (when present) convert with int()."""
+    issued = int(claims.get("iat", claims["nbf"]))
+    if int(claims["exp"]) - issued > MAX_LIFETIME_SECONDS:
+        raise Unauthorized(
+            "token_lifetime_too_long",
+            f"the session token is valid for more than {MAX_LIFETIME_SECONDS} seconds "
+            "('exp' - 'iat'); Shopify's live one minute",
+        )
 
 
 # PyJWT's errors as the answer names them (most specific first: some are subclasses).
