@@ -63,9 +63,27 @@ def webhook_app(
     def handle_rejected(exc: WebhookRejected) -> Response[str]:
         return rejected(exc, source)
 
+    def handle_unexpected(exc: Exception) -> Response[str]:
+        return unexpected(exc, source)
+
     app.exception_handler(WebhookRejected)(handle_rejected)
     app.exception_handler(ConfigurationError)(misconfigured)
+    app.exception_handler(Exception)(handle_unexpected)
     return app
+
+
+def unexpected(exc: Exception, source: str) -> Response[str]:
+    """A fault of ours (or of AWS): 500, so the sender retries. Logged by type and place
+    only: an exception's text may quote the body (addresses, names)."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "unknown"
+    logger.error(
+        "Webhook failed", extra={"source": source, "error": type(exc).__name__, "at": where}
+    )
+    metrics.add_metric(name=f"{source}WebhookFailed", unit="Count", value=1)
+    return json_response(500, {"error": "internal_error", "message": "try again later"})
 
 
 _PAGE = """<!doctype html>

@@ -36,6 +36,17 @@ _STRIPE_THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 _STRIPE_TWO_DECIMAL_OVERRIDES = frozenset({"ISK"})
 
 
+# The largest amount a webhook may state: 10^12 major units of any currency (a trillion
+# dollars, yen or dinars). In minor units that is at most 10^15 (three-decimal currencies),
+# below 2^53, so every accepted amount is also exact as a JavaScript number on the admin page
+# and well within DynamoDB's 38 digits; no real order comes near it, even in VND or IDR.
+MAX_MAJOR_UNITS = 10**12
+# Parsing refuses longer decimals before any arithmetic: an amount has at most 15 integer
+# digits and 3 decimals, and "1e999999999" must not become a billion-digit integer.
+_MAX_DIGITS = 40
+_MAX_ADJUSTED_EXPONENT = 30
+
+
 class MoneyError(ValueError):
     """An amount or currency that cannot be represented exactly."""
 
@@ -63,6 +74,18 @@ def stripe_exponent(currency: str) -> int:
     if code in _STRIPE_THREE_DECIMAL:
         return 3
     return 2  # including _STRIPE_TWO_DECIMAL_OVERRIDES
+
+
+def max_minor(currency: str) -> int:
+    """MAX_MAJOR_UNITS in minor units of `currency` (USD 10^14, JPY 10^12, KWD 10^15)."""
+    scale: int = 10 ** currency_exponent(currency)
+    return MAX_MAJOR_UNITS * scale
+
+
+def _shown(amount: object) -> str:
+    """An amount for an error message, shortened: messages name the value, not all of it."""
+    text = repr(amount)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -93,22 +116,37 @@ class Money:
         try:
             value = Decimal(str(amount).strip())
         except InvalidOperation:
-            raise MoneyError(f"amount {amount!r} is not a decimal number") from None
+            raise MoneyError(f"amount {_shown(amount)} is not a decimal number") from None
         if not value.is_finite():
-            raise MoneyError(f"amount {amount!r} is not finite")
+            raise MoneyError(f"amount {_shown(amount)} is not finite")
+        sign, digits, exp = value.as_tuple()
+        if len(digits) > _MAX_DIGITS or value.adjusted() > _MAX_ADJUSTED_EXPONENT:
+            raise MoneyError(f"amount {_shown(amount)} is too large or too long")
+        assert isinstance(exp, int)  # finite, so never 'n', 'N' or 'F'
         exponent = currency_exponent(currency)
-        scaled = value.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
+        # Exact integer arithmetic: Decimal.scaleb would round to the context's 28 digits.
+        coefficient = int("".join(map(str, digits)))
+        shift = exp + exponent
+        if shift >= 0:
+            minor = coefficient * 10**shift
+        elif coefficient == 0:
+            minor = 0
+        elif -shift >= len(digits) or coefficient % 10**-shift:
             raise MoneyError(
-                f"amount {amount!r} has more decimals than {currency.upper()} allows ({exponent})"
+                f"amount {_shown(amount)} has more decimals than {currency.upper()} allows "
+                f"({exponent})"
             )
-        return cls(currency=currency, minor=int(scaled))
+        else:
+            minor = coefficient // 10**-shift
+        return cls(currency=currency, minor=-minor if sign else minor)
 
     @classmethod
     def from_stripe(cls, amount: int, currency: str) -> Money:
         """Convert a Stripe amount (Stripe's minor units) to ISO minor units."""
         if isinstance(amount, bool) or not isinstance(amount, int):
-            raise MoneyError(f"Stripe amount must be an integer, got {amount!r}")
+            raise MoneyError(f"Stripe amount must be an integer, got {_shown(amount)}")
+        if abs(amount) >= 10**_MAX_ADJUSTED_EXPONENT:
+            raise MoneyError(f"Stripe amount {_shown(amount)} is too large")
         shift = stripe_exponent(currency) - currency_exponent(currency)
         if shift <= 0:
             return cls(currency=currency, minor=amount * 10 ** (-shift))
@@ -116,6 +154,11 @@ class Money:
         if amount % factor:
             raise MoneyError(f"Stripe amount {amount} {currency.upper()} is not a whole unit")
         return cls(currency=currency, minor=amount // factor)
+
+    def within_bounds(self) -> bool:
+        """Whether an amount a partner states is one Recoup accepts: not negative and at
+        most MAX_MAJOR_UNITS of its currency."""
+        return 0 <= self.minor <= max_minor(self.currency)
 
     def to_stripe(self) -> int:
         """This amount in Stripe's minor units (ISK: two decimals, as Stripe wants)."""

@@ -26,6 +26,8 @@ Reported = dict[str, Any]
 # Longer text is no value any signal accepts; it is dropped rather than carried in the case.
 _MAX_TEXT = 1000
 _MAX_FINGERPRINT = 64
+# A count, score or id larger than 64 bits is no signal; it is dropped like overlong text.
+_MAX_INT = 2**63 - 1
 # Shipping line words for express, overnight, next-day, priority or same-day delivery.
 _EXPEDITED = re.compile(
     r"express|expedit|overnight|priorit|next[\s_-]*(business[\s_-]*)?day|same[\s_-]*day"
@@ -94,7 +96,7 @@ def _person(address: dict[str, Any]) -> str | None:
 
 def _earlier_orders(count: Any) -> int | None:
     """Shopify's `orders_count` at orders/create includes the order being created."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= _MAX_INT:
         return None
     return max(count - 1, 0)
 
@@ -254,8 +256,10 @@ def _scalar(value: Any) -> str | int | float | bool | None:
     """A JSON scalar as sent (text not too long, numbers finite), else None."""
     if isinstance(value, str):
         return value if len(value) <= _MAX_TEXT else None
-    if isinstance(value, bool | int):
+    if isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return value if abs(value) <= _MAX_INT else None
     if isinstance(value, float) and math.isfinite(value):
         return value
     return None

@@ -13,9 +13,10 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from recoup import clock
 from recoup.domain.events import (
     Customer,
     DomainEvent,
@@ -29,12 +30,17 @@ from recoup.domain.money import Money
 from recoup.errors import MalformedWebhook, SignatureInvalid
 from recoup.integrations import risk_signals
 from recoup.integrations.payloads import (
+    bounded_list,
+    header_value,
     iso_time,
     money,
     optional_id,
     optional_str,
+    optional_time,
     parse_json_object,
+    platform_id,
     require,
+    total,
 )
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
@@ -43,6 +49,11 @@ HANDLED_TOPICS = ORDER_TOPICS | {"refunds/create", "order_transactions/create", 
 _ORDER_GID = "gid://shopify/Order/"
 
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
+# Shopify's webhook ids are UUIDs; the id becomes SQS's deduplication id, which takes
+# printable ASCII only, up to 128 characters.
+_WEBHOOK_ID = re.compile(r"[A-Za-z0-9!-/:-@\[-`{-~]{1,128}")
+_TOPIC = re.compile(r"[a-z_]{1,64}/[a-z_]{1,64}")
+_MAX_LINE_QUANTITY = 1_000_000
 _UNPAID_STATUSES = frozenset({"pending", "voided", "expired", "partially_paid"})
 _PAID_STATUSES = frozenset({"paid", "partially_refunded"})
 
@@ -92,15 +103,24 @@ def read_delivery(headers: Mapping[str, str]) -> Delivery:
         raise MalformedWebhook("missing header(s): " + ", ".join(missing))
     shop = lower["x-shopify-shop-domain"].strip().lower()
     if not _SHOP_DOMAIN.match(shop):
-        raise MalformedWebhook(f"X-Shopify-Shop-Domain is not a myshopify.com domain: {shop!r}")
-    triggered = lower.get("x-shopify-triggered-at")
+        raise MalformedWebhook(
+            f"X-Shopify-Shop-Domain is not a myshopify.com domain: {shop[:120]!r}"
+        )
+    topic = lower["x-shopify-topic"].strip()
+    if not _TOPIC.fullmatch(topic):
+        raise MalformedWebhook(f"X-Shopify-Topic is not a topic: {topic[:80]!r}")
+    webhook_id = lower["x-shopify-webhook-id"].strip()
+    if not _WEBHOOK_ID.fullmatch(webhook_id):
+        raise MalformedWebhook("X-Shopify-Webhook-Id is not up to 128 printable ASCII characters")
+    # Triggered-At only stands in for a time the body does not state: an odd value is
+    # ignored, not refused (it is a hint beside the signed body).
     return Delivery(
-        topic=lower["x-shopify-topic"].strip(),
+        topic=topic,
         shop=shop,
-        webhook_id=lower["x-shopify-webhook-id"].strip()[:128],
-        api_version=lower.get("x-shopify-api-version"),
-        triggered_at=iso_time(triggered, "X-Shopify-Triggered-At") if triggered else None,
-        order_id=optional_id(lower.get("x-shopify-order-id")),
+        webhook_id=webhook_id,
+        api_version=header_value(lower.get("x-shopify-api-version")),
+        triggered_at=optional_time(header_value(lower.get("x-shopify-triggered-at"))),
+        order_id=optional_id(header_value(lower.get("x-shopify-order-id"))),
     )
 
 
@@ -118,13 +138,6 @@ def normalise(delivery: Delivery, raw_body: bytes) -> DomainEvent | None:
     return _transaction_event(delivery, body)
 
 
-def _id(data: dict[str, Any], key: str, where: str = "") -> str:
-    value = require(data, key, int, where)
-    if value <= 0:
-        raise MalformedWebhook(f"{where}{key} must be a positive integer")
-    return str(value)
-
-
 def order_fact(financial_status: str | None, cancelled: bool) -> Fact:
     if cancelled or financial_status == "refunded":
         return Fact.CANCELLED
@@ -136,10 +149,14 @@ def order_fact(financial_status: str | None, cancelled: bool) -> Fact:
 
 
 def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
-    order_id = _id(order, "id")
+    order_id = platform_id(order, "id")
     currency = require(order, "currency", str, "")
-    status = optional_str(order, "financial_status")
-    cancelled = bool(order.get("cancelled_at"))
+    status = optional_str(order, "financial_status", "status")
+    cancelled = order.get("cancelled_at") is not None
+    if cancelled:
+        iso_time(order["cancelled_at"], "cancelled_at")
+    if order.get("created_at") is not None:
+        iso_time(order["created_at"], "created_at")
     fact = order_fact(status, cancelled)
     total = money(
         order.get("current_total_price", order.get("total_price")), currency, "total_price"
@@ -150,7 +167,7 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
     else:
         owed = Money.zero(currency)
     occurred = _event_time(order.get("updated_at"), delivery)
-    name = optional_str(order, "name")
+    name = optional_str(order, "name", "name")
     snapshot = OrderSnapshot(
         amount_owed=owed,
         order_total=total,
@@ -180,19 +197,18 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
 
 
 def _refund_event(delivery: Delivery, refund: dict[str, Any]) -> DomainEvent:
-    order_id = _id(refund, "order_id")
-    refund_id = _id(refund, "id")
-    transactions = refund.get("transactions") or []
-    if not isinstance(transactions, list):
-        raise MalformedWebhook("transactions must be a list")
-    total: Money | None = None
-    for index, txn in enumerate(transactions):
+    order_id = platform_id(refund, "order_id")
+    refund_id = platform_id(refund, "id")
+    amounts: list[Money] = []
+    for index, txn in enumerate(bounded_list(refund.get("transactions"), "transactions")):
         if not isinstance(txn, dict):
             raise MalformedWebhook(f"transactions[{index}] must be an object")
         if txn.get("kind") != "refund" or txn.get("status") != "success":
             continue
-        amount = money(txn.get("amount"), txn.get("currency"), f"transactions[{index}].amount")
-        total = amount if total is None else total + amount
+        amounts.append(
+            money(txn.get("amount"), txn.get("currency"), f"transactions[{index}].amount")
+        )
+    refunded = total(amounts, "transactions")
     return DomainEvent(
         event_id=delivery.webhook_id,
         source=Source.SHOPIFY,
@@ -201,8 +217,8 @@ def _refund_event(delivery: Delivery, refund: dict[str, Any]) -> DomainEvent:
         case_id=order_id,
         occurred_at=_event_time(refund.get("processed_at") or refund.get("created_at"), delivery),
         fact=Fact.REFUNDED,
-        refunded=total,
-        summary=f"refund {refund_id}: {total or 'no amount'} refunded",
+        refunded=refunded,
+        summary=f"refund {refund_id}: {refunded or 'no amount'} refunded",
         extra={"refund_key": f"shopify-refund:{refund_id}"},
     )
 
@@ -211,7 +227,7 @@ def _risk_event(delivery: Delivery, assessment: dict[str, Any]) -> DomainEvent:
     """orders/risk_assessment_changed: one provider's new assessment of an order."""
     order_id = _assessed_order(assessment, delivery)
     signals = risk_signals.shopify_risk_assessment(assessment)
-    provider = (optional_str(assessment, "provider_title") or "Shopify")[:80]
+    provider = (optional_str(assessment, "provider_title", "name") or "Shopify")[:80]
     level = signals.get("shopify_risk_level", "no level")
     return DomainEvent(
         event_id=delivery.webhook_id,
@@ -256,19 +272,19 @@ def _transaction_event(delivery: Delivery, txn: dict[str, Any]) -> DomainEvent |
         "authorization",
     ):
         return None
-    order_id = _id(txn, "order_id")
+    order_id = platform_id(txn, "order_id")
     at = _event_time(txn.get("processed_at") or txn.get("created_at"), delivery)
     amount_text = txn.get("amount")
     amount = money(amount_text, txn.get("currency"), "amount") if amount_text else None
-    code = optional_str(txn, "error_code")
+    code = optional_str(txn, "error_code", "code")
     attempt = PaymentAttempt(
-        attempt_id=f"shopify-txn:{_id(txn, 'id')}",
+        attempt_id=f"shopify-txn:{platform_id(txn, 'id')}",
         provider=Source.SHOPIFY,
         succeeded=False,
         at=at,
         amount=amount,
         code=code,
-        message=optional_str(txn, "message"),
+        message=optional_str(txn, "message", "message"),
     )
     return DomainEvent(
         event_id=delivery.webhook_id,
@@ -286,7 +302,7 @@ def _transaction_event(delivery: Delivery, txn: dict[str, Any]) -> DomainEvent |
 def _event_time(value: Any, delivery: Delivery, field: str = "updated_at") -> datetime:
     if value:
         return iso_time(value, field)
-    return delivery.triggered_at or datetime.now(tz=UTC)
+    return delivery.triggered_at or clock.now()
 
 
 def _customer(order: dict[str, Any]) -> Customer:
@@ -294,23 +310,25 @@ def _customer(order: dict[str, Any]) -> Customer:
     shipping = _object(order, "shipping_address")
     billing = _object(order, "billing_address")
     address = shipping or billing
-    customer_id = customer.get("id") if isinstance(customer.get("id"), int) else None
+    where = "shipping_address." if shipping else "billing_address."
     return Customer(
-        customer_id=str(customer_id) if customer_id else None,
-        email=optional_str(order, "email")
-        or optional_str(order, "contact_email")
-        or optional_str(customer, "email"),
-        phone=optional_str(order, "phone")
-        or optional_str(customer, "phone")
-        or optional_str(address, "phone"),
-        first_name=optional_str(customer, "first_name") or optional_str(address, "first_name"),
-        last_name=optional_str(customer, "last_name") or optional_str(address, "last_name"),
-        locale=optional_str(order, "customer_locale"),
-        country=optional_str(address, "country_code"),
-        province=optional_str(address, "province_code"),
-        zip=optional_str(address, "zip"),
-        address1=optional_str(address, "address1"),
-        city=optional_str(address, "city"),
+        customer_id=optional_id(customer.get("id")),
+        email=optional_str(order, "email", "email")
+        or optional_str(order, "contact_email", "email")
+        or optional_str(customer, "email", "email", "customer."),
+        phone=optional_str(order, "phone", "phone")
+        or optional_str(customer, "phone", "phone", "customer.")
+        or optional_str(address, "phone", "phone", where),
+        first_name=optional_str(customer, "first_name", "name", "customer.")
+        or optional_str(address, "first_name", "name", where),
+        last_name=optional_str(customer, "last_name", "name", "customer.")
+        or optional_str(address, "last_name", "name", where),
+        locale=optional_str(order, "customer_locale", "locale"),
+        country=optional_str(address, "country_code", "country", where),
+        province=optional_str(address, "province_code", "province", where),
+        zip=optional_str(address, "zip", "zip", where),
+        address1=optional_str(address, "address1", "address", where),
+        city=optional_str(address, "city", "city", where),
     )
 
 
@@ -327,21 +345,24 @@ def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _line_items(items: Any, currency: str) -> Iterable[LineItem]:
-    if not isinstance(items, list):
-        return
-    for index, item in enumerate(items):
+    for index, item in enumerate(bounded_list(items, "line_items")):
+        where = f"line_items[{index}]."
         if not isinstance(item, dict):
             raise MalformedWebhook(f"line_items[{index}] must be an object")
         quantity = item.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            quantity = 1
+        elif not 0 <= quantity <= _MAX_LINE_QUANTITY:
+            raise MalformedWebhook(f"{where}quantity must be 0 to {_MAX_LINE_QUANTITY:,}")
         price = item.get("price")
         yield LineItem(
-            title=str(item.get("title") or item.get("name") or "item"),
-            quantity=quantity
-            if isinstance(quantity, int) and not isinstance(quantity, bool)
-            else 1,
-            unit_price=money(price, currency, f"line_items[{index}].price") if price else None,
-            sku=optional_str(item, "sku"),
-            product_type=optional_str(item, "product_type"),
+            title=optional_str(item, "title", "title", where)
+            or optional_str(item, "name", "title", where)
+            or "item",
+            quantity=quantity,
+            unit_price=money(price, currency, f"{where}price") if price else None,
+            sku=optional_str(item, "sku", "sku", where),
+            product_type=optional_str(item, "product_type", "name", where),
             variant_id=optional_id(item.get("variant_id")),
         )
 

@@ -15,7 +15,14 @@ from typing import Any
 
 from recoup.domain.erasure import Subject
 from recoup.errors import MalformedWebhook
-from recoup.integrations.payloads import optional_str, parse_json_object, require
+from recoup.integrations.payloads import (
+    LIMITS,
+    MAX_PLATFORM_ID,
+    bounded_list,
+    optional_str,
+    parse_json_object,
+    require,
+)
 from recoup.integrations.shopify import Delivery
 
 DATA_REQUEST = "customers/data_request"
@@ -116,21 +123,20 @@ def check_payload(kind: str, shop: str, payload: dict[str, Any]) -> None:
     for key in ("email", "phone"):
         if customer.get(key) is not None and not isinstance(customer[key], str):
             raise MalformedWebhook(f"customer.{key} must be text")
+        if len(customer.get(key) or "") > LIMITS[key]:
+            raise MalformedWebhook(f"customer.{key} is longer than {LIMITS[key]} characters")
     key = _ORDERS_KEY[kind]
-    orders = payload.get(key)
-    if orders is not None:
-        if not isinstance(orders, list):
-            raise MalformedWebhook(f"{key} must be a list of order ids")
-        for index, order_id in enumerate(orders):
-            if not _is_positive_int(order_id):
-                raise MalformedWebhook(f"{key}[{index}] must be a positive integer order id")
+    for index, order_id in enumerate(bounded_list(payload.get(key), key)):
+        if not _is_positive_int(order_id):
+            raise MalformedWebhook(f"{key}[{index}] must be a positive integer order id")
     if kind == DATA_REQUEST:
         _positive_id(require(payload, "data_request", dict, ""), "id", "data_request.")
 
 
 def _same_shop(field: str, value: Any, shop: str) -> None:
     if not isinstance(value, str) or value.strip().lower() != shop:
-        raise MalformedWebhook(f"{field} {value!r} does not match X-Shopify-Shop-Domain {shop!r}")
+        shown = repr(value)[:120]
+        raise MalformedWebhook(f"{field} {shown} does not match X-Shopify-Shop-Domain {shop!r}")
 
 
 def _positive_id(data: dict[str, Any], key: str, where: str) -> None:
@@ -142,7 +148,7 @@ def _positive_id(data: dict[str, Any], key: str, where: str) -> None:
 
 
 def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_PLATFORM_ID
 
 
 __all__ = [

@@ -29,9 +29,11 @@ from recoup.domain.money import Money
 from recoup.errors import MalformedWebhook, SignatureInvalid
 from recoup.integrations import risk_signals
 from recoup.integrations.payloads import (
+    optional_id,
     optional_str,
     parse_json_object,
     require,
+    stripe_id,
     stripe_money,
     unix_time,
 )
@@ -53,6 +55,7 @@ HANDLED_TYPES = frozenset(
     | {"charge.refunded", "charge.dispute.created", "radar.early_fraud_warning.created"}
 )
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
+_EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
 
 
 def verify_signature(raw_body: bytes, signature: str | None, secrets: Iterable[str]) -> None:
@@ -87,14 +90,19 @@ class StripeEvent:
 
 def read_event(raw_body: bytes) -> StripeEvent:
     body = parse_json_object(raw_body)
-    event_id = require(body, "id", str, "")
+    event_id = stripe_id(require(body, "id", str, ""), "id")
     if not event_id.startswith("evt_"):
-        raise MalformedWebhook(f"id is not a Stripe event id: {event_id!r}")
+        raise MalformedWebhook(f"id is not a Stripe event id: {event_id[:80]!r}")
     event_type = require(body, "type", str, "")
+    if not _EVENT_TYPE.fullmatch(event_type):
+        raise MalformedWebhook("type is not a Stripe event type")
     data = require(body, "data", dict, "")
     obj = require(data, "object", dict, "data.")
     require(body, "created", int, "")
-    return StripeEvent(event_id, event_type, obj, optional_str(body, "account"), body)
+    account = body.get("account")
+    if account is not None:
+        account = stripe_id(account, "account")
+    return StripeEvent(event_id, event_type, obj, account, body)
 
 
 def normalise(event: StripeEvent) -> DomainEvent | None:
@@ -107,9 +115,11 @@ def normalise(event: StripeEvent) -> DomainEvent | None:
     metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     shop = _shop(metadata)
     order_id = _order_id(metadata)
-    object_id = require(obj, "id", str, "data.object.")
-    payment_intent = _ref(obj.get("payment_intent"))
-    charge = _ref(obj.get("charge")) or _ref(obj.get("latest_charge"))
+    object_id = stripe_id(require(obj, "id", str, "data.object."), "data.object.id")
+    payment_intent = _ref(obj.get("payment_intent"), "data.object.payment_intent")
+    charge = _ref(obj.get("charge"), "data.object.charge") or _ref(
+        obj.get("latest_charge"), "data.object.latest_charge"
+    )
     if obj.get("object") == "charge":
         charge = object_id
     refs = tuple(dict.fromkeys(ref for ref in (object_id, payment_intent, charge) if ref))
@@ -165,12 +175,12 @@ def _meaning(
         fact = Fact.CANCELLED if obj.get("refunded") is True else Fact.REFUNDED
         return fact, None, None, refunded, extra
     if kind == "charge.dispute.created":
-        extra["reason"] = optional_str(obj, "reason")
+        extra["reason"] = optional_str(obj, "reason", "code", "data.object.")
         extra["amount"] = stripe_money(
             obj.get("amount"), obj.get("currency"), "data.object.amount"
         ).to_dict()
         return Fact.DISPUTE_OPENED, None, None, None, extra
-    extra["fraud_type"] = optional_str(obj, "fraud_type")
+    extra["fraud_type"] = optional_str(obj, "fraud_type", "code", "data.object.")
     return Fact.FRAUD_WARNING, None, None, None, extra
 
 
@@ -193,14 +203,16 @@ def _amounts(obj: dict[str, Any], succeeded: bool) -> tuple[Money, Money]:
 def _failure(obj: dict[str, Any]) -> tuple[str | None, str | None]:
     error = obj.get("last_payment_error")
     if isinstance(error, dict):
+        where = "data.object.last_payment_error."
         return (
-            optional_str(error, "decline_code") or optional_str(error, "code"),
-            optional_str(error, "message"),
+            optional_str(error, "decline_code", "code", where)
+            or optional_str(error, "code", "code", where),
+            optional_str(error, "message", "message", where),
         )
     outcome = obj.get("outcome") if isinstance(obj.get("outcome"), dict) else {}
-    code = optional_str(obj, "failure_code")
-    reason = optional_str(outcome, "reason")
-    return (reason or code), optional_str(obj, "failure_message")
+    code = optional_str(obj, "failure_code", "code", "data.object.")
+    reason = optional_str(outcome, "reason", "code", "data.object.outcome.")
+    return (reason or code), optional_str(obj, "failure_message", "message", "data.object.")
 
 
 def _customer(obj: dict[str, Any]) -> Customer | None:
@@ -217,21 +229,25 @@ def _customer(obj: dict[str, Any]) -> Customer | None:
             break
     address = details.get("address") if isinstance(details.get("address"), dict) else {}
     email = (
-        optional_str(details, "email")
-        or optional_str(obj, "receipt_email")
-        or optional_str(obj, "customer_email")
+        optional_str(details, "email", "email", "billing_details.")
+        or optional_str(obj, "receipt_email", "email", "data.object.")
+        or optional_str(obj, "customer_email", "email", "data.object.")
     )
-    name = optional_str(details, "name") or optional_str(obj, "customer_name")
+    name = optional_str(details, "name", "name", "billing_details.") or optional_str(
+        obj, "customer_name", "name", "data.object."
+    )
     first, _, last = (name or "").partition(" ")
+    where = "billing_details.address."
     customer = Customer(
-        customer_id=_ref(obj.get("customer")),
+        customer_id=_ref(obj.get("customer"), "data.object.customer"),
         email=email,
-        phone=optional_str(details, "phone") or optional_str(obj, "customer_phone"),
+        phone=optional_str(details, "phone", "phone", "billing_details.")
+        or optional_str(obj, "customer_phone", "phone", "data.object."),
         first_name=first or None,
         last_name=last or None,
-        country=optional_str(address, "country"),
-        province=optional_str(address, "state"),
-        zip=optional_str(address, "postal_code"),
+        country=optional_str(address, "country", "country", where),
+        province=optional_str(address, "state", "province", where),
+        zip=optional_str(address, "postal_code", "zip", where),
     )
     return customer if any(getattr(customer, f) for f in Customer.__slots__) else None
 
@@ -307,15 +323,13 @@ def _shop(metadata: Mapping[str, Any]) -> str | None:
 
 def _order_id(metadata: Mapping[str, Any]) -> str | None:
     value = metadata.get(META_ORDER)
-    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
-        return str(int(value))
-    return None
+    return optional_id(value) if isinstance(value, str) else None
 
 
-def _ref(value: Any) -> str | None:
+def _ref(value: Any, field: str) -> str | None:
     """A Stripe reference: an id string, or an expanded object with an id."""
     if isinstance(value, str) and value:
-        return value
+        return stripe_id(value, field)
     if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return str(value["id"])
+        return stripe_id(value["id"], f"{field}.id")
     return None
