@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from recoup.integrations.payloads import MAX_BODY_BYTES
 from recoup_local.lambdas import LocalLambdas
 
-MAX_BODY = 1024 * 1024  # API Gateway's payload limit is 10 MB; webhooks are far smaller
+MAX_BODY = MAX_BODY_BYTES  # what Lambda takes; a large Shopify order is about 1 MB
+log = logging.getLogger("recoup_local.front")
 
 
 def make_server(
@@ -33,9 +36,28 @@ def make_server(
             self._handle("PUT")
 
         def _handle(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            # Every request gets an answer: a crash in a handler is a 500, as API Gateway
+            # gives when a function fails, never a dropped connection.
+            try:
+                self._serve(method)
+            except Exception as exc:  # noqa: BLE001 - answered, and logged without the body
+                log.error(
+                    "Request failed: %s %s: %s",
+                    method,
+                    self.path.split("?", 1)[0],
+                    type(exc).__name__,
+                )
+                self._send(500, {"error": "internal_error", "message": "the function failed"})
+
+        def _serve(self, method: str) -> None:
+            given = self.headers.get("Content-Length") or "0"
+            length = int(given) if given.isdigit() and len(given) <= 12 else -1
+            if length < 0:
+                self._send(400, {"error": "bad_request", "message": "bad Content-Length"})
+                return
             if length > MAX_BODY:
-                self._send(413, {"error": "payload_too_large", "message": "body over 1 MiB"})
+                message = f"body over {MAX_BODY} bytes"
+                self._send(413, {"error": "payload_too_large", "message": message})
                 return
             body = self.rfile.read(length)
             path = self.path.split("?", 1)[0]
