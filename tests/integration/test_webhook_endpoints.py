@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import threading
 import time
 from typing import Any
 
@@ -217,3 +219,118 @@ def test_a_missing_secret_is_a_500_that_names_no_secret(
     get_settings.cache_clear()
     assert code == 500
     assert answer == {"error": "configuration_error", "message": "service misconfigured"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"total_outstanding": "-1899.00"}, "total_outstanding: amount must not be negative"),
+        ({"current_total_price": "1e308"}, "total_price: amount '1e308' is too large"),
+        ({"updated_at": "0001-01-01T00:00:00+01:00"}, "updated_at is not an ISO 8601 time"),
+        ({"updated_at": "9999-12-31T23:59:59Z"}, "updated_at is outside 2000-01-01"),
+        ({"note_attributes": json.loads("[" * 40 + "]" * 40)}, "nests deeper than 32"),
+    ],
+    ids=["negative", "huge", "year-1", "year-9999", "deep"],
+)
+def test_a_signed_order_with_absurd_values_gets_400_and_nothing_is_queued(
+    local: Any, change: dict[str, Any], message: str
+) -> None:
+    order = json.loads(event_bytes("shopify/order_pending.json"))
+    order.update(change)
+    body = json.dumps(order).encode()
+    code, answer = _post(
+        local,
+        "/webhooks/shopify",
+        shopify_headers(body, local.shopify_secret, "orders/create"),
+        body,
+    )
+    assert (code, answer["error"]) == (400, "malformed_webhook")
+    assert message in answer["message"]
+    assert _queue_depth(local) == 0
+
+
+@pytest.mark.parametrize("created", [0, 2**63], ids=["1970", "2^63"])
+def test_a_signed_stripe_event_from_far_from_now_gets_400(local: Any, created: int) -> None:
+    event = json.loads(event_bytes("stripe/payment_intent.payment_failed.json"))
+    event["created"] = created
+    body = json.dumps(event).encode()
+    code, answer = _post(local, "/webhooks/stripe", stripe_headers(body, local.stripe_secret), body)
+    assert (code, answer["error"]) == (400, "malformed_webhook")
+    assert "created is outside" in answer["message"]
+    assert _queue_depth(local) == 0
+
+
+def test_a_fault_of_ours_is_a_500_json_answer_logged_without_the_body(
+    local: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a normaliser that fails in a way nobody planned for, quoting the body
+    from recoup.integrations import shopify
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("buyer@example.com owes 1899.00")
+
+    monkeypatch.setattr(shopify, "normalise", broken)
+    body = event_bytes("shopify/order_pending.json")
+    headers = shopify_headers(body, local.shopify_secret, "orders/create")
+    # When delivered / Then the answer is a 500 the sender retries, and the log names the
+    # error's type and place, not its text
+    code, answer = _post(local, "/webhooks/shopify", headers, body)
+    assert (code, answer["error"]) == (500, "internal_error")
+    [failed] = [r for r in caplog.records if r.getMessage() == "Webhook failed"]
+    assert failed.__dict__["error"] == "RuntimeError"
+    assert "buyer@example.com" not in repr([vars(r) for r in caplog.records])
+    assert _queue_depth(local) == 0
+
+
+def _serve(local: Any) -> Any:
+    from recoup_local.front import make_server
+
+    server = make_server(local.lambdas, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _http(server: Any, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    host, port = server.server_address
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.request("POST", "/webhooks/shopify", body=body, headers=headers)
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def test_the_local_front_answers_a_crashing_handler_with_a_500_json(
+    local: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a handler that raises out of the function (Lambda would answer 500)
+    def crash(*_: Any) -> None:
+        raise RecursionError("deep body from buyer@example.com")
+
+    server = _serve(local)
+    monkeypatch.setattr(local.lambdas, "invoke_http", crash)
+    body = event_bytes("shopify/order_pending.json")
+    try:
+        # When a request arrives over HTTP / Then it is answered, and the body is not logged
+        status, answer = _http(server, body, {"Content-Type": "application/json"})
+    finally:
+        server.shutdown()
+    assert (status, answer["error"]) == (500, "internal_error")
+    assert "RecursionError" in caplog.text
+    assert "buyer@example.com" not in caplog.text
+    assert b"1899.00" not in caplog.text.encode()
+
+
+def test_the_local_front_answers_a_signed_absurd_delivery_over_http(local: Any) -> None:
+    order = json.loads(event_bytes("shopify/order_pending.json"))
+    order["updated_at"] = "0001-01-01T00:00:00+01:00"
+    body = json.dumps(order).encode()
+    server = _serve(local)
+    try:
+        status, answer = _http(
+            server, body, shopify_headers(body, local.shopify_secret, "orders/create")
+        )
+        bad_length, refused = _http(server, b"", {"Content-Length": "-5"})
+    finally:
+        server.shutdown()
+    assert (status, answer["error"]) == (400, "malformed_webhook")
+    assert (bad_length, refused["error"]) == (400, "bad_request")
+    assert _queue_depth(local) == 0

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recoup.domain.money import Money, MoneyError, currency_exponent
+from recoup.domain.money import MAX_MAJOR_UNITS, Money, MoneyError, currency_exponent, max_minor
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,41 @@ def test_round_trips_through_its_decimal_form(minor: int, currency: str) -> None
     assert Money.parse(str(money.decimal), currency) == money
     assert Money.from_dict(money.to_dict()) == money
     assert money.decimal == Decimal(minor).scaleb(-currency_exponent(currency))
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1e308", "1E+999999999999999999", "9" * 400, "-" + "9" * 41, "1e31"],
+)
+def test_absurd_magnitudes_are_refused_before_any_arithmetic(amount: str) -> None:
+    # Decimal.scaleb used to overflow (decimal.Overflow, not a MoneyError) or build a
+    # 300-digit integer; now they are a MoneyError at once.
+    with pytest.raises(MoneyError, match="too large or too long"):
+        Money.parse(amount, "USD")
+
+
+def test_more_digits_than_decimal_precision_are_not_rounded_into_a_whole_amount() -> None:
+    # 32 significant digits: scaleb at Decimal's 28-digit precision rounded this to 100 cents.
+    with pytest.raises(MoneyError, match="more decimals"):
+        Money.parse("1.0000000000000000000000000000001", "USD")
+    assert Money.parse("1.000000000000000000000000000000", "USD") == Money.of(100, "USD")
+    assert Money.parse("-0.00", "USD") == Money.zero("USD")
+    assert Money.parse("1.5E+2", "JPY") == Money.of(150, "JPY")
+
+
+@pytest.mark.parametrize(
+    ("currency", "largest"),
+    [("USD", 10**14), ("JPY", 10**12), ("KWD", 10**15), ("ISK", 10**12)],
+)
+def test_the_largest_accepted_amount_is_a_trillion_major_units(currency: str, largest: int) -> None:
+    assert max_minor(currency) == largest == MAX_MAJOR_UNITS * 10 ** currency_exponent(currency)
+    assert largest < 2**53  # exact as a JavaScript number on the admin page
+    assert Money.of(largest, currency).within_bounds()
+    assert not Money.of(largest + 1, currency).within_bounds()
+    assert not Money.of(-1, currency).within_bounds()
+    assert Money.of(0, currency).within_bounds()
+
+
+def test_a_stripe_amount_of_absurd_size_is_refused() -> None:
+    with pytest.raises(MoneyError, match="too large"):
+        Money.from_stripe(10**400, "usd")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -148,3 +149,129 @@ def test_a_malformed_order_names_the_field(change: dict[str, Any], message: str)
     delivery = shopify.read_delivery(shopify_headers(body, SECRET, "orders/create"))
     with pytest.raises(MalformedWebhook, match=message.replace("[", r"\[").replace("]", r"\]")):
         shopify.normalise(delivery, body)
+
+
+def _normalise(order: dict[str, Any], topic: str = "orders/create", **headers: str) -> Any:
+    body = json.dumps(order).encode()
+    delivery = shopify.read_delivery({**shopify_headers(body, SECRET, topic), **headers})
+    return shopify.normalise(delivery, body)
+
+
+def _refused(order: dict[str, Any], topic: str = "orders/create", **headers: str) -> str:
+    with pytest.raises(MalformedWebhook) as caught:
+        _normalise(order, topic, **headers)
+    return caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Amounts: not negative (a case would owe a negative debt), not absurdly large.
+        ({"total_outstanding": "-10.00"}, "total_outstanding: amount must not be negative"),
+        ({"total_price": "-1.00", "current_total_price": "-1.00"}, "total_price: amount must"),
+        ({"current_total_price": "1e308"}, "total_price: amount '1e308' is too large"),
+        ({"current_total_price": "9" * 400}, "total_price: amount is longer than 64"),
+        ({"current_total_price": "1E+999999999999999999"}, "total_price: amount '1E+9"),
+        ({"total_outstanding": "1000000000000.01"}, "total_outstanding: amount is above"),
+        # Times: within 2000-01-01 .. now + 1 day; a zone may not push them off the calendar.
+        ({"updated_at": "0001-01-01T00:00:00+01:00"}, "updated_at is not an ISO 8601 time"),
+        ({"updated_at": "9999-12-31T23:59:59-01:00"}, "updated_at is not an ISO 8601 time"),
+        ({"updated_at": "10000-01-01T00:00:00Z"}, "updated_at is not an ISO 8601 time"),
+        ({"updated_at": "0001-01-01T00:00:00Z"}, "updated_at is outside 2000-01-01"),
+        ({"updated_at": "9999-12-31T23:59:59Z"}, "updated_at is outside 2000-01-01"),
+        ({"created_at": "1999-12-31T23:59:59Z"}, "created_at is outside"),
+        ({"cancelled_at": "9999-01-01T00:00:00Z"}, "cancelled_at is outside"),
+        # Ids: 64-bit, as Shopify's are.
+        ({"id": 2**63}, "id must be a positive integer"),
+        ({"id": 10**400 // 10**100}, "id must be a positive integer"),
+        # Text: per-field limits.
+        ({"email": "a" * 250 + "@x.io"}, "email is longer than 254"),
+        ({"name": "#" + "9" * 300}, "name is longer than 255"),
+        ({"line_items": [{"title": "t" * 513, "quantity": 1}]}, "line_items[0].title is longer"),
+        ({"line_items": [{"title": "laptop", "quantity": -3}]}, "line_items[0].quantity must"),
+        ({"line_items": [{"title": "x", "quantity": 1}] * 2001}, "line_items has more than 2000"),
+    ],
+)
+def test_absurd_values_are_refused_naming_the_field(change: dict[str, Any], message: str) -> None:
+    order = event_json("shopify/order_pending.json")
+    order.update(change)
+    assert message in _refused(order)
+
+
+def test_a_long_address_line_is_refused_naming_where_it_is() -> None:
+    order = event_json("shopify/order_pending.json")
+    order["shipping_address"]["address1"] = "Street " * 50
+    assert "shipping_address.address1 is longer than 255" in _refused(order)
+
+
+def test_a_refund_in_two_currencies_is_refused_not_a_crash() -> None:
+    refund = event_json("shopify/refund_partial.json")
+    second = dict(refund["transactions"][0], kind="refund", status="success", currency="EUR")
+    refund["transactions"] = [dict(second, currency="USD"), second]
+    assert "more than one currency" in _refused(refund, "refunds/create")
+
+
+def test_a_refund_whose_parts_add_up_past_the_maximum_is_refused() -> None:
+    refund = event_json("shopify/refund_partial.json")
+    part = dict(refund["transactions"][0], kind="refund", status="success", currency="USD")
+    refund["transactions"] = [dict(part, amount="900000000000.00")] * 2
+    assert "transactions: amount is above" in _refused(refund, "refunds/create")
+
+
+def test_a_body_nested_thousands_deep_is_refused() -> None:
+    body = b'{"id": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    delivery = shopify.read_delivery(shopify_headers(body, SECRET, "orders/create"))
+    with pytest.raises(MalformedWebhook, match="nests deeper than 32"):
+        shopify.normalise(delivery, body)
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    order = event_json("shopify/order_pending.json")
+    nested: Any = 1
+    for _ in range(31):  # the order itself is the first level
+        nested = [nested]
+    order["note_attributes"] = nested
+    assert _normalise(order).fact is Fact.UNPAID
+
+
+def test_an_order_with_hundreds_of_line_items_is_accepted() -> None:
+    order = event_json("shopify/order_pending.json")
+    item = order["line_items"][0]
+    order["line_items"] = [dict(item, id=item["id"] + n) for n in range(600)]
+    assert len(_normalise(order).snapshot.line_items) == 600
+
+
+@pytest.mark.parametrize(
+    "triggered",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "10000-01-01T00:00:00Z",
+        "1970-01-01T00:00:00Z",
+        "x" * 5000,
+        "nonsense",
+    ],
+)
+def test_an_absurd_unsigned_triggered_at_header_is_ignored(triggered: str) -> None:
+    # Given an order whose body states no time, and an odd header nobody signed
+    order = event_json("shopify/order_pending.json")
+    del order["updated_at"]
+    event = _normalise(order, **{"X-Shopify-Triggered-At": triggered})
+    # Then the delivery is accepted and the time is the time it arrived
+    assert event is not None
+    assert abs((event.occurred_at - datetime.now(tz=UTC)).total_seconds()) < 60
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "message"),
+    [
+        ("X-Shopify-Webhook-Id", "wh-\u00e9", "X-Shopify-Webhook-Id is not"),
+        ("X-Shopify-Webhook-Id", "w" * 129, "X-Shopify-Webhook-Id is not"),
+        ("X-Shopify-Webhook-Id", "two words", "X-Shopify-Webhook-Id is not"),
+        ("X-Shopify-Topic", "orders/" + "x" * 100, "X-Shopify-Topic is not a topic"),
+    ],
+)
+def test_an_id_header_sqs_could_not_carry_is_refused(header: str, value: str, message: str) -> None:
+    headers = {**shopify_headers(b"{}", SECRET, "orders/create"), header: value}
+    with pytest.raises(MalformedWebhook, match=message):
+        shopify.read_delivery(headers)

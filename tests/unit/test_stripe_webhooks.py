@@ -135,3 +135,56 @@ def test_a_malformed_event_names_the_field(change: Any, message: str) -> None:
     change(raw)
     with pytest.raises(MalformedWebhook, match=message):
         stripe.normalise(stripe.read_event(json.dumps(raw).encode()))
+
+
+def _refused(name: str, change: Any) -> str:
+    raw = event_json(f"stripe/{name}.json")
+    change(raw)
+    with pytest.raises(MalformedWebhook) as caught:
+        stripe.normalise(stripe.read_event(json.dumps(raw).encode()))
+    return caught.value.message
+
+
+def _object(**values: Any) -> Any:
+    return lambda raw: raw["data"]["object"].update(values)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        # Unix times far from now: 1970, past 2038, past what a datetime can hold.
+        ("charge.failed", lambda raw: raw.update(created=0), "created is outside 2000-01-01"),
+        ("charge.failed", lambda raw: raw.update(created=2**63), "created is outside"),
+        ("charge.failed", lambda raw: raw.update(created=-(2**63)), "created is outside"),
+        ("charge.failed", lambda raw: raw.update(created=4102444800), "created is outside"),
+        # Amounts: never negative, never past 10^12 major units, never a float.
+        ("charge.failed", _object(amount=-500), "data.object.amount: amount must not be negative"),
+        ("charge.failed", _object(amount=10**20), "data.object.amount: amount is above"),
+        ("charge.failed", _object(amount=10**400), "data.object.amount: Stripe amount"),
+        ("charge.failed", _object(amount=1e308), "must be an integer"),
+        ("invoice.payment_failed", _object(amount_remaining=-1), "amount_remaining: amount must"),
+        ("charge.refunded", _object(amount_refunded=-100), "amount_refunded: amount must not"),
+        # Ids Stripe writes: letters, digits, underscores, at most 255.
+        ("charge.failed", _object(id="ch_" + "a" * 300), "data.object.id is not a Stripe id"),
+        ("charge.failed", _object(id="ch_\u00e9"), "data.object.id is not a Stripe id"),
+        ("charge.failed", _object(payment_intent="pi 1"), "payment_intent is not a Stripe id"),
+        ("charge.failed", lambda raw: raw.update(account="acct x"), "account is not a Stripe id"),
+        ("charge.failed", lambda raw: raw.update(id="evt_\u00e9"), "id is not a Stripe id"),
+        # Text: per-field limits.
+        (
+            "charge.failed",
+            lambda raw: raw["data"]["object"]["billing_details"].update(email="e" * 300),
+            "billing_details.email is longer than 254",
+        ),
+    ],
+)
+def test_absurd_values_are_refused_naming_the_field(name: str, change: Any, message: str) -> None:
+    assert message in _refused(name, change)
+
+
+def test_the_largest_accepted_amount_is_accepted() -> None:
+    # Given a charge of exactly 10^12 dollars (Stripe's minor units: cents)
+    raw = event_json("stripe/charge.failed.json")
+    raw["data"]["object"]["amount"] = 10**14
+    event = stripe.normalise(stripe.read_event(json.dumps(raw).encode()))
+    assert event.attempt.amount == Money.of(10**14, "USD")
