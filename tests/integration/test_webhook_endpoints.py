@@ -334,3 +334,26 @@ def test_the_local_front_answers_a_signed_absurd_delivery_over_http(local: Any) 
     assert (status, answer["error"]) == (400, "malformed_webhook")
     assert (bad_length, refused["error"]) == (400, "bad_request")
     assert _queue_depth(local) == 0
+
+
+def test_a_privacy_request_with_megabytes_of_other_fields_is_queued_with_what_is_needed(
+    local: Any,
+) -> None:
+    # Given a signed customers/redact carrying 2 MB of fields the worker never reads
+    request = json.loads(event_bytes("shopify/customers_redact.json"))
+    request["extra"] = "x" * (2 * 1024 * 1024)
+    request["customer"]["note"] = "y" * 300_000
+    body = json.dumps(request).encode()
+    headers = shopify_headers(body, local.shopify_secret, "customers/redact")
+    # When delivered / Then it is queued (an SQS message holds 256 KiB) with only what the
+    # privacy worker reads
+    code, answer = _post(local, "/webhooks/shopify", headers, body)
+    assert (code, answer["status"]) == (200, "queued")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    [message] = sqs.receive_message(QueueUrl=local.stack.refs["PrivacyQueue"])["Messages"]
+    payload = json.loads(message["Body"])["payload"]
+    assert set(payload) == {"shop_id", "shop_domain", "customer", "orders_to_redact"}
+    assert payload["customer"] == {
+        k: request["customer"][k] for k in ("id", "email", "phone") if k in request["customer"]
+    }
+    assert payload["orders_to_redact"] == request["orders_to_redact"]

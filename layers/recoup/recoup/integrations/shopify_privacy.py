@@ -102,7 +102,26 @@ def read_job(delivery: Delivery, raw_body: bytes) -> PrivacyJob:
     """The job a verified privacy delivery means; MalformedWebhook names what is wrong."""
     payload = parse_json_object(raw_body)
     check_payload(delivery.topic, delivery.shop, payload)
-    return PrivacyJob(delivery.topic, delivery.shop, delivery.webhook_id, payload)
+    return PrivacyJob(delivery.topic, delivery.shop, delivery.webhook_id, _needed(payload))
+
+
+# What the privacy worker reads of a body. Only these are queued: a signed body may carry
+# megabytes of other fields, which would not fit an SQS message (256 KiB) and are not needed.
+_KEPT = ("shop_domain", "myshopify_domain", *_ORDERS_KEY.values())
+_KEPT_CUSTOMER = ("id", "email", "phone")
+
+
+def _needed(payload: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: payload[key] for key in _KEPT if key in payload}
+    if _is_positive_int(payload.get("shop_id")):
+        kept["shop_id"] = payload["shop_id"]
+    customer = payload.get("customer")
+    if isinstance(customer, dict):
+        kept["customer"] = {key: customer[key] for key in _KEPT_CUSTOMER if key in customer}
+    request = payload.get("data_request")
+    if isinstance(request, dict):
+        kept["data_request"] = {"id": request.get("id")}
+    return kept
 
 
 def check_payload(kind: str, shop: str, payload: dict[str, Any]) -> None:
