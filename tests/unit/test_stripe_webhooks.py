@@ -170,6 +170,9 @@ def _object(**values: Any) -> Any:
         ("charge.failed", _object(payment_intent="pi 1"), "payment_intent is not a Stripe id"),
         ("charge.failed", lambda raw: raw.update(account="acct x"), "account is not a Stripe id"),
         ("charge.failed", lambda raw: raw.update(id="evt_\u00e9"), "id is not a Stripe id"),
+        ("charge.failed", lambda raw: raw.update(id="evt_" + "1" * 97), "not a Stripe event id"),
+        # Routable: a charge carries no metadata, so without its account no shop is named.
+        ("charge.failed", lambda raw: raw.pop("account"), "account is missing and data.object"),
         # Text: per-field limits.
         (
             "charge.failed",

@@ -49,9 +49,9 @@ HANDLED_TOPICS = ORDER_TOPICS | {"refunds/create", "order_transactions/create", 
 _ORDER_GID = "gid://shopify/Order/"
 
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
-# Shopify's webhook ids are UUIDs; the id becomes SQS's deduplication id, which takes
-# printable ASCII only, up to 128 characters.
-_WEBHOOK_ID = re.compile(r"[A-Za-z0-9!-/:-@\[-`{-~]{1,128}")
+# Shopify's webhook ids are UUIDs; "shopify:<id>" becomes SQS's deduplication id, which
+# takes printable ASCII only, up to 128 characters (a cut id could collide with another).
+_WEBHOOK_ID = re.compile(r"[A-Za-z0-9!-/:-@\[-`{-~]{1,120}")
 _TOPIC = re.compile(r"[a-z_]{1,64}/[a-z_]{1,64}")
 _MAX_LINE_QUANTITY = 1_000_000
 _UNPAID_STATUSES = frozenset({"pending", "voided", "expired", "partially_paid"})
@@ -111,7 +111,7 @@ def read_delivery(headers: Mapping[str, str]) -> Delivery:
         raise MalformedWebhook(f"X-Shopify-Topic is not a topic: {topic[:80]!r}")
     webhook_id = lower["x-shopify-webhook-id"].strip()
     if not _WEBHOOK_ID.fullmatch(webhook_id):
-        raise MalformedWebhook("X-Shopify-Webhook-Id is not up to 128 printable ASCII characters")
+        raise MalformedWebhook("X-Shopify-Webhook-Id is not up to 120 printable ASCII characters")
     # Triggered-At only stands in for a time the body does not state: an odd value is
     # ignored, not refused (it is a hint beside the signed body).
     return Delivery(

@@ -56,6 +56,7 @@ HANDLED_TYPES = frozenset(
 )
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
 _EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
+MAX_EVENT_ID = 100
 
 
 def verify_signature(raw_body: bytes, signature: str | None, secrets: Iterable[str]) -> None:
@@ -91,7 +92,9 @@ class StripeEvent:
 def read_event(raw_body: bytes) -> StripeEvent:
     body = parse_json_object(raw_body)
     event_id = stripe_id(require(body, "id", str, ""), "id")
-    if not event_id.startswith("evt_"):
+    # "stripe:<id>" is the SQS deduplication id, at most 128 characters: a longer id would be
+    # cut, and two cut ids could collide (Stripe's are about 30).
+    if not event_id.startswith("evt_") or len(event_id) > MAX_EVENT_ID:
         raise MalformedWebhook(f"id is not a Stripe event id: {event_id[:80]!r}")
     event_type = require(body, "type", str, "")
     if not _EVENT_TYPE.fullmatch(event_type):
@@ -114,6 +117,11 @@ def normalise(event: StripeEvent) -> DomainEvent | None:
     kind = event.type
     metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     shop = _shop(metadata)
+    if shop is None and event.account is None:
+        # Neither names a shop: the worker could never route it (a platform event).
+        raise MalformedWebhook(
+            f"account is missing and data.object.metadata.{META_SHOP} names no shop"
+        )
     order_id = _order_id(metadata)
     object_id = stripe_id(require(obj, "id", str, "data.object."), "data.object.id")
     payment_intent = _ref(obj.get("payment_intent"), "data.object.payment_intent")
