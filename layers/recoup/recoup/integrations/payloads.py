@@ -170,9 +170,11 @@ def total(amounts: list[Money], field: str) -> Money | None:
     return _bounded(Money.of(sum(a.minor for a in amounts), amounts[0].currency), field)
 
 
-def window(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The times a delivery may state: from EARLIEST to a day from now."""
-    return EARLIEST, (now or clock.now()) + FUTURE_SKEW
+def window() -> tuple[datetime, datetime]:
+    """The times a delivery may state: from EARLIEST to a day from now. Now is the later of
+    the real time and the clock's: the local stack's simulated clock may run behind or ahead
+    of the real one, and neither makes a genuine delivery absurd (in Lambda they are one)."""
+    return EARLIEST, max(clock.now(), datetime.now(tz=UTC)) + FUTURE_SKEW
 
 
 def iso_time(value: Any, field: str) -> datetime:
