@@ -33,6 +33,22 @@ def openssl_check(public_key_pem: Path) -> SignatureCheck:
     return check
 
 
+def verify_folder(folder: Path, public_key_pem: Path) -> tuple[int, list[str]]:
+    """Check every `record.json` under `folder` with the public key and openssl: how many
+    passed, and the problems of the others."""
+    from recoup.casefile.verify import verify_document
+
+    check = openssl_check(public_key_pem)
+    passed, problems = 0, []
+    for path in sorted(folder.rglob("record.json")):
+        report = verify_document(path.read_bytes(), check)
+        if report.ok:
+            passed += 1
+        else:
+            problems.append(f"{path}: {report.problem}")
+    return passed, problems
+
+
 def kms_check(key_id: str) -> SignatureCheck:
     from recoup.integrations import casefile_key
 
@@ -42,4 +58,4 @@ def kms_check(key_id: str) -> SignatureCheck:
     return check
 
 
-__all__ = ["kms_check", "openssl_check"]
+__all__ = ["kms_check", "openssl_check", "verify_folder"]
