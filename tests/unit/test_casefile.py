@@ -29,6 +29,7 @@ from recoup.casefile.signing import sign_record, statement
 from recoup.casefile.verify import FileReport, verify_chain_section, verify_document, verify_record
 from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, apply, new_case
+from recoup.domain.charges import ChargeLine, OrderCharges
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.events import (
     Customer,
@@ -89,6 +90,13 @@ def _snapshot(first_name: str, last_name: str, owed: int = 189_900) -> OrderSnap
         ),
         financial_status="partially_paid",
         pay_url="https://demo-electronics.example/orders/1042/pay",
+        charges=OrderCharges(
+            subtotal=Money("USD", 199_900),
+            total_tax=Money("USD", 0),
+            total_shipping=Money("USD", 0),
+            total_discounts=Money("USD", 0),
+            lines=(ChargeLine("shipping", "Free shipping", Money("USD", 0)),),
+        ),
     )
 
 
@@ -469,6 +477,8 @@ def test_a_signed_file_verifies_with_the_public_key_alone(
         (("messages", 1, "provider_message_id"), "sns-9999"),
         (("referral", "kind"), "agency"),
         (("order", "items", 0, "unit_price", "minor"), 1),
+        (("order", "charges", "lines", 0, "amount", "minor"), 1_500),
+        (("customer", "postal_address", "line2"), "Flat 2"),
         (("payment_attempts", 1, "succeeded"), False),
         (("reachability", "email_opted_out"), False),
     ],

@@ -19,6 +19,7 @@ from typing import Any
 
 from recoup.domain.audit import GENESIS, AuditEntry, verify_chain
 from recoup.domain.case import Case
+from recoup.domain.charges import OrderCharges
 from recoup.domain.dunning import Dunning, SentMessage
 from recoup.domain.events import LineItem, PaymentAttempt
 from recoup.domain.money import Money
@@ -169,6 +170,7 @@ def _customer(case: Case) -> dict[str, Any]:
         # The order's shipping address, else its billing address, as the order stated it.
         "postal_address": {
             "line1": customer.address1,
+            "line2": customer.address2,
             "city": customer.city,
             "province": customer.province,
             "zip": customer.zip,
@@ -188,6 +190,29 @@ def _order(case: Case) -> dict[str, Any]:
         "pay_url": snapshot.pay_url if snapshot else None,
         "order_total": amount(snapshot.order_total if snapshot else None),
         "items": [_item(item) for item in (snapshot.line_items if snapshot else ())],
+        "charges": _charges(snapshot.charges if snapshot else None),
+    }
+
+
+def _charges(charges: OrderCharges | None) -> dict[str, Any] | None:
+    """Subtotal, taxes, shipping and discounts as the order stated them."""
+    if charges is None:
+        return None
+    return {
+        "subtotal": amount(charges.subtotal),
+        "total_tax": amount(charges.total_tax),
+        "total_shipping": amount(charges.total_shipping),
+        "total_discounts": amount(charges.total_discounts),
+        "taxes_included": charges.taxes_included,
+        "lines": [
+            {
+                "kind": line.kind,
+                "title": line.title,
+                "rate": line.rate,
+                "amount": amount(line.amount),
+            }
+            for line in charges.lines
+        ],
     }
 
 

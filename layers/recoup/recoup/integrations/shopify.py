@@ -36,6 +36,7 @@ from recoup.integrations.payloads import (
     parse_json_object,
     require,
 )
+from recoup.integrations.shopify_charges import order_charges
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
 RISK_TOPIC = "orders/risk_assessment_changed"
@@ -159,6 +160,7 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
         line_items=tuple(_line_items(order.get("line_items"), currency)),
         financial_status=status,
         pay_url=_https(order.get("order_status_url")),
+        charges=order_charges(order, currency),
     )
     label = name or f"order {order_id}"
     state = "cancelled" if cancelled else status or "unknown status"
@@ -310,6 +312,7 @@ def _customer(order: dict[str, Any]) -> Customer:
         province=optional_str(address, "province_code"),
         zip=optional_str(address, "zip"),
         address1=optional_str(address, "address1"),
+        address2=optional_str(address, "address2"),
         city=optional_str(address, "city"),
     )
 
