@@ -674,3 +674,16 @@ def test_the_command_fails_on_a_tampered_file(
     code, out = _run_cli(tmp_path / "missing.json", monkeypatch, capsys, keys.public)
     assert code == 1
     assert "missing.json" in out
+
+
+def test_html_and_pdf_show_the_words_address_charges_and_seal(signed: dict[str, Any]) -> None:
+    html = render_html(signed)
+    for words in (
+        "Hi Ada, 1,899.00 USD for #1042 is unpaid.",
+        "10115",
+        "Free shipping",
+        signed["signature"]["record_sha256"],
+        "owed = order_total - paid + refunded",
+    ):
+        assert words in html
+    assert render_pdf(signed).startswith(b"%PDF")
