@@ -112,19 +112,37 @@ def admin_url(args: argparse.Namespace) -> int:
 
 
 def verify_chain(args: argparse.Namespace) -> int:
-    """Check the audit chain a referral case file (its JSON) quotes: 0 when intact."""
-    from recoup.casefile.verify import verify_json
+    """Check a referral case file (its JSON): the audit chain, the digest of the whole record,
+    the signature (with the public key in a PEM file, else KMS on the running local stack),
+    and that the amounts reconcile. 0 when every check passes."""
+    from recoup.casefile.verify import verify_document
+    from recoup_local.casefile_check import kms_check, openssl_check
 
     try:
         raw = Path(args.file).read_bytes()
     except OSError as exc:
         print(f"{args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    report = verify_json(raw)
+    if args.public_key:
+        check = openssl_check(Path(args.public_key))
+        checked_with = f"public key {args.public_key}"
+    else:
+        from recoup.settings import get_settings
+        from recoup_local.stack import connect
+
+        if not os.environ.get("RECOUP_CASEFILE_SIGNING_KEY_ID"):
+            connect()  # the stack `recoup serve` runs (else: this process's own, in tests)
+        key_id = get_settings().require("casefile_signing_key_id")
+        check, checked_with = kms_check(key_id), f"KMS key {key_id}"
+    report = verify_document(raw, check)
     if not report.ok:
         print(f"{args.file}: FAILED: {report.problem}", file=sys.stderr)
         return 1
-    print(f"{args.file}: OK: {report.entries} entries, chain head {report.head}")
+    print(
+        f"{args.file}: OK: {report.chain.entries} entries, chain head {report.chain.head}; "
+        f"record sha256 {report.record_sha256}; signature verified with {checked_with}; "
+        "amounts reconcile"
+    )
     return 0
 
 
@@ -162,9 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_admin.add_argument("--minutes", type=int, default=60, help="how long the link works")
     p_admin.set_defaults(run=admin_url)
     p_verify = commands.add_parser(
-        "verify-chain", help="check the audit chain of a referral case file (JSON)"
+        "verify-chain",
+        help="check a referral case file (JSON): chain, record digest, signature, amounts",
     )
-    p_verify.add_argument("file", help="the case file's JSON")
+    p_verify.add_argument("file", help="the case file's JSON (record.json)")
+    p_verify.add_argument(
+        "--public-key",
+        help="PEM file of the signing key's public key (default: KMS on the running local stack)",
+    )
     p_verify.set_defaults(run=verify_chain)
     args = parser.parse_args(argv)
     if args.command == "serve" and not args.shop:

@@ -14,6 +14,7 @@ the outbox, the case files (copied to `out/casefiles/`) and a summary are printe
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -25,12 +26,13 @@ from threading import Thread
 from typing import Any
 
 from recoup import clock
+from recoup.integrations import casefile_key
 from recoup.integrations.shopify import sign as shopify_sign
 from recoup.services import cases, shops
 from recoup.store import cases as case_store
 from recoup.store.cases import DUE_SHARDS
+from recoup_local import casefile_check, referral_demo, report
 from recoup_local import outbox as outbox_module
-from recoup_local import referral_demo, report
 from recoup_local.front import make_server
 from recoup_local.stack import LocalStack, emulated
 from recoup_local.stripe_signing import stripe_signature
@@ -392,7 +394,13 @@ def _story(
     folder = outbox_module.write(messages, outbox)
     hand_overs = sum(1 for m in messages if m.to == referral_demo.AGENCY_ADDRESS)
     emails = sum(1 for m in messages if m.kind == "email") - hand_overs
+    # A fresh copy: files of an earlier run were signed by that run's key.
+    shutil.rmtree(outbox.parent / "casefiles", ignore_errors=True)
     files = referral_demo.copy_case_files(local, SHOP, outbox.parent / "casefiles")
+    # What an agency does: verify each file with openssl and the published public key.
+    public_key = outbox.parent / "casefiles" / "casefile-signing.pem"
+    public_key.write_text(casefile_key.public_key_pem())
+    verified, unverified = casefile_check.verify_folder(outbox.parent / "casefiles", public_key)
     referred = referral_demo.counts(
         stored.referrals
         for stored in case_store.load_many(SHOP, [c.case_id for c in tracked]).values()
@@ -423,9 +431,13 @@ def _story(
         f"webhook(s) received); {referred['written_off']} written off"
     )
     out(
-        f"  case files: {len(files)} files in {outbox.parent / 'casefiles'} "
-        "(check one with `.venv/bin/recoup verify-chain <record.json>`)"
+        f"  case files: {len(files)} files in {outbox.parent / 'casefiles'}; "
+        f"{verified} of {verified + len(unverified)} record(s) verified with openssl and "
+        f"the public key {public_key} (chain, digest, signature, amounts; "
+        "check one with `.venv/bin/recoup verify-chain <record.json> --public-key <pem>`)"
     )
+    for problem in unverified:
+        out(f"  NOT VERIFIED: {problem}")
     out(f"  outbox: {folder} ({len(messages)} files: .eml opens in a mail client)")
     out(f"  outstanding: {report.amounts(sums['owed'])}")
     out(
@@ -433,7 +445,7 @@ def _story(
         f"({by_status.get('paid', 0)} case(s) paid)"
     )
     out(f"  finished in {time.monotonic() - started:.1f} s")
-    return 0
+    return 1 if unverified else 0
 
 
 def available() -> bool:

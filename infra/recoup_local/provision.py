@@ -137,7 +137,11 @@ def _kms_key(
     logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
 ) -> None:
     kms = boto3.client("kms", region_name=region)
-    key = kms.create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+    # An asymmetric key (KeySpec, KeyUsage) is created as declared; the default is symmetric.
+    shape = {name: str(props[name]) for name in ("KeySpec", "KeyUsage") if name in props}
+    key = kms.create_key(Description=str(props.get("Description", logical_id)), **shape)[  # type: ignore[arg-type]
+        "KeyMetadata"
+    ]
     resolver.refs[logical_id] = key["KeyId"]
     resolver.attrs[(logical_id, "Arn")] = key["Arn"]
 
@@ -218,12 +222,29 @@ def _bucket(
 ) -> None:
     name = props.get("BucketName") or f"recoup-local-{logical_id.lower()}"
     s3 = boto3.client("s3", region_name=region)
+    lock = bool(props.get("ObjectLockEnabled"))
     if region == "us-east-1":
-        s3.create_bucket(Bucket=name)
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=lock)
     else:
         s3.create_bucket(
             Bucket=name,
             CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            ObjectLockEnabledForBucket=lock,
+        )
+    versioning = (props.get("VersioningConfiguration") or {}).get("Status")
+    if versioning:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
+    retention = ((props.get("ObjectLockConfiguration") or {}).get("Rule") or {}).get(
+        "DefaultRetention"
+    )
+    if lock and retention:
+        days = int(retention.get("Days") or 0) or 365 * int(retention["Years"])
+        s3.put_object_lock_configuration(
+            Bucket=name,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": retention["Mode"], "Days": days}},
+            },
         )
     resolver.refs[logical_id] = name
     resolver.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"

@@ -192,7 +192,7 @@ def test_a_spent_sequence_waits_then_is_referred_to_the_agency_once(
     # Then one file set (JSON, HTML, PDF), each encrypted with KMS
     files = case_files(local)
     names = sorted(f["key"].rsplit("/", 1)[1] for f in files)
-    assert names == ["casefile.html", "casefile.pdf", "record.json"]
+    assert names == ["casefile.html", "casefile.pdf", "record.json", "record.sig", "record.signed"]
     assert all(f["key"].startswith(f"cases/{SHOP}/{CASE}/agency-1/") for f in files)
     assert {f["ServerSideEncryption"] for f in files} == {"aws:kms"}
     # and one email to the agency, with expiring links and the chain head
@@ -234,6 +234,8 @@ def test_a_legal_referral_adds_the_demand_letter_and_survives_a_failing_receiver
         "demand_letter.html",
         "demand_letter.txt",
         "record.json",
+        "record.sig",
+        "record.signed",
     ]
     # and the webhook was tried three times and delivered exactly once, validly signed
     assert [status for status, _, _ in receiver.received] == [500, 500, 200]

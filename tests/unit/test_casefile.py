@@ -19,14 +19,17 @@ from recoup.casefile.record import (
     SCHEMA,
     CaseFileInputs,
     ContactState,
+    MessageText,
     ShopInfo,
     build_record,
     record_json,
 )
 from recoup.casefile.render import render_html, render_pdf
-from recoup.casefile.verify import verify_file, verify_json
+from recoup.casefile.signing import sign_record, statement
+from recoup.casefile.verify import FileReport, verify_chain_section, verify_document, verify_record
 from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, apply, new_case
+from recoup.domain.charges import ChargeLine, OrderCharges
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.events import (
     Customer,
@@ -39,7 +42,9 @@ from recoup.domain.events import (
 )
 from recoup.domain.money import Money
 from recoup.domain.referral import EmailHandOver, ReferralKind, start_referral
+from recoup_local.casefile_check import openssl_check
 from recoup_local.cli import main
+from tests.unit.casefile_keys import Keys, make_keys
 
 SHOP = "demo-electronics.myshopify.com"
 ORDER = "5960359936123456789"
@@ -54,7 +59,9 @@ SECTIONS = {
     "order",
     "amounts",
     "payment_attempts",
+    "refunds",
     "messages",
+    "customer_actions",
     "reachability",
     "fraud",
     "events",
@@ -83,6 +90,13 @@ def _snapshot(first_name: str, last_name: str, owed: int = 189_900) -> OrderSnap
         ),
         financial_status="partially_paid",
         pay_url="https://demo-electronics.example/orders/1042/pay",
+        charges=OrderCharges(
+            subtotal=Money("USD", 199_900),
+            total_tax=Money("USD", 0),
+            total_shipping=Money("USD", 0),
+            total_discounts=Money("USD", 0),
+            lines=(ChargeLine("shipping", "Free shipping", Money("USD", 0)),),
+        ),
     )
 
 
@@ -194,6 +208,10 @@ def _inputs(case: Case | None = None, **changes: Any) -> CaseFileInputs:
         "audit_head": audit[-1].hash,
         "contact": ContactState(email_opted_out=True, reasons=("unsubscribed by link",)),
         "delivery_outcomes": {"ses-0001": "delivered", "sns-0002": "failed: carrier blocked"},
+        "message_texts": {
+            0: MessageText("Hi Ada, 1,899.00 USD for #1042 is unpaid.", "Order #1042", "test"),
+            1: MessageText("Demo Electronics: 1,899.00 USD for #1042 is unpaid. Reply STOP"),
+        },
         "referral": referral,
         "generated_at": GENERATED,
     }
@@ -203,6 +221,17 @@ def _inputs(case: Case | None = None, **changes: Any) -> CaseFileInputs:
 @pytest.fixture
 def record() -> dict[str, Any]:
     return build_record(_inputs())
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture
+def signed(record: dict[str, Any], keys: Keys) -> dict[str, Any]:
+    """The record signed, as read back from its JSON file."""
+    return json.loads(record_json(sign_record(record, keys.key_id, keys.sign)))
 
 
 # --- the record -----------------------------------------------------------------------------
@@ -234,8 +263,11 @@ def test_amounts_are_exact_and_formatted(record: dict[str, Any]) -> None:
     amounts = record["amounts"]
     assert amounts["currency"] == "USD"
     assert amounts["owed"] == {"minor": 189_900, "currency": "USD", "formatted": "1,899.00 USD"}
-    assert amounts["paid"]["minor"] == 20_000  # the successful attempt only
+    # total 1,999.00 - owed 1,899.00 + refunded 100.00: the 200.00 deposit
+    assert amounts["paid"]["minor"] == 20_000
     assert amounts["refunded"]["minor"] == 10_000
+    assert amounts["order_total"]["minor"] == 199_900
+    assert amounts["reconciliation"]["reconciles"] is True
 
 
 def test_every_attempt_and_message_is_listed_with_its_outcome(record: dict[str, Any]) -> None:
@@ -292,7 +324,7 @@ def test_the_chain_section_quotes_the_head(record: dict[str, Any]) -> None:
     chain = record["chain"]
     assert chain["head"] == record["events"][-1]["hash"]
     assert chain["entries"] == len(record["events"]) == 5
-    assert chain["verify_command"] == "recoup verify-chain <file>"
+    assert chain["verify_command"] == "recoup verify-chain <file> --public-key <pem>"
     assert chain["verified_when_generated"] is True
     assert "sha256" in chain["algorithm"]
 
@@ -335,7 +367,7 @@ def test_html_shows_the_sections_a_lawyer_needs(record: dict[str, Any]) -> None:
         "the customer opted out of email",
         "the card&#39;s CVC check failed",
         record["chain"]["head"],
-        "recoup verify-chain &lt;file&gt;",
+        "recoup verify-chain &lt;file&gt; --public-key &lt;pem&gt;",
         "2026-12-20 09:00:00 UTC",  # times as people read them
     ):
         assert words in html
@@ -401,11 +433,154 @@ def test_the_demand_letter_needs_a_later_deadline_and_an_amount(record: dict[str
         render_demand_letter(unpaid, issued_on=date(2026, 12, 20))
 
 
+# --- the seal: digest of the whole record, signed ------------------------------------------
+
+
+def _verify(record: dict[str, Any], keys: Keys) -> FileReport:
+    return verify_record(record, openssl_check(keys.public))
+
+
+def _rechain(record: dict[str, Any]) -> None:
+    """What a forger does after editing an entry: recompute every hash and the head."""
+    entries: list[AuditEntry] = []
+    for event in record["events"]:
+        entries.append(AuditEntry.after(entries[-1] if entries else None, event["body"]))
+    record["events"] = [
+        {"seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "body": e.body} for e in entries
+    ]
+    record["chain"]["head"] = entries[-1].hash
+
+
+def test_a_signed_file_verifies_with_the_public_key_alone(
+    signed: dict[str, Any], keys: Keys
+) -> None:
+    report = _verify(signed, keys)
+    assert report.ok, report.problem
+    seal = signed["signature"]
+    assert (seal["algorithm"], seal["key_spec"], seal["key_id"]) == (
+        "ECDSA_SHA_256",
+        "ECC_NIST_P256",
+        keys.key_id,
+    )
+    assert report.record_sha256 == seal["record_sha256"]
+    assert f"chain-head: {signed['chain']['head']}" in seal["signed"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("amounts", "owed", "minor"), 1),
+        (("amounts", "paid", "minor"), 0),
+        (("customer", "postal_address", "line1"), "1 Elsewhere Road"),
+        (("customer", "email"), "someone-else@example.com"),
+        (("messages", 0, "text"), "Hi Ada, nothing is owed."),
+        (("messages", 1, "provider_message_id"), "sns-9999"),
+        (("referral", "kind"), "agency"),
+        (("order", "items", 0, "unit_price", "minor"), 1),
+        (("order", "charges", "lines", 0, "amount", "minor"), 1_500),
+        (("customer", "postal_address", "line2"), "Flat 2"),
+        (("payment_attempts", 1, "succeeded"), False),
+        (("reachability", "email_opted_out"), False),
+    ],
+)
+def test_editing_any_field_fails_verification(
+    signed: dict[str, Any], keys: Keys, path: tuple[Any, ...], value: Any
+) -> None:
+    # Given a signed file with one field edited after signing
+    target = reduce(lambda node, key: node[key], path[:-1], signed)
+    assert target[path[-1]] != value
+    target[path[-1]] = value
+    # When verified / Then the record no longer matches what was signed
+    report = _verify(signed, keys)
+    assert not report.ok
+    assert "differs from what was signed" in (report.problem or "")
+
+
+def test_re_chaining_after_an_edit_fails_verification(signed: dict[str, Any], keys: Keys) -> None:
+    # Given an entry edited and the chain recomputed around it (the chain alone checks out)
+    signed["events"][2]["body"]["summary"] = "customer paid in full"
+    _rechain(signed)
+    assert verify_chain_section(signed).ok
+    # When verified / Then the signed statement names another digest and head
+    assert "differs from what was signed" in (_verify(signed, keys).problem or "")
+    # And rewriting the statement too leaves a signature that no longer verifies
+    signed["signature"]["signed"] = statement(signed, keys.key_id).decode()
+    report = _verify(signed, keys)
+    assert not report.ok
+    assert "signature does not verify" in (report.problem or "")
+
+
+def test_a_file_signed_with_another_key_fails(
+    record: dict[str, Any], keys: Keys, tmp_path: Path
+) -> None:
+    forger = make_keys(tmp_path)
+    forged = sign_record(record, keys.key_id, forger.sign)  # claims the real key's id
+    assert not _verify(forged, keys).ok
+    assert _verify(forged, forger).ok  # the forger's own key would accept it
+
+
+def test_removing_the_signature_fails(signed: dict[str, Any], keys: Keys) -> None:
+    del signed["signature"]
+    report = _verify(signed, keys)
+    assert not report.ok
+    assert report.problem == "the file carries no signature"
+
+
+def test_without_a_public_key_nothing_is_trusted(signed: dict[str, Any]) -> None:
+    report = verify_record(signed, None)
+    assert not report.ok
+    assert "no public key" in (report.problem or "")
+
+
+def test_amounts_that_do_not_reconcile_fail_even_when_signed(
+    record: dict[str, Any], keys: Keys
+) -> None:
+    # Given a record whose paid amount contradicts its total, owed and refunds, then signed
+    record["amounts"]["paid"]["minor"] = 0
+    forged = sign_record(record, keys.key_id, keys.sign)
+    # When verified / Then the signature holds but the amounts fail
+    report = _verify(forged, keys)
+    assert not report.ok
+    assert report.problem == "amounts: owed 189900 != order total 199900 - paid 0 + refunded 10000"
+
+
+def test_a_partly_paid_order_states_what_was_paid() -> None:
+    # Given a Shopify order partly paid at the shop: 1,999.00, 1,199.00 still outstanding,
+    # and no payment attempt Recoup saw
+    snapshot = replace(
+        _snapshot("Ada", "Lovelace", owed=119_900), financial_status="partially_paid"
+    )
+    case = apply(new_case(SHOP, ORDER), _event("created", Fact.UNPAID, 0, snapshot)).case
+    # When the file is built
+    amounts = build_record(_inputs(case))["amounts"]
+    # Then "paid" is the 800.00 the order was paid, and the amounts reconcile
+    assert amounts["paid"]["formatted"] == "800.00 USD"
+    assert amounts["paid_by_attempts"]["minor"] == 0
+    assert amounts["reconciliation"]["reconciles"] is True
+
+
+def test_messages_carry_their_words_and_the_customer_their_address(
+    record: dict[str, Any],
+) -> None:
+    messages = record["messages"]
+    assert messages[0]["subject"] == "Order #1042"
+    assert messages[0]["text"] == "Hi Ada, 1,899.00 USD for #1042 is unpaid."
+    assert messages[1]["text"].endswith("Reply STOP")
+    assert messages[2]["text"] is None  # the unknown outcome: no words to show
+    assert record["customer"]["postal_address"]["zip"] == "10115"
+    actions = [a["action"] for a in record["customer_actions"]]
+    assert actions == [
+        "tried to pay; the payment failed",
+        "paid",
+        "opted out of email",
+    ]
+
+
 # --- verifying the chain --------------------------------------------------------------------
 
 
-def test_an_intact_file_verifies(record: dict[str, Any]) -> None:
-    report = verify_file(json.loads(record_json(record)))
+def test_an_intact_chain_verifies(record: dict[str, Any]) -> None:
+    report = verify_chain_section(json.loads(record_json(record)))
     assert report.ok
     assert report.entries == 5
     assert report.head == record["chain"]["head"]
@@ -413,7 +588,7 @@ def test_an_intact_file_verifies(record: dict[str, Any]) -> None:
 
 def test_an_edited_body_is_caught(record: dict[str, Any]) -> None:
     record["events"][2]["body"]["summary"] = "customer paid in full"
-    report = verify_file(record)
+    report = verify_chain_section(record)
     assert not report.ok
     assert report.problem == "entry 3: content changed"
 
@@ -421,7 +596,7 @@ def test_an_edited_body_is_caught(record: dict[str, Any]) -> None:
 def test_a_removed_entry_in_the_middle_is_caught(record: dict[str, Any]) -> None:
     del record["events"][2]
     record["chain"]["entries"] = 4  # even with the count adjusted
-    report = verify_file(record)
+    report = verify_chain_section(record)
     assert not report.ok
     assert report.problem == "entry 4: expected 3"
 
@@ -429,7 +604,7 @@ def test_a_removed_entry_in_the_middle_is_caught(record: dict[str, Any]) -> None
 def test_a_removed_last_entry_is_caught_by_the_head(record: dict[str, Any]) -> None:
     del record["events"][-1]
     record["chain"]["entries"] = 4
-    report = verify_file(record)
+    report = verify_chain_section(record)
     assert not report.ok
     assert "chain head differs" in (report.problem or "")
 
@@ -437,59 +612,78 @@ def test_a_removed_last_entry_is_caught_by_the_head(record: dict[str, Any]) -> N
 def test_two_swapped_entries_are_caught(record: dict[str, Any]) -> None:
     events = record["events"]
     events[1], events[2] = events[2], events[1]
-    report = verify_file(record)
+    report = verify_chain_section(record)
     assert not report.ok
     assert report.problem == "entry 3: expected 2"
 
 
 def test_a_wrong_entry_count_or_a_malformed_file_is_caught(record: dict[str, Any]) -> None:
     record["chain"]["entries"] = 6
-    assert "states 6 entries but holds 5" in (verify_file(record).problem or "")
-    assert verify_json(b"not json").problem is not None
-    assert verify_json(b"[]").problem == "not a case file: the JSON is not an object"
-    assert verify_file({"events": [{"seq": "1"}], "chain": {}}).ok is False
+    assert "states 6 entries but holds 5" in (verify_chain_section(record).problem or "")
+    assert verify_document(b"not json", None).problem is not None
+    assert verify_document(b"[]", None).problem == "not a case file: the JSON is not an object"
+    assert verify_chain_section({"events": [{"seq": "1"}], "chain": {}}).ok is False
 
 
 # --- the command ----------------------------------------------------------------------------
 
 
 def _run_cli(
-    path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    public_key: Path,
 ) -> tuple[int, str]:
     # main() sets these defaults for the console; set them here so the test leaves no trace.
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    code = main(["verify-chain", str(path)])
+    code = main(["verify-chain", str(path), "--public-key", str(public_key)])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
 
-def test_the_command_verifies_a_file(
-    record: dict[str, Any],
+def test_the_command_verifies_a_signed_file(
+    signed: dict[str, Any],
+    keys: Keys,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path = tmp_path / "casefile.json"
-    path.write_bytes(record_json(record))
-    code, out = _run_cli(path, monkeypatch, capsys)
-    assert code == 0
+    path = tmp_path / "record.json"
+    path.write_bytes(record_json(signed))
+    code, out = _run_cli(path, monkeypatch, capsys, keys.public)
+    assert code == 0, out
     assert "OK" in out
-    assert record["chain"]["head"] in out
+    assert signed["chain"]["head"] in out
+    assert signed["signature"]["record_sha256"] in out
 
 
 def test_the_command_fails_on_a_tampered_file(
-    record: dict[str, Any],
+    signed: dict[str, Any],
+    keys: Keys,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    record["events"][0]["body"]["effect"] = "case paid"
-    path = tmp_path / "casefile.json"
-    path.write_bytes(record_json(record))
-    code, out = _run_cli(path, monkeypatch, capsys)
+    signed["events"][0]["body"]["effect"] = "case paid"
+    path = tmp_path / "record.json"
+    path.write_bytes(record_json(signed))
+    code, out = _run_cli(path, monkeypatch, capsys, keys.public)
     assert code == 1
     assert "entry 1: content changed" in out
-    code, out = _run_cli(tmp_path / "missing.json", monkeypatch, capsys)
+    code, out = _run_cli(tmp_path / "missing.json", monkeypatch, capsys, keys.public)
     assert code == 1
     assert "missing.json" in out
+
+
+def test_html_and_pdf_show_the_words_address_charges_and_seal(signed: dict[str, Any]) -> None:
+    html = render_html(signed)
+    for words in (
+        "Hi Ada, 1,899.00 USD for #1042 is unpaid.",
+        "10115",
+        "Free shipping",
+        signed["signature"]["record_sha256"],
+        "owed = order_total - paid + refunded",
+    ):
+        assert words in html
+    assert render_pdf(signed).startswith(b"%PDF")

@@ -68,6 +68,7 @@ def make_ctx(
         step_number=2,
         tone=tone,
         referral_date=REFERRAL if tone == "final_notice" else None,
+        referral_to="agency" if tone == "final_notice" else None,
     )
     return dataclasses.replace(ctx, **changes)  # type: ignore[arg-type]
 
@@ -194,6 +195,35 @@ def test_final_notice_states_the_referral_date(locale: str, date_text: str) -> N
         assert "collection agency" in body
     # And the customer is told how to dispute or arrange payment
     assert "believe this amount is wrong" in email.text
+
+
+def test_a_final_notice_names_legal_when_legal_follows() -> None:
+    # Given a final notice whose case the shop's policy will refer to legal
+    ctx = make_ctx("final_notice", referral_to="legal")
+    # When rendered
+    email, sms = render_email(ctx), render_sms(ctx)
+    # Then every part names the lawyers and none threatens an agency
+    for body in (email.html, email.text, sms.body):
+        assert "December 14, 2026" in body
+        assert "our lawyers" in body
+        assert "agency" not in body
+
+
+def test_a_final_notice_names_no_referral_when_none_follows() -> None:
+    # Given a final notice whose case the policy would refer nowhere (merchant decides)
+    ctx = make_ctx("final_notice", referral_to=None)
+    # When rendered
+    email, sms = render_email(ctx), render_sms(ctx)
+    # Then it gives the date but threatens neither an agency nor lawyers
+    for body in (email.html, email.text, sms.body):
+        assert "December 14, 2026" in body
+        assert "agency" not in body
+        assert "lawyers" not in body
+
+
+def test_referral_to_is_agency_legal_or_nothing() -> None:
+    with pytest.raises(ValueError, match="referral_to"):
+        make_ctx("final_notice", referral_to="bailiff")
 
 
 def test_other_tones_do_not_threaten_referral() -> None:

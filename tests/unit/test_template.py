@@ -64,6 +64,7 @@ EXPECTED_ENV = frozenset(
         "RECOUP_SHOPIFY_API_KEY",
         "RECOUP_PRIVACY_QUEUE_URL",
         "RECOUP_CASE_FILES_BUCKET",
+        "RECOUP_CASEFILE_SIGNING_KEY_ID",
         "RECOUP_ESCALATION_QUEUE_URL",
         "RECOUP_HANDOVER_QUEUE_URL",
         "RECOUP_HANDOVER_DLQ_URL",
@@ -339,6 +340,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "PublicBaseUrl",
         "AlarmTopicArn",
         "ShopifyApiKey",
+        "CaseFileRetentionDays",
     }
     assert sam_template["Parameters"]["Stage"]["AllowedValues"] == ["dev", "staging", "prod"]
     assert resource_ids >= {
@@ -363,6 +365,8 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "InboundSmsTopic",
         "DataKey",
         "DataKeyAlias",
+        "CaseFileSigningKey",
+        "CaseFileSigningKeyAlias",
         "ShopifyTasksQueue",
         "ShopifyTasksQueueMapping",
         "ShopifyTasksDeadLetterQueue",
@@ -393,6 +397,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "InboundSmsTopicArn",
         "ShopifyTasksQueueUrl",
         "ShopifyTasksDeadLetterQueueUrl",
+        "CaseFileSigningKeyArn",
     }
 
 
@@ -715,7 +720,7 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
     resources: dict[str, Any],
 ) -> None:
     # Given every Allow of a KMS action
-    data_key_users, ssm_decrypters = set(), set()
+    data_key_users, ssm_decrypters, signers = set(), set(), set()
     for role_id, statement in _iam_statements(resources):
         actions = _as_list(statement.get("Action", []))
         if statement.get("Effect") != "Allow" or not any(a.startswith("kms:") for a in actions):
@@ -726,6 +731,10 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
             # Then it is the stack's data key, for encryption and decryption only
             assert set(actions) <= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
             data_key_users.add(role_id)
+        elif targets == ["<CaseFileSigningKey.Arn>"]:
+            # or the case-file signing key, to sign and nothing else
+            assert actions == ["kms:Sign"], role_id
+            signers.add(role_id)
         else:
             # or it is a decryption that only SSM may do on the role's behalf (SecureString)
             assert actions == ["kms:Decrypt"], role_id
@@ -736,6 +745,8 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
             ssm_decrypters.add(role_id)
     # and the webhooks never hold the data key; only the secret readers decrypt through SSM
     assert data_key_users == ROLES - {"ShopifyWebhookFunctionRole", "StripeWebhookFunctionRole"}
+    # and only the escalation function, which writes case files, may sign them
+    assert signers == {"EscalationFunctionRole"}
     assert ssm_decrypters == {
         "ShopifyWebhookFunctionRole",
         "StripeWebhookFunctionRole",
@@ -826,7 +837,12 @@ def test_data_key_policy_trusts_only_the_account(resources: dict[str, Any]) -> N
                 "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
             }
             assert "*" not in _as_list(statement["Action"])
-        assert key["Properties"]["EnableKeyRotation"] is True
+        if key["Properties"].get("KeyUsage") == "SIGN_VERIFY":
+            # an asymmetric key cannot rotate: files signed with it must stay verifiable
+            assert key["Properties"]["KeySpec"] == "ECC_NIST_P256"
+            assert key["DeletionPolicy"] == "Retain"
+        else:
+            assert key["Properties"]["EnableKeyRotation"] is True
 
 
 def test_only_ses_in_this_account_may_publish_to_the_feedback_topic(
@@ -1031,14 +1047,28 @@ def test_case_files_bucket_is_private_encrypted_and_expires_exports(
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    # and it is not versioned, so an erased object leaves no old version behind
-    assert bucket.get("VersioningConfiguration", {}).get("Status") != "Enabled"
-    # and exports expire after 30 days, referral case files after six years
+    # and it is versioned under Object Lock in governance mode for the retention parameter,
+    # so no version can be replaced or deleted without the right to bypass it
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["ObjectLockEnabled"] is True
+    assert bucket["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {
+            "DefaultRetention": {"Mode": "GOVERNANCE", "Days": {"Ref": "CaseFileRetentionDays"}}
+        },
+    }
+    # and exports expire after 30 days, referral case files after the retention period, old
+    # versions a day after they are superseded (as soon as their lock allows)
     rules = bucket["LifecycleConfiguration"]["Rules"]
     assert [(r["Prefix"], r["ExpirationInDays"]) for r in rules if "ExpirationInDays" in r] == [
         ("exports/", 30),
-        ("cases/", 2190),
+        ("cases/", {"Ref": "CaseFileRetentionDays"}),
     ]
+    assert all(
+        r["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+        for r in rules
+        if "ExpirationInDays" in r
+    )
     # and its one policy refuses every request that is not over TLS
     (policy,) = policies
     (statement,) = _statements(policy["PolicyDocument"])
@@ -1062,9 +1092,18 @@ def test_privacy_worker_reaches_only_the_case_files_prefixes_it_erases(
     assert grants == {
         ("s3:PutObject", "<CaseFilesBucket.Arn>/exports/*"),
         ("s3:GetObject", "<CaseFilesBucket.Arn>/exports/*"),
-        ("s3:DeleteObject", "<CaseFilesBucket.Arn>/exports/*"),
-        ("s3:DeleteObject", "<CaseFilesBucket.Arn>/cases/*"),
+        ("s3:PutObjectRetention", "<CaseFilesBucket.Arn>/exports/*"),
+        *(
+            (action, f"<CaseFilesBucket.Arn>/{prefix}/*")
+            for action in (
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:BypassGovernanceRetention",
+            )
+            for prefix in ("exports", "cases")
+        ),
         ("s3:ListBucket", "<CaseFilesBucket.Arn>"),
+        ("s3:ListBucketVersions", "<CaseFilesBucket.Arn>"),
     }
     (listing,) = [
         s
@@ -1072,6 +1111,22 @@ def test_privacy_worker_reaches_only_the_case_files_prefixes_it_erases(
         if r == "PrivacyFunctionRole" and "s3:ListBucket" in _as_list(s["Action"])
     ]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["exports/*", "cases/*"]}}
+
+
+def test_only_the_privacy_worker_may_erase_locked_versions(resources: dict[str, Any]) -> None:
+    # Given every role's S3 grants
+    for role_id in _roles(resources):
+        actions = {a for a, _ in _grants(resources, role_id) if a.startswith("s3:")}
+        # Then none but the privacy worker may delete a version or bypass governance retention
+        if role_id != "PrivacyFunctionRole":
+            assert not actions & {
+                "s3:DeleteObjectVersion",
+                "s3:BypassGovernanceRetention",
+                "s3:PutObjectRetention",
+                "s3:PutObjectLegalHold",
+                "s3:PutBucketObjectLockConfiguration",
+                "s3:PutBucketVersioning",
+            }, role_id
 
 
 @pytest.mark.parametrize(("function_id", "queue_id"), sorted(CONSUMERS.items()))
@@ -1282,6 +1337,7 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_SHOPIFY_API_KEY": "<ShopifyApiKey>",
         "RECOUP_PRIVACY_QUEUE_URL": "<PrivacyQueue>",
         "RECOUP_CASE_FILES_BUCKET": "<CaseFilesBucket>",
+        "RECOUP_CASEFILE_SIGNING_KEY_ID": "<CaseFileSigningKey.Arn>",
         "RECOUP_ESCALATION_QUEUE_URL": "<EscalationQueue>",
         "RECOUP_HANDOVER_QUEUE_URL": "<HandOverQueue>",
         "RECOUP_HANDOVER_DLQ_URL": "<HandOverDeadLetterQueue>",

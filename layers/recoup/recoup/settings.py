@@ -41,6 +41,7 @@ class Settings:
     shopify_tasks_queue_url: str | None = None  # customer tagging and other Admin API calls
     escalation_queue_url: str | None = None  # referral jobs and hand-overs
     case_files_bucket: str | None = None  # referral case files (private, encrypted)
+    casefile_signing_key_id: str | None = None  # asymmetric KMS key that signs case files
     privacy_queue_url: str | None = None  # privacy webhooks and app/uninstalled jobs
     handover_queue_url: str | None = None  # referral hand-overs to agencies and lawyers
     handover_dlq_url: str | None = None  # hand-overs whose retries are spent
@@ -166,6 +167,7 @@ def get_settings() -> Settings:
         shopify_tasks_queue_url=os.environ.get("RECOUP_SHOPIFY_TASKS_QUEUE_URL") or None,
         escalation_queue_url=os.environ.get("RECOUP_ESCALATION_QUEUE_URL") or None,
         case_files_bucket=os.environ.get("RECOUP_CASE_FILES_BUCKET") or None,
+        casefile_signing_key_id=os.environ.get("RECOUP_CASEFILE_SIGNING_KEY_ID") or None,
         privacy_queue_url=os.environ.get("RECOUP_PRIVACY_QUEUE_URL") or None,
         handover_queue_url=os.environ.get("RECOUP_HANDOVER_QUEUE_URL") or None,
         handover_dlq_url=os.environ.get("RECOUP_HANDOVER_DLQ_URL") or None,

@@ -184,13 +184,19 @@ def _parties(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
     if not customer.get("known"):
         pdf.line_of_text("The platforms reported no customer details for this order.")
         return
-    place = ", ".join(str(customer[k]) for k in ("zip", "province", "country") if customer.get(k))
+    address = customer.get("postal_address")
+    parts = ("line1", "line2", "city", "zip", "province", "country")
+    place = (
+        ", ".join(str(address[k]) for k in parts if address.get(k))
+        if isinstance(address, Mapping)
+        else ""
+    )
     pdf.fields(
         [
             ("Name", customer.get("name")),
             ("Email", customer.get("email")),
             ("Phone", customer.get("phone")),
-            ("Location", place),
+            ("Postal address", place),
             ("Language", customer.get("locale")),
             ("Customer id", customer.get("customer_id")),
         ]
@@ -249,6 +255,10 @@ def _messages(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
             f"provider message id {m.get('provider_message_id') or '-'}",
             size=9,
         )
+        if m.get("text"):
+            subject = f"Subject: {m.get('subject')}\n" if m.get("subject") else ""
+            pdf.line_of_text(f"{subject}{m.get('text')}", size=8)
+            pdf.line_of_text(f"({m.get('text_source')})", size=7)
 
 
 def _reachability(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
@@ -322,6 +332,14 @@ def _chain(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
     verified = chain.get("verified_when_generated")
     problem = chain.get("problem_when_generated")
     pdf.fields([("When generated", "verified" if verified else f"NOT verified: {problem}")])
+    seal = _map(record, "signature")
+    if seal:
+        pdf.line_of_text(
+            "The whole record (the JSON without its signature) has one SHA-256 digest; the "
+            "digest and the chain head are signed (record.signed, record.sig) with this key."
+        )
+        pdf.line_of_text(f"Record SHA-256: {seal.get('record_sha256')}", size=8, mono=True)
+        pdf.line_of_text(f"Key: {seal.get('key_id')} ({seal.get('algorithm')})", size=8, mono=True)
 
 
 def _yes(flag: object) -> str:

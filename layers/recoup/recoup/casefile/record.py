@@ -1,10 +1,12 @@
 """The JSON record of a referral's case file: everything an agency or a lawyer needs, in one
 document, from plain inputs.
 
-The record is the file's single source: the HTML and PDF are rendered from it, and
-`recoup verify-chain` checks the audit trail it quotes. Amounts appear as exact minor units
-and currency, and formatted ("1,899.00 USD"). Building is deterministic: the same inputs give
-the same record and, through `record_json`, the same bytes.
+The record is the file's single source: the HTML and PDF are rendered from it. Every
+statement in it is covered by one SHA-256 digest of its canonical JSON, signed with the
+stack's asymmetric key (`casefile.signing`); `recoup verify-chain` checks the audit trail it
+quotes, the digest, the signature and that the amounts reconcile. Amounts appear as exact
+minor units and currency, and formatted ("1,899.00 USD"). Building is deterministic: the same
+inputs give the same record and, through `record_json`, the same bytes.
 """
 
 from __future__ import annotations
@@ -17,19 +19,21 @@ from typing import Any
 
 from recoup.domain.audit import GENESIS, AuditEntry, verify_chain
 from recoup.domain.case import Case
+from recoup.domain.charges import OrderCharges
 from recoup.domain.dunning import Dunning, SentMessage
 from recoup.domain.events import LineItem, PaymentAttempt
 from recoup.domain.money import Money
 from recoup.domain.referral import Referral, case_money, format_amount
 
-SCHEMA = "recoup.casefile/1"
-VERIFY_COMMAND = "recoup verify-chain <file>"
+SCHEMA = "recoup.casefile/2"
+VERIFY_COMMAND = "recoup verify-chain <file> --public-key <pem>"
 CHAIN_ALGORITHM = (
     "hash = sha256(prev_hash + '\\n' + canonical_json({'seq': seq, **body})) in hex; "
     "canonical_json: keys sorted, separators ',' and ':', UTF-8 with non-ASCII kept; "
     f"the first entry's prev_hash is {GENESIS[:8]}... (64 zeros); the last hash is the head"
 )
 DELIVERED = "delivered"  # the outcome a delivery report gives a message that arrived
+RECONCILIATION = "owed = order_total - paid + refunded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,15 @@ class ContactState:
     reasons: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class MessageText:
+    """A message's words, re-rendered for the file (see `casefile.messages`)."""
+
+    body: str  # the SMS, or the email's plain-text part
+    subject: str | None = None  # email only
+    source: str = ""  # how it was obtained, and what may differ from what was sent
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaseFileInputs:
     """Everything the file states, gathered by the caller; nothing here is looked up."""
@@ -64,6 +77,7 @@ class CaseFileInputs:
     audit_head: str | None  # the head the case item records (None: the last entry's hash)
     contact: ContactState
     delivery_outcomes: Mapping[str, str] = field(default_factory=dict)  # provider id -> outcome
+    message_texts: Mapping[int, MessageText] = field(default_factory=dict)  # by step (0-based)
     referral: Referral
     generated_at: datetime
 
@@ -71,7 +85,7 @@ class CaseFileInputs:
 def build_record(inputs: CaseFileInputs) -> dict[str, Any]:
     """The case file as JSON-safe data (see `record_json` for its bytes)."""
     case = inputs.case
-    messages = _messages(inputs.dunning, inputs.delivery_outcomes)
+    messages = _messages(inputs.dunning, inputs.delivery_outcomes, inputs.message_texts)
     return {
         "schema": SCHEMA,
         "generated_at": _iso(inputs.generated_at),
@@ -85,7 +99,12 @@ def build_record(inputs: CaseFileInputs) -> dict[str, Any]:
         "order": _order(case),
         "amounts": _amounts(case),
         "payment_attempts": [_attempt(a) for a in case.attempts],
+        "refunds": [
+            {"refund": key, "amount": amount(money)}
+            for key, money in sorted(case.refunds, key=lambda r: r[0])
+        ],
         "messages": messages,
+        "customer_actions": _customer_actions(case, inputs.contact),
         "reachability": _reachability(inputs.contact, messages),
         "fraud": _fraud(case, inputs.screening),
         "events": [
@@ -148,6 +167,15 @@ def _customer(case: Case) -> dict[str, Any]:
         "country": customer.country,
         "province": customer.province,
         "zip": customer.zip,
+        # The order's shipping address, else its billing address, as the order stated it.
+        "postal_address": {
+            "line1": customer.address1,
+            "line2": customer.address2,
+            "city": customer.city,
+            "province": customer.province,
+            "zip": customer.zip,
+            "country": customer.country,
+        },
     }
 
 
@@ -162,6 +190,29 @@ def _order(case: Case) -> dict[str, Any]:
         "pay_url": snapshot.pay_url if snapshot else None,
         "order_total": amount(snapshot.order_total if snapshot else None),
         "items": [_item(item) for item in (snapshot.line_items if snapshot else ())],
+        "charges": _charges(snapshot.charges if snapshot else None),
+    }
+
+
+def _charges(charges: OrderCharges | None) -> dict[str, Any] | None:
+    """Subtotal, taxes, shipping and discounts as the order stated them."""
+    if charges is None:
+        return None
+    return {
+        "subtotal": amount(charges.subtotal),
+        "total_tax": amount(charges.total_tax),
+        "total_shipping": amount(charges.total_shipping),
+        "total_discounts": amount(charges.total_discounts),
+        "taxes_included": charges.taxes_included,
+        "lines": [
+            {
+                "kind": line.kind,
+                "title": line.title,
+                "rate": line.rate,
+                "amount": amount(line.amount),
+            }
+            for line in charges.lines
+        ],
     }
 
 
@@ -177,14 +228,49 @@ def _item(item: LineItem) -> dict[str, Any]:
 
 
 def _amounts(case: Case) -> dict[str, Any]:
+    """Owed, paid and refunded, stated so that they reconcile with the order's total:
+    owed = order_total - paid + refunded. What the order says it still owes is the source of
+    truth; "paid" is what the total and the refunds then imply (a partly paid Shopify order
+    was paid outside any attempt Recoup saw), else the successful attempts Recoup saw."""
     money = case_money(case)
     if money is None:
-        return {"currency": None, "owed": None, "paid": None, "refunded": None}
+        return {
+            "currency": None,
+            "order_total": None,
+            "owed": None,
+            "paid": None,
+            "refunded": None,
+            "paid_by_attempts": None,
+            "reconciliation": None,
+        }
+    currency = money.paid.currency
+    snapshot = case.snapshot
+    total = snapshot.order_total if snapshot else None
+    total = total if total is not None and total.currency == currency else None
+    owed = money.owed if money.owed is not None and money.owed.currency == currency else None
+    owed = owed if owed is not None else Money(currency, 0)
+    refunded = money.refunded
+    paid, basis = money.paid, "the successful payment attempts listed"
+    if total is not None:
+        implied = total.minor - owed.minor + refunded.minor
+        if implied >= 0:
+            paid = Money(currency, implied)
+            basis = "the order's total less what it still owes, plus what was refunded"
+    reconciliation = None
+    if total is not None:
+        reconciliation = {
+            "rule": RECONCILIATION,
+            "paid_from": basis,
+            "reconciles": owed.minor == total.minor - paid.minor + refunded.minor,
+        }
     return {
-        "currency": money.paid.currency,
-        "owed": amount(money.owed),
-        "paid": amount(money.paid),
-        "refunded": amount(money.refunded),
+        "currency": currency,
+        "order_total": amount(total),
+        "owed": amount(owed),
+        "paid": amount(paid),
+        "refunded": amount(refunded),
+        "paid_by_attempts": amount(money.paid),
+        "reconciliation": reconciliation,
     }
 
 
@@ -200,11 +286,15 @@ def _attempt(attempt: PaymentAttempt) -> dict[str, Any]:
     }
 
 
-def _messages(dunning: Dunning | None, outcomes: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [_message(m, outcomes) for m in (dunning.sent if dunning else ())]
+def _messages(
+    dunning: Dunning | None, outcomes: Mapping[str, str], texts: Mapping[int, MessageText]
+) -> list[dict[str, Any]]:
+    return [_message(m, outcomes, texts.get(m.step)) for m in (dunning.sent if dunning else ())]
 
 
-def _message(message: SentMessage, outcomes: Mapping[str, str]) -> dict[str, Any]:
+def _message(
+    message: SentMessage, outcomes: Mapping[str, str], text: MessageText | None
+) -> dict[str, Any]:
     if message.channel == "unknown":
         outcome = "unknown: the sender stopped before recording the outcome"
     elif message.provider_id and message.provider_id in outcomes:
@@ -217,9 +307,38 @@ def _message(message: SentMessage, outcomes: Mapping[str, str]) -> dict[str, Any
         "at": _iso(message.at),
         "provider_message_id": message.provider_id,
         "template": message.template,
-        "amount": amount(Money(message.currency, message.amount_minor)),
+        "amount": amount(Money(message.currency, message.amount_minor))
+        if message.currency
+        else None,
         "outcome": outcome,
+        "subject": text.subject if text else None,
+        "text": text.body if text else None,
+        "text_source": text.source if text else "not available",
     }
+
+
+def _customer_actions(case: Case, contact: ContactState) -> list[dict[str, Any]]:
+    """What the customer did, as far as Recoup knows: payment attempts, disputes, opt-outs
+    (each also on the audit trail or in the sections above)."""
+    actions: list[dict[str, Any]] = [
+        {
+            "at": _iso(a.at),
+            "action": "paid" if a.succeeded else "tried to pay; the payment failed",
+            "detail": a.code or a.message,
+            "amount": amount(a.amount),
+        }
+        for a in sorted(case.attempts, key=lambda a: (a.at, a.attempt_id))
+    ]
+    flags = (
+        (case.dispute_open, "opened a dispute with their bank"),
+        (contact.email_opted_out, "opted out of email"),
+        (contact.sms_opted_out, "opted out of SMS (STOP)"),
+        (contact.email_suppressed, "their email address bounced or they complained"),
+    )
+    actions += [
+        {"at": None, "action": words, "detail": None, "amount": None} for on, words in flags if on
+    ]
+    return actions
 
 
 def _reachability(contact: ContactState, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -333,10 +452,12 @@ def _chain(entries: Sequence[AuditEntry], recorded_head: str | None) -> dict[str
 
 __all__ = [
     "CHAIN_ALGORITHM",
+    "RECONCILIATION",
     "SCHEMA",
     "VERIFY_COMMAND",
     "CaseFileInputs",
     "ContactState",
+    "MessageText",
     "ShopInfo",
     "amount",
     "build_record",

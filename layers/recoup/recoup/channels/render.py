@@ -64,6 +64,7 @@ __all__ = [
 Tone = Literal["friendly", "firm", "final_notice"]
 TONES: tuple[Tone, ...] = get_args(Tone)
 
+REFERRAL_KINDS = ("agency", "legal", None)  # what a final notice may announce
 MAX_SMS_CHARS = 320  # two 160-character GSM-7 segments
 MAX_SUBJECT_CHARS = 200
 SMS_OPT_OUT = "STOP"
@@ -132,6 +133,9 @@ class MessageContext:
     help_url: str | None = None
     step_number: int = 1
     referral_date: datetime.date | None = None
+    # What a final notice announces for that date: "agency", "legal", or None (neither: the
+    # shop's referral policy would not refer the case; the notice then names no referral).
+    referral_to: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.shop_name, str) or not self.shop_name.strip():
@@ -177,6 +181,10 @@ class MessageContext:
             raise ValueError("referral_date must be a date")
         if self.tone == "final_notice" and self.referral_date is None:
             raise ValueError("a final notice must state its referral_date")
+        if self.referral_to not in REFERRAL_KINDS:
+            raise ValueError(
+                f"referral_to must be 'agency', 'legal' or None, got {self.referral_to!r}"
+            )
 
 
 def _check_url(name: str, value: str, *, https_only: bool) -> None:
@@ -284,6 +292,7 @@ def template_variables(
             if ctx.referral_date
             else None
         ),
+        "referral_to": ctx.referral_to,
     }
 
 

@@ -72,6 +72,7 @@ TEMPLATE_VARIABLES = frozenset(
         "step_number",
         "tone",
         "referral_date",
+        "referral_to",
     }
 )
 ITEM_ATTRIBUTES = frozenset({"title", "quantity", "unit_price", "line_total"})

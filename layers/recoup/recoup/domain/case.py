@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from recoup.domain.charges import OrderCharges
 from recoup.domain.events import (
     DomainEvent,
     Fact,
@@ -186,6 +187,7 @@ def _snapshot(data: dict[str, Any]) -> OrderSnapshot:
         line_items=tuple(line_item_from(i) for i in data.get("line_items") or ()),
         financial_status=data.get("financial_status"),
         pay_url=data.get("pay_url"),
+        charges=OrderCharges.from_dict(data["charges"]) if data.get("charges") else None,
     )
 
 

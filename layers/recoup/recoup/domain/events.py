@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from recoup.domain.charges import OrderCharges
 from recoup.domain.money import Money
 
 SCHEMA_VERSION = 1
@@ -48,6 +49,7 @@ class Customer:
     province: str | None = None
     zip: str | None = None
     address1: str | None = None  # the street line: for the case file and shared addresses
+    address2: str | None = None  # the second street line, for the case file
     city: str | None = None
 
 
@@ -84,6 +86,7 @@ class OrderSnapshot:
     line_items: tuple[LineItem, ...] = ()
     financial_status: str | None = None
     pay_url: str | None = None  # where the customer can pay this order (Shopify's status page)
+    charges: OrderCharges | None = None  # taxes, shipping, discounts (for the case file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,7 @@ def _snapshot_from(data: dict[str, Any]) -> OrderSnapshot:
         line_items=tuple(line_item_from(item) for item in data.get("line_items") or ()),
         financial_status=data.get("financial_status"),
         pay_url=data.get("pay_url"),
+        charges=OrderCharges.from_dict(data["charges"]) if data.get("charges") else None,
     )
 
 

@@ -6,13 +6,17 @@ Layout (every key starts with a kind, then the shop, so a shop's objects are fou
 - `cases/<shop>/<case id>/...`: files about one case (referral case files).
 
 Objects are encrypted with the stack's KMS key by the bucket's default encryption; the bucket
-refuses non-TLS requests and public access.
+refuses non-TLS requests and public access. It is versioned, with S3 Object Lock in governance
+mode: every version of a case file is kept for the retention period (a rewrite adds a
+version). An export is put with a one-day lock so that it expires after 30 days. Erasure
+deletes every version and delete marker under a prefix, bypassing governance retention: the
+privacy function alone has that right.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 
 KINDS = ("exports", "cases")
 DELETE_BATCH = 1000  # DeleteObjects' limit
+EXPORT_LOCK = timedelta(days=1)  # the shortest lock: the export's 30-day expiry does the rest
 
 
 @cache
@@ -54,9 +59,15 @@ def shop_prefixes(shop: str) -> tuple[str, ...]:
 
 
 def put_json(key: str, document: Any) -> None:
+    """Store a data export, locked for one day only (not the bucket's default retention)."""
     body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
     _client().put_object(
-        Bucket=_bucket(), Key=key, Body=body, ContentType="application/json; charset=utf-8"
+        Bucket=_bucket(),
+        Key=key,
+        Body=body,
+        ContentType="application/json; charset=utf-8",
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=datetime.now(tz=UTC) + EXPORT_LOCK,
     )
 
 
@@ -86,20 +97,28 @@ def download_link(key: str, valid_for: timedelta) -> str:
 
 
 def delete(key: str) -> None:
-    _client().delete_object(Bucket=_bucket(), Key=key)
+    """Erase one object: every version of it (see `delete_prefix`)."""
+    delete_prefix(key, exact=True)
 
 
-def delete_prefix(prefix: str) -> int:
-    """Delete every object under the prefix (paginated, 1,000 per call); how many."""
+def delete_prefix(prefix: str, *, exact: bool = False) -> int:
+    """Erase every object under the prefix: all its versions and delete markers, bypassing
+    governance retention (a plain delete in a versioned bucket only hides the object behind
+    a delete marker). Paginated, 1,000 per call; how many versions and markers went."""
     bucket, count = _bucket(), 0
-    for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    pages = _client().get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
         objects: list[ObjectIdentifierTypeDef] = [
-            {"Key": item["Key"]} for item in page.get("Contents", [])
+            {"Key": item["Key"], "VersionId": item["VersionId"]}
+            for item in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
+            if "Key" in item and "VersionId" in item and (not exact or item["Key"] == prefix)
         ]
         for start in range(0, len(objects), DELETE_BATCH):
             batch = objects[start : start + DELETE_BATCH]
             response = _client().delete_objects(
-                Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+                Bucket=bucket,
+                Delete={"Objects": batch, "Quiet": True},
+                BypassGovernanceRetention=True,
             )
             if response.get("Errors"):
                 failed = ", ".join(e.get("Key", "?") for e in response["Errors"][:5])

@@ -42,6 +42,7 @@ from recoup.integrations.payloads import (
     require,
     total,
 )
+from recoup.integrations.shopify_charges import order_charges
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/paid", "orders/cancelled"})
 RISK_TOPIC = "orders/risk_assessment_changed"
@@ -176,6 +177,7 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
         line_items=tuple(_line_items(order.get("line_items"), currency)),
         financial_status=status,
         pay_url=_https(order.get("order_status_url")),
+        charges=order_charges(order, currency),
     )
     label = name or f"order {order_id}"
     state = "cancelled" if cancelled else status or "unknown status"
@@ -328,6 +330,7 @@ def _customer(order: dict[str, Any]) -> Customer:
         province=optional_str(address, "province_code", "province", where),
         zip=optional_str(address, "zip", "zip", where),
         address1=optional_str(address, "address1", "address", where),
+        address2=optional_str(address, "address2", "address", where),
         city=optional_str(address, "city", "city", where),
     )
 

@@ -15,15 +15,6 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
-from recoup.casefile.letters import render_demand_letter
-from recoup.casefile.record import (
-    CaseFileInputs,
-    ContactState,
-    ShopInfo,
-    build_record,
-    record_json,
-)
-from recoup.casefile.render import render_html, render_pdf
 from recoup.domain.dunning import Dunning, DunningStatus
 from recoup.domain.referral import (
     CaseFileKeys,
@@ -37,10 +28,11 @@ from recoup.domain.referral import (
 )
 from recoup.integrations import case_files
 from recoup.observability import logger, metrics
+from recoup.services import case_record
 from recoup.services.tagging import flag_customer
 from recoup.settings import get_settings
 from recoup.store import cases as store
-from recoup.store import contacts, policies, shops
+from recoup.store import policies
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -122,46 +114,10 @@ def prepare(
 
 
 def write_files(stored: store.StoredCase, prepared: Prepared, now: datetime) -> None:
-    """Write the referral's case file set (JSON, HTML, PDF; the demand letter for legal),
-    each object SSE-KMS encrypted; rewriting the same keys when a job runs again."""
-    referral = prepared.referral
-    keys = referral.files
-    assert keys is not None  # prepare always names the files
-    case = stored.case
-    shop_item = shops.get(case.shop)
-    customer = case.snapshot.customer if case.snapshot else None
-    reach = contacts.reachability(
-        case.shop, customer.email if customer else None, customer.phone if customer else None
-    )
-    record = build_record(
-        CaseFileInputs(
-            shop=ShopInfo(
-                domain=case.shop,
-                name=(shop_item.shop_name if shop_item else None) or case.shop,
-                contact_email=shop_item.contact_email if shop_item else None,
-            ),
-            case=case,
-            dunning=stored.dunning,
-            screening=stored.screening.to_dict() if stored.screening else None,
-            audit=store.audit_trail(case.shop, case.case_id),
-            audit_head=stored.audit_head,
-            contact=ContactState(
-                email_opted_out=reach.email_opted_out,
-                sms_opted_out=reach.sms_opted_out,
-                email_suppressed=reach.email_suppressed,
-            ),
-            referral=referral,
-            generated_at=now,
-        )
-    )
-    case_files.put_bytes(keys.json, record_json(record), "application/json; charset=utf-8")
-    case_files.put_bytes(keys.html, render_html(record).encode(), "text/html; charset=utf-8")
-    case_files.put_bytes(keys.pdf, render_pdf(record), "application/pdf")
-    if keys.letter is not None:
-        letter = render_demand_letter(record, issued_on=now.date())
-        case_files.put_bytes(keys.letter, letter.html.encode(), "text/html; charset=utf-8")
-        text_key = keys.letter.removesuffix(".html") + ".txt"
-        case_files.put_bytes(text_key, letter.text.encode(), "text/plain; charset=utf-8")
+    """Write the referral's case file set (`services.case_record`: the signed record, its
+    signature files, HTML, PDF; the demand letter for legal), each object SSE-KMS encrypted;
+    a job run again adds new versions of the same keys (the bucket keeps every version)."""
+    case_record.write(stored, prepared.referral, referral_policy(stored.case.shop), now)
     metrics.add_metric(name="CaseFilesWritten", unit="Count", value=1)
 
 

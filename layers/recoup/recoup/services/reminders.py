@@ -273,6 +273,7 @@ def _deliver(
     override was refused (the default was used), why."""
     from recoup.channels import mime, render
     from recoup.integrations import ses, sns
+    from recoup.services import final_notice
 
     settings = get_settings()
     owed = case.amount_owed
@@ -308,6 +309,11 @@ def _deliver(
         tone=str(policy_step.tone),
         referral_date=(
             (now + REFERRAL_NOTICE).astimezone(zone).date()
+            if policy_step.tone is cadence.Tone.FINAL_NOTICE
+            else None
+        ),
+        referral_to=(
+            final_notice.what_follows(case, now)
             if policy_step.tone is cadence.Tone.FINAL_NOTICE
             else None
         ),

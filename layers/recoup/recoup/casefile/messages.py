@@ -1,0 +1,148 @@
+"""The words of each reminder a case was sent, for its case file: re-rendered, not stored.
+
+Why re-render: the sender records, per message, the step, channel, time, template, amount
+and provider id (`dunning.SentMessage`), and the trail says whether a shop's template was
+refused; the templates are deterministic (`channels.render`) given those and the order. So
+the text is rebuilt from the recorded template and step, the amount and time recorded for the
+message, the order as the case holds it, the shop's branding and template overrides, and
+what the final notice announced (`domain.final_notice`, from the amount the message stated).
+
+What may differ from what was sent, and each text says so: the signed token of the
+unsubscribe link (not reproduced: it would be a working link), a Stripe Checkout pay link
+(replaced by the order's own payment page), and anything changed since the message was sent:
+the order's items, the shop's branding, template overrides or referral policy, and the
+default templates of a later release. Pure: the caller gathers the inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from recoup.casefile.record import MessageText
+from recoup.channels import render
+from recoup.domain import cadence
+from recoup.domain.case import Case
+from recoup.domain.dunning import SentMessage
+from recoup.domain.final_notice import what_follows
+from recoup.domain.money import Money
+from recoup.domain.referral import FINAL_NOTICE_PERIOD, ReferralPolicy
+from recoup.domain.timezones import customer_zone, normalise_phone
+
+UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/link-not-reproduced"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Branding:
+    """The shop as its messages present it."""
+
+    shop_domain: str
+    shop_name: str
+    contact_email: str | None = None
+    brand_color: str | None = None
+    logo_url: str | None = None
+    locale: str | None = None
+    # template name -> {"subject", "html", "text", "sms"} (the shop's overrides)
+    templates: Mapping[str, Mapping[str, str | None]] | None = None
+
+
+def texts(
+    case: Case,
+    sent: Sequence[SentMessage],
+    policy: cadence.ReminderPolicy,
+    referral_policy: ReferralPolicy,
+    branding: Branding,
+    generated_at: datetime,
+) -> dict[int, MessageText]:
+    """The words of each sent message, by step; a message that cannot be re-rendered (its
+    step or tone is unknown now, or the outcome of its send is unknown) gets none."""
+    found: dict[int, MessageText] = {}
+    for message in sent:
+        step = _step_of(message, policy)
+        if step is None or message.channel not in ("email", "sms") or not message.currency:
+            continue
+        try:
+            found[message.step] = _text(
+                case, message, step, policy, referral_policy, branding, generated_at
+            )
+        except ValueError:
+            continue  # what the order holds now no longer renders (e.g. no order name)
+    return found
+
+
+def _step_of(message: SentMessage, policy: cadence.ReminderPolicy) -> cadence.Step | None:
+    """The policy step that sent it, if the policy still has it with the same template."""
+    if message.step < len(policy.steps) and policy.steps[message.step].template == (
+        message.template
+    ):
+        return policy.steps[message.step]
+    return None
+
+
+def _text(
+    case: Case,
+    message: SentMessage,
+    step: cadence.Step,
+    policy: cadence.ReminderPolicy,
+    referral_policy: ReferralPolicy,
+    branding: Branding,
+    generated_at: datetime,
+) -> MessageText:
+    snapshot = case.snapshot
+    customer = snapshot.customer if snapshot else None
+    country = customer.country if customer else None
+    zone, _ = customer_zone(
+        country=country,
+        province=customer.province if customer else None,
+        phone=normalise_phone(customer.phone if customer else None, country),
+        shop_timezone=policy.shop_timezone,
+        rule=policy.timezone_rule,
+    )
+    owed = Money(message.currency, message.amount_minor)
+    final = step.tone is cadence.Tone.FINAL_NOTICE
+    follows = what_follows(case, referral_policy, message.at, owed) if final else None
+    total = snapshot.order_total if snapshot else None
+    ctx = render.MessageContext(
+        brand_color=branding.brand_color or render.DEFAULT_BRAND_COLOR,
+        logo_url=branding.logo_url,
+        shop_name=branding.shop_name,
+        shop_email=branding.contact_email,
+        shop_url=f"https://{branding.shop_domain}",
+        customer_first_name=customer.first_name if customer else None,
+        locale=(customer.locale if customer and customer.locale else None)
+        or branding.locale
+        or "en",
+        order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
+        items=tuple(
+            render.ItemLine(i.title, i.quantity, i.unit_price)
+            for i in (snapshot.line_items if snapshot else ())
+        ),
+        amount_owed=owed,
+        order_total=total if total is not None and total.currency == owed.currency else None,
+        pay_url=(snapshot.pay_url if snapshot else None) if step.pay_link else None,
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        step_number=message.step + 1,
+        tone=str(step.tone),
+        referral_date=(message.at + FINAL_NOTICE_PERIOD).astimezone(zone).date() if final else None,
+        referral_to=str(follows) if follows is not None else None,
+    )
+    parts = (branding.templates or {}).get(message.template) or {}
+    source = (
+        f"re-rendered on {generated_at.date().isoformat()} from template '{message.template}' "
+        f"(tone {step.tone}, step {message.step + 1}) with the amount and time recorded for "
+        "the message; the unsubscribe link's signed token is not reproduced, a Stripe "
+        "Checkout link is shown as the order's payment page, and the order, the shop's "
+        "branding, templates and referral policy are as they are now"
+    )
+    if message.channel == "email":
+        override = render.EmailOverride(
+            subject=parts.get("subject"), html=parts.get("html"), text=parts.get("text")
+        )
+        email = render.render_email(ctx, override if any(parts.values()) else None)
+        return MessageText(body=email.text, subject=email.subject, source=source)
+    sms = render.render_sms(ctx, parts.get("sms"))
+    return MessageText(body=sms.body, source=source)
+
+
+__all__ = ["UNSUBSCRIBE_PLACEHOLDER", "Branding", "texts"]

@@ -1,0 +1,64 @@
+"""The asymmetric KMS key that signs case files (ECC_NIST_P256, ECDSA_SHA_256: the
+algorithm `casefile.signing` names).
+
+Only the escalation function may `kms:Sign` with it (template.yaml); anyone with the public
+key (`public_key_pem`, published by the operator) can verify a file without AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from functools import cache
+from typing import TYPE_CHECKING
+
+from recoup.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
+
+@cache
+def _client() -> KMSClient:
+    import boto3
+
+    return boto3.client("kms", region_name=get_settings().region)
+
+
+def key_id() -> str:
+    return get_settings().require("casefile_signing_key_id")
+
+
+def sign(message: bytes) -> bytes:
+    """The DER ECDSA signature of `message` (at most 4 KiB: KMS's limit for a raw message).
+    Signing has no side effect, so botocore's retries are safe here."""
+    response = _client().sign(
+        KeyId=key_id(), Message=message, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+    )
+    return response["Signature"]
+
+
+def verify(message: bytes, signature: bytes, key: str | None = None) -> bool:
+    """KMS's own check of a signature (needs `kms:Verify` on the key)."""
+    client = _client()
+    try:
+        response = client.verify(
+            KeyId=key or key_id(),
+            Message=message,
+            MessageType="RAW",
+            Signature=signature,
+            SigningAlgorithm="ECDSA_SHA_256",
+        )
+    except client.exceptions.KMSInvalidSignatureException:
+        return False
+    return bool(response["SignatureValid"])
+
+
+def public_key_pem(key: str | None = None) -> str:
+    """The public key as PEM (SubjectPublicKeyInfo), what `openssl dgst -verify` reads."""
+    der = _client().get_public_key(KeyId=key or key_id())["PublicKey"]
+    body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+    return f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n"
+
+
+__all__ = ["key_id", "public_key_pem", "sign", "verify"]
