@@ -128,6 +128,19 @@ def verify_chain(args: argparse.Namespace) -> int:
     return 0
 
 
+def move_tokens(args: argparse.Namespace) -> int:
+    """One-off, against a deployed stack (the caller's AWS credentials): shops' tokens from
+    the data key to the token key (README, "Deploy")."""
+    from recoup.store.tokens import move_to_token_key
+
+    report = move_to_token_key(args.table, args.token_key, region=args.region)
+    print(
+        f"tokens moved to {args.token_key}: {report.moved}; already there: {report.already}; "
+        f"re-written meanwhile (kept): {report.changed}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet()
     parser = argparse.ArgumentParser(prog="recoup", description=__doc__)
@@ -166,6 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p_verify.add_argument("file", help="the case file's JSON")
     p_verify.set_defaults(run=verify_chain)
+    p_move = commands.add_parser(
+        "move-tokens", help="one-off: re-encrypt shops' tokens under the stack's token key"
+    )
+    p_move.add_argument("--table", required=True, help="the stack's table, recoup-<stage>")
+    p_move.add_argument("--token-key", required=True, help="alias/recoup-<stage>-tokens")
+    p_move.add_argument("--region", required=True)
+    p_move.set_defaults(run=move_tokens)
     args = parser.parse_args(argv)
     if args.command == "serve" and not args.shop:
         args.shop = ["demo-electronics.myshopify.com"]
