@@ -14,6 +14,7 @@ from recoup.store.models import ShopItem, shop_pk
 from recoup.store.shops import META
 from recoup_local.cli import main as recoup_cli
 from tests.conftest import SHOP
+from tests.faults import FaultPlan
 
 OTHER = "other-electronics.myshopify.com"
 
@@ -63,3 +64,26 @@ def test_tokens_under_the_data_key_are_moved_once_and_still_decrypt(
         local.stack.refs["Table"], "alias/recoup-dev-tokens", region="us-east-1"
     )
     assert report == tokens.MoveReport(moved=0, already=2, changed=0)
+
+
+def test_a_move_whose_answer_times_out_after_the_write_still_counts_it_moved(local: Any) -> None:
+    # Given a token under the data key
+    kms = boto3.client("kms", region_name="us-east-1")
+    legacy = kms.encrypt(
+        KeyId=local.stack.attrs[("DataKey", "Arn")],
+        Plaintext=b"shpat_legacy",
+        EncryptionContext={"shop": SHOP},
+    )["CiphertextBlob"]
+    ShopItem(shop_pk(SHOP), META).update(actions=[ShopItem.access_token.set(legacy)])
+    # When the move's write lands but its answer times out (the SDK retries it, and the retry
+    # finds the condition no longer true)
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "UpdateItem", "timeout_after")
+        report = tokens.move_to_token_key(
+            local.stack.refs["Table"], "alias/recoup-dev-tokens", region="us-east-1"
+        )
+    # Then the token is moved, still decrypts, and is reported moved (not "changed")
+    assert plan.injected == [("dynamodb", "UpdateItem", "timeout_after")]
+    assert report == tokens.MoveReport(moved=1, already=0, changed=0)
+    assert key_of(stored_blob(SHOP), SHOP) == local.stack.attrs[("TokenKey", "Arn")]
+    assert tokens.load_token(SHOP) == "shpat_legacy"

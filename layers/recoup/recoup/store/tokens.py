@@ -126,5 +126,12 @@ def move_to_token_key(table_name: str, token_key: str, *, region: str) -> MoveRe
             )
             moved += 1
         except ddb.exceptions.ConditionalCheckFailedException:
-            changed += 1
+            # Either a reinstall wrote a new token, or this very write landed and its answer
+            # was lost (the SDK's retry then fails the condition): the item tells which.
+            now = ddb.get_item(TableName=table_name, Key={"pk": item["pk"], "sk": item["sk"]})
+            current = now.get("Item", {}).get("access_token", {}).get("B")
+            if current == answer["CiphertextBlob"]:
+                moved += 1
+            else:
+                changed += 1
     return MoveReport(moved, already, changed)
