@@ -146,6 +146,19 @@ def verify_chain(args: argparse.Namespace) -> int:
     return 0
 
 
+def move_tokens(args: argparse.Namespace) -> int:
+    """One-off, against a deployed stack (the caller's AWS credentials): shops' tokens from
+    the data key to the token key (README, "Deploy")."""
+    from recoup.store.tokens import move_to_token_key
+
+    report = move_to_token_key(args.table, args.token_key, region=args.region)
+    print(
+        f"tokens moved to {args.token_key}: {report.moved}; already there: {report.already}; "
+        f"re-written meanwhile (kept): {report.changed}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet()
     parser = argparse.ArgumentParser(prog="recoup", description=__doc__)
@@ -189,6 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="PEM file of the signing key's public key (default: KMS on the running local stack)",
     )
     p_verify.set_defaults(run=verify_chain)
+    p_move = commands.add_parser(
+        "move-tokens", help="one-off: re-encrypt shops' tokens under the stack's token key"
+    )
+    p_move.add_argument("--table", required=True, help="the stack's table, recoup-<stage>")
+    p_move.add_argument("--token-key", required=True, help="alias/recoup-<stage>-tokens")
+    p_move.add_argument("--region", required=True)
+    p_move.set_defaults(run=move_tokens)
     args = parser.parse_args(argv)
     if args.command == "serve" and not args.shop:
         args.shop = ["demo-electronics.myshopify.com"]

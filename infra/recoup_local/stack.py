@@ -21,6 +21,7 @@ DEV_SECRETS = {
     "RECOUP_SHOPIFY_API_SECRET": "dev-shopify-client-secret",
     "RECOUP_STRIPE_WEBHOOK_SECRET": "whsec_dev_local_only",
     "RECOUP_LINK_SECRET": "dev-link-signing-secret",
+    "RECOUP_IDENTITY_HASH_KEY": "dev-identity-hash-key",
 }
 # The app's API key (client id) is public: it is the audience of App Bridge session tokens.
 # Locally any fixed value works, as long as the tokens `recoup admin-url` mints name it too.

@@ -3,12 +3,16 @@ fraud screening's reads and writes must be told apart from the others'."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from benchmarks.api_log import target
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.events import Customer, OrderSnapshot, PaymentAttempt, Source
+from recoup.settings import get_settings
 from recoup.store import velocity
 from recoup.store.models import VelocityItem, shop_pk
 from tests.conftest import SHOP
@@ -49,6 +53,22 @@ def test_policy_reads_are_named_by_kind() -> None:
     }
 
 
+@pytest.fixture
+def identity_hash_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Marks' keys hash the identities under the identity-hash key, read from the settings."""
+    for name, value in {
+        "RECOUP_SECRETS_SOURCE": "env",
+        "RECOUP_IDENTITY_HASH_KEY": "test-identity-hash-key",
+        "RECOUP_TABLE_NAME": "recoup-test",
+        "RECOUP_EVENTS_QUEUE_URL": "https://sqs.invalid/events.fifo",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("identity_hash_key")
 def test_velocity_and_address_marks_are_named_in_writes_and_queries() -> None:
     # Given the marks the store builds for a failed payment by a customer with an address
     marks = _marks()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 import re
+import time
 from typing import Any
 
 import pytest
@@ -25,14 +27,20 @@ from recoup.channels.render import (
     template_variables,
     templates_dir,
     validate_override,
+    validate_overrides,
 )
 from recoup.channels.sandbox import (
     MAX_ITEM_ITERATIONS,
     MAX_OUTPUT_CHARS,
+    MAX_RENDER_MS,
     MAX_SOURCE_BYTES,
     TEMPLATE_VARIABLES,
+    RenderBudget,
+    compile_override,
+    render_override,
 )
 from recoup.domain.money import Money
+from recoup.services.shops import set_template
 
 PAY_URL = "https://pay.demo-electronics.example/p/cs_1042"
 UNSUBSCRIBE_URL = "https://recoup.example/u/tok_1042?shop=demo&case=1042"
@@ -75,6 +83,13 @@ def make_ctx(
 
 def default_html(ctx: MessageContext) -> str:
     return render_email(ctx).html
+
+
+@pytest.fixture
+def no_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the other limits: on a loaded machine, their deliberately heavy templates
+    could also overrun the clock, which is not what they are about."""
+    monkeypatch.setattr("recoup.channels.sandbox.MAX_RENDER_MS", 600_000)
 
 
 # --- shipped templates -----------------------------------------------------------------------
@@ -558,6 +573,7 @@ def _hundred_items_ctx() -> MessageContext:
     return make_ctx(items=items)
 
 
+@pytest.mark.usefixtures("no_time_budget")
 def test_nested_loop_over_a_hundred_items_finishes_with_bounded_output() -> None:
     # Given 100 items and an override that loops over them twice, nested
     ctx = _hundred_items_ctx()
@@ -572,6 +588,7 @@ def test_nested_loop_over_a_hundred_items_finishes_with_bounded_output() -> None
     assert len(email.html) <= MAX_OUTPUT_CHARS
 
 
+@pytest.mark.usefixtures("no_time_budget")
 def test_nested_loop_with_large_output_is_cut_off() -> None:
     # Given a nested loop printing two titles per pair (about 160 KB)
     ctx = _hundred_items_ctx()
@@ -595,6 +612,7 @@ def test_loops_are_nested_at_most_two_deep() -> None:
         validate_override("html", source)
 
 
+@pytest.mark.usefixtures("no_time_budget")
 def test_many_silent_loops_run_out_of_iteration_budget() -> None:
     # Given an override of six nested loops that print nothing: 60,600 item iterations
     ctx = _hundred_items_ctx()
@@ -609,6 +627,7 @@ def test_many_silent_loops_run_out_of_iteration_budget() -> None:
     assert ok.override_error is None
 
 
+@pytest.mark.usefixtures("no_time_budget")
 def test_slices_and_filters_over_items_draw_on_the_same_budget() -> None:
     # Given loops over slices of items, which could otherwise escape the budget
     ctx = _hundred_items_ctx()
@@ -617,6 +636,115 @@ def test_slices_and_filters_over_items_draw_on_the_same_budget() -> None:
     # Then the budget stops them just the same
     assert email.override_error is not None
     assert "item iterations" in email.override_error
+
+
+# --- the time budget -------------------------------------------------------------------------
+
+# Nested loops over 200 long titles, each body a chain of string filters: about 40,000 bodies
+# of milliseconds each, minutes in all, and within every static limit and the iteration budget.
+SLOW_BODY = (
+    "{% if (a.title ~ b.title ~ a.title ~ b.title)|striptags|title|wordcount > 100000 %}"
+    "x{% endif %}"
+)
+SLOW = (
+    "{% for a in items[:200] %}{% for b in items[:200] %}"
+    + SLOW_BODY
+    + "{% endfor %}{% endfor %}{{ unsubscribe_url }}"
+)
+
+
+def _large_ctx(count: int = 250) -> MessageContext:
+    items = tuple(ItemLine(f"{i:03} " + "Long product title " * 13, 1, None) for i in range(count))
+    return make_ctx(items=items)
+
+
+def test_a_slow_template_is_refused_at_save_naming_the_time_budget_within_it() -> None:
+    # Given a template that is fast for a small order and takes minutes for a large one
+    validate_override("html", SLOW.replace("items[:200]", "items[:1]"))
+    # When the shop saves it
+    started = time.monotonic()
+    with pytest.raises(TemplateRejected) as refused:
+        validate_override("html", SLOW)
+    elapsed = time.monotonic() - started
+    # Then it is refused with a reason that names the budget
+    assert refused.value.message == (
+        f"template takes longer than {MAX_RENDER_MS} ms to render (the time budget of one message)"
+    )
+    # and the check itself stopped early: three samples, one of which hits the deadline
+    assert elapsed < 5.0  # unbounded, minutes; the bound leaves room for a loaded machine
+
+
+def test_at_send_time_a_template_over_the_time_budget_falls_back_to_the_default() -> None:
+    # Given a stored override that is too slow for this order (saved before the check, say)
+    ctx = _large_ctx(200)
+    # When the reminder is rendered
+    started = time.monotonic()
+    email = render_email(ctx, EmailOverride(subject="{{ order_name }}", html=SLOW))
+    elapsed = time.monotonic() - started
+    # Then the customer gets the default HTML, the subject override is kept, and the trail's
+    # reason names the budget; the render was cut short, not run to the end
+    assert email.html == default_html(ctx)
+    assert email.subject == "#1042"
+    assert email.override_error == (
+        f"html override refused: template takes longer than {MAX_RENDER_MS} ms to render "
+        "(the time budget of one message)"
+    )
+    assert elapsed < 5.0  # unbounded, minutes; the bound leaves room for a loaded machine
+
+
+def test_the_clock_is_read_during_rendering_and_stops_it_early() -> None:
+    # Given a budget whose clock advances 1 ms at every reading
+    ticks = itertools.count()
+    budget = RenderBudget(milliseconds=50, clock=lambda: next(ticks) / 1000)
+    ctx = _large_ctx(200)
+    template = compile_override(
+        "html", "{% for a in items %}{% for b in items %}{% endfor %}{% endfor %}"
+    )
+    # When a render of 40,000 silent iterations runs on it
+    with pytest.raises(TemplateRejected, match="longer than 50 ms"):
+        render_override(template, template_variables(ctx, budget), budget)
+    # Then it stopped after about 50 iterations, mid-loop, not after the render
+    spent = MAX_ITEM_ITERATIONS - budget.iterations_left
+    assert 45 <= spent <= 55
+
+
+@pytest.mark.usefixtures("no_time_budget")
+def test_the_save_check_renders_the_largest_order() -> None:
+    # Given a template whose nested loop is fine for a few items (2 x 2 bodies) but takes
+    # 62,500 bodies for an order of 250 items
+    source = (
+        "{% for a in items %}{% for b in items %}.{% endfor %}{% endfor %}{{ unsubscribe_url }}"
+    )
+    ok = render_email(make_ctx(), EmailOverride(html=source))
+    assert ok.override_error is None
+    # When the shop saves it / Then it is refused for the largest order, naming the budget
+    with pytest.raises(TemplateRejected, match=f"more than {MAX_ITEM_ITERATIONS:,} item"):
+        validate_override("html", source)
+
+
+@pytest.mark.usefixtures("no_time_budget")
+def test_the_parts_of_one_message_share_its_output_budget() -> None:
+    # Given an HTML and a text override, each printing 60,000 characters (each within the
+    # budget alone, not both)
+    ctx = _large_ctx(6)
+    html = "{% for a in items[:6] %}" + "x" * 10_000 + "{% endfor %}{{ unsubscribe_url }}"
+    text = "{% for a in items[:6] %}" + "y" * 10_000 + "{% endfor %}{{ unsubscribe_url }}"
+    assert len(html.encode()) <= MAX_SOURCE_BYTES
+    # When one reminder is rendered with both
+    email = render_email(ctx, EmailOverride(html=html, text=text))
+    # Then the first is used and the second falls back, naming the budget of one message
+    assert email.template == "email/friendly+override:html"
+    assert email.override_error == (
+        f"text override refused: template output is longer than {MAX_OUTPUT_CHARS:,} "
+        "characters (the budget of one message)"
+    )
+    # and saving the two together is refused, while each alone passes
+    validate_override("html", html)
+    validate_override("text", text)
+    with pytest.raises(TemplateRejected, match="the budget of one message"):
+        validate_overrides({"html": html, "text": text})
+    with pytest.raises(TemplateRejected, match="the budget of one message"):
+        set_template("demo-electronics.myshopify.com", "friendly", {"html": html, "text": text})
 
 
 @settings(max_examples=200, deadline=None)

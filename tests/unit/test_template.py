@@ -60,6 +60,8 @@ EXPECTED_ENV = frozenset(
         "RECOUP_LINK_SECRET_PARAM",
         "RECOUP_STRIPE_API_KEY_PARAM",
         "RECOUP_KMS_KEY_ARN",
+        "RECOUP_TOKEN_KEY_ARN",
+        "RECOUP_IDENTITY_HASH_KEY_PARAM",
         "RECOUP_SHOPIFY_TASKS_QUEUE_URL",
         "RECOUP_SHOPIFY_API_KEY",
         "RECOUP_PRIVACY_QUEUE_URL",
@@ -338,7 +340,8 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "LogLevel",
         "SenderAddress",
         "PublicBaseUrl",
-        "AlarmTopicArn",
+        "AlarmEmail",
+        "LogRetentionDays",
         "ShopifyApiKey",
         "CaseFileRetentionDays",
     }
@@ -367,6 +370,12 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "DataKeyAlias",
         "CaseFileSigningKey",
         "CaseFileSigningKeyAlias",
+        "TokenKey",
+        "TokenKeyAlias",
+        "AlarmKey",
+        "AlarmTopic",
+        "AlarmTopicPolicy",
+        "AlarmEmailSubscription",
         "ShopifyTasksQueue",
         "ShopifyTasksQueueMapping",
         "ShopifyTasksDeadLetterQueue",
@@ -398,6 +407,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "ShopifyTasksQueueUrl",
         "ShopifyTasksDeadLetterQueueUrl",
         "CaseFileSigningKeyArn",
+        "AlarmTopicArn",
     }
 
 
@@ -579,7 +589,9 @@ def test_worker_reaches_only_its_table_and_data_key(resources: dict[str, Any]) -
             assert not {"dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:UpdateTable"} & set(
                 actions
             )
-        if any(a.startswith("kms:") for a in actions):
+        if any(a.startswith("kms:") for a in actions) and statement["Sid"] != (
+            "DecryptIdentityHashKey"  # through SSM only: test_data_key_is_used_directly_...
+        ):
             assert targets == [{"Fn::GetAtt": ["DataKey", "Arn"]}]
 
 
@@ -735,6 +747,8 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
             # or the case-file signing key, to sign and nothing else
             assert actions == ["kms:Sign"], role_id
             signers.add(role_id)
+        elif targets == ["<TokenKey.Arn>"]:
+            continue  # shops' tokens: test_only_the_shopify_caller_can_decrypt_tokens
         else:
             # or it is a decryption that only SSM may do on the role's behalf (SecureString)
             assert actions == ["kms:Decrypt"], role_id
@@ -750,10 +764,14 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
     assert ssm_decrypters == {
         "ShopifyWebhookFunctionRole",
         "StripeWebhookFunctionRole",
+        "EventWorkerFunctionRole",
         "SenderFunctionRole",
+        "FeedbackFunctionRole",
         "UnsubscribeFunctionRole",
         "AdminApiFunctionRole",
         "ShopifyAuthFunctionRole",
+        "PrivacyFunctionRole",
+        "EscalationFunctionRole",
         "HandOverFunctionRole",
         "ReferralReportFunctionRole",
     }
@@ -763,34 +781,85 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
     ("role_id", "direct_action"),
     [("ShopifyAuthFunctionRole", "kms:Encrypt"), ("ShopifyTasksFunctionRole", "kms:Decrypt")],
 )
-def test_shop_tokens_meet_the_data_key_only_bound_to_their_shop(
+def test_shop_tokens_meet_the_token_key_only_bound_to_their_shop(
     resources: dict[str, Any], role_id: str, direct_action: str
 ) -> None:
-    # Given the role's statements on the data key
-    statements = [
-        s
-        for r, s in _iam_statements(resources)
-        if r == role_id and _resolve(_as_list(s["Resource"])) == ["<DataKey.Arn>"]
-    ]
+    # Given the role's statements on the token key and on the data key
+    def on(key: str) -> list[dict[str, Any]]:
+        return [
+            s
+            for r, s in _iam_statements(resources)
+            if r == role_id and _resolve(_as_list(s["Resource"])) == [f"<{key}.Arn>"]
+        ]
+
     bound_actions: set[str] = set()
-    for statement in statements:
+    for statement in on("TokenKey"):
         # When its condition is read
         condition = statement.get("Condition", {})
-        via_dynamodb = condition.get("StringEquals", {}).get("kms:ViaService") == {
-            "Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"
-        }
-        bound = condition.get("StringLike", {}).get(
-            "kms:EncryptionContext:shop"
-        ) == "*.myshopify.com" and condition.get("ForAllValues:StringEquals", {}).get(
-            "kms:EncryptionContextKeys"
-        ) == ["shop"]
-        # Then the key is used either by DynamoDB for the table, or directly with a shop's
-        # domain, and nothing else, as the encryption context
-        assert via_dynamodb or bound, statement
-        if bound:
-            bound_actions.update(_as_list(statement["Action"]))
+        # Then the token key is used directly with a shop's domain, and nothing else, as the
+        # encryption context
+        assert condition.get("StringLike", {}).get("kms:EncryptionContext:shop") == (
+            "*.myshopify.com"
+        ), statement
+        assert condition.get("ForAllValues:StringEquals", {}).get("kms:EncryptionContextKeys") == [
+            "shop"
+        ], statement
+        bound_actions.update(_as_list(statement["Action"]))
     # and the direct use is the one the function needs (install encrypts, the worker decrypts)
     assert bound_actions == {direct_action}
+    # and the data key only by DynamoDB, for the table, on the role's behalf
+    for statement in on("DataKey"):
+        assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+            "Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"
+        }, statement
+
+
+def _may_decrypt(statement: dict[str, Any], key_arn: str) -> bool:
+    """An Allow that could decrypt with the key of this ARN outside SSM (an SSM SecureString
+    decryption carries the parameter's ARN as its context, never a shop)."""
+    actions = _as_list(statement.get("Action", []))
+    decrypts = any(
+        a in {"*", "kms:*", "kms:Decrypt"} or a.startswith("kms:ReEncrypt") for a in actions
+    )
+    targets = [str(t) for t in _resolve(_as_list(statement.get("Resource", [])))]
+    reaches = any(t in {key_arn, "*"} or t.endswith(":key/*") for t in targets)
+    via_ssm = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService") == {
+        "Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"
+    }
+    return statement.get("Effect") == "Allow" and decrypts and reaches and not via_ssm
+
+
+def test_only_the_shopify_caller_can_decrypt_tokens(
+    sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Given the key the functions encrypt shops' tokens with (recoup/store/tokens.py)
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    token_key, _ = _get_att(variables["RECOUP_TOKEN_KEY_ARN"]) or ("", "")
+    # When every role's statements are checked for a decryption that could reach it
+    decrypters = {
+        role_id
+        for role_id, statement in _iam_statements(resources)
+        if _may_decrypt(statement, f"<{token_key}.Arn>")
+    }
+    # Then only the function that calls the Admin API can (not the public unsubscribe,
+    # report-back or admin API functions, nor any other)
+    assert decrypters == {"ShopifyTasksFunctionRole"}
+    # and the key is not the one the table, the bucket or anything else is encrypted with
+    assert token_key != "DataKey"
+    assert resources["Table"]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {
+        "Ref": "DataKey"
+    }
+    assert variables["RECOUP_KMS_KEY_ARN"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    # and its key policy refuses any use that does not name a shop, whatever IAM allows
+    (deny,) = [
+        st
+        for st in _statements(resources[token_key]["Properties"]["KeyPolicy"])
+        if st["Effect"] == "Deny"
+    ]
+    assert {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"} <= set(
+        _as_list(deny["Action"])
+    )
+    assert deny["Condition"] == {"Null": {"kms:EncryptionContext:shop": "true"}}
 
 
 def test_secrets_are_read_only_by_the_functions_that_use_them(
@@ -800,10 +869,15 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
     expected = {
         "ShopifyWebhookFunctionRole": {"shopify-api-secret"},
         "StripeWebhookFunctionRole": {"stripe-webhook-secret"},
-        "SenderFunctionRole": {"link-signing-secret", "stripe-api-key"},
+        # the identity-hash key: whoever reads or writes records keyed by an email or phone
+        "EventWorkerFunctionRole": {"identity-hash-key"},
+        "SenderFunctionRole": {"link-signing-secret", "stripe-api-key", "identity-hash-key"},
+        "FeedbackFunctionRole": {"identity-hash-key"},
         "UnsubscribeFunctionRole": {"link-signing-secret"},
         "ShopifyAuthFunctionRole": {"shopify-api-secret"},
-        "AdminApiFunctionRole": {"shopify-api-secret"},
+        "AdminApiFunctionRole": {"shopify-api-secret", "identity-hash-key"},
+        "PrivacyFunctionRole": {"identity-hash-key"},
+        "EscalationFunctionRole": {"identity-hash-key"},
         # shops' hand-over secrets, one parameter per shop and secret_ref under this prefix
         "HandOverFunctionRole": {"handover/*"},
         "ReferralReportFunctionRole": {"handover/*"},
@@ -825,18 +899,25 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         assert {f"/recoup/dev/{p}" for p in parameters} <= named, role_id
 
 
-def test_data_key_policy_trusts_only_the_account(resources: dict[str, Any]) -> None:
+def test_key_policies_trust_only_the_account(resources: dict[str, Any]) -> None:
     # Given the KMS keys of the stack
-    keys = [v for v in resources.values() if v["Type"] == "AWS::KMS::Key"]
-    assert keys
-    for key in keys:
+    keys = {k: v for k, v in resources.items() if v["Type"] == "AWS::KMS::Key"}
+    assert set(keys) == {"DataKey", "TokenKey", "AlarmKey", "CaseFileSigningKey"}
+    account = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    for key_id, key in keys.items():
         # When their key policies are read
         for statement in _statements(key["Properties"]["KeyPolicy"]):
-            # Then only the account root is trusted (IAM policies grant use), never "*"
-            assert statement["Principal"] == {
-                "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
-            }
             assert "*" not in _as_list(statement["Action"])
+            if statement["Principal"] == account:
+                continue
+            # Then only the account root is trusted (IAM policies grant use), never "*"; the
+            # one service principal is CloudWatch, encrypting alarms for this account's topic
+            assert key_id == "AlarmKey", statement
+            assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+            assert sorted(_as_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+            assert statement["Condition"] == {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+            }
         if key["Properties"].get("KeyUsage") == "SIGN_VERIFY":
             # an asymmetric key cannot rotate: files signed with it must stay verifiable
             assert key["Properties"]["KeySpec"] == "ECC_NIST_P256"
@@ -1191,7 +1272,7 @@ def test_every_dead_letter_queue_has_an_alarm(resources: dict[str, Any]) -> None
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_functions_have_error_alarms_that_notify_only_when_a_topic_is_given(
+def test_functions_have_error_alarms_that_notify_the_stacks_topic(
     resources: dict[str, Any],
 ) -> None:
     # Given every alarm
@@ -1209,16 +1290,132 @@ def test_functions_have_error_alarms_that_notify_only_when_a_topic_is_given(
     assert sorted(watched) == sorted(FUNCTIONS)
     for alarm in error_alarms:
         assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
-    # and every alarm notifies only if AlarmTopicArn is set, and exists in every stage
+    # and every alarm notifies the stack's own topic, and exists in every stage
     for alarm in alarms:
-        assert alarm["AlarmActions"] == {
-            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
-        }
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm["AlarmName"]
     assert not [
         k
         for k, v in resources.items()
         if v["Type"] == "AWS::CloudWatch::Alarm" and "Condition" in v
     ]
+
+
+def test_the_alarm_topic_is_encrypted_and_emails_the_given_address(
+    resources: dict[str, Any],
+) -> None:
+    # Given the alarm topic, its policy and its subscriptions
+    topic = resources["AlarmTopic"]["Properties"]
+    # Then it is encrypted with the stack's alarm key (CloudWatch cannot use the AWS managed
+    # SNS key), which the key policy test lets CloudWatch use
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmKey"}
+    # and only CloudWatch, for this account, may publish to it
+    (statement,) = _statements(resources["AlarmTopicPolicy"]["Properties"]["PolicyDocument"])
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statement["Action"] == "sns:Publish"
+    assert statement["Condition"] == {
+        "StringEquals": {"AWS:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    # and the address in AlarmEmail, when one is given, is subscribed by email
+    subscriptions = [
+        (k, v)
+        for k, v in resources.items()
+        if v["Type"] == "AWS::SNS::Subscription"
+        and v["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
+    ]
+    ((_, subscription),) = subscriptions
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+
+
+def test_every_queue_that_feeds_a_function_has_an_age_alarm(resources: dict[str, Any]) -> None:
+    # Given the queues that feed a function, and their redrive settings
+    fed = {
+        (_get_att(v["Properties"]["EventSourceArn"]) or ("",))[0]
+        for v in resources.values()
+        if v["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    assert fed == set(CONSUMERS.values())
+    alarms = _alarms(resources)
+    for queue in fed:
+        props = resources[queue]["Properties"]
+        # When the alarms on the age of its oldest message are found
+        watching = [
+            a
+            for a in alarms
+            if a["Namespace"] == "AWS/SQS"
+            and a["MetricName"] == "ApproximateAgeOfOldestMessage"
+            and a["Dimensions"]
+            == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        ]
+        # Then there is one, and a message on its way to the DLQ through its retries (alarmed
+        # there) does not fire it, while one that waits past that does
+        assert len(watching) == 1, queue
+        (alarm,) = watching
+        retries = props["RedrivePolicy"]["maxReceiveCount"] * props["VisibilityTimeout"]
+        assert alarm["Threshold"] > retries, queue
+        assert alarm["Threshold"] < props.get("MessageRetentionPeriod", 345600), queue
+        assert (alarm["Statistic"], alarm["ComparisonOperator"]) == (
+            "Maximum",
+            "GreaterThanThreshold",
+        )
+
+
+def test_application_metric_alarms_match_what_powertools_emits(
+    resources: dict[str, Any],
+) -> None:
+    from recoup.observability import ALARMED_METRICS, metrics
+
+    # Given the dimensions the project's Metrics object emits (its EMF document)
+    metrics.add_metric(name=ALARMED_METRICS[0], unit="Count", value=1)
+    document = metrics.serialize_metric_set()
+    metrics.clear_metrics()
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    emitted = [{"Name": name, "Value": document[name]} for name in directive["Dimensions"][0]]
+    alarms = {
+        a["MetricName"]: a for a in _alarms(resources) if a["Namespace"] == directive["Namespace"]
+    }
+    for name in ALARMED_METRICS:
+        # When the alarm on each alarmed metric is read
+        alarm = alarms[name]
+        # Then it watches exactly that namespace and those dimensions, and fires on one
+        assert alarm["Dimensions"] == emitted, name
+        assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+            "Sum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        ), name
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_every_function_logs_to_a_group_with_the_retention_parameter(
+    sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Given the functions and the log groups of the stack
+    groups = {
+        k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup"
+    }
+    names = {"Stage": "dev"}
+    assert sam_template["Parameters"]["LogRetentionDays"]["Default"] == 30
+    for logical_id, function in _lambda_functions(resources).items():
+        props = function["Properties"]
+        # When the function's name and its logging configuration are resolved
+        group_id = _ref(props["LoggingConfig"]["LogGroup"])
+        group = groups[str(group_id)]
+        # Then it logs to a group of its own, named as Lambda names it, kept LogRetentionDays
+        assert _resolve(group["LogGroupName"], names) == (
+            f"/aws/lambda/{_resolve(props['FunctionName'], names)}"
+        ), logical_id
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+        assert resources[str(group_id)]["DeletionPolicy"] == "Delete"
+    # and no two functions share one
+    used = [
+        _ref(f["Properties"]["LoggingConfig"]["LogGroup"])
+        for f in _lambda_functions(resources).values()
+    ]
+    assert len(set(used)) == len(FUNCTIONS)
+    # and every group has a retention
+    assert all("RetentionInDays" in g for g in groups.values())
 
 
 # ---------------------------------------------------------------------------------- wiring
@@ -1242,6 +1439,8 @@ def _triggers(resources: dict[str, Any]) -> dict[str, set[str]]:
                 function_id, _ = _get_att(target["Arn"]) or ("", "")
                 found[function_id].add(f"schedule {props['ScheduleExpression']}")
         elif resource["Type"] == "AWS::SNS::Subscription":
+            if props["TopicArn"] == {"Ref": "AlarmTopic"}:
+                continue  # people, not functions
             assert props["Protocol"] == "lambda"
             function_id, _ = _get_att(props["Endpoint"]) or ("", "")
             found[function_id].add(f"sns {_ref(props['TopicArn'])}")
@@ -1333,6 +1532,8 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_LINK_SECRET_PARAM": "/recoup/dev/link-signing-secret",
         "RECOUP_STRIPE_API_KEY_PARAM": "/recoup/dev/stripe-api-key",
         "RECOUP_KMS_KEY_ARN": "<DataKey.Arn>",
+        "RECOUP_TOKEN_KEY_ARN": "<TokenKey.Arn>",
+        "RECOUP_IDENTITY_HASH_KEY_PARAM": "/recoup/dev/identity-hash-key",
         "RECOUP_SHOPIFY_TASKS_QUEUE_URL": "<ShopifyTasksQueue>",
         "RECOUP_SHOPIFY_API_KEY": "<ShopifyApiKey>",
         "RECOUP_PRIVACY_QUEUE_URL": "<PrivacyQueue>",

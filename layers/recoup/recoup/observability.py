@@ -11,3 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service="recoup")
 metrics = Metrics(namespace="Recoup", service="recoup")
+
+# Metrics that template.yaml alarms on (>= 1 in five minutes notifies the alarm topic); the
+# alarms' dimensions match what `metrics` emits (service=recoup), which a test checks.
+ALARMED_METRICS = ("ReminderOutcomeUnknown", "HandOverOverdue", "HandOverFailed")

@@ -37,7 +37,8 @@ class Settings:
     stripe_api_key_param: str | None = None
     stripe_api_key_env: str | None = None
     shopify_api_key: str | None = None  # the app's client id (public; the session token's aud)
-    kms_key_arn: str | None = None  # encrypts shops' access tokens
+    kms_key_arn: str | None = None  # the data key: the table and the case files
+    token_key_arn: str | None = None  # shops' Shopify access tokens, and nothing else
     shopify_tasks_queue_url: str | None = None  # customer tagging and other Admin API calls
     escalation_queue_url: str | None = None  # referral jobs and hand-overs
     case_files_bucket: str | None = None  # referral case files (private, encrypted)
@@ -46,10 +47,20 @@ class Settings:
     handover_queue_url: str | None = None  # referral hand-overs to agencies and lawyers
     handover_dlq_url: str | None = None  # hand-overs whose retries are spent
     handover_secret_prefix: str | None = None  # SSM path of shops' hand-over secrets
+    identity_hash_key_param: str | None = None
+    identity_hash_key_env: str | None = None
 
     def link_secrets(self) -> tuple[str, ...]:
         """Signs unsubscribe links; the first signs, all verify (rotation)."""
         return self._secret("RECOUP_LINK_SECRET", self.link_secret_env, self.link_secret_param)
+
+    def identity_hash_key(self) -> bytes:
+        """Keys the hashes of emails, phone numbers, cards and IPs in the table's keys
+        (`recoup.store.identity`). One value, never rotated in place: records keyed with the
+        old value would no longer be found (an opt-out among them would be lost)."""
+        return self._secret(
+            "RECOUP_IDENTITY_HASH_KEY", self.identity_hash_key_env, self.identity_hash_key_param
+        )[0].encode()
 
     def stripe_api_key(self) -> str | None:
         """The platform's Stripe secret key, for Checkout pay links; None: not configured
@@ -164,6 +175,7 @@ def get_settings() -> Settings:
         stripe_api_key_env=os.environ.get("RECOUP_STRIPE_API_KEY"),
         shopify_api_key=os.environ.get("RECOUP_SHOPIFY_API_KEY") or None,
         kms_key_arn=os.environ.get("RECOUP_KMS_KEY_ARN") or None,
+        token_key_arn=os.environ.get("RECOUP_TOKEN_KEY_ARN") or None,
         shopify_tasks_queue_url=os.environ.get("RECOUP_SHOPIFY_TASKS_QUEUE_URL") or None,
         escalation_queue_url=os.environ.get("RECOUP_ESCALATION_QUEUE_URL") or None,
         case_files_bucket=os.environ.get("RECOUP_CASE_FILES_BUCKET") or None,
@@ -172,4 +184,6 @@ def get_settings() -> Settings:
         handover_queue_url=os.environ.get("RECOUP_HANDOVER_QUEUE_URL") or None,
         handover_dlq_url=os.environ.get("RECOUP_HANDOVER_DLQ_URL") or None,
         handover_secret_prefix=os.environ.get("RECOUP_HANDOVER_SECRET_PREFIX") or None,
+        identity_hash_key_param=os.environ.get("RECOUP_IDENTITY_HASH_KEY_PARAM") or None,
+        identity_hash_key_env=os.environ.get("RECOUP_IDENTITY_HASH_KEY") or None,
     )

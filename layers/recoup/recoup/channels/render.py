@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -33,8 +33,8 @@ from recoup.channels.sandbox import (
     OVERRIDE_KINDS,
     ItemsView,
     ItemView,
-    IterationBudget,
     OverrideKind,
+    RenderBudget,
     TemplateRejected,
     compile_override,
     render_override,
@@ -43,6 +43,7 @@ from recoup.domain.money import Money, currency_exponent
 from recoup.errors import RecoupError
 
 __all__ = [
+    "MAX_SAMPLE_ITEMS",
     "MAX_SMS_CHARS",
     "MAX_SUBJECT_CHARS",
     "TONES",
@@ -59,6 +60,7 @@ __all__ = [
     "template_variables",
     "templates_dir",
     "validate_override",
+    "validate_overrides",
 ]
 
 Tone = Literal["friendly", "firm", "final_notice"]
@@ -67,6 +69,9 @@ TONES: tuple[Tone, ...] = get_args(Tone)
 REFERRAL_KINDS = ("agency", "legal", None)  # what a final notice may announce
 MAX_SMS_CHARS = 320  # two 160-character GSM-7 segments
 MAX_SUBJECT_CHARS = 200
+# The most line items the save check renders a template with (titles of 255 characters, as
+# long as Shopify allows): a template must fit its budget for an order this large.
+MAX_SAMPLE_ITEMS = 250
 SMS_OPT_OUT = "STOP"
 DEFAULT_BRAND_COLOR = "#1a1a1a"
 FALLBACK_LOCALE = "en"
@@ -248,9 +253,7 @@ def text_color_on(background: str) -> str:
     return "#ffffff" if (1.05 / (lum + 0.05)) >= ((lum + 0.05) / 0.05) else "#111111"
 
 
-def template_variables(
-    ctx: MessageContext, budget: IterationBudget | None = None
-) -> dict[str, Any]:
+def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) -> dict[str, Any]:
     """The variables every template sees: exactly `sandbox.TEMPLATE_VARIABLES`."""
     locale = resolve_locale(ctx.locale)
     items = tuple(
@@ -414,9 +417,11 @@ def _finish(kind: OverrideKind, output: str, ctx: MessageContext) -> str:
     return body
 
 
-def _render_checked_override(kind: OverrideKind, source: str, ctx: MessageContext) -> str:
+def _render_checked_override(
+    kind: OverrideKind, source: str, ctx: MessageContext, budget: RenderBudget
+) -> str:
     template = compile_override(kind, source)
-    output = render_override(template, template_variables(ctx, IterationBudget()))
+    output = render_override(template, template_variables(ctx, budget), budget)
     return _finish(kind, output, ctx)
 
 
@@ -427,10 +432,11 @@ def _with_override(
     default: Callable[[], str],
     used: list[str],
     errors: list[str],
+    budget: RenderBudget,
 ) -> str:
     if source is not None:
         try:
-            result = _render_checked_override(kind, source, ctx)
+            result = _render_checked_override(kind, source, ctx, budget)
         except TemplateRejected as rejected:
             errors.append(f"{kind} override refused: {rejected.message}")
         else:
@@ -446,6 +452,7 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
     """Subject, HTML and plain text of one reminder, each from its override or the default."""
     override = override or EmailOverride()
     variables = template_variables(ctx)
+    budget = RenderBudget()  # the overrides' parts share it; an overrun falls back to the default
     base = f"email/{ctx.tone}"
     used: list[str] = []
     errors: list[str] = []
@@ -456,6 +463,7 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
         lambda: _one_line(_render_default(f"{base}.subject.txt.j2", variables)),
         used,
         errors,
+        budget,
     )
     html = _with_override(
         "html",
@@ -464,6 +472,7 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
         lambda: _render_default(f"{base}.html.j2", variables),
         used,
         errors,
+        budget,
     )
     text = _with_override(
         "text",
@@ -472,6 +481,7 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
         lambda: _tidy_text(_render_default(f"{base}.txt.j2", variables)),
         used,
         errors,
+        budget,
     )
     return RenderedEmail(
         subject=subject,
@@ -486,7 +496,9 @@ def render_sms(ctx: MessageContext, override: str | None = None) -> RenderedSms:
     """One reminder SMS of at most `MAX_SMS_CHARS` characters, ending with the opt-out."""
     used: list[str] = []
     errors: list[str] = []
-    body = _with_override("sms", override, ctx, lambda: _default_sms(ctx), used, errors)
+    body = _with_override(
+        "sms", override, ctx, lambda: _default_sms(ctx), used, errors, RenderBudget()
+    )
     return RenderedSms(
         body=body,
         template=f"sms/{ctx.tone}" + ("+override" if used else ""),
@@ -516,15 +528,28 @@ def _default_sms(ctx: MessageContext) -> str:
 
 
 def validate_override(kind: Literal["subject", "html", "text", "sms"], source: str) -> None:
-    """Refuse a template a shop wants to save: raise TemplateRejected naming the problem.
+    """Refuse a template a shop wants to save: raise TemplateRejected naming the problem."""
+    validate_overrides({kind: source})
 
-    The source is checked, then rendered against two sample reminders (every optional value
-    present, and every optional value absent) with the rules of its channel applied.
+
+def validate_overrides(parts: Mapping[str, str]) -> None:
+    """Refuse the parts of one template a shop wants to save, together: raise TemplateRejected
+    naming the problem.
+
+    The sources are checked, then rendered against sample reminders (every optional value
+    present; every optional value absent; and the largest order, `MAX_SAMPLE_ITEMS` items
+    with long titles) with the rules of their channel applied, the parts of one message
+    sharing one budget as they do when sent. A template that only fits the budget for small
+    orders is refused here, rather than falling back to the default on the large ones.
     """
-    if kind not in OVERRIDE_KINDS:
-        raise TemplateRejected(f"unknown template kind {kind!r}")
+    unknown = sorted(set(parts) - set(OVERRIDE_KINDS))
+    if unknown:
+        raise TemplateRejected(f"unknown template kind {unknown[0]!r}")
     for sample in _samples():
-        _render_checked_override(kind, source, sample)
+        budget = RenderBudget()
+        for kind in OVERRIDE_KINDS:
+            if kind in parts:
+                _render_checked_override(kind, parts[kind], sample, budget)
 
 
 @cache
@@ -567,4 +592,11 @@ def _samples() -> tuple[MessageContext, ...]:
         tone="friendly",
         referral_date=None,
     )
-    return (full, minimal)
+    largest = dataclasses.replace(
+        full,
+        items=tuple(
+            ItemLine(f"{i:03} " + "Extra long product title " * 10, 99, Money("USD", 9_999_999))
+            for i in range(MAX_SAMPLE_ITEMS)
+        ),
+    )
+    return (full, minimal, largest)

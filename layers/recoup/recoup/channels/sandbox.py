@@ -5,7 +5,7 @@ is untrusted: it must not reach Python internals, read anything but the fixed me
 variables, or run for long. Three layers make sure of it:
 
 1. **Size.** The source is at most `MAX_SOURCE_BYTES`; the output is streamed and cut off at
-   `MAX_OUTPUT_CHARS`.
+   `MAX_OUTPUT_CHARS` (all parts of one message together).
 2. **A static check of the parsed template** (`check_source`). Only a small language is
    allowed: output, `if`, and `for` over `items` (not recursive, nested at most
    `MAX_LOOP_DEPTH` deep); the fixed variables, loop targets and `loop`; the attributes of an
@@ -16,19 +16,24 @@ variables, or run for long. Three layers make sure of it:
    `**` and `%` operators (string repetition, huge powers, printf padding).
 3. **A restricted sandbox at run time** (`ImmutableSandboxedEnvironment` with no globals, only
    the allowed filters, attributes allowed by type, no callables, `str.format` not wrapped)
-   and an iteration budget on `items` (`MAX_ITEM_ITERATIONS` per render).
+   and one `RenderBudget` per message: `MAX_ITEM_ITERATIONS` item iterations,
+   `MAX_RENDER_MS` of wall-clock time and `MAX_OUTPUT_CHARS` of output, checked as they are
+   spent (at every item iteration and every chunk of output), so a render stops early.
 
 Why rendering is bounded: without globals, calls, macros, recursion, assignment or includes,
 the only repetition is a `for` over `items` (or a slice of it). Every loop, every evaluation
 of an iterable and every filter that walks `items` draws on one budget per render, so the
 number of loop bodies executed is at most the budget; each body is a fixed piece of the
 source (at most `MAX_SOURCE_BYTES`) whose expressions grow strings by at most a constant
-factor of the inputs, and the output is cut off at `MAX_OUTPUT_CHARS`.
+factor of the inputs, and the output is cut off at `MAX_OUTPUT_CHARS`. That bounds the work,
+not the time: 50,000 bodies of string filters over long titles took close to a minute, hence
+the clock, read at the same points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Literal, NoReturn, overload
@@ -49,6 +54,7 @@ MAX_SOURCE_BYTES = 20 * 1024
 MAX_OUTPUT_CHARS = 100 * 1024
 MAX_LOOP_DEPTH = 2
 MAX_ITEM_ITERATIONS = 50_000
+MAX_RENDER_MS = 250  # wall-clock, per message: what a merchant's template may cost a send
 
 # The variables a template sees (render.template_variables builds exactly these).
 TEMPLATE_VARIABLES = frozenset(
@@ -192,6 +198,10 @@ class _OutputTooLarge(SecurityError):
     pass
 
 
+class _TooSlow(SecurityError):
+    pass
+
+
 # --- values a template sees ------------------------------------------------------------------
 
 
@@ -208,19 +218,53 @@ class ItemView:
         return self.title
 
 
-class IterationBudget:
-    """Item iterations left in one render, shared by every view of `items`."""
+class RenderBudget:
+    """What rendering one message's overrides may spend, all its parts together: item
+    iterations, wall-clock time (from the first render) and output characters."""
 
-    __slots__ = ("left",)
+    __slots__ = ("_clock", "deadline", "iterations_left", "milliseconds", "output_left")
 
-    def __init__(self, limit: int = MAX_ITEM_ITERATIONS) -> None:
-        self.left = limit
+    def __init__(
+        self,
+        *,
+        milliseconds: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.iterations_left = MAX_ITEM_ITERATIONS
+        self.output_left = MAX_OUTPUT_CHARS
+        self.milliseconds = MAX_RENDER_MS if milliseconds is None else milliseconds
+        self.deadline: float | None = None
+        self._clock = clock
+
+    def start(self) -> None:
+        """Start the clock, if not yet started (compiling does not count: it is cached)."""
+        if self.deadline is None:
+            self.deadline = self._clock() + self.milliseconds / 1000
 
     def spend(self) -> None:
-        self.left -= 1
-        if self.left < 0:
+        """One item iteration."""
+        self.iterations_left -= 1
+        if self.iterations_left < 0:
             raise _BudgetExceeded(
                 f"template loops too much (more than {MAX_ITEM_ITERATIONS:,} item iterations)"
+            )
+        self.check_time()
+
+    def emit(self, chars: int) -> None:
+        self.output_left -= chars
+        if self.output_left < 0:
+            raise _OutputTooLarge(
+                f"template output is longer than {MAX_OUTPUT_CHARS:,} characters "
+                "(the budget of one message)"
+            )
+        self.check_time()
+
+    def check_time(self) -> None:
+        self.start()
+        if self._clock() > (self.deadline or 0.0):
+            raise _TooSlow(
+                f"template takes longer than {self.milliseconds} ms to render "
+                "(the time budget of one message)"
             )
 
 
@@ -229,7 +273,7 @@ class ItemsView(Sequence[ItemView]):
 
     __slots__ = ("_budget", "_items")
 
-    def __init__(self, items: tuple[ItemView, ...], budget: IterationBudget | None) -> None:
+    def __init__(self, items: tuple[ItemView, ...], budget: RenderBudget | None) -> None:
         self._items = items
         self._budget = budget
 
@@ -451,17 +495,17 @@ def _compile(kind: OverrideKind, source: str) -> Template:
         _reject(_compile_message(error))
 
 
-def render_override(template: Template, variables: Mapping[str, Any]) -> str:
-    """Render in the sandbox, streaming; raise TemplateRejected on any failure or overflow."""
+def render_override(
+    template: Template, variables: Mapping[str, Any], budget: RenderBudget | None = None
+) -> str:
+    """Render in the sandbox, streaming, on the message's budget (the one `variables`'
+    `items` draws on); raise TemplateRejected on any failure or overrun."""
+    budget = budget or RenderBudget()
+    budget.start()
     out: list[str] = []
-    size = 0
     try:
         for chunk in template.generate(dict(variables)):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise _OutputTooLarge(
-                    f"template output is longer than {MAX_OUTPUT_CHARS:,} characters"
-                )
+            budget.emit(len(chunk))
             out.append(chunk)
     except SecurityError as error:
         _reject(str(error))

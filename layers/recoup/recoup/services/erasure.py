@@ -30,7 +30,7 @@ from recoup.store import cases as case_store
 from recoup.store import contacts, customer_data, data_requests, keys, shops
 from recoup.store.bind import bind
 from recoup.store.models import ContactItem, StripeAccountItem, VelocityItem, shop_pk
-from recoup.store.velocity import Identities, identity_hash
+from recoup.store.velocity import Identities, identity_hash, unkeyed_identity_hash
 
 MAX_ATTEMPTS = 5
 ERASED_NOTE = "customer data erased (customers/redact)"
@@ -42,9 +42,13 @@ def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
     who = Identifiers.of(subject, cases)
     removed = (
         _forget_velocity(shop, cases, who)
-        + keys.delete((shop_pk(shop), contacts.contact_sk(a)) for a in who.emails | who.phones)
+        + keys.delete(
+            (shop_pk(shop), sk) for a in who.emails | who.phones for sk in contacts.contact_sks(a)
+        )
         + sum(
-            keys.delete_prefix(shop_pk(shop), f"MSG#{contacts.contact_hash(k)}#") for k in who.all
+            keys.delete_prefix(shop_pk(shop), f"MSG#{digest}#")
+            for k in who.all
+            for digest in contacts.contact_hashes(k)
         )
         + _forget_exports(shop, who)
     )
@@ -84,18 +88,22 @@ def _forget_velocity(shop: str, cases: list[Case], who: Identifiers) -> int:
     """Velocity marks name the customer's email, cards and IP (hashed); address marks pair
     an address with an email."""
     bind()
-    prefixes = {f"VEL#email#{identity_hash(email)}#" for email in who.emails}
-    email_hashes = {identity_hash(email) for email in who.emails}
-    for case in cases:
-        identities = Identities.of(case)
-        if identities.email:
-            prefixes.add(f"VEL#email#{identities.email}#")
-            email_hashes.add(identities.email)
-        if identities.ip:
-            prefixes.add(f"VEL#ip#{identities.ip}#")
-        for attempt in case.attempts:
-            if attempt.card_fingerprint:
-                prefixes.add(f"VEL#card#{identity_hash(attempt.card_fingerprint)}#")
+    prefixes: set[str] = set()
+    email_hashes: set[str] = set()
+    # Under the keyed hash, and the unkeyed one of marks written before it.
+    for digest in (identity_hash, unkeyed_identity_hash):
+        prefixes |= {f"VEL#email#{digest(email)}#" for email in who.emails}
+        email_hashes |= {digest(email) for email in who.emails}
+        for case in cases:
+            identities = Identities.of(case, digest)
+            if identities.email:
+                prefixes.add(f"VEL#email#{identities.email}#")
+                email_hashes.add(identities.email)
+            if identities.ip:
+                prefixes.add(f"VEL#ip#{identities.ip}#")
+            for attempt in case.attempts:
+                if attempt.card_fingerprint:
+                    prefixes.add(f"VEL#card#{digest(attempt.card_fingerprint)}#")
     # The email's marks name the cards tried with it, including ones no case still shows.
     for email_hash in email_hashes:
         for mark in VelocityItem.query(
@@ -115,7 +123,9 @@ def _forget_velocity(shop: str, cases: list[Case], who: Identifiers) -> int:
 def _forget_exports(shop: str, who: Identifiers) -> int:
     removed = 0
     for customer_id in who.customer_ids:
-        for marker in data_requests.about(shop, contacts.contact_hash(customer_id)):
+        for marker in (
+            m for h in contacts.contact_hashes(customer_id) for m in data_requests.about(shop, h)
+        ):
             case_files.delete(marker.export_key)
             removed += keys.delete([(shop_pk(shop), data_requests.marker_sk(marker.request_id))])
     return removed
@@ -125,8 +135,9 @@ def _release_sms_records(shop: str, who: Identifiers) -> None:
     """The SMS records kept for every shop: delete one that names this shop and holds no
     opt-out; from one that holds an opt-out, remove only the pointer to this shop."""
     bind()
-    for phone in who.phones:
-        item = ContactItem(contacts.GLOBAL, contacts.contact_sk(phone))
+    for item in (
+        ContactItem(contacts.GLOBAL, sk) for p in who.phones for sk in contacts.contact_sks(p)
+    ):
         names_shop = ContactItem.last_shop == shop
         no_opt_out = ContactItem.sms_opt_out.does_not_exist() | (
             ContactItem.sms_opt_out == False  # noqa: E712 (a DynamoDB condition, not a test)

@@ -64,9 +64,9 @@ def _suppress(
     """Put SES's recipients on the shop's suppression list (and opt them out); how many."""
     addresses = [r["emailAddress"] for r in recipients or [] if r.get("emailAddress")]
     for address in addresses:
-        contacts.update(
+        contacts.update_address(
             shop_pk(shop),
-            contacts.contact_sk(address),
+            address,
             now=now,
             reason=reason,
             suppressed=True,
@@ -82,9 +82,9 @@ def inbound_sms(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
     words = str(data.get("messageBody") or "").strip().upper().split()
     keyword = words[0] if words else ""
     if keyword in STOP_WORDS:
-        contacts.update(
+        contacts.update_address(
             contacts.GLOBAL,
-            contacts.contact_sk(phone),
+            phone,
             now=now,
             reason=f"SMS {keyword}",
             sms_opt_out=True,
@@ -92,9 +92,9 @@ def inbound_sms(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
         metrics.add_metric(name="SmsOptOut", unit="Count", value=1)
         return FeedbackResult("sms", 1, f"{keyword}: opted out of SMS")
     if keyword in START_WORDS:
-        contacts.update(
+        contacts.update_address(
             contacts.GLOBAL,
-            contacts.contact_sk(phone),
+            phone,
             now=now,
             reason=f"SMS {keyword}",
             sms_opt_out=False,

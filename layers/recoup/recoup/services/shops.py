@@ -32,16 +32,15 @@ TEMPLATE_PARTS = ("subject", "html", "text", "sms")
 
 
 def set_template(shop: str, name: str, parts: dict[str, str]) -> None:
-    """Store a shop's override of one template, after checking every part in the sandbox;
-    raises TemplateRejected naming the problem, and stores nothing then."""
-    from recoup.channels.render import TemplateRejected, validate_override
+    """Store a shop's override of one template, after checking its parts in the sandbox
+    together, as they will be rendered (one budget per message, the largest order); raises
+    TemplateRejected naming the problem, and stores nothing then."""
+    from recoup.channels.render import TemplateRejected, validate_overrides
 
     unknown = sorted(set(parts) - set(TEMPLATE_PARTS))
     if unknown:
         raise TemplateRejected(f"unknown template part(s): {', '.join(unknown)}")
-    for kind in TEMPLATE_PARTS:
-        if kind in parts:
-            validate_override(kind, parts[kind])  # type: ignore[arg-type]
+    validate_overrides(parts)
     item = store.get(shop)
     templates = dict(item.templates or {}) if item else {}
     templates[name] = dict(parts)

@@ -47,11 +47,14 @@ def contact_records(shop: str, who: Identifiers) -> list[dict[str, Any]]:
     SMS opt-outs (kept for every shop)."""
     bind()
     wanted: dict[tuple[str, str], tuple[str, str, str]] = {}
+    # Under both hashes: records written before the hash was keyed are still held.
     for email in who.emails:
-        wanted[(shop_pk(shop), contacts.contact_sk(email))] = ("email", email, "this shop")
+        for sk in contacts.contact_sks(email):
+            wanted[(shop_pk(shop), sk)] = ("email", email, "this shop")
     for phone in who.phones:
-        wanted[(shop_pk(shop), contacts.contact_sk(phone))] = ("sms", phone, "this shop")
-        wanted[(contacts.GLOBAL, contacts.contact_sk(phone))] = ("sms", phone, "every shop")
+        for sk in contacts.contact_sks(phone):
+            wanted[(shop_pk(shop), sk)] = ("sms", phone, "this shop")
+            wanted[(contacts.GLOBAL, sk)] = ("sms", phone, "every shop")
     records = []
     for item in ContactItem.batch_get(list(wanted)) if wanted else ():
         channel, address, scope = wanted[(item.pk, item.sk)]
@@ -74,8 +77,7 @@ def message_log(shop: str, who: Identifiers) -> list[dict[str, Any]]:
     """The log of messages sent to the customer (kept 8 days, for the weekly cap)."""
     bind()
     entries = []
-    for key in who.all:
-        prefix = f"MSG#{contacts.contact_hash(key)}#"
+    for prefix in (f"MSG#{h}#" for key in who.all for h in contacts.contact_hashes(key)):
         for item in MessageItem.query(shop_pk(shop), MessageItem.sk.startswith(prefix)):
             entries.append(
                 {"at": item.sk[len(prefix) :], "case_id": item.case_id, "channel": item.channel}

@@ -3,20 +3,23 @@ customer, and customers sharing a shipping address.
 
 Each failed payment leaves one mark per identity it names (`VEL#<dim>#<hash>#<time>#<id>`),
 written in the same transaction as the case; each customer seen at a shipping address
-leaves `ADDR#<address hash>#<email hash>`. Keys hold hashes, never the address, email,
-card or IP. Counting is one Query per identity over its 24-hour key range, so the reads
-per case stay constant however long the shop's history grows (TTL removes old marks).
+leaves `ADDR#<address hash>#<email hash>`. Keys hold keyed hashes (`recoup.store.identity`),
+never the address, email, card or IP; marks under the unkeyed hash of earlier versions are
+not counted (they expire within two days, address marks within 90) but are erased.
+Counting is one Query per identity over its 24-hour key range, so the reads per case stay
+constant however long the shop's history grows (TTL removes old marks).
 """
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from recoup.domain.case import Case
 from recoup.domain.events import PaymentAttempt
+from recoup.store import identity
 from recoup.store.bind import bind
 from recoup.store.models import VelocityItem, shop_pk
 
@@ -27,9 +30,17 @@ ADDRESS_RETENTION = timedelta(days=90)
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
+def _folded(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
 def identity_hash(value: str) -> str:
-    folded = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
-    return hashlib.sha256(folded.encode()).hexdigest()[:32]
+    return identity.keyed(_folded(value))[:32]
+
+
+def unkeyed_identity_hash(value: str) -> str:
+    """The hash earlier versions keyed marks by: only to find them for erasure."""
+    return identity.unkeyed(_folded(value))[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +53,7 @@ class Identities:
     address: str | None = None
 
     @classmethod
-    def of(cls, case: Case) -> Identities:
+    def of(cls, case: Case, digest: Callable[[str], str] = identity_hash) -> Identities:
         customer = case.snapshot.customer if case.snapshot else None
         signals = case.signal_values()
         ip = signals.get("browser_ip")
@@ -51,10 +62,10 @@ class Identities:
         if customer is not None and customer.address1 and customer.country:
             address = "|".join((customer.country, customer.zip or "", customer.address1))
         return cls(
-            email=identity_hash(customer.email) if customer and customer.email else None,
-            card=identity_hash(cards[-1]) if cards else None,
-            ip=identity_hash(ip) if isinstance(ip, str) and ip else None,
-            address=identity_hash(address) if address else None,
+            email=digest(customer.email) if customer and customer.email else None,
+            card=digest(cards[-1]) if cards else None,
+            ip=digest(ip) if isinstance(ip, str) and ip else None,
+            address=digest(address) if address else None,
         )
 
 
