@@ -45,6 +45,9 @@ class Settings:
     handover_queue_url: str | None = None  # referral hand-overs to agencies and lawyers
     handover_dlq_url: str | None = None  # hand-overs whose retries are spent
     handover_secret_prefix: str | None = None  # SSM path of shops' hand-over secrets
+    events_dlq_url: str | None = None  # events whose retries are spent (references only)
+    privacy_dlq_url: str | None = None  # privacy jobs whose retries are spent (references only)
+    queue_bodies_bucket: str | None = None  # oversized events and dead-lettered bodies
 
     def link_secrets(self) -> tuple[str, ...]:
         """Signs unsubscribe links; the first signs, all verify (rotation)."""
@@ -170,4 +173,7 @@ def get_settings() -> Settings:
         handover_queue_url=os.environ.get("RECOUP_HANDOVER_QUEUE_URL") or None,
         handover_dlq_url=os.environ.get("RECOUP_HANDOVER_DLQ_URL") or None,
         handover_secret_prefix=os.environ.get("RECOUP_HANDOVER_SECRET_PREFIX") or None,
+        events_dlq_url=os.environ.get("RECOUP_EVENTS_DLQ_URL") or None,
+        privacy_dlq_url=os.environ.get("RECOUP_PRIVACY_DLQ_URL") or None,
+        queue_bodies_bucket=os.environ.get("RECOUP_QUEUE_BODIES_BUCKET") or None,
     )
