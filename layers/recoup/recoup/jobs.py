@@ -70,19 +70,21 @@ def sqs_handler(
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def record_handler(record: SQSRecord) -> None:
-        ids = queue_bodies.correlation_ids(record.body)
         try:
-            body = queue_bodies.resolve(record.body)
+            result = getattr(service, run)(queue_bodies.resolve(record.body))
         except queue_bodies.MissingBody:
             # Erased by a privacy request or expired: nothing is left to run.
             logger.warning(
-                "Queued body gone; dropped", extra={"message_id": record.message_id, **ids}
+                "Queued body gone; dropped",
+                extra={
+                    "message_id": record.message_id,
+                    **queue_bodies.correlation_ids(record.body),
+                },
             )
             metrics.add_metric(name="QueuedBodyMissing", unit="Count", value=1)
             return
-        try:
-            result = getattr(service, run)(body)
         except Exception as exc:
+            ids = queue_bodies.correlation_ids(record.body)
             log_failure(f"{job} failed", record.message_id, exc, ids)
             metrics.add_metric(name=failure_metric, unit="Count", value=1)
             if dead_letter_queue and _receive_count(record) >= QUARANTINE_AT_RECEIVE:
@@ -91,7 +93,7 @@ def sqs_handler(
             raise
         logger.info(job, extra=asdict(result) if is_dataclass(result) else {})  # type: ignore[arg-type]
         if dead_letter_queue:
-            _release(record, ids)
+            _release(record)
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
@@ -119,7 +121,7 @@ def log_failure(message: str, message_id: str, exc: BaseException, ids: dict[str
     )
 
 
-def _release(record: SQSRecord, ids: dict[str, Any]) -> None:
+def _release(record: SQSRecord) -> None:
     """A redriven reference whose job is done: delete the body it kept. Best effort: a body
     left behind expires with the bucket's lifecycle rule, and erasure deletes it anyway."""
     key = queue_bodies.reference_key(record.body)
@@ -128,6 +130,7 @@ def _release(record: SQSRecord, ids: dict[str, Any]) -> None:
     try:
         queue_bodies.delete(key)
     except Exception as exc:  # noqa: BLE001 - the job is done; the lifecycle rule is the backstop
+        ids = queue_bodies.correlation_ids(record.body)
         log_failure("Could not delete a quarantined body", record.message_id, exc, ids)
 
 
