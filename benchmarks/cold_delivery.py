@@ -61,7 +61,7 @@ class Emulator:
 
 @contextmanager
 def emulator() -> Iterator[Emulator]:
-    """moto's server on 127.0.0.1 with the events FIFO queue and the two SSM parameters."""
+    """moto's server on 127.0.0.1 with the events queue and the two SSM parameters."""
     import boto3.session
     from moto.server import ThreadedMotoServer
 
@@ -79,8 +79,7 @@ def emulator() -> Iterator[Emulator]:
             region_name=fresh.REGION,
         )
         queue_url = session.client("sqs", endpoint_url=endpoint).create_queue(
-            QueueName="recoup-bench-events.fifo",
-            Attributes={"FifoQueue": "true"},
+            QueueName="recoup-bench-events"
         )["QueueUrl"]
         ssm = session.client("ssm", endpoint_url=endpoint)
         for name, value in PARAMS.values():

@@ -244,6 +244,21 @@ class LocalLambdas:
                 called += 1
         return called
 
+    def redrive(self, dead_letter_queue: str, queue: str) -> int:
+        """Move every message of a DLQ back to its queue (what the console's "Start DLQ
+        redrive" does); returns how many were moved."""
+        sqs = boto3.client("sqs", region_name=self.stack.region)
+        source, target = self.stack.refs[dead_letter_queue], self.stack.refs[queue]
+        moved = 0
+        while messages := sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            for message in messages:
+                sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+        return moved
+
     def drain(self, max_rounds: int = 200) -> None:
         """Poll until every mapped queue is empty (failing records end in their DLQ)."""
         idle = 0
@@ -273,10 +288,13 @@ def _sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any
 def reset_caches() -> None:
     """Settings and clients are cached per process, as in a Lambda container; a new local
     stack in the same process must start from its own environment."""
-    from recoup import queue, settings
+    from recoup import jobs, queue, settings
+    from recoup.integrations import queue_bodies
     from recoup.store import bind, shops
 
     settings.get_settings.cache_clear()
     shops.forget()
     queue._client.cache_clear()
+    queue_bodies._client.cache_clear()
+    jobs._sqs.cache_clear()
     bind.unbind()

@@ -260,3 +260,72 @@ def test_a_charge_that_arrives_before_its_linked_payment_intent_joins_the_order(
     assert only_case(PENDING_ID).status is CaseStatus.PAID
     for case_id in (PENDING_ID, payment_intent):
         assert verify_chain(cases.timeline(SHOP, case_id)).ok
+
+
+def big_order(items: int) -> dict[str, Any]:
+    """order_pending with `items` line items: its event is far beyond SQS's 256 KiB."""
+    order = event_json("shopify/order_pending.json")
+    order["line_items"] = [
+        {
+            "id": 1489365720145000000 + i,
+            "title": f"Cable no. {i:04d}",
+            "name": f"Cable no. {i:04d}",
+            "price": "1.00",
+            "quantity": 1,
+            "sku": f"CBL-{i:05d}",
+            "variant_id": 48123456700000 + i,
+            "product_id": 9034567800000 + i,
+            "requires_shipping": True,
+            "taxable": True,
+        }
+        for i in range(items)
+    ]
+    return order
+
+
+def test_an_order_too_large_for_a_message_is_queued_by_reference_and_applied_whole(
+    local: Any,
+) -> None:
+    from tests.faults import FaultPlan
+
+    # Given an unpaid order with 2,000 line items
+    order = big_order(2000)
+    body = json.dumps(order).encode()
+    headers = shopify_headers(body, local.shopify_secret, "orders/create", webhook_id="wh-big")
+    # When Shopify delivers it
+    with FaultPlan() as plan:
+        result = local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
+    # Then it is accepted, the event is in the private bucket and the queue holds a reference
+    assert result["statusCode"] == 200
+    assert plan.count("s3", "PutObject") == 1 and plan.count("sqs", "SendMessage") == 1
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    [message] = sqs.receive_message(QueueUrl=local.stack.refs["EventsQueue"])["Messages"]
+    sqs.change_message_visibility(
+        QueueUrl=local.stack.refs["EventsQueue"],
+        ReceiptHandle=message["ReceiptHandle"],
+        VisibilityTimeout=0,
+    )
+    reference = json.loads(message["Body"])
+    key = f"inbox/{SHOP}/{PENDING_ID}/wh-big.json"
+    assert reference["inbox"] == key and reference["event_id"] == "wh-big"
+    assert order["email"] not in message["Body"] and len(message["Body"]) < 1024
+    s3 = boto3.client("s3", region_name="us-east-1")
+    stored = s3.get_object(Bucket=local.stack.refs["QueueBodiesBucket"], Key=key)
+    assert stored["ServerSideEncryption"] == "aws:kms"
+    assert len(stored["Body"].read()) > 256 * 1024
+    # And when the worker runs, the case holds every item
+    local.lambdas.drain()
+    case = only_case(PENDING_ID)
+    assert case.status is CaseStatus.OPEN
+    assert case.snapshot is not None and len(case.snapshot.line_items) == 2000
+    assert case.snapshot.line_items[1999].title == "Cable no. 1999"
+
+
+def test_an_ordinary_event_goes_on_the_queue_alone_without_the_bucket(local: Any) -> None:
+    from tests.faults import FaultPlan
+
+    body = event_bytes("shopify/order_pending.json")
+    headers = shopify_headers(body, local.shopify_secret, "orders/create", webhook_id="wh-1")
+    with FaultPlan() as plan:
+        assert local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
+    assert plan.calls == [("sqs", "SendMessage")]

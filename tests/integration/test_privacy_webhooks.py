@@ -24,6 +24,7 @@ from recoup.store.models import shop_pk
 from recoup.store.velocity import identity_hash, marks
 from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_bytes, event_json, shopify_headers
+from tests.faults import FaultPlan
 
 OWNER = "owner@demo-electronics.example"
 OTHER_SHOP = "other-electronics.myshopify.com"
@@ -93,6 +94,42 @@ def emails(local: Any) -> list[Any]:
         for m in sent_messages(local.stack.region)
         if m.kind == "email"
     ]
+
+
+def queued_bodies(local: Any, prefix: str = "") -> dict[str, str]:
+    name = local.stack.refs["QueueBodiesBucket"]
+    listed = bucket().list_objects_v2(Bucket=name, Prefix=prefix).get("Contents", [])
+    return {
+        o["Key"]: bucket().get_object(Bucket=name, Key=o["Key"])["Body"].read().decode()
+        for o in listed
+    }
+
+
+def dead_letters(local: Any, queue: str) -> list[str]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url, found = local.stack.refs[queue], []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            found.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def with_items(name: str, items: int) -> bytes:
+    """The order with `items` line items: its event is beyond SQS's 256 KiB."""
+    order = event_json(f"shopify/{name}.json")
+    order["line_items"] = [
+        {
+            "id": 1489365720145000000 + i,
+            "title": f"Cable no. {i:04d}",
+            "price": "1.00",
+            "quantity": 1,
+            "sku": f"CBL-{i:05d}",
+            "variant_id": 48123456700000 + i,
+        }
+        for i in range(items)
+    ]
+    return json.dumps(order).encode()
 
 
 def open_orders(local: Any) -> None:
@@ -402,6 +439,8 @@ def test_shop_redact_deletes_every_item_and_file_of_the_shop_and_nothing_else(
     for shop in (SHOP, OTHER_SHOP):
         bucket().put_object(Bucket=name, Key=f"cases/{shop}/1/file.json", Body=b"{}")
         bucket().put_object(Bucket=name, Key=f"exports/{shop}/1.json", Body=b"{}")
+        for key in (f"inbox/{shop}/1/e.json", f"quarantine/{shop}/1/m.json"):
+            bucket().put_object(Bucket=local.stack.refs["QueueBodiesBucket"], Key=key, Body=b"{}")
     other_before = [i for i in table_items(local) if i["pk"]["S"] == shop_pk(OTHER_SHOP)]
     # When Shopify says the demo shop's data must go
     deliver(local, "shop_redact", "shop/redact")
@@ -412,6 +451,10 @@ def test_shop_redact_deletes_every_item_and_file_of_the_shop_and_nothing_else(
     assert sorted(bucket_objects(local)) == [
         f"cases/{OTHER_SHOP}/1/file.json",
         f"exports/{OTHER_SHOP}/1.json",
+    ]
+    assert sorted(queued_bodies(local)) == [
+        f"inbox/{OTHER_SHOP}/1/e.json",
+        f"quarantine/{OTHER_SHOP}/1/m.json",
     ]
     # and the other shop keeps everything
     assert [i for i in remaining if i["pk"]["S"] == shop_pk(OTHER_SHOP)] == other_before
@@ -436,4 +479,68 @@ def test_app_uninstalled_deactivates_the_shop(local: Any) -> None:
     item = shop_store.get(SHOP)
     assert item is not None and item.active is False and item.uninstalled_at is not None
     assert not shop_store.is_installed(SHOP)
+    assert depth(local, "PrivacyDeadLetterQueue") == 0
+
+
+# --------------------------------------------------------------------------- queued bodies
+
+
+def test_customer_redact_deletes_the_customers_queued_bodies_and_a_redrive_cannot_undo_it(
+    local: Any,
+) -> None:
+    # Given Ryan's and Daniel's orders, each also updated by an event too large for SQS
+    open_orders(local)
+    for name in ("order_voided", "order_pending"):
+        status, _ = post(local, name, "orders/updated", body=with_items(name, 2000))
+        assert status == 200
+    local.lambdas.drain()
+    # And an update of Ryan's order that failed its retries and was moved aside
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "TransactWriteItems", "reject", nth=0)
+        deliver(local, "order_voided", "orders/updated")
+    [reference] = dead_letters(local, "EventsDeadLetterQueue")
+    assert mentions_ryan(reference) == []
+    ryan_bodies = queued_bodies(local, f"quarantine/{SHOP}/{RYAN_ORDER}/")
+    assert ryan_bodies and all(mentions_ryan(body) for body in ryan_bodies.values())
+    assert len(queued_bodies(local, f"inbox/{SHOP}/{RYAN_ORDER}/")) == 1
+    # When Shopify asks to erase Ryan
+    deliver(local, "customers_redact", "customers/redact")
+    # Then none of his queued bodies is left, and Daniel's stays
+    left = queued_bodies(local)
+    assert [key for key, body in left.items() if mentions_ryan(body)] == []
+    assert [key.split("/")[2] for key in left] == [DANIEL_ORDER]
+    # When ops later redrive the reference / Then it finds nothing and brings nothing back
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.send_message(QueueUrl=local.stack.refs["EventsQueue"], MessageBody=reference)
+    local.lambdas.drain()
+    after = case_store.load(SHOP, RYAN_ORDER)
+    assert after is not None and after.case.snapshot is not None
+    assert after.case.snapshot.customer is None
+    assert dead_letters(local, "EventsDeadLetterQueue") == []
+
+
+def test_a_privacy_job_that_keeps_failing_leaves_only_a_reference_and_a_redrive_finishes_it(
+    local: Any,
+) -> None:
+    # Given a customers/redact that fails every time the worker tries it
+    open_orders(local)
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "Query", "reject", nth=0)
+        deliver(local, "customers_redact", "customers/redact")
+    # Then the DLQ holds a reference naming the job, and nothing about Ryan
+    [reference] = dead_letters(local, "PrivacyDeadLetterQueue")
+    assert mentions_ryan(reference) == []
+    held = json.loads(reference)
+    assert (held["kind"], held["shop"]) == ("customers/redact", SHOP)
+    assert held["quarantined"].startswith(f"quarantine/{SHOP}/_/")
+    assert mentions_ryan(queued_bodies(local)[held["quarantined"]])
+    # When the fault is gone and ops redrive it
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.send_message(QueueUrl=local.stack.refs["PrivacyQueue"], MessageBody=reference)
+    local.lambdas.drain()
+    # Then Ryan is erased, and the body the reference kept is gone too
+    after = case_store.load(SHOP, RYAN_ORDER)
+    assert after is not None and after.case.snapshot is not None
+    assert after.case.snapshot.customer is None
+    assert queued_bodies(local) == {}
     assert depth(local, "PrivacyDeadLetterQueue") == 0

@@ -300,7 +300,7 @@ def _lambda_like_env(
     queues = f"https://sqs.{REGION}.amazonaws.com/000000000000"
     placeholders |= {
         "Table": f"recoup-{stage}",
-        "EventsQueue": f"{queues}/recoup-{stage}-events.fifo",
+        "EventsQueue": f"{queues}/recoup-{stage}-events",
         "ReminderQueue": f"{queues}/recoup-{stage}-reminders",
         "EmailConfigurationSet": f"recoup-{stage}",
     }

@@ -71,6 +71,9 @@ EXPECTED_ENV = frozenset(
         "RECOUP_HANDOVER_QUEUE_URL",
         "RECOUP_HANDOVER_DLQ_URL",
         "RECOUP_HANDOVER_SECRET_PREFIX",
+        "RECOUP_EVENTS_DLQ_URL",
+        "RECOUP_PRIVACY_DLQ_URL",
+        "RECOUP_QUEUE_BODIES_BUCKET",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
@@ -386,6 +389,8 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "PrivacyDeadLetterAlarm",
         "CaseFilesBucket",
         "CaseFilesBucketPolicy",
+        "QueueBodiesBucket",
+        "QueueBodiesBucketPolicy",
         "EscalationQueue",
         "EscalationQueueMapping",
         "EscalationDeadLetterQueue",
@@ -558,6 +563,15 @@ def test_webhook_functions_read_only_their_own_secret(resources: dict[str, Any])
         # When the SSM and KMS statements are picked out
         ssm = [s for s in statements if "ssm:GetParameter" in _as_list(s["Action"])]
         kms = [s for s in statements if "kms:Decrypt" in _as_list(s["Action"])]
+        encrypt = [s for s in statements if "kms:GenerateDataKey" in _as_list(s["Action"])]
+        # and the data key only to encrypt an oversized event S3 stores, through S3 alone
+        assert [_as_list(e["Action"]) for e in encrypt] == [["kms:GenerateDataKey"]], role_id
+        assert encrypt[0]["Condition"] == {
+            "StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}
+        }
+        assert {g for g in _grants(resources, role_id) if g[0].startswith("s3:")} == {
+            ("s3:PutObject", "<QueueBodiesBucket.Arn>/inbox/*")
+        }
         # Then SSM access is that one parameter, and decryption only through SSM for it
         assert len(ssm) == 1, role_id
         assert [r["Fn::Sub"] for r in _as_list(ssm[0]["Resource"])] == [
@@ -569,7 +583,7 @@ def test_webhook_functions_read_only_their_own_secret(resources: dict[str, Any])
         assert condition["kms:EncryptionContext:PARAMETER_ARN"]["Fn::Sub"].endswith(parameter)
         # and no access to the table, to email or SMS: they only enqueue
         services = {str(a).partition(":")[0] for s in statements for a in _as_list(s["Action"])}
-        assert services == {"sqs", "ssm", "kms"}, role_id
+        assert services == {"sqs", "ssm", "kms", "s3"}, role_id
 
 
 def test_worker_reaches_only_its_table_and_data_key(resources: dict[str, Any]) -> None:
@@ -648,7 +662,11 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
             ("sqs:SendMessage", "<PrivacyQueue.Arn>"),
         },
         "StripeWebhookFunctionRole": {("sqs:SendMessage", "<EventsQueue.Arn>")},
-        "EventWorkerFunctionRole": {(a, "<EventsQueue.Arn>") for a in SQS_CONSUME},
+        # a record's last failure is moved aside: a reference to its body goes to the DLQ
+        "EventWorkerFunctionRole": {
+            *((a, "<EventsQueue.Arn>") for a in SQS_CONSUME),
+            ("sqs:SendMessage", "<EventsDeadLetterQueue.Arn>"),
+        },
         "SchedulerFunctionRole": {
             ("sqs:SendMessage", "<ReminderQueue.Arn>"),
             ("sqs:SendMessage", "<EscalationQueue.Arn>"),
@@ -661,7 +679,10 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
         "ShopifyTasksFunctionRole": {(a, "<ShopifyTasksQueue.Arn>") for a in SQS_CONSUME},
         # a merchant's fraud confirmation queues the customer's tag
         "AdminApiFunctionRole": {("sqs:SendMessage", "<ShopifyTasksQueue.Arn>")},
-        "PrivacyFunctionRole": {(a, "<PrivacyQueue.Arn>") for a in SQS_CONSUME},
+        "PrivacyFunctionRole": {
+            *((a, "<PrivacyQueue.Arn>") for a in SQS_CONSUME),
+            ("sqs:SendMessage", "<PrivacyDeadLetterQueue.Arn>"),
+        },
         # a referral queues its hand-over and the customer's tag
         "EscalationFunctionRole": {
             *((a, "<EscalationQueue.Arn>") for a in SQS_CONSUME),
@@ -732,15 +753,22 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
     resources: dict[str, Any],
 ) -> None:
     # Given every Allow of a KMS action
-    data_key_users, ssm_decrypters, signers = set(), set(), set()
+    data_key_users, ssm_decrypters, signers, s3_encrypters = set(), set(), set(), set()
     for role_id, statement in _iam_statements(resources):
         actions = _as_list(statement.get("Action", []))
         if statement.get("Effect") != "Allow" or not any(a.startswith("kms:") for a in actions):
             continue
         # When its resources are resolved
         targets = _resolve(_as_list(statement["Resource"]))
-        if targets == ["<DataKey.Arn>"]:
-            # Then it is the stack's data key, for encryption and decryption only
+        if targets == ["<DataKey.Arn>"] and actions == ["kms:GenerateDataKey"]:
+            # Then it is the stack's data key: either only to encrypt what S3 stores for the
+            # role (the webhooks' oversized events), never to decrypt
+            assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+                "Fn::Sub": "s3.${AWS::Region}.amazonaws.com"
+            }, role_id
+            s3_encrypters.add(role_id)
+        elif targets == ["<DataKey.Arn>"]:
+            # or for encryption and decryption only
             assert set(actions) <= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
             data_key_users.add(role_id)
         elif targets == ["<CaseFileSigningKey.Arn>"]:
@@ -757,8 +785,11 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
                 "Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"
             }, role_id
             ssm_decrypters.add(role_id)
-    # and the webhooks never hold the data key; only the secret readers decrypt through SSM
-    assert data_key_users == ROLES - {"ShopifyWebhookFunctionRole", "StripeWebhookFunctionRole"}
+    # and the webhooks never decrypt with the data key; only the secret readers decrypt
+    # through SSM
+    webhooks = {"ShopifyWebhookFunctionRole", "StripeWebhookFunctionRole"}
+    assert data_key_users == ROLES - webhooks
+    assert s3_encrypters == webhooks
     # and only the escalation function, which writes case files, may sign them
     assert signers == {"EscalationFunctionRole"}
     assert ssm_decrypters == {
@@ -1005,18 +1036,21 @@ def test_due_index_is_sparse_and_projects_only_the_next_step(resources: dict[str
     assert schema["projection"] == index["Projection"]
 
 
-def test_events_queue_is_fifo_with_a_fifo_dead_letter_queue(resources: dict[str, Any]) -> None:
+def test_events_queue_is_standard_with_a_standard_dead_letter_queue(
+    resources: dict[str, Any],
+) -> None:
     # Given the events queue and the worker that consumes it
     queue = resources["EventsQueue"]["Properties"]
     worker_timeout = resources["EventWorkerFunction"]["Properties"]["Timeout"]
     # When its redrive target is followed
     dlq_id, attribute = _get_att(queue["RedrivePolicy"]["deadLetterTargetArn"]) or ("", "")
     dlq = resources[dlq_id]["Properties"]
-    # Then both queues are FIFO, encrypted, and the DLQ outlives the messages it receives
-    assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True
+    # Then both queues are standard (no message group can hold a payment back behind a
+    # failing event), encrypted, and the DLQ outlives the messages it receives
+    assert not queue.get("FifoQueue") and not dlq.get("FifoQueue")
     assert attribute == "Arn"
-    assert queue["QueueName"]["Fn::Sub"].endswith(".fifo")
-    assert dlq["QueueName"]["Fn::Sub"].endswith(".fifo")
+    assert not queue["QueueName"]["Fn::Sub"].endswith(".fifo")
+    assert not dlq["QueueName"]["Fn::Sub"].endswith(".fifo")
     assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
     assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
@@ -1185,13 +1219,94 @@ def test_privacy_worker_reaches_only_the_case_files_prefixes_it_erases(
         ),
         ("s3:ListBucket", "<CaseFilesBucket.Arn>"),
         ("s3:ListBucketVersions", "<CaseFilesBucket.Arn>"),
+        # a job's last failure is moved aside; erasure deletes queued bodies
+        ("s3:PutObject", "<QueueBodiesBucket.Arn>/quarantine/*"),
+        ("s3:GetObject", "<QueueBodiesBucket.Arn>/quarantine/*"),
+        ("s3:DeleteObject", "<QueueBodiesBucket.Arn>/quarantine/*"),
+        ("s3:DeleteObject", "<QueueBodiesBucket.Arn>/inbox/*"),
+        ("s3:ListBucket", "<QueueBodiesBucket.Arn>"),
     }
-    (listing,) = [
-        s
+    listings = [
+        (_resolve(s["Resource"]), s["Condition"])
         for r, s in _iam_statements(resources)
         if r == "PrivacyFunctionRole" and "s3:ListBucket" in _as_list(s["Action"])
     ]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["exports/*", "cases/*"]}}
+    assert listings == [
+        ("<CaseFilesBucket.Arn>", {"StringLike": {"s3:prefix": ["exports/*", "cases/*"]}}),
+        ("<QueueBodiesBucket.Arn>", {"StringLike": {"s3:prefix": ["inbox/*", "quarantine/*"]}}),
+    ]
+
+
+def test_queue_bodies_bucket_is_private_encrypted_unversioned_and_expires(
+    resources: dict[str, Any],
+) -> None:
+    # Given the bucket of oversized events and quarantined bodies, and the queues they serve
+    bucket = resources["QueueBodiesBucket"]["Properties"]
+    events = resources["EventsQueue"]["Properties"]
+    dlq_retention = resources["EventsDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    (policy,) = [
+        v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::S3::BucketPolicy"
+        and v["Properties"]["Bucket"] == {"Ref": "QueueBodiesBucket"}
+    ]
+    # When its settings are read
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    expiry = {
+        r["Prefix"]: r["ExpirationInDays"] * 86400
+        for r in bucket["LifecycleConfiguration"]["Rules"]
+        if "ExpirationInDays" in r
+    }
+    # Then bodies are encrypted with the data key, never public, and not versioned (nor
+    # locked), so erasure deletes them at once
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert "VersioningConfiguration" not in bucket and "ObjectLockEnabled" not in bucket
+    # and a body outlives every message that may still point to it, then expires
+    assert set(expiry) == {"inbox/", "quarantine/"}
+    assert expiry["inbox/"] > events["MessageRetentionPeriod"] + dlq_retention
+    assert expiry["quarantine/"] > dlq_retention
+    # and the bucket refuses every request that is not over TLS
+    (statement,) = _statements(policy["PolicyDocument"])
+    assert (statement["Effect"], statement["Action"]) == ("Deny", "s3:*")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize(
+    ("queue_id", "function_id"),
+    [("EventsQueue", "EventWorkerFunction"), ("PrivacyQueue", "PrivacyFunction")],
+)
+def test_consumers_move_a_failed_record_aside_one_receive_before_the_backstop(
+    resources: dict[str, Any], queue_id: str, function_id: str
+) -> None:
+    from recoup.jobs import QUARANTINE_AT_RECEIVE
+
+    # Given a queue whose bodies may hold personal data, and its consumer's grants
+    queue = resources[queue_id]["Properties"]
+    dlq_id, _ = _get_att(queue["RedrivePolicy"]["deadLetterTargetArn"]) or ("", "")
+    grants = _grants(resources, f"{function_id}Role")
+    # Then the consumer quarantines at the receive before the queue's own redrive (kept as
+    # the backstop for crashes), and may store the body and send the reference
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == QUARANTINE_AT_RECEIVE + 1
+    assert ("sqs:SendMessage", f"<{dlq_id}.Arn>") in grants
+    assert ("s3:PutObject", "<QueueBodiesBucket.Arn>/quarantine/*") in grants
+    assert ("s3:GetObject", "<QueueBodiesBucket.Arn>/quarantine/*") in grants
+    assert ("s3:DeleteObject", "<QueueBodiesBucket.Arn>/quarantine/*") in grants
+
+
+def test_worker_reads_queued_bodies_and_writes_only_quarantined_ones(
+    resources: dict[str, Any],
+) -> None:
+    grants = {g for g in _grants(resources, "EventWorkerFunctionRole") if g[0].startswith("s3:")}
+    assert grants == {
+        ("s3:GetObject", "<QueueBodiesBucket.Arn>/inbox/*"),
+        ("s3:GetObject", "<QueueBodiesBucket.Arn>/quarantine/*"),
+        ("s3:PutObject", "<QueueBodiesBucket.Arn>/quarantine/*"),
+        ("s3:DeleteObject", "<QueueBodiesBucket.Arn>/quarantine/*"),
+    }
 
 
 def test_only_the_privacy_worker_may_erase_locked_versions(resources: dict[str, Any]) -> None:
@@ -1543,6 +1658,9 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_HANDOVER_QUEUE_URL": "<HandOverQueue>",
         "RECOUP_HANDOVER_DLQ_URL": "<HandOverDeadLetterQueue>",
         "RECOUP_HANDOVER_SECRET_PREFIX": "/recoup/dev/handover",
+        "RECOUP_EVENTS_DLQ_URL": "<EventsDeadLetterQueue>",
+        "RECOUP_PRIVACY_DLQ_URL": "<PrivacyDeadLetterQueue>",
+        "RECOUP_QUEUE_BODIES_BUCKET": "<QueueBodiesBucket>",
         "POWERTOOLS_SERVICE_NAME": "recoup",
         "POWERTOOLS_METRICS_NAMESPACE": "Recoup",
         "POWERTOOLS_LOG_LEVEL": "<LogLevel>",

@@ -49,6 +49,9 @@ class Settings:
     handover_secret_prefix: str | None = None  # SSM path of shops' hand-over secrets
     identity_hash_key_param: str | None = None
     identity_hash_key_env: str | None = None
+    events_dlq_url: str | None = None  # events whose retries are spent (references only)
+    privacy_dlq_url: str | None = None  # privacy jobs whose retries are spent (references only)
+    queue_bodies_bucket: str | None = None  # oversized events and dead-lettered bodies
 
     def link_secrets(self) -> tuple[str, ...]:
         """Signs unsubscribe links; the first signs, all verify (rotation)."""
@@ -186,4 +189,7 @@ def get_settings() -> Settings:
         handover_secret_prefix=os.environ.get("RECOUP_HANDOVER_SECRET_PREFIX") or None,
         identity_hash_key_param=os.environ.get("RECOUP_IDENTITY_HASH_KEY_PARAM") or None,
         identity_hash_key_env=os.environ.get("RECOUP_IDENTITY_HASH_KEY") or None,
+        events_dlq_url=os.environ.get("RECOUP_EVENTS_DLQ_URL") or None,
+        privacy_dlq_url=os.environ.get("RECOUP_PRIVACY_DLQ_URL") or None,
+        queue_bodies_bucket=os.environ.get("RECOUP_QUEUE_BODIES_BUCKET") or None,
     )

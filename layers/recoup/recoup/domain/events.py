@@ -116,12 +116,6 @@ class DomainEvent:
             raise ValueError("occurred_at must be timezone-aware")
         object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
 
-    @property
-    def group_key(self) -> str:
-        """Events about one order share a FIFO message group."""
-        owner = self.shop or f"stripe:{self.stripe_account or '-'}"
-        return f"{owner}:{self.case_id}"
-
     def with_shop(self, shop: str) -> DomainEvent:
         return replace(self, shop=shop)
 

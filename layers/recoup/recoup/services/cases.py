@@ -13,7 +13,7 @@ from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import DomainEvent
 from recoup.domain.fraud.screening import Gate
 from recoup.errors import RecoupError
-from recoup.observability import logger
+from recoup.observability import logger, metrics
 from recoup.services import screening
 from recoup.services.reminders import on_case_change
 from recoup.services.tagging import flag_customer
@@ -34,6 +34,27 @@ class Applied:
     duplicate: bool
     effect: str
     case: Case
+
+
+@dataclass(frozen=True, slots=True)
+class EventJob:
+    """What the worker did with one queued event, in words (no personal data): logged."""
+
+    outcome: str  # applied, duplicate or ignored
+    shop: str | None = None
+    case_id: str | None = None
+    effect: str = ""
+
+
+def apply_job(body: str) -> EventJob:
+    """The worker's entry: apply one queued event and say what happened."""
+    applied = apply_message(body)  # looked up on the module: the benchmarks wrap it
+    if applied is None:
+        return EventJob("ignored", effect="shop not installed")
+    if applied.duplicate:
+        return EventJob("duplicate", applied.shop, applied.case_id, applied.effect)
+    metrics.add_metric(name="EventApplied", unit="Count", value=1)
+    return EventJob("applied", applied.shop, applied.case_id, applied.effect)
 
 
 def apply_message(body: str, *, now: datetime | None = None) -> Applied | None:

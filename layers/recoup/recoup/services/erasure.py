@@ -4,7 +4,8 @@ everything of a shop.
 customers/redact keeps each case (ids, amounts, attempts, refunds, statuses, the audit trail)
 without its customer (`domain.erasure`), stops its reminders, and deletes what exists only
 because of the customer: the shop's contact records of their addresses, the message log,
-velocity marks, data-request exports and case files. The SMS opt-out kept for every shop
+velocity marks, data-request exports, case files, and the queue bodies kept of its cases
+(oversized events, quarantined messages). The SMS opt-out kept for every shop
 (`GLOBAL`, keyed by a hash of the number) stays, so a STOP keeps being honoured; it loses
 its pointer to this shop, and a record of that number without an opt-out is deleted.
 
@@ -23,7 +24,7 @@ from recoup.domain.case import Case
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.erasure import Identifiers
 from recoup.domain.fraud.screening import Screening
-from recoup.integrations import case_files
+from recoup.integrations import case_files, queue_bodies
 from recoup.integrations.shopify_privacy import PrivacyJob
 from recoup.observability import logger
 from recoup.store import cases as case_store
@@ -54,6 +55,7 @@ def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
     )
     _release_sms_records(shop, who)
     files = sum(case_files.delete_prefix(case_files.case_prefix(shop, c.case_id)) for c in cases)
+    files += _forget_queue_bodies(shop, {c.case_id for c in cases} | set(job.order_ids))
     erased = sum(_erase_case(shop, case.case_id, job.webhook_id, now) for case in cases)
     logger.info(
         "Customer data erased",
@@ -78,6 +80,7 @@ def redact_shop(job: PrivacyJob) -> str:
             if not _condition_failed(exc):
                 raise
     files = sum(case_files.delete_prefix(prefix) for prefix in case_files.shop_prefixes(shop))
+    files += sum(queue_bodies.delete_prefix(prefix) for prefix in queue_bodies.shop_prefixes(shop))
     items = keys.delete(keys.list_keys(shop_pk(shop)))
     shops.forget(shop)
     logger.info("Shop data erased", extra={"shop": shop, "items": items, "files": files})
@@ -118,6 +121,16 @@ def _forget_velocity(shop: str, cases: list[Case], who: Identifiers) -> int:
         if key[1].rsplit("#", 1)[-1] in email_hashes
     )
     return removed + keys.delete(addresses)
+
+
+def _forget_queue_bodies(shop: str, case_ids: set[str]) -> int:
+    """Oversized events and quarantined messages about the customer's cases, and about the
+    orders the request names (an event moved aside before it ever opened a case)."""
+    return sum(
+        queue_bodies.delete_prefix(prefix)
+        for case_id in sorted(case_ids)
+        for prefix in queue_bodies.case_prefixes(shop, case_id)
+    )
 
 
 def _forget_exports(shop: str, who: Identifiers) -> int:
