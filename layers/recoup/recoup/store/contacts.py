@@ -33,6 +33,8 @@ class Reachability:
     email_opted_out: bool = False
     email_suppressed: bool = False
     sms_opted_out: bool = False
+    email_undeliverable: str | None = None  # why, when the address cannot be delivered to
+    sms_undeliverable: str | None = None  # why, when the number cannot be texted
 
 
 def reachability(shop: str, email: str | None, phone: str | None) -> Reachability:
@@ -50,10 +52,29 @@ def reachability(shop: str, email: str | None, phone: str | None) -> Reachabilit
         if phone
         else []
     )
+    shop_phone = phone_items[0] if phone_items else None
     return Reachability(
         email_opted_out=bool(mail and mail.email_opt_out),
         email_suppressed=bool(mail and mail.suppressed),
         sms_opted_out=any(i is not None and i.sms_opt_out for i in phone_items),
+        email_undeliverable=(mail.email_undeliverable or None) if mail else None,
+        sms_undeliverable=(shop_phone.sms_undeliverable or None) if shop_phone else None,
+    )
+
+
+def mark_undeliverable(
+    shop: str, address: str, channel: str, reason: str, *, now: datetime
+) -> None:
+    """Record for the shop that `address` cannot be reached on `channel` ("email" or "sms")
+    at all, and why (no address in `reason`): the guardrails then skip that channel."""
+    bind()
+    flag = ContactItem.email_undeliverable if channel == "email" else ContactItem.sms_undeliverable
+    ContactItem(shop_pk(shop), contact_sk(address)).update(
+        actions=[
+            ContactItem.updated_at.set(now),
+            ContactItem.reason.set(f"{channel} undeliverable: {reason}"),
+            flag.set(reason),
+        ]
     )
 
 
