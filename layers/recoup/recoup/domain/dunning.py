@@ -100,7 +100,8 @@ class Dunning:
         return replace(self, claimed_step=step, claimed_at=now)
 
     def release(self, step: int) -> Dunning:
-        """Give a claim back when the send did not happen (provider refused, deferral)."""
+        """Give a claim back when the send certainly did not happen (throttled, no
+        connection, or the address refused for good)."""
         if self.claimed_step != step:
             return self
         return replace(self, claimed_step=step - 1, claimed_at=None)

@@ -241,9 +241,11 @@ def _attempt(
             return StepResult("in_flight", f"step {step + 1} is being sent by another job")
         # Claimed long ago, never recorded: that sender stopped after the provider call.
         policy = policies.load(shop, shop_timezone=_shop_zone(shops.get(shop)))
-        _count_unknown("unknown")
         lost = Delivered("unknown", "", "", "", outcome="unknown", why_unknown="the sender stopped")
-        return _record(prior, step, lost, now, policy)
+        recorded = _record(prior, step, lost, now, policy)
+        if recorded.outcome == "sent":  # counted once, by the job that recorded it
+            _count_unknown("unknown")
+        return recorded
     if not dunning.can_claim(step):
         return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
 
