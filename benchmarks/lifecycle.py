@@ -562,8 +562,7 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
 
 
 def run(deliveries: Deliveries) -> LifecycleResult:
-    from recoup import clock
-    from recoup.integrations import ses, sns
+    from recoup import aws, clock
     from recoup.services import reminders, shops
     from recoup_local.lambdas import reset_caches
     from recoup_local.outbox import sent_messages
@@ -575,8 +574,8 @@ def run(deliveries: Deliveries) -> LifecycleResult:
         os.environ.pop(name, None)  # no real Stripe call for pay links; moto in-process
     try:
         with _quiet_stdout(), in_process() as local:
-            for cached in (reminders._sqs, ses._client, sns._client):
-                cached.cache_clear()  # clients of this stack, not of an earlier one
+            reminders._sqs.cache_clear()  # clients of this stack, not of an earlier one
+            aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
             handlers = local.lambdas.handlers
             containers = _Containers(log)

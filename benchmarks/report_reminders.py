@@ -43,9 +43,9 @@ WHY: Mapping[tuple[str, str], str] = {
         "case's reminders, days apart, pay one each"
     ),
     ("sender", "dynamodb.UpdateItem (global contact)"): (
-        "after an SMS, `_deliver` records which shop last texted the number "
-        "(`contacts.update(GLOBAL, ...)`, for HELP replies): once per SMS, outside the "
-        "record's transaction"
+        "after an SMS is recorded, the sender notes which shop last texted the number "
+        "(`contacts.update(GLOBAL, ...)`, for HELP replies): once per SMS, after the "
+        "record's transaction and best-effort, so it can never cause a second SMS"
     ),
 }
 

@@ -288,7 +288,7 @@ def _sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any
 def reset_caches() -> None:
     """Settings and clients are cached per process, as in a Lambda container; a new local
     stack in the same process must start from its own environment."""
-    from recoup import jobs, queue, settings
+    from recoup import aws, jobs, queue, settings
     from recoup.integrations import queue_bodies
     from recoup.store import bind, shops
 
@@ -297,4 +297,5 @@ def reset_caches() -> None:
     queue._client.cache_clear()
     queue_bodies._client.cache_clear()
     jobs._sqs.cache_clear()
+    aws.reset()
     bind.unbind()

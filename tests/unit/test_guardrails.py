@@ -129,6 +129,10 @@ def test_minimums_are_per_currency_and_inclusive() -> None:
             {"email_suppressed": True},
             "customer has a suppressed email address (bounce or complaint)",
         ),
+        (
+            {"email_undeliverable": "SES refused it (MessageRejected)"},
+            "customer has an undeliverable email address (SES refused it (MessageRejected))",
+        ),
     ],
 )
 def test_an_email_step_needs_a_usable_email(changes: dict[str, Any], reason: str) -> None:
@@ -144,6 +148,10 @@ def test_an_email_step_needs_a_usable_email(changes: dict[str, Any], reason: str
         ({"phone_e164": ""}, "customer has no phone number"),
         ({"phone_e164": "5035550100"}, "customer has no valid phone number"),
         ({"sms_opted_out": True}, "customer opted out of SMS"),
+        (
+            {"sms_undeliverable": "SNS refused it (InvalidParameter)"},
+            "customer has an undeliverable phone number (SNS refused it (InvalidParameter))",
+        ),
     ],
 )
 def test_an_sms_step_needs_a_usable_phone(changes: dict[str, Any], reason: str) -> None:
@@ -164,6 +172,15 @@ def test_an_sms_step_with_a_phone_sends_sms() -> None:
         ({"email_suppressed": True}, Send("sms")),
         ({"email": None}, Send("sms")),
         ({"sms_opted_out": True}, Send("email")),
+        ({"email_undeliverable": "not a valid email address"}, Send("sms")),
+        ({"sms_undeliverable": "SNS refused it (InvalidParameter)"}, Send("email")),
+        (
+            {"email_undeliverable": "SES refused it (BadRequestException)", "phone_e164": None},
+            Skip(
+                "customer has an undeliverable email address (SES refused it "
+                "(BadRequestException)) and has no phone number"
+            ),
+        ),
         (
             {"email_opted_out": True, "phone_e164": None},
             Skip("customer opted out of email and has no phone number"),

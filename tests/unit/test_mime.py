@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from recoup.channels.mime import build_email
+from recoup.channels.mime import address_problem, build_email
 from recoup.channels.render import MessageContext, RenderedEmail, render_email
 from recoup.domain.money import Money
 
@@ -204,3 +204,29 @@ def test_invalid_values_are_refused_with_a_clear_message(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         build(**changes)
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("ada@example.com", None),
+        ("ada@bücher.example", None),  # the domain goes out as IDNA
+        ("josé@example.com", "non-ASCII characters before the @"),
+        ("not-an-address", "not a valid email address"),
+        ("ada@example.com\r\nBcc: x@example.com", "a line break or NUL character"),
+    ],
+)
+def test_address_problem_says_why_an_address_cannot_be_sent_to_without_repeating_it(
+    address: str, problem: str | None
+) -> None:
+    # Given a recipient / When checked before sending / Then the reason, or None when
+    # build_email takes it; the reason never contains the address (it goes on the trail)
+    found = address_problem(address)
+    if problem is None:
+        assert found is None
+        build(to_address=address)
+    else:
+        assert found is not None and found.startswith(problem)
+        assert address.split("@")[0] not in found
+        with pytest.raises(ValueError, match=r"not a valid email address|header injection"):
+            build(to_address=address)

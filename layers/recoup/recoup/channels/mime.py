@@ -25,7 +25,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from recoup.channels.render import RenderedEmail
 
-__all__ = ["build_email", "build_notice"]
+__all__ = ["address_problem", "build_email", "build_notice"]
 
 # RFC 5321 allows 998 characters on a line; keep a URL well inside it with its header name.
 MAX_URL_CHARS = 900
@@ -96,6 +96,21 @@ def _address(what: str, value: str) -> str:
     except EmailNotValidError as error:
         raise ValueError(f"{what} {value!r} is not a valid email address: {error}") from None
     return info.ascii_email or info.normalized
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` cannot be a recipient of `build_email` (None: it can), in words that do
+    not repeat the address (they go on the case's trail and into logs)."""
+    try:
+        _address("to_address", value)
+    except ValueError:
+        local = value.rpartition("@")[0]
+        if not local.isascii():
+            return "non-ASCII characters before the @, which SES cannot send (no SMTPUTF8)"
+        if any(c in value for c in "\r\n\x00"):
+            return "a line break or NUL character in the address"
+        return "not a valid email address"
+    return None
 
 
 # RFC 8058 wants https; the local stack serves its unsubscribe page on loopback http.

@@ -3,10 +3,11 @@
 Kept beside the case's fold of platform facts, not inside it: reminders are Recoup's own
 actions, ordered by the sender's claims, while the fold is order-free by design.
 
-Sending is at-most-once per step: a step is claimed (a conditional write) before the
+Sending is at-most-once per step: a step is claimed (a conditional write) right before the
 provider is called, and a claimed step is never sent again, even if the sender crashed
-before recording the outcome. Everything around the send (scheduling, recording, the
-claim itself) is at-least-once and idempotent.
+before recording the outcome or the provider's answer was lost (recorded as `unknown`).
+Everything around the send (scheduling, recording, the claim itself) is at-least-once and
+idempotent.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class SentMessage:
     template: str
     amount_minor: int
     currency: str
+    # "sent": the provider accepted it; "unknown": it may or may not have gone (the
+    # provider's answer was lost, or the sender stopped after the call); never resent.
+    outcome: str = "sent"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +49,7 @@ class SentMessage:
             "template": self.template,
             "amount_minor": self.amount_minor,
             "currency": self.currency,
+            "outcome": self.outcome,
         }
 
     @classmethod
@@ -57,6 +62,7 @@ class SentMessage:
             template=str(data["template"]),
             amount_minor=int(data["amount_minor"]),
             currency=str(data["currency"]),
+            outcome=str(data.get("outcome", "sent")),
         )
 
 
@@ -94,7 +100,8 @@ class Dunning:
         return replace(self, claimed_step=step, claimed_at=now)
 
     def release(self, step: int) -> Dunning:
-        """Give a claim back when the send did not happen (provider refused, deferral)."""
+        """Give a claim back when the send certainly did not happen (throttled, no
+        connection, or the address refused for good)."""
         if self.claimed_step != step:
             return self
         return replace(self, claimed_step=step - 1, claimed_at=None)

@@ -38,6 +38,10 @@ class SendCheck:
     email_opted_out: bool
     sms_opted_out: bool
     email_suppressed: bool  # on the bounce or complaint list
+    # Why the address or number cannot be delivered to at all (refused by the provider or
+    # not a valid address); None: deliverable as far as we know. Treated like suppression.
+    email_undeliverable: str | None = None
+    sms_undeliverable: str | None = None
     # This customer's messages, any channel, any case of the shop; the last 7 days suffice.
     sent_at: Sequence[datetime]
     zone: ZoneInfo  # the customer's zone (recoup.domain.timezones.customer_zone)
@@ -73,7 +77,8 @@ Decision: TypeAlias = Send | Defer | Skip
 def decide(check: SendCheck) -> Decision:
     """Send, defer or skip this step now. The rules, in order: the case must be open and not
     held for fraud; the amount owed known and at least the shop's minimum; some channel the
-    step allows usable; the weekly cap not reached; and not quiet hours where the customer is.
+    step allows usable (not opted out, suppressed or undeliverable); the weekly cap not
+    reached; and not quiet hours where the customer is.
     """
     if not check.case_open:
         return Skip("case is no longer open")
@@ -172,6 +177,8 @@ def _email_problem(check: SendCheck) -> str | None:
         return "opted out of email"
     if check.email_suppressed:
         return "has a suppressed email address (bounce or complaint)"
+    if check.email_undeliverable:
+        return f"has an undeliverable email address ({check.email_undeliverable})"
     return None
 
 
@@ -182,6 +189,8 @@ def _sms_problem(check: SendCheck) -> str | None:
         return "has no valid phone number"
     if check.sms_opted_out:
         return "opted out of SMS"
+    if check.sms_undeliverable:
+        return f"has an undeliverable phone number ({check.sms_undeliverable})"
     return None
 
 

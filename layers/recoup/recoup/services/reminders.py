@@ -1,24 +1,30 @@
 """The reminder sequence: start it when a case opens, stop it when the case closes, queue
 the steps that are due, and send one step (claim, guardrails, render, send, record).
 
-Sending is at-most-once per step: the step is claimed with a conditional write before the
-provider is called, and a claimed step is never sent twice, even by a redelivered or
-concurrent job. A provider error before the send releases the claim so SQS's retry can
-send; a crash after the send leaves the claim, and the retry records the step as sent with
-an unknown outcome instead of sending it again. Queueing, scheduling and recording are
-at-least-once and idempotent.
+Sending is at-most-once per step: the step is claimed with a conditional write on the
+version that was read (a payment bumps it), right before the one provider call, and a
+claimed step is never sent twice, even by a redelivered or concurrent job. A send that
+certainly did not happen (throttled, no connection) releases the claim so SQS's retry can
+send; one whose outcome is unknown (the answer was lost) is recorded as such and counted,
+never resent; a refused address is marked undeliverable and the step moves on. A crash after
+the send leaves the claim, and a retry after CLAIM_TIMEOUT records the step with an unknown
+outcome instead of sending it again. Queueing, scheduling and recording are at-least-once
+and idempotent.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from recoup import clock, links
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from recoup import aws, clock, links
 from recoup.domain import cadence, guardrails
 from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
@@ -27,6 +33,7 @@ from recoup.domain.fraud.screening import Gate, Screening
 from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
 from recoup.settings import get_settings
 from recoup.store import cases as store
@@ -37,7 +44,13 @@ if TYPE_CHECKING:
 
     from recoup.store.models import ShopItem
 
-MAX_ATTEMPTS = 5
+# Passes over one job: each ends the step, or learns something new (a concurrent write to
+# re-read, an address found undeliverable); a handful is plenty.
+MAX_ROUNDS = 8
+# A write after a provider call is retried here, beyond the SDK's own retries, so a throttle
+# does not leave the claim unresolved: 0.1 s, doubling, about 3 s in all.
+WRITE_ATTEMPTS = 6
+WRITE_BACKOFF_SECONDS = 0.1
 # Longer than the sender's Lambda timeout: an older claim with no record is a crashed send.
 CLAIM_TIMEOUT = timedelta(minutes=5)
 # A final notice tells the customer the date their account will be referred; the referral
@@ -153,6 +166,11 @@ def _send_batches(url: str, jobs: list[dict[str, Any]], what: str) -> None:
 # ---------------------------------------------------------------- the sender
 
 
+class StepInFlight(RecoupError):
+    """Another job claimed this step moments ago and may be sending it: try again later
+    (SQS's retry), when it is recorded, or old enough to be recorded as unknown."""
+
+
 @dataclass(frozen=True, slots=True)
 class Delivered:
     channel: str
@@ -160,20 +178,56 @@ class Delivered:
     template: str
     local_time: str  # when it reached the customer, in their zone, and why that zone
     refused_template: str | None = None  # why the shop's override was not used
+    outcome: str = "sent"  # "unknown": the provider may or may not have accepted it
+    why_unknown: str = ""  # what was lost: the provider's answer, or the sender itself
+    notes: str = ""  # channels found undeliverable on the way, for the trail
 
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
-    outcome: str  # sent | deferred | skipped | stale
+    outcome: str  # sent | deferred | skipped | stale | in_flight
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """A rendered message, ready for one provider call."""
+
+    channel: str  # "email" | "sms"
+    address: str
+    content: bytes | str  # the raw MIME email, or the SMS text
+    template: str
+    refused_template: str | None
 
 
 def send_job(body: str) -> StepResult:
     job = json.loads(body)
-    return send_step(str(job["shop"]), str(job["case_id"]), int(job["step"]), now=clock.now())
+    result = send_step(str(job["shop"]), str(job["case_id"]), int(job["step"]), now=clock.now())
+    if result.outcome == "in_flight":
+        # Not done: SQS redelivers after the visibility timeout, and then the step is either
+        # recorded (stale) or its claim is old enough to be recorded as unknown.
+        raise StepInFlight(result.detail)
+    return result
 
 
 def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResult:
+    """Send one step at most once. Everything that can fail before the provider call (reads,
+    the guardrails, rendering) happens before the claim, so a failure there leaves nothing
+    to undo; the claim, conditioned on the version that was read (any payment or other
+    write bumps it), is the last write before the provider call, and the message is the one
+    rendered from that version. A conflict re-reads and decides again."""
+    undeliverable: dict[str, str] = {}  # channel -> why, learned by this job
+    for _ in range(MAX_ROUNDS):
+        result = _attempt(shop, case_id, step, now, undeliverable)
+        if result is not None:
+            return result
+    raise store.ConcurrentUpdate(f"case {case_id}: step {step + 1} kept meeting other writes")
+
+
+def _attempt(
+    shop: str, case_id: str, step: int, now: datetime, undeliverable: dict[str, str]
+) -> StepResult | None:
+    """One pass over the step; None: something changed or was learned, go again."""
     prior = store.load(shop, case_id)
     if prior is None or prior.dunning is None:
         return StepResult("stale", "no such case or no reminders")
@@ -184,19 +238,22 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     if dunning.claimed_step >= step and dunning.next_step == step and dunning.due:
         claimed_at = dunning.claimed_at or now
         if now - claimed_at < CLAIM_TIMEOUT:
-            return StepResult("stale", f"step {step + 1} is being sent by another job")
+            return StepResult("in_flight", f"step {step + 1} is being sent by another job")
         # Claimed long ago, never recorded: that sender stopped after the provider call.
         policy = policies.load(shop, shop_timezone=_shop_zone(shops.get(shop)))
-        return _record(prior, step, None, now, policy, unknown=True)
+        lost = Delivered("unknown", "", "", "", outcome="unknown", why_unknown="the sender stopped")
+        recorded = _record(prior, step, lost, now, policy)
+        if recorded.outcome == "sent":  # counted once, by the job that recorded it
+            _count_unknown("unknown")
+        return recorded
     if not dunning.can_claim(step):
         return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
-    claimed = store.save_dunning(prior, dunning.claim(step, now))  # the at-most-once gate
 
     shop_item = shops.get(shop)
     policy = policies.load(shop, shop_timezone=_shop_zone(shop_item))
-    case = claimed.case
+    case = prior.case
     if step >= len(policy.steps):
-        return _finish_sequence(claimed, now, "the policy has fewer steps now")
+        return _finish_sequence(prior, step, now, "the policy has fewer steps now")
     policy_step = policy.steps[step]
     customer = case.snapshot.customer if case.snapshot else None
     country = customer.country if customer else None
@@ -210,11 +267,23 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
         rule=policy.timezone_rule,
     )
     reach = contacts.reachability(shop, email, phone)
+    if email and "email" not in undeliverable and not reach.email_undeliverable:
+        from recoup.channels import mime
+
+        problem = mime.address_problem(email)
+        if problem is not None:
+            # Checked before any provider sees it: SES would refuse it every time.
+            _mark_undeliverable(shop, email, "email", problem, now)
+            undeliverable["email"] = problem
+    known = {
+        "email": undeliverable.get("email") or reach.email_undeliverable,
+        "sms": undeliverable.get("sms") or reach.sms_undeliverable,
+    }
     customer_key = _customer_key(case)
     decision = guardrails.decide(
         guardrails.SendCheck(
             case_open=case.status is CaseStatus.OPEN,
-            fraud_hold=_fraud_hold(claimed),
+            fraud_hold=_fraud_hold(prior),
             amount_owed=case.amount_owed,
             policy=policy,
             step=policy_step,
@@ -223,6 +292,8 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
             email_opted_out=reach.email_opted_out,
             sms_opted_out=reach.sms_opted_out,
             email_suppressed=reach.email_suppressed,
+            email_undeliverable=known["email"],
+            sms_undeliverable=known["sms"],
             sent_at=contacts.recent_messages(shop, customer_key, now=now) if customer_key else [],
             zone=zone,
             now=now,
@@ -230,35 +301,72 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     )
     if isinstance(decision, guardrails.Defer):
         local = decision.until.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        until = decision.until
         return _hold(
-            claimed,
+            prior,
             step,
             now,
             "deferred",
             f"step {step + 1} held back: {decision.reason}; moved to {local}",
-            lambda d: d.release(step).schedule(step, decision.until),
+            lambda d: d.schedule(step, until),
         )
     if isinstance(decision, guardrails.Skip):
-        return _skip(claimed, step, now, decision.reason, policy)
+        return _skip(prior, step, now, decision.reason, policy)
 
-    channel = decision.channel
+    outgoing = _compose(
+        decision.channel, case, policy_step, step, shop_item, email, phone, zone, now
+    )
     try:
-        provider_id, refused = _deliver(
-            channel, case, policy_step, step, shop_item, email, phone, zone, now
+        claimed = store.save_dunning(prior, dunning.claim(step, now))  # the at-most-once gate
+    except store.ConcurrentUpdate:
+        return None  # paid, claimed by another job, or changed: decide again on what is new
+    local = now.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    # Why an email-or-SMS step did not go by its first choice.
+    notes = "".join(
+        f"; {channel} undeliverable ({why})"
+        for channel, why in known.items()
+        if why
+        and channel != outgoing.channel
+        and policy_step.channel is cadence.Channel.EMAIL_THEN_SMS
+    )
+    sent = Delivered(
+        outgoing.channel,
+        "",
+        outgoing.template,
+        f"{local}, {zone_reason}",
+        outgoing.refused_template,
+        notes=notes,
+    )
+    try:
+        provider_id = _transmit(outgoing, case, step)
+    except aws.Rejected as refused:
+        reason = f"{_PROVIDERS[outgoing.channel]} refused it ({refused.code})"
+        _refused(claimed, step, outgoing, reason, now)
+        undeliverable[outgoing.channel] = reason
+        return None  # the step goes by the other channel if it allows one, else is skipped
+    except aws.OutcomeUnknown as lost:
+        # It may have gone: never send it again; say so on the trail and raise the alarm.
+        _count_unknown(outgoing.channel)
+        why = f"the {_PROVIDERS[outgoing.channel]} answer was lost ({lost.code})"
+        return _record(
+            claimed, step, replace(sent, outcome="unknown", why_unknown=why), now, policy
         )
     except Exception:
-        # Not sent: give the claim back so SQS's retry can send.
+        # Certainly not sent (throttled, no connection, refused the request, or failed
+        # before the call): give the claim back so SQS's retry can send.
         _release(shop, case_id, step)
         raise
-    metrics.add_metric(name=f"Reminder{channel.capitalize()}Sent", unit="Count", value=1)
-    local = now.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-    delivered = Delivered(
-        channel, provider_id, policy_step.template, f"{local}, {zone_reason}", refused
-    )
-    return _record(claimed, step, delivered, now, policy)
+    metrics.add_metric(name=f"Reminder{outgoing.channel.capitalize()}Sent", unit="Count", value=1)
+    result = _record(claimed, step, replace(sent, provider_id=provider_id), now, policy)
+    if outgoing.channel == "sms":
+        _remember_last_shop(outgoing.address, case.shop, now)
+    return result
 
 
-def _deliver(
+_PROVIDERS = {"email": "SES", "sms": "SNS"}
+
+
+def _compose(
     channel: str,
     case: Case,
     policy_step: cadence.Step,
@@ -268,11 +376,10 @@ def _deliver(
     phone: str | None,
     zone: Any,
     now: datetime,
-) -> tuple[str, str | None]:
-    """Render and send; returns the provider's message id and, if the shop's template
-    override was refused (the default was used), why."""
+) -> _Outgoing:
+    """Render the message (and its pay link): everything short of sending it. The shop's
+    template override, if refused, falls back to the default and says why."""
     from recoup.channels import mime, render
-    from recoup.integrations import ses, sns
     from recoup.services import final_notice
 
     settings = get_settings()
@@ -335,24 +442,25 @@ def _deliver(
             list_unsubscribe_mailto=None,
             message_id_domain=settings.require("sender_address").rsplit("@", 1)[1],
         )
-        message_id = ses.send_raw(
-            raw,
-            from_address=settings.require("sender_address"),
-            to_address=address,
-            tags={"shop": case.shop.replace(".", "_"), "step": str(step + 1)},
-        )
-        return message_id, rendered.override_error
+        return _Outgoing(channel, address, raw, policy_step.template, rendered.override_error)
     sms = render.render_sms(ctx, parts.get("sms"))
     _note_refused(case, sms.override_error)
-    message_id = sns.send_sms(address, sms.body)
-    contacts.update(
-        contacts.GLOBAL,
-        contacts.contact_sk(address),
-        now=now,
-        reason="SMS reminder sent",
-        last_shop=case.shop,
-    )
-    return message_id, sms.override_error
+    return _Outgoing(channel, address, sms.body, policy_step.template, sms.override_error)
+
+
+def _transmit(outgoing: _Outgoing, case: Case, step: int) -> str:
+    """The provider call, one attempt; returns the provider's message id."""
+    from recoup.integrations import ses, sns
+
+    if isinstance(outgoing.content, bytes):
+        sender = get_settings().require("sender_address")
+        return ses.send_raw(
+            outgoing.content,
+            from_address=sender,
+            to_address=outgoing.address,
+            tags={"shop": case.shop.replace(".", "_"), "step": str(step + 1)},
+        )
+    return sns.send_sms(outgoing.address, outgoing.content)
 
 
 def _note_refused(case: Case, error: str | None) -> None:
@@ -386,27 +494,103 @@ def _pay_url(
     return case.snapshot.pay_url if case.snapshot else None
 
 
+def _count_unknown(channel: str) -> None:
+    """One send whose outcome is unknown: an alarm watches this metric, on the service
+    dimension alone (observability.ALARMED_METRICS); the channel (or "unknown" when the
+    sender itself stopped) travels as metadata, for the log line, not as a dimension."""
+    with single_metric(
+        name="ReminderOutcomeUnknown",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions={"service": metrics.service or "recoup"},
+    ) as metric:
+        metric.add_metadata(key="channel", value=channel)
+
+
+def _mark_undeliverable(shop: str, address: str, channel: str, reason: str, now: datetime) -> None:
+    """Remember on the shop's contact record that this address cannot be reached on this
+    channel. Best-effort: the case's trail already says so, and the next job that meets the
+    address finds it again."""
+    metrics.add_metric(name="ReminderUndeliverable", unit="Count", value=1)
+    try:
+        contacts.mark_undeliverable(shop, address, channel, reason, now=now)
+    except Exception as error:  # noqa: BLE001 - the step goes on without it
+        logger.warning(
+            "Could not mark a contact undeliverable",
+            extra={"shop": shop, "channel": channel, "error": aws.error_code(error)},
+        )
+
+
+def _remember_last_shop(phone: str, shop: str, now: datetime) -> None:
+    """The shop a HELP reply names. After the send is recorded and best-effort: a failure
+    here must never make the job fail and the SMS go twice."""
+    try:
+        contacts.update(
+            contacts.GLOBAL,
+            contacts.contact_sk(phone),
+            now=now,
+            reason="SMS reminder sent",
+            last_shop=shop,
+        )
+    except Exception as error:  # noqa: BLE001 - HELP then names an earlier shop
+        logger.warning(
+            "Could not note the last shop to text a number",
+            extra={"shop": shop, "error": aws.error_code(error)},
+        )
+
+
 # ---------------------------------------------------------------- recording outcomes
+
+
+def _persist(
+    claimed: store.StoredCase, write: Callable[[store.StoredCase], StepResult]
+) -> StepResult:
+    """Make a write that resolves a claim land: on a conflict re-read the case and write
+    again; on any other failure (a throttle that outlasted the SDK's retries, a lost answer)
+    wait and write again. If it still fails, the claim stays: the job's retry finds it and,
+    once it is older than CLAIM_TIMEOUT, records the step as unknown, never sending again."""
+    current: store.StoredCase | None = claimed
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            if current is None:
+                current = store.load(claimed.case.shop, claimed.case.case_id)
+                if current is None or current.dunning is None:
+                    return StepResult("stale", "the case is gone")
+            return write(current)
+        except store.ConcurrentUpdate:
+            current = None
+        except Exception as error:
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+            logger.warning(
+                "Recording a reminder step failed; trying again",
+                extra={"case_id": claimed.case.case_id, "error": aws.error_code(error)},
+            )
+            current = None  # the write may have landed with its answer lost: re-read
+            time.sleep(WRITE_BACKOFF_SECONDS * 2**attempt)
+    raise store.ConcurrentUpdate(f"case {claimed.case.case_id}: could not record the step")
 
 
 def _record(
     claimed: store.StoredCase,
     step: int,
-    sent: Delivered | None,
+    delivered: Delivered,
     now: datetime,
     policy: cadence.ReminderPolicy,
-    *,
-    unknown: bool = False,
 ) -> StepResult:
     """Record the message and schedule what follows, re-reading on conflict: the case may
     have been paid while we were sending (then the sequence stops)."""
-    delivered = sent or Delivered("unknown", "", "", "")
     channel, provider_id = delivered.channel, delivered.provider_id
-    current = claimed
-    for _ in range(MAX_ATTEMPTS):
+    unknown = delivered.outcome == "unknown"
+
+    def write(current: store.StoredCase) -> StepResult:
         case = current.case
-        if any(message.step == step for message in current.dunning_or_raise().sent):
-            return StepResult("stale", f"step {step + 1} was already recorded")
+        recorded = [m for m in current.dunning_or_raise().sent if m.step == step]
+        if recorded:
+            ours = bool(provider_id) and recorded[0].provider_id == provider_id
+            # Our own write whose answer was lost, or another job's record.
+            return StepResult("sent" if ours else "stale", f"step {step + 1} was already recorded")
         owed = case.amount_owed or (case.snapshot.amount_owed if case.snapshot else None)
         message = SentMessage(
             step=step,
@@ -416,6 +600,7 @@ def _record(
             template=delivered.template,
             amount_minor=owed.minor if owed else 0,
             currency=owed.currency if owed else "",
+            outcome=delivered.outcome,
         )
         dunning = current.dunning_or_raise().record(message)
         if case.status is not CaseStatus.OPEN:
@@ -428,8 +613,13 @@ def _record(
             dunning = dunning.spend(
                 now, "reminder sequence complete, still unpaid: waiting for escalation"
             )
-        if unknown:
+        if unknown and channel == "unknown":
             summary = f"step {step + 1}: claimed but its outcome was not recorded; not resent"
+        elif unknown:
+            summary = (
+                f"step {step + 1} sent by {channel} ({owed}), outcome unknown: "
+                f"{delivered.why_unknown}; not resent"
+            )
         else:
             summary = (
                 f"step {step + 1} sent by {channel} ({owed}) at {delivered.local_time}; "
@@ -437,66 +627,92 @@ def _record(
             )
             if delivered.refused_template:
                 summary += f"; shop template refused ({delivered.refused_template}), default used"
+        summary += delivered.notes
         entry = _entry(current, "reminder.sent", summary, _next_words(dunning), now, step)
         customer_key = _customer_key(case)
+        # A message that may have gone counts towards the weekly cap like one that did.
         extra = (
             [contacts.message_item(case.shop, customer_key, now, case.case_id, channel)]
-            if customer_key and not unknown
+            if customer_key and channel != "unknown"
             else []
         )
-        try:
-            store.save_all([store.CaseWrite(case, current, entry, dunning)], now=now, extra=extra)
-        except store.ConcurrentUpdate:
-            reloaded = store.load(case.shop, case.case_id)
-            if reloaded is None:
-                raise
-            current = reloaded
-            continue
+        store.save_all([store.CaseWrite(case, current, entry, dunning)], now=now, extra=extra)
         logger.info("Reminder recorded", extra={"case_id": case.case_id, "step": step + 1})
         return StepResult("sent", summary)
-    raise store.ConcurrentUpdate(f"case {claimed.case.case_id}: could not record step {step}")
+
+    return _persist(claimed, write)
+
+
+def _refused(
+    claimed: store.StoredCase, step: int, outgoing: _Outgoing, reason: str, now: datetime
+) -> None:
+    """The provider refused the address for good: give the claim back with the reason on
+    the trail (one write), then mark the address undeliverable for the shop."""
+    what = "email address" if outgoing.channel == "email" else "phone number"
+    summary = (
+        f"step {step + 1} not sent by {outgoing.channel}: the {what} is undeliverable ({reason})"
+    )
+
+    def write(current: store.StoredCase) -> StepResult:
+        dunning = current.dunning_or_raise().release(step)
+        entry = _entry(current, "reminder.undeliverable", summary, _next_words(dunning), now, step)
+        store.save_all([store.CaseWrite(current.case, current, entry, dunning)], now=now)
+        return StepResult("undeliverable", summary)
+
+    _persist(claimed, write)
+    logger.info(
+        "Reminder address undeliverable", extra={"case_id": claimed.case.case_id, "why": reason}
+    )
+    _mark_undeliverable(claimed.case.shop, outgoing.address, outgoing.channel, reason, now)
+
+
+def _release(shop: str, case_id: str, step: int) -> None:
+    """Give a claim back after a send that certainly did not happen, so SQS's retry can
+    send; if even this cannot be written, the claim is later recorded as unknown."""
+    stored = store.load(shop, case_id)
+    if stored is None or stored.dunning is None:
+        return
+
+    def write(current: store.StoredCase) -> StepResult:
+        store.save_dunning(current, current.dunning_or_raise().release(step))
+        return StepResult("released", f"step {step + 1} released")
+
+    _persist(stored, write)
 
 
 def _hold(
-    claimed: store.StoredCase,
+    prior: store.StoredCase,
     step: int,
     now: datetime,
     outcome: str,
     summary: str,
     change: Callable[[Dunning], Dunning],
-) -> StepResult:
-    """Record a step not sent (deferred or skipped), re-reading on conflict so the claim is
-    always resolved: a claim left behind would later pass for a send whose outcome is lost."""
-    current = claimed
-    for _ in range(MAX_ATTEMPTS):
-        before = current.dunning_or_raise()
-        if current.case.status is not CaseStatus.OPEN:
-            dunning = before.finish(DunningStatus.STOPPED, f"case {current.case.status}")
-        else:
-            dunning = change(before)
-        entry = _entry(current, f"reminder.{outcome}", summary, _next_words(dunning), now, step)
-        try:
-            store.save_all([store.CaseWrite(current.case, current, entry, dunning)], now=now)
-        except store.ConcurrentUpdate:
-            reloaded = store.load(claimed.case.shop, claimed.case.case_id)
-            if reloaded is None:
-                raise
-            current = reloaded
-            continue
-        logger.info("Reminder held back", extra={"case_id": current.case.case_id, "why": summary})
-        return StepResult(outcome, summary)
-    raise store.ConcurrentUpdate(f"case {claimed.case.case_id}: could not record step {step}")
+) -> StepResult | None:
+    """Record a step not sent (deferred or skipped) on the version that was read; None: it
+    changed meanwhile (a payment, another job), and the step is decided again."""
+    before = prior.dunning_or_raise()
+    if prior.case.status is not CaseStatus.OPEN:
+        dunning = before.finish(DunningStatus.STOPPED, f"case {prior.case.status}")
+    else:
+        dunning = change(before)
+    entry = _entry(prior, f"reminder.{outcome}", summary, _next_words(dunning), now, step)
+    try:
+        store.save_all([store.CaseWrite(prior.case, prior, entry, dunning)], now=now)
+    except store.ConcurrentUpdate:
+        return None
+    logger.info("Reminder held back", extra={"case_id": prior.case.case_id, "why": summary})
+    return StepResult(outcome, summary)
 
 
 def _skip(
-    claimed: store.StoredCase, step: int, now: datetime, reason: str, policy: cadence.ReminderPolicy
-) -> StepResult:
-    case = claimed.case
+    prior: store.StoredCase, step: int, now: datetime, reason: str, policy: cadence.ReminderPolicy
+) -> StepResult | None:
+    case = prior.case
 
     def after(dunning: Dunning) -> Dunning:
         if case.dispute_open:
             return dunning.hold("dispute", reason)
-        if _fraud_hold(claimed):
+        if _fraud_hold(prior):
             return dunning.hold("fraud", reason)
         if case.amount_owed is None or not cadence.chasable(policy, case.amount_owed):
             return dunning.finish(DunningStatus.NOT_CHASED, reason)
@@ -506,31 +722,13 @@ def _skip(
             return dunning.schedule(step + 1, due, reason)
         return dunning.spend(now, f"{reason}; waiting for escalation")
 
-    return _hold(claimed, step, now, "skipped", f"step {step + 1} not sent: {reason}", after)
+    return _hold(prior, step, now, "skipped", f"step {step + 1} not sent: {reason}", after)
 
 
-def _finish_sequence(claimed: store.StoredCase, now: datetime, reason: str) -> StepResult:
-    step = claimed.dunning_or_raise().next_step
-    return _hold(
-        claimed,
-        step,
-        now,
-        "skipped",
-        reason,
-        lambda d: d.spend(now, reason),
-    )
-
-
-def _release(shop: str, case_id: str, step: int) -> None:
-    for _ in range(MAX_ATTEMPTS):
-        current = store.load(shop, case_id)
-        if current is None or current.dunning is None:
-            return
-        try:
-            store.save_dunning(current, current.dunning.release(step))
-            return
-        except store.ConcurrentUpdate:
-            continue
+def _finish_sequence(
+    prior: store.StoredCase, step: int, now: datetime, reason: str
+) -> StepResult | None:
+    return _hold(prior, step, now, "skipped", reason, lambda d: d.spend(now, reason))
 
 
 def _next_words(dunning: Dunning) -> str:

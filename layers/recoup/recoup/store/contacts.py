@@ -50,6 +50,8 @@ class Reachability:
     email_opted_out: bool = False
     email_suppressed: bool = False
     sms_opted_out: bool = False
+    email_undeliverable: str | None = None  # why, when the address cannot be delivered to
+    sms_undeliverable: str | None = None  # why, when the number cannot be texted
 
 
 def reachability(shop: str, email: str | None, phone: str | None) -> Reachability:
@@ -64,10 +66,33 @@ def reachability(shop: str, email: str | None, phone: str | None) -> Reachabilit
     found = {(i.pk, i.sk): i for i in ContactItem.batch_get(keys)} if keys else {}
     mail = [found[k] for k in mail_keys if k in found]
     phone_items = [found[k] for k in phone_keys if k in found]
+    shop_phone = [i for i in phone_items if i.pk == shop_pk(shop)]
     return Reachability(
         email_opted_out=any(i.email_opt_out for i in mail),
         email_suppressed=any(i.suppressed for i in mail),
         sms_opted_out=any(i.sms_opt_out for i in phone_items),
+        email_undeliverable=next(
+            (i.email_undeliverable for i in mail if i.email_undeliverable), None
+        ),
+        sms_undeliverable=next(
+            (i.sms_undeliverable for i in shop_phone if i.sms_undeliverable), None
+        ),
+    )
+
+
+def mark_undeliverable(
+    shop: str, address: str, channel: str, reason: str, *, now: datetime
+) -> None:
+    """Record for the shop that `address` cannot be reached on `channel` ("email" or "sms")
+    at all, and why (no address in `reason`): the guardrails then skip that channel."""
+    bind()
+    flag = ContactItem.email_undeliverable if channel == "email" else ContactItem.sms_undeliverable
+    ContactItem(shop_pk(shop), contact_sk(address)).update(
+        actions=[
+            ContactItem.updated_at.set(now),
+            ContactItem.reason.set(f"{channel} undeliverable: {reason}"),
+            flag.set(reason),
+        ]
     )
 
 

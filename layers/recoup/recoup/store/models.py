@@ -80,6 +80,10 @@ class ContactItem(_Item):
     reason = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
     last_shop = UnicodeAttribute(null=True)  # GLOBAL phone items: who to name in HELP
+    # Why this shop cannot deliver to the address by email / to the number by SMS at all
+    # (the provider refused it for good, or it is not a valid address); None: deliverable.
+    email_undeliverable = UnicodeAttribute(null=True)
+    sms_undeliverable = UnicodeAttribute(null=True)
 
 
 class MessageItem(_Item):
