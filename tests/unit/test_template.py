@@ -66,7 +66,6 @@ EXPECTED_ENV = frozenset(
         "RECOUP_CASE_FILES_BUCKET",
         "RECOUP_ESCALATION_QUEUE_URL",
         "RECOUP_HANDOVER_QUEUE_URL",
-        "RECOUP_HANDOVER_DLQ_URL",
         "RECOUP_HANDOVER_SECRET_PREFIX",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
@@ -583,12 +582,13 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
     grants = _grants(resources, "SchedulerFunctionRole")
     # When they are grouped by service
     services = {action.partition(":")[0] for action, _ in grants}
-    # Then it may Query the `due` index (not the table itself) and send to the reminder and
-    # escalation queues
+    # Then it may Query the `due` index (not the table itself) and send to the reminder,
+    # escalation and hand-over queues
     assert {g for g in grants if g[0].startswith(("dynamodb:", "sqs:"))} == {
         ("dynamodb:Query", "<Table.Arn>/index/due"),
         ("sqs:SendMessage", "<ReminderQueue.Arn>"),
         ("sqs:SendMessage", "<EscalationQueue.Arn>"),
+        ("sqs:SendMessage", "<HandOverQueue.Arn>"),
     }
     # and otherwise only decrypt with the data key
     assert services == {"dynamodb", "sqs", "kms"}
@@ -635,6 +635,7 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
         "SchedulerFunctionRole": {
             ("sqs:SendMessage", "<ReminderQueue.Arn>"),
             ("sqs:SendMessage", "<EscalationQueue.Arn>"),
+            ("sqs:SendMessage", "<HandOverQueue.Arn>"),  # due hand-overs, from the outbox
         },
         "SenderFunctionRole": {(a, "<ReminderQueue.Arn>") for a in SQS_CONSUME},
         # SAM's statement for the function's DeadLetterQueue (asynchronous SNS invocations)
@@ -642,8 +643,11 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
         "UnsubscribeFunctionRole": set(),
         "ShopifyAuthFunctionRole": set(),
         "ShopifyTasksFunctionRole": {(a, "<ShopifyTasksQueue.Arn>") for a in SQS_CONSUME},
-        # a merchant's fraud confirmation queues the customer's tag
-        "AdminApiFunctionRole": {("sqs:SendMessage", "<ShopifyTasksQueue.Arn>")},
+        # a merchant's fraud confirmation queues the customer's tag; a referral its hand-over
+        "AdminApiFunctionRole": {
+            ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
+            ("sqs:SendMessage", "<HandOverQueue.Arn>"),
+        },
         "PrivacyFunctionRole": {(a, "<PrivacyQueue.Arn>") for a in SQS_CONSUME},
         # a referral queues its hand-over and the customer's tag
         "EscalationFunctionRole": {
@@ -651,12 +655,8 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
             ("sqs:SendMessage", "<HandOverQueue.Arn>"),
             ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
         },
-        # a failed attempt is re-queued with a delay, spent retries dead-lettered
-        "HandOverFunctionRole": {
-            *((a, "<HandOverQueue.Arn>") for a in SQS_CONSUME),
-            ("sqs:SendMessage", "<HandOverQueue.Arn>"),
-            ("sqs:SendMessage", "<HandOverDeadLetterQueue.Arn>"),
-        },
+        # retries come from the case's due index (the scheduler queues them), not the worker
+        "HandOverFunctionRole": {(a, "<HandOverQueue.Arn>") for a in SQS_CONSUME},
         "ReferralReportFunctionRole": set(),
     }
     assert set(expected) == ROLES
@@ -1284,7 +1284,6 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_CASE_FILES_BUCKET": "<CaseFilesBucket>",
         "RECOUP_ESCALATION_QUEUE_URL": "<EscalationQueue>",
         "RECOUP_HANDOVER_QUEUE_URL": "<HandOverQueue>",
-        "RECOUP_HANDOVER_DLQ_URL": "<HandOverDeadLetterQueue>",
         "RECOUP_HANDOVER_SECRET_PREFIX": "/recoup/dev/handover",
         "POWERTOOLS_SERVICE_NAME": "recoup",
         "POWERTOOLS_METRICS_NAMESPACE": "Recoup",

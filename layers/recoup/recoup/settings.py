@@ -43,7 +43,6 @@ class Settings:
     case_files_bucket: str | None = None  # referral case files (private, encrypted)
     privacy_queue_url: str | None = None  # privacy webhooks and app/uninstalled jobs
     handover_queue_url: str | None = None  # referral hand-overs to agencies and lawyers
-    handover_dlq_url: str | None = None  # hand-overs whose retries are spent
     handover_secret_prefix: str | None = None  # SSM path of shops' hand-over secrets
 
     def link_secrets(self) -> tuple[str, ...]:
@@ -168,6 +167,5 @@ def get_settings() -> Settings:
         case_files_bucket=os.environ.get("RECOUP_CASE_FILES_BUCKET") or None,
         privacy_queue_url=os.environ.get("RECOUP_PRIVACY_QUEUE_URL") or None,
         handover_queue_url=os.environ.get("RECOUP_HANDOVER_QUEUE_URL") or None,
-        handover_dlq_url=os.environ.get("RECOUP_HANDOVER_DLQ_URL") or None,
         handover_secret_prefix=os.environ.get("RECOUP_HANDOVER_SECRET_PREFIX") or None,
     )
