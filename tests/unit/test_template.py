@@ -1007,6 +1007,27 @@ def test_privacy_queue_is_standard_with_a_standard_dead_letter_queue(
     assert queue["VisibilityTimeout"] >= 6 * worker_timeout
 
 
+def test_a_hand_over_claim_outlasts_the_worker_and_its_job_stays_hidden_meanwhile(
+    resources: dict[str, Any],
+) -> None:
+    from recoup.services.handover import CLAIM_LEASE, POST_TIMEOUT_SECONDS
+
+    # Given the hand-over worker, its queue and its mapping
+    timeout = resources["HandOverFunction"]["Properties"]["Timeout"]
+    queue = resources["HandOverQueue"]["Properties"]
+    (mapping,) = [
+        v
+        for v in resources.values()
+        if v["Type"] == "AWS::Lambda::EventSourceMapping"
+        and _ref(v["Properties"]["FunctionName"]) == "HandOverFunction"
+    ]
+    # Then a full batch of attempts at the POST timeout fits in the worker's timeout
+    assert mapping["Properties"]["BatchSize"] * POST_TIMEOUT_SECONDS < timeout
+    # and a claimed attempt is not due again before a worker making it could have finished
+    assert CLAIM_LEASE.total_seconds() > timeout
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+
+
 def test_case_files_bucket_is_private_encrypted_and_expires_exports(
     resources: dict[str, Any],
 ) -> None:
