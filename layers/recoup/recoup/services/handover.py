@@ -175,8 +175,9 @@ def _attempt(
         return _post(stored, referral_id, referral, hand_over, now)
     except HandOverFailed as exc:
         return Attempt(Outcome.FAILED, str(exc))
-    except Exception as exc:  # noqa: BLE001 - nothing was sent; counted and retried like a refusal
-        # The type only: an exception's text may hold an address.
+    except Exception as exc:  # noqa: BLE001 - retried like a refusal, bounded by the attempts
+        # Raised before anything was sent (a missing secret, an unreadable file); were it
+        # after, the retry carries the same key. The type only: its text may hold an address.
         logger.warning(
             "Hand-over not attempted",
             extra={"case_id": stored.case.case_id, "error": type(exc).__name__},
