@@ -524,6 +524,26 @@ def test_a_hand_over_whose_queueing_fails_is_delivered_once_from_the_outbox(
     assert due_steps() == []
 
 
+def test_a_merchants_referral_is_handed_over_from_the_same_outbox(
+    local: Any, at: Any, make_receiver: Callable[..., Receiver]
+) -> None:
+    # Given a merchant who refers a case to legal by hand, and SQS refusing the quick path
+    receiver = make_receiver()
+    set_policy(receiver.url)
+    open_case(local)
+    at.now = OPENED + timedelta(days=3)
+    with FaultPlan() as plan:
+        plan.fail("sqs", "SendMessage", "reject")
+        actions.perform(SHOP, CASE, "refer", by="staff-1", note="", now=at.now, kind="legal")
+    assert plan.injected == [("sqs", "SendMessage", "reject")]
+    assert notification().status is NotificationStatus.PENDING
+    # When the scheduler runs
+    run_scheduler(local, at, at.now)
+    # Then the lawyer has it, once
+    assert receiver.keys == [LEGAL_KEY]
+    assert notification().status is NotificationStatus.DELIVERED
+
+
 def test_a_hand_over_queued_twice_is_attempted_once(
     local: Any, at: Any, make_receiver: Callable[..., Receiver]
 ) -> None:
