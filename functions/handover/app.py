@@ -1,5 +1,5 @@
-"""SQS consumer: deliver one referral hand-over (email or signed webhook), re-queued with
-backoff on failure."""
+"""SQS consumer: make the due attempt of a referral's hand-over (email or signed webhook);
+a failed one comes due again from the case's due index after the backoff."""
 
 from recoup.jobs import sqs_handler
 from recoup.services import handover

@@ -21,6 +21,8 @@ from recoup.domain.handover import (
     SignatureError,
     after_failure,
     backoff_delays,
+    idempotency_key,
+    overdue,
     parse_report,
     retry_delay,
     sign,
@@ -196,6 +198,21 @@ def _report(**changes: Any) -> dict[str, Any]:
     }
     report.update(changes)
     return {k: v for k, v in report.items() if v is not None}
+
+
+def test_the_idempotency_key_names_one_referral_and_is_the_same_on_every_attempt() -> None:
+    key = idempotency_key("shop.myshopify.com", "5960359936123456789", "legal-2")
+    assert key == "shop.myshopify.com/5960359936123456789/legal-2"
+    assert key == idempotency_key("shop.myshopify.com", "5960359936123456789", "legal-2")
+    assert key != idempotency_key("shop.myshopify.com", "5960359936123456789", "agency-1")
+
+
+def test_a_hand_over_is_overdue_only_an_hour_past_its_due_time() -> None:
+    assert not overdue(NOW, NOW + timedelta(minutes=60))
+    assert overdue(NOW, NOW + timedelta(minutes=60, seconds=1))
+    assert not overdue(NOW, NOW - timedelta(days=1))  # not yet due
+    with pytest.raises(ValueError, match="timezone-aware"):
+        overdue(NOW.replace(tzinfo=None), NOW)
 
 
 def test_a_report_parses_and_applies_to_the_referral() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -50,7 +51,8 @@ def test_a_new_referral_is_referred_and_notes_where_it_goes() -> None:
     assert [entry.status for entry in referral.history] == [ReferralStatus.REFERRED]
 
 
-def test_a_webhook_notification_names_the_url_never_the_secret() -> None:
+def test_a_webhook_notification_names_the_url_and_its_secrets_name_and_is_due_now() -> None:
+    # Given a legal hand-over by webhook, signed with the secret named "legal/hook"
     referral = start_referral(
         ReferralKind.LEGAL,
         at=AT,
@@ -58,8 +60,30 @@ def test_a_webhook_notification_names_the_url_never_the_secret() -> None:
         owed=OWED,
         hand_over=WebhookHandOver("https://law.example/hook", "legal/hook"),
     )
-    assert referral.notification.target == "https://law.example/hook"
-    assert "legal/hook" not in str(referral.to_dict())
+    # Then the notification keeps where it goes and the secret's name (which alone may
+    # verify report-backs on this referral), open and due at once (the outbox entry)
+    notification = referral.notification
+    assert notification.target == "https://law.example/hook"
+    assert notification.secret_ref == "legal/hook"
+    assert notification.open and notification.due_at == AT
+    # and it survives its JSON form
+    again = Referral.from_dict(referral.to_dict())
+    assert again.notification == notification
+
+
+def test_a_notification_is_open_until_delivered_or_failed() -> None:
+    notification = _referral().notification
+    for status in NotificationStatus:
+        moved = replace(notification, status=status)
+        expected = status not in (NotificationStatus.DELIVERED, NotificationStatus.FAILED)
+        assert moved.open is expected, status
+
+
+def test_a_notification_stored_before_due_times_reads_back_without_one() -> None:
+    data = _referral().to_dict()
+    del data["notification"]["due_at"], data["notification"]["secret_ref"]
+    notification = Referral.from_dict(data).notification
+    assert notification.due_at is None and notification.secret_ref is None
 
 
 def test_the_happy_path_records_every_payment() -> None:

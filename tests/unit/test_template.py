@@ -69,7 +69,6 @@ EXPECTED_ENV = frozenset(
         "RECOUP_CASEFILE_SIGNING_KEY_ID",
         "RECOUP_ESCALATION_QUEUE_URL",
         "RECOUP_HANDOVER_QUEUE_URL",
-        "RECOUP_HANDOVER_DLQ_URL",
         "RECOUP_HANDOVER_SECRET_PREFIX",
         "RECOUP_EVENTS_DLQ_URL",
         "RECOUP_PRIVACY_DLQ_URL",
@@ -614,12 +613,13 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
     grants = _grants(resources, "SchedulerFunctionRole")
     # When they are grouped by service
     services = {action.partition(":")[0] for action, _ in grants}
-    # Then it may Query the `due` index (not the table itself) and send to the reminder and
-    # escalation queues
+    # Then it may Query the `due` index (not the table itself) and send to the reminder,
+    # escalation and hand-over queues
     assert {g for g in grants if g[0].startswith(("dynamodb:", "sqs:"))} == {
         ("dynamodb:Query", "<Table.Arn>/index/due"),
         ("sqs:SendMessage", "<ReminderQueue.Arn>"),
         ("sqs:SendMessage", "<EscalationQueue.Arn>"),
+        ("sqs:SendMessage", "<HandOverQueue.Arn>"),
     }
     # and otherwise only decrypt with the data key
     assert services == {"dynamodb", "sqs", "kms"}
@@ -670,6 +670,7 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
         "SchedulerFunctionRole": {
             ("sqs:SendMessage", "<ReminderQueue.Arn>"),
             ("sqs:SendMessage", "<EscalationQueue.Arn>"),
+            ("sqs:SendMessage", "<HandOverQueue.Arn>"),  # due hand-overs, from the outbox
         },
         "SenderFunctionRole": {(a, "<ReminderQueue.Arn>") for a in SQS_CONSUME},
         # SAM's statement for the function's DeadLetterQueue (asynchronous SNS invocations)
@@ -677,8 +678,11 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
         "UnsubscribeFunctionRole": set(),
         "ShopifyAuthFunctionRole": set(),
         "ShopifyTasksFunctionRole": {(a, "<ShopifyTasksQueue.Arn>") for a in SQS_CONSUME},
-        # a merchant's fraud confirmation queues the customer's tag
-        "AdminApiFunctionRole": {("sqs:SendMessage", "<ShopifyTasksQueue.Arn>")},
+        # a merchant's fraud confirmation queues the customer's tag; a referral its hand-over
+        "AdminApiFunctionRole": {
+            ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
+            ("sqs:SendMessage", "<HandOverQueue.Arn>"),
+        },
         "PrivacyFunctionRole": {
             *((a, "<PrivacyQueue.Arn>") for a in SQS_CONSUME),
             ("sqs:SendMessage", "<PrivacyDeadLetterQueue.Arn>"),
@@ -689,12 +693,8 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
             ("sqs:SendMessage", "<HandOverQueue.Arn>"),
             ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
         },
-        # a failed attempt is re-queued with a delay, spent retries dead-lettered
-        "HandOverFunctionRole": {
-            *((a, "<HandOverQueue.Arn>") for a in SQS_CONSUME),
-            ("sqs:SendMessage", "<HandOverQueue.Arn>"),
-            ("sqs:SendMessage", "<HandOverDeadLetterQueue.Arn>"),
-        },
+        # retries come from the case's due index (the scheduler queues them), not the worker
+        "HandOverFunctionRole": {(a, "<HandOverQueue.Arn>") for a in SQS_CONSUME},
         "ReferralReportFunctionRole": set(),
     }
     assert set(expected) == ROLES
@@ -1136,6 +1136,27 @@ def test_privacy_queue_is_standard_with_a_standard_dead_letter_queue(
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
     # and a job stays hidden long enough for the worker to retry within its visibility
     assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+
+
+def test_a_hand_over_claim_outlasts_the_worker_and_its_job_stays_hidden_meanwhile(
+    resources: dict[str, Any],
+) -> None:
+    from recoup.services.handover import CLAIM_LEASE, POST_TIMEOUT_SECONDS
+
+    # Given the hand-over worker, its queue and its mapping
+    timeout = resources["HandOverFunction"]["Properties"]["Timeout"]
+    queue = resources["HandOverQueue"]["Properties"]
+    (mapping,) = [
+        v
+        for v in resources.values()
+        if v["Type"] == "AWS::Lambda::EventSourceMapping"
+        and _ref(v["Properties"]["FunctionName"]) == "HandOverFunction"
+    ]
+    # Then a full batch of attempts at the POST timeout fits in the worker's timeout
+    assert mapping["Properties"]["BatchSize"] * POST_TIMEOUT_SECONDS < timeout
+    # and a claimed attempt is not due again before a worker making it could have finished
+    assert CLAIM_LEASE.total_seconds() > timeout
+    assert queue["VisibilityTimeout"] >= 6 * timeout
 
 
 def test_case_files_bucket_is_private_encrypted_and_expires_exports(
@@ -1656,7 +1677,6 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_CASEFILE_SIGNING_KEY_ID": "<CaseFileSigningKey.Arn>",
         "RECOUP_ESCALATION_QUEUE_URL": "<EscalationQueue>",
         "RECOUP_HANDOVER_QUEUE_URL": "<HandOverQueue>",
-        "RECOUP_HANDOVER_DLQ_URL": "<HandOverDeadLetterQueue>",
         "RECOUP_HANDOVER_SECRET_PREFIX": "/recoup/dev/handover",
         "RECOUP_EVENTS_DLQ_URL": "<EventsDeadLetterQueue>",
         "RECOUP_PRIVACY_DLQ_URL": "<PrivacyDeadLetterQueue>",

@@ -14,4 +14,11 @@ metrics = Metrics(namespace="Recoup", service="recoup")
 
 # Metrics that template.yaml alarms on (>= 1 in five minutes notifies the alarm topic); the
 # alarms' dimensions match what `metrics` emits (service=recoup), which a test checks.
-ALARMED_METRICS = ("ReminderOutcomeUnknown", "HandOverOverdue", "HandOverFailed")
+ALARMED_METRICS = (
+    "ReminderOutcomeUnknown",
+    "HandOverOverdue",
+    "HandOverFailed",
+    "HandOverOutcomeUnknown",
+    "ShopifyWebhookFailed",
+    "StripeWebhookFailed",
+)

@@ -45,7 +45,6 @@ class Settings:
     casefile_signing_key_id: str | None = None  # asymmetric KMS key that signs case files
     privacy_queue_url: str | None = None  # privacy webhooks and app/uninstalled jobs
     handover_queue_url: str | None = None  # referral hand-overs to agencies and lawyers
-    handover_dlq_url: str | None = None  # hand-overs whose retries are spent
     handover_secret_prefix: str | None = None  # SSM path of shops' hand-over secrets
     identity_hash_key_param: str | None = None
     identity_hash_key_env: str | None = None
@@ -185,7 +184,6 @@ def get_settings() -> Settings:
         casefile_signing_key_id=os.environ.get("RECOUP_CASEFILE_SIGNING_KEY_ID") or None,
         privacy_queue_url=os.environ.get("RECOUP_PRIVACY_QUEUE_URL") or None,
         handover_queue_url=os.environ.get("RECOUP_HANDOVER_QUEUE_URL") or None,
-        handover_dlq_url=os.environ.get("RECOUP_HANDOVER_DLQ_URL") or None,
         handover_secret_prefix=os.environ.get("RECOUP_HANDOVER_SECRET_PREFIX") or None,
         identity_hash_key_param=os.environ.get("RECOUP_IDENTITY_HASH_KEY_PARAM") or None,
         identity_hash_key_env=os.environ.get("RECOUP_IDENTITY_HASH_KEY") or None,

@@ -5,8 +5,11 @@ Both directions carry `Recoup-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<
 either side of its time; several `v1` values may be sent and several secrets tried, so a
 secret can be rotated without a window of refused deliveries.
 
-A hand-over webhook that fails is retried with exponential backoff and full jitter (the
-random source is injected, so the schedule is testable), then dead-lettered.
+Every hand-over carries `Idempotency-Key: <shop>/<case id>/<referral id>` (also in the signed
+body): the same on every attempt, so a receiver drops a repeat. Delivery is at-least-once by
+design: a lost legal hand-over is worse than a duplicate the receiver can recognise. A failed
+attempt, or one whose outcome is unknown, is retried with exponential backoff and full jitter
+(the random source is injected, so the schedule is testable); after the last it has failed.
 
 Pure: the caller supplies the current time, the secrets and the random numbers.
 """
@@ -26,11 +29,15 @@ from recoup.domain.money import Money, MoneyError
 from recoup.domain.referral import MAX_NOTE_CHARS, ReferralStatus
 
 SIGNATURE_HEADER = "Recoup-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 TOLERANCE = timedelta(seconds=300)
 MAX_HEADER_CHARS = 1024
 RETRY_BASE_SECONDS = 30
-RETRY_CAP_SECONDS = 900  # SQS's longest message delay
-MAX_DELIVERY_ATTEMPTS = 6  # the first try and five retries; then the dead-letter queue
+RETRY_CAP_SECONDS = 900
+MAX_DELIVERY_ATTEMPTS = 6  # the first try and five retries; then failed, and an alarm
+# A hand-over still open this long after its attempt was due is overdue (an alarm): the
+# backoff of all six attempts fits well within it.
+OVERDUE_AFTER = timedelta(hours=1)
 MAX_CASE_ID_CHARS = 100
 
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -113,6 +120,20 @@ def _parse_header(header: str | None) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
+# --- delivery --------------------------------------------------------------------------------
+
+
+def idempotency_key(shop: str, case_id: str, referral_id: str) -> str:
+    """The key every attempt of one referral's hand-over carries: stable across attempts,
+    unique per referral (a second referral of the same case has its own)."""
+    return f"{shop}/{case_id}/{referral_id}"
+
+
+def overdue(due_at: datetime, now: datetime) -> bool:
+    """Whether an attempt due at `due_at` is still not made by `now`, past the deadline."""
+    return _utc(now) - _utc(due_at) > OVERDUE_AFTER
+
+
 # --- retries ---------------------------------------------------------------------------------
 
 
@@ -167,7 +188,8 @@ def after_failure(
     attempts_made: int, error: str, rand: Callable[[], float], *, limit: int = MAX_DELIVERY_ATTEMPTS
 ) -> Retry | DeadLetter:
     """What follows a failed delivery, `attempts_made` counting the one that just failed:
-    retry after the backoff for that retry, or dead-letter once `limit` attempts failed."""
+    retry after the backoff for that retry, or give up (`DeadLetter`) once `limit` attempts
+    failed."""
     if not is_int(attempts_made) or attempts_made < 1:
         raise ValueError(f"attempts_made must be at least 1, got {attempts_made!r}")
     if attempts_made >= limit:
@@ -277,7 +299,9 @@ def _utc(value: datetime) -> datetime:
 
 
 __all__ = [
+    "IDEMPOTENCY_HEADER",
     "MAX_DELIVERY_ATTEMPTS",
+    "OVERDUE_AFTER",
     "REPORTED_STATUSES",
     "SIGNATURE_HEADER",
     "TOLERANCE",
@@ -288,6 +312,8 @@ __all__ = [
     "SignatureError",
     "after_failure",
     "backoff_delays",
+    "idempotency_key",
+    "overdue",
     "parse_report",
     "retry_delay",
     "sign",

@@ -13,6 +13,7 @@ import html
 from datetime import datetime, timedelta
 from typing import Any
 
+from recoup import aws
 from recoup.channels.render import RenderedEmail
 from recoup.domain.erasure import Identifiers
 from recoup.integrations import case_files
@@ -94,8 +95,14 @@ def _notify(job: PrivacyJob, key: str, *, now: datetime) -> str:
         return "the shop has no contact email: recorded, not emailed"
     try:
         message_id = _email(job, key, contact, (item.shop_name if item else None) or shop, now)
+    except aws.OutcomeUnknown as exc:
+        # SES may have sent it: at most one email, so record it and do not send again.
+        data_requests.finish(shop, request_id, "emailed_outcome_unknown")
+        logger.warning("Data export email outcome unknown", extra={"shop": shop, "code": exc.code})
+        metrics.add_metric(name="DataExportEmailOutcomeUnknown", unit="Count", value=1)
+        return "link emailed to the shop, outcome unknown (SES did not answer in time)"
     except Exception:
-        data_requests.release(shop, request_id)  # the retry may send
+        data_requests.release(shop, request_id)  # not sent: the retry may send
         raise
     data_requests.finish(shop, request_id, "emailed", message_id)
     metrics.add_metric(name="DataExportEmailed", unit="Count", value=1)

@@ -10,8 +10,9 @@ write with its audit entry:
 - wait: the check is moved to the decision's `not_before`;
 - none: the reason goes on the trail once, and no check is scheduled again;
 - write_off: recorded with the reason; reminders stop;
-- agency or legal: the case file set is written (`services.referrals`), the referral
-  recorded and reminders stopped; then the hand-over is queued and the customer tagged.
+- agency or legal: the case file set is written (`services.referrals`), the referral and
+  its pending hand-over recorded (the hand-over's outbox: the due index) and reminders
+  stopped; then the hand-over's first attempt is queued and the customer tagged.
 """
 
 from __future__ import annotations

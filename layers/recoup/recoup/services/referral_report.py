@@ -1,10 +1,13 @@
 """An agency's or lawyer's report on a referral: `POST /referrals/report`, signed.
 
-The body is the report (`domain.handover.parse_report`) plus `"shop"`: the shop tells whose
-secrets verify `Recoup-Signature` (the secrets of the shop's webhook hand-overs, the same
-that sign what Recoup sends). Answers: 200 with the referral's new status; 401 for a
-missing or bad signature (or a shop with no hand-over secret); 400 naming the invalid
-field; 404 for a case without a referral; 409 for a move the referral cannot make. The move
+The body is the report (`domain.handover.parse_report`) plus `"shop"`. A report moves only
+the referral it names the case of, and only when signed with the secret of the hand-over
+that referral went to (the `secret_ref` recorded with it, so an agency's secret never moves
+a legal referral, nor another agency's). Answers: 200 with the referral's new status; 401
+for a missing or bad signature (no hand-over secret of the shop verifies it); 403 when it
+verifies with another hand-over's secret (wrong_hand_over), or the referral's hand-over has
+no report-back secret; 400 naming the invalid field; 404 for a case without a referral; 409
+for a move the referral cannot make. The move
 is one version-conditioned write with an audit entry. `paid` ends the case's pursuit as
 recovered by the agency (reminders stay stopped); `returned_unpaid` from an agency schedules
 a referral check now, which refers the case to legal when the policy allows.
@@ -16,16 +19,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from recoup.domain.dunning import Dunning, DunningStatus
 from recoup.domain.fields import FieldError
-from recoup.domain.handover import SignatureError, parse_report, verify
+from recoup.domain.handover import MAX_CASE_ID_CHARS, SignatureError, parse_report, verify
 from recoup.domain.referral import (
     ReferralKind,
     ReferralStatus,
     ReferralTransitionError,
-    WebhookHandOver,
     format_amount,
     transition,
 )
@@ -59,23 +61,44 @@ def receive(body: bytes, headers: Mapping[str, str], *, now: datetime) -> Answer
     shop = data.pop("shop", None)
     if not isinstance(shop, str) or not SHOP_DOMAIN.fullmatch(shop):
         return _error(400, "malformed_report", "shop: must be the shop's *.myshopify.com domain")
-    secrets = _secrets(shop)
+    case_id = data.get("case_id")
+    stored = store.load(shop, case_id) if _plausible_id(case_id) else None
+    referral_id, own = _referral_secrets(shop, stored)
     header = {k.lower(): v for k, v in headers.items()}.get("recoup-signature")
     try:
-        verify(body, header, secrets, now)
+        # Any of the shop's hand-over secrets authenticates the sender: until then, the
+        # answer is the same whether or not the case exists.
+        verify(body, header, tuple(dict.fromkeys((*_secrets(shop), *own))), now)
     except SignatureError as exc:
         metrics.add_metric(name="ReferralReportRejected", unit="Count", value=1)
         return _error(401, "invalid_signature", str(exc))
+    if referral_id is not None:
+        try:
+            verify(body, header, own, now)
+        except SignatureError:
+            metrics.add_metric(name="ReferralReportOutOfScope", unit="Count", value=1)
+            return _error(
+                403,
+                "wrong_hand_over",
+                f"case_id: referral {referral_id} is moved only by reports signed with the "
+                "secret of the hand-over it went to; this one is signed with another "
+                "hand-over's secret"
+                + ("" if own else " (that hand-over has no report-back secret)"),
+            )
     try:
         report = parse_report(data, now)
     except FieldError as exc:
         return _error(400, "malformed_report", str(exc))
-    for _ in range(MAX_ATTEMPTS):
-        stored = store.load(shop, report.case_id)
+    for tries in range(MAX_ATTEMPTS):
+        if tries:
+            stored = store.load(shop, report.case_id)
         referrals = stored.referrals if stored else None
         if stored is None or referrals is None or referrals.latest is None:
             return _error(404, "unknown_case", f"case_id: no referred case {report.case_id}")
-        referral_id, referral = referrals.latest_id, referrals.latest
+        if referrals.latest_id != referral_id:
+            # Referred again since the signature was checked: check it against that one.
+            return _error(409, "referral_changed", "case_id: the case was referred again; retry")
+        referral = referrals.latest
         assert referral_id is not None
         try:
             moved = transition(
@@ -119,8 +142,12 @@ def receive(body: bytes, headers: Mapping[str, str], *, now: datetime) -> Answer
     raise store.ConcurrentUpdate(f"case {report.case_id}: could not apply the report")
 
 
+def _plausible_id(case_id: object) -> TypeGuard[str]:
+    return isinstance(case_id, str) and 0 < len(case_id) <= MAX_CASE_ID_CHARS
+
+
 def _secrets(shop: str) -> tuple[str, ...]:
-    """The secrets of the shop's webhook hand-overs; none when it has none configured."""
+    """The secrets of the shop's hand-overs that name one; none when none is configured."""
     try:
         policy = making.referral_policy(shop)
     except FieldError:
@@ -128,12 +155,38 @@ def _secrets(shop: str) -> tuple[str, ...]:
     found: list[str] = []
     for kind in ReferralKind:
         hand_over = policy.hand_over(kind)
-        if isinstance(hand_over, WebhookHandOver):
-            try:
-                found += get_settings().handover_secrets(shop, hand_over.secret_ref)
-            except ConfigurationError:
-                logger.warning("Hand-over secret missing", extra={"shop": shop, "kind": str(kind)})
+        if hand_over is not None and hand_over.secret_ref is not None:
+            found += _named(shop, hand_over.secret_ref)
     return tuple(dict.fromkeys(found))
+
+
+def _referral_secrets(
+    shop: str, stored: store.StoredCase | None
+) -> tuple[str | None, tuple[str, ...]]:
+    """The case's latest referral's id and the secrets that may report on it: those of the
+    hand-over it went to (the name recorded with it; for a referral recorded before names
+    were kept, the policy's hand-over of its kind to the same target)."""
+    referrals = stored.referrals if stored else None
+    if referrals is None or referrals.latest is None:
+        return None, ()
+    referral = referrals.latest
+    secret_ref = referral.notification.secret_ref
+    if secret_ref is None:
+        try:
+            current = making.referral_policy(shop).hand_over(referral.kind)
+        except FieldError:
+            current = None
+        if current is not None and current.target == referral.notification.target:
+            secret_ref = current.secret_ref
+    return referrals.latest_id, _named(shop, secret_ref) if secret_ref else ()
+
+
+def _named(shop: str, secret_ref: str) -> tuple[str, ...]:
+    try:
+        return get_settings().handover_secrets(shop, secret_ref)
+    except ConfigurationError:
+        logger.warning("Hand-over secret missing", extra={"shop": shop})
+        return ()
 
 
 def _returned_to_legal(status: ReferralStatus, kind: ReferralKind) -> bool:

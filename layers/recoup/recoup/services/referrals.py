@@ -1,6 +1,11 @@
 """Make one referral: write its case file set to S3, build the `Referral`, and, once the case
 write that records it has landed, queue the hand-over and the Shopify tag.
 
+The hand-over itself is recorded in that case write (the referral's notification, pending and
+due now), which puts the case in the due index with step HANDOVER_DELIVERY: the outbox. Queueing
+it right after the write only makes the first attempt quick; if that send fails, the
+scheduler queues it from the index on its next run, so nothing is lost.
+
 Used by the escalation job (`services.escalation`) and by the merchant's `refer` action
 (`services.actions`). The files' keys are deterministic (`cases/<shop>/<case>/<referral
 id>/...`, the id being kind and ordinal), so a redelivered job rewrites the same objects
@@ -124,7 +129,7 @@ def write_files(stored: store.StoredCase, prepared: Prepared, now: datetime) -> 
 def after_write(case_shop: str, stored: store.StoredCase, prepared: Prepared) -> None:
     """Once the referral is recorded: queue its hand-over and tag the customer. Runs once
     per referral: a redelivered job finds the referral recorded and stops before this."""
-    queue_handover(case_shop, stored.case.case_id, prepared.referral_id, attempt=1)
+    queue_handover(case_shop, stored.case.case_id, prepared.referral_id)
     policy = referral_policy(case_shop)
     kind = prepared.referral.kind
     flag_customer(stored.case, str(kind), prepared.referral.reason, tag=policy.tag(kind))
@@ -132,15 +137,23 @@ def after_write(case_shop: str, stored: store.StoredCase, prepared: Prepared) ->
     logger.info("Referred", extra={"case_id": stored.case.case_id, "kind": str(kind)})
 
 
-def queue_handover(
-    shop: str, case_id: str, referral_id: str, *, attempt: int, delay_seconds: int = 0
-) -> None:
-    body = {"shop": shop, "case_id": case_id, "referral_id": referral_id, "attempt": attempt}
-    _sqs().send_message(
-        QueueUrl=get_settings().require("handover_queue_url"),
-        MessageBody=json.dumps(body),
-        DelaySeconds=delay_seconds,
-    )
+def queue_handover(shop: str, case_id: str, referral_id: str) -> bool:
+    """Queue the first attempt now, the quick path. A failure is only counted: the hand-over
+    is in the due index (recorded with the referral), and the scheduler queues it from there;
+    the worker's claim makes the two deliveries of one job a single attempt."""
+    body = {"shop": shop, "case_id": case_id, "referral_id": referral_id}
+    try:
+        _sqs().send_message(
+            QueueUrl=get_settings().require("handover_queue_url"), MessageBody=json.dumps(body)
+        )
+    except Exception as exc:  # noqa: BLE001 - the outbox delivers it; the error is counted
+        metrics.add_metric(name="HandOverQueueDeferred", unit="Count", value=1)
+        logger.warning(
+            "Hand-over left to the scheduler",
+            extra={"case_id": case_id, "error": type(exc).__name__},
+        )
+        return False
+    return True
 
 
 __all__ = [

@@ -30,6 +30,7 @@ from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.fraud.screening import Gate, Screening
+from recoup.domain.handover import overdue as handover_overdue
 from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
@@ -137,19 +138,27 @@ def queue_due(now: datetime) -> int:
     settings = get_settings()
     jobs: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
+    handovers: list[dict[str, Any]] = []
     for due in store.due_cases(now):
         job = {"shop": due.shop, "case_id": due.case_id}
         if due.step == store.ESCALATION_CHECK:
             checks.append(job)  # the referral check (services.escalation)
+        elif due.step == store.HANDOVER_DELIVERY:
+            handovers.append(job)  # a referral's hand-over (services.handover)
+            if handover_overdue(datetime.fromisoformat(due.due_at), now):
+                metrics.add_metric(name="HandOverOverdue", unit="Count", value=1)
         else:
             jobs.append({**job, "step": due.step})
     _send_batches(settings.require("reminder_queue_url"), jobs, "reminder")
+    if handovers:
+        _send_batches(settings.require("handover_queue_url"), handovers, "hand-over")
+        metrics.add_metric(name="HandOversQueued", unit="Count", value=len(handovers))
     if checks:
         _send_batches(settings.require("escalation_queue_url"), checks, "escalation")
         metrics.add_metric(name="EscalationChecksQueued", unit="Count", value=len(checks))
     if jobs:
         metrics.add_metric(name="RemindersQueued", unit="Count", value=len(jobs))
-    return len(jobs) + len(checks)
+    return len(jobs) + len(checks) + len(handovers)
 
 
 def _send_batches(url: str, jobs: list[dict[str, Any]], what: str) -> None:

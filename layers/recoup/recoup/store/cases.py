@@ -48,6 +48,8 @@ class ConcurrentUpdate(Exception):
 DUE_SHARDS = 4
 # The due index's `next_step` for a referral check rather than a reminder step.
 ESCALATION_CHECK = -1
+# The due index's `next_step` for a referral's hand-over still to deliver (its outbox entry).
+HANDOVER_DELIVERY = -2
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +132,16 @@ def due_key(at: datetime, shop: str, case_id: str) -> str:
     return f"{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}#{shop}#{case_id}"
 
 
-def _due(dunning: Dunning) -> tuple[datetime, int] | None:
-    """What the due index holds for the case: (when, step), the step being
-    ESCALATION_CHECK for a referral check; None keeps it out of the index."""
+def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime, int] | None:
+    """What the due index holds for the case: (when, step), the step being HANDOVER_DELIVERY
+    while a referral's hand-over is open (it comes first: a referral has stopped the
+    reminders), ESCALATION_CHECK for a referral check; None keeps it out of the index."""
+    for _, referral in referrals.entries if referrals else ():
+        notification = referral.notification
+        if notification.open and notification.due_at is not None:
+            return notification.due_at, HANDOVER_DELIVERY
+    if dunning is None:
+        return None
     if dunning.due and dunning.next_at is not None:
         return dunning.next_at, dunning.next_step
     check = dunning.escalation_due_at
@@ -217,17 +226,17 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
     reminders = write.reminders
     if reminders is not None:
         item.dunning = reminders.to_dict()
-        due = _due(reminders)
-        if due is not None:
-            item.due_pk = due_shard(case.shop, case.case_id)
-            item.due_sk = due_key(due[0], case.shop, case.case_id)
-            item.next_step = due[1]
     screened = write.screened
     if screened is not None:
         item.screening = screened.to_dict()
     referrals = write.referred
     if referrals is not None:
         item.referral = referrals.to_dict()
+    due = _due(reminders, referrals)
+    if due is not None:
+        item.due_pk = due_shard(case.shop, case.case_id)
+        item.due_sk = due_key(due[0], case.shop, case.case_id)
+        item.next_step = due[1]
     if prior is not None:
         item.version = prior.version
     # PynamoDB adds the version condition (attribute_not_exists for a new item).
@@ -262,7 +271,7 @@ def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
     item = CaseItem(shop_pk(prior.case.shop), case_sk(prior.case.case_id))
     item.version = prior.version
     actions: list[Any] = [CaseItem.dunning.set(dunning.to_dict())]
-    due = _due(dunning)
+    due = _due(dunning, prior.referrals)
     if due is not None:
         actions += [
             CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
@@ -279,6 +288,31 @@ def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
             raise ConcurrentUpdate(f"case {prior.case.case_id} changed concurrently") from exc
         raise
     return replace(prior, version=int(item.version or prior.version + 1), dunning=dunning)
+
+
+def save_referrals(prior: StoredCase, referrals: Referrals) -> StoredCase:
+    """Change only the referrals (and the due index keys), conditioned on the version that
+    was read, with no audit entry: this is how the hand-over worker claims an attempt."""
+    bind()
+    item = CaseItem(shop_pk(prior.case.shop), case_sk(prior.case.case_id))
+    item.version = prior.version
+    actions: list[Any] = [CaseItem.referral.set(referrals.to_dict())]
+    due = _due(prior.dunning, referrals)
+    if due is not None:
+        actions += [
+            CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
+            CaseItem.due_sk.set(due_key(due[0], prior.case.shop, prior.case.case_id)),
+            CaseItem.next_step.set(due[1]),
+        ]
+    else:
+        actions += [CaseItem.due_pk.remove(), CaseItem.due_sk.remove(), CaseItem.next_step.remove()]
+    try:
+        item.update(actions=actions)
+    except UpdateError as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            raise ConcurrentUpdate(f"case {prior.case.case_id} changed concurrently") from exc
+        raise
+    return replace(prior, version=int(item.version or prior.version + 1), referrals=referrals)
 
 
 def _minimised(case: Case) -> Case:

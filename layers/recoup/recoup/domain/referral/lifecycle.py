@@ -47,20 +47,36 @@ _MOVES: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
 
 
 class NotificationStatus(StrEnum):
-    PENDING = "pending"
-    RETRYING = "retrying"  # a delivery failed; another attempt is scheduled
+    PENDING = "pending"  # recorded with the referral; the first attempt is due
+    RETRYING = "retrying"  # a delivery failed; another attempt is due at `due_at`
+    OUTCOME_UNKNOWN = "outcome_unknown"  # no answer in time; retried with the same key
     DELIVERED = "delivered"
-    FAILED = "failed"  # retries exhausted: dead-lettered, an operator must act
+    FAILED = "failed"  # attempts spent: out of the due index, an alarm fires, an operator acts
+
+
+_OPEN_NOTIFICATIONS = frozenset(
+    {NotificationStatus.PENDING, NotificationStatus.RETRYING, NotificationStatus.OUTCOME_UNKNOWN}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """How the agency or lawyer is told: the channel, where to (never a secret), progress."""
+    """How the agency or lawyer is told: the channel, where to, the name of the secret that
+    signs the webhook and verifies the report-backs on this referral (never the secret), and
+    progress. While it is open, `due_at` is when the next attempt is due: the case's due
+    index entry, which is the hand-over's outbox."""
 
     channel: HandOverChannel
     target: str  # the email address or the webhook URL
     status: NotificationStatus = NotificationStatus.PENDING
     attempts: int = 0
+    due_at: datetime | None = None
+    secret_ref: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """Not yet delivered nor given up: an attempt is due at `due_at`."""
+        return self.status in _OPEN_NOTIFICATIONS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,15 +84,20 @@ class Notification:
             "target": self.target,
             "status": str(self.status),
             "attempts": self.attempts,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "secret_ref": self.secret_ref,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        due_at, secret_ref = data.get("due_at"), data.get("secret_ref")
         return cls(
             channel=HandOverChannel(data["channel"]),
             target=str(data["target"]),
             status=NotificationStatus(data["status"]),
             attempts=int(data["attempts"]),
+            due_at=datetime.fromisoformat(due_at) if due_at else None,
+            secret_ref=str(secret_ref) if secret_ref else None,
         )
 
 
@@ -199,7 +220,10 @@ def start_referral(
         referred_at=at,
         reason=reason,
         owed=owed,
-        notification=Notification(hand_over.channel, hand_over.target),
+        # Due now: the referral's case write is the hand-over's outbox (the due index).
+        notification=Notification(
+            hand_over.channel, hand_over.target, due_at=at, secret_ref=hand_over.secret_ref
+        ),
         files=files,
         history=(HistoryEntry(ReferralStatus.REFERRED, at, reason),),
     )

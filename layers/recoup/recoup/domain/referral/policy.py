@@ -113,12 +113,17 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class EmailHandOver:
-    """Email the agency or lawyer (SES) a pre-signed link to the file, valid this long."""
+    """Email the agency or lawyer (SES) a pre-signed link to the file, valid this long.
+    `secret_ref` optionally names the secret its report-backs are signed with (without one,
+    only the merchant moves referrals handed over by email)."""
 
     address: str
     link_expiry_hours: int = DEFAULT_LINK_EXPIRY_HOURS
+    secret_ref: str | None = None
 
     def __post_init__(self) -> None:
+        if self.secret_ref is not None:
+            _check_secret_ref(self.secret_ref)
         if not isinstance(self.address, str):
             raise ReferralPolicyError(
                 "address", f"must be an email address, got {show(self.address)}"
@@ -160,12 +165,7 @@ class WebhookHandOver:
 
     def __post_init__(self) -> None:
         _check_webhook_url(self.url, self.allow_loopback_http)
-        if not isinstance(self.secret_ref, str) or not _SECRET_REF.fullmatch(self.secret_ref):
-            raise ReferralPolicyError(
-                "secret_ref",
-                "must be the name of a secret (1 to 4 segments of A-Z, a-z, 0-9, '_' or '-' "
-                f"joined by '/'), never the secret itself; got {show(self.secret_ref)}",
-            )
+        _check_secret_ref(self.secret_ref)
 
     @property
     def channel(self) -> HandOverChannel:
@@ -177,6 +177,15 @@ class WebhookHandOver:
 
 
 HandOver: TypeAlias = EmailHandOver | WebhookHandOver
+
+
+def _check_secret_ref(secret_ref: object) -> None:
+    if not isinstance(secret_ref, str) or not _SECRET_REF.fullmatch(secret_ref):
+        raise ReferralPolicyError(
+            "secret_ref",
+            "must be the name of a secret (1 to 4 segments of A-Z, a-z, 0-9, '_' or '-' "
+            f"joined by '/'), never the secret itself; got {show(secret_ref)}",
+        )
 
 
 def _check_webhook_url(url: object, allow_loopback_http: bool) -> None:
@@ -445,13 +454,21 @@ def _parse_hand_over(raw: object, path: str, allow_loopback_http: bool) -> HandO
     obj = _object(raw, path)
     channel = _enum(HandOverChannel, obj.get("channel"), f"{path}.channel")
     if channel is HandOverChannel.EMAIL:
-        check_keys(obj, path, ("channel", "address"), ("link_expiry_hours",), ReferralPolicyError)
+        check_keys(
+            obj,
+            path,
+            ("channel", "address"),
+            ("link_expiry_hours", "secret_ref"),
+            ReferralPolicyError,
+        )
     else:
         check_keys(obj, path, ("channel", "url", "secret_ref"), (), ReferralPolicyError)
     try:
         if channel is HandOverChannel.EMAIL:
             return EmailHandOver(
-                obj["address"], obj.get("link_expiry_hours", DEFAULT_LINK_EXPIRY_HOURS)
+                obj["address"],
+                obj.get("link_expiry_hours", DEFAULT_LINK_EXPIRY_HOURS),
+                obj.get("secret_ref"),
             )
         return WebhookHandOver(obj["url"], obj["secret_ref"], allow_loopback_http)
     except ReferralPolicyError as exc:
@@ -460,11 +477,14 @@ def _parse_hand_over(raw: object, path: str, allow_loopback_http: bool) -> HandO
 
 def _hand_over_to_dict(hand_over: HandOver | None) -> dict[str, Any] | None:
     if isinstance(hand_over, EmailHandOver):
-        return {
+        email: dict[str, Any] = {
             "channel": "email",
             "address": hand_over.address,
             "link_expiry_hours": hand_over.link_expiry_hours,
         }
+        if hand_over.secret_ref is not None:
+            email["secret_ref"] = hand_over.secret_ref
+        return email
     if isinstance(hand_over, WebhookHandOver):
         return {"channel": "webhook", "url": hand_over.url, "secret_ref": hand_over.secret_ref}
     return None
