@@ -29,9 +29,12 @@ Kinds:
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -76,6 +79,7 @@ class _Rule:
 class FaultPlan:
     calls: list[tuple[str, str]] = field(default_factory=list)
     invocations: list[tuple[str, str]] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)  # where in recoup each invocation was made
     injected: list[tuple[str, str, str]] = field(default_factory=list)
     retried: int = 0  # attempts the SDK made after a first one (its own retries)
     active: bool = True
@@ -130,6 +134,7 @@ class FaultPlan:
             plan._seen[key] = seen = plan._seen.get(key, 0) + 1
             if attempt == 1:
                 plan.invocations.append(key)
+                plan.sites.append(_call_site())
                 plan._seen_calls[key] = plan._seen_calls.get(key, 0) + 1
             else:
                 plan.retried += 1
@@ -168,6 +173,17 @@ class FaultPlan:
             if rule.nth == 0 or rule.nth <= count < rule.nth + rule.times:
                 return rule
         return None
+
+
+def _call_site() -> str:
+    """The innermost function of the project that made the call (`module.function`)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if f"{os.sep}recoup{os.sep}" in path and "site-packages" not in path:
+            return f"{Path(path).stem}.{frame.f_code.co_name}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
 
 
 class _EmptyBody:
