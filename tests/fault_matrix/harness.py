@@ -42,12 +42,10 @@ OUTCOMES = ALLOWED + FAILURES
 # "call": the nth call the code makes fails on every SDK attempt (the code sees the error);
 # "attempt": one attempt fails once, and the SDK's own retry may hide it.
 MODES = ("call", "attempt")
-RETRIED_BY_SDK = ("throttle", "server_error", "timeout_before", "timeout_after")
 # Lambda retries a failed asynchronous invocation twice.
 ASYNC_RETRIES = 2
+# Rounds of polling every queue before a drain counts as an endless requeue.
 MAX_POLL_ROUNDS = 120
-# Lambda functions whose clients are cached per container, per process here.
-SCHEDULER = "SchedulerFunction"
 
 
 @dataclass(frozen=True)
@@ -413,5 +411,4 @@ def record(result: Result) -> None:
         handle.write(result.to_json() + "\n")
 
 
-Runner = Callable[[World], Observation]
 __all__ = ["ALLOWED", "FAILURES", "KINDS", "MODES", "Cell", "Observation", "Result", "World"]
