@@ -137,7 +137,7 @@ def test_no_silent_loss_a_hand_over_that_cannot_be_queued_is_not_left_pending() 
     assert result.outcome in ("ok", "retried", "dlq"), describe(result)
 
 
-def test_one_email_per_step_when_sess_answer_times_out_after_sending() -> None:
+def test_one_email_per_step_when_the_ses_answer_times_out_after_sending() -> None:
     # Given SES accepting the email and its answer timing out (once: the SDK would retry)
     result = run_cell(Cell("sender-email", "sesv2", "SendEmail", 1, "timeout_after", "attempt"))
     # Then the customer gets one email at most; a lost answer is recorded as unknown
