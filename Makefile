@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build looks for the runtime's interpreter (python3.12) on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
 
-.PHONY: help install demo serve test lint bench lock sam-build clean chromium
+.PHONY: help install demo serve test lint bench faults lock sam-build clean chromium
 
 help:
 	@echo "make demo   - run the main job on the embedded local stack"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make chromium - install Chromium for the admin page tests (as root, if missing)"
 	@echo "make bench  - benchmarks; figures go to docs/performance.md"
+	@echo "make faults - the full fault-injection matrix; written to docs/reliability.md"
 	@echo "make lock   - regenerate the pinned requirement files from pyproject.toml"
 
 $(BIN)/python:
@@ -73,6 +74,17 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# Every AWS call of every consumer failed in turn with every fault kind (minutes); the
+# matrix is written to docs/reliability.md even when cells fail, then the exit code is
+# pytest's.
+FAULT_RESULTS := .pytest_cache/fault-results.jsonl
+faults: install
+	@mkdir -p $(dir $(FAULT_RESULTS)) && rm -f $(FAULT_RESULTS)
+	RECOUP_FAULT_RESULTS=$(abspath $(FAULT_RESULTS)) $(BIN)/pytest -n 2 -q -m faults \
+		tests/integration/test_fault_matrix.py; status=$$?; \
+	$(BIN)/python -m tests.fault_matrix.report $(FAULT_RESULTS) docs/reliability.md && \
+	exit $$status
 
 sam-build: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build

@@ -11,7 +11,13 @@ retries off).
         plan.fail("dynamodb", "GetItem", "throttle", nth=2)    # the second GetItem
         ...
     plan.calls     # every (service, operation) attempted, in order, faults included
+    plan.invocations  # every call the code made (an SDK retry is not a new one)
     plan.injected  # the faults that fired
+
+`fail(..., whole_call=True)` fails the `nth` call the code makes on every attempt the SDK
+makes at it, so the code sees the error whatever its client's retry settings (`nth` and
+`times` then count calls, not attempts). `with plan.armed(False):` lets calls through
+unrecorded: the harness's own calls, and the functions a scenario does not test.
 
 Kinds:
 - `throttle`: the provider refused for rate (did not act): 400 with the service's code.
@@ -23,8 +29,12 @@ Kinds:
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -61,15 +71,21 @@ class _Rule:
     nth: int  # 1-based occurrence of (service, operation) that fails; 0: every one
     times: int  # how many consecutive occurrences fail from nth on
     code: str | None
+    whole_call: bool = False  # count calls, not attempts, and fail every attempt of them
     fired: int = 0
 
 
 @dataclass
 class FaultPlan:
     calls: list[tuple[str, str]] = field(default_factory=list)
+    invocations: list[tuple[str, str]] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)  # where in recoup each invocation was made
     injected: list[tuple[str, str, str]] = field(default_factory=list)
+    retried: int = 0  # attempts the SDK made after a first one (its own retries)
+    active: bool = True
     _rules: list[_Rule] = field(default_factory=list)
     _seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    _seen_calls: dict[tuple[str, str], int] = field(default_factory=dict)
     _original: Any = None
 
     def fail(
@@ -81,16 +97,26 @@ class FaultPlan:
         nth: int = 1,
         times: int = 1,
         code: str | None = None,
+        whole_call: bool = False,
     ) -> FaultPlan:
         """Fail the `nth` call of `service.operation` (and the `times - 1` after it) with
         `kind`; `nth=0` fails every call. `code` overrides the error code sent."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {KINDS}")
-        self._rules.append(_Rule(service, operation, kind, nth, times, code))
+        self._rules.append(_Rule(service, operation, kind, nth, times, code, whole_call))
         return self
 
     def count(self, service: str, operation: str) -> int:
         return sum(1 for call in self.calls if call == (service, operation))
+
+    @contextmanager
+    def armed(self, active: bool) -> Iterator[None]:
+        """Record and inject (True) or let every call through untouched (False)."""
+        before, self.active = self.active, active
+        try:
+            yield
+        finally:
+            self.active = before
 
     def __enter__(self) -> FaultPlan:
         plan = self
@@ -100,10 +126,19 @@ class FaultPlan:
         def wrapped(endpoint: Endpoint, request: Any, operation_model: Any, context: Any) -> Any:
             service = operation_model.service_model.endpoint_prefix
             service = "sesv2" if operation_model.service_model.service_name == "sesv2" else service
+            if not plan.active:
+                return original(endpoint, request, operation_model, context)
             key = (service, operation_model.name)
+            attempt = int((context or {}).get("retries", {}).get("attempt", 1))
             plan.calls.append(key)
             plan._seen[key] = seen = plan._seen.get(key, 0) + 1
-            rule = plan._match(key, seen)
+            if attempt == 1:
+                plan.invocations.append(key)
+                plan.sites.append(_call_site())
+                plan._seen_calls[key] = plan._seen_calls.get(key, 0) + 1
+            else:
+                plan.retried += 1
+            rule = plan._match(key, seen, plan._seen_calls.get(key, 0))
             if rule is None:
                 return original(endpoint, request, operation_model, context)
             rule.fired += 1
@@ -130,13 +165,25 @@ class FaultPlan:
     def __exit__(self, *exc: object) -> None:
         Endpoint._do_get_response = self._original  # type: ignore[method-assign]
 
-    def _match(self, key: tuple[str, str], seen: int) -> _Rule | None:
+    def _match(self, key: tuple[str, str], seen: int, seen_calls: int) -> _Rule | None:
         for rule in self._rules:
             if (rule.service, rule.operation) != key:
                 continue
-            if rule.nth == 0 or rule.nth <= seen < rule.nth + rule.times:
+            count = seen_calls if rule.whole_call else seen
+            if rule.nth == 0 or rule.nth <= count < rule.nth + rule.times:
                 return rule
         return None
+
+
+def _call_site() -> str:
+    """The innermost function of the project that made the call (`module.function`)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if f"{os.sep}recoup{os.sep}" in path and "site-packages" not in path:
+            return f"{Path(path).stem}.{frame.f_code.co_name}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
 
 
 class _EmptyBody:

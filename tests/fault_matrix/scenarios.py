@@ -1,0 +1,421 @@
+"""One scenario per consumer: the state where it does its work (set up unarmed), the trigger
+and the scheduler runs that drive it, and what "done" means for it, read from the stack.
+
+Each `run` returns an Observation; `harness.World.classify` turns it into an outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import boto3
+
+from recoup.domain import cadence
+from recoup.domain.referral import NotificationStatus
+from recoup.integrations import shopify_http
+from recoup.integrations.shopify_http import HttpRequest, HttpResponse
+from recoup.services import shopify_tasks
+from recoup.services import shops as shop_service
+from recoup.store import cases as case_store
+from recoup.store import contacts, policies, tokens
+from recoup.store.data_requests import marker_sk
+from recoup.store.models import shop_pk
+from tests.conftest import SHOP, STRIPE_ACCOUNT, event_json
+from tests.fault_matrix.harness import Observation, World
+
+PENDING = event_json("shopify/order_pending.json")
+CASE = str(PENDING["id"])
+CUSTOMER_EMAIL = str(PENDING["email"])
+CUSTOMER_PHONE = "+15035550142"
+OPENED = datetime.fromisoformat(PENDING["updated_at"]).astimezone(UTC)
+FIRST_STEP_DUE = OPENED + timedelta(days=1, hours=2)  # daytime in the customer's zone
+# Runs of the scheduler after the first: past the sender's five-minute claim timeout, and
+# well before the next step is due.
+MINUTES = (0, 6, 12, 30)
+REFERRAL_CHECK = OPENED + timedelta(days=30)
+AGENCY = "claims@agency.example"
+OWNER = "owner@demo-electronics.example"
+HANDOVER_SECRET = "legal-firm-shared-secret"
+AGENCY_THRESHOLDS = {
+    "USD": {"agency_minimum": 5000, "legal_minimum": 500000, "write_off_below": 2500}
+}
+REDACT = event_json("shopify/customers_redact.json")
+REDACTED_ORDER = str(event_json("shopify/order_voided.json")["id"])
+DATA_REQUEST = event_json("shopify/customers_data_request.json")
+TOKEN = "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"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    function: str  # the consumer under test (its AWS calls are faulted)
+    what: str  # what "done" means, for the report
+    start: datetime
+    representative: tuple[str, str]  # the call the quick subset fails
+    run: Callable[[World], Observation]
+
+
+# ---------------------------------------------------------------------- shared steps
+
+
+def open_case(w: World, name: str = "order_pending", webhook_id: str = "wh-open") -> None:
+    with w.setup():
+        w.post_shopify(name, "orders/create", webhook_id)
+        w.drain()
+
+
+def ticks(w: World, first: datetime) -> None:
+    for minutes in MINUTES:
+        w.tick(first + timedelta(minutes=minutes))
+
+
+def stored(case_id: str = CASE) -> case_store.StoredCase:
+    found = case_store.load(SHOP, case_id)
+    assert found is not None
+    return found
+
+
+def first_step(w: World, kind: str, to: str) -> Observation:
+    """Step 1 of the sequence: sent once by `kind`, or recorded unknown, or pending."""
+    dunning = stored().dunning
+    assert dunning is not None
+    recorded = [m for m in dunning.sent if m.step == 0]
+    made = w.sent(kind, to)
+    if recorded:
+        channel = recorded[0].channel
+        return Observation(
+            done=channel == kind,
+            effects=made,
+            unknown=channel == "unknown",
+            detail=f"recorded {channel}, {made} {kind} sent",
+        )
+    pending = None
+    if dunning.claimed_step >= 0 and dunning.next_step == 0:
+        pending = "step 1 claimed, never recorded"
+    elif dunning.due and dunning.next_step == 0:
+        pending = "step 1 still due after every scheduler run"
+    return Observation(done=False, effects=made, pending=pending, detail=f"{made} {kind} sent")
+
+
+# ---------------------------------------------------------------------- the event worker
+
+
+def event_worker(w: World) -> Observation:
+    """orders/paid for an open case (step 1 scheduled); then the step's due time passes."""
+    open_case(w)
+    w.post_shopify("order_paid", "orders/paid", "wh-paid")
+    w.drain()
+    ticks(w, FIRST_STEP_DUE)  # payment must win: nothing may be sent now
+    case = stored()
+    reminders = w.sent("email", CUSTOMER_EMAIL) + w.sent("sms", CUSTOMER_PHONE)
+    paid = str(case.case.status) == "paid"
+    stopped = case.dunning is not None and str(case.dunning.status) == "stopped"
+    return Observation(
+        done=paid and stopped and reminders == 0,
+        detail=f"case {case.case.status}, {reminders} reminders after the payment",
+    )
+
+
+# ---------------------------------------------------------------------- scheduler and sender
+
+
+def scheduler(w: World) -> Observation:
+    open_case(w)
+    ticks(w, FIRST_STEP_DUE)
+    return first_step(w, "email", CUSTOMER_EMAIL)
+
+
+def sender_email(w: World) -> Observation:
+    open_case(w)
+    ticks(w, FIRST_STEP_DUE)
+    return first_step(w, "email", CUSTOMER_EMAIL)
+
+
+def sender_sms(w: World) -> Observation:
+    """A shop whose first step is a text message."""
+    with w.setup():
+        default = cadence.default_policy()
+        sms_first = replace(default.steps[2], delay=timedelta(days=1), anchor=cadence.Anchor.OPENED)
+        policies.save(SHOP, replace(default, steps=(sms_first, *default.steps[1:])), now=OPENED)
+    open_case(w)
+    ticks(w, FIRST_STEP_DUE)
+    return first_step(w, "sms", CUSTOMER_PHONE)
+
+
+# ---------------------------------------------------------------------- escalation, hand-over
+
+
+class Receiver:
+    """An agency's hand-over webhook on loopback; answers 200 and counts what it got."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.received.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/referrals"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def referred_case(w: World, *, legal_url: str | None) -> None:
+    """An unpaid case whose sequence was spent 15 days before the referral check: to the
+    agency by email (agency thresholds), or to legal by webhook (the default thresholds)."""
+    with w.setup():
+        doc: dict[str, Any] = {
+            "version": 1,
+            "agency": {
+                "after_last_step_days": 14,
+                "hand_over": {"channel": "email", "address": AGENCY},
+            },
+        }
+        if legal_url:
+            w.patch.setenv("RECOUP_HANDOVER_SECRET_LEGAL_FIRM", HANDOVER_SECRET)
+            doc["legal"] = {
+                "hand_over": {"channel": "webhook", "url": legal_url, "secret_ref": "legal-firm"}
+            }
+        else:
+            doc["thresholds"] = AGENCY_THRESHOLDS
+        policies.save_doc(SHOP, policies.REFERRAL, 1, doc, now=OPENED)
+    open_case(w)
+    with w.setup():
+        case = stored()
+        assert case.dunning is not None
+        spent = OPENED + timedelta(days=15)
+        case_store.save_dunning(case, case.dunning.spend(spent, "sequence spent"))
+
+
+def handed_over(made: int, what: str) -> Observation:
+    case = stored()
+    referrals = case.referrals
+    latest = referrals.latest if referrals else None
+    if latest is None:
+        return Observation(done=False, effects=made, detail=f"no referral; {made} {what}")
+    status = latest.notification.status
+    pending = None
+    if status in (NotificationStatus.PENDING, NotificationStatus.RETRYING):
+        pending = f"hand-over {status}, nothing will retry it"
+    return Observation(
+        done=status is NotificationStatus.DELIVERED,
+        effects=made,
+        pending=pending,
+        detail=f"{latest.kind} referral, hand-over {status}; {made} {what}",
+    )
+
+
+def escalation(w: World) -> Observation:
+    referred_case(w, legal_url=None)
+    ticks(w, REFERRAL_CHECK)
+    return handed_over(w.sent("email", AGENCY), "agency emails")
+
+
+def handover_email(w: World) -> Observation:
+    referred_case(w, legal_url=None)
+    ticks(w, REFERRAL_CHECK)
+    return handed_over(w.sent("email", AGENCY), "agency emails")
+
+
+def handover_webhook(w: World) -> Observation:
+    receiver = Receiver()
+    try:
+        referred_case(w, legal_url=receiver.url)
+        ticks(w, REFERRAL_CHECK)
+        return handed_over(len(receiver.received), "webhook deliveries")
+    finally:
+        receiver.close()
+
+
+# ---------------------------------------------------------------------- privacy
+
+
+def privacy_export(w: World) -> Observation:
+    """customers/data_request: the export written, the merchant emailed once."""
+    with w.setup():
+        shop_service.install(SHOP, stripe_account=STRIPE_ACCOUNT, contact_email=OWNER)
+    open_case(w)
+    w.post_shopify("customers_data_request", "customers/data_request", "wh-export")
+    w.drain()
+    request_id = str(DATA_REQUEST["data_request"]["id"])
+    key = f"exports/{SHOP}/{request_id}.json"
+    with w.plan.armed(False):
+        s3 = boto3.client("s3", region_name=w.region)
+        listed = s3.list_objects_v2(Bucket=w.local.stack.refs["CaseFilesBucket"], Prefix=key)
+        exported = bool(listed.get("Contents"))
+        item = boto3.client("dynamodb", region_name=w.region).get_item(
+            TableName=w.local.stack.refs["Table"],
+            Key={"pk": {"S": shop_pk(SHOP)}, "sk": {"S": marker_sk(request_id)}},
+        )
+    status = item.get("Item", {}).get("status", {}).get("S")
+    made = w.sent("email", OWNER)
+    return Observation(
+        done=exported and status == "emailed",
+        effects=made,
+        pending=f"data request marker {status}" if status == "claimed" else None,
+        detail=f"export {'written' if exported else 'missing'}, marker {status}, {made} emails",
+    )
+
+
+def privacy_erasure(w: World) -> Observation:
+    """customers/redact: the customer's case without their data, their items gone."""
+    open_case(w, "order_voided", "wh-voided")
+    w.post_shopify("customers_redact", "customers/redact", "wh-redact")
+    w.drain()
+    email = str(REDACT["customer"]["email"])
+    case = stored(REDACTED_ORDER)
+    with w.plan.armed(False):
+        pages = boto3.client("dynamodb", region_name=w.region).get_paginator("scan")
+        items = [
+            item
+            for page in pages.paginate(TableName=w.local.stack.refs["Table"])
+            for item in page["Items"]
+        ]
+    left = [item["sk"]["S"] for item in items if email in json.dumps(item)]
+    contact = contacts.contact_sk(email)
+    left += [item["sk"]["S"] for item in items if item["sk"]["S"] == contact]
+    erased = case.case.snapshot is not None and case.case.snapshot.customer is None
+    return Observation(
+        done=erased and not left,
+        detail=f"case {'erased' if erased else 'still names the customer'}; {len(left)} items left",
+    )
+
+
+# ---------------------------------------------------------------------- Shopify tasks
+
+
+class AdminApi:
+    """The shop's GraphQL endpoint: every tagsAdd succeeds and is counted."""
+
+    def __init__(self) -> None:
+        self.tagged = 0
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        self.tagged += "tagsAdd" in request.body.decode()
+        body = {
+            "data": {"tagsAdd": {"node": {"id": "x"}, "userErrors": []}},
+            "extensions": {
+                "cost": {
+                    "requestedQueryCost": 10,
+                    "throttleStatus": {
+                        "maximumAvailable": 1000.0,
+                        "currentlyAvailable": 990.0,
+                        "restoreRate": 50.0,
+                    },
+                }
+            },
+        }
+        return HttpResponse(200, json.dumps(body).encode())
+
+
+def tasks(w: World) -> Observation:
+    api = AdminApi()
+    w.patch.setattr(shopify_http, "urllib_transport", api)
+    with w.setup():
+        tokens.save_token(SHOP, TOKEN, scopes="read_orders,write_customers")
+        shopify_tasks.enqueue_tag(SHOP, CASE, "7001234567890", ["recoup:fraud"], "fraud: high")
+    w.drain()
+    return Observation(done=api.tagged >= 1, effects=api.tagged, detail=f"{api.tagged} tagsAdd")
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario(
+            "event-worker",
+            "EventWorkerFunction",
+            "orders/paid applied, sequence stopped, no reminder after it",
+            OPENED,
+            ("dynamodb", "TransactWriteItems"),
+            event_worker,
+        ),
+        Scenario(
+            "scheduler",
+            "SchedulerFunction",
+            "step 1 queued, then sent once",
+            OPENED,
+            ("sqs", "SendMessageBatch"),
+            scheduler,
+        ),
+        Scenario(
+            "sender-email",
+            "SenderFunction",
+            "step 1 emailed once and recorded",
+            OPENED,
+            ("sesv2", "SendEmail"),
+            sender_email,
+        ),
+        Scenario(
+            "sender-sms",
+            "SenderFunction",
+            "step 1 texted once and recorded",
+            OPENED,
+            ("sns", "Publish"),
+            sender_sms,
+        ),
+        Scenario(
+            "escalation",
+            "EscalationFunction",
+            "referred once, hand-over queued and delivered",
+            OPENED,
+            ("sqs", "SendMessage"),
+            escalation,
+        ),
+        Scenario(
+            "handover-email",
+            "HandOverFunction",
+            "agency emailed once, notification delivered",
+            OPENED,
+            ("sesv2", "SendEmail"),
+            handover_email,
+        ),
+        Scenario(
+            "handover-webhook",
+            "HandOverFunction",
+            "webhook delivered once, notification delivered",
+            OPENED,
+            ("dynamodb", "TransactWriteItems"),
+            handover_webhook,
+        ),
+        Scenario(
+            "privacy-export",
+            "PrivacyFunction",
+            "export written, merchant emailed once",
+            OPENED,
+            ("sesv2", "SendEmail"),
+            privacy_export,
+        ),
+        Scenario(
+            "privacy-erasure",
+            "PrivacyFunction",
+            "customer's data erased from the case and the table",
+            OPENED,
+            ("dynamodb", "TransactWriteItems"),
+            privacy_erasure,
+        ),
+        Scenario(
+            "shopify-tasks",
+            "ShopifyTasksFunction",
+            "customer tagged",
+            OPENED,
+            ("kms", "Decrypt"),
+            tasks,
+        ),
+    )
+}
