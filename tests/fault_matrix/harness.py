@@ -36,7 +36,7 @@ from tests.conftest import SHOP, STRIPE_ACCOUNT, event_bytes, shopify_headers
 from tests.faults import KINDS, FaultPlan
 
 # Outcomes the invariants allow, and the failures they forbid.
-ALLOWED = ("ok", "retried", "dlq", "unknown")
+ALLOWED = ("ok", "retried", "dlq", "unknown", "ended", "repeat")
 FAILURES = ("lost", "double", "stuck")
 OUTCOMES = ALLOWED + FAILURES
 # "call": the nth call the code makes fails on every SDK attempt (the code sees the error);
@@ -76,6 +76,8 @@ class Observation:
     effects: int | None = None  # messages, deliveries or tags made; None: a state change only
     unknown: bool = False  # a send recorded with an unknown outcome
     pending: str | None = None  # a claim or a status left unfinished, in words
+    ended: str | None = None  # a permanent refusal ended the work, with this reason recorded
+    keyed: bool = False  # every copy made carries one idempotency key (receivers drop repeats)
     detail: str = ""
 
 
@@ -255,6 +257,9 @@ class World:
         if not self.quiet:
             return _result("stuck", ["queues never went quiet (endless requeue)", *notes])
         if seen.effects is not None and seen.effects > 1:
+            if seen.keyed:
+                # At-least-once by design (hand-overs): one key, so the receiver drops repeats.
+                return _result("repeat", [f"{seen.effects} made, one idempotency key", *notes])
             return _result("double", [f"{seen.effects} made", *notes])
         if seen.unknown:
             if self.counted("unknown"):
@@ -272,6 +277,8 @@ class World:
             return _result("dlq", notes)
         if seen.pending:
             return _result("stuck", [seen.pending, *notes])
+        if seen.ended:
+            return _result("ended", [seen.ended, *notes])
         return _result("lost", ["not done, nothing in a DLQ, nothing pending", *notes])
 
 
@@ -383,6 +390,15 @@ def world(target: str, start: datetime, plan: FaultPlan) -> Iterator[World]:
                 return add_metric(*args, **kwargs)
 
             patch.setattr(observability.metrics, "add_metric", recorded)
+            from recoup.services import reminders
+
+            single = reminders.single_metric
+
+            def recorded_single(*args: Any, **kwargs: Any) -> Any:
+                state.metric_names.append(str(kwargs.get("name") or args[0]))
+                return single(*args, **kwargs)
+
+            patch.setattr(reminders, "single_metric", recorded_single)
             try:
                 with plan:
                     plan.active = False  # armed per function by the driver

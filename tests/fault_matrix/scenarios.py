@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -26,6 +28,7 @@ from recoup.store import cases as case_store
 from recoup.store import contacts, policies, tokens
 from recoup.store.data_requests import marker_sk
 from recoup.store.models import shop_pk
+from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_json
 from tests.fault_matrix.harness import Observation, World
 
@@ -89,12 +92,18 @@ def first_step(w: World, kind: str, to: str) -> Observation:
     made = w.sent(kind, to)
     if recorded:
         channel = recorded[0].channel
+        unknown = channel == "unknown" or recorded[0].outcome == "unknown"
         return Observation(
-            done=channel == kind,
+            done=channel == kind and not unknown,
             effects=made,
-            unknown=channel == "unknown",
-            detail=f"recorded {channel}, {made} {kind} sent",
+            unknown=unknown,
+            detail=f"recorded {channel} ({recorded[0].outcome}), {made} {kind} sent",
         )
+    trail = [str(e.body["summary"]) for e in case_store.audit_trail(SHOP, CASE)]
+    refused = [t for t in trail if "step 1" in t and "undeliverable" in t]
+    if refused and not (dunning.due and dunning.next_step == 0):
+        # A permanent refusal: the address is marked, the step skipped, the trail says why.
+        return Observation(done=False, effects=made, ended=refused[-1], detail=f"{made} sent")
     pending = None
     if dunning.claimed_step >= 0 and dunning.next_step == 0:
         pending = "step 1 claimed, never recorded"
@@ -156,11 +165,13 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[bytes] = []
+        self.keys: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 outer.received.append(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.keys.append(self.headers.get("Idempotency-Key") or "")
                 self.send_response(200)
                 self.end_headers()
 
@@ -203,7 +214,8 @@ def referred_case(w: World, *, legal_url: str | None) -> None:
         case_store.save_dunning(case, case.dunning.spend(spent, "sequence spent"))
 
 
-def handed_over(made: int, what: str) -> Observation:
+def handed_over(made: int, what: str, keys: list[str]) -> Observation:
+    """`keys`: the Idempotency-Key of each copy the receiver got."""
     case = stored()
     referrals = case.referrals
     latest = referrals.latest if referrals else None
@@ -217,20 +229,31 @@ def handed_over(made: int, what: str) -> Observation:
         done=status is NotificationStatus.DELIVERED,
         effects=made,
         pending=pending,
+        keyed=len(set(keys)) == 1 and len(keys) == made,
         detail=f"{latest.kind} referral, hand-over {status}; {made} {what}",
     )
+
+
+def agency_keys(w: World) -> list[str]:
+    """The Idempotency-Key header of each email the agency got."""
+    keys = []
+    for message in sent_messages(w.region):
+        if message.kind == "email" and AGENCY in message.to:
+            parsed = message_from_bytes(message.content, policy=email_policy.default)
+            keys.append(str(parsed.get("Idempotency-Key") or ""))
+    return keys
 
 
 def escalation(w: World) -> Observation:
     referred_case(w, legal_url=None)
     ticks(w, REFERRAL_CHECK)
-    return handed_over(w.sent("email", AGENCY), "agency emails")
+    return handed_over(w.sent("email", AGENCY), "agency emails", agency_keys(w))
 
 
 def handover_email(w: World) -> Observation:
     referred_case(w, legal_url=None)
     ticks(w, REFERRAL_CHECK)
-    return handed_over(w.sent("email", AGENCY), "agency emails")
+    return handed_over(w.sent("email", AGENCY), "agency emails", agency_keys(w))
 
 
 def handover_webhook(w: World) -> Observation:
@@ -238,7 +261,8 @@ def handover_webhook(w: World) -> Observation:
     try:
         referred_case(w, legal_url=receiver.url)
         ticks(w, REFERRAL_CHECK)
-        return handed_over(len(receiver.received), "webhook deliveries")
+        keys = [k for k in receiver.keys if k]
+        return handed_over(len(receiver.received), "webhook deliveries", keys)
     finally:
         receiver.close()
 
@@ -267,6 +291,7 @@ def privacy_export(w: World) -> Observation:
     made = w.sent("email", OWNER)
     return Observation(
         done=exported and status == "emailed",
+        unknown=exported and status == "emailed_outcome_unknown",
         effects=made,
         pending=f"data request marker {status}" if status == "claimed" else None,
         detail=f"export {'written' if exported else 'missing'}, marker {status}, {made} emails",

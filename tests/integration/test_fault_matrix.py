@@ -183,6 +183,9 @@ def test_permanent_failures_end_a_refused_address_is_not_retried_forever() -> No
         for minutes in range(35, 155, 5):
             world.tick(FIRST_STEP_DUE + timedelta(minutes=minutes))
         stored = case_store.load(SHOP, CASE)
+        trail = [
+            (e.body["kind"], str(e.body["summary"])) for e in case_store.audit_trail(SHOP, CASE)
+        ]
         sends = plan.count("sesv2", "SendEmail")
         assert world.sent("email", CUSTOMER_EMAIL) == 0
     # Then the address was tried a bounded number of times (one job's receives at most)
@@ -190,7 +193,6 @@ def test_permanent_failures_end_a_refused_address_is_not_retried_forever() -> No
     # and the sequence moved on: step 1 is no longer due, and the trail says why
     assert stored is not None and stored.dunning is not None
     assert not (stored.dunning.due and stored.dunning.next_step == 0), stored.dunning
-    trail = [(e.body["kind"], str(e.body["summary"])) for e in case_store.audit_trail(SHOP, CASE)]
     assert any(kind != "reminder.sent" and "step 1" in text for kind, text in trail), trail
 
 
