@@ -26,6 +26,7 @@ DEV_SECRETS = {
 # The app's API key (client id) is public: it is the audience of App Bridge session tokens.
 # Locally any fixed value works, as long as the tokens `recoup admin-url` mints name it too.
 DEV_SHOPIFY_API_KEY = "dev-shopify-api-key"
+LOCAL_LINK_LIFETIME_VARIABLE = "RECOUP_LOCAL_SESSION_TOKEN_MAX_SECONDS"
 LOCAL_PUBLIC_URL = "http://127.0.0.1:3000"
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -106,6 +107,10 @@ def emulated(port: int | None = None) -> Iterator[LocalStack]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
+    # `recoup admin-url` links open the page for a working session: App Bridge, which would
+    # mint a fresh one-minute token per request, does not run here (the admin API honours
+    # this only with env secrets, never on a deployed stack).
+    os.environ.setdefault(LOCAL_LINK_LIFETIME_VARIABLE, str(24 * 60 * 60))
     port = port or free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

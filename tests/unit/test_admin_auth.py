@@ -10,6 +10,7 @@ import pytest
 
 from recoup.admin.auth import MAX_LIFETIME_SECONDS, StaffSession, Unauthorized, authenticate
 from recoup.errors import ConfigurationError
+from recoup.settings import Settings
 from recoup_local import session_tokens
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -111,3 +112,32 @@ def test_a_token_of_one_minute_plus_the_leeway_is_accepted() -> None:
     token = header(iat=issued, nbf=issued, exp=issued + MAX_LIFETIME_SECONDS)
     assert authenticate(token, api_key=API_KEY, secrets=(SECRET,)).shop == SHOP
     assert MAX_LIFETIME_SECONDS == 70
+
+
+@pytest.mark.parametrize(("source", "accepted"), [("env", True), ("ssm", False)])
+def test_only_the_served_local_stack_may_allow_longer_links(source: str, accepted: bool) -> None:
+    # Given a day-long token, and a stack configured to allow day-long links
+    settings = Settings(
+        stage="dev",
+        region="us-east-1",
+        table_name="t",
+        events_queue_url="q",
+        secrets_source=source,
+        shopify_secret_param=None,
+        stripe_secret_param=None,
+        shopify_secret_env=None,
+        stripe_secret_env=None,
+        local_session_token_max_seconds=24 * 60 * 60,
+    )
+    issued = int(time.time())
+    token = header(iat=issued, nbf=issued, exp=issued + 23 * 60 * 60)
+    longest = settings.session_token_max_lifetime()
+    # Then only a stack whose secrets come from the environment (the local one) takes it;
+    # one that reads them from SSM (deployed) keeps Shopify's one minute
+    if accepted:
+        session = authenticate(token, api_key=API_KEY, secrets=(SECRET,), max_lifetime=longest)
+        assert session.shop == SHOP
+    else:
+        assert longest == MAX_LIFETIME_SECONDS
+        with pytest.raises(Unauthorized, match="valid for more than 70 seconds"):
+            authenticate(token, api_key=API_KEY, secrets=(SECRET,), max_lifetime=longest)

@@ -48,6 +48,8 @@ class Settings:
     handover_secret_prefix: str | None = None  # SSM path of shops' hand-over secrets
     identity_hash_key_param: str | None = None
     identity_hash_key_env: str | None = None
+    # The served local stack only: how long `recoup admin-url` links may live (seconds).
+    local_session_token_max_seconds: int | None = None
     events_dlq_url: str | None = None  # events whose retries are spent (references only)
     privacy_dlq_url: str | None = None  # privacy jobs whose retries are spent (references only)
     queue_bodies_bucket: str | None = None  # oversized events and dead-lettered bodies
@@ -92,6 +94,18 @@ class Settings:
         if not value:
             raise ConfigurationError(f"{name.upper()} is not configured (RECOUP_{name.upper()})")
         return str(value)
+
+    def session_token_max_lifetime(self) -> int:
+        """The longest `exp - iat` of an admin session token: Shopify's one minute plus
+        leeway. The served local stack (secrets from the environment, tokens minted by
+        `recoup admin-url` with a public development secret, no App Bridge to mint fresh
+        ones) may allow longer links; a stack that reads its secrets from SSM never does."""
+        from recoup.admin.auth import MAX_LIFETIME_SECONDS
+
+        local = self.local_session_token_max_seconds
+        if self.secrets_source == "env" and local is not None:
+            return local
+        return MAX_LIFETIME_SECONDS
 
     def shopify_secrets(self) -> tuple[str, ...]:
         """The app's client secret(s); a comma-separated list allows rotation."""
@@ -152,6 +166,15 @@ def _required(name: str) -> str:
     return value
 
 
+def _whole_number(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number of seconds, got {value!r}")
+    return int(value)
+
+
 @cache
 def get_settings() -> Settings:
     source = os.environ.get("RECOUP_SECRETS_SOURCE", "ssm")
@@ -187,6 +210,7 @@ def get_settings() -> Settings:
         handover_secret_prefix=os.environ.get("RECOUP_HANDOVER_SECRET_PREFIX") or None,
         identity_hash_key_param=os.environ.get("RECOUP_IDENTITY_HASH_KEY_PARAM") or None,
         identity_hash_key_env=os.environ.get("RECOUP_IDENTITY_HASH_KEY") or None,
+        local_session_token_max_seconds=_whole_number("RECOUP_LOCAL_SESSION_TOKEN_MAX_SECONDS"),
         events_dlq_url=os.environ.get("RECOUP_EVENTS_DLQ_URL") or None,
         privacy_dlq_url=os.environ.get("RECOUP_PRIVACY_DLQ_URL") or None,
         queue_bodies_bucket=os.environ.get("RECOUP_QUEUE_BODIES_BUCKET") or None,

@@ -113,6 +113,7 @@ def admin_app(static_dir: Path) -> APIGatewayHttpResolver:
                 app_.current_event.headers.get("authorization"),
                 api_key=settings.shopify_api_key,
                 secrets=settings.shopify_secrets(),
+                max_lifetime=settings.session_token_max_lifetime(),
             )
             if not shops.is_installed(staff.shop):
                 raise ApiError(403, "not_installed", f"{staff.shop} has not installed Recoup")

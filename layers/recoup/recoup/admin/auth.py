@@ -49,10 +49,15 @@ class StaffSession:
 
 
 def authenticate(
-    authorization: str | None, *, api_key: str | None, secrets: Sequence[str]
+    authorization: str | None,
+    *,
+    api_key: str | None,
+    secrets: Sequence[str],
+    max_lifetime: int = MAX_LIFETIME_SECONDS,
 ) -> StaffSession:
     """The staff session an `Authorization: Bearer <token>` header proves; raises
-    `Unauthorized` naming the problem."""
+    `Unauthorized` naming the problem. `max_lifetime`: the longest `exp - iat` accepted
+    (Shopify's one minute plus leeway; `Settings.session_token_max_lifetime`)."""
     if not api_key:
         raise ConfigurationError(
             "RECOUP_SHOPIFY_API_KEY is not set: session tokens cannot be checked"
@@ -70,17 +75,17 @@ def authenticate(
             if isinstance(exc.__cause__, jwt.InvalidSignatureError):
                 continue  # maybe signed with another of the secrets (rotation)
             raise _refusal(exc) from None
-        return _session(claims)
+        return _session(claims, max_lifetime)
     raise Unauthorized(
         "bad_signature", "the session token is not signed with this app's client secret"
     )
 
 
-def _session(claims: Mapping[str, Any]) -> StaffSession:
+def _session(claims: Mapping[str, Any], max_lifetime: int) -> StaffSession:
     for claim in ("exp", "nbf"):
         if claim not in claims:
             raise Unauthorized("missing_claim", f"the session token has no '{claim}' claim")
-    _check_lifetime(claims)
+    _check_lifetime(claims, max_lifetime)
     dest = claims.get("dest")
     match = _DEST.fullmatch(dest) if isinstance(dest, str) else None
     if match is None:
@@ -95,13 +100,13 @@ def _session(claims: Mapping[str, Any]) -> StaffSession:
     return StaffSession(shop=match[1], user=user.strip())
 
 
-def _check_lifetime(claims: Mapping[str, Any]) -> None:
+def _check_lifetime(claims: Mapping[str, Any], longest: int) -> None:
     """PyJWT has checked that exp, nbf and iat (when present) convert with int()."""
     issued = int(claims.get("iat", claims["nbf"]))
-    if int(claims["exp"]) - issued > MAX_LIFETIME_SECONDS:
+    if int(claims["exp"]) - issued > longest:
         raise Unauthorized(
             "token_lifetime_too_long",
-            f"the session token is valid for more than {MAX_LIFETIME_SECONDS} seconds "
+            f"the session token is valid for more than {longest} seconds "
             "('exp' - 'iat'); Shopify's live one minute",
         )
 
