@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from recoup import clock, links
@@ -33,8 +32,6 @@ from recoup.store import cases as store
 from recoup.store import contacts, policies, shops
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
     from recoup.store.models import ShopItem
 
 MAX_ATTEMPTS = 5
@@ -106,48 +103,6 @@ def _start_or_stop(prior: store.StoredCase | None, case: Case) -> Dunning | None
         )
     due = cadence.step_due_at(policy, 0, case.opened_at, None)
     return Dunning(DunningStatus.SCHEDULED, next_step=0, next_at=due, policy_version=policy.version)
-
-
-# ---------------------------------------------------------------- the scheduler
-
-
-@cache
-def _sqs() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs", region_name=get_settings().region)
-
-
-def queue_due(now: datetime) -> int:
-    """Queue one job per due step, and one per due referral check on the escalation queue
-    (SendMessageBatch, ten at a time); returns how many."""
-    settings = get_settings()
-    jobs: list[dict[str, Any]] = []
-    checks: list[dict[str, Any]] = []
-    for due in store.due_cases(now):
-        job = {"shop": due.shop, "case_id": due.case_id}
-        if due.step == store.ESCALATION_CHECK:
-            checks.append(job)  # the referral check (services.escalation)
-        else:
-            jobs.append({**job, "step": due.step})
-    _send_batches(settings.require("reminder_queue_url"), jobs, "reminder")
-    if checks:
-        _send_batches(settings.require("escalation_queue_url"), checks, "escalation")
-        metrics.add_metric(name="EscalationChecksQueued", unit="Count", value=len(checks))
-    if jobs:
-        metrics.add_metric(name="RemindersQueued", unit="Count", value=len(jobs))
-    return len(jobs) + len(checks)
-
-
-def _send_batches(url: str, jobs: list[dict[str, Any]], what: str) -> None:
-    for start in range(0, len(jobs), 10):
-        batch = jobs[start : start + 10]
-        response = _sqs().send_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "MessageBody": json.dumps(job)} for i, job in enumerate(batch)],
-        )
-        if response.get("Failed"):
-            raise RuntimeError(f"{len(response['Failed'])} {what} jobs were not queued")
 
 
 # ---------------------------------------------------------------- the sender
