@@ -121,6 +121,8 @@ def _item_kind(key: Mapping[str, Any]) -> str:
         return "stripe account"
     if pk == "GLOBAL" and sk.startswith("CONTACT#"):
         return "global contact"
+    if pk == "SCHEDULER":
+        return "scheduler cursors"  # store/due_cursors.py
     if sk.startswith("POLICY#"):
         return _POLICIES.get(sk.removeprefix("POLICY#"), "policy")
     prefixes = {

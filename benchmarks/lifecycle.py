@@ -117,6 +117,9 @@ QUERY_ADDRESS = Need(
 IDENTITIES = ("email", "card", "ip", "address")  # store.velocity.Identities' fields
 QUERY_SHARD = Need("scheduler", f"dynamodb.Query ({DUE_WITH})", _op("dynamodb.Query", DUE_WITH))
 QUEUE_JOBS = Need("scheduler", "sqs.SendMessageBatch", _op("sqs.SendMessageBatch"))
+CURSORS = "scheduler cursors"
+READ_CURSORS = Need("scheduler", f"dynamodb.GetItem ({CURSORS})", _op("dynamodb.GetItem", CURSORS))
+SAVE_CURSOR = Need("scheduler", f"dynamodb.PutItem ({CURSORS})", _op("dynamodb.PutItem", CURSORS))
 SENDER = (
     Need("sender", "dynamodb.GetItem (case)", _op("dynamodb.GetItem", "case")),
     Need("sender", "dynamodb.UpdateItem (case): the claim", _op("dynamodb.UpdateItem", "case")),
@@ -162,15 +165,15 @@ class Observed:
 @contextmanager
 def _watching(observed: Observed) -> Iterator[None]:
     """Wrap the services the functions call (they look them up on the module each time)."""
-    from recoup.services import cases, reminders, screening
+    from recoup.services import cases, reminders, scheduling, screening
     from recoup.services.reminders import on_case_change  # what services.cases calls
     from recoup.store import cases as store
     from recoup.store.velocity import Identities
 
     apply_message = cases.apply_message
     screen = screening.screen
-    due_cases = store.due_cases
-    queue_due = reminders.queue_due
+    due_page = store.due_page
+    queue_due = scheduling.queue_due
     send_job = reminders.send_job
 
     def applying(body: str, **kwargs: Any) -> Any:
@@ -202,15 +205,17 @@ def _watching(observed: Observed) -> Iterator[None]:
             observed.scorings.append(tuple(dim for dim in IDENTITIES if getattr(who, dim)))
         return screened
 
-    def finding(now: datetime, **kwargs: Any) -> Iterator[Any]:
-        for due in due_cases(now, **kwargs):
+    def finding(shard: int, upper: str, **kwargs: Any) -> Any:
+        page = due_page(shard, upper, **kwargs)
+        for due in page.cases:
             observed.due.setdefault(observed.phase, []).append((due.shop, due.case_id))
-            yield due
+        return page
 
-    def queueing(now: datetime) -> int:
-        count = queue_due(now)
+    def queueing(now: datetime, **kwargs: Any) -> Any:
+        report = queue_due(now, **kwargs)
+        count = report.queued + report.requeued
         observed.queued[observed.phase] = observed.queued.get(observed.phase, 0) + count
-        return count
+        return report
 
     def sending(body: str) -> Any:
         try:
@@ -227,8 +232,8 @@ def _watching(observed: Observed) -> Iterator[None]:
         stack.enter_context(mock.patch.object(cases, "apply_message", applying))
         stack.enter_context(mock.patch.object(cases, "on_case_change", changing))
         stack.enter_context(mock.patch.object(screening, "screen", screening_case))
-        stack.enter_context(mock.patch.object(store, "due_cases", finding))
-        stack.enter_context(mock.patch.object(reminders, "queue_due", queueing))
+        stack.enter_context(mock.patch.object(store, "due_page", finding))
+        stack.enter_context(mock.patch.object(scheduling, "queue_due", queueing))
         stack.enter_context(mock.patch.object(reminders, "send_job", sending))
         yield
 
@@ -488,6 +493,7 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
         shards += len({store.due_shard(s, c) for s, c in observed.due.get(phase, [])})
         batches += math.ceil(queued / 10)
     needs["scheduler"] += [QUERY_SHARD] * shards + [QUEUE_JOBS] * batches
+    needs["scheduler"] += [READ_CURSORS] * runs + [SAVE_CURSOR] * shards
     sent = sum(
         1
         for phase, outcomes in observed.outcomes.items()
@@ -549,6 +555,13 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
             batches,
         ),
         Rule(
+            "... where it stopped: its cursors read once a run, written after each page",
+            "scheduler",
+            "+ dynamodb.GetItem, + dynamodb.PutItem per shard's page (scheduler cursors)",
+            runs + shards,
+            runs + shards,
+        ),
+        Rule(
             "a reminder sent",
             "sender",
             "; ".join(need.name for need in SENDER),
@@ -563,7 +576,7 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
 
 def run(deliveries: Deliveries) -> LifecycleResult:
     from recoup import aws, clock
-    from recoup.services import reminders, shops
+    from recoup.services import scheduling, shops
     from recoup_local.lambdas import reset_caches
     from recoup_local.outbox import sent_messages
     from recoup_local.stack import in_process
@@ -574,7 +587,7 @@ def run(deliveries: Deliveries) -> LifecycleResult:
         os.environ.pop(name, None)  # no real Stripe call for pay links; moto in-process
     try:
         with _quiet_stdout(), in_process() as local:
-            reminders._sqs.cache_clear()  # clients of this stack, not of an earlier one
+            scheduling._sqs.cache_clear()  # clients of this stack, not of an earlier one
             aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
             handlers = local.lambdas.handlers

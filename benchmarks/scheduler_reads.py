@@ -12,11 +12,17 @@ written as is. The cases scheduled later are copies of such an item with the per
 fields replaced, checked equal to the store's own on a sample (`_Cases`). Audit entries are
 left out: they live under other keys, outside the due index, and only make the load slower.
 
-Then `recoup.services.reminders.queue_due(now)` runs, as the scheduler function would, with
+Then `recoup.services.scheduling.queue_due(now)` runs, as the scheduler function would, with
 every AWS call counted (`api_log`): the Query calls on the due index, the items they read
 (the sum of each response's ScannedCount; Count is what they returned) and the jobs queued.
 That is done twice on the same table: first with 10x fewer cases scheduled later, then after
 adding the rest, to show the reads follow the due cases, not the table.
+
+Drain (`drain`): on a fresh stack, DRAIN_SIZES due cases at once (nothing later), then
+scheduler runs, each with the function's time budget (its template Timeout, less
+`scheduling.TIME_MARGIN_SECONDS`, on the wall clock), one after the other until a run
+finishes: per run the jobs queued, the Queries, the backlog it reported, its seconds; at
+the end the messages on the reminder queue, which must equal the due cases (none twice).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ SHOP_TIMEZONE = "America/New_York"
 SCHEDULER = "SchedulerFunction"
 BATCH = 25  # BatchWriteItem's limit
 GOAL = 1.1  # items read per due case
+DRAIN_SIZES = (2_000, 20_000)  # due cases at once, for the drain runs
+FUNCTION_TIMEOUT = 180.0  # template.yaml's SchedulerFunction Timeout (checked in `drain`)
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,40 @@ class ReadsRun:
 
 
 @dataclass(frozen=True)
+class DrainRun:
+    queued: int  # jobs this run queued
+    queries: int  # due index Queries it made
+    backlog: int  # due entries it reported left for the next run
+    seconds: float  # its wall-clock time
+    finished: bool
+
+
+@dataclass(frozen=True)
+class Drain:
+    due: int  # due cases at once
+    runs: Sequence[DrainRun]
+    on_queue: int  # messages on the reminder queue after the last run
+    budget: float  # seconds each run may take before its margin
+
+    @property
+    def first(self) -> DrainRun:
+        return self.runs[0]
+
+    @property
+    def per_run(self) -> float:
+        """Jobs queued in the first run over the due cases."""
+        return self.first.queued / self.due
+
+    @property
+    def per_second(self) -> float:
+        return sum(r.queued for r in self.runs) / sum(r.seconds for r in self.runs)
+
+
+@dataclass(frozen=True)
 class SchedulerReadsResult:
     runs: Sequence[ReadsRun]  # smaller table first
     copied: bool  # the cases scheduled later were copies of a store-built item (checked)
+    drains: Sequence[Drain] = ()
 
     @property
     def growth(self) -> float:
@@ -202,13 +241,14 @@ def _write(table: str, items: list[dict[str, Any]]) -> None:
 def _measure(
     log: ApiLog, label: str, now: datetime, due: int, later: int, shards_with_due: int
 ) -> ReadsRun:
-    from recoup.services import reminders
+    from recoup.services import scheduling
     from recoup.store import cases as store
 
+    _forget_cursors()  # each measurement is a first run over the same due cases
     log.phase, log.function = label, SCHEDULER
     try:
         with log.recording():
-            queued = reminders.queue_due(now)
+            queued = scheduling.queue_due(now).queued
     finally:
         log.phase, log.function = "harness", None
     calls = log.made(phase=label)
@@ -226,6 +266,17 @@ def _measure(
     )
 
 
+def _forget_cursors() -> None:
+    from pynamodb.exceptions import DoesNotExist
+
+    from recoup.store.models import DueCursorItem
+
+    try:
+        DueCursorItem.get("SCHEDULER", "CURSOR#DUE").delete()
+    except DoesNotExist:
+        return
+
+
 def progress_to_stderr(message: str) -> None:
     """Progress from a second process (`python -m benchmarks` runs this one beside others)."""
     print(f"  .. [reads] {message}", file=sys.stderr, flush=True)
@@ -234,7 +285,7 @@ def progress_to_stderr(message: str) -> None:
 def run(
     deliveries: Deliveries, progress: Callable[[str], None] = progress_to_stderr
 ) -> SchedulerReadsResult:
-    from recoup.services import reminders, shops
+    from recoup.services import scheduling, shops
     from recoup.settings import get_settings
     from recoup.store import cases as store
     from recoup.store.bind import bind
@@ -246,7 +297,7 @@ def run(
     runs: list[ReadsRun] = []
     try:
         with _quiet_stdout(), in_process() as local:
-            reminders._sqs.cache_clear()  # a client of this stack, not of an earlier one
+            scheduling._sqs.cache_clear()  # a client of this stack, not of an earlier one
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
             bind()
             table = get_settings().table_name
@@ -276,4 +327,78 @@ def run(
     for r in runs:
         if r.queued != r.due:
             raise BenchError(f"queue_due queued {r.queued} jobs for {r.due} due cases")
-    return SchedulerReadsResult(runs, copied=cases.copying)
+    drains = [drain(deliveries, n, progress) for n in DRAIN_SIZES]
+    return SchedulerReadsResult(runs, copied=cases.copying, drains=drains)
+
+
+def drain(
+    deliveries: Deliveries, due: int, progress: Callable[[str], None] = progress_to_stderr
+) -> Drain:
+    """`due` cases due at once, then scheduler runs with the function's time budget until
+    one finishes; the reminder queue must then hold exactly one job per case."""
+    import time
+
+    import boto3
+
+    from recoup.services import scheduling, shops
+    from recoup.settings import get_settings
+    from recoup.store.bind import bind
+    from recoup_local.lambdas import reset_caches
+    from recoup_local.stack import in_process
+
+    _check_timeout()
+    saved = dict(os.environ)
+    budget = FUNCTION_TIMEOUT - scheduling.TIME_MARGIN_SECONDS
+    runs: list[DrainRun] = []
+    try:
+        with _quiet_stdout(), in_process() as local:
+            scheduling._sqs.cache_clear()
+            shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
+            bind()
+            cases = _Cases(deliveries, local.shopify_secret)
+            now = cases.opened + timedelta(days=8)
+            progress(f"scheduler drain: writing {due:,} due cases")
+            due_at = {i: now - timedelta(seconds=i) for i in range(due)}
+            cases.check(dict(list(due_at.items())[:3]))
+            _write(get_settings().table_name, cases.items(due_at))
+            for slot in range(100):
+                deadline = time.perf_counter() + FUNCTION_TIMEOUT
+                started = time.perf_counter()
+                report = scheduling.queue_due(
+                    now + timedelta(minutes=5 * slot),
+                    time_left=lambda deadline=deadline: deadline - time.perf_counter(),
+                )
+                runs.append(
+                    DrainRun(
+                        report.queued + report.requeued,
+                        report.queries,
+                        report.backlog,
+                        time.perf_counter() - started,
+                        report.finished,
+                    )
+                )
+                progress(f"scheduler drain ({due:,}): run {slot + 1} queued {runs[-1].queued:,}")
+                if report.finished:
+                    break
+            sqs = boto3.client("sqs", region_name=local.stack.region)
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=local.stack.refs["ReminderQueue"],
+                AttributeNames=["ApproximateNumberOfMessages"],
+            )["Attributes"]
+            on_queue = int(attributes["ApproximateNumberOfMessages"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_caches()
+    if on_queue != due or sum(r.queued for r in runs) != due:
+        raise BenchError(f"{due:,} due cases gave {on_queue:,} jobs on the queue")
+    return Drain(due, runs, on_queue, budget)
+
+
+def _check_timeout() -> None:
+    from benchmarks.fresh import ROOT
+
+    text = (ROOT / "template.yaml").read_text()
+    function = text.split("  SchedulerFunction:", 1)[1].split("\n\n", 1)[0]
+    if f"Timeout: {FUNCTION_TIMEOUT:.0f}" not in function:
+        raise BenchError("template.yaml's SchedulerFunction Timeout is not FUNCTION_TIMEOUT")

@@ -1,16 +1,20 @@
-"""EventBridge, every five minutes: queue one job per reminder step that is due."""
+"""EventBridge Scheduler, every five minutes: queue one job per due entry of the due index
+(reminder steps, referral checks, hand-over deliveries) that no earlier run queued."""
 
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recoup.observability import logger, metrics
-from recoup.services import reminders
+from recoup.services import scheduling
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    # The event's own time, not the clock: a late or retried run catches up to its slot.
+    # The heartbeat: its alarm fires when no run has started for 15 minutes.
+    metrics.add_metric(name="SchedulerRuns", unit="Count", value=1)
+    # The schedule's own time, not the clock: a late or retried run catches up to its slot.
     at = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).astimezone(UTC)
-    return {"queued": reminders.queue_due(at)}
+    run = scheduling.queue_due(at, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    return run.as_dict()

@@ -130,6 +130,8 @@ def _function(
             spec.topic_arns.append(resolver.resolve(event_props["Topic"]))
         elif event["Type"] == "Schedule":
             spec.schedules.append(str(event_props["Schedule"]))
+        elif event["Type"] == "ScheduleV2":
+            spec.schedules.append(str(event_props["ScheduleExpression"]))
     return spec
 
 

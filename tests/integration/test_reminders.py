@@ -9,7 +9,6 @@ from email import message_from_bytes, policy
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
 import pytest
 
 from recoup import clock
@@ -242,25 +241,6 @@ def test_a_provider_failure_releases_the_claim_and_the_retry_sends_once(
     run_scheduler(local, at, OPENED + timedelta(days=1, hours=2))
     assert len(emails(local)) == 1
     assert calls["n"] == 2
-
-
-def test_scheduler_reads_only_due_cases(local: Any) -> None:
-    # Given one due case among others scheduled later
-    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
-    for name in ("order_voided", "order_expired", "order_partially_paid"):
-        deliver_shopify(local, name, "orders/create", f"wh-{name}")
-    when = OPENED + timedelta(days=1, minutes=1)
-    due = list(case_store.due_cases(when))
-    assert [(d.case_id, d.step) for d in due] == [(PENDING_ID, 0)]
-
-
-def test_queue_due_puts_one_job_per_due_step(local: Any) -> None:
-    deliver_shopify(local, "order_pending", "orders/create", "wh-1")
-    queued = reminders.queue_due(OPENED + timedelta(days=2))
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    body = sqs.receive_message(QueueUrl=local.stack.refs["ReminderQueue"])["Messages"][0]["Body"]
-    assert queued == 1
-    assert json.loads(body) == {"shop": SHOP, "case_id": PENDING_ID, "step": 0}
 
 
 def test_a_concurrent_job_for_the_same_step_sends_nothing(

@@ -43,6 +43,8 @@ FUNCTIONS = (
     "ReferralReportFunction",
 )
 ROLES = frozenset(f"{f}Role" for f in FUNCTIONS)
+# The role SAM makes for EventBridge Scheduler to invoke the scheduler (ScheduleV2 event).
+SCHEDULE_ROLE = "SchedulerFunctionEveryFiveMinutesRole"
 # Every function sees the same names, so code can read settings anywhere, and the local stack
 # (infra/recoup_local) sets exactly these too.
 EXPECTED_ENV = frozenset(
@@ -398,6 +400,10 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "HandOverQueueMapping",
         "HandOverDeadLetterQueue",
         "HandOverDeadLetterAlarm",
+        "SchedulerDeadLetterQueue",
+        "SchedulerDeadLetterAlarm",
+        "SchedulerHeartbeatAlarm",
+        "SchedulerBacklogAlarm",
     }
     assert set(sam_template["Outputs"]) == {
         "ApiUrl",
@@ -528,8 +534,10 @@ def test_only_the_sms_senders_publish_and_never_to_a_topic(resources: dict[str, 
 def test_roles_attach_only_the_managed_policies_sam_adds(resources: dict[str, Any]) -> None:
     # Given every IAM role after the transform
     roles = _roles(resources)
-    assert set(roles) == ROLES
+    assert set(roles) == ROLES | {SCHEDULE_ROLE}
     for logical_id, role in roles.items():
+        if logical_id == SCHEDULE_ROLE:
+            continue  # SAM's own, checked in test_the_schedule_may_only_invoke_the_scheduler
         # When its managed and inline policies are listed
         attached = set(role["Properties"].get("ManagedPolicyArns", []))
         inline = {p["PolicyName"] for p in role["Properties"].get("Policies", [])}
@@ -613,24 +621,84 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
     grants = _grants(resources, "SchedulerFunctionRole")
     # When they are grouped by service
     services = {action.partition(":")[0] for action, _ in grants}
-    # Then it may Query the `due` index (not the table itself) and send to the reminder,
-    # escalation and hand-over queues
+    # Then it may Query the `due` index, read and write its cursor item in the table, and
+    # send to the reminder, escalation and hand-over queues
     assert {g for g in grants if g[0].startswith(("dynamodb:", "sqs:"))} == {
         ("dynamodb:Query", "<Table.Arn>/index/due"),
+        ("dynamodb:GetItem", "<Table.Arn>"),
+        ("dynamodb:PutItem", "<Table.Arn>"),
         ("sqs:SendMessage", "<ReminderQueue.Arn>"),
         ("sqs:SendMessage", "<EscalationQueue.Arn>"),
         ("sqs:SendMessage", "<HandOverQueue.Arn>"),
+    }
+    # and the table's items only under the SCHEDULER partition key (its cursors)
+    (cursor_statement,) = [
+        s
+        for role_id, s in _iam_statements(resources)
+        if role_id == "SchedulerFunctionRole" and "dynamodb:PutItem" in _as_list(s["Action"])
+    ]
+    assert cursor_statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SCHEDULER"]}
     }
     # and otherwise only decrypt with the data key
     assert services == {"dynamodb", "sqs", "kms"}
     assert {g for g in grants if g[0].startswith("kms:")} == {("kms:Decrypt", "<DataKey.Arn>")}
 
 
+def test_the_schedule_may_only_invoke_the_scheduler(resources: dict[str, Any]) -> None:
+    # Given the role EventBridge Scheduler assumes for the scheduler's schedule
+    role = _roles(resources)[SCHEDULE_ROLE]["Properties"]
+    # When its trust and grants are read
+    (trust,) = _statements(role["AssumeRolePolicyDocument"])
+    # Then only EventBridge Scheduler may assume it
+    assert trust["Principal"] == {"Service": ["scheduler.amazonaws.com"]}
+    # and it may invoke the scheduler and send undeliverable invocations to its DLQ, nothing else
+    assert role.get("ManagedPolicyArns", []) == []
+    assert _grants(resources, SCHEDULE_ROLE) == {
+        ("lambda:InvokeFunction", "<SchedulerFunction.Arn>"),
+        ("sqs:SendMessage", "<SchedulerDeadLetterQueue.Arn>"),
+    }
+
+
+def test_the_schedule_retries_dead_letters_and_sends_its_time(resources: dict[str, Any]) -> None:
+    # Given the scheduler's EventBridge Scheduler schedule
+    (schedule,) = [
+        v["Properties"] for v in resources.values() if v["Type"] == "AWS::Scheduler::Schedule"
+    ]
+    target = schedule["Target"]
+    # Then it fires on time, every five minutes, with the slot's time as the event's `time`
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert json.loads(target["Input"]) == {"time": "<aws.scheduler.scheduled-time>"}
+    # and an invocation that fails is retried, then dead-lettered to an alarmed queue
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]}
+    }
+    # and the scheduler runs one at a time (its cursors assume a single reader), within a slot
+    function = resources["SchedulerFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1
+    assert function["Timeout"] < 300
+
+
+def test_scheduler_heartbeat_alarm_fires_when_no_run_was_seen(
+    resources: dict[str, Any],
+) -> None:
+    # Given the alarm on the scheduler's heartbeat metric
+    (alarm,) = [a for a in _alarms(resources) if a.get("MetricName") == "SchedulerRuns"]
+    # Then fewer than one run in 15 minutes, or no data at all, is an alarm
+    assert (alarm["Namespace"], alarm["Statistic"]) == ("Recoup", "Sum")
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 900
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
+    assert alarm["TreatMissingData"] == "breaching"
+    # and it watches the dimension Powertools gives the metric (the service name)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "recoup"}]
+
+
 def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, Any]) -> None:
     # Given the table resources each role is meant to reach (webhooks: none)
     expected = {
         "EventWorkerFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/*"},
-        "SchedulerFunctionRole": {"<Table.Arn>/index/due"},
+        "SchedulerFunctionRole": {"<Table.Arn>/index/due", "<Table.Arn>"},
         "SenderFunctionRole": {"<Table.Arn>"},
         "FeedbackFunctionRole": {"<Table.Arn>"},
         "UnsubscribeFunctionRole": {"<Table.Arn>"},
@@ -1387,7 +1455,13 @@ def test_every_dead_letter_queue_has_an_alarm(resources: dict[str, Any]) -> None
         "HandOverQueue": "HandOverDeadLetterQueue",
     }
     assert function_dlqs == {"FeedbackFunction": "FeedbackDeadLetterQueue"}
-    dlqs = set(redrives.values()) | set(function_dlqs.values())
+    schedule_dlqs = {
+        k: (_get_att(v["Properties"]["Target"]["DeadLetterConfig"]["Arn"]) or ("",))[0]
+        for k, v in resources.items()
+        if v["Type"] == "AWS::Scheduler::Schedule"
+    }
+    assert schedule_dlqs == {"SchedulerFunctionEveryFiveMinutes": "SchedulerDeadLetterQueue"}
+    dlqs = set(redrives.values()) | set(function_dlqs.values()) | set(schedule_dlqs.values())
     # and every queue is either a dead-letter queue or redrives to one
     assert queues == dlqs | set(redrives)
     alarms = _alarms(resources)
@@ -1574,6 +1648,9 @@ def _triggers(resources: dict[str, Any]) -> dict[str, set[str]]:
             for target in props["Targets"]:
                 function_id, _ = _get_att(target["Arn"]) or ("", "")
                 found[function_id].add(f"schedule {props['ScheduleExpression']}")
+        elif resource["Type"] == "AWS::Scheduler::Schedule":
+            function_id, _ = _get_att(props["Target"]["Arn"]) or ("", "")
+            found[function_id].add(f"schedule {props['ScheduleExpression']}")
         elif resource["Type"] == "AWS::SNS::Subscription":
             if props["TopicArn"] == {"Ref": "AlarmTopic"}:
                 continue  # people, not functions

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -30,7 +29,6 @@ from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.fraud.screening import Gate, Screening
-from recoup.domain.handover import overdue as handover_overdue
 from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
@@ -41,8 +39,6 @@ from recoup.store import cases as store
 from recoup.store import contacts, policies, shops
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
     from recoup.store.models import ShopItem
 
 # Passes over one job: each ends the step, or learns something new (a concurrent write to
@@ -120,56 +116,6 @@ def _start_or_stop(prior: store.StoredCase | None, case: Case) -> Dunning | None
         )
     due = cadence.step_due_at(policy, 0, case.opened_at, None)
     return Dunning(DunningStatus.SCHEDULED, next_step=0, next_at=due, policy_version=policy.version)
-
-
-# ---------------------------------------------------------------- the scheduler
-
-
-@cache
-def _sqs() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs", region_name=get_settings().region)
-
-
-def queue_due(now: datetime) -> int:
-    """Queue one job per due step, and one per due referral check on the escalation queue
-    (SendMessageBatch, ten at a time); returns how many."""
-    settings = get_settings()
-    jobs: list[dict[str, Any]] = []
-    checks: list[dict[str, Any]] = []
-    handovers: list[dict[str, Any]] = []
-    for due in store.due_cases(now):
-        job = {"shop": due.shop, "case_id": due.case_id}
-        if due.step == store.ESCALATION_CHECK:
-            checks.append(job)  # the referral check (services.escalation)
-        elif due.step == store.HANDOVER_DELIVERY:
-            handovers.append(job)  # a referral's hand-over (services.handover)
-            if handover_overdue(datetime.fromisoformat(due.due_at), now):
-                metrics.add_metric(name="HandOverOverdue", unit="Count", value=1)
-        else:
-            jobs.append({**job, "step": due.step})
-    _send_batches(settings.require("reminder_queue_url"), jobs, "reminder")
-    if handovers:
-        _send_batches(settings.require("handover_queue_url"), handovers, "hand-over")
-        metrics.add_metric(name="HandOversQueued", unit="Count", value=len(handovers))
-    if checks:
-        _send_batches(settings.require("escalation_queue_url"), checks, "escalation")
-        metrics.add_metric(name="EscalationChecksQueued", unit="Count", value=len(checks))
-    if jobs:
-        metrics.add_metric(name="RemindersQueued", unit="Count", value=len(jobs))
-    return len(jobs) + len(checks) + len(handovers)
-
-
-def _send_batches(url: str, jobs: list[dict[str, Any]], what: str) -> None:
-    for start in range(0, len(jobs), 10):
-        batch = jobs[start : start + 10]
-        response = _sqs().send_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "MessageBody": json.dumps(job)} for i, job in enumerate(batch)],
-        )
-        if response.get("Failed"):
-            raise RuntimeError(f"{len(response['Failed'])} {what} jobs were not queued")
 
 
 # ---------------------------------------------------------------- the sender

@@ -125,11 +125,24 @@ def recoup_entry(
 
 def due_shard(shop: str, case_id: str) -> str:
     digest = hashlib.sha256(f"{shop}#{case_id}".encode()).digest()
-    return f"DUE#{digest[0] % DUE_SHARDS}"
+    return due_partition(digest[0] % DUE_SHARDS)
+
+
+def due_partition(shard: int) -> str:
+    return f"DUE#{shard}"
 
 
 def due_key(at: datetime, shop: str, case_id: str) -> str:
-    return f"{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}#{shop}#{case_id}"
+    return f"{_due_second(at)}#{shop}#{case_id}"
+
+
+def due_upper(at: datetime) -> str:
+    """The greatest due key of a step due by `at` (in its second): after any "#..." suffix."""
+    return f"{_due_second(at)}~"
+
+
+def _due_second(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime, int] | None:
@@ -376,19 +389,64 @@ def tracked_cases(
 class DueCase:
     shop: str
     case_id: str
-    step: int
+    step: int  # a reminder step, ESCALATION_CHECK or HANDOVER_DELIVERY
     due_at: str
+    key: str  # its due_sk: where it sorts in its shard
 
 
-def due_cases(now: datetime, *, limit: int = 1000) -> Iterator[DueCase]:
-    """Cases whose next reminder (or referral check: step ESCALATION_CHECK) is due by `now`:
-    one Query per shard of the sparse index, reading only due items (never a Scan)."""
+@dataclass(frozen=True, slots=True)
+class DuePage:
+    cases: tuple[DueCase, ...]
+    more: bool  # the range may hold more after the last of these
+
+
+def due_page(shard: int, upper: str, *, after: str | None = None, limit: int) -> DuePage:
+    """Up to `limit` entries of one shard of the due index, in due order, with keys after
+    `after` (None: from the start) up to `upper` (a `due_upper` or `due_key`): one Query
+    that reads only the items in that range (never a Scan)."""
+    if limit < 2:
+        raise ValueError("a due page holds at least 2 entries (the first may be `after`)")
     bind()
-    upper = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "~"  # after any "#..." suffix
+    if after is not None and after >= upper:
+        return DuePage((), more=False)
+    # BETWEEN includes `after` itself: that one entry, if still there, is read and skipped.
+    condition = CaseItem.due_sk <= upper if after is None else CaseItem.due_sk.between(after, upper)
+    results = CaseItem.due_index.query(
+        due_partition(shard), condition, limit=limit, page_size=limit
+    )
+    cases = tuple(_due_case(item) for item in results if item.due_sk != after)
+    return DuePage(cases, more=results.last_evaluated_key is not None)
+
+
+def due_count(shard: int, upper: str, *, after: str | None = None) -> int:
+    """How many entries of one shard lie after `after` up to `upper` (Select=COUNT)."""
+    bind()
+    if after is not None and after >= upper:
+        return 0
+    if after is None:
+        return CaseItem.due_index.count(due_partition(shard), CaseItem.due_sk <= upper)
+    counted = CaseItem.due_index.count(due_partition(shard), CaseItem.due_sk.between(after, upper))
+    return counted - CaseItem.due_index.count(due_partition(shard), CaseItem.due_sk == after)
+
+
+def _due_case(item: CaseItem) -> DueCase:
+    key = str(item.due_sk)
+    due_at, shop, case_id = key.split("#", 2)
+    return DueCase(shop, case_id, int(item.next_step or 0), due_at, key)
+
+
+def due_cases(now: datetime, *, page_size: int = 1000) -> Iterator[DueCase]:
+    """Every entry of the due index that is due by `now`, shard by shard (reminder steps,
+    referral checks, hand-over deliveries), page by page."""
+    upper = due_upper(now)
     for shard in range(DUE_SHARDS):
-        for item in CaseItem.due_index.query(f"DUE#{shard}", CaseItem.due_sk <= upper, limit=limit):
-            due_at, shop, case_id = str(item.due_sk).split("#", 2)
-            yield DueCase(shop, case_id, int(item.next_step or 0), due_at)
+        after: str | None = None
+        while True:
+            page = due_page(shard, upper, after=after, limit=page_size)
+            yield from page.cases
+            if not page.more or not page.cases:
+                break
+            after = page.cases[-1].key
 
 
 def audit_trail(shop: str, case_id: str) -> list[AuditEntry]:

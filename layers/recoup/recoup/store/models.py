@@ -10,6 +10,7 @@ SHOP#<domain>     VEL#<dim>#<hash>#<time>#<id>  a failed payment, for velocity c
 SHOP#<domain>     ADDR#<hash>#<email hash>   an email shipping to an address (TTL)
 SHOP#<domain>     PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
 STRIPEACCT#<id>   META                       which shop a connected Stripe account is
+SCHEDULER         CURSOR#DUE                 where the scheduler stopped in each due shard
 """
 
 from __future__ import annotations
@@ -166,12 +167,24 @@ class XrefItem(_Item):
     case_id = UnicodeAttribute()
 
 
+class DueCursorItem(_Item):
+    """The scheduler's position in every shard of the due index (store.due_cursors)."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shards = JSONAttribute()  # {"<shard>": recoup.store.due_cursors.ShardCursor.to_dict}
+    updated_at = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+
 MODELS: tuple[type[_Item], ...] = (
     ShopItem,
     StripeAccountItem,
     CaseItem,
     AuditItem,
     XrefItem,
+    DueCursorItem,
     PolicyItem,
     ContactItem,
     MessageItem,

@@ -1,0 +1,319 @@
+"""The scheduler: queue one job for every entry of the due index that is due, once, however
+many there are.
+
+Forward pass: each shard of the due index has a cursor, the due key of the last entry
+queued. A run reads each shard after its cursor up to `now`, a page at a time (the shards
+in turn), sends the page's jobs (SendMessageBatch, ten at a time; entries that fail for a
+transient reason are retried alone), then moves the cursor to the page's last entry, so the
+next run starts after it. Out of time (the Lambda's remaining time less a margin), the run
+stops between pages and the next run carries on from the cursors.
+
+Sweep: an entry can sit behind a cursor without a job on its way: written with a due time
+already past (a late webhook), or its job was lost (dead-lettered, a sender that died).
+A sweep pass per shard at most once an hour re-queues, a bounded page per run, the entries
+still in the index that the forward pass had passed at least an hour before and that were
+due more than an hour ago. In normal operation that range is empty.
+
+At least once: a job is queued before the cursor passes its entry, so a crash, a timeout or
+a failed cursor write makes the next run send that page again (at most one page twice; the
+sender's claim makes a duplicate job harmless). A job SQS refuses for good is left in the
+index for the sweep, and the run fails (its alarm fires) once it has queued the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from recoup.domain.handover import overdue as handover_overdue
+from recoup.observability import logger, metrics
+from recoup.settings import get_settings
+from recoup.store import cases as store
+from recoup.store import due_cursors
+from recoup.store.due_cursors import Cursors, ShardCursor
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+# Entries per Query: 50 SendMessageBatch calls, a second or two; the time check is per page.
+PAGE_SIZE = 500
+# Kept back from the Lambda's remaining time: one page's sends with retries and a cursor write.
+TIME_MARGIN_SECONDS = 20.0
+# How long an entry stays behind the cursor before the sweep re-queues it, and how often a
+# sweep pass may start per shard.
+STALE_AFTER = timedelta(hours=1)
+SWEEP_LIMIT = 200  # entries per shard per run
+SEND_ATTEMPTS = 5  # per SendMessageBatch entry, on top of botocore's retries of a whole call
+BACKOFF_SECONDS = 0.1
+SQS_BATCH = 10  # SendMessageBatch's limit
+
+
+class SchedulerIncomplete(Exception):
+    """Some due jobs could not be queued in this run; the cursors record what was."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    setting: str  # the Settings field holding the queue's URL
+    metric: str  # the count of jobs queued there
+
+
+REMINDERS = Route("reminder_queue_url", "RemindersQueued")
+ESCALATION_CHECKS = Route("escalation_queue_url", "EscalationChecksQueued")
+HANDOVERS = Route("handover_queue_url", "HandOversQueued")
+
+
+def job_for(due: store.DueCase) -> tuple[Route, dict[str, Any]]:
+    """Where an entry of the due index goes, and the job it becomes."""
+    job: dict[str, Any] = {"shop": due.shop, "case_id": due.case_id}
+    if due.step == store.ESCALATION_CHECK:
+        return ESCALATION_CHECKS, job  # the referral check (services.escalation)
+    if due.step == store.HANDOVER_DELIVERY:
+        return HANDOVERS, job  # the referral's hand-over (services.handover)
+    return REMINDERS, {**job, "step": due.step}
+
+
+@dataclass
+class RunReport:
+    queued: int = 0  # jobs the forward pass queued
+    requeued: int = 0  # jobs the sweep queued again
+    backlog: int = 0  # due entries left for the next run
+    queries: int = 0  # pages read from the due index
+    finished: bool = True  # False: out of time, the next run carries on
+    refused: int = 0  # jobs SQS refused for good (left in the index)
+    by_route: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "requeued": self.requeued,
+            "backlog": self.backlog,
+            "queries": self.queries,
+            "finished": self.finished,
+        }
+
+
+@cache
+def _sqs() -> SQSClient:
+    import boto3
+
+    return boto3.client("sqs", region_name=get_settings().region)
+
+
+def _unlimited() -> float:
+    return math.inf
+
+
+def queue_due(
+    now: datetime,
+    *,
+    time_left: Callable[[], float] = _unlimited,
+    page_size: int = PAGE_SIZE,
+) -> RunReport:
+    """Queue every entry due by `now` that no earlier run queued, then sweep; `time_left`
+    gives the seconds the run may still take."""
+    report = RunReport()
+    run = _Run(now, due_cursors.load(), report, time_left)
+    try:
+        run.forward(page_size)
+        if report.finished:
+            run.sweep()
+        else:
+            report.backlog = run.backlog()
+        metrics.add_metric(name="SchedulerBacklog", unit="Count", value=report.backlog)
+    finally:
+        _emit(report)  # what was queued, even by a run that fails
+    if report.refused:
+        raise SchedulerIncomplete(f"SQS refused {report.refused} jobs; the sweep retries them")
+    return report
+
+
+@dataclass
+class _Run:
+    now: datetime
+    cursors: Cursors
+    report: RunReport
+    time_left: Callable[[], float]
+
+    def _out_of_time(self) -> bool:
+        return self.time_left() < TIME_MARGIN_SECONDS
+
+    def _move(self, shard: int, cursor: ShardCursor) -> None:
+        if cursor == self.cursors.of(shard):
+            return
+        shards = {**self.cursors.shards, shard: cursor}
+        self.cursors = due_cursors.save(replace(self.cursors, shards=shards), self.now)
+
+    def forward(self, page_size: int) -> None:
+        upper = store.due_upper(self.now)
+        pending = list(range(store.DUE_SHARDS))
+        while pending:
+            for shard in list(pending):
+                if self._out_of_time():
+                    self.report.finished = False
+                    return
+                cursor = self.cursors.of(shard)
+                page = store.due_page(shard, upper, after=cursor.after, limit=page_size)
+                self.report.queries += 1
+                sent = _queue(page.cases, self.report, self.now)
+                if sent.through is not None:
+                    self._move(shard, replace(cursor, after=sent.through))
+                self.report.queued += sent.count
+                if sent.failed:
+                    raise SchedulerIncomplete(f"{sent.failed} due jobs were not queued")
+                if not page.more:
+                    pending.remove(shard)
+
+    def sweep(self) -> None:
+        """One page per shard of its sweep pass; the positions are saved once, at the end
+        (a crash before that repeats only these swept jobs, which were stuck anyway)."""
+        bound = store.due_upper(self.now - STALE_AFTER)
+        moved: dict[int, ShardCursor] = {}
+        failed = 0
+        for shard in range(store.DUE_SHARDS):
+            if self._out_of_time():
+                break
+            cursor = begin_sweep(self.cursors.of(shard), self.now)
+            if cursor.sweep_upper is not None:
+                upper = min(cursor.sweep_upper, bound)
+                page = store.due_page(shard, upper, after=cursor.sweep_after, limit=SWEEP_LIMIT)
+                self.report.queries += 1
+                sent = _queue(page.cases, self.report, self.now)
+                self.report.requeued += sent.count
+                if sent.through is not None:
+                    cursor = replace(cursor, sweep_after=sent.through)
+                if not page.more and not sent.failed:
+                    cursor = replace(cursor, sweep_upper=None, sweep_after=None)
+                failed += sent.failed
+            moved[shard] = cursor
+            if failed:
+                break
+        shards = {**self.cursors.shards, **moved}
+        if shards != self.cursors.shards:
+            self.cursors = due_cursors.save(replace(self.cursors, shards=shards), self.now)
+        if failed:
+            raise SchedulerIncomplete(f"{failed} swept jobs were not queued")
+
+    def backlog(self) -> int:
+        upper = store.due_upper(self.now)
+        return sum(
+            store.due_count(shard, upper, after=self.cursors.of(shard).after)
+            for shard in range(store.DUE_SHARDS)
+        )
+
+
+def begin_sweep(cursor: ShardCursor, now: datetime) -> ShardCursor:
+    """The cursor with a sweep pass under way: the current one, or a new one if none ran in
+    the last STALE_AFTER. A new pass ends where the forward pass was when the previous pass
+    began (at least STALE_AFTER ago), and notes where it is now for the next."""
+    if cursor.sweep_upper is not None:
+        return cursor
+    started = cursor.sweep_started_at
+    if started is not None and started <= now < started + STALE_AFTER:
+        return cursor
+    return replace(
+        cursor,
+        sweep_upper=cursor.next_sweep_upper,
+        sweep_after=None,
+        next_sweep_upper=cursor.after,
+        sweep_started_at=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    count: int  # jobs queued
+    through: str | None  # the due key up to which every job was queued or refused for good
+    failed: int  # jobs not queued for a transient reason (SQS failing): the run stops
+
+
+def _queue(cases: Sequence[store.DueCase], report: RunReport, now: datetime) -> _Sent:
+    """Send one page's jobs, by queue; stops at the first batch SQS keeps failing."""
+    settings = get_settings()
+    by_route: dict[Route, list[tuple[int, dict[str, Any]]]] = {}
+    for index, due in enumerate(cases):
+        route, job = job_for(due)
+        if route is HANDOVERS and handover_overdue(datetime.fromisoformat(due.due_at), now):
+            # The outbox's safety net: an agency or lawyer not told in time (alarmed).
+            metrics.add_metric(name="HandOverOverdue", unit="Count", value=1)
+        by_route.setdefault(route, []).append((index, job))
+    queued: set[int] = set()
+    refused: set[int] = set()
+    for route, jobs in by_route.items():
+        url = settings.require(route.setting)
+        failing = False
+        for start in range(0, len(jobs), SQS_BATCH):
+            batch = jobs[start : start + SQS_BATCH]
+            failed, rejected = _send_batch(url, batch)
+            done = {index for index, _ in batch} - failed - rejected
+            queued |= done
+            refused |= rejected
+            report.by_route[route.metric] += len(done)
+            if failed:
+                failing = True
+                break
+        if failing:
+            break
+    if refused:
+        logger.error("SQS refused due jobs; they stay in the due index", extra={"n": len(refused)})
+        report.refused += len(refused)
+    # The cursor may pass what was queued or refused, up to the first job that was neither.
+    missing = set(range(len(cases))) - queued - refused
+    first_missing = min(missing, default=len(cases))
+    return _Sent(
+        count=len(queued),
+        through=cases[first_missing - 1].key if first_missing > 0 else None,
+        failed=len(missing),
+    )
+
+
+def _send_batch(url: str, jobs: list[tuple[int, dict[str, Any]]]) -> tuple[set[int], set[int]]:
+    """Send up to ten jobs; entries that fail for a transient reason (throttled, SQS's own
+    fault) are sent again alone, with backoff. Returns (not sent, refused for good)."""
+    pending = {str(index): (index, job) for index, job in jobs}
+    refused: set[int] = set()
+    for attempt in range(SEND_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))  # noqa: S311 (jitter)
+        try:
+            response = _sqs().send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": entry_id, "MessageBody": json.dumps(job)}
+                    for entry_id, (_, job) in pending.items()
+                ],
+            )
+        except (ClientError, BotoCoreError) as exc:  # after botocore's own retries
+            logger.warning(
+                "SendMessageBatch failed", extra={"error": type(exc).__name__, "attempt": attempt}
+            )
+            continue
+        retry: dict[str, tuple[int, dict[str, Any]]] = {}
+        for failure in response.get("Failed", []):
+            entry = pending[failure["Id"]]
+            if failure.get("SenderFault"):
+                refused.add(entry[0])
+            else:
+                retry[failure["Id"]] = entry
+        pending = retry
+        if not pending:
+            break
+    return {index for index, _ in pending.values()}, refused
+
+
+def _emit(report: RunReport) -> None:
+    metrics.add_metric(name="StepsQueued", unit="Count", value=report.queued + report.requeued)
+    metrics.add_metric(name="StepsRequeued", unit="Count", value=report.requeued)
+    for name, count in report.by_route.items():
+        if count:
+            metrics.add_metric(name=name, unit="Count", value=count)
