@@ -240,7 +240,8 @@ class LocalLambdas:
                     "resources": [f"local-schedule:{expression}"],
                     "detail": {},
                 }
-                self.handlers[spec.logical_id](event, LambdaContext(spec.logical_id))
+                context = LambdaContext(spec.logical_id, timeout_seconds=spec.timeout)
+                self.handlers[spec.logical_id](event, context)
                 called += 1
         return called
 

@@ -45,6 +45,7 @@ class FunctionSpec:
     batch_size: int = 10
     topic_arns: list[str] = field(default_factory=list)  # SNS subscriptions
     schedules: list[str] = field(default_factory=list)  # EventBridge schedule expressions
+    timeout: int = 10  # seconds (the function's Timeout, else the template's Globals)
 
 
 @dataclass
@@ -89,11 +90,11 @@ def provision(region: str = "us-east-1", stage: str = "dev") -> Stack:
                 continue
             props = resolver.resolve(resource.get("Properties") or {})
             _CREATE[kind](logical_id, props, resolver, region, queue_urls)
-    globals_env = (
-        ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
-    ).get("Variables") or {}
+    globals_function = (template.get("Globals") or {}).get("Function") or {}
+    globals_env = (globals_function.get("Environment") or {}).get("Variables") or {}
+    globals_timeout = int(globals_function.get("Timeout") or 10)
     functions = [
-        _function(logical_id, resource, globals_env, resolver)
+        _function(logical_id, resource, globals_env, resolver, globals_timeout)
         for logical_id, resource in resources.items()
         if resource["Type"] == "AWS::Serverless::Function"
     ]
@@ -108,7 +109,11 @@ def provision(region: str = "us-east-1", stage: str = "dev") -> Stack:
 
 
 def _function(
-    logical_id: str, resource: dict[str, Any], globals_env: dict[str, Any], resolver: Resolver
+    logical_id: str,
+    resource: dict[str, Any],
+    globals_env: dict[str, Any],
+    resolver: Resolver,
+    globals_timeout: int = 10,
 ) -> FunctionSpec:
     props = resource["Properties"]
     own_env = ((props.get("Environment") or {}).get("Variables")) or {}
@@ -118,6 +123,7 @@ def _function(
         code_dir=ROOT / props["CodeUri"],
         handler=props["Handler"],
         environment=env,
+        timeout=int(props.get("Timeout") or globals_timeout),
     )
     for event in (props.get("Events") or {}).values():
         event_props = event.get("Properties") or {}

@@ -18,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from recoup import clock
 from recoup.domain.audit import GENESIS, AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning
@@ -136,6 +137,17 @@ def due_key(at: datetime, shop: str, case_id: str) -> str:
     return f"{_due_second(at)}#{shop}#{case_id}"
 
 
+# An entry is never keyed behind the moment it is written (plus the index's settling time):
+# the scheduler's cursors only move forward, so an entry due in the past (a late webhook, a
+# resumed hold, a check due now) is keyed at when it became known, and the next run sees it.
+INDEX_SETTLE = timedelta(seconds=5)
+
+
+def index_key(due: datetime, shop: str, case_id: str) -> str:
+    """The due key a write puts on the case: `due`, or now if `due` has passed."""
+    return due_key(max(due, clock.now() + INDEX_SETTLE), shop, case_id)
+
+
 def due_upper(at: datetime) -> str:
     """The greatest due key of a step due by `at` (in its second): after any "#..." suffix."""
     return f"{_due_second(at)}~"
@@ -248,7 +260,7 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
     due = _due(reminders, referrals)
     if due is not None:
         item.due_pk = due_shard(case.shop, case.case_id)
-        item.due_sk = due_key(due[0], case.shop, case.case_id)
+        item.due_sk = index_key(due[0], case.shop, case.case_id)
         item.next_step = due[1]
     if prior is not None:
         item.version = prior.version
@@ -288,7 +300,7 @@ def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
     if due is not None:
         actions += [
             CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
-            CaseItem.due_sk.set(due_key(due[0], prior.case.shop, prior.case.case_id)),
+            CaseItem.due_sk.set(index_key(due[0], prior.case.shop, prior.case.case_id)),
             CaseItem.next_step.set(due[1]),
         ]
     else:
@@ -314,7 +326,7 @@ def save_referrals(prior: StoredCase, referrals: Referrals) -> StoredCase:
     if due is not None:
         actions += [
             CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
-            CaseItem.due_sk.set(due_key(due[0], prior.case.shop, prior.case.case_id)),
+            CaseItem.due_sk.set(index_key(due[0], prior.case.shop, prior.case.case_id)),
             CaseItem.next_step.set(due[1]),
         ]
     else:
