@@ -23,7 +23,7 @@ from recoup.domain.dunning import DunningStatus
 from recoup.domain.handover import sign, verify
 from recoup.domain.referral import Notification, NotificationStatus, ReferralStatus
 from recoup.observability import metrics
-from recoup.services import actions, escalation, handover, reminders
+from recoup.services import actions, escalation, handover, scheduling
 from recoup.store import cases as case_store
 from recoup.store import contacts, policies
 from recoup.store.models import shop_pk
@@ -155,8 +155,11 @@ def open_case(local: Any) -> None:
 
 
 def run_scheduler(local: Any, clock_: Any, when: datetime) -> None:
-    clock_.now = when
-    local.lambdas.run_schedules(when)
+    """The scheduler's run at `when`, at least a second after the previous one (time passes
+    between runs), its slot a second later: an entry written now (a retry due now) is keyed
+    in the next second (store.cases.index_key)."""
+    clock_.now = max(when, clock_.now + timedelta(seconds=1))
+    local.lambdas.run_schedules(clock_.now + timedelta(seconds=1))
     local.lambdas.drain()
 
 
@@ -642,10 +645,11 @@ def test_a_hand_over_an_hour_past_due_is_reported_overdue(
     receiver = make_receiver()
     refer_to_legal(local, at, receiver, FaultPlan().fail("sqs", "SendMessage", "reject"))
     due_at = at.now
-    # When the scheduler sees it within the hour, then after it
-    reminders.queue_due(due_at + timedelta(minutes=59))
+    # When the scheduler queues it within the hour (and no worker takes the job), then its
+    # hourly sweep finds it still waiting more than an hour later
+    scheduling.queue_due(due_at + timedelta(minutes=59))
     assert "HandOverOverdue" not in emitted
-    reminders.queue_due(due_at + timedelta(minutes=61))
+    scheduling.queue_due(due_at + timedelta(minutes=120))
     # Then it reports it overdue, for the alarm
     assert emitted.count("HandOverOverdue") == 1
 

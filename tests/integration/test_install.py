@@ -236,7 +236,8 @@ def test_uninstall_stops_every_sequence_and_deletes_the_token(
     # Given the installed shop with a token and a reminder due
     assert install_through_oauth(local, SHOP)["statusCode"] == 302
     open_case(local)
-    later = OPENED + timedelta(days=2)
+    # (the step was due a day after the order opened, in the past: keyed when it was written)
+    later = clock.now() + timedelta(days=2)
     assert [d.case_id for d in case_store.due_cases(later)] == [PENDING_ID]
     # When the app is uninstalled
     result = install.uninstall(SHOP, now=clock.now())

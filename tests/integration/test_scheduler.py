@@ -13,6 +13,7 @@ import boto3
 import pytest
 from pynamodb.exceptions import PutError
 
+from recoup import clock
 from recoup.observability import metrics
 from recoup.services import scheduling
 from recoup.store import cases as case_store
@@ -330,12 +331,17 @@ def test_the_scheduler_function_reports_a_heartbeat_each_run(
 
 
 def test_due_cases_reads_only_the_due_entries(local: Any) -> None:
-    # Given one due case among others scheduled later, through the webhooks and the worker
-    for name in ("order_pending", "order_voided", "order_expired", "order_partially_paid"):
-        body = event_bytes(f"shopify/{name}.json")
-        headers = shopify_headers(body, local.shopify_secret, "orders/create", webhook_id=name)
-        local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
-    local.lambdas.drain()
+    # Given one due case among others scheduled later, through the webhooks and the worker,
+    # at the time the orders were placed
+    clock.use(lambda: OPENED)
+    try:
+        for name in ("order_pending", "order_voided", "order_expired", "order_partially_paid"):
+            body = event_bytes(f"shopify/{name}.json")
+            headers = shopify_headers(body, local.shopify_secret, "orders/create", webhook_id=name)
+            local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
+        local.lambdas.drain()
+    finally:
+        clock.use(None)
     when = OPENED + timedelta(days=1, minutes=1)
     # When the due entries are listed
     due = list(case_store.due_cases(when))

@@ -137,14 +137,16 @@ def due_key(at: datetime, shop: str, case_id: str) -> str:
     return f"{_due_second(at)}#{shop}#{case_id}"
 
 
-# An entry is never keyed behind the moment it is written (plus the index's settling time):
-# the scheduler's cursors only move forward, so an entry due in the past (a late webhook, a
-# resumed hold, a check due now) is keyed at when it became known, and the next run sees it.
-INDEX_SETTLE = timedelta(seconds=5)
+# An entry is never keyed at or before the second it is written in: the scheduler's cursors
+# only move forward and never pass the second a run started in, so an entry due in the past
+# (a late webhook, a resumed hold, a check or a retry due now) lands after every cursor and
+# the next run queues it. (A write in the second before a run that the index shows only after
+# the run's Query may still be passed; the sweep queues it within two hours.)
+INDEX_SETTLE = timedelta(seconds=1)
 
 
 def index_key(due: datetime, shop: str, case_id: str) -> str:
-    """The due key a write puts on the case: `due`, or now if `due` has passed."""
+    """The due key a write puts on the case: `due`, or the next second if `due` has passed."""
     return due_key(max(due, clock.now() + INDEX_SETTLE), shop, case_id)
 
 
@@ -292,37 +294,28 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
 def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
     """Change only the reminder progress (and the due index keys), conditioned on the
     version that was read: this is how the sender claims a step."""
-    bind()
-    item = CaseItem(shop_pk(prior.case.shop), case_sk(prior.case.case_id))
-    item.version = prior.version
-    actions: list[Any] = [CaseItem.dunning.set(dunning.to_dict())]
-    due = _due(dunning, prior.referrals)
-    if due is not None:
-        actions += [
-            CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
-            CaseItem.due_sk.set(index_key(due[0], prior.case.shop, prior.case.case_id)),
-            CaseItem.next_step.set(due[1]),
-        ]
-    else:
-        actions += [CaseItem.due_pk.remove(), CaseItem.due_sk.remove(), CaseItem.next_step.remove()]
-    try:
-        # PynamoDB conditions the update on `version` and increments it.
-        item.update(actions=actions)
-    except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
-            raise ConcurrentUpdate(f"case {prior.case.case_id} changed concurrently") from exc
-        raise
-    return replace(prior, version=int(item.version or prior.version + 1), dunning=dunning)
+    _update_schedule(prior, CaseItem.dunning.set(dunning.to_dict()), dunning, prior.referrals)
+    return replace(prior, version=prior.version + 1, dunning=dunning)
 
 
 def save_referrals(prior: StoredCase, referrals: Referrals) -> StoredCase:
     """Change only the referrals (and the due index keys), conditioned on the version that
     was read, with no audit entry: this is how the hand-over worker claims an attempt."""
+    _update_schedule(prior, CaseItem.referral.set(referrals.to_dict()), prior.dunning, referrals)
+    return replace(prior, version=prior.version + 1, referrals=referrals)
+
+
+def _update_schedule(
+    prior: StoredCase, change: Any, dunning: Dunning | None, referrals: Referrals | None
+) -> None:
+    """One attribute of the case and the due index keys that follow from it, conditioned on
+    the version that was read (PynamoDB conditions the update on `version` and increments
+    it)."""
     bind()
     item = CaseItem(shop_pk(prior.case.shop), case_sk(prior.case.case_id))
     item.version = prior.version
-    actions: list[Any] = [CaseItem.referral.set(referrals.to_dict())]
-    due = _due(prior.dunning, referrals)
+    actions: list[Any] = [change]
+    due = _due(dunning, referrals)
     if due is not None:
         actions += [
             CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
@@ -337,7 +330,6 @@ def save_referrals(prior: StoredCase, referrals: Referrals) -> StoredCase:
         if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
             raise ConcurrentUpdate(f"case {prior.case.case_id} changed concurrently") from exc
         raise
-    return replace(prior, version=int(item.version or prior.version + 1), referrals=referrals)
 
 
 def _minimised(case: Case) -> Case:
