@@ -137,6 +137,21 @@ def test_no_silent_loss_a_hand_over_that_cannot_be_queued_is_not_left_pending() 
     assert result.outcome in ("ok", "retried", "dlq"), describe(result)
 
 
+@pytest.mark.parametrize(
+    ("operation", "kind"),
+    [("PutItem", "timeout_after"), ("GetItem", "throttle"), ("UpdateItem", "server_error")],
+    ids=["claim-answer-lost", "read-after-claim-throttled", "record-after-send-failing"],
+)
+def test_no_silent_loss_a_data_export_is_emailed_once_whatever_its_marker_meets(
+    operation: str, kind: str
+) -> None:
+    # Given the data request's marker calls failing: the claim whose answer is lost, the
+    # shop read after it, the record after the email
+    result = run_cell(Cell("privacy-export", "dynamodb", operation, 1, kind, "call"))
+    # Then the merchant is emailed once and the marker says so, never left "claimed"
+    assert result.outcome in ("ok", "retried"), describe(result)
+
+
 def test_one_email_per_step_when_the_ses_answer_times_out_after_sending() -> None:
     # Given SES accepting the email and its answer timing out (once: the SDK would retry)
     result = run_cell(Cell("sender-email", "sesv2", "SendEmail", 1, "timeout_after", "attempt"))

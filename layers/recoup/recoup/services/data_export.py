@@ -10,6 +10,7 @@ contact email is recorded on the marker and logged as an error; the export stays
 from __future__ import annotations
 
 import html
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import contacts, customer_data, data_requests, shops
 
+FINISH_ATTEMPTS = 4
 LINK_VALIDITY = timedelta(days=7)  # S3's longest presigned link
 FORMAT = "recoup.customer-data-export/1"
 
@@ -82,31 +84,48 @@ def _notify(job: PrivacyJob, key: str, *, now: datetime) -> str:
     )
     if not claimed:
         return "the merchant was already notified"
-    shops.forget(shop)  # the contact email may have just changed
-    item = shops.get(shop)
-    contact = item.contact_email if item else None
-    if not contact:
-        data_requests.finish(shop, request_id, "no_contact_email")
-        logger.error(
-            "Data export ready but the shop has no contact email: deliver it by hand",
-            extra={"shop": shop, "data_request_id": request_id, "key": key},
-        )
-        metrics.add_metric(name="DataExportUndelivered", unit="Count", value=1)
-        return "the shop has no contact email: recorded, not emailed"
     try:
+        # Anything failing before the send gives the claim back, so SQS's retry may send.
+        shops.forget(shop)  # the contact email may have just changed
+        item = shops.get(shop)
+        contact = item.contact_email if item else None
+        if not contact:
+            data_requests.finish(shop, request_id, "no_contact_email")
+            logger.error(
+                "Data export ready but the shop has no contact email: deliver it by hand",
+                extra={"shop": shop, "data_request_id": request_id, "key": key},
+            )
+            metrics.add_metric(name="DataExportUndelivered", unit="Count", value=1)
+            return "the shop has no contact email: recorded, not emailed"
         message_id = _email(job, key, contact, (item.shop_name if item else None) or shop, now)
     except aws.OutcomeUnknown as exc:
         # SES may have sent it: at most one email, so record it and do not send again.
-        data_requests.finish(shop, request_id, "emailed_outcome_unknown")
+        _finish_after_send(shop, request_id, "emailed_outcome_unknown")
         logger.warning("Data export email outcome unknown", extra={"shop": shop, "code": exc.code})
         metrics.add_metric(name="DataExportEmailOutcomeUnknown", unit="Count", value=1)
         return "link emailed to the shop, outcome unknown (SES did not answer in time)"
     except Exception:
         data_requests.release(shop, request_id)  # not sent: the retry may send
         raise
-    data_requests.finish(shop, request_id, "emailed", message_id)
+    _finish_after_send(shop, request_id, "emailed", message_id)
     metrics.add_metric(name="DataExportEmailed", unit="Count", value=1)
     return f"link emailed to the shop (SES message {message_id})"
+
+
+def _finish_after_send(
+    shop: str, request_id: str, status: str, message_id: str | None = None
+) -> None:
+    """Record the send, retrying in process: after the email left, the claim must never be
+    given back (a retry would email again). If every attempt fails the claim stays, and no
+    redelivery sends before it is CLAIM_TIMEOUT old."""
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            data_requests.finish(shop, request_id, status, message_id)
+            return
+        except Exception:
+            if attempt == FINISH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
 
 
 def _email(job: PrivacyJob, key: str, to: str, shop_name: str, now: datetime) -> str:

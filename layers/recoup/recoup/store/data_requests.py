@@ -9,6 +9,7 @@ finished marker stops every redelivery from emailing again. Markers expire with 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,16 +38,20 @@ def marker_sk(request_id: str) -> str:
 def claim(
     shop: str, request_id: str, *, customer_hash: str, export_key: str, now: datetime
 ) -> bool:
-    """Claim the right to tell the merchant; False: done already, or being done now."""
+    """Claim the right to tell the merchant; False: done already, or being done now. The
+    claim carries a token of its own, so a put that landed but whose answer was lost (and
+    that the SDK's retry then found taken) is still recognised as ours."""
     stale = (now - CLAIM_TIMEOUT).astimezone(UTC).strftime(_TIME)
+    token = uuid.uuid4().hex
+    key = {"pk": {"S": shop_pk(shop)}, "sk": {"S": marker_sk(request_id)}}
     try:
         client().put_item(
             TableName=get_settings().table_name,
             Item={
-                "pk": {"S": shop_pk(shop)},
-                "sk": {"S": marker_sk(request_id)},
+                **key,
                 "status": {"S": "claimed"},
                 "claimed_at": {"S": now.astimezone(UTC).strftime(_TIME)},
+                "claim_token": {"S": token},
                 "customer": {"S": customer_hash},
                 "export_key": {"S": export_key},
                 "expires_at": {"N": str(int((now + RETENTION).timestamp()))},
@@ -58,8 +63,32 @@ def claim(
             ExpressionAttributeValues={":claimed": {"S": "claimed"}, ":stale": {"S": stale}},
         )
     except client().exceptions.ConditionalCheckFailedException:
-        return False
+        held = (
+            client()
+            .get_item(TableName=get_settings().table_name, Key=key, ConsistentRead=True)
+            .get("Item", {})
+        )
+        return held.get("status", {}).get("S") == "claimed" and (
+            held.get("claim_token", {}).get("S") == token
+        )
+    except Exception:
+        # The put may have landed (its answer lost): give back a claim that is ours, so
+        # SQS's retry of the job can claim again; then fail this attempt.
+        _drop_claim(key, token)
+        raise
     return True
+
+
+def _drop_claim(key: dict[str, dict[str, str]], token: str) -> None:
+    try:
+        client().delete_item(
+            TableName=get_settings().table_name,
+            Key=key,
+            ConditionExpression="claim_token = :token",
+            ExpressionAttributeValues={":token": {"S": token}},
+        )
+    except Exception:  # noqa: BLE001 - best effort: a claim left behind ages out (CLAIM_TIMEOUT)
+        return
 
 
 def finish(shop: str, request_id: str, status: str, message_id: str | None = None) -> None:
