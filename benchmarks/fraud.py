@@ -316,9 +316,6 @@ def velocity_reads(deliveries: Deliveries) -> VelocityResult:
     from recoup_local.stack import in_process
 
     case, now = screened_case(deliveries)
-    who = Identities.of(case)
-    identities = [dim for dim in ("email", "card", "ip", "address") if getattr(who, dim)]
-    history = _History(case, now)
     log = ApiLog()
     runs: list[VelocityRun] = []
     saved = dict(os.environ)
@@ -326,6 +323,10 @@ def velocity_reads(deliveries: Deliveries) -> VelocityResult:
         with _quiet_stdout(), in_process():
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT)
             bind()
+            # The identities' keys are keyed hashes: the stack's identity-hash key is needed.
+            who = Identities.of(case)
+            identities = [dim for dim in ("email", "card", "ip", "address") if getattr(who, dim)]
+            history = _History(case, now)
             table = get_settings().table_name
             written = _items(history.recent())
             _write(table, list(written.values()))

@@ -61,3 +61,20 @@ def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with in_process() as stack:
         shops.install(SHOP, stripe_account=STRIPE_ACCOUNT)
         yield stack
+
+
+def save_expiring_token(shop: str, token: str, *, lifetime: int = 3600) -> None:
+    """Store an expiring offline token for the shop, valid for `lifetime` seconds from the
+    real clock (as token exchange would), with a refresh token."""
+    from datetime import UTC, datetime
+
+    from recoup.store import tokens
+
+    tokens.save_grant(
+        shop,
+        token,
+        scopes="read_orders,write_customers",
+        now=datetime.now(tz=UTC),
+        refresh_token=f"shprt_{token}",
+        expires_in=lifetime,
+    )

@@ -1,4 +1,5 @@
-"""SNS: SES bounces and complaints, and inbound SMS keywords, applied to contacts."""
+"""SES events and inbound SMS keywords (SNS), and SMS delivery status (CloudWatch Logs),
+applied to contacts and to the trails of the reminders they report on."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -10,10 +11,16 @@ from recoup.services import feedback
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    results = [
-        feedback.apply_sns_message(record["Sns"]["Message"], now=clock.now())
-        for record in event["Records"]
-    ]
+    if "awslogs" in event:
+        results = feedback.sms_delivery_logs(event["awslogs"]["data"], now=clock.now())
+    else:
+        results = [
+            feedback.apply_sns_message(record["Sns"]["Message"], now=clock.now())
+            for record in event["Records"]
+        ]
     for result in results:
-        logger.info("Feedback", extra={"kind": result.kind, "detail": result.detail})
+        logger.info(
+            "Feedback",
+            extra={"kind": result.kind, "detail": result.detail, "trail": result.trail},
+        )
     return {"applied": len(results)}

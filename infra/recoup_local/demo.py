@@ -28,6 +28,7 @@ from typing import Any
 from recoup import clock
 from recoup.integrations import casefile_key
 from recoup.integrations.shopify import sign as shopify_sign
+from recoup.integrations.shopify_version import API_VERSION
 from recoup.services import cases, shops
 from recoup.store import cases as case_store
 from recoup.store.cases import DUE_SHARDS
@@ -210,7 +211,7 @@ def deliver(front: str, local: LocalStack, delivery: Delivery) -> tuple[int, dic
             "X-Shopify-Topic": delivery.topic,
             "X-Shopify-Shop-Domain": SHOP,
             "X-Shopify-Webhook-Id": delivery.webhook_id or "",
-            "X-Shopify-API-Version": "2024-10",
+            "X-Shopify-API-Version": API_VERSION,
         }
         return _post(f"{front}/webhooks/shopify", body, headers)
     secret = "whsec_forged" if delivery.forged else local.stripe_secret

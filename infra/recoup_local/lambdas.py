@@ -4,6 +4,7 @@ routes, SQS batches for queues (partial batch failures, redrive), a Lambda conte
 from __future__ import annotations
 
 import base64
+import gzip
 import importlib.util
 import itertools
 import json
@@ -221,6 +222,31 @@ class LocalLambdas:
         for spec in self.stack.functions:
             if topic_arn in spec.topic_arns:
                 self.handlers[spec.logical_id](event, LambdaContext(spec.logical_id))
+                called += 1
+        return called
+
+    def deliver_logs(self, log_group: str, messages: list[str]) -> int:
+        """Hand log records to the functions subscribed to the group, as a CloudWatch Logs
+        subscription does (base64 of gzip of the JSON batch); returns how many were called."""
+        now_ms = int(datetime.now(tz=UTC).timestamp() * 1000)
+        batch = {
+            "messageType": "DATA_MESSAGE",
+            "owner": ACCOUNT,
+            "logGroup": log_group,
+            "logStream": "local",
+            "subscriptionFilters": [f"{spec.logical_id}-local" for spec in self.stack.functions],
+            "logEvents": [
+                {"id": str(uuid.uuid4()), "timestamp": now_ms, "message": message}
+                for message in messages
+            ],
+        }
+        data = base64.b64encode(gzip.compress(json.dumps(batch).encode())).decode()
+        called = 0
+        for spec in self.stack.functions:
+            if log_group in spec.log_groups:
+                self.handlers[spec.logical_id](
+                    {"awslogs": {"data": data}}, LambdaContext(spec.logical_id)
+                )
                 called += 1
         return called
 

@@ -25,6 +25,7 @@ _ORDER = (
     "AWS::S3::Bucket",
     "AWS::SNS::Topic",
     "AWS::SES::ConfigurationSet",
+    "AWS::Logs::LogGroup",
 )
 
 
@@ -44,6 +45,7 @@ class FunctionSpec:
     queue_arns: list[str] = field(default_factory=list)
     batch_size: int = 10
     topic_arns: list[str] = field(default_factory=list)  # SNS subscriptions
+    log_groups: list[str] = field(default_factory=list)  # CloudWatch Logs subscriptions
     schedules: list[str] = field(default_factory=list)  # EventBridge schedule expressions
     timeout: int = 10  # seconds (the function's Timeout, else the template's Globals)
 
@@ -134,6 +136,8 @@ def _function(
             spec.batch_size = int(event_props.get("BatchSize", 10))
         elif event["Type"] == "SNS":
             spec.topic_arns.append(resolver.resolve(event_props["Topic"]))
+        elif event["Type"] == "CloudWatchLogs":
+            spec.log_groups.append(resolver.resolve(event_props["LogGroupName"]))
         elif event["Type"] == "Schedule":
             spec.schedules.append(str(event_props["Schedule"]))
         elif event["Type"] == "ScheduleV2":
@@ -275,6 +279,14 @@ def _configuration_set(
     resolver.refs[logical_id] = name
 
 
+def _log_group(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
+) -> None:
+    """Only its name: nothing here writes to CloudWatch Logs (`lambdas.deliver_logs` stands
+    in for a subscription)."""
+    resolver.refs[logical_id] = str(props["LogGroupName"])
+
+
 _CREATE = {
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
@@ -282,5 +294,6 @@ _CREATE = {
     "AWS::DynamoDB::Table": _table,
     "AWS::S3::Bucket": _bucket,
     "AWS::SNS::Topic": _topic,
+    "AWS::Logs::LogGroup": _log_group,
     "AWS::SES::ConfigurationSet": _configuration_set,
 }

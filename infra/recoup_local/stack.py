@@ -11,9 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recoup_local.lambdas import LocalLambdas, reset_caches
 from recoup_local.provision import Stack, provision
+
+if TYPE_CHECKING:
+    from recoup_local.shopify_tokens import TokenEndpoint
 
 REGION = "us-east-1"
 # Development defaults, documented in README: anyone can sign a delivery by hand with them.
@@ -42,6 +46,7 @@ class LocalStack:
     stack: Stack
     lambdas: LocalLambdas
     endpoint: str | None
+    shopify_tokens: TokenEndpoint | None = None  # the stand-in for Shopify's token endpoint
 
     @property
     def shopify_secret(self) -> str:
@@ -114,8 +119,13 @@ def emulated(port: int | None = None) -> Iterator[LocalStack]:
     port = port or free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    from recoup_local import shopify_tokens
+
     try:
-        yield _start(f"http://127.0.0.1:{port}")
+        with shopify_tokens.installed() as tokens:
+            local = _start(f"http://127.0.0.1:{port}")
+            local.shopify_tokens = tokens
+            yield local
     finally:
         server.stop()
 
@@ -125,9 +135,13 @@ def in_process() -> Iterator[LocalStack]:
     """moto in-process (mock_aws): the same resources, no sockets; for integration tests."""
     from moto import mock_aws
 
+    from recoup_local import shopify_tokens
+
     os.environ.update(_FAKE_CREDENTIALS)
-    with mock_aws():
-        yield _start(None)
+    with mock_aws(), shopify_tokens.installed() as tokens:
+        local = _start(None)
+        local.shopify_tokens = tokens
+        yield local
 
 
 STATE_FILE = ".recoup-local.json"

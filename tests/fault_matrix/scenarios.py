@@ -25,11 +25,11 @@ from recoup.integrations.shopify_http import HttpRequest, HttpResponse
 from recoup.services import shopify_tasks
 from recoup.services import shops as shop_service
 from recoup.store import cases as case_store
-from recoup.store import contacts, policies, tokens
+from recoup.store import contacts, policies
 from recoup.store.data_requests import marker_sk
 from recoup.store.models import shop_pk
 from recoup_local.outbox import sent_messages
-from tests.conftest import SHOP, STRIPE_ACCOUNT, event_json
+from tests.conftest import SHOP, STRIPE_ACCOUNT, event_json, save_expiring_token
 from tests.fault_matrix.harness import Observation, World
 
 PENDING = event_json("shopify/order_pending.json")
@@ -353,7 +353,7 @@ def tasks(w: World) -> Observation:
     api = AdminApi()
     w.patch.setattr(shopify_http, "urllib_transport", api)
     with w.setup():
-        tokens.save_token(SHOP, TOKEN, scopes="read_orders,write_customers")
+        save_expiring_token(SHOP, TOKEN)
         shopify_tasks.enqueue_tag(SHOP, CASE, "7001234567890", ["recoup:fraud"], "fraud: high")
     w.drain()
     return Observation(done=api.tagged >= 1, effects=api.tagged, detail=f"{api.tagged} tagsAdd")

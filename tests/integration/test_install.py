@@ -151,6 +151,7 @@ def test_a_shop_installs_and_its_token_is_stored_encrypted_for_that_shop_only(
         "client_id": local.shopify_api_key,
         "client_secret": local.shopify_secret,
         "code": CODE,
+        "expiring": "1",  # an expiring offline token: required of public apps from 2027
     }
     # and the shop is installed, with the token encrypted: not in the stored bytes,
     # decryptable only under this shop's encryption context

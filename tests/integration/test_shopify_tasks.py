@@ -11,9 +11,9 @@ import pytest
 
 from recoup.integrations import shopify_admin, shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse
+from recoup.integrations.shopify_version import API_VERSION
 from recoup.services import shopify_tasks
-from recoup.store import tokens
-from tests.conftest import SHOP
+from tests.conftest import SHOP, save_expiring_token
 
 TOKEN = "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"
 CUSTOMER_ID = "7001234567890"
@@ -67,13 +67,13 @@ def enqueue() -> None:
 
 def test_a_job_tags_the_customer_with_the_shops_token(local: Any, api: FakeAdminApi) -> None:
     # Given the shop's token, and a tagging job queued by the fraud check
-    tokens.save_token(SHOP, TOKEN, scopes="read_orders,write_customers")
+    save_expiring_token(SHOP, TOKEN)
     enqueue()
     # When the worker runs
     local.lambdas.drain()
     # Then one tagsAdd went to the shop's Admin API with its token, for the customer's gid
     (request,) = api.requests
-    assert request.url == f"https://{SHOP}/admin/api/2024-10/graphql.json"
+    assert request.url == f"https://{SHOP}/admin/api/{API_VERSION}/graphql.json"
     assert request.headers["X-Shopify-Access-Token"] == TOKEN
     sent = json.loads(request.body)
     assert "tagsAdd" in sent["query"]
@@ -104,7 +104,7 @@ def test_a_failing_api_fails_the_job_for_sqs_to_retry(
     # Given Shopify failing every call (no real waiting between the client's own retries)
     monkeypatch.setattr(shopify_admin, "BACKOFF_FIRST", 0.0)
     api.status = status
-    tokens.save_token(SHOP, TOKEN, scopes="read_orders,write_customers")
+    save_expiring_token(SHOP, TOKEN)
     enqueue()
     # When the worker runs until the queue is empty
     local.lambdas.drain()

@@ -27,7 +27,7 @@ from recoup.casefile.record import (
 from recoup.casefile.render import render_html, render_pdf
 from recoup.casefile.signing import sign_record, statement
 from recoup.casefile.verify import FileReport, verify_chain_section, verify_document, verify_record
-from recoup.domain.audit import AuditEntry
+from recoup.domain.audit import DELIVERY_REPORT, AuditEntry
 from recoup.domain.case import Case, apply, new_case
 from recoup.domain.charges import ChargeLine, OrderCharges
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
@@ -158,6 +158,33 @@ def _audit(case: Case, count: int = 5) -> list[AuditEntry]:
     return entries
 
 
+def _with_reports(entries: list[AuditEntry]) -> list[AuditEntry]:
+    """The trail with SES's and SNS's reports about the first two messages appended, as
+    services.delivery_reports records them."""
+    reports = (
+        ("ses-0001", "delivered", 1),
+        ("sns-0002", "failed (carrier blocked)", 2),
+        ("ses-0001", "complaint (abuse)", 1),
+    )
+    for provider_id, outcome, step in reports:
+        at = (T0 + timedelta(days=step, hours=1)).isoformat()
+        body = {
+            "event_id": f"{provider_id}:{outcome}",
+            "source": "ses" if provider_id.startswith("ses") else "sns",
+            "kind": DELIVERY_REPORT,
+            "fact": "",
+            "occurred_at": at,
+            "recorded_at": at,
+            "summary": f"step {step}: {outcome}",
+            "effect": "",
+            "provider_message_id": provider_id,
+            "outcome": outcome,
+            "step": step,
+        }
+        entries.append(AuditEntry.after(entries[-1], body))
+    return entries
+
+
 def _dunning() -> Dunning:
     sent = (
         SentMessage(0, "email", T0 + timedelta(days=1), "ses-0001", "friendly", 189_900, "USD"),
@@ -191,7 +218,7 @@ SCREENING = {
 
 def _inputs(case: Case | None = None, **changes: Any) -> CaseFileInputs:
     case = case or _case()
-    audit = _audit(case)
+    audit = _with_reports(_audit(case))
     referral = start_referral(
         ReferralKind.LEGAL,
         at=GENERATED,
@@ -207,7 +234,6 @@ def _inputs(case: Case | None = None, **changes: Any) -> CaseFileInputs:
         "audit": audit,
         "audit_head": audit[-1].hash,
         "contact": ContactState(email_opted_out=True, reasons=("unsubscribed by link",)),
-        "delivery_outcomes": {"ses-0001": "delivered", "sns-0002": "failed: carrier blocked"},
         "message_texts": {
             0: MessageText("Hi Ada, 1,899.00 USD for #1042 is unpaid.", "Order #1042", "test"),
             1: MessageText("Demo Electronics: 1,899.00 USD for #1042 is unpaid. Reply STOP"),
@@ -282,8 +308,9 @@ def test_every_attempt_and_message_is_listed_with_its_outcome(record: dict[str, 
         (2, "sms", "sns-0002"),
         (3, "unknown", None),
     ]
-    assert messages[0]["outcome"] == "delivered"
-    assert messages[1]["outcome"] == "failed: carrier blocked"
+    # From the trail's delivery report entries, in the order they came.
+    assert messages[0]["outcome"] == "delivered; complaint (abuse)"
+    assert messages[1]["outcome"] == "failed (carrier blocked)"
     assert messages[2]["outcome"].startswith("unknown")
 
 
@@ -323,7 +350,7 @@ def test_a_malformed_screening_never_breaks_the_file() -> None:
 def test_the_chain_section_quotes_the_head(record: dict[str, Any]) -> None:
     chain = record["chain"]
     assert chain["head"] == record["events"][-1]["hash"]
-    assert chain["entries"] == len(record["events"]) == 5
+    assert chain["entries"] == len(record["events"]) == 5 + 3  # five events, three delivery reports
     assert chain["verify_command"] == "recoup verify-chain <file> --public-key <pem>"
     assert chain["verified_when_generated"] is True
     assert "sha256" in chain["algorithm"]
@@ -582,7 +609,7 @@ def test_messages_carry_their_words_and_the_customer_their_address(
 def test_an_intact_chain_verifies(record: dict[str, Any]) -> None:
     report = verify_chain_section(json.loads(record_json(record)))
     assert report.ok
-    assert report.entries == 5
+    assert report.entries == 8
     assert report.head == record["chain"]["head"]
 
 
@@ -595,7 +622,7 @@ def test_an_edited_body_is_caught(record: dict[str, Any]) -> None:
 
 def test_a_removed_entry_in_the_middle_is_caught(record: dict[str, Any]) -> None:
     del record["events"][2]
-    record["chain"]["entries"] = 4  # even with the count adjusted
+    record["chain"]["entries"] = 7  # even with the count adjusted
     report = verify_chain_section(record)
     assert not report.ok
     assert report.problem == "entry 4: expected 3"
@@ -603,10 +630,21 @@ def test_a_removed_entry_in_the_middle_is_caught(record: dict[str, Any]) -> None
 
 def test_a_removed_last_entry_is_caught_by_the_head(record: dict[str, Any]) -> None:
     del record["events"][-1]
-    record["chain"]["entries"] = 4
+    record["chain"]["entries"] = 7
     report = verify_chain_section(record)
     assert not report.ok
     assert "chain head differs" in (report.problem or "")
+
+
+def test_an_edited_delivery_report_is_caught(record: dict[str, Any]) -> None:
+    """A report on the trail is what the file's message outcome says: changing one (a
+    bounce made a delivery) breaks the chain, and re-deriving the outcome cannot hide it."""
+    report_entry = record["events"][6]
+    assert report_entry["body"]["outcome"] == "failed (carrier blocked)"
+    report_entry["body"]["outcome"] = "delivered"
+    report = verify_chain_section(record)
+    assert not report.ok
+    assert report.problem == "entry 7: content changed"
 
 
 def test_two_swapped_entries_are_caught(record: dict[str, Any]) -> None:
@@ -619,7 +657,7 @@ def test_two_swapped_entries_are_caught(record: dict[str, Any]) -> None:
 
 def test_a_wrong_entry_count_or_a_malformed_file_is_caught(record: dict[str, Any]) -> None:
     record["chain"]["entries"] = 6
-    assert "states 6 entries but holds 5" in (verify_chain_section(record).problem or "")
+    assert "states 6 entries but holds 8" in (verify_chain_section(record).problem or "")
     assert verify_document(b"not json", None).problem is not None
     assert verify_document(b"[]", None).problem == "not a case file: the JSON is not an object"
     assert verify_chain_section({"events": [{"seq": "1"}], "chain": {}}).ok is False

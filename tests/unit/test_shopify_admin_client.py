@@ -21,6 +21,7 @@ from recoup.integrations.shopify_http import (
     TransportError,
     urllib_transport,
 )
+from recoup.integrations.shopify_version import API_VERSION
 from tests.shopify_fakes import FakeShopify
 
 SHOP = "demo-electronics.myshopify.com"
@@ -82,9 +83,9 @@ def test_add_tags_sends_tags_add_for_the_gid_to_the_shops_graphql_endpoint() -> 
     shopify, time = FakeShopify(tagged()), FakeTime()
     # When a customer is tagged
     client(shopify, time).add_tags(CUSTOMER, ["recoup:fraud"])
-    # Then one GraphQL POST went to the shop, version 2024-10, with the token in its header
+    # Then one GraphQL POST went to the shop, in the app's API version, with the token in its header
     (request,) = shopify.requests
-    assert request.url == f"https://{SHOP}/admin/api/2024-10/graphql.json"
+    assert request.url == f"https://{SHOP}/admin/api/{API_VERSION}/graphql.json"
     assert request.headers["X-Shopify-Access-Token"] == TOKEN
     sent = shopify.sent()
     assert "tagsAdd(id: $id, tags: $tags)" in sent["query"]

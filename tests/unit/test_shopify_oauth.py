@@ -266,10 +266,18 @@ def exchange(transport: FakeShopify) -> oauth.Grant:
     )
 
 
-def test_the_code_is_exchanged_for_an_offline_token() -> None:
-    # Given Shopify's token endpoint answering with an offline token
+def test_the_code_is_exchanged_for_an_expiring_offline_token() -> None:
+    # Given Shopify's token endpoint answering with an expiring offline token
     shopify = FakeShopify(
-        ok({"access_token": "shpat_secret_1", "scope": "write_customers,read_orders"})
+        ok(
+            {
+                "access_token": "shpat_secret_1",
+                "scope": "write_customers,read_orders",
+                "expires_in": 3600,
+                "refresh_token": "shprt_secret_1",
+                "refresh_token_expires_in": 7776000,
+            }
+        )
     )
     # When the code is exchanged
     grant = exchange(shopify)
@@ -281,10 +289,17 @@ def test_the_code_is_exchanged_for_an_offline_token() -> None:
         "client_id": "client-id",
         "client_secret": SECRET,
         "code": "auth-code-1",
+        "expiring": "1",
     }
-    # and the grant holds the token, which its repr does not show
+    # and the grant holds the tokens and their lifetimes; its repr shows neither token
     assert (grant.access_token, grant.scopes) == ("shpat_secret_1", "write_customers,read_orders")
-    assert "shpat_secret_1" not in repr(grant)
+    assert (grant.refresh_token, grant.expires_in, grant.refresh_token_expires_in) == (
+        "shprt_secret_1",
+        3600,
+        7776000,
+    )
+    assert grant.expiring
+    assert "shpat_secret_1" not in repr(grant) and "shprt_secret_1" not in repr(grant)
 
 
 @pytest.mark.parametrize(
@@ -303,8 +318,26 @@ def test_the_code_is_exchanged_for_an_offline_token() -> None:
             502,
             "online",
         ),
+        (
+            ok({"access_token": "t", "scope": "read_orders", "expires_in": 3600}),
+            502,
+            "without a refresh_token",
+        ),
+        (
+            ok({"access_token": "t", "scope": "read_orders", "expires_in": "soon"}),
+            502,
+            "bad expires_in",
+        ),
     ],
-    ids=["refused-code", "shopify-down", "no-connection", "no-token", "online-token"],
+    ids=[
+        "refused-code",
+        "shopify-down",
+        "no-connection",
+        "no-token",
+        "online-token",
+        "expiring-without-refresh-token",
+        "bad-lifetime",
+    ],
 )
 def test_a_failed_exchange_is_refused_naming_the_problem(
     answer: HttpResponse | Exception, status: int, message: str

@@ -45,6 +45,8 @@ FUNCTIONS = (
 ROLES = frozenset(f"{f}Role" for f in FUNCTIONS)
 # The role SAM makes for EventBridge Scheduler to invoke the scheduler (ScheduleV2 event).
 SCHEDULE_ROLE = "SchedulerFunctionEveryFiveMinutesRole"
+# The role SNS writes SMS delivery status to CloudWatch Logs with (not a function's).
+SMS_STATUS_ROLE = "SmsStatusLogRole"
 # Every function sees the same names, so code can read settings anywhere, and the local stack
 # (infra/recoup_local) sets exactly these too.
 EXPECTED_ENV = frozenset(
@@ -348,6 +350,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "LogRetentionDays",
         "ShopifyApiKey",
         "CaseFileRetentionDays",
+        "SmsStatusLogGroups",
     }
     assert sam_template["Parameters"]["Stage"]["AllowedValues"] == ["dev", "staging", "prod"]
     assert resource_ids >= {
@@ -413,6 +416,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "ReminderQueueUrl",
         "ReminderDeadLetterQueueUrl",
         "EmailFeedbackTopicArn",
+        "SmsStatusLogRoleArn",
         "InboundSmsTopicArn",
         "ShopifyTasksQueueUrl",
         "ShopifyTasksDeadLetterQueueUrl",
@@ -534,10 +538,10 @@ def test_only_the_sms_senders_publish_and_never_to_a_topic(resources: dict[str, 
 def test_roles_attach_only_the_managed_policies_sam_adds(resources: dict[str, Any]) -> None:
     # Given every IAM role after the transform
     roles = _roles(resources)
-    assert set(roles) == ROLES | {SCHEDULE_ROLE}
+    assert set(roles) == ROLES | {SCHEDULE_ROLE, SMS_STATUS_ROLE}
     for logical_id, role in roles.items():
-        if logical_id == SCHEDULE_ROLE:
-            continue  # SAM's own, checked in test_the_schedule_may_only_invoke_the_scheduler
+        if logical_id in (SCHEDULE_ROLE, SMS_STATUS_ROLE):
+            continue  # checked in test_the_schedule_may_only_invoke_the_scheduler and below
         # When its managed and inline policies are listed
         attached = set(role["Properties"].get("ManagedPolicyArns", []))
         inline = {p["PolicyName"] for p in role["Properties"].get("Policies", [])}
@@ -716,10 +720,15 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
         # Then they name only its expected table resources, with per-item actions only
         assert {target for _, target in grants} == expected.get(role_id, set()), role_id
         assert {action for action, _ in grants} <= PER_ITEM_ACTIONS, role_id
-    # and the opt-out paths only read and write contact items
-    for role_id in ("FeedbackFunctionRole", "UnsubscribeFunctionRole"):
+    # and the opt-out paths only read and write items one by one (the feedback function's
+    # delivery reports are a transaction: an audit entry with its absent-only marker)
+    item_by_item = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    for role_id, allowed in (
+        ("FeedbackFunctionRole", item_by_item | {"dynamodb:ConditionCheckItem"}),
+        ("UnsubscribeFunctionRole", item_by_item),
+    ):
         actions = {a for a, _ in _grants(resources, role_id) if a.startswith("dynamodb:")}
-        assert actions == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+        assert actions == allowed, role_id
 
 
 def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> None:
@@ -1698,7 +1707,14 @@ def test_ses_reports_bounces_and_complaints_to_the_feedback_topic(
     variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["RECOUP_SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
     assert event["Enabled"] is True
-    assert sorted(event["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert sorted(event["MatchingEventTypes"]) == [
+        "bounce",
+        "complaint",
+        "delivery",
+        "deliveryDelay",
+        "reject",
+        "renderingFailure",
+    ]
     assert event["SnsDestination"] == {"TopicARN": {"Ref": "EmailFeedbackTopic"}}
     assert not {
         "CloudWatchDestination",
@@ -1707,6 +1723,49 @@ def test_ses_reports_bounces_and_complaints_to_the_feedback_topic(
     } & set(event)
     # and the feedback function is subscribed to that topic
     assert "sns EmailFeedbackTopic" in _triggers(resources)["FeedbackFunction"]
+
+
+def test_sms_delivery_status_reaches_the_feedback_function(resources: dict[str, Any]) -> None:
+    # Given the log subscriptions, the log groups and the role SNS logs SMS status with
+    filters = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::SubscriptionFilter"
+    ]
+    groups = {
+        logical_id: r for logical_id, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    # Then the feedback function, and only it, takes everything SNS logs to both groups
+    assert len(filters) == 2
+    for subscription in filters:
+        assert _get_att(subscription["DestinationArn"])[0] == "FeedbackFunction"
+        assert subscription["FilterPattern"] == ""
+    # (the groups this stack creates, or the same names made by another stage)
+    choices = sorted(
+        (condition, _resolve(created), _resolve(existing))
+        for condition, created, existing in (f["LogGroupName"]["Fn::If"] for f in filters)
+    )
+    status = "sns/<AWS::Region>/<AWS::AccountId>/DirectPublishToPhoneNumber"
+    assert choices == [
+        ("CreatesSmsStatusLogs", "<SmsDeliveredLogGroup>", status),
+        ("CreatesSmsStatusLogs", "<SmsFailedLogGroup>", f"{status}/Failure"),
+    ]
+    # and the groups it creates keep the records (which name the phone number) only as long
+    # as the functions' own logs
+    for logical_id in ("SmsDeliveredLogGroup", "SmsFailedLogGroup"):
+        assert groups[logical_id]["Condition"] == "CreatesSmsStatusLogs"
+        assert groups[logical_id]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    # and SNS, of this account only, may write those two groups and nothing else
+    role = resources[SMS_STATUS_ROLE]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    ((statement,),) = [_statements(p["PolicyDocument"]) for p in role["Policies"]]
+    assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert [_resolve(r) for r in statement["Resource"]] == [
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:sns/<AWS::Region>/"
+        "<AWS::AccountId>/DirectPublishToPhoneNumber:*",
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:sns/<AWS::Region>/"
+        "<AWS::AccountId>/DirectPublishToPhoneNumber/Failure:*",
+    ]
 
 
 def test_every_function_sees_the_same_environment(

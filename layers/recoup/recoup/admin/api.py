@@ -42,7 +42,7 @@ from recoup.domain.referral import (
 )
 from recoup.errors import ConfigurationError, RecoupError
 from recoup.observability import logger
-from recoup.services import actions, figures
+from recoup.services import actions, figures, install
 from recoup.services import cases as case_service
 from recoup.services.shops import TEMPLATE_PARTS, set_template
 from recoup.settings import get_settings
@@ -117,6 +117,10 @@ def admin_app(static_dir: Path) -> APIGatewayHttpResolver:
             )
             if not shops.is_installed(staff.shop):
                 raise ApiError(403, "not_installed", f"{staff.shop} has not installed Recoup")
+            bearer = app_.current_event.headers.get("authorization") or ""
+            # Expiring offline token by token exchange: on the first visit, for a shop still on
+            # a non-expiring token, or one Shopify refused to refresh (one status read else).
+            install.connect_from_session(staff.shop, bearer.partition(" ")[2], now=clock.now())
             app_.context["session"] = staff
         return next_middleware(app_)
 

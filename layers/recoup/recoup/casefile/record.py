@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from recoup.domain.audit import GENESIS, AuditEntry, verify_chain
+from recoup.domain.audit import DELIVERY_REPORT, GENESIS, AuditEntry, verify_chain
 from recoup.domain.case import Case
 from recoup.domain.charges import OrderCharges
 from recoup.domain.dunning import Dunning, SentMessage
@@ -33,6 +33,7 @@ CHAIN_ALGORITHM = (
     f"the first entry's prev_hash is {GENESIS[:8]}... (64 zeros); the last hash is the head"
 )
 DELIVERED = "delivered"  # the outcome a delivery report gives a message that arrived
+REPORT_SEPARATOR = "; "  # between a message's reports, in the order they came
 RECONCILIATION = "owed = order_total - paid + refunded"
 
 
@@ -76,7 +77,6 @@ class CaseFileInputs:
     audit: Sequence[AuditEntry]  # the case's whole trail, oldest first
     audit_head: str | None  # the head the case item records (None: the last entry's hash)
     contact: ContactState
-    delivery_outcomes: Mapping[str, str] = field(default_factory=dict)  # provider id -> outcome
     message_texts: Mapping[int, MessageText] = field(default_factory=dict)  # by step (0-based)
     referral: Referral
     generated_at: datetime
@@ -85,7 +85,8 @@ class CaseFileInputs:
 def build_record(inputs: CaseFileInputs) -> dict[str, Any]:
     """The case file as JSON-safe data (see `record_json` for its bytes)."""
     case = inputs.case
-    messages = _messages(inputs.dunning, inputs.delivery_outcomes, inputs.message_texts)
+    outcomes = delivery_outcomes(inputs.audit)
+    messages = _messages(inputs.dunning, outcomes, inputs.message_texts)
     return {
         "schema": SCHEMA,
         "generated_at": _iso(inputs.generated_at),
@@ -286,6 +287,18 @@ def _attempt(attempt: PaymentAttempt) -> dict[str, Any]:
     }
 
 
+def delivery_outcomes(audit: Sequence[AuditEntry]) -> dict[str, str]:
+    """What the providers reported about each message, by provider id, from the trail's
+    delivery report entries in the order they were recorded ("delivered; complaint")."""
+    found: dict[str, list[str]] = {}
+    for entry in audit:
+        body = entry.body
+        provider_id = body.get("provider_message_id")
+        if body.get("kind") == DELIVERY_REPORT and provider_id:
+            found.setdefault(str(provider_id), []).append(str(body.get("outcome") or "reported"))
+    return {provider_id: REPORT_SEPARATOR.join(words) for provider_id, words in found.items()}
+
+
 def _messages(
     dunning: Dunning | None, outcomes: Mapping[str, str], texts: Mapping[int, MessageText]
 ) -> list[dict[str, Any]]:
@@ -342,7 +355,7 @@ def _customer_actions(case: Case, contact: ContactState) -> list[dict[str, Any]]
 
 
 def _reachability(contact: ContactState, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    delivered = sum(1 for m in messages if m["outcome"] == DELIVERED)
+    delivered = sum(1 for m in messages if DELIVERED in m["outcome"].split(REPORT_SEPARATOR))
     blocked = [
         words
         for flag, words in (

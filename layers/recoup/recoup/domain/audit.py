@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 GENESIS = "0" * 64
+# The kind of entry a provider's delivery report about one reminder is recorded as; its body
+# also carries "provider_message_id", "outcome" and "step" (services.delivery_reports).
+DELIVERY_REPORT = "message.delivery"
 
 
 def canonical(body: dict[str, Any]) -> bytes:

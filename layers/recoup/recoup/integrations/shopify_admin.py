@@ -1,4 +1,5 @@
-"""The one client of Shopify's GraphQL Admin API (2024-10), within its rate limits.
+"""The one client of Shopify's GraphQL Admin API (`shopify_version.API_VERSION`), within
+its rate limits.
 
 Shopify meters GraphQL by calculated query cost: a bucket per app and shop that refills at
 `restoreRate` points a second (https://shopify.dev/docs/api/usage/limits). Every answer
@@ -20,8 +21,8 @@ from typing import Any
 from recoup.errors import RecoupError
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse, TransportError
+from recoup.integrations.shopify_version import API_VERSION
 
-API_VERSION = "2024-10"
 MAX_ATTEMPTS = 5
 BACKOFF_FIRST = 0.5  # seconds; doubles per retry
 BACKOFF_CAP = 8.0

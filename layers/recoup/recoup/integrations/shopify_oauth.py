@@ -1,6 +1,9 @@
-"""Shopify OAuth, authorization code grant for an offline token: the checks on what Shopify
-signed (shop domain, request HMAC, timestamp), the signed state nonce, the authorize URL,
-the code exchange and the granted scopes.
+"""Shopify OAuth for the shop's *expiring* offline token (one hour, with a refresh token that
+Shopify rotates on every use; required of public apps from 1 January 2027): the checks on
+what Shopify signed (shop domain, request HMAC, timestamp), the signed state nonce, the
+authorize URL, and the four requests to the token endpoint: the authorization code
+exchange (the non-embedded install), token exchange of the embedded page's session token,
+the migration of a non-expiring token, and the refresh.
 
 ShopifyAPI does the steps it has: the request HMAC (`Session.validate_hmac`: hex
 HMAC-SHA256 over the sorted parameters without `hmac`, compared in constant time), the
@@ -26,8 +29,12 @@ from urllib.parse import parse_qsl
 
 from recoup.errors import RecoupError
 from recoup.integrations.shopify_http import HttpRequest, Transport, TransportError
+from recoup.integrations.shopify_version import API_VERSION
 
-API_VERSION = "2024-10"
+# Grant and token type names of OAuth token exchange (RFC 8693), not secrets.
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105
+OFFLINE_TOKEN = "urn:shopify:params:oauth:token-type:offline-access-token"  # noqa: S105
 # The least Recoup needs (README, "Shopify app"): orders for the webhooks and order lookups,
 # customers (write implies read) for the tags it puts on customers.
 REQUIRED_SCOPES = ("read_orders", "write_customers")
@@ -191,43 +198,141 @@ def authorize_url(shop: str, *, api_key: str, redirect_uri: str, state: str) -> 
     return str(session.create_permission_url(list(REQUIRED_SCOPES), redirect_uri, state))
 
 
+class RefreshRefused(OAuthRejected):
+    """Shopify refused a refresh token or a token to migrate for good (revoked, expired,
+    uninstalled): only the merchant opening the app again can give a new one."""
+
+    status = 401
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
+    """What the token endpoint gave: an expiring offline token and its refresh token."""
+
     access_token: str = field(repr=False)
     scopes: str
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_in: int | None = None  # seconds the access token lives (None: never expires)
+    refresh_token_expires_in: int | None = None
+
+    @property
+    def expiring(self) -> bool:
+        return self.expires_in is not None and self.refresh_token is not None
 
 
 def exchange_code(
     shop: str, code: str, *, api_key: str, secret: str, transport: Transport
 ) -> Grant:
-    """Trade the authorization code for the shop's offline access token."""
-    body = json.dumps({"client_id": api_key, "client_secret": secret, "code": code}).encode()
+    """Trade the authorization code for the shop's expiring offline token."""
+    body = {"client_id": api_key, "client_secret": secret, "code": code, "expiring": "1"}
+    return _token_request(shop, body, transport, "the authorization code", BadOAuthRequest)
+
+
+def exchange_session_token(
+    shop: str, session_token: str, *, api_key: str, secret: str, transport: Transport
+) -> Grant:
+    """Token exchange: the embedded page's session token (an ID token) for the shop's
+    expiring offline token, without a redirect."""
+    body = {
+        "client_id": api_key,
+        "client_secret": secret,
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": session_token,
+        "subject_token_type": ID_TOKEN,
+        "requested_token_type": OFFLINE_TOKEN,
+        "expiring": "1",
+    }
+    return _token_request(shop, body, transport, "the session token", BadOAuthRequest)
+
+
+def migrate_token(
+    shop: str, offline_token: str, *, api_key: str, secret: str, transport: Transport
+) -> Grant:
+    """A non-expiring offline token for an expiring one (no user needed). Shopify answers a
+    retry with the same token within seven days, so a lost answer can be asked for again."""
+    body = {
+        "client_id": api_key,
+        "client_secret": secret,
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": offline_token,
+        "subject_token_type": OFFLINE_TOKEN,
+        "requested_token_type": OFFLINE_TOKEN,
+        "expiring": "1",
+    }
+    return _token_request(shop, body, transport, "the non-expiring token", RefreshRefused)
+
+
+def refresh(
+    shop: str, refresh_token: str, *, api_key: str, secret: str, transport: Transport
+) -> Grant:
+    """A new access token and a new refresh token for the current refresh token. Shopify
+    keeps the old refresh token valid until the new one is used, so a lost answer can be
+    asked for again with the old one."""
+    body = {
+        "client_id": api_key,
+        "client_secret": secret,
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+    }
+    return _token_request(shop, body, transport, "the refresh token", RefreshRefused)
+
+
+def _token_request(
+    shop: str,
+    fields: Mapping[str, str],
+    transport: Transport,
+    what: str,
+    refused: type[OAuthRejected],
+) -> Grant:
     request = HttpRequest(
         f"https://{shop}/admin/oauth/access_token",
-        body,
+        json.dumps(fields).encode(),
         {"Content-Type": "application/json", "Accept": "application/json"},
     )
     try:
         response = transport(request)
     except TransportError as error:
         raise ShopifyUnavailable(f"Shopify did not answer the token request: {error}") from None
-    if response.status >= 500:
+    if response.status >= 500 or response.status == 429:
         raise ShopifyUnavailable(f"Shopify answered the token request with HTTP {response.status}")
     answer = _json_object(response.body)
     if response.status != 200:
         detail = answer.get("error_description") or answer.get("error") or "no reason given"
-        raise BadOAuthRequest(
-            f"Shopify refused the authorization code (HTTP {response.status}: "
-            f"{str(detail)[:200]}): start again from Shopify"
+        raise refused(
+            f"Shopify refused {what} (HTTP {response.status}: {str(detail)[:200]})"
+            + (": start again from Shopify" if refused is BadOAuthRequest else "")
         )
+    return _grant(answer)
+
+
+def _grant(answer: Mapping[str, Any]) -> Grant:
     token, scopes = answer.get("access_token"), answer.get("scope")
     if not isinstance(token, str) or not token:
         raise ShopifyUnavailable("Shopify's token response has no access_token")
     if not isinstance(scopes, str):
         raise ShopifyUnavailable("Shopify's token response has no scope")
-    if "associated_user" in answer or "expires_in" in answer:
+    if "associated_user" in answer:
         raise ShopifyUnavailable("Shopify returned an online (per-user) token, not an offline one")
-    return Grant(token, scopes)
+    expires_in = _seconds(answer, "expires_in")
+    refresh_token = answer.get("refresh_token")
+    if expires_in is not None and not (isinstance(refresh_token, str) and refresh_token):
+        raise ShopifyUnavailable("Shopify's expiring token came without a refresh_token")
+    return Grant(
+        token,
+        scopes,
+        refresh_token=refresh_token if isinstance(refresh_token, str) else None,
+        expires_in=expires_in,
+        refresh_token_expires_in=_seconds(answer, "refresh_token_expires_in"),
+    )
+
+
+def _seconds(answer: Mapping[str, Any], name: str) -> int | None:
+    value = answer.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ShopifyUnavailable(f"Shopify's token response has a bad {name}")
+    return value
 
 
 def missing_scopes(granted: str) -> list[str]:

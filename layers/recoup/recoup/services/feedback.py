@@ -1,10 +1,13 @@
-"""What customers and mail servers tell us back: bounces and complaints from SES, SMS
-keywords (STOP, START, HELP), and the unsubscribe link."""
+"""What customers and mail servers tell us back: SES's events (bounces and complaints
+suppress the address; every report about a reminder goes on its case's trail), SNS's SMS
+delivery status, SMS keywords (STOP, START, HELP), and the unsubscribe link."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +15,7 @@ from recoup import links
 from recoup.domain.timezones import normalise_phone
 from recoup.integrations import sns
 from recoup.observability import logger, metrics
+from recoup.services import delivery_reports
 from recoup.settings import get_settings
 from recoup.store import contacts, shops
 from recoup.store.models import shop_pk
@@ -26,6 +30,7 @@ class FeedbackResult:
     kind: str
     addresses: int
     detail: str
+    trail: str = ""  # what became of the delivery report, if the event carried one
 
 
 def apply_sns_message(message: str, *, now: datetime) -> FeedbackResult:
@@ -37,6 +42,16 @@ def apply_sns_message(message: str, *, now: datetime) -> FeedbackResult:
 
 
 def email_event(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
+    """Suppress the address on a permanent bounce or a complaint, then put the report on the
+    reminder's trail (both are idempotent, so SNS's redelivery repeats nothing)."""
+    result = _email_action(data, now=now)
+    report = delivery_reports.from_ses(data)
+    if report is None:
+        return result
+    return replace(result, trail=delivery_reports.record(report, now=now))
+
+
+def _email_action(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
     kind = str(data.get("eventType") or data.get("notificationType") or "")
     tags = (data.get("mail") or {}).get("tags") or {}
     shop_tag = (tags.get("shop") or [None])[0]
@@ -55,7 +70,26 @@ def email_event(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
         suppressed = _suppress(shop, recipients, now, "complaint", opt_out=True)
         metrics.add_metric(name="EmailComplaint", unit="Count", value=suppressed)
         return FeedbackResult(kind, suppressed, "suppressed and opted out after a complaint")
-    return FeedbackResult(kind, 0, "event type not handled")
+    return FeedbackResult(kind, 0, "no change to the address")
+
+
+def sms_delivery_logs(awslogs_data: str, *, now: datetime) -> list[FeedbackResult]:
+    """SNS's SMS delivery status records, as a CloudWatch Logs subscription delivers them
+    (base64 of gzip of JSON): each reminder's outcome onto its case's trail."""
+    batch = json.loads(gzip.decompress(base64.b64decode(awslogs_data)))
+    results = []
+    for log_event in batch.get("logEvents") or ():
+        try:
+            data = json.loads(log_event.get("message") or "")
+        except ValueError:
+            data = None
+        report = delivery_reports.from_sns_sms(data) if isinstance(data, dict) else None
+        if report is None:
+            results.append(FeedbackResult("sms-status", 0, "not an SMS delivery status record"))
+            continue
+        trail = delivery_reports.record(report, now=now)
+        results.append(FeedbackResult("sms-status", 0, report.kind, trail=trail))
+    return results
 
 
 def _suppress(

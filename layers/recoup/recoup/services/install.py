@@ -1,5 +1,6 @@
-"""Install and uninstall a shop: the two requests of the OAuth flow (begin, complete) and
-what the app/uninstalled webhook does (deactivate, forget the token, stop every sequence).
+"""Install and uninstall a shop: the two requests of the OAuth flow (begin, complete), the
+token exchange when the merchant opens the embedded app, and what the app/uninstalled
+webhook does (deactivate, forget the token, stop every sequence).
 
 Every refusal of the OAuth flow raises an `OAuthRejected` naming the problem before anything
 is stored; nothing here logs a secret, an authorization code, a state or a token.
@@ -15,6 +16,7 @@ from recoup.domain.dunning import DunningStatus
 from recoup.integrations import shopify_http
 from recoup.integrations import shopify_oauth as oauth
 from recoup.observability import logger, metrics
+from recoup.services import shopify_access
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import shops as shop_store
@@ -86,10 +88,47 @@ def complete(
     # Installed first, token second: a failure in between leaves an installed shop without
     # a token (tagging waits), which the merchant's next visit to the app repairs.
     shop_store.mark_installed(shop, installed_at=now)
-    tokens.save_token(shop, grant.access_token, scopes=grant.scopes)
+    shopify_access.store_grant(shop, grant, now=now)
     logger.info("Shop installed", extra={"shop": shop, "scopes": grant.scopes})
     metrics.add_metric(name="ShopInstalled", unit="Count", value=1)
     return f"https://{shop}/admin/apps/{api_key}"
+
+
+def connect_from_session(
+    shop: str,
+    session_token: str,
+    *,
+    now: datetime,
+    transport: shopify_http.Transport | None = None,
+) -> str:
+    """The merchant opened the embedded app with a verified session token: when the shop has
+    no token, a non-expiring one, or one Shopify refused to refresh, exchange the session
+    token for an expiring offline token (token exchange, no redirect). Says what was done;
+    a failed exchange is logged and left for the next visit (the page still works)."""
+    state = tokens.status(shop)
+    if state.expiring and not state.needs_reauth:
+        return "token current"
+    settings = get_settings()
+    try:
+        grant = oauth.exchange_session_token(
+            shop,
+            session_token,
+            api_key=settings.require("shopify_api_key"),
+            secret=settings.shopify_secrets()[0],
+            transport=transport or shopify_http.urllib_transport,
+        )
+    except oauth.OAuthRejected as refused:
+        logger.warning(
+            "Token exchange failed; the next visit tries again",
+            extra={"shop": shop, "status": refused.status, "reason": refused.message},
+        )
+        metrics.add_metric(name="TokenExchangeFailed", unit="Count", value=1)
+        return f"token exchange failed: {refused.message}"
+    shopify_access.store_grant(shop, grant, now=now)
+    why = "reconnected" if state.needs_reauth else "migrated" if state.present else "connected"
+    logger.info("Shop token exchanged", extra={"shop": shop, "why": why})
+    metrics.add_metric(name="TokenExchanged", unit="Count", value=1)
+    return f"token {why}"
 
 
 # ---------------------------------------------------------------- uninstall

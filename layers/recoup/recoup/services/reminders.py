@@ -36,9 +36,11 @@ from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
 from recoup.settings import get_settings
 from recoup.store import cases as store
-from recoup.store import contacts, policies, shops
+from recoup.store import contacts, deliveries, policies, shops
 
 if TYPE_CHECKING:
+    from pynamodb.models import Model
+
     from recoup.store.models import ShopItem
 
 # Passes over one job: each ends the step, or learns something new (a concurrent write to
@@ -586,11 +588,18 @@ def _record(
         entry = _entry(current, "reminder.sent", summary, _next_words(dunning), now, step)
         customer_key = _customer_key(case)
         # A message that may have gone counts towards the weekly cap like one that did.
-        extra = (
+        extra: list[Model] = (
             [contacts.message_item(case.shop, customer_key, now, case.case_id, channel)]
             if customer_key and channel != "unknown"
             else []
         )
+        if provider_id and not unknown:
+            # SES's and SNS's delivery reports name only this id (services.feedback).
+            extra.append(
+                deliveries.sent_item(
+                    channel, provider_id, shop=case.shop, case_id=case.case_id, step=step, at=now
+                )
+            )
         store.save_all([store.CaseWrite(case, current, entry, dunning)], now=now, extra=extra)
         logger.info("Reminder recorded", extra={"case_id": case.case_id, "step": step + 1})
         return StepResult("sent", summary)

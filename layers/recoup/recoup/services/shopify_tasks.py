@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from recoup import clock
 from recoup.integrations.shopify_admin import ShopifyAdmin
 from recoup.integrations.shopify_oauth import SHOP_DOMAIN
 from recoup.observability import logger, metrics
+from recoup.services import shopify_access
 from recoup.settings import get_settings
-from recoup.store import tokens
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -135,14 +136,17 @@ def run_job(body: str) -> TaskResult:
     if not isinstance(data, dict):
         raise MalformedJob("the job is not a JSON object")
     job = TagJob.parse(data)
-    token = tokens.load_token(job.shop)
-    if token is None:
+    try:
+        token = shopify_access.access_token(job.shop, now=clock.now())
+    except (shopify_access.NoToken, shopify_access.NeedsReauth) as missing:
+        # Uninstalled, or waiting for the merchant to open the app: a tag is not worth a
+        # retry that cannot succeed (the admin page shows the shop needs re-authentication).
         logger.warning(
-            "Customer tagging dropped: the shop has no access token (uninstalled?)",
+            "Customer tagging dropped: no usable access token",
             extra={"shop": job.shop, "case_id": job.case_id, "reason": job.reason},
         )
         metrics.add_metric(name="ShopifyTaskDropped", unit="Count", value=1)
-        return TaskResult("dropped", f"{job.shop} has no access token")
+        return TaskResult("dropped", str(missing))
     ShopifyAdmin(job.shop, token).add_tags(job.customer_gid, job.tags)
     metrics.add_metric(name="CustomerTagged", unit="Count", value=1)
     return TaskResult("tagged", f"case {job.case_id}: {', '.join(job.tags)} ({job.reason})")

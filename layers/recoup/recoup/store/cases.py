@@ -212,9 +212,11 @@ def save_all(
     now: datetime,
     xrefs: Iterable[str] = (),
     extra: Iterable[Model] = (),
+    absent: Iterable[Model] = (),
 ) -> None:
     """Write several cases of one shop (a merge) in one transaction; xrefs point at the
-    first case."""
+    first case; `extra` items are put as they are, `absent` ones only if no item has their
+    key (else ConcurrentUpdate, like a changed case)."""
     bind()
     try:
         with TransactWrite(connection=_connection()) as tx:
@@ -225,6 +227,8 @@ def save_all(
                 tx.save(XrefItem(shop_pk(target.shop), xref_sk(stripe_id), case_id=target.case_id))
             for item in extra:
                 tx.save(item)
+            for item in absent:
+                tx.save(item, condition=item.get_attributes()["pk"].does_not_exist())
     except TransactWriteError as exc:
         if _conflict(exc):
             names = ", ".join(w.case.case_id for w in writes)

@@ -10,6 +10,8 @@ SHOP#<domain>     VEL#<dim>#<hash>#<time>#<id>  a failed payment, for velocity c
 SHOP#<domain>     ADDR#<hash>#<email hash>   an email shipping to an address (TTL)
 SHOP#<domain>     PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
 STRIPEACCT#<id>   META                       which shop a connected Stripe account is
+DELIVERY#<ch>#<id> META                      which case and step a provider message id is (TTL)
+DELIVERY#<ch>#<id> REPORT#<kind>             a delivery report already on the trail (TTL)
 SCHEDULER         CURSOR#DUE                 where the scheduler stopped in each due shard
 """
 
@@ -54,8 +56,17 @@ class ShopItem(_Item):
     # The shop's template overrides by template name: {"subject", "html", "text", "sms"},
     # each checked by recoup.channels.render.validate_override before it is stored.
     templates = JSONAttribute(null=True)
-    # The offline Admin API token, encrypted with the table's KMS key (never stored plain).
+    # The offline Admin API token and its refresh token, each encrypted with the token key
+    # (never stored plain), their expiries (None: a non-expiring token, to migrate), a
+    # version every token write is conditioned on, the lease of the one refresh under way,
+    # and why the merchant must open the app again (Shopify refused to refresh).
     access_token = BinaryAttribute(null=True, legacy_encoding=False)
+    refresh_token = BinaryAttribute(null=True, legacy_encoding=False)
+    token_expires_at = UTCDateTimeAttribute(null=True)
+    refresh_expires_at = UTCDateTimeAttribute(null=True)
+    token_version = NumberAttribute(null=True)
+    refresh_lease_until = UTCDateTimeAttribute(null=True)
+    needs_reauth = UnicodeAttribute(null=True)
     scopes = UnicodeAttribute(null=True)
     uninstalled_at = UTCDateTimeAttribute(null=True)
     # Shopify customer tags Recoup applies, by purpose ("fraud", "agency", "legal").
@@ -104,6 +115,19 @@ class VelocityItem(_Item):
         pass
 
     card = UnicodeAttribute(null=True)  # the card fingerprint's hash, for distinct cards
+    expires_at = TTLAttribute()
+
+
+class DeliveryItem(_Item):
+    """A message the sender handed to SES or SNS, by the provider's message id (META), and
+    each kind of delivery report already recorded for it (REPORT#<kind>): no personal data."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shop = UnicodeAttribute()
+    case_id = UnicodeAttribute()
+    step = NumberAttribute()
     expires_at = TTLAttribute()
 
 
@@ -189,6 +213,7 @@ MODELS: tuple[type[_Item], ...] = (
     ContactItem,
     MessageItem,
     VelocityItem,
+    DeliveryItem,
 )
 
 

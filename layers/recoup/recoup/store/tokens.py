@@ -1,14 +1,16 @@
-"""Shops' offline Admin API tokens: encrypted with the stack's token key (its own KMS key, not
-the data key every table reader holds; only the Shopify tasks worker may decrypt with it)
-before they reach the table, bound to their shop by the encryption context, so a token copied
-onto another shop's item does not decrypt. The plaintext exists only in memory, never in a
-log or an error."""
+"""Shops' offline Admin API tokens and their refresh tokens: encrypted with the stack's
+token key (its own KMS key, not the data key every table reader holds; only the Shopify
+tasks worker may decrypt with it) before they reach the table, bound to their shop by the
+encryption context, so a token copied onto another shop's item does not decrypt. The
+plaintext exists only in memory, never in a log or an error. Every token write but an
+install's is conditioned on the version it read (`services.shopify_access`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
@@ -28,47 +30,205 @@ def _kms() -> KMSClient:
     return boto3.client("kms", region_name=get_settings().region)
 
 
-def save_token(shop: str, token: str, *, scopes: str) -> None:
-    """Encrypt and store the shop's token and the scopes it was granted (other attributes of
-    the shop, such as its settings, are kept)."""
-    blob = _kms().encrypt(
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """The shop's offline token as stored, decrypted."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: datetime | None  # None: a non-expiring token (migrated on next use)
+    refresh_expires_at: datetime | None
+    scopes: str
+    version: int  # every token write is conditioned on the version it read
+    lease_until: datetime | None  # a refresh is under way until then
+    needs_reauth: str | None  # why the merchant must open the app again
+
+
+def _encrypt(shop: str, plaintext: str) -> bytes:
+    return _kms().encrypt(
         KeyId=get_settings().require("token_key_arn"),
-        Plaintext=token.encode(),
+        Plaintext=plaintext.encode(),
         EncryptionContext={"shop": shop},
     )["CiphertextBlob"]
-    bind()
-    ShopItem(shop_pk(shop), META).update(
-        actions=[ShopItem.access_token.set(blob), ShopItem.scopes.set(scopes)]
+
+
+def _decrypt(shop: str, blob: bytes) -> str:
+    return (
+        _kms()
+        .decrypt(
+            CiphertextBlob=blob,
+            EncryptionContext={"shop": shop},
+            KeyId=get_settings().require("token_key_arn"),
+        )["Plaintext"]
+        .decode()
     )
 
 
-def load_token(shop: str) -> str | None:
-    """The shop's token in plain text; None when there is none (never installed through
-    OAuth, or uninstalled). Read consistently: an uninstall must take effect at once."""
+def save_grant(
+    shop: str,
+    access_token: str,
+    *,
+    scopes: str,
+    now: datetime,
+    refresh_token: str | None = None,
+    expires_in: int | None = None,
+    refresh_expires_in: int | None = None,
+    version: int | None = None,
+) -> bool:
+    """Encrypt and store a token Shopify gave (and its refresh token and expiries), clearing
+    a lease and a re-authentication mark; the shop's other attributes stay. `version`: the
+    token version this replaces (False if another write changed it since); None: whatever
+    is stored (an install)."""
+    actions = [
+        ShopItem.access_token.set(_encrypt(shop, access_token)),
+        ShopItem.scopes.set(scopes),
+        ShopItem.token_version.set((ShopItem.token_version | 0) + 1),
+        ShopItem.refresh_lease_until.remove(),
+        ShopItem.needs_reauth.remove(),
+    ]
+    if refresh_token is not None and expires_in is not None:
+        actions += [
+            ShopItem.refresh_token.set(_encrypt(shop, refresh_token)),
+            ShopItem.token_expires_at.set(now + timedelta(seconds=expires_in)),
+        ]
+        actions.append(
+            ShopItem.refresh_expires_at.set(now + timedelta(seconds=refresh_expires_in))
+            if refresh_expires_in is not None
+            else ShopItem.refresh_expires_at.remove()
+        )
+    else:
+        actions += [
+            ShopItem.refresh_token.remove(),
+            ShopItem.token_expires_at.remove(),
+            ShopItem.refresh_expires_at.remove(),
+        ]
+    return _update(shop, actions, _version_is(version) if version is not None else None)
+
+
+def save_token(shop: str, token: str, *, scopes: str) -> None:
+    """Store a non-expiring token (installs made before expiring tokens; tests)."""
+    save_grant(shop, token, scopes=scopes, now=datetime.now(tz=UTC))
+
+
+def load(shop: str) -> StoredToken | None:
+    """The shop's token record, decrypted; None when there is no token (never installed,
+    or uninstalled). Read consistently: an uninstall or a refresh must show at once."""
     bind()
     try:
-        item = ShopItem.get(
-            shop_pk(shop), META, consistent_read=True, attributes_to_get=["access_token"]
-        )
+        item = ShopItem.get(shop_pk(shop), META, consistent_read=True)
     except DoesNotExist:
         return None
     if not item.access_token:
         return None
-    plaintext = _kms().decrypt(
-        CiphertextBlob=item.access_token,
-        EncryptionContext={"shop": shop},
-        KeyId=get_settings().require("token_key_arn"),
-    )["Plaintext"]
-    return plaintext.decode()
+    return StoredToken(
+        access_token=_decrypt(shop, item.access_token),
+        refresh_token=_decrypt(shop, item.refresh_token) if item.refresh_token else None,
+        expires_at=item.token_expires_at,
+        refresh_expires_at=item.refresh_expires_at,
+        scopes=item.scopes or "",
+        version=int(item.token_version or 0),
+        lease_until=item.refresh_lease_until,
+        needs_reauth=item.needs_reauth,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStatus:
+    """What is known about the shop's token without decrypting it."""
+
+    present: bool
+    expiring: bool  # an expiring token with a refresh token (False: none, or to migrate)
+    needs_reauth: str | None
+
+
+def status(shop: str) -> TokenStatus:
+    """The token's state, read without the token key (the admin function may not decrypt)."""
+    bind()
+    try:
+        item = ShopItem.get(
+            shop_pk(shop),
+            META,
+            consistent_read=True,
+            attributes_to_get=["access_token", "refresh_token", "token_expires_at", "needs_reauth"],
+        )
+    except DoesNotExist:
+        return TokenStatus(present=False, expiring=False, needs_reauth=None)
+    present = bool(item.access_token)
+    expiring = present and bool(item.refresh_token) and item.token_expires_at is not None
+    return TokenStatus(present, expiring, item.needs_reauth if present else None)
+
+
+def load_token(shop: str) -> str | None:
+    """The shop's access token in plain text, as stored (no refresh: `services.shopify_access`
+    gives a usable one)."""
+    stored = load(shop)
+    return stored.access_token if stored else None
+
+
+def claim_refresh(shop: str, *, version: int, now: datetime, lease: timedelta) -> bool:
+    """Take the lease of the one refresh of this token version; False if another function
+    holds it or has already replaced the token."""
+    no_lease = ShopItem.refresh_lease_until.does_not_exist() | (ShopItem.refresh_lease_until < now)
+    return _update(
+        shop,
+        [ShopItem.refresh_lease_until.set(now + lease)],
+        (_version_is(version)) & no_lease,
+    )
+
+
+def release_refresh(shop: str, *, version: int) -> bool:
+    """Give the lease back after a refresh that got no answer (the refresh token is unspent
+    or still honoured), so the next try need not wait for the lease to run out."""
+    return _update(shop, [ShopItem.refresh_lease_until.remove()], _version_is(version))
+
+
+def mark_needs_reauth(shop: str, reason: str, *, version: int) -> bool:
+    """Shopify refused the refresh for good: stop using the token until the merchant opens
+    the app again (which exchanges a new one)."""
+    return _update(
+        shop,
+        [ShopItem.needs_reauth.set(reason[:300]), ShopItem.refresh_lease_until.remove()],
+        _version_is(version),
+    )
+
+
+def _version_is(version: int) -> Any:
+    if version == 0:
+        return ShopItem.token_version.does_not_exist() | (ShopItem.token_version == 0)
+    return ShopItem.token_version == version
+
+
+def _update(shop: str, actions: list[Any], condition: Any) -> bool:
+    bind()
+    exists = ShopItem.pk.exists()
+    try:
+        ShopItem(shop_pk(shop), META).update(
+            actions=actions, condition=exists & condition if condition is not None else None
+        )
+    except UpdateError as error:
+        if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def delete_token(shop: str) -> None:
-    """Forget the token and its scopes (idempotent; the shop's other attributes stay)."""
+    """Forget the token, its refresh token and scopes (idempotent; the shop's other
+    attributes stay)."""
     bind()
     try:
         # Conditioned on the item existing, so deleting never creates a shop.
         ShopItem(shop_pk(shop), META).update(
-            actions=[ShopItem.access_token.remove(), ShopItem.scopes.remove()],
+            actions=[
+                ShopItem.access_token.remove(),
+                ShopItem.refresh_token.remove(),
+                ShopItem.token_expires_at.remove(),
+                ShopItem.refresh_expires_at.remove(),
+                ShopItem.refresh_lease_until.remove(),
+                ShopItem.needs_reauth.remove(),
+                ShopItem.scopes.remove(),
+                ShopItem.token_version.set((ShopItem.token_version | 0) + 1),
+            ],
             condition=ShopItem.pk.exists(),
         )
     except UpdateError as error:

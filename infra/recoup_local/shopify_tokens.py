@@ -1,0 +1,103 @@
+"""A stand-in for Shopify's token endpoint (`/admin/oauth/access_token`) on the local stack:
+it answers token exchange, the migration of a non-expiring token, the refresh and the
+authorization code, as Shopify does, with one-hour tokens and refresh tokens that rotate on
+every use (the previous one stays valid until the new one is used). It can be told to lose
+its next answer after acting, or to refuse refreshes, to rehearse both failures. Requests
+to any other URL go to the transport it wraps.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from recoup.integrations import shopify_http
+from recoup.integrations.shopify_http import HttpRequest, HttpResponse, TransportError
+from recoup.integrations.shopify_oauth import REQUIRED_SCOPES, TOKEN_EXCHANGE
+
+ACCESS_LIFETIME = 3600
+REFRESH_LIFETIME = 90 * 24 * 3600
+TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 (a URL path)
+
+
+@dataclass
+class TokenEndpoint:
+    """Shopify's token endpoint for every shop; counts what it was asked."""
+
+    inner: shopify_http.Transport
+    refresh_tokens: dict[str, set[str]] = field(default_factory=dict)  # shop -> valid ones
+    refreshes: int = 0
+    exchanges: int = 0
+    lose_next_answer: bool = False
+    refuse_refresh: bool = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.url.endswith(TOKEN_PATH):
+            return self.inner(request)
+        shop = request.url.removeprefix("https://").split("/", 1)[0]
+        body = json.loads(request.body)
+        answer = self._answer(shop, body)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise TransportError(f"no answer from {shop}: timed out (after acting)")
+        return answer
+
+    def _answer(self, shop: str, body: dict[str, str]) -> HttpResponse:
+        grant = body.get("grant_type")
+        if grant == "refresh_token":
+            self.refreshes += 1
+            valid = self.refresh_tokens.get(shop, set())
+            if self.refuse_refresh or body.get("refresh_token") not in valid:
+                return _error(400, "invalid_grant", "Token has been expired or revoked.")
+            # The one used and its replacement stay valid until the replacement is used.
+            return self._issue(shop, keep={str(body["refresh_token"])})
+        if grant == TOKEN_EXCHANGE or body.get("code"):
+            self.exchanges += 1
+            if body.get("expiring") != "1":
+                return _error(400, "invalid_request", "only expiring tokens are issued here")
+            return self._issue(shop, keep=set())
+        return _error(400, "unsupported_grant_type", f"grant_type {grant!r}")
+
+    def _issue(self, shop: str, *, keep: set[str]) -> HttpResponse:
+        refresh = f"shprt_{secrets.token_hex(16)}"
+        previous = self.refresh_tokens.get(shop, set())
+        # Using a replacement retires the ones before it: keep what was used now, and the new.
+        self.refresh_tokens[shop] = (keep & previous) | {refresh}
+        return HttpResponse(
+            200,
+            json.dumps(
+                {
+                    "access_token": f"shpat_{secrets.token_hex(16)}",
+                    "scope": ",".join(REQUIRED_SCOPES),
+                    "expires_in": ACCESS_LIFETIME,
+                    "refresh_token": refresh,
+                    "refresh_token_expires_in": REFRESH_LIFETIME,
+                }
+            ).encode(),
+            {"content-type": "application/json"},
+        )
+
+
+def _error(status: int, code: str, description: str) -> HttpResponse:
+    body = json.dumps({"error": code, "error_description": description}).encode()
+    return HttpResponse(status, body, {"content-type": "application/json"})
+
+
+def _unreachable(request: HttpRequest) -> HttpResponse:
+    host = request.url.removeprefix("https://").split("/", 1)[0]
+    raise TransportError(f"no answer from {host}: the local stack reaches no real shop")
+
+
+@contextmanager
+def installed() -> Iterator[TokenEndpoint]:
+    """Route the process's Shopify calls through the stand-in while the stack runs."""
+    original = shopify_http.urllib_transport
+    endpoint = TokenEndpoint(inner=_unreachable)
+    shopify_http.urllib_transport = endpoint
+    try:
+        yield endpoint
+    finally:
+        shopify_http.urllib_transport = original
