@@ -2,8 +2,8 @@
 it answers token exchange, the migration of a non-expiring token, the refresh and the
 authorization code, as Shopify does, with one-hour tokens and refresh tokens that rotate on
 every use (the previous one stays valid until the new one is used). It can be told to lose
-its next answer after acting, or to refuse refreshes, to rehearse both failures. Requests
-to any other URL go to the transport it wraps.
+its next answer after acting, or to refuse refreshes, to rehearse both failures. It also
+answers the GraphQL shop identity query; any other request finds no shop.
 """
 
 from __future__ import annotations
@@ -86,6 +86,23 @@ def _error(status: int, code: str, description: str) -> HttpResponse:
     return HttpResponse(status, body, {"content-type": "application/json"})
 
 
+def _shop_api(request: HttpRequest) -> HttpResponse:
+    """The GraphQL Admin API's shop query, for any shop: its identity made from its handle
+    (a shop "demo-electronics" is "Demo Electronics", help@demo-electronics.example)."""
+    if not (request.url.endswith("/graphql.json") and b"ShopIdentity" in request.body):
+        return _unreachable(request)
+    handle = request.url.removeprefix("https://").split(".", 1)[0]
+    shop = {
+        "name": handle.replace("-", " ").title(),
+        "contactEmail": f"help@{handle}.example",
+        "ianaTimezone": "America/New_York",
+        "currencyCode": "USD",
+        "billingAddress": {"countryCodeV2": "US"},
+        "primaryDomain": {"host": f"{handle}.example"},
+    }
+    return HttpResponse(200, json.dumps({"data": {"shop": shop}}).encode())
+
+
 def _unreachable(request: HttpRequest) -> HttpResponse:
     host = request.url.removeprefix("https://").split("/", 1)[0]
     raise TransportError(f"no answer from {host}: the local stack reaches no real shop")
@@ -95,7 +112,7 @@ def _unreachable(request: HttpRequest) -> HttpResponse:
 def installed() -> Iterator[TokenEndpoint]:
     """Route the process's Shopify calls through the stand-in while the stack runs."""
     original = shopify_http.urllib_transport
-    endpoint = TokenEndpoint(inner=_unreachable)
+    endpoint = TokenEndpoint(inner=_shop_api)
     shopify_http.urllib_transport = endpoint
     try:
         yield endpoint

@@ -36,16 +36,37 @@ PENDING_ID = str(PENDING["id"])
 OPENED = datetime.fromisoformat(PENDING["updated_at"]).astimezone(UTC)
 
 
+# The GraphQL Admin API's answer to the shop identity query.
+SHOP_RESOURCE = {
+    "name": "New Gadgets",
+    "contactEmail": "support@new-gadgets.example",
+    "ianaTimezone": "Europe/Berlin",
+    "currencyCode": "EUR",
+    "billingAddress": {"countryCodeV2": "DE"},
+    "primaryDomain": {"host": "new-gadgets.example"},
+}
+
+
 class FakeTokenEndpoint:
     """Shopify's /admin/oauth/access_token, as a transport."""
 
     def __init__(self, token: str = TOKEN, scope: str = "write_customers,read_orders") -> None:
         self.token, self.scope = token, scope
-        self.requests: list[HttpRequest] = []
+        self.requests: list[HttpRequest] = []  # to the token endpoint
+        self.queries: list[HttpRequest] = []  # to the GraphQL Admin API
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/graphql.json"):
+            self.queries.append(request)
+            return HttpResponse(200, json.dumps({"data": {"shop": SHOP_RESOURCE}}).encode())
         self.requests.append(request)
-        body = {"access_token": self.token, "scope": self.scope}
+        body = {
+            "access_token": self.token,
+            "scope": self.scope,
+            "expires_in": 3600,
+            "refresh_token": "shprt_refresh",
+            "refresh_token_expires_in": 7776000,
+        }
         return HttpResponse(200, json.dumps(body).encode(), {"content-type": "application/json"})
 
 
@@ -153,6 +174,18 @@ def test_a_shop_installs_and_its_token_is_stored_encrypted_for_that_shop_only(
         "code": CODE,
         "expiring": "1",  # an expiring offline token: required of public apps from 2027
     }
+    # and the shop's identity was read with the new token and kept
+    (query,) = shopify.queries
+    assert "ShopIdentity" in json.loads(query.body)["query"]
+    item = shop_store.get(NEW_SHOP)
+    assert item is not None
+    assert (item.shop_name, item.contact_email, item.timezone, item.currency, item.country) == (
+        "New Gadgets",
+        "support@new-gadgets.example",
+        "Europe/Berlin",
+        "EUR",
+        "DE",
+    )
     # and the shop is installed, with the token encrypted: not in the stored bytes,
     # decryptable only under this shop's encryption context
     assert shop_store.is_installed(NEW_SHOP)

@@ -15,9 +15,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from recoup.integrations import shopify_admin
 from recoup.integrations import shopify_oauth as oauth
 from recoup.integrations.shopify import HANDLED_TOPICS
 from recoup.integrations.shopify_http import HttpResponse, TransportError
+from recoup_local import demo
 from tests.shopify_fakes import FakeShopify
 
 SECRET = "test-client-secret"
@@ -370,10 +372,12 @@ def test_the_app_configuration_declares_what_the_code_handles_and_needs() -> Non
     # When its scopes and subscriptions are read
     # Then it asks for exactly the scopes the callback checks for
     assert config["access_scopes"]["scopes"].split(",") == list(oauth.REQUIRED_SCOPES)
-    assert config["webhooks"]["api_version"] == oauth.API_VERSION
-    # and subscribes to every topic the intake handles, the uninstall, and the three
-    # mandatory compliance topics, all delivered to the one webhook endpoint
-    assert set(regular["topics"]) == set(HANDLED_TOPICS) | {"app/uninstalled"}
+    # in the one API version the code is written against (the local stack's deliveries too)
+    assert config["webhooks"]["api_version"] == oauth.API_VERSION == shopify_admin.API_VERSION
+    assert demo.API_VERSION == oauth.API_VERSION
+    # and subscribes to every topic the intake handles, the uninstall, the shop's updates,
+    # and the three mandatory compliance topics, all delivered to the one webhook endpoint
+    assert set(regular["topics"]) == set(HANDLED_TOPICS) | {"app/uninstalled", "shop/update"}
     assert set(compliance["compliance_topics"]) == {
         "customers/data_request",
         "customers/redact",

@@ -147,3 +147,32 @@ def unsubscribe_app() -> APIGatewayHttpResolver:
     app.exception_handler(InvalidLink)(invalid)
     app.exception_handler(ConfigurationError)(misconfigured)
     return app
+
+
+def pay_app() -> APIGatewayHttpResolver:
+    """The pay link of every reminder: GET /pay/<token> redirects (303) to a payment page
+    made for what is owed now, or shows why there is nothing to pay."""
+    from recoup import clock
+    from recoup.links import InvalidLink
+    from recoup.services import pay_links
+
+    app = APIGatewayHttpResolver()
+
+    @app.get("/pay/<token>")
+    def pay(token: str) -> Response[str]:
+        answer = pay_links.open_link(token, now=clock.now())
+        if answer.location is not None:
+            return Response(
+                status_code=answer.status,
+                content_type="text/plain",
+                body="",
+                headers={"Location": answer.location, "Cache-Control": "no-store"},
+            )
+        return html_response(answer.status, answer.title, answer.message)
+
+    def invalid(exc: InvalidLink) -> Response[str]:
+        return html_response(400, "This link cannot be used", f"{exc}.")
+
+    app.exception_handler(InvalidLink)(invalid)
+    app.exception_handler(ConfigurationError)(misconfigured)
+    return app

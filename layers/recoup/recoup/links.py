@@ -1,7 +1,10 @@
-"""Signed, expiring links: the unsubscribe link of every email (RFC 8058 one-click).
+"""Signed, expiring links: the unsubscribe link of every email (RFC 8058 one-click), and the
+pay link of every reminder.
 
-A token names the shop and the hash of the address (never the address itself), and expires;
-it is an HMAC-SHA256 under the link secret, checked in constant time.
+An unsubscribe token names the shop and the hash of the address (never the address itself);
+a pay token names the shop and the case. Each expires, and is an HMAC-SHA256 under the link
+secret, checked in constant time; a pay token's MAC covers a purpose prefix too, so one kind
+of token never passes for the other.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 UNSUBSCRIBE_LIFETIME = timedelta(days=90)
+# Long enough for a customer who opens the first reminder weeks later; the page re-reads the
+# case on every click, so a paid, cancelled or referred case answers with a page, not a payment.
+PAY_LIFETIME = timedelta(days=180)
+_PAY_CONTEXT = b"recoup-pay\n"
 
 
 class InvalidLink(ValueError):
@@ -51,13 +58,22 @@ def unsubscribe_url(base_url: str, token: str) -> str:
 
 
 def verify_unsubscribe(token: str, *, now: datetime, secrets: Iterable[str]) -> Unsubscribe:
+    data, expires = _verified(token, b"", now, secrets)
+    return Unsubscribe(shop=str(data["s"]), contact=str(data["c"]), expires=expires)
+
+
+def _verified(
+    token: str, context: bytes, now: datetime, secrets: Iterable[str]
+) -> tuple[dict[str, object], datetime]:
+    """The token's payload and expiry, once its MAC (over `context` + payload) matches one of
+    the secrets and it has not expired."""
     try:
         payload_text, mac_text = token.split(".", 1)
         payload, mac = _unb64(payload_text), _unb64(mac_text)
     except (ValueError, TypeError):
         raise InvalidLink("the link is malformed") from None
     if not any(
-        hmac.compare_digest(hmac.new(s.encode(), payload, hashlib.sha256).digest(), mac)
+        hmac.compare_digest(hmac.new(s.encode(), context + payload, hashlib.sha256).digest(), mac)
         for s in secrets
     ):
         raise InvalidLink("the link's signature does not match")
@@ -65,4 +81,29 @@ def verify_unsubscribe(token: str, *, now: datetime, secrets: Iterable[str]) -> 
     expires = datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo)
     if expires < now:
         raise InvalidLink("the link has expired")
-    return Unsubscribe(shop=str(data["s"]), contact=str(data["c"]), expires=expires)
+    return data, expires
+
+
+@dataclass(frozen=True, slots=True)
+class PayLink:
+    shop: str
+    case_id: str
+    expires: datetime
+
+
+def sign_pay(shop: str, case_id: str, *, now: datetime, secret: str) -> str:
+    payload = json.dumps(
+        {"s": shop, "c": case_id, "e": int((now + PAY_LIFETIME).timestamp())},
+        separators=(",", ":"),
+    ).encode()
+    mac = hmac.new(secret.encode(), _PAY_CONTEXT + payload, hashlib.sha256).digest()
+    return f"{_b64(payload)}.{_b64(mac)}"
+
+
+def pay_url(base_url: str, token: str) -> str:
+    return f"{base_url}/pay/{quote(token)}"
+
+
+def verify_pay(token: str, *, now: datetime, secrets: Iterable[str]) -> PayLink:
+    data, expires = _verified(token, _PAY_CONTEXT, now, secrets)
+    return PayLink(shop=str(data["s"]), case_id=str(data["c"]), expires=expires)

@@ -8,8 +8,8 @@ message, the order as the case holds it, the shop's branding and template overri
 what the final notice announced (`domain.final_notice`, from the amount the message stated).
 
 What may differ from what was sent, and each text says so: the signed token of the
-unsubscribe link (not reproduced: it would be a working link), a Stripe Checkout pay link
-(replaced by the order's own payment page), and anything changed since the message was sent:
+unsubscribe link and of the pay link (not reproduced: they would be working links; each is
+shown as a placeholder), and anything changed since the message was sent:
 the order's items, the shop's branding, template overrides or referral policy, and the
 default templates of a later release. Pure: the caller gathers the inputs.
 """
@@ -31,6 +31,7 @@ from recoup.domain.referral import FINAL_NOTICE_PERIOD, ReferralPolicy
 from recoup.domain.timezones import customer_zone, normalise_phone
 
 UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/link-not-reproduced"
+PAY_PLACEHOLDER = "https://pay.invalid/link-not-reproduced"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +121,7 @@ def _text(
         ),
         amount_owed=owed,
         order_total=total if total is not None and total.currency == owed.currency else None,
-        pay_url=(snapshot.pay_url if snapshot else None) if step.pay_link else None,
+        pay_url=PAY_PLACEHOLDER if step.pay_link else None,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
         step_number=message.step + 1,
         tone=str(step.tone),
@@ -131,8 +132,8 @@ def _text(
     source = (
         f"re-rendered on {generated_at.date().isoformat()} from template '{message.template}' "
         f"(tone {step.tone}, step {message.step + 1}) with the amount and time recorded for "
-        "the message; the unsubscribe link's signed token is not reproduced, a Stripe "
-        "Checkout link is shown as the order's payment page, and the order, the shop's "
+        "the message; the unsubscribe and pay links carry signed tokens and are shown as "
+        "placeholders, and the order, the shop's "
         "branding, templates and referral policy are as they are now"
     )
     if message.channel == "email":
@@ -145,4 +146,4 @@ def _text(
     return MessageText(body=sms.body, source=source)
 
 
-__all__ = ["UNSUBSCRIBE_PLACEHOLDER", "Branding", "texts"]
+__all__ = ["PAY_PLACEHOLDER", "UNSUBSCRIBE_PLACEHOLDER", "Branding", "texts"]

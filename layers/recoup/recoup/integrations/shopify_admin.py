@@ -94,6 +94,34 @@ class _Retry(Exception):
         self.wait = wait
 
 
+@dataclass(frozen=True, slots=True)
+class ShopIdentity:
+    name: str | None
+    contact_email: str | None
+    timezone: str | None
+    currency: str | None
+    country: str | None
+    primary_domain: str | None
+
+
+_SHOP_IDENTITY = """
+query ShopIdentity {
+  shop {
+    name
+    contactEmail
+    ianaTimezone
+    currencyCode
+    billingAddress { countryCodeV2 }
+    primaryDomain { host }
+  }
+}
+"""
+
+
+def _text(value: Any) -> str | None:
+    return value.strip()[:255] if isinstance(value, str) and value.strip() else None
+
+
 class ShopifyAdmin:
     def __init__(
         self,
@@ -144,6 +172,24 @@ class ShopifyAdmin:
             financial_status=found.get("displayFinancialStatus"),
             customer_id=str(customer_gid).rsplit("/", 1)[-1] if customer_gid else None,
             tags=tuple(str(tag) for tag in found.get("tags") or ()),
+        )
+
+    def shop_identity(self) -> ShopIdentity:
+        """The shop's name, contact email, IANA time zone, currency, billing country and
+        primary domain (read_orders is enough; the locale needs read_locales, so it comes
+        from shop/update's body instead)."""
+        found = self.query(_SHOP_IDENTITY, {}).get("shop")
+        if not isinstance(found, dict):
+            raise self._error("the shop query returned no shop")
+        billing = found.get("billingAddress")
+        domain = found.get("primaryDomain")
+        return ShopIdentity(
+            name=_text(found.get("name")),
+            contact_email=_text(found.get("contactEmail")),
+            timezone=_text(found.get("ianaTimezone")),
+            currency=_text(found.get("currencyCode")),
+            country=_text(billing.get("countryCodeV2")) if isinstance(billing, dict) else None,
+            primary_domain=_text(domain.get("host")) if isinstance(domain, dict) else None,
         )
 
     def _mutate(self, name: str, document: str, variables: dict[str, Any]) -> None:

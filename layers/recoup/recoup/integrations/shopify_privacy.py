@@ -1,5 +1,6 @@
-"""Shopify's mandatory privacy webhooks and app/uninstalled: check a verified delivery's body
-and carry it, whole, as a job for the privacy worker.
+"""Shopify's mandatory privacy webhooks and the shop's own lifecycle (app/uninstalled,
+shop/update): check a verified delivery's body and carry what is needed of it as a job for
+the privacy worker.
 
 customers/data_request, customers/redact and shop/redact are the compliance topics every
 App Store app must handle (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance).
@@ -29,7 +30,22 @@ DATA_REQUEST = "customers/data_request"
 CUSTOMER_REDACT = "customers/redact"
 SHOP_REDACT = "shop/redact"
 APP_UNINSTALLED = "app/uninstalled"
-PRIVACY_TOPICS = frozenset({DATA_REQUEST, CUSTOMER_REDACT, SHOP_REDACT, APP_UNINSTALLED})
+SHOP_UPDATE = "shop/update"
+PRIVACY_TOPICS = frozenset(
+    {DATA_REQUEST, CUSTOMER_REDACT, SHOP_REDACT, APP_UNINSTALLED, SHOP_UPDATE}
+)
+# What a shop/update body's shop resource gives the shop's identity, with each field's limit.
+SHOP_FIELDS = {
+    "name": "name",
+    "customer_email": "email",
+    "email": "email",
+    "iana_timezone": "locale",
+    "currency": "status",
+    "country_code": "country",
+    "primary_locale": "locale",
+    "domain": "url",
+    "updated_at": "status",
+}
 # The key holding the order ids each customer topic is about.
 _ORDERS_KEY = {DATA_REQUEST: "orders_requested", CUSTOMER_REDACT: "orders_to_redact"}
 
@@ -102,7 +118,9 @@ def read_job(delivery: Delivery, raw_body: bytes) -> PrivacyJob:
     """The job a verified privacy delivery means; MalformedWebhook names what is wrong."""
     payload = parse_json_object(raw_body)
     check_payload(delivery.topic, delivery.shop, payload)
-    return PrivacyJob(delivery.topic, delivery.shop, delivery.webhook_id, _needed(payload))
+    return PrivacyJob(
+        delivery.topic, delivery.shop, delivery.webhook_id, _needed(delivery.topic, payload)
+    )
 
 
 # What the privacy worker reads of a body. Only these are queued: a signed body may carry
@@ -111,8 +129,10 @@ _KEPT = ("shop_domain", "myshopify_domain", *_ORDERS_KEY.values())
 _KEPT_CUSTOMER = ("id", "email", "phone")
 
 
-def _needed(payload: dict[str, Any]) -> dict[str, Any]:
+def _needed(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     kept = {key: payload[key] for key in _KEPT if key in payload}
+    if kind == SHOP_UPDATE:
+        kept |= {key: payload[key] for key in SHOP_FIELDS if payload.get(key) is not None}
     if _is_positive_int(payload.get("shop_id")):
         kept["shop_id"] = payload["shop_id"]
     customer = payload.get("customer")
@@ -127,12 +147,14 @@ def _needed(payload: dict[str, Any]) -> dict[str, Any]:
 def check_payload(kind: str, shop: str, payload: dict[str, Any]) -> None:
     if kind not in PRIVACY_TOPICS:
         raise MalformedWebhook(f"{kind!r} is not a privacy topic")
-    if kind == APP_UNINSTALLED:
+    if kind in (APP_UNINSTALLED, SHOP_UPDATE):
         # The body is the shop resource. The signed header already names the shop, so a body
         # without myshopify_domain is accepted: refusing it would leave the shop active.
         domain = payload.get("myshopify_domain")
         if domain is not None:
             _same_shop("myshopify_domain", domain, shop)
+        for key, limit in SHOP_FIELDS.items() if kind == SHOP_UPDATE else ():
+            optional_str(payload, key, limit)  # text within its bound, or a 400 naming it
         return
     _same_shop("shop_domain", require(payload, "shop_domain", str, ""), shop)
     if kind == SHOP_REDACT:
@@ -175,7 +197,9 @@ __all__ = [
     "CUSTOMER_REDACT",
     "DATA_REQUEST",
     "PRIVACY_TOPICS",
+    "SHOP_FIELDS",
     "SHOP_REDACT",
+    "SHOP_UPDATE",
     "CustomerRef",
     "PrivacyJob",
     "check_payload",

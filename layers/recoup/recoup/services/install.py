@@ -15,6 +15,7 @@ from datetime import datetime
 from recoup.domain.dunning import DunningStatus
 from recoup.integrations import shopify_http
 from recoup.integrations import shopify_oauth as oauth
+from recoup.integrations.shopify_admin import ShopifyAdmin, ShopifyApiError
 from recoup.observability import logger, metrics
 from recoup.services import shopify_access
 from recoup.settings import get_settings
@@ -89,6 +90,7 @@ def complete(
     # a token (tagging waits), which the merchant's next visit to the app repairs.
     shop_store.mark_installed(shop, installed_at=now)
     shopify_access.store_grant(shop, grant, now=now)
+    read_identity(shop, grant.access_token, now=now, transport=transport)
     logger.info("Shop installed", extra={"shop": shop, "scopes": grant.scopes})
     metrics.add_metric(name="ShopInstalled", unit="Count", value=1)
     return f"https://{shop}/admin/apps/{api_key}"
@@ -125,10 +127,62 @@ def connect_from_session(
         metrics.add_metric(name="TokenExchangeFailed", unit="Count", value=1)
         return f"token exchange failed: {refused.message}"
     shopify_access.store_grant(shop, grant, now=now)
+    read_identity(shop, grant.access_token, now=now, transport=transport)
     why = "reconnected" if state.needs_reauth else "migrated" if state.present else "connected"
     logger.info("Shop token exchanged", extra={"shop": shop, "why": why})
     metrics.add_metric(name="TokenExchanged", unit="Count", value=1)
     return f"token {why}"
+
+
+def read_identity(
+    shop: str, access_token: str, *, now: datetime, transport: shopify_http.Transport | None = None
+) -> str:
+    """Read the shop's identity with a token just granted and keep it (best effort: a
+    failure is logged, and shop/update or the next exchange fills it in)."""
+    try:
+        found = ShopifyAdmin(shop, access_token, transport=transport).shop_identity()
+    except ShopifyApiError as error:
+        logger.warning(
+            "Reading the shop's identity failed", extra={"shop": shop, "error": str(error)}
+        )
+        return "identity not read"
+    identity = shop_store.Identity(
+        name=found.name,
+        contact_email=found.contact_email,
+        timezone=found.timezone,
+        currency=found.currency,
+        country=found.country,
+        primary_domain=found.primary_domain,
+    )
+    shop_store.set_identity(shop, identity, at=now)
+    return "identity read"
+
+
+def apply_shop_update(shop: str, payload: dict[str, object], *, now: datetime) -> str:
+    """shop/update: the shop's name, contact email, zone, currency, country, locale and
+    domain as the body gives them, unless a newer version is already held."""
+
+    def text(key: str) -> str | None:
+        value = payload.get(key)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    stamp = text("updated_at")
+    try:
+        at = datetime.fromisoformat(stamp) if stamp else now
+    except ValueError:
+        at = now
+    identity = shop_store.Identity(
+        name=text("name"),
+        contact_email=text("customer_email") or text("email"),
+        timezone=text("iana_timezone"),
+        currency=text("currency"),
+        country=text("country_code"),
+        locale=text("primary_locale"),
+        primary_domain=text("domain"),
+    )
+    if not shop_store.set_identity(shop, identity, at=at):
+        return "shop identity: a newer version is held (or no such shop)"
+    return "shop identity updated"
 
 
 # ---------------------------------------------------------------- uninstall

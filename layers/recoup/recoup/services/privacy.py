@@ -1,8 +1,9 @@
 """The privacy worker's entry: read a queued job and do what its topic asks.
 
 customers/data_request exports, customers/redact and shop/redact erase, app/uninstalled
-hands over to the installation service. Each is idempotent, so SQS's at-least-once delivery
-is harmless; each failure raises, so SQS retries and the dead-letter queue keeps the rest.
+hands over to the installation service, shop/update keeps the shop's identity. Each is
+idempotent, so SQS's at-least-once delivery is harmless; each failure raises, so SQS
+retries and the dead-letter queue keeps the rest.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def handle(body: str, *, now: datetime | None = None) -> Handled:
         detail = erasure.redact_customer(job, now=when)
     elif job.kind == topics.SHOP_REDACT:
         detail = erasure.redact_shop(job)
+    elif job.kind == topics.SHOP_UPDATE:
+        detail = install.apply_shop_update(job.shop, job.payload, now=when)
     else:
         install.uninstall(job.shop, now=when)
         detail = "uninstalled"

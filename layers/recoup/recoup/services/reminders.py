@@ -29,7 +29,6 @@ from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.fraud.screening import Gate, Screening
-from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
 from recoup.errors import RecoupError
@@ -366,7 +365,7 @@ def _compose(
         ),
         amount_owed=owed,
         order_total=snapshot.order_total if snapshot else None,
-        pay_url=_pay_url(case, owed, step, shop_item, base) if policy_step.pay_link else None,
+        pay_url=_pay_url(case, now, base) if policy_step.pay_link else None,
         unsubscribe_url=links.unsubscribe_url(base, token),
         help_url=None,
         step_number=step + 1,
@@ -427,28 +426,14 @@ def _note_refused(case: Case, error: str | None) -> None:
         metrics.add_metric(name="ShopTemplateRefused", unit="Count", value=1)
 
 
-def _pay_url(
-    case: Case, owed: Money, step: int, shop_item: ShopItem | None, base: str
-) -> str | None:
-    """A Stripe Checkout Session for what is still owed when the shop connected Stripe and
-    the platform key is configured; otherwise the order's own Shopify payment page."""
-    api_key = get_settings().stripe_api_key()
-    account = shop_item.stripe_account if shop_item else None
-    if api_key and account:
-        from recoup.integrations import stripe
-
-        name = case.snapshot.order_name if case.snapshot and case.snapshot.order_name else ""
-        return stripe.create_checkout_session(
-            api_key=api_key,
-            account=account,
-            amount=owed,
-            description=f"{name or 'Order'} ({case.shop})",
-            shop=case.shop,
-            case_id=case.case_id,
-            return_url=f"https://{case.shop}",
-            idempotency_key=f"recoup:{case.shop}:{case.case_id}:step{step}",
-        )
-    return case.snapshot.pay_url if case.snapshot else None
+def _pay_url(case: Case, now: datetime, base: str) -> str:
+    """The case's pay link: `<base>/pay/<signed token>`. What it opens is decided on the
+    click (`services.pay_links`): a Checkout Session for what is owed then, or the order's
+    payment page, so the link works for as long as the case is open."""
+    token = links.sign_pay(
+        case.shop, case.case_id, now=now, secret=get_settings().link_secrets()[0]
+    )
+    return links.pay_url(base, token)
 
 
 def _count_unknown(channel: str) -> None:

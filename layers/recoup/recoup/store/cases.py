@@ -457,6 +457,16 @@ def due_cases(now: datetime, *, page_size: int = 1000) -> Iterator[DueCase]:
             after = page.cases[-1].key
 
 
+def audit_entry(shop: str, case_id: str, seq: int) -> AuditEntry | None:
+    """One entry of the case's trail by its sequence number (one GetItem)."""
+    bind()
+    try:
+        item = AuditItem.get(shop_pk(shop), audit_sk(case_id, seq))
+    except DoesNotExist:
+        return None
+    return AuditEntry(int(item.seq), item.prev_hash, item.hash, dict(item.body))
+
+
 def audit_trail(shop: str, case_id: str) -> list[AuditEntry]:
     bind()
     return [

@@ -51,6 +51,11 @@ class ShopItem(_Item):
     contact_email = UnicodeAttribute(null=True)
     timezone = UnicodeAttribute(null=True)
     locale = UnicodeAttribute(null=True)
+    # The rest of the shop's identity as Shopify reports it (install, shop/update).
+    currency = UnicodeAttribute(null=True)
+    country = UnicodeAttribute(null=True)
+    primary_domain = UnicodeAttribute(null=True)
+    identity_at = UTCDateTimeAttribute(null=True)  # the version of it held (Shopify's time)
     brand_color = UnicodeAttribute(null=True)
     logo_url = UnicodeAttribute(null=True)
     # The shop's template overrides by template name: {"subject", "html", "text", "sms"},

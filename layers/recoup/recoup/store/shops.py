@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 
 from recoup.store.bind import bind
 from recoup.store.models import ShopItem, StripeAccountItem, shop_pk
@@ -85,6 +88,51 @@ def save_templates(shop: str, templates: dict[str, dict[str, str]]) -> None:
     forget(shop)
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The shop as Shopify describes it; None fields are left as they are."""
+
+    name: str | None = None
+    contact_email: str | None = None
+    timezone: str | None = None  # IANA
+    currency: str | None = None
+    country: str | None = None
+    locale: str | None = None
+    primary_domain: str | None = None
+
+
+def set_identity(shop: str, identity: Identity, *, at: datetime) -> bool:
+    """Keep the shop's identity as of `at` (Shopify's time for it); False when a newer one
+    is already held (shop/update deliveries arrive in any order) or there is no such shop."""
+    fields = (
+        (ShopItem.shop_name, identity.name),
+        (ShopItem.contact_email, identity.contact_email),
+        (ShopItem.timezone, identity.timezone),
+        (ShopItem.currency, identity.currency),
+        (ShopItem.country, identity.country),
+        (ShopItem.locale, identity.locale),
+        (ShopItem.primary_domain, identity.primary_domain),
+    )
+    actions: list[Action] = [attribute.set(value) for attribute, value in fields if value]
+    actions.append(ShopItem.identity_at.set(at))
+    newer_held = ShopItem.identity_at.does_not_exist() | (ShopItem.identity_at <= at)
+    return _update_if(shop, actions, ShopItem.pk.exists() & newer_held)
+
+
+def _update_if(shop: str, actions: list[Action], condition: Any) -> bool:
+    """Update the shop item if the condition holds; False if it did not."""
+    bind()
+    try:
+        ShopItem(shop_pk(shop), META).update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+    finally:
+        forget(shop)
+    return True
+
+
 def mark_installed(shop: str, *, installed_at: datetime) -> None:
     """Installed (again): active, with its install time. An update, not a put, so a shop
     that comes back keeps its settings, templates and connected Stripe account."""
@@ -102,16 +150,8 @@ def mark_installed(shop: str, *, installed_at: datetime) -> None:
 def mark_uninstalled(shop: str, *, at: datetime) -> bool:
     """Not installed since `at`; False when there is nothing to mark: no such shop, or it
     was installed again after `at` (a late uninstall webhook must not undo a re-install)."""
-    bind()
-    try:
-        ShopItem(shop_pk(shop), META).update(
-            actions=[ShopItem.active.set(False), ShopItem.uninstalled_at.set(at)],
-            condition=ShopItem.pk.exists() & (ShopItem.installed_at <= at),
-        )
-    except UpdateError as error:
-        if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
-            return False
-        raise
-    finally:
-        forget(shop)
-    return True
+    return _update_if(
+        shop,
+        [ShopItem.active.set(False), ShopItem.uninstalled_at.set(at)],
+        ShopItem.pk.exists() & (ShopItem.installed_at <= at),
+    )

@@ -1,0 +1,134 @@
+"""The pay link of every reminder: `/pay/<token>`, decided on the click, for as long as the
+case is open; a paid case answers "already paid"; each day's first click is on the trail."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+
+from recoup import clock, links
+from recoup.services import cases
+from recoup.settings import get_settings
+from recoup_local.outbox import sent_messages
+from tests.conftest import SHOP, event_bytes, event_json, shopify_headers, stripe_headers
+
+PENDING = event_json("shopify/order_pending.json")
+CASE_ID = str(PENDING["id"])
+OPENED = datetime.fromisoformat(PENDING["updated_at"]).astimezone(UTC)
+
+
+class FakeSessions:
+    calls: list[dict[str, Any]] = []
+
+    def create(self, params: dict[str, Any], options: dict[str, Any]) -> Any:
+        self.calls.append({"params": params, "options": options})
+        number = len(self.calls)
+        return type("Session", (), {"url": f"https://checkout.stripe.com/c/pay/cs_test_{number}"})()
+
+
+class FakeStripe:
+    def __init__(self, api_key: str) -> None:
+        self.checkout = type("Checkout", (), {"sessions": FakeSessions()})()
+
+
+@pytest.fixture
+def now(local: Any) -> Any:
+    moment = [OPENED]
+    clock.use(lambda: moment[0])
+    yield moment
+    clock.use(None)
+
+
+def _deliver(local: Any, name: str, topic: str) -> None:
+    body = event_bytes(f"shopify/{name}.json")
+    headers = shopify_headers(body, local.shopify_secret, topic)
+    assert (
+        local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)["statusCode"] == 200
+    )
+    local.lambdas.drain()
+
+
+def _first_reminder_link(local: Any, now: Any) -> str:
+    _deliver(local, "order_pending", "orders/create")
+    now[0] = OPENED + timedelta(days=1, hours=2)
+    local.lambdas.run_schedules(now[0])
+    local.lambdas.drain()
+    (mail,) = [
+        message_from_bytes(m.content, policy=policy.default)
+        for m in sent_messages(local.stack.region)
+        if m.kind == "email"
+    ]
+    text = mail.get_body(("plain",)).get_content()
+    found = re.search(r"https?://\S+/pay/([A-Za-z0-9_.%-]+)", text)
+    assert found, text
+    return found[1]
+
+
+def _click(local: Any, token: str) -> dict[str, Any]:
+    answer = local.lambdas.invoke_http("GET", f"/pay/{token}", {}, b"")
+    assert answer is not None
+    return answer
+
+
+def test_the_link_opens_the_orders_page_weeks_later_and_the_click_is_recorded(
+    local: Any, now: Any
+) -> None:
+    token = _first_reminder_link(local, now)
+    # When the customer clicks it 30 days later (a Checkout URL would have expired)
+    now[0] = OPENED + timedelta(days=31)
+    answer = _click(local, token)
+    # Then they are sent to the order's own payment page (Stripe is not configured here)
+    assert answer["statusCode"] == 303
+    assert answer["headers"]["Location"] == PENDING["order_status_url"]
+    # and the click is on the trail once for the day, however often they click
+    _click(local, token)
+    clicks = [e for e in cases.timeline(SHOP, CASE_ID) if e.body["kind"] == "pay_link.opened"]
+    assert len(clicks) == 1
+    assert "USD 1,899.00" in clicks[0].body["summary"] or "1,899.00" in clicks[0].body["summary"]
+
+
+def test_with_stripe_a_checkout_session_is_made_on_the_click_for_what_is_owed(
+    local: Any, now: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stripe
+
+    FakeSessions.calls = []
+    monkeypatch.setattr(stripe, "StripeClient", FakeStripe)
+    token = _first_reminder_link(local, now)
+    assert FakeSessions.calls == []  # nothing was made when the email was sent
+    monkeypatch.setenv("RECOUP_STRIPE_API_KEY", "sk_test_platform")
+    get_settings.cache_clear()
+    now[0] = OPENED + timedelta(days=3)
+    answer = _click(local, token)
+    assert answer["statusCode"] == 303
+    assert answer["headers"]["Location"].startswith("https://checkout.stripe.com/")
+    (call,) = FakeSessions.calls
+    assert call["params"]["line_items"][0]["price_data"]["unit_amount"] == 189_900
+    assert call["options"]["idempotency_key"] == f"recoup:pay:{SHOP}:{CASE_ID}:USD189900"
+
+
+def test_a_paid_case_says_already_paid(local: Any, now: Any) -> None:
+    token = _first_reminder_link(local, now)
+    body = event_bytes("stripe/payment_intent.succeeded.json")
+    headers = stripe_headers(body, local.stripe_secret)
+    assert local.lambdas.invoke_http("POST", "/webhooks/stripe", headers, body)["statusCode"] == 200
+    local.lambdas.drain()
+    answer = _click(local, token)
+    assert answer["statusCode"] == 200
+    assert "Already paid" in answer["body"]
+
+
+def test_a_forged_or_expired_link_is_refused(local: Any, now: Any) -> None:
+    secret = local.link_secret
+    forged = links.sign_pay(SHOP, CASE_ID, now=OPENED, secret="not-the-secret")
+    assert _click(local, forged)["statusCode"] == 400
+    expired = links.sign_pay(SHOP, CASE_ID, now=OPENED - timedelta(days=200), secret=secret)
+    answer = _click(local, expired)
+    assert answer["statusCode"] == 400 and "expired" in answer["body"]
+    # an unsubscribe token is not a pay token
+    unsubscribe = links.sign_unsubscribe(SHOP, CASE_ID, now=OPENED, secret=secret)
+    assert _click(local, unsubscribe)["statusCode"] == 400
