@@ -1,6 +1,8 @@
 """GET /auth and GET /auth/callback: Shopify's OAuth (authorization code grant) for the
-shop's offline token. The checks and the storing are in recoup.services.install; a refused
-request answers 400, 401 or 403 (502 when Shopify does not answer) with a plain message.
+shop's offline token; GET /stripe/callback: the end of Stripe Connect OAuth. The checks and
+the storing are in recoup.services.install and recoup.services.stripe_connect; a refused
+request answers 400, 401 or 403 (502 or 503 when the platform does not answer) with a plain
+message.
 """
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -12,7 +14,7 @@ from recoup.errors import ConfigurationError
 from recoup.http import misconfigured
 from recoup.integrations.shopify_oauth import STATE_COOKIE, STATE_LIFETIME, OAuthRejected
 from recoup.observability import logger, metrics
-from recoup.services import install
+from recoup.services import install, stripe_connect
 
 app = APIGatewayHttpResolver()
 NO_STORE = {"Cache-Control": "no-store"}
@@ -64,7 +66,18 @@ def callback() -> Response[str]:
     return redirect(location, state_cookie("", 0))  # the state is single use: clear it
 
 
-def rejected(exc: OAuthRejected) -> Response[str]:
+@app.get("/stripe/callback")
+def stripe_callback() -> Response[str]:
+    connected = stripe_connect.complete(app.current_event.raw_query_string, now=clock.now())
+    return Response(
+        status_code=302,
+        content_type=content_types.TEXT_PLAIN,
+        body="",
+        headers={"Location": connected.location, **NO_STORE},
+    )
+
+
+def rejected(exc: OAuthRejected | stripe_connect.ConnectRefused) -> Response[str]:
     logger.warning("OAuth request refused", extra={"status": exc.status, "reason": exc.message})
     metrics.add_metric(name="OAuthRejected", unit="Count", value=1)
     return Response(
@@ -76,6 +89,7 @@ def rejected(exc: OAuthRejected) -> Response[str]:
 
 
 app.exception_handler(OAuthRejected)(rejected)
+app.exception_handler(stripe_connect.ConnectRefused)(rejected)
 app.exception_handler(ConfigurationError)(misconfigured)
 
 

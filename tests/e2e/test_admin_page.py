@@ -223,6 +223,14 @@ def test_the_cadence_is_edited_saved_and_refused_when_invalid(
     front = seeded["front"]
     before = api(front, "GET", "/settings/reminders")
     go(page, "#/settings")
+    # The Stripe card says which account takes the shop's payments, and offers to disconnect
+    stripe = api(front, "GET", "/stripe")
+    connection = page.locator("#stripe-connection")
+    if stripe["connected"]:
+        expect(connection).to_contain_text(stripe["account"])
+        expect(page.locator("#stripe-disconnect")).to_be_visible()
+    else:
+        expect(page.locator("#stripe-connect")).to_be_visible()
     # The preview shows each step as the customer will see it, the email sandboxed
     frame = page.locator("[data-preview='0'] iframe")
     expect(frame).to_have_attribute("sandbox", "")

@@ -171,20 +171,26 @@ def test_stripe_events_find_their_shop_through_the_connected_account(local: Any)
     assert len(cases.list_cases(SHOP)) == 1
 
 
-def test_an_event_no_shop_owns_ends_in_the_dead_letter_queue(local: Any) -> None:
-    # Given a Stripe event from an account no installed shop connected
+def test_an_event_from_an_account_no_shop_connected_is_ignored_not_dead_lettered(
+    local: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a Stripe event from an account no installed shop connected (never, or no longer)
     event = event_json("stripe/charge.failed.json")
     event["account"] = "acct_unknown"
     event["data"]["object"]["metadata"] = {}
     stripe(local, "charge.failed", json.dumps(event).encode())
     # And a good delivery for another order behind it
     shopify(local, "order_pending", "orders/create", "wh-create")
-    # When the worker has retried it as often as the queue allows
+    # When the worker drains the queue
     local.lambdas.drain()
-    # Then the failing message is in the DLQ, and the good one was applied
+    # Then nothing is dead-lettered (a DLQ, and its alarm, are for failures), the log names
+    # the account and the event, and the good one was applied
     sqs = boto3.client("sqs", region_name="us-east-1")
-    dlq = sqs.receive_message(QueueUrl=local.stack.refs["EventsDeadLetterQueue"])["Messages"]
-    assert json.loads(dlq[0]["Body"])["event_id"] == event["id"]
+    dlq = sqs.receive_message(QueueUrl=local.stack.refs["EventsDeadLetterQueue"])
+    assert "Messages" not in dlq
+    ignored = [r for r in caplog.records if "no installed shop has connected" in r.getMessage()]
+    assert ignored and vars(ignored[0])["stripe_account"] == "acct_unknown"
+    assert vars(ignored[0])["event_id"] == event["id"]
     assert only_case(PENDING_ID).status is CaseStatus.OPEN
 
 

@@ -31,7 +31,7 @@ class FakeSessions:
 
 
 class FakeStripe:
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, **_options: Any) -> None:
         self.checkout = type("Checkout", (), {"sessions": FakeSessions()})()
 
 

@@ -40,6 +40,7 @@ FUNCTIONS = (
     "SenderFunction",
     "FeedbackFunction",
     "UnsubscribeFunction",
+    "PayLinkFunction",
     "AdminApiFunction",
     "PrivacyFunction",
     "ShopifyAuthFunction",

@@ -20,7 +20,7 @@ class FakeSessions:
 
 
 class FakeClient:
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, **_options: Any) -> None:
         self.api_key = api_key
         self.checkout = type("Checkout", (), {"sessions": FakeSessions()})()
 
@@ -68,3 +68,44 @@ def test_the_session_asks_for_what_is_owed_in_stripe_units(
         "shop_domain": "demo-electronics.myshopify.com",
         "shopify_order_id": "5960359936123456789",
     }
+
+
+def test_every_call_names_the_api_version_the_sdk_and_the_endpoint_are_pinned_to() -> None:
+    from stripe._api_version import _ApiVersion
+
+    # The SDK's own pinned version: upgrading the SDK means moving this constant (and the
+    # Connect endpoint's version, README) on purpose
+    assert _ApiVersion.CURRENT == stripe_integration.API_VERSION
+
+
+def test_the_client_is_made_with_the_pinned_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import stripe
+
+    made: list[dict[str, Any]] = []
+
+    class Recording(FakeClient):
+        def __init__(self, api_key: str, **options: Any) -> None:
+            super().__init__(api_key)
+            made.append(options)
+
+    monkeypatch.setattr(stripe, "StripeClient", Recording)
+    stripe_integration.create_checkout_session(
+        api_key="sk_test_x",
+        account="acct_1",
+        amount=Money.of(100, "USD"),
+        description="#1",
+        shop="demo-electronics.myshopify.com",
+        case_id="1",
+        return_url="https://demo-electronics.myshopify.com",
+        idempotency_key="k",
+    )
+    assert made == [{"stripe_version": stripe_integration.API_VERSION}]
+
+
+def test_the_readme_lists_the_connect_endpoints_version_and_events() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"API version `{stripe_integration.API_VERSION}`" in readme
+    for event_type in stripe_integration.HANDLED_TYPES:
+        assert f"`{event_type}`" in readme, event_type

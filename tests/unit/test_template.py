@@ -69,6 +69,7 @@ EXPECTED_ENV = frozenset(
         "RECOUP_IDENTITY_HASH_KEY_PARAM",
         "RECOUP_SHOPIFY_TASKS_QUEUE_URL",
         "RECOUP_SHOPIFY_API_KEY",
+        "RECOUP_STRIPE_CONNECT_CLIENT_ID",
         "RECOUP_PRIVACY_QUEUE_URL",
         "RECOUP_CASE_FILES_BUCKET",
         "RECOUP_CASEFILE_SIGNING_KEY_ID",
@@ -136,7 +137,7 @@ EXPECTED_TRIGGERS = {
     "FeedbackFunction": {"sns EmailFeedbackTopic", "sns InboundSmsTopic"},
     "UnsubscribeFunction": {"GET /unsubscribe", "POST /unsubscribe"},
     "PayLinkFunction": {"GET /pay/{proxy+}"},
-    "ShopifyAuthFunction": {"GET /auth", "GET /auth/callback"},
+    "ShopifyAuthFunction": {"GET /auth", "GET /auth/callback", "GET /stripe/callback"},
     "ShopifyTasksFunction": {"sqs ShopifyTasksQueue"},
     "PrivacyFunction": {"sqs PrivacyQueue"},
     "EscalationFunction": {"sqs EscalationQueue"},
@@ -353,6 +354,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "ShopifyApiKey",
         "CaseFileRetentionDays",
         "SmsStatusLogGroups",
+        "StripeConnectClientId",
     }
     assert sam_template["Parameters"]["Stage"]["AllowedValues"] == ["dev", "staging", "prod"]
     assert resource_ids >= {
@@ -741,7 +743,11 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
             ("sqs:SendMessage", "<EventsQueue.Arn>"),
             ("sqs:SendMessage", "<PrivacyQueue.Arn>"),
         },
-        "StripeWebhookFunctionRole": {("sqs:SendMessage", "<EventsQueue.Arn>")},
+        # account.application.deauthorized is a job for the privacy (shop jobs) worker
+        "StripeWebhookFunctionRole": {
+            ("sqs:SendMessage", "<EventsQueue.Arn>"),
+            ("sqs:SendMessage", "<PrivacyQueue.Arn>"),
+        },
         # a record's last failure is moved aside: a reference to its body goes to the DLQ
         "EventWorkerFunctionRole": {
             *((a, "<EventsQueue.Arn>") for a in SQS_CONSUME),
@@ -989,8 +995,9 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "PayLinkFunctionRole": {"link-signing-secret", "stripe-api-key"},
         "FeedbackFunctionRole": {"identity-hash-key"},
         "UnsubscribeFunctionRole": {"link-signing-secret"},
-        "ShopifyAuthFunctionRole": {"shopify-api-secret"},
-        "AdminApiFunctionRole": {"shopify-api-secret", "identity-hash-key"},
+        # Stripe Connect: the callback exchanges the code, the admin API starts and revokes
+        "ShopifyAuthFunctionRole": {"shopify-api-secret", "stripe-api-key"},
+        "AdminApiFunctionRole": {"shopify-api-secret", "identity-hash-key", "stripe-api-key"},
         "PrivacyFunctionRole": {"identity-hash-key"},
         "EscalationFunctionRole": {"identity-hash-key"},
         # shops' hand-over secrets, one parameter per shop and secret_ref under this prefix
@@ -1815,6 +1822,7 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_IDENTITY_HASH_KEY_PARAM": "/recoup/dev/identity-hash-key",
         "RECOUP_SHOPIFY_TASKS_QUEUE_URL": "<ShopifyTasksQueue>",
         "RECOUP_SHOPIFY_API_KEY": "<ShopifyApiKey>",
+        "RECOUP_STRIPE_CONNECT_CLIENT_ID": "<StripeConnectClientId>",
         "RECOUP_PRIVACY_QUEUE_URL": "<PrivacyQueue>",
         "RECOUP_CASE_FILES_BUCKET": "<CaseFilesBucket>",
         "RECOUP_CASEFILE_SIGNING_KEY_ID": "<CaseFileSigningKey.Arn>",

@@ -7,19 +7,21 @@ import { badge, card, h, humanize, replace } from "./dom.js";
 import { field, selectOf, showError, showSaved } from "./forms.js";
 import { fromMinor, toMinor } from "./format.js";
 import { referralCard } from "./referral.js";
+import { stripeCard } from "./stripe.js";
 
 export async function renderSettings(view) {
-  const [reminders, fraud, referral] = await Promise.all([
+  const [reminders, fraud, referral, stripe] = await Promise.all([
     api("GET", "/settings/reminders"),
     api("GET", "/settings/fraud"),
     api("GET", "/settings/referral").catch((error) => {
       if (error instanceof ApiError && error.status === 404) return null;
       throw error;
     }),
+    api("GET", "/stripe"),
   ]);
   replace(view,
     h("div", { class: "page-header" }, h("h1", {}, "Settings")),
-    h("div", { class: "layout" }, remindersCard(reminders), fraudCard(fraud), referral ? referralCard(referral) : null));
+    h("div", { class: "layout" }, stripeCard(stripe), remindersCard(reminders), fraudCard(fraud), referral ? referralCard(referral) : null));
 }
 
 // ------------------------------------------------------------------ reminders

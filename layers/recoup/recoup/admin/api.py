@@ -42,7 +42,7 @@ from recoup.domain.referral import (
 )
 from recoup.errors import ConfigurationError, RecoupError
 from recoup.observability import logger
-from recoup.services import actions, figures, install
+from recoup.services import actions, figures, install, stripe_connect
 from recoup.services import cases as case_service
 from recoup.services.shops import TEMPLATE_PARTS, set_template
 from recoup.settings import get_settings
@@ -321,6 +321,28 @@ def admin_app(static_dir: Path) -> APIGatewayHttpResolver:
         return _ok(
             {"result": result, "case": _case_view(staff.shop, _load_case(staff.shop, case_id))}
         )
+
+    # ---------------------------------------------------------------- Stripe Connect
+
+    @app.get(f"{API}/stripe")
+    def get_stripe() -> Response[str]:
+        item = shops.get_fresh(session().shop)
+        account = item.stripe_account if item else None
+        return _ok({"connected": account is not None, "account": account})
+
+    @app.post(f"{API}/stripe/connect")
+    def post_stripe_connect() -> Response[str]:
+        """Where to send the merchant (top level, out of the admin's iframe) to connect."""
+        try:
+            url = stripe_connect.begin(session().shop, now=clock.now())
+        except stripe_connect.ConnectRefused as exc:
+            raise ApiError(exc.status, "stripe_connect_unavailable", exc.message) from None
+        return _ok({"url": url})
+
+    @app.post(f"{API}/stripe/disconnect")
+    def post_stripe_disconnect() -> Response[str]:
+        account = stripe_connect.disconnect(session().shop)
+        return _ok({"connected": False, "disconnected": account})
 
     # ---------------------------------------------------------------- figures
 

@@ -11,6 +11,7 @@ so a delivery for one shop can never act on another's data.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,9 @@ CUSTOMER_REDACT = "customers/redact"
 SHOP_REDACT = "shop/redact"
 APP_UNINSTALLED = "app/uninstalled"
 SHOP_UPDATE = "shop/update"
+# Not a Shopify topic: Stripe's account.application.deauthorized, a job for the same worker
+# (the webhook function cannot write the table): {"account": "acct_..."}, no shop yet.
+STRIPE_DEAUTHORIZED = "stripe/account.application.deauthorized"
 PRIVACY_TOPICS = frozenset(
     {DATA_REQUEST, CUSTOMER_REDACT, SHOP_REDACT, APP_UNINSTALLED, SHOP_UPDATE}
 )
@@ -46,6 +50,7 @@ SHOP_FIELDS = {
     "domain": "url",
     "updated_at": "status",
 }
+_STRIPE_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,100}")
 # The key holding the order ids each customer topic is about.
 _ORDERS_KEY = {DATA_REQUEST: "orders_requested", CUSTOMER_REDACT: "orders_to_redact"}
 
@@ -145,6 +150,11 @@ def _needed(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_payload(kind: str, shop: str, payload: dict[str, Any]) -> None:
+    if kind == STRIPE_DEAUTHORIZED:
+        account = payload.get("account")
+        if not isinstance(account, str) or not _STRIPE_ACCOUNT.fullmatch(account):
+            raise MalformedWebhook("account must be a Stripe account id (acct_...)")
+        return
     if kind not in PRIVACY_TOPICS:
         raise MalformedWebhook(f"{kind!r} is not a privacy topic")
     if kind in (APP_UNINSTALLED, SHOP_UPDATE):
@@ -200,6 +210,7 @@ __all__ = [
     "SHOP_FIELDS",
     "SHOP_REDACT",
     "SHOP_UPDATE",
+    "STRIPE_DEAUTHORIZED",
     "CustomerRef",
     "PrivacyJob",
     "check_payload",

@@ -39,6 +39,13 @@ from recoup.integrations.payloads import (
 )
 
 TOLERANCE_SECONDS = 300
+# The one Stripe API version Recoup speaks: sent on every call, and the version the Connect
+# webhook endpoint must be created with (README, "Deploy"), so events arrive in the shapes
+# this module reads. It is the installed SDK's own pinned version (a test keeps them equal):
+# upgrading the SDK is upgrading the API version, on purpose, with the endpoint's.
+API_VERSION = "2026-10-28.endive"
+# The merchant revoked the platform's access from Stripe: the shop is disconnected.
+DEAUTHORIZED = "account.application.deauthorized"
 META_SHOP = "shop_domain"
 META_ORDER = "shopify_order_id"
 
@@ -297,7 +304,7 @@ def create_checkout_session(
     """
     import stripe
 
-    client = stripe.StripeClient(api_key)
+    client = stripe.StripeClient(api_key, stripe_version=API_VERSION)
     metadata = {META_SHOP: shop, META_ORDER: case_id} if case_id.isdigit() else {META_SHOP: shop}
     session = client.checkout.sessions.create(
         params={

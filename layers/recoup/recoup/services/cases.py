@@ -24,7 +24,7 @@ MAX_ATTEMPTS = 5
 
 
 class UnroutableEvent(RecoupError):
-    """No installed shop owns this event; it goes to the dead-letter queue for a person."""
+    """The event names neither a shop nor a Stripe account (the intake refuses these)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ def apply_job(body: str) -> EventJob:
     """The worker's entry: apply one queued event and say what happened."""
     applied = apply_message(body)  # looked up on the module: the benchmarks wrap it
     if applied is None:
-        return EventJob("ignored", effect="shop not installed")
+        return EventJob("ignored", effect="no installed shop owns it")
     if applied.duplicate:
         return EventJob("duplicate", applied.shop, applied.case_id, applied.effect)
     metrics.add_metric(name="EventApplied", unit="Count", value=1)
@@ -65,6 +65,19 @@ def apply_message(body: str, *, now: datetime | None = None) -> Applied | None:
 def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied | None:
     now = now or clock.now()
     shop = _shop_of(event)
+    if shop is None:
+        # A connected account that was never connected here, or was disconnected: not a
+        # failure (the DLQ's alarm must mean one), so it is recorded as ignored, by account.
+        logger.warning(
+            "Stripe event for an account no installed shop has connected",
+            extra={
+                "event_id": event.event_id,
+                "kind": event.kind,
+                "stripe_account": event.stripe_account,
+            },
+        )
+        metrics.add_metric(name="StripeEventUnrouted", unit="Count", value=1)
+        return None
     if not shops.is_installed(shop):
         logger.warning("Event for a shop that is not installed", extra={"shop": shop})
         return None
@@ -179,17 +192,14 @@ def audit_body(event: DomainEvent, effect: str, now: datetime) -> dict[str, obje
     }
 
 
-def _shop_of(event: DomainEvent) -> str:
+def _shop_of(event: DomainEvent) -> str | None:
+    """The shop the event belongs to: its own, or the one that connected its Stripe account
+    (None: no shop has)."""
     if event.shop:
         return event.shop
     if event.stripe_account:
-        shop = shops.shop_for_stripe_account(event.stripe_account)
-        if shop:
-            return shop
-    raise UnroutableEvent(
-        f"event {event.event_id}: no shop_domain metadata and Stripe account "
-        f"{event.stripe_account or '(none)'} is not connected to an installed shop"
-    )
+        return shops.shop_for_stripe_account(event.stripe_account)
+    raise UnroutableEvent(f"event {event.event_id}: names neither a shop nor a Stripe account")
 
 
 def list_cases(shop: str, *, include_untracked: bool = False) -> list[Case]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from recoup import queue
 from recoup.domain.events import DomainEvent
+from recoup.errors import MalformedWebhook
 from recoup.integrations import shopify, shopify_privacy, stripe
 from recoup.observability import logger
 from recoup.settings import get_settings
@@ -57,6 +58,14 @@ def accept_stripe(raw_body: bytes, headers: Mapping[str, str]) -> Accepted:
         raw_body, _header(headers, "Stripe-Signature"), get_settings().stripe_secrets()
     )
     parsed = stripe.read_event(raw_body)
+    if parsed.type == stripe.DEAUTHORIZED:
+        if not parsed.account:
+            raise MalformedWebhook("account.application.deauthorized names no account")
+        job = shopify_privacy.PrivacyJob(
+            shopify_privacy.STRIPE_DEAUTHORIZED, "", parsed.event_id, {"account": parsed.account}
+        )
+        shopify_privacy.check_payload(job.kind, job.shop, job.payload)
+        return _queue_privacy(job)
     event = stripe.normalise(parsed)
     if event is None:
         logger.info("Ignored Stripe event type", extra={"type": parsed.type})

@@ -14,7 +14,7 @@ from datetime import datetime
 from recoup import clock
 from recoup.integrations import shopify_privacy as topics
 from recoup.integrations.shopify_privacy import PrivacyJob
-from recoup.services import data_export, erasure, install
+from recoup.services import data_export, erasure, install, stripe_connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ def handle(body: str, *, now: datetime | None = None) -> Handled:
         detail = erasure.redact_customer(job, now=when)
     elif job.kind == topics.SHOP_REDACT:
         detail = erasure.redact_shop(job)
+    elif job.kind == topics.STRIPE_DEAUTHORIZED:
+        detail = stripe_connect.deauthorized(str(job.payload["account"]))
     elif job.kind == topics.SHOP_UPDATE:
         detail = install.apply_shop_update(job.shop, job.payload, now=when)
     else:

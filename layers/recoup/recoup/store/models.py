@@ -10,6 +10,7 @@ SHOP#<domain>     VEL#<dim>#<hash>#<time>#<id>  a failed payment, for velocity c
 SHOP#<domain>     ADDR#<hash>#<email hash>   an email shipping to an address (TTL)
 SHOP#<domain>     PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
 STRIPEACCT#<id>   META                       which shop a connected Stripe account is
+CONNECTSTATE#<n>  META                       a Stripe Connect state already used (TTL)
 DELIVERY#<ch>#<id> META                      which case and step a provider message id is (TTL)
 DELIVERY#<ch>#<id> REPORT#<kind>             a delivery report already on the trail (TTL)
 SCHEDULER         CURSOR#DUE                 where the scheduler stopped in each due shard
@@ -143,6 +144,16 @@ class StripeAccountItem(_Item):
     shop = UnicodeAttribute()
 
 
+class ConnectStateItem(_Item):
+    """A Stripe Connect state nonce already used (CONNECTSTATE#<nonce>): a replay is refused."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shop = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
 class DueIndex(GlobalSecondaryIndex["CaseItem"]):  # type: ignore[no-untyped-call]
     """Sparse: only cases with a reminder due are in it."""
 
@@ -219,6 +230,7 @@ MODELS: tuple[type[_Item], ...] = (
     MessageItem,
     VelocityItem,
     DeliveryItem,
+    ConnectStateItem,
 )
 
 

@@ -1,4 +1,4 @@
-"""Shop installations and the Stripe accounts connected to them."""
+"""Shop installations, their identity, and the Stripe accounts connected to them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DeleteError,
+    DoesNotExist,
+    PutError,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from recoup.store.bind import bind
-from recoup.store.models import ShopItem, StripeAccountItem, shop_pk
+from recoup.store.models import ConnectStateItem, ShopItem, StripeAccountItem, shop_pk
 
 META = "META"
 
@@ -155,3 +163,87 @@ def mark_uninstalled(shop: str, *, at: datetime) -> bool:
         [ShopItem.active.set(False), ShopItem.uninstalled_at.set(at)],
         ShopItem.pk.exists() & (ShopItem.installed_at <= at),
     )
+
+
+class AccountTaken(Exception):
+    """The Stripe account is connected to another shop."""
+
+
+def connect_stripe(shop: str, account: str) -> str | None:
+    """Make `account` the shop's connected Stripe account, in one transaction: the account's
+    mapping (refused if it names another shop), the shop item, and the previous account's
+    mapping removed. Returns the previous account, if any."""
+    bind()
+    item = get_fresh(shop)
+    if item is None:
+        raise DoesNotExist(f"no shop {shop}")
+    previous = item.stripe_account if item.stripe_account != account else None
+    mapping = StripeAccountItem(f"STRIPEACCT#{account}", META, shop=shop)
+    try:
+        with TransactWrite(connection=Connection(region=ShopItem.Meta.region)) as tx:
+            tx.save(
+                mapping,
+                condition=StripeAccountItem.pk.does_not_exist() | (StripeAccountItem.shop == shop),
+            )
+            tx.update(
+                ShopItem(shop_pk(shop), META),
+                actions=[ShopItem.stripe_account.set(account)],
+                condition=ShopItem.pk.exists(),
+            )
+            if previous:
+                tx.delete(
+                    StripeAccountItem(f"STRIPEACCT#{previous}", META),
+                    condition=StripeAccountItem.shop == shop,
+                )
+    except TransactWriteError as error:
+        reasons = [r.code if r else None for r in getattr(error, "cancellation_reasons", [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise AccountTaken(f"{account} is connected to another shop") from None
+        raise
+    finally:
+        forget(shop)
+    return previous
+
+
+def disconnect_stripe(shop: str, account: str) -> bool:
+    """Forget the shop's connection to `account` (its mapping, if it names this shop, and the
+    shop item's account, if it is this one); False if there was nothing to forget."""
+    bind()
+    removed = False
+    try:
+        StripeAccountItem(f"STRIPEACCT#{account}", META).delete(
+            condition=StripeAccountItem.shop == shop
+        )
+        removed = True
+    except DeleteError as error:
+        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise  # a failed condition: the mapping names another shop, or there is none
+    removed |= _update_if(
+        shop,
+        [ShopItem.stripe_account.remove()],
+        ShopItem.pk.exists() & (ShopItem.stripe_account == account),
+    )
+    return removed
+
+
+def get_fresh(shop: str) -> ShopItem | None:
+    """The shop item read now, consistently (not from the cache)."""
+    bind()
+    try:
+        return ShopItem.get(shop_pk(shop), META, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def use_connect_state(nonce: str, shop: str, *, expires: datetime) -> bool:
+    """Mark a Connect state as used; False if it already was (a replayed callback)."""
+    bind()
+    try:
+        ConnectStateItem(f"CONNECTSTATE#{nonce}", META, shop=shop, expires_at=expires).save(
+            condition=ConnectStateItem.pk.does_not_exist()
+        )
+    except PutError as error:
+        if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
