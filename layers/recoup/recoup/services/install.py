@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from recoup.domain.dunning import DunningStatus
 from recoup.integrations import shopify_http
@@ -140,7 +140,9 @@ def read_identity(
     """Read the shop's identity with a token just granted and keep it (best effort: a
     failure is logged, and shop/update or the next exchange fills it in)."""
     try:
-        found = ShopifyAdmin(shop, access_token, transport=transport).shop_identity()
+        # No waiting between retries: this runs inside the merchant's request.
+        admin = ShopifyAdmin(shop, access_token, transport=transport, sleep=_no_wait)
+        found = admin.shop_identity()
     except ShopifyApiError as error:
         logger.warning(
             "Reading the shop's identity failed", extra={"shop": shop, "error": str(error)}
@@ -171,6 +173,7 @@ def apply_shop_update(shop: str, payload: dict[str, object], *, now: datetime) -
         at = datetime.fromisoformat(stamp) if stamp else now
     except ValueError:
         at = now
+    at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
     identity = shop_store.Identity(
         name=text("name"),
         contact_email=text("customer_email") or text("email"),
@@ -183,6 +186,10 @@ def apply_shop_update(shop: str, payload: dict[str, object], *, now: datetime) -
     if not shop_store.set_identity(shop, identity, at=at):
         return "shop identity: a newer version is held (or no such shop)"
     return "shop identity updated"
+
+
+def _no_wait(_seconds: float) -> None:
+    return None
 
 
 # ---------------------------------------------------------------- uninstall

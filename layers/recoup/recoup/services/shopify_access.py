@@ -8,8 +8,8 @@ new version and uses it, so two functions never spend the same refresh token. A 
 whose answer is lost, or whose new token could not be stored, is asked for again with the
 same refresh token, which Shopify keeps valid until its replacement is used; a lease left by
 a function that died expires after LEASE. When Shopify refuses for good, the shop is marked
-"needs re-authentication": calls stop, the admin page says so, and the merchant's next
-visit exchanges a new token.
+"needs re-authentication" (metric ShopifyReauthNeeded): calls stop until the merchant opens
+the app, whose first request exchanges a new token (`services.install.connect_from_session`).
 """
 
 from __future__ import annotations

@@ -105,7 +105,9 @@ def complete(raw_query: str, *, now: datetime) -> Connected:
         ) from None
     logger.info("Stripe connected", extra={"shop": shop, "account": account, "previous": previous})
     metrics.add_metric(name="StripeConnected", unit="Count", value=1)
-    return Connected(shop, account, f"https://{shop}/admin/apps/{settings.shopify_api_key}")
+    return Connected(
+        shop, account, f"https://{shop}/admin/apps/{settings.require('shopify_api_key')}"
+    )
 
 
 def disconnect(shop: str) -> str | None:
