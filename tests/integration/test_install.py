@@ -136,7 +136,7 @@ def test_auth_redirects_to_shopify_with_a_signed_state_cookie(local: Any) -> Non
     asked = parse_qs(location.query)
     assert asked["client_id"] == [local.shopify_api_key]
     assert asked["scope"] == ["read_orders,write_customers"]
-    assert asked["redirect_uri"] == [f"{get_settings().public_url}/auth/callback"]
+    assert asked["redirect_uri"] == [f"{get_settings().public_base_url()}/auth/callback"]
     assert "grant_options[]" not in asked
     # with a state cookie only this app's /auth paths get back, over https, not to scripts
     (cookie,) = answer["cookies"]

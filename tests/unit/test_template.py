@@ -61,7 +61,8 @@ EXPECTED_ENV = frozenset(
         "RECOUP_REMINDER_QUEUE_URL",
         "RECOUP_SENDER_ADDRESS",
         "RECOUP_SES_CONFIGURATION_SET",
-        "RECOUP_PUBLIC_URL",
+        "RECOUP_PUBLIC_URL_PARAM",
+        "RECOUP_SMS_ORIGINATION_IDENTITY",
         "RECOUP_LINK_SECRET_PARAM",
         "RECOUP_STRIPE_API_KEY_PARAM",
         "RECOUP_KMS_KEY_ARN",
@@ -349,6 +350,12 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "LogLevel",
         "SenderAddress",
         "PublicBaseUrl",
+        "CustomDomainName",
+        "CertificateArn",
+        "EmailIdentity",
+        "MailFromSubdomain",
+        "SmsOriginationIdentity",
+        "TwoWaySmsPhoneNumberId",
         "AlarmEmail",
         "LogRetentionDays",
         "ShopifyApiKey",
@@ -377,6 +384,10 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "EmailFeedbackTopic",
         "EmailFeedbackTopicPolicy",
         "InboundSmsTopic",
+        "SenderEmailIdentity",
+        "PublicBaseUrlParameter",
+        "ApiDomainName",
+        "ApiDomainMapping",
         "DataKey",
         "DataKeyAlias",
         "CaseFileSigningKey",
@@ -414,6 +425,15 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
     }
     assert set(sam_template["Outputs"]) == {
         "ApiUrl",
+        "PublicUrl",
+        "CustomDomainTarget",
+        "CustomDomainHostedZoneId",
+        "DkimRecord1",
+        "DkimRecord2",
+        "DkimRecord3",
+        "MailFromMxRecord",
+        "MailFromSpfRecord",
+        "TwoWaySmsCommand",
         "TableName",
         "EventsQueueUrl",
         "EventsDeadLetterQueueUrl",
@@ -438,7 +458,7 @@ def test_sender_address_has_exactly_one_at_sign(sam_template: dict[str, Any]) ->
     assert re.fullmatch(pattern, parameter["Default"])
     for bad in ("reminders", "a@b@recoup.example", "@recoup.example", "a@", "a b@recoup.example"):
         assert not re.fullmatch(pattern, bad), bad
-    # and emails stay off until the public URL is given
+    # and the public URL is derived unless overridden (test_public_base_url_is_known_...)
     assert sam_template["Parameters"]["PublicBaseUrl"]["Default"] == ""
 
 
@@ -765,10 +785,12 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
         "PayLinkFunctionRole": set(),
         "ShopifyAuthFunctionRole": set(),
         "ShopifyTasksFunctionRole": {(a, "<ShopifyTasksQueue.Arn>") for a in SQS_CONSUME},
-        # a merchant's fraud confirmation queues the customer's tag; a referral its hand-over
+        # a merchant's fraud confirmation queues the customer's tag; a referral its
+        # hand-over; a test message its job for the sender
         "AdminApiFunctionRole": {
             ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
             ("sqs:SendMessage", "<HandOverQueue.Arn>"),
+            ("sqs:SendMessage", "<ReminderQueue.Arn>"),
         },
         "PrivacyFunctionRole": {
             *((a, "<PrivacyQueue.Arn>") for a in SQS_CONSUME),
@@ -808,32 +830,176 @@ def test_email_is_sent_only_from_the_sender_domain_through_the_configuration_set
         names["EmailConfigurationSet"] = _resolve(
             resources["EmailConfigurationSet"]["Properties"]["Name"], names
         )
-        # When every Allow of an SES action is found
+        # When every Allow of an SES action is found, sends apart from reads
         ses = [
             (role_id, s)
             for role_id, s in _iam_statements(resources)
             if s.get("Effect") == "Allow"
             and any(str(a).lower().startswith("ses:") or a == "*" for a in _as_list(s["Action"]))
         ]
+        reads = [(r, s) for r, s in ses if _as_list(s["Action"]) == ["ses:GetEmailIdentity"]]
+        sends = [(r, s) for r, s in ses if (r, s) not in reads]
         # Then only the sender (reminders), the privacy worker (export links to merchants)
         # and the hand-over worker (referrals to agencies) have one each: SES v2 SendEmail, on
         # the identity of the address and of its domain (SES checks the most specific one
         # verified) and on this stack's configuration set, and nothing else
-        assert sorted(role_id for role_id, _ in ses) == [
+        assert sorted(role_id for role_id, _ in sends) == [
             "HandOverFunctionRole",
             "PrivacyFunctionRole",
             "SenderFunctionRole",
         ]
         domain = address.rpartition("@")[2]
-        for role_id, statement in ses:
+        identities = [
+            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{address}",
+            f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
+        ]
+        for role_id, statement in sends:
             assert _as_list(statement["Action"]) == ["ses:SendEmail"], role_id
             assert sorted(_resolve(_as_list(statement["Resource"]), names)) == sorted(
-                [
-                    f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/recoup-dev",
-                    f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{address}",
-                    f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{domain}",
-                ]
+                [f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:configuration-set/recoup-dev", *identities]
             ), (role_id, address)
+        # and only the admin API (the onboarding checklist) reads those two identities' state
+        assert [role_id for role_id, _ in reads] == ["AdminApiFunctionRole"]
+        for _, statement in reads:
+            assert sorted(_resolve(_as_list(statement["Resource"]), names)) == sorted(identities)
+
+
+def test_the_sending_domain_is_declared_with_dkim_mail_from_and_the_configuration_set(
+    sam_template: dict[str, Any],
+) -> None:
+    # Given the SES identity the template declares, and its outputs
+    identity = sam_template["Resources"]["SenderEmailIdentity"]
+    props = identity["Properties"]
+    outputs = sam_template["Outputs"]
+    names = {"SenderAddress": "reminders@mail.shop.example", "MailFromSubdomain": "bounce"}
+    # Then it is the domain of SenderAddress, unless another stage declared it already
+    assert identity["Condition"] == "CreatesEmailIdentity"
+    assert _resolve(props["EmailIdentity"], names) == "mail.shop.example"
+    assert sam_template["Parameters"]["EmailIdentity"]["AllowedValues"] == ["create", "existing"]
+    # with Easy DKIM (2048-bit keys, no key of ours) and this stack's configuration set
+    assert props["DkimSigningAttributes"] == {"NextSigningKeyLength": "RSA_2048_BIT"}
+    assert props["ConfigurationSetAttributes"] == {
+        "ConfigurationSetName": {"Ref": "EmailConfigurationSet"}
+    }
+    # and mail from <label>.<domain> when a label is given, falling back to SES's own
+    condition, mail_from, absent = props["MailFromAttributes"]["Fn::If"]
+    assert condition == "HasMailFromSubdomain" and absent == {"Ref": "AWS::NoValue"}
+    assert _resolve(mail_from["MailFromDomain"], names) == "bounce.mail.shop.example"
+    assert mail_from["BehaviorOnMxFailure"] == "USE_DEFAULT_VALUE"
+    # and the outputs name the DNS records to create: three DKIM CNAMEs, MX and SPF
+    for number in (1, 2, 3):
+        record = _resolve(outputs[f"DkimRecord{number}"]["Value"])
+        assert record == (
+            f"<SenderEmailIdentity.DkimDNSTokenName{number}> CNAME "
+            f"<SenderEmailIdentity.DkimDNSTokenValue{number}>"
+        )
+        assert outputs[f"DkimRecord{number}"]["Condition"] == "CreatesEmailIdentity"
+    names["AWS::Region"] = REGION
+    assert _resolve(outputs["MailFromMxRecord"]["Value"], names) == (
+        f"bounce.mail.shop.example MX 10 feedback-smtp.{REGION}.amazonses.com"
+    )
+    assert _resolve(outputs["MailFromSpfRecord"]["Value"], names) == (
+        'bounce.mail.shop.example TXT "v=spf1 include:amazonses.com ~all"'
+    )
+    assert {outputs[o]["Condition"] for o in ("MailFromMxRecord", "MailFromSpfRecord")} == {
+        "CreatesMailFrom"
+    }
+
+
+def _choose(value: Any, conditions: Mapping[str, bool]) -> Any:
+    """Evaluate Fn::If against the given condition values (recursively)."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition, yes, no = value["Fn::If"]
+        return _choose(yes if conditions[condition] else no, conditions)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("override", "domain", "expected"),
+    [
+        ("", "", "https://<HttpApi>.execute-api.us-east-1.amazonaws.com"),
+        ("", "recoup.shop.example", "https://recoup.shop.example"),
+        ("https://pay.shop.example", "recoup.shop.example", "https://pay.shop.example"),
+    ],
+)
+def test_public_base_url_is_known_in_one_deploy_without_a_cycle(
+    sam_template: dict[str, Any], override: str, domain: str, expected: str
+) -> None:
+    # Given the parameter the stack writes the public base URL to, and its output
+    parameter = sam_template["Resources"]["PublicBaseUrlParameter"]["Properties"]
+    names = {
+        "Stage": "dev",
+        "PublicBaseUrl": override,
+        "CustomDomainName": domain,
+        "AWS::Region": REGION,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    conditions = {"HasPublicBaseUrl": bool(override), "HasCustomDomain": bool(domain)}
+    # When its value is resolved for an override, a custom domain, or neither
+    value = _resolve(_choose(parameter["Value"], conditions), names)
+    # Then it is the override, else the custom domain, else the API's own URL
+    assert value == expected
+    output = sam_template["Outputs"]["PublicUrl"]["Value"]
+    assert _resolve(_choose(output, conditions), names) == expected
+    # and it is a String at the name the functions are given (a plain string, so the
+    # functions do not depend on the API that depends on them)
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    assert parameter["Type"] == "String"
+    assert _resolve(parameter["Name"], names) == _resolve(
+        variables["RECOUP_PUBLIC_URL_PARAM"], names
+    )
+    assert variables["RECOUP_PUBLIC_URL_PARAM"] == {"Fn::Sub": "/recoup/${Stage}/public-base-url"}
+
+
+def test_the_custom_domain_maps_to_the_api_when_given(sam_template: dict[str, Any]) -> None:
+    resources = sam_template["Resources"]
+    # Given the custom domain's resources and outputs
+    domain, mapping = resources["ApiDomainName"], resources["ApiDomainMapping"]
+    # Then they exist only with a domain name, which needs a certificate
+    assert domain["Condition"] == mapping["Condition"] == "HasCustomDomain"
+    rule = sam_template["Rules"]["CustomDomainNeedsCertificate"]
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]
+    }
+    # and the domain is regional, on the given certificate, mapped to the API's stage
+    (configuration,) = domain["Properties"]["DomainNameConfigurations"]
+    assert configuration["EndpointType"] == "REGIONAL"
+    assert configuration["CertificateArn"] == {"Ref": "CertificateArn"}
+    assert mapping["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+    assert mapping["Properties"]["Stage"] == {"Ref": "HttpApi.Stage"}
+    # and the outputs give the DNS target
+    for output in ("CustomDomainTarget", "CustomDomainHostedZoneId"):
+        assert sam_template["Outputs"][output]["Condition"] == "HasCustomDomain"
+
+
+def test_sms_origination_identity_is_a_number_or_a_sender_id(sam_template: dict[str, Any]) -> None:
+    # Given the SmsOriginationIdentity parameter and the environment every function sees
+    parameter = sam_template["Parameters"]["SmsOriginationIdentity"]
+    pattern = parameter["AllowedPattern"]
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["RECOUP_SMS_ORIGINATION_IDENTITY"] == {"Ref": "SmsOriginationIdentity"}
+    # Then empty (SNS chooses), an E.164 number or a 1-11 character sender ID pass
+    for good in ("", "+12065550100", "+447700900123", "Recoup", "SHOP24", "A"):
+        assert re.fullmatch(pattern, good), good
+    # and nothing else does
+    for bad in ("12065550100", "+0123", "+1206555010012345", "TwelveChars1", "12345", "Re coup"):
+        assert not re.fullmatch(pattern, bad), bad
+    # and a two-way number, when named, gets the one command that points it at the topic
+    output = sam_template["Outputs"]["TwoWaySmsCommand"]
+    assert output["Condition"] == "HasTwoWaySmsNumber"
+    command = _resolve(output["Value"], {"TwoWaySmsPhoneNumberId": "phone-1234"})
+    assert command.split() == [
+        "aws",
+        "pinpoint-sms-voice-v2",
+        "update-phone-number",
+        "--region",
+        "<AWS::Region>",
+        "--phone-number-id",
+        "phone-1234",
+        "--two-way-enabled",
+        "--two-way-channel-arn",
+        "<InboundSmsTopic>",
+    ]
 
 
 def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
@@ -990,14 +1156,20 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "StripeWebhookFunctionRole": {"stripe-webhook-secret"},
         # the identity-hash key: whoever reads or writes records keyed by an email or phone
         "EventWorkerFunctionRole": {"identity-hash-key"},
-        "SenderFunctionRole": {"link-signing-secret", "identity-hash-key"},
+        # public-base-url: links and OAuth redirects (a String, no decryption)
+        "SenderFunctionRole": {"link-signing-secret", "identity-hash-key", "public-base-url"},
         # the pay link makes the Checkout Session on the click
         "PayLinkFunctionRole": {"link-signing-secret", "stripe-api-key"},
         "FeedbackFunctionRole": {"identity-hash-key"},
         "UnsubscribeFunctionRole": {"link-signing-secret"},
         # Stripe Connect: the callback exchanges the code, the admin API starts and revokes
-        "ShopifyAuthFunctionRole": {"shopify-api-secret", "stripe-api-key"},
-        "AdminApiFunctionRole": {"shopify-api-secret", "identity-hash-key", "stripe-api-key"},
+        "ShopifyAuthFunctionRole": {"shopify-api-secret", "stripe-api-key", "public-base-url"},
+        "AdminApiFunctionRole": {
+            "shopify-api-secret",
+            "identity-hash-key",
+            "stripe-api-key",
+            "public-base-url",
+        },
         "PrivacyFunctionRole": {"identity-hash-key"},
         "EscalationFunctionRole": {"identity-hash-key"},
         # shops' hand-over secrets, one parameter per shop and secret_ref under this prefix
@@ -1814,7 +1986,8 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "RECOUP_REMINDER_QUEUE_URL": "<ReminderQueue>",
         "RECOUP_SENDER_ADDRESS": "<SenderAddress>",
         "RECOUP_SES_CONFIGURATION_SET": "<EmailConfigurationSet>",
-        "RECOUP_PUBLIC_URL": "<PublicBaseUrl>",
+        "RECOUP_PUBLIC_URL_PARAM": "/recoup/dev/public-base-url",
+        "RECOUP_SMS_ORIGINATION_IDENTITY": "<SmsOriginationIdentity>",
         "RECOUP_LINK_SECRET_PARAM": "/recoup/dev/link-signing-secret",
         "RECOUP_STRIPE_API_KEY_PARAM": "/recoup/dev/stripe-api-key",
         "RECOUP_KMS_KEY_ARN": "<DataKey.Arn>",
@@ -1873,11 +2046,24 @@ def test_samconfig_deploys_each_stage_to_its_own_stack(sam_template: dict[str, A
         deploy = config[stage]["deploy"]["parameters"]
         # Then it deploys stack recoup-<stage> with Stage=<stage>, and only prod asks first
         assert deploy["stack_name"] == f"recoup-{stage}"
-        assert deploy["parameter_overrides"] == f"Stage={stage}"
+        overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
+        assert overrides["Stage"] == stage
+        # and it gives every parameter of the template a value (an empty one as "")
+        assert set(overrides) == set(sam_template["Parameters"]), stage
+        for name, value in overrides.items():
+            spec = sam_template["Parameters"][name]
+            plain = "" if value == '""' else value
+            if "AllowedValues" in spec:
+                assert plain in [str(v) for v in spec["AllowedValues"]], (stage, name)
+            if "AllowedPattern" in spec:
+                assert re.fullmatch(spec["AllowedPattern"], plain), (stage, name)
         assert deploy["capabilities"] == "CAPABILITY_IAM"
         assert deploy["resolve_s3"] is True
         assert deploy["confirm_changeset"] is (stage == "prod")
         assert config[stage]["build"]["parameters"] == {"cached": True, "parallel": True}
         assert config[stage]["validate"]["parameters"] == {"lint": True}
+    # and dev's sync gives the same values as its deploy
+    sync, deploy = (config["dev"][k]["parameters"] for k in ("sync", "deploy"))
+    assert sync["parameter_overrides"] == deploy["parameter_overrides"]
     # and nothing ties the file to one AWS account
     assert not re.search(r"\b\d{12}\b", SAMCONFIG.read_text())

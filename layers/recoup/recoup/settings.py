@@ -31,7 +31,10 @@ class Settings:
     reminder_queue_url: str | None = None
     sender_address: str | None = None
     ses_configuration_set: str | None = None
-    public_url: str | None = None
+    # The https base of links and redirects: RECOUP_PUBLIC_URL when set (the local stack,
+    # tests), else the SSM String parameter the stack writes (`public_base_url`).
+    public_url_env: str | None = None
+    public_url_param: str | None = None
     link_secret_param: str | None = None
     link_secret_env: str | None = None
     stripe_api_key_param: str | None = None
@@ -54,6 +57,35 @@ class Settings:
     events_dlq_url: str | None = None  # events whose retries are spent (references only)
     privacy_dlq_url: str | None = None  # privacy jobs whose retries are spent (references only)
     queue_bodies_bucket: str | None = None  # oversized events and dead-lettered bodies
+    # The number (E.164) or alphanumeric sender ID every SMS goes from; None: SNS chooses.
+    sms_origination_identity: str | None = None
+
+    def public_base_url(self) -> str:
+        """The https base (no trailing slash) of the pay and unsubscribe links and of the
+        Shopify and Stripe OAuth redirect URIs. RECOUP_PUBLIC_URL wins when set; otherwise, in
+        the cloud, the String parameter RECOUP_PUBLIC_URL_PARAM names, which the stack writes
+        in the same deploy as the API (PublicBaseUrl, else the custom domain, else the API's
+        own URL), read through the same five-minute cache as the secrets."""
+        if self.public_url_env:
+            return self.public_url_env
+        if self.secrets_source == "env" or not self.public_url_param:
+            raise ConfigurationError(
+                "the public base URL is not configured "
+                "(RECOUP_PUBLIC_URL, or RECOUP_PUBLIC_URL_PARAM in the cloud)"
+            )
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            value = _ssm_secret(self.public_url_param)
+        except GetParameterError as error:
+            raise ConfigurationError(
+                f"the public base URL could not be read from SSM parameter "
+                f"{self.public_url_param} (RECOUP_PUBLIC_URL_PARAM): {error}"
+            ) from error
+        base = value.strip().rstrip("/")
+        if not base:
+            raise ConfigurationError(f"SSM parameter {self.public_url_param} is empty")
+        return base
 
     def link_secrets(self) -> tuple[str, ...]:
         """Signs unsubscribe links; the first signs, all verify (rotation)."""
@@ -194,7 +226,8 @@ def get_settings() -> Settings:
         reminder_queue_url=os.environ.get("RECOUP_REMINDER_QUEUE_URL"),
         sender_address=os.environ.get("RECOUP_SENDER_ADDRESS"),
         ses_configuration_set=os.environ.get("RECOUP_SES_CONFIGURATION_SET"),
-        public_url=(os.environ.get("RECOUP_PUBLIC_URL") or "").rstrip("/") or None,
+        public_url_env=(os.environ.get("RECOUP_PUBLIC_URL") or "").strip().rstrip("/") or None,
+        public_url_param=os.environ.get("RECOUP_PUBLIC_URL_PARAM") or None,
         link_secret_param=os.environ.get("RECOUP_LINK_SECRET_PARAM"),
         link_secret_env=os.environ.get("RECOUP_LINK_SECRET"),
         stripe_api_key_param=os.environ.get("RECOUP_STRIPE_API_KEY_PARAM"),
@@ -216,4 +249,6 @@ def get_settings() -> Settings:
         events_dlq_url=os.environ.get("RECOUP_EVENTS_DLQ_URL") or None,
         privacy_dlq_url=os.environ.get("RECOUP_PRIVACY_DLQ_URL") or None,
         queue_bodies_bucket=os.environ.get("RECOUP_QUEUE_BODIES_BUCKET") or None,
+        sms_origination_identity=(os.environ.get("RECOUP_SMS_ORIGINATION_IDENTITY") or "").strip()
+        or None,
     )

@@ -13,6 +13,7 @@ from recoup.channels import render
 from recoup.domain import cadence
 from recoup.domain.fields import check_keys, is_int, object_at
 from recoup.domain.money import Money
+from recoup.errors import ConfigurationError
 from recoup.services.reminders import REFERRAL_NOTICE
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
@@ -89,7 +90,10 @@ def _context(
     shop: str, item: ShopItem | None, step: cadence.Step, number: int, now: datetime
 ) -> render.MessageContext:
     currency = _shop_currency(shop)
-    base = get_settings().public_url or f"https://{shop}"
+    try:
+        base = get_settings().public_base_url()
+    except ConfigurationError:
+        base = f"https://{shop}"
     return render.MessageContext(
         shop_name=(item.shop_name if item else None) or shop,
         shop_email=item.contact_email if item else None,

@@ -39,7 +39,7 @@ def begin(raw_query: str, *, now: datetime) -> Begun:
     with a state nonce that the cookie binds to this browser and this shop."""
     settings = get_settings()
     api_key = settings.require("shopify_api_key")
-    redirect_uri = settings.require("public_url") + CALLBACK_PATH
+    redirect_uri = settings.public_base_url() + CALLBACK_PATH
     params = oauth.parse_query(raw_query)
     shop = oauth.require_shop(params)
     secrets = settings.shopify_secrets()

@@ -346,7 +346,7 @@ def _compose(
     token = links.sign_unsubscribe(
         case.shop, contacts.contact_hash(address), now=now, secret=settings.link_secrets()[0]
     )
-    base = settings.require("public_url")
+    base = settings.public_base_url()
     snapshot = case.snapshot
     customer = snapshot.customer if snapshot else None
     ctx = render.MessageContext(

@@ -74,7 +74,7 @@ def begin(shop: str, *, now: datetime) -> str:
         separators=(",", ":"),
     ).encode()
     state = f"{_b64(payload)}.{_b64(_mac(settings.shopify_secrets()[0], payload))}"
-    redirect = settings.require("public_url") + CALLBACK_PATH
+    redirect = settings.public_base_url() + CALLBACK_PATH
     return stripe_connect.authorize_url(client_id=client_id, state=state, redirect_uri=redirect)
 
 
