@@ -29,10 +29,10 @@ from recoup import clock
 from recoup.integrations import casefile_key
 from recoup.integrations.shopify import sign as shopify_sign
 from recoup.integrations.shopify_version import API_VERSION
-from recoup.services import cases, shops
+from recoup.services import cases
 from recoup.store import cases as case_store
 from recoup.store.cases import DUE_SHARDS
-from recoup_local import casefile_check, referral_demo, report
+from recoup_local import casefile_check, install_demo, referral_demo, report
 from recoup_local import outbox as outbox_module
 from recoup_local.front import make_server
 from recoup_local.stack import LocalStack, emulated
@@ -41,6 +41,7 @@ from recoup_local.template import ROOT
 
 SHOP = "demo-electronics.myshopify.com"
 STRIPE_ACCOUNT = "acct_1DemoElectronics"
+REPLY_TO = "support@demo-electronics.example"
 EVENTS = ROOT / "tests" / "events"
 OUTBOX = Path("out") / "outbox"
 MONTH_START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -343,16 +344,15 @@ def _story(
         f"Simulated: {MONTH_START:%Y-%m-%d} to {ESCALATION_END:%Y-%m-%d}; "
         "the scheduler runs every five minutes of it"
     )
-    shops.install(
-        SHOP,
-        stripe_account=STRIPE_ACCOUNT,
-        shop_name="Demo Electronics",
-        contact_email="support@demo-electronics.example",
-        timezone="America/New_York",
-        now=month.now,
-    )
+    if local.stripe is not None:
+        local.stripe.account = STRIPE_ACCOUNT  # the account the merchant picks on Stripe's page
+    shop = install_demo.install(local, front, SHOP, reply_to=REPLY_TO)
     referral_demo.install_policy(SHOP, receiver, month.now)
-    out(f"Installed {SHOP} (Stripe account {STRIPE_ACCOUNT}), default reminder policy")
+    out(
+        f"Installed {SHOP} by token exchange: {shop.shop_name} <{shop.contact_email}>, "
+        f"{shop.timezone}; replies to {shop.reply_to}"
+    )
+    out(f"Stripe connected through Connect OAuth: {shop.stripe_account}; default reminder policy")
     out(
         f"Referral policy: default thresholds; agency hand-over by email to "
         f"{referral_demo.AGENCY_ADDRESS}, legal by signed webhook to {receiver.url}\n"

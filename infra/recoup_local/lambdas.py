@@ -317,6 +317,7 @@ def reset_caches() -> None:
     stack in the same process must start from its own environment."""
     from recoup import aws, jobs, queue, settings
     from recoup.integrations import queue_bodies
+    from recoup.services import onboarding, sample_sends
     from recoup.store import bind, shops
 
     settings.get_settings.cache_clear()
@@ -324,5 +325,7 @@ def reset_caches() -> None:
     queue._client.cache_clear()
     queue_bodies._client.cache_clear()
     jobs._sqs.cache_clear()
+    sample_sends._sqs.cache_clear()
+    onboarding._ses.cache_clear()
     aws.reset()
     bind.unbind()

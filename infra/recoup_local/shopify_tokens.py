@@ -2,8 +2,9 @@
 it answers token exchange, the migration of a non-expiring token, the refresh and the
 authorization code, as Shopify does, with one-hour tokens and refresh tokens that rotate on
 every use (the previous one stays valid until the new one is used). It can be told to lose
-its next answer after acting, or to refuse refreshes, to rehearse both failures. It also
-answers the GraphQL shop identity query; any other request finds no shop.
+its next answer after acting, or to refuse refreshes or exchanges, to rehearse those
+failures. It also answers the GraphQL Admin API calls Recoup makes (the shop identity query,
+`tagsAdd` and `tagsRemove` on customers, kept per shop); any other request finds no shop.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class TokenEndpoint:
     exchanges: int = 0
     lose_next_answer: bool = False
     refuse_refresh: bool = False
+    refuse_exchange: bool = False  # as Shopify does once the app's access is revoked
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.url.endswith(TOKEN_PATH):
@@ -56,6 +58,8 @@ class TokenEndpoint:
             return self._issue(shop, keep={str(body["refresh_token"])})
         if grant == TOKEN_EXCHANGE or body.get("code"):
             self.exchanges += 1
+            if self.refuse_exchange:
+                return _error(400, "invalid_subject_token", "The session token was rejected.")
             if body.get("expiring") != "1":
                 return _error(400, "invalid_request", "only expiring tokens are issued here")
             return self._issue(shop, keep=set())
@@ -86,13 +90,34 @@ def _error(status: int, code: str, description: str) -> HttpResponse:
     return HttpResponse(status, body, {"content-type": "application/json"})
 
 
-def _shop_api(request: HttpRequest) -> HttpResponse:
-    """The GraphQL Admin API's shop query, for any shop: its identity made from its handle
-    (a shop "demo-electronics" is "Demo Electronics", help@demo-electronics.example)."""
-    if not (request.url.endswith("/graphql.json") and b"ShopIdentity" in request.body):
+@dataclass
+class ShopApi:
+    """The GraphQL Admin API of every shop, as far as Recoup uses it."""
+
+    tags: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (shop, gid) -> tags
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.url.endswith("/graphql.json"):
+            return _unreachable(request)
+        handle = request.url.removeprefix("https://").split(".", 1)[0]
+        shop = request.url.removeprefix("https://").split("/", 1)[0]
+        body = json.loads(request.body)
+        document, variables = str(body.get("query", "")), body.get("variables") or {}
+        if "ShopIdentity" in document:
+            return _data({"shop": _identity(handle)})
+        for name in ("tagsAdd", "tagsRemove"):
+            if f"{name}(" in document:
+                held = self.tags.setdefault((shop, str(variables["id"])), set())
+                change = set(variables["tags"])
+                held.update(change) if name == "tagsAdd" else held.difference_update(change)
+                return _data({name: {"node": {"id": variables["id"]}, "userErrors": []}})
         return _unreachable(request)
-    handle = request.url.removeprefix("https://").split(".", 1)[0]
-    shop = {
+
+
+def _identity(handle: str) -> dict[str, object]:
+    """A shop's identity made from its handle (a shop "demo-electronics" is "Demo
+    Electronics", help@demo-electronics.example)."""
+    return {
         "name": handle.replace("-", " ").title(),
         "contactEmail": f"help@{handle}.example",
         "ianaTimezone": "America/New_York",
@@ -100,7 +125,14 @@ def _shop_api(request: HttpRequest) -> HttpResponse:
         "billingAddress": {"countryCodeV2": "US"},
         "primaryDomain": {"host": f"{handle}.example"},
     }
-    return HttpResponse(200, json.dumps({"data": {"shop": shop}}).encode())
+
+
+def _data(data: dict[str, object]) -> HttpResponse:
+    """A GraphQL answer with the cost extension Shopify sends (a full bucket)."""
+    bucket = {"maximumAvailable": 2000.0, "currentlyAvailable": 1990.0, "restoreRate": 100.0}
+    cost = {"requestedQueryCost": 10, "actualQueryCost": 10, "throttleStatus": bucket}
+    body = {"data": data, "extensions": {"cost": cost}}
+    return HttpResponse(200, json.dumps(body).encode(), {"content-type": "application/json"})
 
 
 def _unreachable(request: HttpRequest) -> HttpResponse:
@@ -112,7 +144,7 @@ def _unreachable(request: HttpRequest) -> HttpResponse:
 def installed() -> Iterator[TokenEndpoint]:
     """Route the process's Shopify calls through the stand-in while the stack runs."""
     original = shopify_http.urllib_transport
-    endpoint = TokenEndpoint(inner=_shop_api)
+    endpoint = TokenEndpoint(inner=ShopApi())
     shopify_http.urllib_transport = endpoint
     try:
         yield endpoint

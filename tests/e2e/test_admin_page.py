@@ -172,6 +172,42 @@ def test_the_token_leaves_the_address_bar_and_the_dashboard_matches_the_api(
     page.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True)
 
 
+def test_the_checklist_shows_each_check_and_sends_a_test_message(
+    seeded: dict[str, Any], browser_page: Page
+) -> None:
+    page = browser_page
+    go(page, "#/dashboard")
+    setup = api(seeded["front"], "GET", "/onboarding")
+    # Every check the API reads is on the page, with its status
+    for check in setup["checks"]:
+        row = page.locator(f"#onboarding [data-check={check['key']}]")
+        expect(row).to_have_attribute("data-status", check["status"])
+        expect(row).to_contain_text(check["detail"])
+    expect(page.locator("#onboarding [data-check=shopify]")).to_have_attribute(
+        "data-status", "done"
+    )
+    # A test email to the admin's own address goes through the sender and shows as sent
+    form = page.locator("#test-message-form")
+    form.locator("select[name=step]").select_option("1")
+    form.locator("input[name=to]").fill("owner@example.com")
+    form.get_by_role("button", name="Send test").click()
+    expect(page.locator("[data-test-status]")).to_have_attribute(
+        "data-test-status", "sent", timeout=30_000
+    )
+    expect(page.locator("#onboarding [data-check=test]")).to_have_attribute("data-status", "done")
+    page.screenshot(path=SCREENSHOTS / "dashboard-checklist.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.screenshot(path=SCREENSHOTS / "dashboard-phone.png", full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+    # A bad number is refused beside its field, and nothing more is queued
+    form.locator("select[name=channel]").select_option("sms")
+    form.locator("input[name=to]").fill("12")
+    form.get_by_role("button", name="Send test").click()
+    expect(form.locator("[data-field=to] .field-error")).to_contain_text("not a valid mobile")
+
+
 def test_the_case_list_shows_the_shops_cases(seeded: dict[str, Any], browser_page: Page) -> None:
     page = browser_page
     listed = api(seeded["front"], "GET", "/cases")["cases"]

@@ -104,3 +104,7 @@ def test_the_demo_runs_to_the_end() -> None:
     assert "case stays paid (paid is final)" in out
     assert "cases tracked: 6: 4 open, 1 paid, 1 cancelled" in out
     assert "recovered:   USD 1,899.00" in out
+    # Installed as a merchant would: token exchange, the shop query, Connect OAuth
+    assert "by token exchange: Demo Electronics <help@demo-electronics.example>" in out
+    assert "replies to support@demo-electronics.example" in out
+    assert "Stripe connected through Connect OAuth: acct_1DemoElectronics" in out

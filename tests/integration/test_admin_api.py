@@ -12,7 +12,8 @@ import pytest
 
 from recoup.services import figures, shops
 from recoup.store import cases as case_store
-from recoup.store import policies
+from recoup.store import policies, tokens
+from recoup.store import shops as shop_store
 from recoup_local import session_tokens
 from tests.admin_support import paid_order, pending_order
 from tests.conftest import SHOP, shopify_headers
@@ -133,8 +134,21 @@ def test_a_rotated_secret_still_verifies_tokens_signed_with_the_old_one(
 
 
 def test_a_shop_that_has_not_installed_recoup_gets_403(local: Any) -> None:
+    # Shopify refuses to exchange the session token: the app is not installed there
+    local.shopify_tokens.refuse_exchange = True
     status, answer = call(local, "GET", "/settings/reminders", shop=NEVER_INSTALLED)
     assert (status, answer["error"]) == (403, "not_installed")
+    assert shop_store.get(NEVER_INSTALLED) is None
+
+
+def test_a_shop_installed_in_shopify_is_installed_by_its_first_visit(local: Any) -> None:
+    # Shopify-managed installation: no OAuth; the first request's session token is exchanged
+    status, answer = call(local, "GET", "/settings/reminders", shop=NEVER_INSTALLED)
+    assert status == 200, answer
+    item = shop_store.get(NEVER_INSTALLED)
+    assert item is not None
+    assert (item.active, item.shop_name) == (True, "Not A Customer")
+    assert tokens.status(NEVER_INSTALLED).expiring
 
 
 # ---------------------------------------------------------------- tenant isolation

@@ -25,6 +25,7 @@ from recoup.store import cases as case_store
 from recoup.store import shops as shop_store
 from recoup.store import tokens
 from recoup.store.models import shop_pk
+from recoup_local import session_tokens
 from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers
 
@@ -352,3 +353,27 @@ def test_the_app_page_sends_a_shop_without_a_token_to_install_first(
     shop_store.forget(SHOP)
     again = get(local, "/app", signed(launch, local.shopify_secret))
     assert "/auth?" not in again["body"] and "app-bridge.js" in again["body"]
+
+
+def test_an_embedded_launch_with_a_session_token_installs_without_a_redirect(
+    local: Any,
+) -> None:
+    # Shopify-managed installation: the launch of a shop Recoup never saw carries id_token
+    shop = "fresh-gadgets.myshopify.com"
+    claims = session_tokens.claims(shop, api_key=local.shopify_api_key)
+    id_token = session_tokens.sign(claims, local.shopify_secret)
+    launch = {
+        "shop": shop,
+        "host": "YWRtaW4uc2hvcGlmeS5jb20",
+        "id_token": id_token,
+        "timestamp": str(int(time.time())),
+    }
+    page = get(local, "/app", signed(launch, local.shopify_secret))
+    assert page["statusCode"] == 200
+    assert "/auth?" not in page["body"] and "app-bridge.js" in page["body"]
+    # The page's first API call exchanges the session token and installs the shop
+    headers = {"Authorization": f"Bearer {id_token}"}
+    answer = local.lambdas.invoke_http("GET", "/admin/api/onboarding", headers, b"")
+    assert answer["statusCode"] == 200, answer
+    assert shop_store.is_installed(shop)
+    assert tokens.status(shop).expiring

@@ -4,6 +4,7 @@ case is open; a paid case answers "already paid"; each day's first click is on t
 from __future__ import annotations
 
 import re
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
@@ -14,7 +15,15 @@ from recoup import clock, links
 from recoup.services import cases
 from recoup.settings import get_settings
 from recoup_local.outbox import sent_messages
-from tests.conftest import SHOP, event_bytes, event_json, shopify_headers, stripe_headers
+from recoup_local.stack import LOCAL_STRIPE_KEYS
+from tests.conftest import (
+    SHOP,
+    STRIPE_ACCOUNT,
+    event_bytes,
+    event_json,
+    shopify_headers,
+    stripe_headers,
+)
 
 PENDING = event_json("shopify/order_pending.json")
 CASE_ID = str(PENDING["id"])
@@ -32,7 +41,8 @@ class FakeSessions:
 
 class FakeStripe:
     def __init__(self, api_key: str, **_options: Any) -> None:
-        self.checkout = type("Checkout", (), {"sessions": FakeSessions()})()
+        checkout = type("Checkout", (), {"sessions": FakeSessions()})()
+        self.v1 = type("V1", (), {"checkout": checkout})()
 
 
 @pytest.fixture
@@ -109,6 +119,29 @@ def test_with_stripe_a_checkout_session_is_made_on_the_click_for_what_is_owed(
     (call,) = FakeSessions.calls
     assert call["params"]["line_items"][0]["price_data"]["unit_amount"] == 189_900
     assert call["options"]["idempotency_key"] == f"recoup:pay:{SHOP}:{CASE_ID}:USD189900"
+
+
+def test_the_stripe_sdk_makes_one_session_on_the_connected_account_and_reuses_it(
+    local: Any, now: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real SDK over HTTP, against the local stand-in for Stripe's API
+    token = _first_reminder_link(local, now)
+    for name, value in LOCAL_STRIPE_KEYS.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    now[0] = OPENED + timedelta(days=3)
+    first = _click(local, token)
+    assert first["statusCode"] == 303
+    assert first["headers"]["Location"].startswith(f"{local.stripe.url}/checkout/cs_test_")
+    (session,) = local.stripe.sessions.values()
+    assert (session.account, session.amount, session.currency) == (STRIPE_ACCOUNT, 189_900, "usd")
+    # A second click for the same amount reuses the session (the same idempotency key)
+    again = _click(local, token)
+    assert again["headers"]["Location"] == first["headers"]["Location"]
+    assert len(local.stripe.sessions) == 1
+    # and the page at its URL names the amount
+    page = urllib.request.urlopen(first["headers"]["Location"], timeout=10).read().decode()
+    assert "USD 1,899.00" in page
 
 
 def test_a_paid_case_says_already_paid(local: Any, now: Any) -> None:

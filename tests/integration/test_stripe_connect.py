@@ -5,6 +5,7 @@ events (ignored, never dead-lettered)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -15,6 +16,8 @@ from recoup.services import shops as shop_service
 from recoup.settings import get_settings
 from recoup.store import shops
 from recoup_local import session_tokens
+from recoup_local.stack import LOCAL_STRIPE_KEYS
+from recoup_local.stripe_platform import StripePlatform
 from tests.conftest import SHOP, event_json, stripe_headers
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -23,46 +26,15 @@ ACCOUNT = "acct_1NewConnectedShop"
 OTHER = "rival-gadgets.myshopify.com"
 
 
-class FakeOAuth:
-    """Stripe's OAuth service as the SDK exposes it: a code for an account, once."""
-
-    codes: dict[str, str] = {}
-    deauthorized: list[str] = []
-
-    def token(self, params: dict[str, Any], options: Any = None) -> Any:
-        import stripe
-
-        account = self.codes.pop(params["code"], None)
-        if account is None:
-            raise stripe.oauth_error.InvalidGrantError(
-                "invalid_grant", "Authorization code does not exist"
-            )
-        return type("Token", (), {"stripe_user_id": account})()
-
-    def deauthorize(self, params: dict[str, Any], options: Any = None) -> Any:
-        self.deauthorized.append(params["stripe_user_id"])
-        return type("Deauthorization", (), {"stripe_user_id": params["stripe_user_id"]})()
-
-
 @pytest.fixture
-def stripe_platform(local: Any, monkeypatch: pytest.MonkeyPatch) -> type[FakeOAuth]:
-    import stripe
-
-    real = stripe.StripeClient
-
-    class Client(real):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            fake = FakeOAuth()
-            fake.authorize_url = self.oauth.authorize_url  # type: ignore[attr-defined]
-            self.oauth = fake  # the authorize URL still comes from the real SDK
-
-    FakeOAuth.codes, FakeOAuth.deauthorized = {}, []
-    monkeypatch.setattr(stripe, "StripeClient", Client)
-    monkeypatch.setenv("RECOUP_STRIPE_API_KEY", "sk_test_platform")
-    monkeypatch.setenv("RECOUP_STRIPE_CONNECT_CLIENT_ID", "ca_TestPlatform")
+def stripe_platform(local: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[StripePlatform]:
+    """The platform's key and Connect client id set: the stripe SDK calls the local
+    stand-in for Stripe (Connect OAuth over HTTP, codes used once)."""
+    for name, value in LOCAL_STRIPE_KEYS.items():
+        monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    yield FakeOAuth
+    assert local.stripe is not None
+    yield local.stripe
     get_settings.cache_clear()
 
 
@@ -79,9 +51,9 @@ def _begin(local: Any) -> dict[str, str]:
     status, body = _admin(local, "POST", "/stripe/connect")
     assert status == 200, body
     url = urlsplit(body["url"])
-    assert (url.netloc, url.path) == ("connect.stripe.com", "/oauth/authorize")
+    assert (f"{url.scheme}://{url.netloc}", url.path) == (local.stripe.url, "/oauth/authorize")
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
-    assert query["client_id"] == "ca_TestPlatform"
+    assert query["client_id"] == LOCAL_STRIPE_KEYS["RECOUP_STRIPE_CONNECT_CLIENT_ID"]
     assert query["scope"] == "read_write"
     assert query["redirect_uri"].endswith("/stripe/callback")
     return query
@@ -105,7 +77,7 @@ def _callback(local: Any, **params: str) -> dict[str, Any]:
 
 
 def test_a_merchant_connects_their_account_and_its_events_reach_the_shop(
-    local: Any, stripe_platform: type[FakeOAuth]
+    local: Any, stripe_platform: StripePlatform
 ) -> None:
     shop_service.install(SHOP)  # no account connected yet
     query = _begin(local)
@@ -125,7 +97,7 @@ def test_a_merchant_connects_their_account_and_its_events_reach_the_shop(
 
 
 def test_a_replayed_forged_or_refused_callback_connects_nothing(
-    local: Any, stripe_platform: type[FakeOAuth]
+    local: Any, stripe_platform: StripePlatform
 ) -> None:
     shop_service.install(SHOP)
     query = _begin(local)
@@ -152,7 +124,7 @@ def test_a_replayed_forged_or_refused_callback_connects_nothing(
 
 
 def test_an_account_another_shop_holds_is_refused(
-    local: Any, stripe_platform: type[FakeOAuth]
+    local: Any, stripe_platform: StripePlatform
 ) -> None:
     shop_service.install(OTHER, stripe_account=ACCOUNT)
     shop_service.install(SHOP)
@@ -163,7 +135,7 @@ def test_an_account_another_shop_holds_is_refused(
 
 
 def test_disconnecting_revokes_access_and_later_events_are_ignored_not_dead_lettered(
-    local: Any, stripe_platform: type[FakeOAuth]
+    local: Any, stripe_platform: StripePlatform
 ) -> None:
     shop_service.install(SHOP, stripe_account=ACCOUNT)
     # When the merchant disconnects from the admin page

@@ -153,7 +153,7 @@ def test_the_shopify_secret_can_be_rotated(local: Any, monkeypatch: pytest.Monke
     get_settings.cache_clear()
     body = event_bytes("shopify/order_pending.json")
     # When deliveries are signed with either / Then both are accepted
-    for secret in ("new-secret", "dev-shopify-client-secret"):
+    for secret in ("new-secret", "dev-shopify-client-secret-local-only"):
         code, _ = _post(
             local, "/webhooks/shopify", shopify_headers(body, secret, "orders/create"), body
         )

@@ -22,7 +22,8 @@ class FakeSessions:
 class FakeClient:
     def __init__(self, api_key: str, **_options: Any) -> None:
         self.api_key = api_key
-        self.checkout = type("Checkout", (), {"sessions": FakeSessions()})()
+        checkout = type("Checkout", (), {"sessions": FakeSessions()})()
+        self.v1 = type("V1", (), {"checkout": checkout})()
 
 
 @pytest.fixture
@@ -99,7 +100,13 @@ def test_the_client_is_made_with_the_pinned_version(monkeypatch: pytest.MonkeyPa
         return_url="https://demo-electronics.myshopify.com",
         idempotency_key="k",
     )
-    assert made == [{"stripe_version": stripe_integration.API_VERSION}]
+    assert made == [
+        {
+            "stripe_version": stripe_integration.API_VERSION,
+            "client_id": None,
+            "base_addresses": None,
+        }
+    ]
 
 
 def test_the_readme_lists_the_connect_endpoints_version_and_events() -> None:

@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { badge, card, h, humanize, replace } from "./dom.js";
 import { date, moneyList, percent } from "./format.js";
+import { onboardingCard } from "./onboarding.js";
 
 const RANGES = [
   { value: "", label: "All time" },
@@ -15,7 +16,7 @@ const RANGES = [
 export async function renderDashboard(view, params) {
   const days = params.get("days") || "";
   const query = days ? `?from=${isoDay(new Date(Date.now() - Number(days) * 86400000))}` : "";
-  const figures = await api("GET", `/figures${query}`);
+  const [figures, setup] = await Promise.all([api("GET", `/figures${query}`), api("GET", "/onboarding")]);
   const paid = figures.by_state.paid || 0;
   const range = h("select", {
     id: "range",
@@ -27,6 +28,7 @@ export async function renderDashboard(view, params) {
     view,
     h("div", { class: "page-header" }, h("h1", {}, "Dashboard"), range),
     h("div", { class: "layout" },
+      onboardingCard(setup),
       h("div", { class: "grid-4" },
         metricCard("Outstanding", moneyList(figures.outstanding), "outstanding"),
         metricCard("Recovered", moneyList(figures.recovered), "recovered"),

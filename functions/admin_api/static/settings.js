@@ -7,10 +7,11 @@ import { badge, card, h, humanize, replace } from "./dom.js";
 import { field, selectOf, showError, showSaved } from "./forms.js";
 import { fromMinor, toMinor } from "./format.js";
 import { referralCard } from "./referral.js";
+import { senderCard } from "./sender.js";
 import { stripeCard } from "./stripe.js";
 
 export async function renderSettings(view) {
-  const [reminders, fraud, referral, stripe] = await Promise.all([
+  const [reminders, fraud, referral, stripe, sender] = await Promise.all([
     api("GET", "/settings/reminders"),
     api("GET", "/settings/fraud"),
     api("GET", "/settings/referral").catch((error) => {
@@ -18,10 +19,11 @@ export async function renderSettings(view) {
       throw error;
     }),
     api("GET", "/stripe"),
+    api("GET", "/settings/sender"),
   ]);
   replace(view,
     h("div", { class: "page-header" }, h("h1", {}, "Settings")),
-    h("div", { class: "layout" }, stripeCard(stripe), remindersCard(reminders), fraudCard(fraud), referral ? referralCard(referral) : null));
+    h("div", { class: "layout" }, stripeCard(stripe), senderCard(sender), remindersCard(reminders), fraudCard(fraud), referral ? referralCard(referral) : null));
 }
 
 // ------------------------------------------------------------------ reminders

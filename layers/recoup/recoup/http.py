@@ -103,7 +103,7 @@ def unsubscribe_app() -> APIGatewayHttpResolver:
     """The unsubscribe link: GET confirms, POST (a person's click or a mail client's
     one-click) opts the address out of the shop's emails."""
     from recoup import clock
-    from recoup.links import InvalidLink, verify_unsubscribe
+    from recoup.links import SAMPLE_TOKEN, InvalidLink, verify_unsubscribe
     from recoup.services import feedback
     from recoup.settings import get_settings
 
@@ -113,6 +113,11 @@ def unsubscribe_app() -> APIGatewayHttpResolver:
         value = app.current_event.get_query_string_value("t") or ""
         if not value:
             raise InvalidLink("the link has no token")
+        if value == SAMPLE_TOKEN:
+            raise InvalidLink(
+                "it came in a test message; in a customer's reminder it stops this store's "
+                "reminder emails to them"
+            )
         return value
 
     @app.get("/unsubscribe")

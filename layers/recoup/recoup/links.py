@@ -23,6 +23,9 @@ UNSUBSCRIBE_LIFETIME = timedelta(days=90)
 # case on every click, so a paid, cancelled or referred case answers with a page, not a payment.
 PAY_LIFETIME = timedelta(days=180)
 _PAY_CONTEXT = b"recoup-pay\n"
+# The token of the links in previews and test messages (no case, no address): their pages say
+# so instead of acting. No signed token can equal it (those hold a "." between two parts).
+SAMPLE_TOKEN = "sample"  # noqa: S105 (a placeholder, not a secret)
 
 
 class InvalidLink(ValueError):

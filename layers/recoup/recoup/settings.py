@@ -40,6 +40,7 @@ class Settings:
     stripe_api_key_param: str | None = None
     stripe_api_key_env: str | None = None
     stripe_connect_client_id: str | None = None  # the platform's Connect client id (ca_...)
+    stripe_api_base: str | None = None  # the local stack's Stripe stand-in; never in the cloud
     shopify_api_key: str | None = None  # the app's client id (public; the session token's aud)
     kms_key_arn: str | None = None  # the data key: the table and the case files
     token_key_arn: str | None = None  # shops' Shopify access tokens, and nothing else
@@ -233,6 +234,7 @@ def get_settings() -> Settings:
         stripe_api_key_param=os.environ.get("RECOUP_STRIPE_API_KEY_PARAM"),
         stripe_api_key_env=os.environ.get("RECOUP_STRIPE_API_KEY"),
         stripe_connect_client_id=os.environ.get("RECOUP_STRIPE_CONNECT_CLIENT_ID") or None,
+        stripe_api_base=os.environ.get("RECOUP_STRIPE_API_BASE") or None,
         shopify_api_key=os.environ.get("RECOUP_SHOPIFY_API_KEY") or None,
         kms_key_arn=os.environ.get("RECOUP_KMS_KEY_ARN") or None,
         token_key_arn=os.environ.get("RECOUP_TOKEN_KEY_ARN") or None,

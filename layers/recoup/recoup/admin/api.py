@@ -28,6 +28,7 @@ from recoup import clock
 from recoup.admin import preview, views
 from recoup.admin.auth import StaffSession, Unauthorized, authenticate
 from recoup.admin.page import StaticPage, needs_install
+from recoup.channels import mime
 from recoup.channels.render import MessageTooLong, TemplateRejected, validate_override
 from recoup.domain import cadence
 from recoup.domain.fields import FieldError
@@ -42,7 +43,7 @@ from recoup.domain.referral import (
 )
 from recoup.errors import ConfigurationError, RecoupError
 from recoup.observability import logger
-from recoup.services import actions, figures, install, stripe_connect
+from recoup.services import actions, figures, install, onboarding, sample_sends, stripe_connect
 from recoup.services import cases as case_service
 from recoup.services.shops import TEMPLATE_PARTS, set_template
 from recoup.settings import get_settings
@@ -58,6 +59,7 @@ DEFAULT_PAGE = 25
 # selective filter over a large shop costs several requests, never one long one.
 MAX_EXAMINED = 1000
 MAX_NOTE = 1000
+MAX_ADDRESS = 254  # RFC 5321's longest forward path
 _CASE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TEMPLATE_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 # A case's status, or its reminders' status.
@@ -115,12 +117,15 @@ def admin_app(static_dir: Path) -> APIGatewayHttpResolver:
                 secrets=settings.shopify_secrets(),
                 max_lifetime=settings.session_token_max_lifetime(),
             )
+            bearer = (app_.current_event.headers.get("authorization") or "").partition(" ")[2]
             if not shops.is_installed(staff.shop):
-                raise ApiError(403, "not_installed", f"{staff.shop} has not installed Recoup")
-            bearer = app_.current_event.headers.get("authorization") or ""
-            # Expiring offline token by token exchange: on the first visit, for a shop still on
-            # a non-expiring token, or one Shopify refused to refresh (one status read else).
-            install.connect_from_session(staff.shop, bearer.partition(" ")[2], now=clock.now())
+                # Shopify-managed installation: the first visit installs by token exchange.
+                if not install.install_from_session(staff.shop, bearer, now=clock.now()):
+                    raise ApiError(403, "not_installed", f"{staff.shop} has not installed Recoup")
+            else:
+                # An expiring offline token by token exchange: for a shop still on a
+                # non-expiring token, or one Shopify refused to refresh (one status read else).
+                install.connect_from_session(staff.shop, bearer, now=clock.now())
             app_.context["session"] = staff
         return next_middleware(app_)
 
@@ -132,9 +137,16 @@ def admin_app(static_dir: Path) -> APIGatewayHttpResolver:
     def index() -> Response[str]:
         settings = get_settings()
         raw_query = app.current_event.raw_query_string or ""
-        if query("hmac") is not None and needs_install(raw_query, settings.shopify_secrets()):
+        launch_token = query("id_token")  # Shopify's embedded launch carries a session token
+        if (
+            query("hmac") is not None
+            and launch_token is None
+            and needs_install(raw_query, settings.shopify_secrets())
+        ):
             # Shopify opened the app for a shop Recoup holds no token for (first launch, or
-            # after an uninstall): run OAuth, at the top level (outside the admin's iframe).
+            # after an uninstall) without a session token: run OAuth, at the top level
+            # (outside the admin's iframe). With one, the page's first API call installs
+            # the shop by token exchange (Shopify-managed installation), with no redirect.
             return page.to_install(
                 f"/auth?{raw_query}", api_key=settings.shopify_api_key, shop=query("shop")
             )
@@ -344,6 +356,56 @@ def admin_app(static_dir: Path) -> APIGatewayHttpResolver:
         account = stripe_connect.disconnect(session().shop)
         return _ok({"connected": False, "disconnected": account})
 
+    # ---------------------------------------------------------------- getting started
+
+    @app.get(f"{API}/onboarding")
+    def get_onboarding() -> Response[str]:
+        return _ok(onboarding.checklist(session().shop))
+
+    @app.post(f"{API}/test-message")
+    def post_test_message() -> Response[str]:
+        """Queue one step to the admin's own address or number (answered 202: the sender
+        sends it within seconds; GET /onboarding shows how it went)."""
+        shop = session().shop
+        data = body(("channel", "step", "to"))
+        try:
+            sample_sends.request(
+                shop,
+                channel=data.get("channel"),
+                step=data.get("step"),
+                to=data.get("to"),
+                now=clock.now(),
+            )
+        except sample_sends.SampleRefused as exc:
+            code = "invalid" if exc.status == 400 else "unavailable"
+            if exc.status == 429:
+                code = "rate_limited"
+            raise ApiError(exc.status, code, exc.message, exc.field) from None
+        answer = _ok(onboarding.checklist(shop))
+        answer.status_code = 202
+        return answer
+
+    @app.get(f"{API}/settings/sender")
+    def get_sender() -> Response[str]:
+        return _ok(_sender_view(session().shop))
+
+    @app.put(f"{API}/settings/sender")
+    def put_sender() -> Response[str]:
+        """Where customers' replies go; empty: back to the shop's contact email."""
+        shop = session().shop
+        raw = body(("reply_to",)).get("reply_to")
+        if raw is not None and not isinstance(raw, str):
+            raise ApiError(400, "invalid", "must be an email address or empty", "reply_to")
+        address = (raw or "").strip() or None
+        if address is not None:
+            problem = mime.address_problem(address)
+            if problem is not None or len(address) > MAX_ADDRESS:
+                why = problem or f"at most {MAX_ADDRESS} characters"
+                raise ApiError(400, "invalid", f"cannot receive replies: {why}", "reply_to")
+        if not shops.set_reply_to(shop, address):
+            raise ApiError(403, "not_installed", f"{shop} has not installed Recoup")
+        return _ok(_sender_view(shop))
+
     # ---------------------------------------------------------------- figures
 
     @app.get(f"{API}/figures")
@@ -408,6 +470,22 @@ def _reminders_view(shop: str) -> dict[str, Any]:
             ],
             "weekly_cap": [cadence.MIN_WEEKLY_CAP, cadence.MAX_WEEKLY_CAP],
         },
+    }
+
+
+def _sender_view(shop: str) -> dict[str, Any]:
+    """Who the messages come from: the shop's name and contact email as Shopify reports them
+    (read only here), and the reply-to address the admin may set."""
+    item = shops.get_fresh(shop)
+    settings = get_settings()
+    return {
+        "shop_name": (item.shop_name if item else None) or shop,
+        "contact_email": item.contact_email if item else None,
+        "reply_to": item.reply_to if item else None,
+        "replies_go_to": shops.reply_address(item),
+        "sender_address": settings.sender_address,
+        "timezone": item.timezone if item else None,
+        "currency": item.currency if item else None,
     }
 
 

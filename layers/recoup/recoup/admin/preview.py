@@ -12,18 +12,14 @@ from typing import Any
 from recoup.channels import render
 from recoup.domain import cadence
 from recoup.domain.fields import check_keys, is_int, object_at
-from recoup.domain.money import Money
 from recoup.errors import ConfigurationError
-from recoup.services.reminders import REFERRAL_NOTICE
+from recoup.links import SAMPLE_TOKEN
+from recoup.services import sample_sends
 from recoup.settings import get_settings
-from recoup.store import cases as case_store
 from recoup.store import policies, shops
 from recoup.store.models import ShopItem
 
 _STEP_KEYS = ("delay", "anchor", "channel", "template", "tone", "pay_link")
-SAMPLE_ORDER = "#1001"
-SAMPLE_CUSTOMER = "Alex"
-SAMPLE_CURRENCY = "USD"
 
 
 def render_step(shop: str, request: dict[str, Any], *, now: datetime) -> dict[str, Any]:
@@ -89,41 +85,16 @@ def parse_step(raw: object) -> cadence.Step:
 def _context(
     shop: str, item: ShopItem | None, step: cadence.Step, number: int, now: datetime
 ) -> render.MessageContext:
-    currency = _shop_currency(shop)
     try:
         base = get_settings().public_base_url()
     except ConfigurationError:
         base = f"https://{shop}"
-    return render.MessageContext(
-        shop_name=(item.shop_name if item else None) or shop,
-        shop_email=item.contact_email if item else None,
-        shop_url=f"https://{shop}",
-        brand_color=(item.brand_color if item else None) or render.DEFAULT_BRAND_COLOR,
-        logo_url=item.logo_url if item else None,
-        customer_first_name=SAMPLE_CUSTOMER,
-        locale=(item.locale if item else None) or "en",
-        order_name=SAMPLE_ORDER,
-        items=(
-            render.ItemLine("Wireless headphones", 1, Money.parse("199", currency)),
-            render.ItemLine("USB-C cable", 2, Money.parse("25", currency)),
-        ),
-        amount_owed=Money.parse("249", currency),
-        order_total=Money.parse("249", currency),
-        pay_url=f"https://{shop}/pay/sample" if step.pay_link else None,
-        unsubscribe_url=f"{base}/unsubscribe?t=sample",
-        step_number=number,
-        tone=str(step.tone),
-        referral_date=(now + REFERRAL_NOTICE).date()
-        if step.tone is cadence.Tone.FINAL_NOTICE
-        else None,
+    return sample_sends.sample_context(
+        shop,
+        item,
+        step,
+        number,
+        now,
+        pay_url=f"{base}/pay/{SAMPLE_TOKEN}" if step.pay_link else None,
+        unsubscribe_url=f"{base}/unsubscribe?t={SAMPLE_TOKEN}",
     )
-
-
-def _shop_currency(shop: str) -> str:
-    """The currency of the shop's first case, so the sample looks like its orders."""
-    for stored in case_store.tracked_cases(shop, page_size=1):
-        owed = stored.case.amount_owed or stored.case.recovered
-        if owed is not None:
-            return owed.currency
-        break
-    return SAMPLE_CURRENCY

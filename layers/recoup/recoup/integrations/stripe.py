@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recoup.domain.events import (
     Customer,
@@ -286,6 +286,21 @@ def _summary(
     return f"early fraud warning: {extra.get('fraud_type') or 'unknown type'}"
 
 
+if TYPE_CHECKING:
+    from stripe._base_address import BaseAddresses
+
+
+def platform_client(api_key: str, *, client_id: str | None = None, base: str | None) -> Any:
+    """The stripe SDK's client for the platform's key, on the pinned API version; `base`
+    points it at the local stack's stand-in (`Settings.stripe_api_base`; never in the cloud)."""
+    import stripe
+
+    addresses: BaseAddresses | None = {"api": base, "connect": base} if base else None
+    return stripe.StripeClient(
+        api_key, client_id=client_id, stripe_version=API_VERSION, base_addresses=addresses
+    )
+
+
 def create_checkout_session(
     *,
     api_key: str,
@@ -296,17 +311,16 @@ def create_checkout_session(
     case_id: str,
     return_url: str,
     idempotency_key: str,
+    api_base: str | None = None,
 ) -> str:
     """A Checkout Session on the shop's connected account for the amount still owed; its
     metadata links the payment back to the order. Returns the session's URL.
 
     The idempotency key (case and step) makes a retried send reuse the same session.
     """
-    import stripe
-
-    client = stripe.StripeClient(api_key, stripe_version=API_VERSION)
+    client = platform_client(api_key, base=api_base)
     metadata = {META_SHOP: shop, META_ORDER: case_id} if case_id.isdigit() else {META_SHOP: shop}
-    session = client.checkout.sessions.create(
+    session = client.v1.checkout.sessions.create(
         params={
             "mode": "payment",
             "line_items": [

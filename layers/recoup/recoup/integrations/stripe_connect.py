@@ -8,26 +8,26 @@ does not hold the shop's payments, so its events would never match an order.
 from __future__ import annotations
 
 from recoup.errors import RecoupError
-from recoup.integrations.stripe import API_VERSION
+from recoup.integrations.stripe import platform_client
 
 
 class ConnectFailed(RecoupError):
     """Stripe refused the code or could not be reached; the message says which."""
 
 
-def authorize_url(*, client_id: str, state: str, redirect_uri: str) -> str:
-    import stripe
-
-    client = stripe.StripeClient("unused-for-the-url", client_id=client_id)
+def authorize_url(
+    *, client_id: str, state: str, redirect_uri: str, api_base: str | None = None
+) -> str:
+    client = platform_client("unused-for-the-url", client_id=client_id, base=api_base)
     params = {"scope": "read_write", "state": state, "redirect_uri": redirect_uri}
-    return str(client.oauth.authorize_url(params=params))  # type: ignore[arg-type]
+    return str(client.oauth.authorize_url(params=params))
 
 
-def exchange_code(code: str, *, api_key: str) -> str:
+def exchange_code(code: str, *, api_key: str, api_base: str | None = None) -> str:
     """The connected account's id for an authorization code (single use, Stripe's rule)."""
     import stripe
 
-    client = stripe.StripeClient(api_key, stripe_version=API_VERSION)
+    client = platform_client(api_key, base=api_base)
     try:
         token = client.oauth.token(params={"grant_type": "authorization_code", "code": code})
     except stripe.StripeError as error:
@@ -39,12 +39,12 @@ def exchange_code(code: str, *, api_key: str) -> str:
     return account
 
 
-def deauthorize(account: str, *, api_key: str, client_id: str) -> None:
+def deauthorize(account: str, *, api_key: str, client_id: str, api_base: str | None = None) -> None:
     """Revoke the platform's access to the account (Stripe then sends
     account.application.deauthorized, which changes nothing more here)."""
     import stripe
 
-    client = stripe.StripeClient(api_key, client_id=client_id, stripe_version=API_VERSION)
+    client = platform_client(api_key, client_id=client_id, base=api_base)
     try:
         client.oauth.deauthorize(params={"client_id": client_id, "stripe_user_id": account})
     except stripe.StripeError as error:

@@ -144,7 +144,7 @@ def inbound_sms(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
 def help_text(shop: str | None) -> str:
     item = shops.get(shop) if shop else None
     name = (item.shop_name if item else None) or shop or "the store"
-    contact = (item.contact_email if item else None) or (f"https://{shop}" if shop else "")
+    contact = shops.reply_address(item) or (f"https://{shop}" if shop else "")
     return f"{name}: payment reminders for your order. Questions: {contact}. Reply STOP to opt out."
 
 

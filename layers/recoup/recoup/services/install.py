@@ -96,6 +96,51 @@ def complete(
     return f"https://{shop}/admin/apps/{api_key}"
 
 
+def _exchange(
+    shop: str, session_token: str, transport: shopify_http.Transport | None
+) -> oauth.Grant:
+    settings = get_settings()
+    return oauth.exchange_session_token(
+        shop,
+        session_token,
+        api_key=settings.require("shopify_api_key"),
+        secret=settings.shopify_secrets()[0],
+        transport=transport or shopify_http.urllib_transport,
+    )
+
+
+def install_from_session(
+    shop: str,
+    session_token: str,
+    *,
+    now: datetime,
+    transport: shopify_http.Transport | None = None,
+) -> bool:
+    """Shopify-managed installation: the merchant installed the app in Shopify and opened it,
+    and Recoup has no record of the shop. The verified session token shows Shopify issued it
+    for this app and shop; exchanging it for an expiring offline token installs the shop (no
+    OAuth redirect). False when Shopify refuses the exchange (the app is not installed there)
+    or grants too little; nothing is stored then."""
+    try:
+        grant = _exchange(shop, session_token, transport)
+    except oauth.OAuthRejected as refused:
+        logger.warning(
+            "Token exchange refused for a shop without an installation",
+            extra={"shop": shop, "status": refused.status, "reason": refused.message},
+        )
+        return False
+    missing = oauth.missing_scopes(grant.scopes)
+    if missing:
+        logger.warning("Install refused: scopes missing", extra={"shop": shop, "missing": missing})
+        return False
+    shop_store.mark_installed(shop, installed_at=now)
+    shopify_access.store_grant(shop, grant, now=now)
+    read_identity(shop, grant.access_token, now=now, transport=transport)
+    logger.info("Shop installed by token exchange", extra={"shop": shop})
+    metrics.add_metric(name="ShopInstalled", unit="Count", value=1)
+    return True
+
+
 def connect_from_session(
     shop: str,
     session_token: str,
@@ -110,15 +155,8 @@ def connect_from_session(
     state = tokens.status(shop)
     if state.expiring and not state.needs_reauth:
         return "token current"
-    settings = get_settings()
     try:
-        grant = oauth.exchange_session_token(
-            shop,
-            session_token,
-            api_key=settings.require("shopify_api_key"),
-            secret=settings.shopify_secrets()[0],
-            transport=transport or shopify_http.urllib_transport,
-        )
+        grant = _exchange(shop, session_token, transport)
     except oauth.OAuthRejected as refused:
         logger.warning(
             "Token exchange failed; the next visit tries again",

@@ -19,7 +19,7 @@ from datetime import datetime
 from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.money import Money
-from recoup.links import InvalidLink, verify_pay
+from recoup.links import SAMPLE_TOKEN, InvalidLink, verify_pay
 from recoup.observability import logger, metrics
 from recoup.settings import get_settings
 from recoup.store import cases as store
@@ -40,11 +40,20 @@ class PayAnswer:
 
 
 def open_link(token: str, *, now: datetime) -> PayAnswer:
+    if token == SAMPLE_TOKEN:
+        return PayAnswer(
+            200,
+            title="Test message",
+            message=(
+                "This pay link came in a test message. In a customer's reminder it opens a "
+                "payment for what they still owe."
+            ),
+        )
     link = verify_pay(token, now=now, secrets=get_settings().link_secrets())
     stored = store.load(link.shop, link.case_id)
     shop_item = shops.get(link.shop)
     name = (shop_item.shop_name if shop_item else None) or link.shop
-    contact = (shop_item.contact_email if shop_item else None) or f"https://{link.shop}"
+    contact = shops.reply_address(shop_item) or f"https://{link.shop}"
     if stored is None or not stored.case.opened:
         raise InvalidLink("this order is not one the store is collecting a payment for")
     case = stored.case
@@ -112,6 +121,7 @@ def _checkout(case: Case, owed: Money, account: str | None) -> str | None:
     try:
         return stripe.create_checkout_session(
             api_key=api_key,
+            api_base=get_settings().stripe_api_base,
             account=account,
             amount=owed,
             description=f"{name or 'Order'} ({case.shop})",

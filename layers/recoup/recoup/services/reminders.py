@@ -33,6 +33,7 @@ from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
 from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
+from recoup.services import sample_sends
 from recoup.settings import get_settings
 from recoup.store import cases as store
 from recoup.store import contacts, deliveries, policies, shops
@@ -158,6 +159,9 @@ class _Outgoing:
 
 def send_job(body: str) -> StepResult:
     job = json.loads(body)
+    if job.get("kind") == sample_sends.JOB_KIND:  # an admin's test message: no case
+        sent = sample_sends.send_job(job, now=clock.now())
+        return StepResult(sent.outcome, sent.detail)
     result = send_step(str(job["shop"]), str(job["case_id"]), int(job["step"]), now=clock.now())
     if result.outcome == "in_flight":
         # Not done: SQS redelivers after the visibility timeout, and then the step is either
@@ -353,7 +357,7 @@ def _compose(
         brand_color=(shop_item.brand_color if shop_item else None) or "#1a1a1a",
         logo_url=shop_item.logo_url if shop_item else None,
         shop_name=(shop_item.shop_name if shop_item else None) or case.shop,
-        shop_email=shop_item.contact_email if shop_item else None,
+        shop_email=shops.reply_address(shop_item),
         shop_url=f"https://{case.shop}",
         customer_first_name=customer.first_name if customer else None,
         locale=(customer.locale if customer and customer.locale else None)

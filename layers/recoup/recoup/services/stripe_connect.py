@@ -75,7 +75,9 @@ def begin(shop: str, *, now: datetime) -> str:
     ).encode()
     state = f"{_b64(payload)}.{_b64(_mac(settings.shopify_secrets()[0], payload))}"
     redirect = settings.public_base_url() + CALLBACK_PATH
-    return stripe_connect.authorize_url(client_id=client_id, state=state, redirect_uri=redirect)
+    return stripe_connect.authorize_url(
+        client_id=client_id, state=state, redirect_uri=redirect, api_base=settings.stripe_api_base
+    )
 
 
 def complete(raw_query: str, *, now: datetime) -> Connected:
@@ -95,7 +97,9 @@ def complete(raw_query: str, *, now: datetime) -> Connected:
     if not api_key:
         raise ConnectUnavailable("the platform's Stripe key is not configured")
     try:
-        account = stripe_connect.exchange_code(code, api_key=api_key)
+        account = stripe_connect.exchange_code(
+            code, api_key=api_key, api_base=settings.stripe_api_base
+        )
         previous = shops.connect_stripe(shop, account)
     except stripe_connect.ConnectFailed as failed:
         raise ConnectRefused(f"{failed}: start again from the app") from None
@@ -122,7 +126,9 @@ def disconnect(shop: str) -> str | None:
     api_key, client_id = settings.stripe_api_key(), settings.stripe_connect_client_id
     if api_key and client_id:
         try:
-            stripe_connect.deauthorize(account, api_key=api_key, client_id=client_id)
+            stripe_connect.deauthorize(
+                account, api_key=api_key, client_id=client_id, api_base=settings.stripe_api_base
+            )
         except stripe_connect.ConnectFailed as failed:
             logger.warning(
                 "Stripe did not confirm the disconnection",

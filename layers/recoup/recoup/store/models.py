@@ -9,6 +9,8 @@ SHOP#<domain>     POLICY#<kind>              reminders, fraud or referral policy
 SHOP#<domain>     VEL#<dim>#<hash>#<time>#<id>  a failed payment, for velocity counts (TTL)
 SHOP#<domain>     ADDR#<hash>#<email hash>   an email shipping to an address (TTL)
 SHOP#<domain>     PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
+SHOP#<domain>     TESTMSG#<time>#<id>        a test message the admin sent to themself (TTL)
+SHOP#<domain>     TESTCOUNT#<day>            test messages asked for that day (TTL)
 STRIPEACCT#<id>   META                       which shop a connected Stripe account is
 CONNECTSTATE#<n>  META                       a Stripe Connect state already used (TTL)
 DELIVERY#<ch>#<id> META                      which case and step a provider message id is (TTL)
@@ -59,6 +61,8 @@ class ShopItem(_Item):
     identity_at = UTCDateTimeAttribute(null=True)  # the version of it held (Shopify's time)
     brand_color = UnicodeAttribute(null=True)
     logo_url = UnicodeAttribute(null=True)
+    # Where customers' replies go, set in the settings (None: the contact email).
+    reply_to = UnicodeAttribute(null=True)
     # The shop's template overrides by template name: {"subject", "html", "text", "sms"},
     # each checked by recoup.channels.render.validate_override before it is stored.
     templates = JSONAttribute(null=True)
@@ -134,6 +138,34 @@ class DeliveryItem(_Item):
     shop = UnicodeAttribute()
     case_id = UnicodeAttribute()
     step = NumberAttribute()
+    expires_at = TTLAttribute()
+
+
+class SampleSendItem(_Item):
+    """A test message (TESTMSG#...): one step sent to an address the admin typed, marked as
+    a test, on no case and in no figure. Claimed (queued -> sending) before the send."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    channel = UnicodeAttribute()
+    step = NumberAttribute()  # the policy's step index
+    to_address = UnicodeAttribute()
+    status = UnicodeAttribute()  # queued | sending | sent | failed | unknown
+    detail = UnicodeAttribute(null=True)
+    provider_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()
+
+
+class SampleSendCountItem(_Item):
+    """How many test messages a shop asked for on one UTC day (TESTCOUNT#<day>)."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    asked = NumberAttribute()
     expires_at = TTLAttribute()
 
 
@@ -231,6 +263,8 @@ MODELS: tuple[type[_Item], ...] = (
     VelocityItem,
     DeliveryItem,
     ConnectStateItem,
+    SampleSendItem,
+    SampleSendCountItem,
 )
 
 

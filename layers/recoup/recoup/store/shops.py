@@ -109,6 +109,19 @@ class Identity:
     primary_domain: str | None = None
 
 
+def reply_address(item: ShopItem | None) -> str | None:
+    """Where customers' replies go: the address the admin set, else the shop's contact email."""
+    if item is None:
+        return None
+    return item.reply_to or item.contact_email
+
+
+def set_reply_to(shop: str, address: str | None) -> bool:
+    """Set (or clear, with None: back to the contact email) where customers' replies go."""
+    action = ShopItem.reply_to.set(address) if address else ShopItem.reply_to.remove()
+    return _update_if(shop, [action], ShopItem.pk.exists())
+
+
 def set_identity(shop: str, identity: Identity, *, at: datetime) -> bool:
     """Keep the shop's identity as of `at` (Shopify's time for it); False when a newer one
     is already held (shop/update deliveries arrive in any order) or there is no such shop."""
