@@ -162,6 +162,7 @@ class _Cases:
         from recoup.domain.audit import GENESIS, AuditEntry
         from recoup.domain.case import apply, new_case
         from recoup.services.cases import audit_body
+        from recoup.store import bind
         from recoup.store import cases as store
 
         case_id = self.case_id(index)
@@ -171,7 +172,7 @@ class _Cases:
         outcome = apply(new_case(SHOP, case_id), event)
         body = audit_body(event, outcome.effect, self.opened)
         entry = AuditEntry.following(0, GENESIS, body)
-        tx = TransactWrite(connection=store._connection())  # collects; never committed
+        tx = TransactWrite(connection=bind.connection())  # collects; never committed
         write = store.CaseWrite(outcome.case, None, entry, self._dunning(at))
         # Written when the order opened, as the worker would have: the due key is then the
         # step's own time (a write keys an entry no earlier than the second after its clock).

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -24,7 +23,7 @@ from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning
 from recoup.domain.fraud.screening import Screening
 from recoup.domain.referral import Referrals
-from recoup.store.bind import bind
+from recoup.store.bind import bind, connection
 from recoup.store.models import (
     AuditItem,
     CaseItem,
@@ -219,7 +218,7 @@ def save_all(
     key (else ConcurrentUpdate, like a changed case)."""
     bind()
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=connection()) as tx:
             for write in writes:
                 _add_case(tx, write, now)
             target = writes[0].case
@@ -347,10 +346,6 @@ def _minimised(case: Case) -> Case:
 def _conflict(exc: TransactWriteError) -> bool:
     reasons = getattr(exc, "cancellation_reasons", None) or []
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
-
-
-def _connection() -> Connection:
-    return Connection(region=CaseItem.Meta.region)
 
 
 def resolve_xref(shop: str, stripe_ids: Iterable[str]) -> str | None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DeleteError,
     DoesNotExist,
@@ -18,7 +17,7 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from recoup.store.bind import bind
+from recoup.store.bind import bind, connection
 from recoup.store.models import ConnectStateItem, ShopItem, StripeAccountItem, shop_pk
 
 META = "META"
@@ -193,7 +192,7 @@ def connect_stripe(shop: str, account: str) -> str | None:
     previous = item.stripe_account if item.stripe_account != account else None
     mapping = StripeAccountItem(f"STRIPEACCT#{account}", META, shop=shop)
     try:
-        with TransactWrite(connection=Connection(region=ShopItem.Meta.region)) as tx:
+        with TransactWrite(connection=connection()) as tx:
             tx.save(
                 mapping,
                 condition=StripeAccountItem.pk.does_not_exist() | (StripeAccountItem.shop == shop),
