@@ -17,11 +17,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from benchmarks import (
     aws_calls,
+    capacity,
     cold_delivery,
     fraud,
     fresh,
+    growth,
     import_time,
     lifecycle,
+    local_stack,
+    memory,
     report,
     scheduler_reads,
 )
@@ -42,6 +46,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
         "--serial", action="store_true", help="run the scheduler reads in this process too"
+    )
+    parser.add_argument(
+        "--local-orders",
+        default=",".join(str(n) for n in local_stack.SIZES),
+        help="orders for the local stack's throughput, comma-separated ('' skips it)",
+    )
+    parser.add_argument(
+        "--no-growth",
+        action="store_true",
+        help="skip the items read at 100 / 1,000 / 10,000 cases (a few minutes)",
+    )
+    parser.add_argument(
+        "--no-capacity", action="store_true", help="skip the WCU per order and the ceiling"
+    )
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the peak RSS per function and the worker/sender warm-vs-cached time",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -70,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         calls = aws_calls.run(args.deliveries, deliveries)
         _progress("lifecycle: a case opened, reminded three times, paid; in-process stack")
         life = lifecycle.run(deliveries)
-        sizes = " then ".join(f"{h:,}" for h in fraud.HISTORY)
-        _progress(f"fraud velocity reads: one screening, {sizes} failed payments in history")
+        capacity_result: capacity.CapacityResult | None = None
+        if not args.no_capacity:
+            _progress("write capacity: WCU per paid and unpaid order, in-process stack")
+            capacity_result = capacity.run(deliveries)
+        sizes = " / ".join(f"{n:,}" for n in fraud.CARD_TESTING)
+        _progress(f"fraud velocity reads: one screening under card testing, {sizes} failures")
         fraud_reads = fraud.velocity_reads(deliveries)
         if pending is None:
             _progress(f"scheduler reads ({reads_scale})")
@@ -79,9 +105,34 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _progress("waiting for the scheduler reads")
             reads = pending.result()
+    growth_result: growth.GrowthResult | None = None
+    if not args.no_growth:
+        sizes = " / ".join(f"{n:,}" for n in growth.SIZES)
+        _progress(f"items read per request at {sizes} cases, in-process stack")
+        growth_result = growth.run(_progress)
     # Timed in this process, so only once the second process is done.
     _progress(f"fraud scoring time: best of {fraud.ROUNDS} rounds, in this process")
     fraud_time = fraud.scoring_time(deliveries, fraud_reads.runs[-1].counts)
+    # Rates, so alone on the machine too; in a process of its own (it sets the AWS
+    # environment of the process it runs in).
+    local: local_stack.LocalStackResult | None = None
+    orders = tuple(int(n) for n in args.local_orders.split(",") if n.strip())
+    if orders:
+        _progress(f"local stack against raw moto calls, {orders} orders, in a second process")
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            local = pool.submit(local_stack.run_in_process, orders).result()
+
+    # Peak RSS and per-event times of fresh processes against the built layer; timed, so
+    # alone too; in a process of its own (the local stack sets its AWS environment).
+    memory_result: memory.Result | None = None
+    if not args.no_memory:
+        _progress("peak RSS per function and warm/cached time, built layer, second process")
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            memory_result = pool.submit(memory.run_in_process).result()
 
     results = report.Results(
         rounds=args.rounds,
@@ -98,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         fraud_time=fraud_time,
         fraud_reads=fraud_reads,
         reads_in_parallel=not args.serial,
+        local_stack=local,
+        growth=growth_result,
+        capacity=capacity_result,
+        memory=memory_result,
     )
     print(report.text(results))
     if not args.no_write:

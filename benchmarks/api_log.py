@@ -5,7 +5,7 @@ connection and Powertools' providers all take) and attributes each call to the f
 handler was running (None: the harness itself), and to the event source the caller set, if
 any (`aws_calls` sets it while the worker applies an event). It also keeps a short
 description of the item or index a DynamoDB call touched ("case", "shop", "fraud policy",
-"velocity marks", "due index"), read from the request's keys, and the Count and
+"velocity counters", "due index"), read from the request's keys, and the Count and
 ScannedCount a Query or Scan answered, so the reports can say which reads are above the
 minimum, not only how many.
 """
@@ -125,14 +125,25 @@ def _item_kind(key: Mapping[str, Any]) -> str:
         return "scheduler cursors"  # store/due_cursors.py
     if sk.startswith("POLICY#"):
         return _POLICIES.get(sk.removeprefix("POLICY#"), "policy")
+    if pk.startswith("CASE#"):  # a case's own partition: the case and its trail
+        return "case" if sk == "CASE" else "audit entry"
+    if pk.startswith("XREF#"):
+        return "cross reference"
+    if pk.startswith("VEL#"):  # failed payments of an email, card or IP in one hour
+        return "velocity counter"  # (store/velocity.py)
+    if pk.startswith("ADDR#"):  # customers seen at a shipping address in one week
+        return "address bucket"
+    if pk.startswith("ROLLUP#"):  # the shop's figures for a day and currency, one shard
+        return "rollup"  # (store/rollups.py)
+    if pk.startswith("WHO#"):  # a case naming one identity of its customer
+        return "customer link"  # (store/customer_links.py)
+    if pk.startswith("DELIVERY#"):  # a provider's message id: its case and step
+        return "delivery"
     prefixes = {
-        "CASE#": "case",
-        "AUDIT#": "audit entry",
-        "XREF#": "cross reference",
         "CONTACT#": "contact",
         "MSG#": "message log",
-        "VEL#": "velocity mark",  # a failed payment, per email, card or IP (store/velocity.py)
-        "ADDR#": "address mark",  # a customer seen at a shipping address
+        "VEL#": "velocity mark",  # an earlier version's failed payment, in SHOP#
+        "ADDR#": "address mark",  # an earlier version's customer at an address, in SHOP#
     }
     for prefix, kind in prefixes.items():
         if sk.startswith(prefix):
@@ -144,6 +155,19 @@ def _item_kind(key: Mapping[str, Any]) -> str:
 
 def _kinds(keys: list[Mapping[str, Any]]) -> str:
     return " + ".join(sorted(set(map(_item_kind, keys)))) or "nothing"
+
+
+# The worker's and the sender's one read of a case with the shop's policies
+# (store/case_reads.py): one BatchGetItem of the case and one or more policies.
+CASE_WITH_POLICIES = "case with policies"
+
+
+def _batch_read(keys: list[Mapping[str, Any]]) -> str:
+    kinds = set(map(_item_kind, keys))
+    policies = {k for k in kinds if k.endswith("policy")}
+    if "case" in kinds and policies and kinds == {"case"} | policies:
+        return f"{CASE_WITH_POLICIES} ({', '.join(sorted(policies))})"
+    return _kinds(keys)
 
 
 def target(operation: str, params: Any) -> str:
@@ -161,7 +185,7 @@ def target(operation: str, params: Any) -> str:
             for request in (params.get("RequestItems") or {}).values()
             for key in request.get("Keys", [])
         ]
-        return _kinds(keys)
+        return _batch_read(keys)
     if name == "BatchWriteItem":
         items = [
             (request.get("PutRequest") or {}).get("Item")
@@ -182,13 +206,19 @@ def target(operation: str, params: Any) -> str:
         if index:
             return f"{index} index"
         values = params.get("ExpressionAttributeValues") or {}
+        if any(_string(v).startswith("CASE#") for v in values.values()) and any(
+            _string(v).startswith("AUDIT#") for v in values.values()
+        ):
+            return "audit trail"
+        # Velocity in an identity's own partition, or an earlier version's marks in SHOP#.
+        marks = any(_string(v).startswith("SHOP#") for v in values.values())
         for value in values.values():
             text = _string(value)
             for prefix, kind in (
                 ("MSG#", "message log"),
                 ("AUDIT#", "audit trail"),
-                ("VEL#", "velocity marks"),
-                ("ADDR#", "address marks"),
+                ("VEL#", "velocity marks" if marks else "velocity counters"),
+                ("ADDR#", "address marks" if marks else "address buckets"),
             ):
                 if text.startswith(prefix):
                     return kind

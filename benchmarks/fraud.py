@@ -14,15 +14,15 @@ Scoring time, in this process (`time.perf_counter_ns`, warm, best of several rou
   across machines than microseconds do, and every reader has parsed JSON. (An in-process
   moto `GetItem` would time moto's Python emulation, not DynamoDB.)
 
-Velocity reads: on the in-process local stack (moto's `mock_aws`), the shop's history of
-failed payments is written straight into the table with BatchWriteItem, built by the store's
-own `store.velocity.marks` so that the keys are the real ones: mostly older than 24 h and
-for other customers, cards and IPs, plus a fixed handful in the last 24 h for the identities
-of the case being screened (and, when the case has a shipping address, other customers
-seen there). Then `services.screening.screen` screens that case once, as the worker does,
-with every AWS call counted (`api_log`): the DynamoDB Queries and the items they read
-(ScannedCount). That is done with HISTORY[0] failed payments, then on the same table after
-writing the rest of HISTORY[-1].
+Velocity reads under card testing: on the in-process local stack (moto's `mock_aws`), a
+card-testing run of n failed payments is written through the store's own code
+(`store.velocity.failures` and `counters`, each UpdateItem applied as the worker's
+transaction would, twenty failures of one hour at a time): all from the screened case's IP
+and email, each with a card of its own, spread evenly over the last 24 h; besides, a fixed
+handful of other customers seen at the case's shipping address. Then
+`services.screening.screen` screens the case once, as the worker does, with every AWS call
+counted (`api_log`): the DynamoDB Queries and the items they read (ScannedCount). That is
+done for each size of CARD_TESTING on the same table, the run growing between them.
 """
 
 from __future__ import annotations
@@ -41,19 +41,18 @@ from benchmarks.api_log import ApiLog
 from benchmarks.aws_calls import _quiet_stdout
 from benchmarks.fresh import ROOT, BenchError
 from benchmarks.payloads import SHOP, STRIPE_ACCOUNT, Deliveries
-from benchmarks.scheduler_reads import _write
 
 if TYPE_CHECKING:
     from recoup.domain.case import Case
     from recoup.domain.events import PaymentAttempt
-    from recoup.store.models import VelocityItem
 
 LABELLED = ROOT / "tests" / "data" / "fraud" / "orders.jsonl"
 GOAL_NS = 1_000_000  # scoring per case, velocity queries excluded: under 1 ms
 ROUNDS = 7
 REPEATS = 40  # scorings of one case (or parses of the order) per timed span
-HISTORY = (100, 1_000)  # failed payments in the shop's history: small, then 10x
-RECENT = 3  # failed payments by the screened case's customer in the last 24 h
+CARD_TESTING = (10, 100, 1_000, 10_000)  # failed payments from one IP in the last 24 h
+BASE = 100  # the size the others are compared with (every hour of the window holds some)
+CHUNK = 20  # failures of one hour written per update round (each card is a bucket)
 NEIGHBOURS = 2  # other customers seen at the screened case's shipping address
 ORDER_INDEX = 4_000_000  # the screened order, apart from the other benchmarks' orders
 WORKER = "EventWorkerFunction"
@@ -94,8 +93,8 @@ class ScoringTime:
 
 @dataclass(frozen=True)
 class VelocityRun:
-    history: int  # failed payments in the shop's history (besides the recent handful)
-    marks: int  # velocity and address marks in the table
+    history: int  # failed payments of the card-testing run, from the case's IP and email
+    marks: int  # velocity counter and address bucket items in the table
     queries: int  # dynamodb.Query calls of one screening
     scanned: int  # items they read: sum of ScannedCount
     returned: int  # items they returned: sum of Count
@@ -106,17 +105,24 @@ class VelocityRun:
 @dataclass(frozen=True)
 class VelocityResult:
     identities: Sequence[str]  # what the screened case names: email, card, ip, address
-    runs: Sequence[VelocityRun]  # smaller history first
-    result: str  # what the screening scored
+    runs: Sequence[VelocityRun]  # smaller run first
+    result: str  # what the screening scored (at the largest run)
+
+    def base(self) -> VelocityRun:
+        return next((run for run in self.runs if run.history == BASE), self.runs[0])
+
+    def ratio(self, run: VelocityRun) -> float:
+        """Items read at this size over items read at BASE failed payments."""
+        return run.scanned / self.base().scanned
 
     @property
     def growth(self) -> float:
-        """Items read with the larger history over items read with the smaller one."""
-        return self.runs[-1].scanned / self.runs[0].scanned
+        """Items read with the largest run over items read with BASE failed payments."""
+        return self.ratio(self.runs[-1])
 
     @property
     def query_growth(self) -> float:
-        return self.runs[-1].queries / self.runs[0].queries
+        return self.runs[-1].queries / self.base().queries
 
 
 # ---------------------------------------------------------------- the case
@@ -207,82 +213,63 @@ def scoring_time(
 
 
 # ---------------------------------------------------------------- velocity reads
-class _History:
-    """The shop's history of velocity and address marks, built by `store.velocity.marks`.
-
-    Entry i of the history is a failed payment. Of each ten: one (i % 10 == 5) by the
-    screened case's own customer, card and IP, more than 24 h ago; two (i % 10 in 0, 3) by
-    someone else in the last 24 h; seven by someone else 25 to 47 h ago (marks live for two
-    days). Someone else has an email, card, IP and shipping address of their own."""
+class _CardTesting:
+    """A card-testing run against the shop: failed payments from the screened case's IP and
+    email, each with a new card, spread evenly over the last 24 h (the newest a minute
+    before the screening), written by the store's own code; and other customers seen at the
+    case's shipping address."""
 
     def __init__(self, case: Case, now: datetime) -> None:
-        self.case = case
+        self.case = replace(case, attempts=())
         self.now = now
-        fingerprints = [a.card_fingerprint for a in case.attempts if a.card_fingerprint]
-        self.card = fingerprints[-1] if fingerprints else None
 
-    def _attempt(self, name: str, at: datetime, card: str | None) -> PaymentAttempt:
+    def _attempt(self, k: int, at: datetime) -> PaymentAttempt:
         from recoup.domain.events import PaymentAttempt, Source
 
         return PaymentAttempt(
-            name, Source.STRIPE, False, at, code="card_declined", card_fingerprint=card
+            f"ch_test_{k}",
+            Source.STRIPE,
+            False,
+            at,
+            code="card_declined",
+            card_fingerprint=f"fp_test_{k}",
         )
 
-    def _someone_else(self, tag: str, number: int, *, same_address: bool = False) -> Case:
+    def write(self, done: int, size: int) -> int:
+        """Failures done..size-1 of a run of `size` (their times spread over 24 h for that
+        size); returns the updates applied."""
+        from recoup.store import velocity
+
+        window = velocity.DAY - timedelta(minutes=2)
+        times = [self.now - timedelta(minutes=1) - window * k / size for k in range(done, size)]
+        by_hour: dict[str, list[PaymentAttempt]] = {}
+        for k, at in zip(range(done, size), times, strict=True):
+            by_hour.setdefault(velocity.hour_sk(at), []).append(self._attempt(k, at))
+        applied = 0
+        for attempts in by_hour.values():
+            for start in range(0, len(attempts), CHUNK):
+                event = replace(self.case, attempts=tuple(attempts[start : start + CHUNK]))
+                found = velocity.failures(event, None, self.now)
+                for item, actions in velocity.counters(SHOP, event, found, self.now, present=False):
+                    item.update(actions=actions)
+                    applied += 1
+        return applied
+
+    def neighbours(self) -> int:
+        from recoup.store import velocity
+
         customer = self.case.snapshot.customer if self.case.snapshot else None
         if self.case.snapshot is None or customer is None:
             raise BenchError("the screened case has no customer")
-        other = replace(
-            customer,
-            email=f"{tag}@example.net",
-            address1=customer.address1 if same_address else f"{tag} History Road",
-        )
-        ip = f"198.19.{number // 256 % 256}.{number % 256}"  # the benchmarking range
-        signals = tuple(
-            (name, ip if name == "browser_ip" else value, key)
-            for name, value, key in self.case.signals
-        )
-        return replace(
-            self.case,
-            snapshot=replace(self.case.snapshot, customer=other),
-            signals=signals,
-            attempts=(),
-        )
-
-    def entry(self, i: int) -> list[VelocityItem]:
-        from recoup.store import velocity
-
-        hours = 24 + 1 + (i * 37) % (22 * 60) / 60  # 25 h to 47 h ago
-        if i % 10 == 5:
-            at = self.now - timedelta(hours=hours)
-            own = replace(self.case, attempts=())
-            return velocity.marks(SHOP, own, [self._attempt(f"ch_hist_{i}", at, self.card)], at)
-        if i % 10 in (0, 3):
-            at = self.now - timedelta(minutes=1 + (i * 37) % (23 * 60))
-        else:
-            at = self.now - timedelta(hours=hours)
-        other = self._someone_else(f"history-{i}", i)
-        return velocity.marks(SHOP, other, [self._attempt(f"ch_hist_{i}", at, f"fp_hist_{i}")], at)
-
-    def recent(self) -> list[VelocityItem]:
-        """The handful in the last 24 h: the screened customer's own failed payments, and
-        other customers seen at the same shipping address."""
-        from recoup.store import velocity
-
-        items: list[VelocityItem] = []
-        own = replace(self.case, attempts=())
-        for k in range(RECENT):
-            at = self.now - timedelta(minutes=30 + k * 7 * 60)
-            attempt = self._attempt(f"ch_recent_{k}", at, self.card)
-            items += velocity.marks(SHOP, own, [attempt], at)
+        applied = 0
         for k in range(NEIGHBOURS):
-            neighbour = self._someone_else(f"neighbour-{k}", 65_000 + k, same_address=True)
-            items += velocity.marks(SHOP, neighbour, [], self.now - timedelta(days=k + 1))
-        return items
-
-
-def _items(marks: list[VelocityItem]) -> dict[str, dict[str, Any]]:
-    return {mark.sk: mark.serialize() for mark in marks}
+            other = replace(customer, email=f"neighbour-{k}@example.net")
+            neighbour = replace(self.case, snapshot=replace(self.case.snapshot, customer=other))
+            at = self.now - timedelta(days=k + 1)
+            for item, actions in velocity.counters(SHOP, neighbour, [], at):
+                item.update(actions=actions)
+                applied += 1
+        return applied
 
 
 def _screen(log: ApiLog, label: str, case: Case, now: datetime) -> tuple[Any, dict[str, int]]:
@@ -290,20 +277,33 @@ def _screen(log: ApiLog, label: str, case: Case, now: datetime) -> tuple[Any, di
     from recoup.store import velocity
 
     counted: dict[str, int] = {}
-    count = velocity.counts
+    tally = velocity.tally
 
-    def counts(*args: Any, **kwargs: Any) -> dict[str, int]:
-        found = count(*args, **kwargs)
-        counted.update(found)
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        found = tally(*args, **kwargs)
+        counted.update(found.signals)
         return found
 
     log.phase, log.function = label, WORKER
     try:
-        with mock.patch.object(velocity, "counts", counts), log.recording():
+        with mock.patch.object(velocity, "tally", counting), log.recording():
             screened = screening.screen(None, case, now)
     finally:
         log.phase, log.function = "harness", None
     return screened, counted
+
+
+def _items_in_table(table: str) -> int:
+    import boto3
+
+    client = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    pages = client.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="begins_with(pk, :vel) OR begins_with(pk, :addr)",
+        ExpressionAttributeValues={":vel": {"S": "VEL#"}, ":addr": {"S": "ADDR#"}},
+        Select="COUNT",
+    )
+    return sum(page["Count"] for page in pages)
 
 
 def velocity_reads(deliveries: Deliveries) -> VelocityResult:
@@ -326,30 +326,33 @@ def velocity_reads(deliveries: Deliveries) -> VelocityResult:
             # The identities' keys are keyed hashes: the stack's identity-hash key is needed.
             who = Identities.of(case)
             identities = [dim for dim in ("email", "card", "ip", "address") if getattr(who, dim)]
-            history = _History(case, now)
+            if "ip" not in identities:
+                raise BenchError("the screened case names no IP: no card testing to measure")
+            run = _CardTesting(case, now)
+            run.neighbours()
             table = get_settings().table_name
-            written = _items(history.recent())
-            _write(table, list(written.values()))
             done = 0
             result = ""
-            for size in HISTORY:
-                more = _items([m for i in range(done, size) for m in history.entry(i)])
-                _write(table, [item for sk, item in more.items() if sk not in written])
-                written.update(more)
+            for size in CARD_TESTING:
+                # The run grows: what was written for the smaller size stays (its times
+                # spread for that size), the rest is spread over the same 24 h.
+                run.write(done, size)
                 done = size
-                label = f"history {size}"
+                label = f"card testing {size}"
                 screened, counts = _screen(log, label, case, now)
                 current = screened.screening.current if screened.screening else None
                 if current is None or current.level is FraudLevel.UNSCORED:
                     why = "; ".join(current.notes) if current else "not scored"
                     raise BenchError(f"the screening did not score the case: {why}")
+                if counts.get("failed_payments_ip_24h") != size + 1:  # + the case's own
+                    raise BenchError(f"{size} failures from the IP counted as {counts}")
                 result = f"{current.level} (score {current.score})"
                 calls = log.made(phase=label)
                 queries = [c for c in calls if c.operation == "dynamodb.Query"]
                 runs.append(
                     VelocityRun(
                         history=size,
-                        marks=len(written),
+                        marks=_items_in_table(table),
                         queries=len(queries),
                         scanned=sum(c.scanned or 0 for c in queries),
                         returned=sum(c.count or 0 for c in queries),
@@ -361,8 +364,4 @@ def velocity_reads(deliveries: Deliveries) -> VelocityResult:
         os.environ.clear()
         os.environ.update(saved)
         reset_caches()
-    if runs[0].counts != runs[-1].counts:
-        raise BenchError(
-            f"the velocity counts changed with the history: {runs[0].counts} -> {runs[-1].counts}"
-        )
     return VelocityResult(identities=identities, runs=runs, result=result)

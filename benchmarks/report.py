@@ -9,13 +9,17 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks import report_fraud, report_reminders
+from benchmarks import report_fraud, report_local, report_memory, report_reminders, report_scale
 from benchmarks.aws_calls import CallsResult, PhaseResult
+from benchmarks.capacity import CapacityResult
 from benchmarks.cold_delivery import ColdResult
 from benchmarks.fraud import ScoringTime, VelocityResult
 from benchmarks.fresh import ROOT
+from benchmarks.growth import GrowthResult
 from benchmarks.import_time import GOAL, ImportResult
 from benchmarks.lifecycle import LifecycleResult
+from benchmarks.local_stack import LocalStackResult
+from benchmarks.memory import Result as MemoryResult
 from benchmarks.scheduler_reads import SchedulerReadsResult
 
 DOC = ROOT / "docs" / "performance.md"
@@ -36,6 +40,10 @@ class Results:
     fraud_time: ScoringTime
     fraud_reads: VelocityResult
     reads_in_parallel: bool = True  # the scheduler reads ran in a second process
+    local_stack: LocalStackResult | None = None  # None: skipped (--no-local-stack)
+    growth: GrowthResult | None = None  # None: skipped (--no-growth)
+    capacity: CapacityResult | None = None  # None: skipped (--no-capacity)
+    memory: MemoryResult | None = None  # None: skipped (--no-memory)
 
 
 def machine() -> dict[str, str]:
@@ -147,6 +155,11 @@ def text(results: Results) -> str:
         )
     lines += report_reminders.text_lines(results.reads, results.lifecycle)
     lines += report_fraud.text_lines(results.fraud_time, results.fraud_reads)
+    if results.local_stack is not None:
+        lines += report_local.text_lines(results.local_stack)
+    lines += report_scale.text_lines(results.growth, results.capacity)
+    if results.memory is not None:
+        lines += report_memory.text_lines(results.memory)
     lines += [
         "",
         "   payloads: " + "; ".join(f"{k}: {v}" for k, v in results.payload_sources.items()),
@@ -222,6 +235,11 @@ def markdown(results: Results) -> str:
             )
     out.extend(report_reminders.summary_rows(results.reads, results.lifecycle))
     out.extend(report_fraud.summary_rows(results.fraud_time, results.fraud_reads))
+    if results.local_stack is not None:
+        out.extend(report_local.summary_rows(results.local_stack))
+    out.extend(report_scale.summary_rows(results.growth, results.capacity))
+    if results.memory is not None:
+        out.extend(report_memory.summary_rows(results.memory))
     add("")
 
     # ------------------------------------------------------------------ 1. imports
@@ -421,6 +439,11 @@ def markdown(results: Results) -> str:
     add("")
     out.extend(report_reminders.sections(results.reads, results.lifecycle))
     out.extend(report_fraud.section(results.fraud_time, results.fraud_reads))
+    if results.local_stack is not None:
+        out.extend(report_local.section(results.local_stack))
+    out.extend(report_scale.sections(results.growth, results.capacity))
+    if results.memory is not None:
+        out.extend(report_memory.section(results.memory))
     return "\n".join(out)
 
 

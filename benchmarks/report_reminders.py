@@ -12,6 +12,14 @@ from benchmarks import scheduler_reads as reads_bench
 from benchmarks.lifecycle import LifecycleResult, RoleResult
 from benchmarks.scheduler_reads import Drain, ReadsRun, SchedulerReadsResult
 
+# The minimum reads every shard of the due index once a run; what a run reads beyond that.
+_SWEEP = (
+    "a run at least an hour after the last sweep pass (here every run: they are days apart) "
+    "sweeps once more each shard whose pass has a range, for entries left behind its cursor "
+    "(`services.scheduling._Run.sweep`): a safety net, empty in normal operation, at most "
+    "one Query per shard an hour, not per case. The forward pass's Query of each of the "
+    "{shards} shards is in the minimum"
+)
 # Why a call is above the minimum, by function and call (operation and what it touched);
 # {shards} is the due index's shard count.
 WHY: Mapping[tuple[str, str], str] = {
@@ -21,17 +29,11 @@ WHY: Mapping[tuple[str, str], str] = {
         "`shops.get` in `services/reminders.on_case_change` for the shop's time zone). A "
         "container keeps it for a minute (`store.shops.SHOP_CACHE_SECONDS`), so at a busy "
         "shop one read serves many cases' events; one case's events, days apart, pay one "
-        "each"
+        "each. The design (docs/data-model.md) could read it in the same BatchGetItem as the "
+        "case and the policies when the cache is cold (`store/case_reads.py`)"
     ),
-    ("scheduler", f"dynamodb.Query ({life_bench.DUE_EMPTY})"): (
-        "`services.scheduling` queries every shard of the due index on every run, and one "
-        "case's due item sits in one shard: with a single case in its sequence, {empty} of "
-        "each run's {shards} Queries find nothing; and a run at least an hour after the last "
-        "sweep pass (here every run: they are days apart) sweeps each shard once more for "
-        "entries left behind its cursor, one Query per shard, empty in normal operation. "
-        "Fixed costs per run and per hour, not per case (section 3: {shards} Queries for "
-        "100 due cases)"
-    ),
+    ("scheduler", f"dynamodb.Query ({life_bench.DUE_EMPTY})"): _SWEEP,
+    ("scheduler", f"dynamodb.Query ({life_bench.DUE_WITH})"): _SWEEP,
     ("scheduler", f"dynamodb.PutItem ({life_bench.CURSORS})"): (
         "a sweep pass that begins or ends moves the sweep's positions in the cursor item: "
         "one write per run that sweeps, at most one an hour"
@@ -50,7 +52,14 @@ WHY: Mapping[tuple[str, str], str] = {
         "uninstalled shop's queued jobs send nothing), and the same item gives the time zone "
         "(to load the policy), name, contact email, locale and Stripe account. Cached for a "
         "minute per container, so sends for one shop in the same minute share it; one "
-        "case's reminders, days apart, pay one each"
+        "case's reminders, days apart, pay one each. It could come in the send's "
+        "BatchGetItem of the case and the policy when the cache is cold"
+    ),
+    ("sender", "dynamodb.Query (message log)"): (
+        "the weekly cap reads the customer's message log twice: under the keyed hash, and "
+        "under the unkeyed hash of entries written before the hash was keyed "
+        "(`store.contacts.recent_messages`); a migration cost, removable once no entry "
+        "under the old hash can be younger than 7 days"
     ),
     ("sender", "dynamodb.UpdateItem (global contact)"): (
         "after an SMS is recorded, the sender notes which shop last texted the number "

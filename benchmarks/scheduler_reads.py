@@ -182,7 +182,7 @@ class _Cases:
         finally:
             clock.use(None)
         puts: list[dict[str, Any]] = tx._put_items
-        cases = [p["Item"] for p in puts if p["Item"]["sk"]["S"].startswith("CASE#")]
+        cases = [p["Item"] for p in puts if p["Item"]["sk"]["S"] == "CASE"]
         item: dict[str, Any] = cases[0]
         if self._template is None:
             self._template = {"index": index, "item": item}
@@ -192,7 +192,7 @@ class _Cases:
     def by_copy(self, index: int, at: datetime) -> dict[str, Any]:
         from recoup.domain.audit import GENESIS, AuditEntry
         from recoup.store import cases as store
-        from recoup.store.models import case_sk
+        from recoup.store.models import CASE_SK, TRACKED, case_pk, shop_part
 
         if self._template is None:
             return self.by_store(index, at)
@@ -205,7 +205,10 @@ class _Cases:
         entry = AuditEntry.following(0, GENESIS, {**self._template_body, "event_id": event_id})
         return {
             **template,
-            "sk": {"S": case_sk(case_id)},
+            "pk": {"S": case_pk(SHOP, case_id)},
+            "sk": {"S": CASE_SK},
+            "shop_part": {"S": shop_part(SHOP, case_id)},
+            "shop_sort": {"S": TRACKED + case_id},
             "doc": {"S": doc},
             "audit_head": {"S": entry.hash},
             "dunning": {"S": json.dumps(self._dunning(at).to_dict())},

@@ -25,6 +25,8 @@ Kinds:
 - `timeout_before`: the connection timed out before the request reached the provider.
 - `timeout_after`: the provider acted, then reading its answer timed out.
 - `reject`: a permanent refusal (400 with a validation code): retrying cannot help.
+- `transaction_conflict` (not in the matrix): a TransactWriteItems cancelled because another
+  transaction held one of its items (a shared rollup); nothing was written.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from botocore.endpoint import Endpoint
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 KINDS = ("throttle", "server_error", "timeout_before", "timeout_after", "reject")
+# Not in the matrix (DynamoDB transactions only): another transaction held an item of this
+# one at the same moment; DynamoDB cancels it, acting on nothing.
+CONFLICT = "transaction_conflict"
 
 _THROTTLE_CODES = {
     "dynamodb": "ProvisionedThroughputExceededException",
@@ -101,8 +106,8 @@ class FaultPlan:
     ) -> FaultPlan:
         """Fail the `nth` call of `service.operation` (and the `times - 1` after it) with
         `kind`; `nth=0` fails every call. `code` overrides the error code sent."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {KINDS}")
+        if kind not in (*KINDS, CONFLICT):
+            raise ValueError(f"unknown fault kind {kind!r}; one of {KINDS} or {CONFLICT}")
         self._rules.append(_Rule(service, operation, kind, nth, times, code, whole_call))
         return self
 
@@ -148,6 +153,10 @@ class FaultPlan:
             if rule.kind == "timeout_after":
                 original(endpoint, request, operation_model, context)
                 return None, ReadTimeoutError(endpoint_url=request.url)
+            if rule.kind == CONFLICT:
+                error = _error(request.url, 400, "TransactionCanceledException")
+                error[0][1]["CancellationReasons"] = [{"Code": "TransactionConflict"}]
+                return error
             status = {"throttle": 400, "server_error": 500, "reject": 400}[rule.kind]
             code = (
                 rule.code

@@ -1,4 +1,5 @@
-"""The `recoup` console command: serve, demo, cases, admin-url, verify-chain."""
+"""The `recoup` console command: serve, demo, cases, admin-url, verify-chain, and the
+one-off upgrades move-tokens and migrate-keys."""
 
 from __future__ import annotations
 
@@ -159,6 +160,19 @@ def move_tokens(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate_keys(args: argparse.Namespace) -> int:
+    """One-off, against a deployed stack (the caller's AWS credentials), with its queue
+    consumers paused: cases into partitions of their own (README, "Upgrading")."""
+    os.environ["RECOUP_TABLE_NAME"] = args.table
+    os.environ["AWS_DEFAULT_REGION"] = args.region
+    os.environ.pop("AWS_REGION", None)
+    os.environ.setdefault("RECOUP_EVENTS_QUEUE_URL", "unused")  # the migration queues nothing
+    from recoup.store.migration import migrate
+
+    migrate(progress=print)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet()
     parser = argparse.ArgumentParser(prog="recoup", description=__doc__)
@@ -209,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_move.add_argument("--token-key", required=True, help="alias/recoup-<stage>-tokens")
     p_move.add_argument("--region", required=True)
     p_move.set_defaults(run=move_tokens)
+    p_migrate = commands.add_parser(
+        "migrate-keys", help="one-off: move cases written before per-case partitions"
+    )
+    p_migrate.add_argument("--table", required=True, help="the stack's table, recoup-<stage>")
+    p_migrate.add_argument("--region", required=True)
+    p_migrate.set_defaults(run=migrate_keys)
     args = parser.parse_args(argv)
     if args.command == "serve" and not args.shop:
         args.shop = ["demo-electronics.myshopify.com"]

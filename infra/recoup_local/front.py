@@ -1,4 +1,8 @@
-"""The local HTTP front: turns requests into API Gateway HTTP API events for the handlers."""
+"""The local HTTP front: turns requests into API Gateway HTTP API events for the handlers.
+
+Requests are served concurrently, one thread each: `LocalLambdas` runs each on a free
+instance of its function (a pool per function, `RECOUP_LOCAL_INSTANCES` each, default 4;
+past that a request waits for an instance), as Lambda runs concurrent instances."""
 
 from __future__ import annotations
 
@@ -20,9 +24,6 @@ log = logging.getLogger("recoup_local.front")
 def make_server(
     lambdas: LocalLambdas, host: str = "127.0.0.1", port: int = 3000
 ) -> ThreadingHTTPServer:
-    # One function instance serves one request at a time, as in Lambda.
-    lock = threading.Lock()
-
     class Front(BaseHTTPRequestHandler):
         server_version = "recoup-local"
 
@@ -61,8 +62,9 @@ def make_server(
                 return
             body = self.rfile.read(length)
             path = self.path.split("?", 1)[0]
-            with lock:
-                result = lambdas.invoke_http(method, self.path, dict(self.headers.items()), body)
+            # On a free instance of the function (LocalLambdas' pools), concurrently with
+            # other requests.
+            result = lambdas.invoke_http(method, self.path, dict(self.headers.items()), body)
             if result is None:
                 self._send(404, {"error": "not_found", "message": f"no route {method} {path}"})
                 return
@@ -87,7 +89,14 @@ def make_server(
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             return  # the handlers log in JSON already
 
-    return ThreadingHTTPServer((host, port), Front)
+    return _Server((host, port), Front)
+
+
+class _Server(ThreadingHTTPServer):
+    # Connections waiting to be accepted: the default of 5 refuses a burst of concurrent
+    # clients (they retry after a second), which a load test or a webhook burst would hit.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 class Poller(threading.Thread):

@@ -1,5 +1,24 @@
 """Run the functions in-process the way Lambda would: API Gateway HTTP API (v2) events for
-routes, SQS batches for queues (partial batch failures, redrive), a Lambda context."""
+routes, SQS batches for queues (partial batch failures, redrive), a Lambda context.
+
+Concurrency, as Lambda has it: each function has a pool of instances (its `app` module
+imported once per instance, so what a handler keeps between invocations, its Powertools
+resolver with the current event above all, belongs to one instance). An instance serves one
+invocation at a time; when every instance of a function is busy, the next invocation loads a
+new one (a cold start), up to `RECOUP_LOCAL_INSTANCES` per function (default 4); past that it
+waits for one to be free (where Lambda, at its concurrency limit, would throttle). Different
+functions, and concurrent invocations of one function, run in parallel threads.
+
+What the instances still share, unlike Lambda's separate processes: the `recoup` layer's
+module state (settings, clients and the shop cache, all safe to share: caches filled twice in
+a race keep one value, boto3 clients are thread-safe, client creation is serialised by
+`moto_patches`), Powertools' HTTP resolvers' current event (kept on their router class, one
+per process: `powertools_patches` makes it one per thread), Powertools' logger (the keys of
+one invocation's context can show in a
+concurrent one's lines) and metric set (concurrent invocations add to one set, flushed by
+whichever ends first; `recoup serve` runs with metrics disabled), and moto, which serves one
+AWS call at a time (`moto_patches`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +29,11 @@ import itertools
 import json
 import os
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
@@ -24,6 +45,8 @@ import boto3
 from recoup_local.provision import ACCOUNT, FunctionSpec, Stack
 
 Handler = Callable[[dict[str, Any], Any], Any]
+INSTANCES_VARIABLE = "RECOUP_LOCAL_INSTANCES"
+DEFAULT_INSTANCES = 4
 
 
 @dataclass
@@ -61,6 +84,61 @@ def load_handler(spec: FunctionSpec) -> Handler:
     module_spec.loader.exec_module(module)
     handler: Handler = getattr(module, attr)
     return handler
+
+
+def instance_limit() -> int:
+    """Instances per function (RECOUP_LOCAL_INSTANCES, at least 1; default 4)."""
+    given = os.environ.get(INSTANCES_VARIABLE, "")
+    return max(1, int(given)) if given.isdigit() else DEFAULT_INSTANCES
+
+
+class InstancePool:
+    """The instances of one function. The first is `first()` (the instance LocalLambdas
+    loaded at start, looked up at each use, so a test that wraps `handlers[name]` wraps it);
+    the others are loaded when every instance is busy, up to `limit`. The most recently
+    freed instance is used first (warm, as Lambda prefers)."""
+
+    def __init__(self, spec: FunctionSpec, first: Callable[[], Handler], limit: int) -> None:
+        self.spec = spec
+        self.limit = limit
+        self._first = first
+        self._more: dict[int, Handler] = {}  # instances 1.. (0 is `first()`)
+        self._idle = [0]
+        self._loaded = 1  # loaded or loading
+        self._next = 1
+        self._free = threading.Condition()
+        self.peak = 1  # the most instances busy at once
+
+    @property
+    def loaded(self) -> int:
+        return self._loaded
+
+    @contextmanager
+    def instance(self) -> Iterator[Handler]:
+        with self._free:
+            while not self._idle and self._loaded >= self.limit:
+                self._free.wait()
+            if self._idle:
+                index, cold = self._idle.pop(), False
+            else:
+                index, cold = self._next, True
+                self._next += 1
+                self._loaded += 1
+            self.peak = max(self.peak, self._loaded - len(self._idle))
+        if cold:  # outside the lock: the other instances keep serving meanwhile
+            try:
+                self._more[index] = load_handler(self.spec)
+            except BaseException:
+                with self._free:
+                    self._loaded -= 1
+                    self._free.notify()
+                raise
+        try:
+            yield self._first() if index == 0 else self._more[index]
+        finally:
+            with self._free:
+                self._idle.append(index)
+                self._free.notify()
 
 
 def http_event(
@@ -121,11 +199,24 @@ class LocalLambdas:
         os.environ.update(env)
         reset_caches()
         self.handlers = {spec.logical_id: load_handler(spec) for spec in stack.functions}
+        limit = instance_limit()
+        self.pools = {
+            spec.logical_id: InstancePool(spec, self._first_instance(spec.logical_id), limit)
+            for spec in stack.functions
+        }
         self.routes = {
             (route.method, route.path): spec.logical_id
             for spec in stack.functions
             for route in spec.routes
         }
+
+    def _first_instance(self, logical_id: str) -> Callable[[], Handler]:
+        return lambda: self.handlers[logical_id]
+
+    def call(self, logical_id: str, event: dict[str, Any], context: Any = None) -> Any:
+        """Invoke the function on a free instance (see the module docstring)."""
+        with self.pools[logical_id].instance() as handler:
+            return handler(event, context or LambdaContext(logical_id))
 
     def route(self, method: str, path: str) -> str | None:
         """The function a request goes to, as HTTP API picks it: an exact route first, then
@@ -151,7 +242,7 @@ class LocalLambdas:
         if logical_id is None:
             return None
         event = http_event(method.upper(), path, headers, body, query)
-        result: dict[str, Any] = self.handlers[logical_id](event, LambdaContext(logical_id))
+        result: dict[str, Any] = self.call(logical_id, event)
         return result
 
     def poll_once(self, wait_seconds: int = 0) -> int:
@@ -180,9 +271,7 @@ class LocalLambdas:
     ) -> None:
         records = [_sqs_record(m, arn, self.stack.region) for m in messages]
         try:
-            response = self.handlers[spec.logical_id](
-                {"Records": records}, LambdaContext(spec.logical_id)
-            )
+            response = self.call(spec.logical_id, {"Records": records})
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
         except Exception:  # noqa: BLE001 - Lambda treats a crash as the whole batch failing
             failed = {m["MessageId"] for m in messages}
@@ -221,7 +310,7 @@ class LocalLambdas:
         called = 0
         for spec in self.stack.functions:
             if topic_arn in spec.topic_arns:
-                self.handlers[spec.logical_id](event, LambdaContext(spec.logical_id))
+                self.call(spec.logical_id, event)
                 called += 1
         return called
 
@@ -244,9 +333,7 @@ class LocalLambdas:
         called = 0
         for spec in self.stack.functions:
             if log_group in spec.log_groups:
-                self.handlers[spec.logical_id](
-                    {"awslogs": {"data": data}}, LambdaContext(spec.logical_id)
-                )
+                self.call(spec.logical_id, {"awslogs": {"data": data}})
                 called += 1
         return called
 
@@ -267,7 +354,7 @@ class LocalLambdas:
                     "detail": {},
                 }
                 context = LambdaContext(spec.logical_id, timeout_seconds=spec.timeout)
-                self.handlers[spec.logical_id](event, context)
+                self.call(spec.logical_id, event, context)
                 called += 1
         return called
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recoup_local import moto_patches, powertools_patches
 from recoup_local.lambdas import LocalLambdas, reset_caches
 from recoup_local.provision import Stack, provision
 
@@ -147,6 +148,8 @@ def emulated(port: int | None = None) -> Iterator[LocalStack]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
+    moto_patches.apply()  # transactions that cost what they touch; one AWS call at a time
+    powertools_patches.apply()  # concurrent HTTP invocations each see their own event
     # `recoup admin-url` links open the page for a working session: App Bridge, which would
     # mint a fresh one-minute token per request, does not run here (the admin API honours
     # this only with env secrets, never on a deployed stack).
@@ -176,6 +179,8 @@ def in_process() -> Iterator[LocalStack]:
     from recoup_local import shopify_tokens
     from recoup_local.stripe_platform import StripePlatform
 
+    moto_patches.apply()  # transactions that cost what they touch; one AWS call at a time
+    powertools_patches.apply()  # concurrent HTTP invocations each see their own event
     os.environ.update(_FAKE_CREDENTIALS)
     stripe = StripePlatform().start()
     try:

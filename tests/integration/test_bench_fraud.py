@@ -9,24 +9,27 @@ from benchmarks import fraud, lifecycle
 from benchmarks.payloads import Deliveries
 
 
-def test_velocity_reads_follow_the_identities_not_the_history(
+def test_velocity_reads_under_card_testing_do_not_grow_with_the_attack(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given a shop whose history of failed payments grows tenfold (kept small to be quick)
-    monkeypatch.setattr(fraud, "HISTORY", (20, 200))
-    # When the same new case is screened with each history
+    # Given card-testing runs of 10, 100 and 300 failed payments from the case's IP (kept
+    # small to be quick; make bench runs up to 10,000)
+    monkeypatch.setattr(fraud, "CARD_TESTING", (10, 100, 300))
+    # When the same new case is screened after each
     result = fraud.velocity_reads(Deliveries())
-    small, large = result.runs
+    small, base, large = result.runs
     # Then it makes one Query per identity it names, plus the fraud settings' GetItem
-    assert {"email", "card"} <= set(result.identities)
+    assert {"email", "card", "ip"} <= set(result.identities)
     for run in result.runs:
         assert run.queries == len(result.identities)
         assert run.operations["dynamodb.GetItem (fraud policy)"] == 1
-    # and reads the same items, only the recent handful, however long the history
-    assert large.marks > 5 * small.marks
-    assert large.scanned == small.scanned
-    assert large.scanned >= fraud.RECENT * len({"email", "card", "ip"} & set(result.identities))
-    assert large.counts["failed_payments_email_24h"] == fraud.RECENT + 1  # + the case's own
+        # and counted every failure of the run, plus the case's own
+        assert run.counts["failed_payments_ip_24h"] == run.history + 1
+    # and reads at most 25 hourly items per identity, however long the run
+    assert large.marks > 2 * base.marks
+    assert large.scanned == base.scanned <= 25 * 3 + 15
+    assert small.scanned <= base.scanned
+    assert result.growth == 1.0
 
 
 def test_the_lifecycle_minimum_covers_what_the_fraud_screening_reads() -> None:
@@ -38,6 +41,6 @@ def test_the_lifecycle_minimum_covers_what_the_fraud_screening_reads() -> None:
     # minimum: none is missing, none is left over as excess
     assert scorings.times >= 1
     assert worker.missing == []
-    screening_reads = ("fraud policy", "velocity marks", "address marks")
+    screening_reads = ("fraud policy", "velocity counters", "address buckets")
     assert not [label for label in worker.excess if any(r in label for r in screening_reads)]
-    assert any("velocity marks" in label for label in worker.operations)
+    assert any("velocity counters" in label for label in worker.operations)

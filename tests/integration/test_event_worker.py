@@ -12,9 +12,10 @@ import pytest
 from recoup.domain.audit import verify_chain
 from recoup.domain.case import CaseStatus
 from recoup.domain.money import Money
-from recoup.services import cases
+from recoup.services import cases, figures
+from recoup.store import case_reads
 from recoup.store import cases as case_store
-from recoup.store.models import CaseItem, case_sk, shop_pk
+from recoup.store.models import CASE_SK, CaseItem, case_pk
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers, stripe_headers
 
 PENDING_ID = str(event_json("shopify/order_pending.json")["id"])
@@ -118,7 +119,7 @@ def test_an_order_paid_at_checkout_is_kept_without_personal_data_and_expires(loc
     shopify(local, "order_paid_normal", "orders/create", "wh-normal")
     local.lambdas.drain()
     assert cases.list_cases(SHOP) == []
-    item = CaseItem.get(shop_pk(SHOP), case_sk(str(order["id"])))
+    item = CaseItem.get(case_pk(SHOP, str(order["id"])), CASE_SK)
     assert item.expires_at is not None and item.expires_at > datetime.now(tz=UTC)
     assert item.doc["snapshot"]["customer"] is None
     assert order["email"] not in json.dumps(item.doc)
@@ -206,19 +207,19 @@ def test_a_concurrent_writer_forces_a_reread_not_a_lost_update(
     # Given a case, and a second writer that updates it between our read and our write
     shopify(local, "order_pending", "orders/create", "wh-create")
     local.lambdas.drain()
-    real_load = case_store.load
+    real_read = case_reads.case_with_policies
     raced = {"done": False}
 
-    def load_then_race(shop: str, case_id: str) -> Any:
-        stored = real_load(shop, case_id)
+    def read_then_race(shop: str, case_id: str) -> Any:
+        read = real_read(shop, case_id)
         if not raced["done"]:
             raced["done"] = True
             cases.apply_message(
                 _last_event_body(local, "order_pending_updated", "orders/updated", "wh-update")
             )
-        return stored
+        return read
 
-    monkeypatch.setattr(case_store, "load", load_then_race)
+    monkeypatch.setattr(case_reads, "case_with_policies", read_then_race)
     # When our event is applied
     stripe_event = _last_stripe_body("payment_intent.payment_failed")
     cases.apply_message(stripe_event)
@@ -335,3 +336,23 @@ def test_an_ordinary_event_goes_on_the_queue_alone_without_the_bucket(local: Any
     with FaultPlan() as plan:
         assert local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
     assert plan.calls == [("sqs", "SendMessage")]
+
+
+def test_a_transaction_conflict_on_a_shared_item_is_read_again_and_applied_once(
+    local: Any,
+) -> None:
+    from tests.faults import CONFLICT, FaultPlan
+
+    # Given an order whose first transaction meets another one on a shared rollup item
+    body = _last_event_body(local, "order_pending", "orders/create", "wh-create")
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "TransactWriteItems", CONFLICT, whole_call=True)
+        applied = cases.apply_message(body)
+    # Then the worker read the case again and wrote it on its second try, in the same
+    # invocation (no redelivery needed), once
+    assert applied is not None and not applied.duplicate
+    assert plan.injected == [("dynamodb", "TransactWriteItems", CONFLICT)]
+    assert plan.count("dynamodb", "TransactWriteItems") == 2
+    trail = cases.timeline(SHOP, PENDING_ID)
+    assert [e.body["kind"] for e in trail] == ["orders/create"]
+    assert figures.for_shop(SHOP).cases == 1

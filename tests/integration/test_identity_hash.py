@@ -15,10 +15,18 @@ import pytest
 
 from recoup.errors import ConfigurationError
 from recoup.settings import get_settings
+from recoup.store import cases as case_store
 from recoup.store import contacts, identity, velocity
-from recoup.store.models import ContactItem, MessageItem, VelocityItem, shop_pk
+from recoup.store.models import (
+    ContactItem,
+    MessageItem,
+    VelocityBucketItem,
+    VelocityItem,
+    shop_pk,
+)
 from tests.conftest import SHOP
 from tests.integration.test_privacy_webhooks import (
+    RYAN_ORDER,
     deliver,
     open_orders,
     set_contact_email,
@@ -147,12 +155,17 @@ def test_the_weekly_cap_counts_messages_logged_under_the_bare_hash(local: Any) -
 
 def test_customer_redact_erases_records_under_both_hashes(local: Any) -> None:
     # Given Ryan's case, and records of him an earlier version keyed by bare hashes: an email
-    # opt-out, the message log, a velocity mark, an address mark, an SMS record without STOP
+    # opt-out, the message log, a velocity mark and counter, an address mark at his case's
+    # address, an SMS record without STOP
     set_contact_email("owner@demo-electronics.example")
     open_orders(local)
     now = datetime.now(tz=UTC)
     folded = velocity.unkeyed_identity_hash(EMAIL)
     later = now + timedelta(days=1)
+    stored = case_store.load(SHOP, RYAN_ORDER)
+    assert stored is not None
+    address = velocity.Identities.of(stored.case, velocity.unkeyed_identity_hash).address
+    assert address is not None
     legacy = [
         ContactItem(
             shop_pk(SHOP), f"CONTACT#{bare(EMAIL)[:40]}", email_opt_out=True, updated_at=now
@@ -167,7 +180,10 @@ def test_customer_redact_erases_records_under_both_hashes(local: Any) -> None:
         VelocityItem(
             shop_pk(SHOP), f"VEL#email#{folded}#2026-11-03T15:00:00Z#abc", expires_at=later
         ),
-        VelocityItem(shop_pk(SHOP), f"ADDR#{'0' * 32}#{folded}", expires_at=later),
+        VelocityItem(shop_pk(SHOP), f"ADDR#{address}#{folded}", expires_at=later),
+        VelocityBucketItem(
+            velocity.counter_pk(SHOP, "email", folded), "H#2026-11-03T15", total=1, q00=1
+        ),
         ContactItem(contacts.GLOBAL, f"CONTACT#{bare(PHONE)[:40]}", last_shop=SHOP, updated_at=now),
     ]
     for item in legacy:

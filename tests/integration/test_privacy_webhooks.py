@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from typing import Any
@@ -15,13 +16,14 @@ import requests
 
 from recoup.domain.audit import verify_chain
 from recoup.domain.case import Case
+from recoup.domain.erasure import Subject
 from recoup.domain.events import PaymentAttempt, Source
 from recoup.services import cases, shops
 from recoup.store import cases as case_store
-from recoup.store import contacts
+from recoup.store import contacts, customer_links, velocity
 from recoup.store import shops as shop_store
 from recoup.store.models import shop_pk
-from recoup.store.velocity import identity_hash, marks
+from recoup.store.velocity import identity_hash
 from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_bytes, event_json, shopify_headers
 from tests.faults import FaultPlan
@@ -335,8 +337,9 @@ def seed_ryan_everywhere(local: Any) -> None:
     failure = PaymentAttempt(
         "shopify-txn:1", Source.STRIPE, False, now, code="card_declined", card_fingerprint="fp_R1"
     )
-    for item in marks(SHOP, case, [failure], now):
-        item.save()
+    failed = replace(case, attempts=(*case.attempts, failure))
+    for item, actions in velocity.counters(SHOP, failed, velocity.failures(failed, case, now), now):
+        item.update(actions=actions)
     deliver(local, "customers_data_request_redacted_customer", "customers/data_request")
     bucket().put_object(
         Bucket=local.stack.refs["CaseFilesBucket"],
@@ -375,8 +378,12 @@ def test_customer_redact_leaves_none_of_the_customers_data_anywhere(local: Any) 
     before = case_store.load(SHOP, RYAN_ORDER)
     assert before is not None
     trail_before = cases.timeline(SHOP, RYAN_ORDER)
+    ryan = Subject(str(RYAN["customer"]["id"]), "ryan.mitchell@example.com", "+13175550187")
+    assert customer_links.case_ids(SHOP, ryan.identities()) == {RYAN_ORDER}
     # When Shopify asks to erase Ryan
     deliver(local, "customers_redact", "customers/redact")
+    # Then the links from his id, email and phone to his case are gone
+    assert customer_links.case_ids(SHOP, ryan.identities()) == set()
     # Then nothing in the table or the bucket names him any more
     leftovers = [
         (item["pk"]["S"], item["sk"]["S"], mentions_ryan(json.dumps(item)))
@@ -387,13 +394,28 @@ def test_customer_redact_leaves_none_of_the_customers_data_anywhere(local: Any) 
     files = bucket_objects(local)
     assert [key for key, body in files.items() if mentions_ryan(body.decode())] == []
     assert not any(key.startswith((f"cases/{SHOP}/{RYAN_ORDER}/", "exports/")) for key in files)
-    # and no velocity mark, address mark or message log entry of his is left, while the
-    # other customers' address marks stay
-    sks = [item["sk"]["S"] for item in table_items(local) if item["pk"]["S"] == shop_pk(SHOP)]
+    # and no velocity counter, address entry or message log entry of his is left, while the
+    # other customers' address entries stay
+    items = table_items(local)
+    sks = [item["sk"]["S"] for item in items if item["pk"]["S"] == shop_pk(SHOP)]
     ryan = identity_hash("ryan.mitchell@example.com")
-    assert not [sk for sk in sks if sk.startswith(("VEL#", "MSG#")) or ryan in sk]
+    assert not [sk for sk in sks if sk.startswith(("VEL#", "MSG#", "ADDR#")) or ryan in sk]
+    his = {
+        velocity.counter_pk(SHOP, dim, identity_hash(value))
+        for dim, value in (
+            ("email", "ryan.mitchell@example.com"),
+            ("card", "fp_R1"),
+            ("ip", "203.0.113.118"),
+        )
+    }
+    assert not [item for item in items if item["pk"]["S"] in his]
     others = {identity_hash(e) for e in ("daniel.okafor@example.com", "sofia.alvarez@example.com")}
-    assert {sk.rsplit("#", 1)[-1] for sk in sks if sk.startswith("ADDR#")} == others
+    at_addresses = [
+        set(item.get("emails", {}).get("SS", []))
+        for item in items
+        if item["pk"]["S"].startswith(f"ADDR#{SHOP}#")
+    ]
+    assert set().union(*at_addresses) == others
     # and his case keeps its ids, amounts, attempts and status, with a valid audit trail
     after = case_store.load(SHOP, RYAN_ORDER)
     assert after is not None
@@ -428,6 +450,13 @@ def test_customer_redact_leaves_none_of_the_customers_data_anywhere(local: Any) 
     assert depth(local, "PrivacyDeadLetterQueue") == 0
 
 
+def of_shop(item: dict[str, Any], shop: str) -> bool:
+    """The item is the shop's: in its partition, or in one of its cases', cross references'
+    or velocity buckets' partitions (whose keys begin with a kind and the shop)."""
+    pk = item["pk"]["S"]
+    return pk == shop_pk(shop) or pk.split("#")[1:2] == [shop]
+
+
 def test_shop_redact_deletes_every_item_and_file_of_the_shop_and_nothing_else(
     local: Any,
 ) -> None:
@@ -441,12 +470,13 @@ def test_shop_redact_deletes_every_item_and_file_of_the_shop_and_nothing_else(
         bucket().put_object(Bucket=name, Key=f"exports/{shop}/1.json", Body=b"{}")
         for key in (f"inbox/{shop}/1/e.json", f"quarantine/{shop}/1/m.json"):
             bucket().put_object(Bucket=local.stack.refs["QueueBodiesBucket"], Key=key, Body=b"{}")
-    other_before = [i for i in table_items(local) if i["pk"]["S"] == shop_pk(OTHER_SHOP)]
+    other_before = [i for i in table_items(local) if of_shop(i, OTHER_SHOP)]
+    assert any(i["pk"]["S"].startswith(f"CASE#{SHOP}#") for i in table_items(local))
     # When Shopify says the demo shop's data must go
     deliver(local, "shop_redact", "shop/redact")
     # Then no item of the shop, nor its Stripe mapping, nor any of its files remains
     remaining = table_items(local)
-    assert [i for i in remaining if i["pk"]["S"] == shop_pk(SHOP)] == []
+    assert [i for i in remaining if of_shop(i, SHOP)] == []
     assert [i for i in remaining if i["pk"]["S"] == f"STRIPEACCT#{STRIPE_ACCOUNT}"] == []
     assert sorted(bucket_objects(local)) == [
         f"cases/{OTHER_SHOP}/1/file.json",
@@ -457,7 +487,7 @@ def test_shop_redact_deletes_every_item_and_file_of_the_shop_and_nothing_else(
         f"quarantine/{OTHER_SHOP}/1/m.json",
     ]
     # and the other shop keeps everything
-    assert [i for i in remaining if i["pk"]["S"] == shop_pk(OTHER_SHOP)] == other_before
+    assert [i for i in remaining if of_shop(i, OTHER_SHOP)] == other_before
     assert [i["shop"]["S"] for i in remaining if i["pk"]["S"] == f"STRIPEACCT#{OTHER_ACCOUNT}"] == [
         OTHER_SHOP
     ]

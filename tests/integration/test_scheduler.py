@@ -17,6 +17,7 @@ from recoup import clock
 from recoup.observability import metrics
 from recoup.services import scheduling
 from recoup.store import cases as case_store
+from recoup.store.models import CASE_SK, case_pk
 from recoup_local.lambdas import LambdaContext
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers
 from tests.faults import FaultPlan
@@ -39,8 +40,8 @@ def seed(local: Any, entries: list[tuple[str, datetime, int]]) -> None:
     ddb = boto3.client("dynamodb", region_name=local.stack.region)
     items = [
         {
-            "pk": {"S": f"SHOP#{SHOP}"},
-            "sk": {"S": f"CASE#{case_id}"},
+            "pk": {"S": case_pk(SHOP, case_id)},
+            "sk": {"S": CASE_SK},
             "due_pk": {"S": case_store.due_shard(SHOP, case_id)},
             "due_sk": {"S": case_store.due_key(at, SHOP, case_id)},
             "next_step": {"N": str(step)},
@@ -83,7 +84,7 @@ def remove(local: Any, case_ids: list[str]) -> None:
     for case_id in case_ids:
         ddb.update_item(
             TableName=local.stack.refs["Table"],
-            Key={"pk": {"S": f"SHOP#{SHOP}"}, "sk": {"S": f"CASE#{case_id}"}},
+            Key={"pk": {"S": case_pk(SHOP, case_id)}, "sk": {"S": CASE_SK}},
             UpdateExpression="REMOVE due_pk, due_sk, next_step",
         )
 

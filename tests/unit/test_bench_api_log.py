@@ -4,6 +4,7 @@ fraud screening's reads and writes must be told apart from the others'."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from recoup.domain.case import Case, CaseStatus
 from recoup.domain.events import Customer, OrderSnapshot, PaymentAttempt, Source
 from recoup.settings import get_settings
 from recoup.store import velocity
-from recoup.store.models import VelocityItem, shop_pk
+from recoup.store.models import shop_pk
 from tests.conftest import SHOP
 
 NOW = datetime(2026, 11, 3, 15, 0, tzinfo=UTC)
@@ -24,7 +25,7 @@ def _key(sk: str) -> dict[str, Any]:
     return {"pk": {"S": shop_pk(SHOP)}, "sk": {"S": sk}}
 
 
-def _marks() -> list[VelocityItem]:
+def _counters() -> list[tuple[Any, list[Any]]]:
     customer = Customer(email="ada@example.com", country="US", zip="94107", address1="1 Main St")
     case = Case(
         SHOP,
@@ -35,7 +36,18 @@ def _marks() -> list[VelocityItem]:
     failed = PaymentAttempt(
         "ch_1", Source.STRIPE, False, NOW - timedelta(minutes=5), card_fingerprint="fp_A"
     )
-    return velocity.marks(SHOP, case, [failed], NOW)
+    case = replace(case, attempts=(failed,))
+    who = velocity.Identities.of(case)
+    assert who.email and who.card and who.address
+    # What a screening's read found: empty buckets (so nothing is read here).
+    read = velocity.Seen(
+        pks={
+            velocity.counter_pk(SHOP, "email", who.email),
+            velocity.counter_pk(SHOP, "card", who.card),
+            velocity.address_pk(SHOP, who.address),
+        }
+    )
+    return velocity.counters(SHOP, case, velocity.failures(case, None, NOW), NOW, seen=read)
 
 
 def test_policy_reads_are_named_by_kind() -> None:
@@ -69,30 +81,61 @@ def identity_hash_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("identity_hash_key")
-def test_velocity_and_address_marks_are_named_in_writes_and_queries() -> None:
-    # Given the marks the store builds for a failed payment by a customer with an address
-    marks = _marks()
-    vel = next(m.sk for m in marks if m.sk.startswith("VEL#"))
-    addr = next(m.sk for m in marks if m.sk.startswith("ADDR#"))
-    # When a transaction writes them with a case, and Queries read their key ranges
+def test_velocity_counters_and_address_buckets_are_named_in_writes_and_queries() -> None:
+    # Given the counter updates the store builds for a failed payment by a customer with an
+    # address (as a screening that read nothing yet found them)
+    updates = _counters()
+    keys = [{"pk": {"S": item.pk}, "sk": {"S": item.sk}} for item, _ in updates]
+    vel = next(item.pk for item, _ in updates if item.pk.startswith("VEL#"))
+    addr = next(item.pk for item, _ in updates if item.pk.startswith("ADDR#"))
+    # When a transaction updates them with a case, and Queries read their bucket ranges
     written = target(
         "dynamodb.TransactWriteItems",
         {
-            "TransactItems": [{"Put": {"Item": _key(m.sk)}} for m in marks]
-            + [{"Put": {"Item": _key("CASE#1001")}}]
+            "TransactItems": [{"Update": {"Key": key}} for key in keys]
+            + [{"Put": {"Item": {"pk": {"S": f"CASE#{SHOP}#1001"}, "sk": {"S": "CASE"}}}}]
         },
     )
-    prefix = vel.rsplit("#", 2)[0] + "#"
-    window = {
-        ":pk": {"S": shop_pk(SHOP)},
-        ":lo": {"S": prefix + "2026"},
-        ":hi": {"S": prefix + "~"},
-    }
+    window = {":pk": {"S": vel}, ":lo": {"S": "H#2026-11-02T15"}, ":hi": {"S": "H#2026-11-03T15"}}
     by_identity = target("dynamodb.Query", {"ExpressionAttributeValues": window})
     at_address = target(
         "dynamodb.Query",
-        {"ExpressionAttributeValues": {":pk": {"S": shop_pk(SHOP)}, ":sk": {"S": addr[:38]}}},
+        {"ExpressionAttributeValues": {":pk": {"S": addr}, ":lo": {"S": "W#2026-08-03"}}},
+    )
+    # and an earlier version's marks in the shop's partition are read to migrate them
+    old = target(
+        "dynamodb.Query",
+        {"ExpressionAttributeValues": {":pk": {"S": shop_pk(SHOP)}, ":sk": {"S": "VEL#"}}},
     )
     # Then each is named for what it touched
-    assert written == "address mark + case + velocity mark"
-    assert (by_identity, at_address) == ("velocity marks", "address marks")
+    assert written == "address bucket + case + velocity counter"
+    assert (by_identity, at_address, old) == (
+        "velocity counters",
+        "address buckets",
+        "velocity marks",
+    )
+
+
+def test_rollups_customer_links_and_the_case_read_with_its_policies_are_named() -> None:
+    # Given the keys the new layout writes and reads
+    case = {"pk": {"S": f"CASE#{SHOP}#1001"}, "sk": {"S": "CASE"}}
+    rollup = {"pk": {"S": f"ROLLUP#{SHOP}#3"}, "sk": {"S": "2026-11-02#USD"}}
+    link = {"pk": {"S": f"WHO#{SHOP}#abc"}, "sk": {"S": "1001"}}
+    policies = [_key("POLICY#REMINDERS"), _key("POLICY#FRAUD")]
+    # Then a transaction names the rollup and the customer link it writes
+    tx = {
+        "TransactItems": [
+            {"Put": {"Item": case}},
+            {"Update": {"Key": rollup}},
+            {"Put": {"Item": link}},
+        ]
+    }
+    assert target("dynamodb.TransactWriteItems", tx) == "case + customer link + rollup"
+    # and the one read of a case with the shop's policies is named as such
+    batch = {"RequestItems": {"t": {"Keys": [case, *policies]}}}
+    assert (
+        target("dynamodb.BatchGetItem", batch)
+        == "case with policies (fraud policy, reminder policy)"
+    )
+    # while a batch of cases alone stays a batch of cases
+    assert target("dynamodb.BatchGetItem", {"RequestItems": {"t": {"Keys": [case]}}}) == "case"

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recoup.domain import rollup
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.events import OrderSnapshot
 from recoup.domain.money import Money
-from recoup.services.figures import compute
+from recoup.services.figures import compute, from_rollups
 
 MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -131,3 +136,81 @@ def test_a_period_selects_the_cases_opened_in_it() -> None:
 def test_no_cases_give_empty_figures() -> None:
     figures = compute([])
     assert (figures.cases, figures.outstanding, figures.weeks, figures.by_step) == (0, (), (), ())
+
+
+# ------------------------------------------------------------------------------- rollups
+
+CURRENCIES = ("USD", "EUR", "JPY")
+
+
+@st.composite
+def case_histories(draw: st.DrawFn) -> tuple[list[tuple[Case, Dunning | None]], ...]:
+    """A case's states over its life (opened, reminded, then maybe paid or cancelled), as the
+    store writes them one after another."""
+    case_id = str(draw(st.integers(1, 10**6)))
+    owed = Money(draw(st.sampled_from(CURRENCIES)), draw(st.integers(0, 10**6)))
+    opened = MONDAY + timedelta(days=draw(st.integers(0, 40)), minutes=draw(st.integers(0, 1439)))
+    messages = tuple(
+        sent(step, draw(st.sampled_from(("email", "sms"))), opened + timedelta(days=step + 1))
+        for step in range(draw(st.integers(0, 3)))
+    )
+    end = draw(st.sampled_from(("open", "paid", "cancelled")))
+    after = timedelta(days=draw(st.integers(0, 6)), hours=draw(st.integers(0, 23)))
+    first = case(case_id, owed, opened=opened)
+    states: list[tuple[Case, Dunning | None]] = [(first, reminders(status=DunningStatus.SCHEDULED))]
+    states.append((first, reminders(*messages, status=DunningStatus.SCHEDULED)))
+    if end == "paid":
+        states.append(
+            (case(case_id, owed, opened=opened, paid_at=opened + after), reminders(*messages))
+        )
+    elif end == "cancelled":
+        closed = case(case_id, owed, opened=opened, cancelled_at=opened + after)
+        states.append((closed, reminders(*messages)))
+    return tuple(states)
+
+
+def _summed(
+    histories: list[tuple[tuple[Case, Dunning | None], ...]],
+) -> list[tuple[Any, dict[str, int]]]:
+    """The rollup items the store would hold after writing every state of every case."""
+    items: dict[Any, dict[str, int]] = {}
+    for history in histories:
+        before = None
+        for state in history:
+            after = rollup.contribution(*state)
+            for key, counters in rollup.delta(before, after).items():
+                into = items.setdefault(key, {})
+                for name, value in counters.items():
+                    into[name] = into.get(name, 0) + value
+            before = after
+    return list(items.items())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(case_histories(), max_size=12, unique_by=lambda h: h[0][0].case_id))
+def test_rollups_written_case_by_case_sum_to_the_figures_of_the_cases(
+    histories: list[tuple[tuple[Case, Dunning | None], ...]],
+) -> None:
+    # Given cases written state after state, each write adding its delta to the rollups
+    rows = _summed(histories)
+    finals = [history[-1] for history in histories]
+    # When the figures are read from the rollups / Then they equal those of the cases
+    assert from_rollups(rows) == compute(finals)
+    # and a period of whole UTC days reads only those days' rollups, the same cohort
+    start, end = MONDAY + timedelta(days=7), MONDAY + timedelta(days=21)
+    in_period = [(k, c) for k, c in rows if start.date() <= k.day < end.date()]
+    start_day = start.replace(hour=0, minute=0)
+    end_day = end.replace(hour=0, minute=0)
+    assert from_rollups(in_period) == compute(finals, start=start_day, end=end_day)
+
+
+def test_a_merged_case_leaves_the_figures_it_was_counted_in() -> None:
+    # Given an open case counted in the figures
+    opened = case("1", Money("USD", 5_000))
+    counted = rollup.contribution(opened, None)
+    # When it is merged into another case
+    merged = replace(opened, merged_into="2")
+    change = rollup.delta(counted, rollup.contribution(merged, None))
+    # Then its contribution is taken back whole
+    assert counted is not None
+    assert change == {counted[0]: {name: -value for name, value in counted[1].items()}}

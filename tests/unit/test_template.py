@@ -733,8 +733,9 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
         "PayLinkFunctionRole": {"<Table.Arn>"},
         "ShopifyAuthFunctionRole": {"<Table.Arn>"},
         "ShopifyTasksFunctionRole": {"<Table.Arn>"},
-        "AdminApiFunctionRole": {"<Table.Arn>"},
-        "PrivacyFunctionRole": {"<Table.Arn>"},
+        # case lists and shop/redact find a shop's cases through the keys-only shop index
+        "AdminApiFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/shop"},
+        "PrivacyFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/shop"},
         "EscalationFunctionRole": {"<Table.Arn>"},
         "HandOverFunctionRole": {"<Table.Arn>"},
         "ReferralReportFunctionRole": {"<Table.Arn>"},
@@ -1277,8 +1278,8 @@ def test_due_index_is_sparse_and_projects_only_the_next_step(resources: dict[str
 
     # Given the table's global secondary indexes
     table = resources["Table"]["Properties"]
-    # When the one index is read
-    (index,) = table["GlobalSecondaryIndexes"]
+    # When its due index is read
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "due"]
     # Then it is `due`, keyed by due_pk and due_sk, carrying only next_step besides its keys
     assert index["IndexName"] == "due"
     assert index["KeySchema"] == [
@@ -1291,10 +1292,39 @@ def test_due_index_is_sparse_and_projects_only_the_next_step(resources: dict[str
     table_keys = {k["AttributeName"] for k in table["KeySchema"]}
     assert not table_keys & {k["AttributeName"] for k in index["KeySchema"]}
     definitions = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
-    assert definitions == {"pk": "S", "sk": "S", "due_pk": "S", "due_sk": "S"}
+    assert definitions == {
+        "pk": "S",
+        "sk": "S",
+        "due_pk": "S",
+        "due_sk": "S",
+        "shop_part": "S",
+        "shop_sort": "S",
+    }
     # and the model the scheduler queries declares the same index
     schema = CaseItem.due_index._get_schema()
     assert schema["index_name"] == index["IndexName"]
+    assert schema["key_schema"] == index["KeySchema"]
+    assert schema["projection"] == index["Projection"]
+
+
+def test_shop_index_is_keys_only_so_case_updates_do_not_write_it(
+    resources: dict[str, Any],
+) -> None:
+    from recoup.store.models import CaseItem
+
+    # Given the table's indexes
+    table = resources["Table"]["Properties"]
+    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["due", "shop"]
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "shop"]
+    # Then the shop index is keyed by shop_part and shop_sort and projects keys only: an
+    # update of a case that keeps those keys costs the index nothing
+    assert index["KeySchema"] == [
+        {"AttributeName": "shop_part", "KeyType": "HASH"},
+        {"AttributeName": "shop_sort", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    schema = CaseItem.shop_index._get_schema()
+    assert schema["index_name"] == "shop"
     assert schema["key_schema"] == index["KeySchema"]
     assert schema["projection"] == index["Projection"]
 

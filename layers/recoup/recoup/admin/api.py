@@ -287,7 +287,8 @@ def admin_app(static_dir: Path) -> APIGatewayHttpResolver:
         rows: list[dict[str, Any]] = []
         last: str | None = None
         more = False
-        for examined, stored in enumerate(case_store.tracked_cases(shop, after=after)):
+        listed = case_store.tracked_cases(shop, after=after, page_size=limit + 1)
+        for examined, stored in enumerate(listed):
             if len(rows) == limit or examined == MAX_EXAMINED:
                 more = True
                 break

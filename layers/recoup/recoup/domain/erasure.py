@@ -45,6 +45,20 @@ class Subject:
     phone: str | None
     order_ids: frozenset[str] = frozenset()
 
+    def identities(self) -> frozenset[str]:
+        """The identities (`case_identities`' forms) a case of this customer is linked by."""
+        found: set[str] = set()
+        if self.customer_id:
+            found.add(f"customer:{self.customer_id}")
+        if self.email:
+            found.add(f"email:{_fold(self.email)}")
+        if self.phone:
+            found.add(f"phone:{_fold(self.phone)}")
+            e164 = normalise_phone(self.phone, None)
+            if e164:
+                found.add(f"phone:{e164}")
+        return frozenset(found)
+
     def matches(self, case: Case) -> bool:
         """The case is one of the named orders, or its customer is this customer."""
         if case.case_id in self.order_ids:
@@ -152,6 +166,26 @@ def _scrub(value: Any, folded: list[str]) -> Any:
     if isinstance(value, list | tuple):
         return [_scrub(item, folded) for item in value]
     return value
+
+
+def case_identities(case: Case) -> frozenset[str]:
+    """Whom a case names, in the forms a privacy request is matched by (Subject.matches):
+    the customer id, the emails (folded), the phone as written and as E.164 in the
+    customer's country. The store links the case under a keyed hash of each, so a request
+    reads only its customer's cases."""
+    customer = _customer(case)
+    found: set[str] = set()
+    if customer.customer_id:
+        found.add(f"customer:{customer.customer_id}")
+    for email in (customer.email, case.signal_values().get("email")):
+        if isinstance(email, str) and email:
+            found.add(f"email:{_fold(email)}")
+    if customer.phone:
+        found.add(f"phone:{_fold(customer.phone)}")
+        e164 = normalise_phone(customer.phone, customer.country)
+        if e164:
+            found.add(f"phone:{e164}")
+    return frozenset(found)
 
 
 def _customer(case: Case) -> Customer:

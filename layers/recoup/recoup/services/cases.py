@@ -17,8 +17,8 @@ from recoup.observability import logger, metrics
 from recoup.services import screening
 from recoup.services.reminders import on_case_change
 from recoup.services.tagging import flag_customer
+from recoup.store import case_reads, policies, shops
 from recoup.store import cases as store
-from recoup.store import shops
 
 MAX_ATTEMPTS = 5
 
@@ -88,8 +88,17 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
         linked_case = store.resolve_xref(shop, event.stripe_refs)
         if linked_case is not None:
             event = event.with_case(linked_case, linked=True)
-    for _ in range(MAX_ATTEMPTS):
-        prior = store.load(shop, event.case_id)
+    # The case and the shop's policies in one read; the policies hold for the event.
+    first, docs = case_reads.case_with_policies(shop, event.case_id)
+    with policies.held(shop, docs):
+        return _apply_loaded(shop, event, first, now)
+
+
+def _apply_loaded(
+    shop: str, event: DomainEvent, first: store.StoredCase | None, now: datetime
+) -> Applied:
+    for attempt in range(MAX_ATTEMPTS):
+        prior = first if attempt == 0 else store.load(shop, event.case_id)
         if prior is not None and prior.case.merged_into:
             event = event.with_case(prior.case.merged_into, linked=True)
             continue
@@ -109,7 +118,7 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
             if absorbed:
                 names = ", ".join(w.case.case_id for w in absorbed)
                 effect = f"{effect}; merged payment case {names}"
-        screened = screening.screen(prior, merged, now)
+        screened = screening.screen(prior, merged, now, [w.prior for w in absorbed if w.prior])
         if screened.effect:
             effect = f"{effect}; {screened.effect}"
         current_screening = screened.screening or (prior.screening if prior else None)
@@ -117,7 +126,7 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
         entry = _next_entry(prior, event, effect, now)
         target = store.CaseWrite(merged, prior, entry, reminders, screened.screening)
         try:
-            store.save_all([target, *absorbed], now=now, xrefs=xrefs, extra=screened.marks)
+            store.save_all([target, *absorbed], now=now, xrefs=xrefs, updates=screened.counters)
         except store.ConcurrentUpdate:
             continue
         logger.info(

@@ -4,7 +4,8 @@ everything of a shop.
 customers/redact keeps each case (ids, amounts, attempts, refunds, statuses, the audit trail)
 without its customer (`domain.erasure`), stops its reminders, and deletes what exists only
 because of the customer: the shop's contact records of their addresses, the message log,
-velocity marks, data-request exports, case files, and the queue bodies kept of its cases
+velocity marks, the links from their identities to their cases, data-request exports, case
+files, and the queue bodies kept of its cases
 (oversized events, quarantined messages). The SMS opt-out kept for every shop
 (`GLOBAL`, keyed by a hash of the number) stays, so a STOP keeps being honoured; it loses
 its pointer to this shop, and a record of that number without an opt-out is deleted.
@@ -28,10 +29,25 @@ from recoup.integrations import case_files, queue_bodies
 from recoup.integrations.shopify_privacy import PrivacyJob
 from recoup.observability import logger
 from recoup.store import cases as case_store
-from recoup.store import contacts, customer_data, data_requests, keys, shops
+from recoup.store import contacts, customer_data, customer_links, data_requests, keys, shops
 from recoup.store.bind import bind
-from recoup.store.models import ContactItem, StripeAccountItem, VelocityItem, shop_pk
-from recoup.store.velocity import Identities, identity_hash, unkeyed_identity_hash
+from recoup.store.models import (
+    CASE_SK,
+    AddressBucketItem,
+    ContactItem,
+    StripeAccountItem,
+    VelocityBucketItem,
+    VelocityItem,
+    shop_parts,
+    shop_pk,
+)
+from recoup.store.velocity import (
+    Identities,
+    address_pk,
+    counter_pk,
+    identity_hash,
+    unkeyed_identity_hash,
+)
 
 MAX_ATTEMPTS = 5
 ERASED_NOTE = "customer data erased (customers/redact)"
@@ -57,6 +73,8 @@ def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
     files = sum(case_files.delete_prefix(case_files.case_prefix(shop, c.case_id)) for c in cases)
     files += _forget_queue_bodies(shop, {c.case_id for c in cases} | set(job.order_ids))
     erased = sum(_erase_case(shop, case.case_id, job.webhook_id, now) for case in cases)
+    # Last: until the cases are erased, a retry finds them through these links.
+    removed += keys.delete(customer_links.keys_of(shop, _identities(job.subject, cases)))
     logger.info(
         "Customer data erased",
         extra={"shop": shop, "cases": erased, "items": removed, "files": files},
@@ -64,9 +82,18 @@ def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
     return f"{erased} of {len(cases)} case(s) erased; {removed} item(s) and {files} file(s) deleted"
 
 
+def _identities(subject: erasure.Subject, cases: list[Case]) -> frozenset[str]:
+    """Every identity the customer's cases are linked by, and the request's own."""
+    found = set(subject.identities())
+    for case in cases:
+        found |= erasure.case_identities(case)
+    return frozenset(found)
+
+
 def redact_shop(job: PrivacyJob) -> str:
     """Delete every item and object of the shop: the Stripe mapping first (only the shop's
-    installation names it), then the files, then the shop's partition."""
+    installation names it), then the files, then what the shop index lists (cases with
+    their trails, cross references, velocity buckets), then the shop's partition."""
     shop = job.shop
     bind()
     shops.forget(shop)
@@ -81,46 +108,83 @@ def redact_shop(job: PrivacyJob) -> str:
                 raise
     files = sum(case_files.delete_prefix(prefix) for prefix in case_files.shop_prefixes(shop))
     files += sum(queue_bodies.delete_prefix(prefix) for prefix in queue_bodies.shop_prefixes(shop))
-    items = keys.delete(keys.list_keys(shop_pk(shop)))
+    items = sum(_delete_indexed(part) for part in shop_parts(shop))
+    items += keys.delete(keys.list_keys(shop_pk(shop)))
     shops.forget(shop)
     logger.info("Shop data erased", extra={"shop": shop, "items": items, "files": files})
     return f"{items} item(s) and {files} file(s) deleted"
 
 
+def _delete_indexed(part: str) -> int:
+    """Every item of one shard of the shop index: a case with its partition (the audit
+    entries before the case item, so an interrupted run finds the case again), a cross
+    reference or a velocity bucket by its key."""
+    deleted = 0
+    for pk, sk in keys.list_index_keys("shop", "shop_part", part):
+        if sk == CASE_SK:
+            trail = [key for key in keys.list_keys(pk) if key[1] != CASE_SK]
+            deleted += keys.delete(trail) + keys.delete([(pk, sk)])
+        else:
+            deleted += keys.delete([(pk, sk)])
+    return deleted
+
+
 def _forget_velocity(shop: str, cases: list[Case], who: Identifiers) -> int:
-    """Velocity marks name the customer's email, cards and IP (hashed); address marks pair
-    an address with an email."""
+    """The velocity counters of the customer's email and IP and of the cards their cases
+    and their email's counters name (whole partitions), their email in the address buckets
+    of their cases' shipping addresses, and the marks earlier versions wrote in the shop's
+    partition for the same identities: a cost that follows the customer's cases, not the
+    shop's history."""
     bind()
-    prefixes: set[str] = set()
-    email_hashes: set[str] = set()
-    # Under the keyed hash, and the unkeyed one of marks written before it.
+    named: set[tuple[str, str]] = set()  # (dim, hash)
+    addresses: set[str] = set()
+    # Under the keyed hash, and the unkeyed one of items written before it.
     for digest in (identity_hash, unkeyed_identity_hash):
-        prefixes |= {f"VEL#email#{digest(email)}#" for email in who.emails}
-        email_hashes |= {digest(email) for email in who.emails}
+        named |= {("email", digest(email)) for email in who.emails}
         for case in cases:
             identities = Identities.of(case, digest)
-            if identities.email:
-                prefixes.add(f"VEL#email#{identities.email}#")
-                email_hashes.add(identities.email)
-            if identities.ip:
-                prefixes.add(f"VEL#ip#{identities.ip}#")
-            for attempt in case.attempts:
-                if attempt.card_fingerprint:
-                    prefixes.add(f"VEL#card#{digest(attempt.card_fingerprint)}#")
-    # The email's marks name the cards tried with it, including ones no case still shows.
-    for email_hash in email_hashes:
+            named |= {(dim, v) for dim in ("email", "ip") if (v := getattr(identities, dim))}
+            named |= {
+                ("card", digest(a.card_fingerprint)) for a in case.attempts if a.card_fingerprint
+            }
+            if identities.address:
+                addresses.add(identities.address)
+    emails = {value for dim, value in named if dim == "email"}
+    # The email's counters and marks name the cards tried with it, even ones no case shows.
+    for email in sorted(emails):
+        for bucket in VelocityBucketItem.query(counter_pk(shop, "email", email)):
+            named |= {("card", card) for card in bucket.cards or ()}
         for mark in VelocityItem.query(
-            shop_pk(shop), VelocityItem.sk.startswith(f"VEL#email#{email_hash}#")
+            shop_pk(shop), VelocityItem.sk.startswith(f"VEL#email#{email}#")
         ):
             if mark.card:
-                prefixes.add(f"VEL#card#{mark.card}#")
-    removed = sum(keys.delete_prefix(shop_pk(shop), prefix) for prefix in sorted(prefixes))
-    addresses = (
-        key
-        for key in keys.list_keys(shop_pk(shop), "ADDR#")
-        if key[1].rsplit("#", 1)[-1] in email_hashes
+                named.add(("card", mark.card))
+    removed = keys.delete(
+        key for dim, value in sorted(named) for key in keys.list_keys(counter_pk(shop, dim, value))
     )
-    return removed + keys.delete(addresses)
+    removed += sum(
+        keys.delete_prefix(shop_pk(shop), f"VEL#{dim}#{value}#") for dim, value in sorted(named)
+    )
+    for address in sorted(addresses):
+        for week in AddressBucketItem.query(address_pk(shop, address), consistent_read=True):
+            theirs = set(week.emails or ()) & emails
+            if not theirs:
+                continue
+            try:
+                week.update(
+                    actions=[AddressBucketItem.emails.delete(theirs)],
+                    condition=AddressBucketItem.pk.exists(),  # not one TTL just removed
+                )
+            except UpdateError as exc:
+                if not _condition_failed(exc):
+                    raise
+            removed += 1
+        removed += keys.delete(
+            key
+            for key in keys.list_keys(shop_pk(shop), f"ADDR#{address}#")
+            if key[1].rsplit("#", 1)[-1] in emails
+        )
+    return removed
 
 
 def _forget_queue_bodies(shop: str, case_ids: set[str]) -> int:

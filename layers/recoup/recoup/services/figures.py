@@ -1,8 +1,9 @@
 """What Recoup recovered for a shop: amounts outstanding and recovered, the recovery rate by
 week of opening, which reminder step and channel preceded each payment, cases by state.
 
-`compute` is pure (cases and their reminder progress in, figures out); `for_shop` reads the
-shop's tracked cases and calls it. Amounts are kept per currency and never added across
+`compute` is pure (cases and their reminder progress in, figures out); `for_shop` sums the
+shop's rollup items for the period (`from_rollups`), which the case writes keep equal to
+`compute` over the same cases. Amounts are kept per currency and never added across
 currencies. A period selects the cases *opened* in it, so every figure describes one cohort.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from recoup.domain import rollup
 from recoup.domain.case import Case, CaseStatus
-from recoup.domain.dunning import Dunning, SentMessage
+from recoup.domain.dunning import Dunning
 from recoup.domain.money import Money
-from recoup.store import cases as store
+from recoup.domain.rollup import Counters, RollupKey
+from recoup.store import rollups
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,7 @@ def compute(
         if case.status is CaseStatus.PAID and paid is not None:
             recovered[paid.currency] += paid.minor
             paid_in[week] += 1
-            last = _last_before(dunning, case.closed_at)
+            last = rollup.last_before(dunning, case.closed_at)
             key = (last.step + 1, last.channel) if last else (None, None)
             steps[key][paid.currency] += paid.minor
             step_cases[key] += 1
@@ -109,11 +112,81 @@ def compute(
 
 
 def for_shop(shop: str, *, start: datetime | None = None, end: datetime | None = None) -> Figures:
-    """The figures of one shop's tracked cases (reads every case: a dashboard's query)."""
-    return compute(
-        ((stored.case, stored.dunning) for stored in store.tracked_cases(shop)),
-        start=start,
-        end=end,
+    """The figures of one shop's cases opened in [start, end): a sum of its rollup items for
+    those UTC days (store/rollups.py), never a read of its cases. The bounds are UTC days
+    (the admin API asks for whole days); a bound inside a day takes in the whole day."""
+    first = start.astimezone(UTC).date() if start else None
+    last = end.astimezone(UTC) if end else None
+    stop = None
+    if last is not None:
+        stop = last.date() + timedelta(days=1 if last.time() != time(0) else 0)
+    return from_rollups(rollups.read(shop, first, stop))
+
+
+def from_rollups(rows: Iterable[tuple[RollupKey, Counters]]) -> Figures:
+    """The figures that these rollup rows sum to (the same as `compute` over the cases that
+    made them: tests/unit/test_figures.py holds the two together)."""
+    counts: Counter[str] = Counter()
+    outstanding: dict[str, int] = defaultdict(int)
+    recovered: dict[str, int] = defaultdict(int)
+    opened_in: Counter[date] = Counter()
+    paid_in: Counter[date] = Counter()
+    steps: dict[tuple[int | None, str | None], dict[str, int]] = defaultdict(
+        lambda: defaultdict(int)
+    )
+    step_cases: Counter[tuple[int | None, str | None]] = Counter()
+    for key, counters in rows:
+        week = _monday_of(key.day)
+        for name, value in counters.items():
+            if name == rollup.CASES:
+                opened_in[week] += value
+            elif name == rollup.PAID_CASES:
+                paid_in[week] += value
+            elif name == rollup.OWED:
+                outstanding[key.currency] += value
+            elif name == rollup.RECOVERED:
+                recovered[key.currency] += value
+            elif name.startswith(rollup.STEP):
+                step_text, channel, what = name.removeprefix(rollup.STEP).split(":")
+                step: tuple[int | None, str | None] = (
+                    (None, None) if step_text == "0" else (int(step_text), channel)
+                )
+                if what == rollup.CASES:
+                    step_cases[step] += value
+                else:
+                    steps[step][key.currency] += value
+            else:
+                counts[name] += value
+    for step in step_cases:
+        steps.setdefault(step, defaultdict(int))
+    by_state = {
+        k.removeprefix(rollup.STATE): v for k, v in counts.items() if k.startswith(rollup.STATE)
+    }
+    by_reminders = {
+        k.removeprefix(rollup.REMINDERS): v
+        for k, v in counts.items()
+        if k.startswith(rollup.REMINDERS)
+    }
+    opened_in = +opened_in  # drop weeks whose counters net to zero
+    return Figures(
+        cases=sum(opened_in.values()),
+        outstanding=_amounts(outstanding),
+        recovered=_amounts(recovered),
+        by_state=dict(sorted((k, v) for k, v in by_state.items() if v)),
+        by_reminders=dict(sorted((k, v) for k, v in by_reminders.items() if v)),
+        weeks=_weeks(opened_in, paid_in),
+        by_step=tuple(
+            StepOutcome(
+                step,
+                channel,
+                step_cases[(step, channel)],
+                _amounts(amounts),
+            )
+            for (step, channel), amounts in sorted(
+                steps.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1] or "")
+            )
+            if step_cases[(step, channel)]
+        ),
     )
 
 
@@ -122,20 +195,20 @@ def _within(at: datetime, start: datetime | None, end: datetime | None) -> bool:
 
 
 def _monday(at: datetime) -> date:
-    day = at.date()
+    return _monday_of(at.astimezone(UTC).date())
+
+
+def _monday_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _last_before(dunning: Dunning | None, paid_at: datetime | None) -> SentMessage | None:
-    """The last reminder sent before the payment (at or before it: same-second counts)."""
-    if dunning is None or paid_at is None:
-        return None
-    earlier = [message for message in dunning.sent if message.at <= paid_at]
-    return max(earlier, key=lambda message: (message.at, message.step), default=None)
+def _named(counts: Counter[str], prefix: str) -> dict[str, int]:
+    return {k.removeprefix(prefix): v for k, v in counts.items() if k.startswith(prefix)}
 
 
 def _amounts(totals: dict[str, int]) -> tuple[Money, ...]:
-    return tuple(Money(currency, minor) for currency, minor in sorted(totals.items()))
+    """One amount per currency, a zero total left out (nothing owed or recovered in it)."""
+    return tuple(Money(currency, minor) for currency, minor in sorted(totals.items()) if minor)
 
 
 def _weeks(opened: Counter[date], paid: Counter[date]) -> tuple[Week, ...]:

@@ -35,8 +35,8 @@ from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
 from recoup.services import sample_sends
 from recoup.settings import get_settings
+from recoup.store import case_reads, contacts, deliveries, policies, shops
 from recoup.store import cases as store
-from recoup.store import contacts, deliveries, policies, shops
 
 if TYPE_CHECKING:
     from pynamodb.models import Model
@@ -177,18 +177,27 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     write bumps it), is the last write before the provider call, and the message is the one
     rendered from that version. A conflict re-reads and decides again."""
     undeliverable: dict[str, str] = {}  # channel -> why, learned by this job
-    for _ in range(MAX_ROUNDS):
-        result = _attempt(shop, case_id, step, now, undeliverable)
-        if result is not None:
-            return result
+    # The case and the reminder policy in one read; the policy holds for the job.
+    first, docs = case_reads.case_with_policies(shop, case_id, (policies.REMINDERS,))
+    with policies.held(shop, docs):
+        for round_ in range(MAX_ROUNDS):
+            prior = first if round_ == 0 else store.load(shop, case_id)
+            result = _attempt(prior, shop, case_id, step, now, undeliverable)
+            if result is not None:
+                return result
     raise store.ConcurrentUpdate(f"case {case_id}: step {step + 1} kept meeting other writes")
 
 
 def _attempt(
-    shop: str, case_id: str, step: int, now: datetime, undeliverable: dict[str, str]
+    prior: store.StoredCase | None,
+    shop: str,
+    case_id: str,
+    step: int,
+    now: datetime,
+    undeliverable: dict[str, str],
 ) -> StepResult | None:
-    """One pass over the step; None: something changed or was learned, go again."""
-    prior = store.load(shop, case_id)
+    """One pass over the step with the case as read; None: something changed or was
+    learned, go again."""
     if prior is None or prior.dunning is None:
         return StepResult("stale", "no such case or no reminders")
     if not shops.is_installed(shop):

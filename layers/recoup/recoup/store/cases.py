@@ -8,6 +8,7 @@ existing), and any cross references. Either all of it lands or none of it does.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -18,21 +19,30 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from recoup import clock
+from recoup.domain import erasure, rollup
 from recoup.domain.audit import GENESIS, AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning
 from recoup.domain.fraud.screening import Screening
 from recoup.domain.referral import Referrals
+from recoup.domain.rollup import RollupKey
+from recoup.store import customer_links, rollups
 from recoup.store.bind import bind, connection
 from recoup.store.models import (
+    AUDIT_PREFIX,
+    CASE_SK,
+    TRACKED,
+    UNTRACKED,
+    XREF,
+    XREF_SK,
     AuditItem,
     CaseItem,
     XrefItem,
-    audit_prefix,
     audit_sk,
-    case_sk,
-    shop_pk,
-    xref_sk,
+    case_pk,
+    shop_part,
+    shop_parts,
+    xref_pk,
 )
 
 # Orders that never owed anything are kept only long enough to absorb late deliveries.
@@ -71,23 +81,23 @@ class StoredCase:
 def load(shop: str, case_id: str) -> StoredCase | None:
     bind()
     try:
-        item = CaseItem.get(shop_pk(shop), case_sk(case_id), consistent_read=True)
+        item = CaseItem.get(case_pk(shop, case_id), CASE_SK, consistent_read=True)
     except DoesNotExist:
         return None
-    return _stored(item)
+    return stored(item)
 
 
 def load_many(shop: str, case_ids: Iterable[str]) -> dict[str, StoredCase]:
     """The cases that exist among these ids, in one consistent BatchGetItem."""
     bind()
-    keys = [(shop_pk(shop), case_sk(i)) for i in dict.fromkeys(case_ids)]
+    keys = [(case_pk(shop, i), CASE_SK) for i in dict.fromkeys(case_ids)]
     if not keys:
         return {}
-    found = (_stored(item) for item in CaseItem.batch_get(keys, consistent_read=True))
-    return {stored.case.case_id: stored for stored in found}
+    found = (stored(item) for item in CaseItem.batch_get(keys, consistent_read=True))
+    return {held.case.case_id: held for held in found}
 
 
-def _stored(item: CaseItem) -> StoredCase:
+def stored(item: CaseItem) -> StoredCase:
     return StoredCase(
         case=Case.from_dict(item.doc),
         version=int(item.version or 0),
@@ -212,20 +222,26 @@ def save_all(
     xrefs: Iterable[str] = (),
     extra: Iterable[Model] = (),
     absent: Iterable[Model] = (),
+    updates: Iterable[tuple[Model, list[Any]]] = (),
 ) -> None:
     """Write several cases of one shop (a merge) in one transaction; xrefs point at the
     first case; `extra` items are put as they are, `absent` ones only if no item has their
-    key (else ConcurrentUpdate, like a changed case)."""
+    key (else ConcurrentUpdate, like a changed case), `updates` applied to their items
+    (counters: atomic ADDs)."""
     bind()
     try:
         with TransactWrite(connection=connection()) as tx:
             for write in writes:
                 _add_case(tx, write, now)
+            for item, actions in _rollup_updates(writes):
+                tx.update(item, actions=actions)
             target = writes[0].case
             for stripe_id in dict.fromkeys(xrefs):
-                tx.save(XrefItem(shop_pk(target.shop), xref_sk(stripe_id), case_id=target.case_id))
+                tx.save(_xref(target.shop, stripe_id, target.case_id))
             for item in extra:
                 tx.save(item)
+            for item, actions in updates:
+                tx.update(item, actions=actions)
             for item in absent:
                 tx.save(item, condition=item.get_attributes()["pk"].does_not_exist())
     except TransactWriteError as exc:
@@ -235,14 +251,45 @@ def save_all(
         raise
 
 
+def _rollup_updates(writes: list[CaseWrite]) -> list[tuple[Model, list[Any]]]:
+    """What the writes change in the shop's figures, one update per rollup item (the cases
+    of a merge may share one: a transaction may name an item once)."""
+    by_item: dict[tuple[str, RollupKey], dict[str, int]] = {}
+    for write in writes:
+        prior = write.prior
+        before = rollup.contribution(prior.case, prior.dunning) if prior else None
+        after = rollup.contribution(write.case, write.reminders)
+        for key, counters in rollup.delta(before, after).items():
+            merged = by_item.setdefault((write.case.case_id, key), {})
+            for name, value in counters.items():
+                merged[name] = merged.get(name, 0) + value
+    grouped: dict[tuple[int, RollupKey], dict[str, int]] = {}
+    for (case_id, key), counters in by_item.items():
+        into = grouped.setdefault((rollups.shard_of(case_id), key), {})
+        for name, value in counters.items():
+            into[name] = into.get(name, 0) + value
+    if not grouped:
+        return []
+    shop = writes[0].case.shop
+    return [
+        update
+        for (shard, key), counters in grouped.items()
+        if any(counters.values())
+        for update in rollups.updates_in(shop, shard, {key: counters})
+    ]
+
+
 def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
     case, prior, entry = write.case, write.prior, write.entry
     expires = None if case.opened else now + UNTRACKED_RETENTION
+    tracked = case.opened and case.merged_into is None
     item = CaseItem(
-        shop_pk(case.shop),
-        case_sk(case.case_id),
+        case_pk(case.shop, case.case_id),
+        CASE_SK,
+        shop_part=shop_part(case.shop, case.case_id),
+        shop_sort=(TRACKED if tracked else UNTRACKED) + case.case_id,
         status=str(case.status),
-        opened=case.opened and case.merged_into is None,
+        opened=tracked,
         opened_at=case.opened_at,
         amount_owed_minor=case.amount_owed.minor if case.amount_owed else None,
         currency=case.snapshot.order_total.currency
@@ -273,8 +320,8 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
     tx.save(item)
     tx.save(
         AuditItem(
-            shop_pk(case.shop),
-            audit_sk(case.case_id, entry.seq),
+            case_pk(case.shop, case.case_id),
+            audit_sk(entry.seq),
             case_id=case.case_id,
             seq=entry.seq,
             prev_hash=entry.prev_hash,
@@ -284,11 +331,14 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
         ),
         condition=AuditItem.pk.does_not_exist(),
     )
+    known = erasure.case_identities(prior.case) if prior is not None else frozenset()
+    for who in sorted(erasure.case_identities(_minimised(case)) - known):
+        tx.save(customer_links.link(case.shop, who, case.case_id))
     if case.opened and prior is not None and not prior.case.opened:
         # Entries written while the order owed nothing had a TTL: keep them now.
         for seq in range(1, prior.audit_seq + 1):
             tx.update(
-                AuditItem(shop_pk(case.shop), audit_sk(case.case_id, seq)),
+                AuditItem(case_pk(case.shop, case.case_id), audit_sk(seq)),
                 actions=[AuditItem.expires_at.remove()],
                 condition=AuditItem.pk.exists(),
             )
@@ -315,7 +365,7 @@ def _update_schedule(
     the version that was read (PynamoDB conditions the update on `version` and increments
     it)."""
     bind()
-    item = CaseItem(shop_pk(prior.case.shop), case_sk(prior.case.case_id))
+    item = CaseItem(case_pk(prior.case.shop, prior.case.case_id), CASE_SK)
     item.version = prior.version
     actions: list[Any] = [change]
     due = _due(dunning, referrals)
@@ -327,6 +377,22 @@ def _update_schedule(
         ]
     else:
         actions += [CaseItem.due_pk.remove(), CaseItem.due_sk.remove(), CaseItem.next_step.remove()]
+    before = rollup.contribution(prior.case, prior.dunning)
+    change = rollup.delta(before, rollup.contribution(prior.case, dunning))
+    if change:
+        # The reminder status is a figure: the case and its rollup change together.
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                tx.update(item, actions=actions)
+                for rollup_item, rollup_actions in rollups.updates(
+                    prior.case.shop, prior.case.case_id, change
+                ):
+                    tx.update(rollup_item, actions=rollup_actions)
+        except TransactWriteError as exc:
+            if _conflict(exc):
+                raise ConcurrentUpdate(f"case {prior.case.case_id} changed concurrently") from exc
+            raise
+        return
     try:
         item.update(actions=actions)
     except UpdateError as exc:
@@ -343,30 +409,52 @@ def _minimised(case: Case) -> Case:
     return replace(case, snapshot=replace(case.snapshot, customer=None), signals=())
 
 
+# A changed case fails its condition; another transaction on a shared item (a rollup) at the
+# same moment is a conflict: either way, read again and retry.
+_RETRIED = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+
+
 def _conflict(exc: TransactWriteError) -> bool:
     reasons = getattr(exc, "cancellation_reasons", None) or []
-    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+    return any(r is not None and r.code in _RETRIED for r in reasons)
+
+
+def _xref(shop: str, stripe_id: str, case_id: str) -> XrefItem:
+    return XrefItem(
+        xref_pk(shop, stripe_id),
+        XREF_SK,
+        case_id=case_id,
+        shop_part=shop_part(shop, stripe_id),
+        shop_sort=XREF + stripe_id,
+    )
 
 
 def resolve_xref(shop: str, stripe_ids: Iterable[str]) -> str | None:
     """The case a Stripe object was linked to, if any of the ids was seen linked before."""
     bind()
-    keys = [(shop_pk(shop), xref_sk(i)) for i in dict.fromkeys(stripe_ids)]
+    keys = [(xref_pk(shop, i), XREF_SK) for i in dict.fromkeys(stripe_ids)]
     if not keys:
         return None
-    found = {item.sk: item.case_id for item in XrefItem.batch_get(keys)}
-    for _, sk in keys:
-        if sk in found:
-            return found[sk]
+    found = {item.pk: item.case_id for item in XrefItem.batch_get(keys)}
+    for pk, _ in keys:
+        if pk in found:
+            return found[pk]
     return None
 
 
 def list_cases(shop: str, *, include_untracked: bool = False) -> Iterator[Case]:
-    bind()
-    for item in CaseItem.query(shop_pk(shop), CaseItem.sk.startswith("CASE#")):
-        case = Case.from_dict(item.doc)
-        if case.merged_into is None and (include_untracked or case.opened):
-            yield case
+    """The shop's cases (tracked only, unless asked), in case id order; a listing for the
+    local tools and tests: the admin pages page through tracked_cases."""
+    found = all_cases(shop) if include_untracked else tracked_cases(shop)
+    for held in found:
+        if held.case.merged_into is None:
+            yield held.case
+
+
+def all_cases(shop: str) -> Iterator[StoredCase]:
+    """Every case of the shop, merged and never-owed ones too, in case id order."""
+    ids = heapq.merge(_index_ids(shop, TRACKED), _index_ids(shop, UNTRACKED))
+    return _loaded(shop, ids, 100)
 
 
 def tracked_cases(
@@ -374,18 +462,48 @@ def tracked_cases(
 ) -> Iterator[StoredCase]:
     """The shop's tracked cases (opened, not merged) in case id order, starting after case
     `after`: a paginated list stops when it has enough and resumes from the last id it read,
-    so every case is listed exactly once. The shop is always the key: no cursor reaches
-    another shop's items."""
+    so every case is listed exactly once. Ids come from the shop index (keys only; each
+    shard read `page_size` at a time and merged), the cases from BatchGetItem. The shop is
+    always the key: no cursor reaches another shop's items. The index is eventually
+    consistent: a case tracked in the last second may be missing from a listing."""
+    return _loaded(shop, _index_ids(shop, TRACKED, after=after, page_size=page_size), page_size)
+
+
+def _index_ids(
+    shop: str, prefix: str, *, after: str | None = None, page_size: int = 100
+) -> Iterator[str]:
+    """Case ids under `prefix` in the shop index, in order across its shards."""
     bind()
-    start = {"pk": {"S": shop_pk(shop)}, "sk": {"S": case_sk(after)}} if after else None
-    for item in CaseItem.query(
-        shop_pk(shop),
-        CaseItem.sk.startswith("CASE#"),
-        filter_condition=CaseItem.opened == True,  # noqa: E712 (a DynamoDB condition)
-        last_evaluated_key=start,
-        page_size=page_size,
-    ):
-        yield _stored(item)
+    lower = prefix + (after or "")
+
+    def shard(part: str) -> Iterator[str]:
+        # "~" sorts after every character of a Shopify or Stripe id.
+        condition = CaseItem.shop_sort.between(lower, prefix + "~")
+        for item in CaseItem.shop_index.query(part, condition, page_size=page_size):
+            sort = str(item.shop_sort)
+            if sort != lower or not after:
+                yield sort[len(prefix) :]
+
+    return heapq.merge(*(shard(part) for part in shop_parts(shop)))
+
+
+def _loaded(shop: str, ids: Iterable[str], batch: int) -> Iterator[StoredCase]:
+    """The cases with these ids, in the same order, read `batch` at a time (BatchGetItem);
+    an id whose case is gone since the index was read is skipped."""
+    size = max(1, min(batch, 100))  # BatchGetItem's limit
+    chunk: list[str] = []
+    for case_id in ids:
+        chunk.append(case_id)
+        if len(chunk) == size:
+            yield from _in_order(shop, chunk)
+            chunk = []
+    if chunk:
+        yield from _in_order(shop, chunk)
+
+
+def _in_order(shop: str, ids: list[str]) -> Iterator[StoredCase]:
+    found = load_many(shop, ids)
+    return (found[i] for i in ids if i in found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +574,7 @@ def audit_entry(shop: str, case_id: str, seq: int) -> AuditEntry | None:
     """One entry of the case's trail by its sequence number (one GetItem)."""
     bind()
     try:
-        item = AuditItem.get(shop_pk(shop), audit_sk(case_id, seq))
+        item = AuditItem.get(case_pk(shop, case_id), audit_sk(seq))
     except DoesNotExist:
         return None
     return AuditEntry(int(item.seq), item.prev_hash, item.hash, dict(item.body))
@@ -466,5 +584,7 @@ def audit_trail(shop: str, case_id: str) -> list[AuditEntry]:
     bind()
     return [
         AuditEntry(int(i.seq), i.prev_hash, i.hash, dict(i.body))
-        for i in AuditItem.query(shop_pk(shop), AuditItem.sk.startswith(audit_prefix(case_id)))
+        for i in AuditItem.query(
+            case_pk(shop, case_id), AuditItem.sk.startswith(AUDIT_PREFIX), consistent_read=True
+        )
     ]

@@ -1,22 +1,22 @@
 """What the table holds about one customer of one shop, read for a privacy request: their
 cases (with reminders and fraud screening), contact records and message log.
 
-Cases are found by reading every case item of the shop (one paginated Query, never a Scan)
-and keeping those the request is about: privacy requests are rare, and a customer's cases
-are named by order id, customer id, email or phone, which no index covers.
+Cases are found by key: the orders the request names, and the cases linked to the
+customer's id, emails and phone (store/customer_links.py); the cost follows the customer's
+cases, not the shop's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from recoup.domain.case import Case
 from recoup.domain.erasure import Identifiers, Subject
-from recoup.store import contacts
+from recoup.store import cases as case_store
+from recoup.store import contacts, customer_links
 from recoup.store.bind import bind
-from recoup.store.models import CaseItem, ContactItem, MessageItem, shop_pk
+from recoup.store.models import ContactItem, MessageItem, shop_pk
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +27,26 @@ class HeldCase:
 
 
 def cases_about(shop: str, subject: Subject) -> list[HeldCase]:
-    """The shop's cases the subject matches, and the cases merged into or from them."""
-    held = list(_all_cases(shop))
-    matched = {h.case.case_id for h in held if subject.matches(h.case)}
-    for h in held:
-        if h.case.case_id in matched and h.case.merged_into:
-            matched.add(h.case.merged_into)
-    return [h for h in held if h.case.case_id in matched or h.case.merged_into in matched]
+    """The shop's cases the subject matches, and the cases merged into or from them: the
+    cases linked to the subject's identities and the orders it names, read by key."""
+    ids = customer_links.case_ids(shop, subject.identities()) | set(subject.order_ids)
+    found = case_store.load_many(shop, ids)
+    matched = {i: s for i, s in found.items() if subject.matches(s.case)}
+    # The orders the matched cases were merged into, then every payment case merged into
+    # one of those (a merged case's id is among its order's Stripe references).
+    targets = {s.case.merged_into for s in matched.values() if s.case.merged_into}
+    matched |= case_store.load_many(shop, targets - set(matched))
+    refs = {ref for s in matched.values() for ref in s.case.stripe_refs} - set(matched)
+    for case_id, stored in case_store.load_many(shop, refs).items():
+        if stored.case.merged_into in matched:
+            matched[case_id] = stored
+    return [
+        HeldCase(s.case, _dict(s.dunning), _dict(s.screening)) for _, s in sorted(matched.items())
+    ]
 
 
-def _all_cases(shop: str) -> Iterator[HeldCase]:
-    bind()
-    for item in CaseItem.query(shop_pk(shop), CaseItem.sk.startswith("CASE#")):
-        yield HeldCase(Case.from_dict(item.doc), item.dunning, item.screening)
+def _dict(part: Any) -> dict[str, Any] | None:
+    return None if part is None else part.to_dict()
 
 
 def contact_records(shop: str, who: Identifiers) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""Items by key alone, whatever their type: list a partition or a key prefix, delete in
-batches. The privacy worker erases with these; the typed models cover everything else.
+"""Items by key alone, whatever their type: list a partition, a key prefix or a partition
+of a keys-only index, delete in batches. The privacy worker erases with these; the typed
+models cover everything else.
 
 Listing is a paginated Query that reads keys only; deleting is BatchWriteItem, 25 keys per
 call, with the unprocessed ones retried. Both are idempotent: deleting a key that is gone
@@ -44,6 +45,26 @@ def list_keys(pk: str, prefix: str = "") -> Iterator[Key]:
             ExpressionAttributeValues=values,
             ProjectionExpression="pk, sk",
             ConsistentRead=True,
+        )
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            yield item["pk"]["S"], item["sk"]["S"]
+
+
+def list_index_keys(index: str, attribute: str, value: str) -> Iterator[Key]:
+    """The table keys of the items in one partition of a keys-only index (eventually
+    consistent, like every index read)."""
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=get_settings().table_name,
+            IndexName=index,
+            KeyConditionExpression="#part = :part",
+            ExpressionAttributeNames={"#part": attribute},
+            ExpressionAttributeValues={":part": {"S": value}},
+            ProjectionExpression="pk, sk",
         )
     )
     for page in pages:

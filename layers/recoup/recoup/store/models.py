@@ -1,24 +1,38 @@
 """The single table's item types (PynamoDB models) and its key layout.
 
-pk                sk                         item
-SHOP#<domain>     META                       installation: Stripe account, installed at
-SHOP#<domain>     CASE#<case id>             the case: status, amounts, version, audit head
-SHOP#<domain>     AUDIT#<case id>#<seq>      one audit entry, hash-chained
-SHOP#<domain>     XREF#<stripe object id>    which case a Stripe payment belongs to
-SHOP#<domain>     POLICY#<kind>              reminders, fraud or referral policy, versioned
-SHOP#<domain>     VEL#<dim>#<hash>#<time>#<id>  a failed payment, for velocity counts (TTL)
-SHOP#<domain>     ADDR#<hash>#<email hash>   an email shipping to an address (TTL)
-SHOP#<domain>     PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
-SHOP#<domain>     TESTMSG#<time>#<id>        a test message the admin sent to themself (TTL)
-SHOP#<domain>     TESTCOUNT#<day>            test messages asked for that day (TTL)
-STRIPEACCT#<id>   META                       which shop a connected Stripe account is
-CONNECTSTATE#<n>  META                       a Stripe Connect state already used (TTL)
-DELIVERY#<ch>#<id> META                      which case and step a provider message id is (TTL)
-DELIVERY#<ch>#<id> REPORT#<kind>             a delivery report already on the trail (TTL)
-SCHEDULER         CURSOR#DUE                 where the scheduler stopped in each due shard
+pk                        sk                     item
+SHOP#<domain>             META                   installation: Stripe account, installed at
+SHOP#<domain>             POLICY#<kind>          reminders, fraud or referral policy, versioned
+SHOP#<domain>             PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
+SHOP#<domain>             TESTMSG#<time>#<id>    a test message the admin sent to themself (TTL)
+SHOP#<domain>             TESTCOUNT#<day>        test messages asked for that day (TTL)
+CASE#<domain>#<case id>   CASE                   the case: status, amounts, version, audit head
+CASE#<domain>#<case id>   AUDIT#<seq>            one audit entry, hash-chained
+XREF#<domain>#<stripe id> META                   which case a Stripe payment belongs to
+VEL#<domain>#<dim>#<hash> H#<hour>               failed payments of one identity in one UTC
+                                                 hour, per 5 minutes (store.velocity, TTL)
+ADDR#<domain>#<addr hash> W#<monday>             customers seen at one shipping address in
+                                                 one week (store.velocity, TTL)
+ROLLUP#<domain>#<shard>   <day>#<currency>       counters of the shop's figures (store.rollups)
+WHO#<domain>#<hash>       <case id>              a case naming this customer (store.customer_links)
+STRIPEACCT#<id>           META                   which shop a connected Stripe account is
+CONNECTSTATE#<n>          META                   a Stripe Connect state already used (TTL)
+DELIVERY#<ch>#<id>        META                   which case and step a provider message id is (TTL)
+DELIVERY#<ch>#<id>        REPORT#<kind>          a delivery report already on the trail (TTL)
+SCHEDULER                 CURSOR#DUE             where the scheduler stopped in each due shard
+
+Each case is a partition of its own, so one shop's writes spread over as many partitions as
+it has cases (docs/data-model.md). The shop's items outside its SHOP# partition are found
+through the `shop` index (keys only, write-sharded): a case item carries `shop_part`
+(`<domain>#<shard>`) and `shop_sort` (`C#<case id>` while tracked, `M#<case id>` otherwise);
+a cross reference, a velocity bucket, a rollup or a customer link `X#`, `V#`, `R#` or `W#`
+and its keys. The index is written only when those keys change, never by an ordinary case
+update.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -27,10 +41,11 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -118,14 +133,56 @@ class MessageItem(_Item):
 
 
 class VelocityItem(_Item):
-    """A failed payment (VEL#...) or an email seen at a shipping address (ADDR#...), keyed
-    by hashes only, kept for the velocity windows."""
+    """A failed payment (VEL#...) or an email seen at a shipping address (ADDR#...) in the
+    shop's partition, as versions before the counters wrote them: read only to migrate and
+    to erase them (store.velocity.migrate_marks)."""
 
     class Meta(_Item.Meta):
         pass
 
     card = UnicodeAttribute(null=True)  # the card fingerprint's hash, for distinct cards
     expires_at = TTLAttribute()
+
+
+class VelocityBucketItem(_Item):
+    """Failed payments of one identity in one UTC hour (store.velocity): pk
+    `VEL#<domain>#<dim>#<hash>`, sk `H#<yyyy-mm-ddThh>`; counts per 5 minutes (q00..q11,
+    top-level so that one UpdateItem ADDs to them), the hour's total, and for an email the
+    cards tried with it (hashes, capped). Keyed by hashes only."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    total = NumberAttribute(null=True)
+    q00 = NumberAttribute(null=True)
+    q01 = NumberAttribute(null=True)
+    q02 = NumberAttribute(null=True)
+    q03 = NumberAttribute(null=True)
+    q04 = NumberAttribute(null=True)
+    q05 = NumberAttribute(null=True)
+    q06 = NumberAttribute(null=True)
+    q07 = NumberAttribute(null=True)
+    q08 = NumberAttribute(null=True)
+    q09 = NumberAttribute(null=True)
+    q10 = NumberAttribute(null=True)
+    q11 = NumberAttribute(null=True)
+    cards = UnicodeSetAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class AddressBucketItem(_Item):
+    """The customers (email hashes, capped) seen at one shipping address in one ISO week
+    (store.velocity): pk `ADDR#<domain>#<address hash>`, sk `W#<the week's Monday>`."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    emails = UnicodeSetAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
 
 
 class DeliveryItem(_Item):
@@ -197,11 +254,25 @@ class DueIndex(GlobalSecondaryIndex["CaseItem"]):  # type: ignore[no-untyped-cal
     due_sk = UnicodeAttribute(range_key=True)
 
 
+class ShopIndex(GlobalSecondaryIndex["CaseItem"]):  # type: ignore[no-untyped-call]
+    """Every case, cross reference and velocity bucket of a shop, by keys only."""
+
+    class Meta:
+        index_name = "shop"
+        projection = KeysOnlyProjection()
+
+    shop_part = UnicodeAttribute(hash_key=True)
+    shop_sort = UnicodeAttribute(range_key=True)
+
+
 class CaseItem(_Item):
     class Meta(_Item.Meta):
         pass
 
     due_index = DueIndex()
+    shop_index = ShopIndex()
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
     due_pk = UnicodeAttribute(null=True)
     due_sk = UnicodeAttribute(null=True)
     next_step = NumberAttribute(null=True)
@@ -237,6 +308,30 @@ class XrefItem(_Item):
         pass
 
     case_id = UnicodeAttribute()
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class CustomerLinkItem(_Item):
+    """A case named by one identity of its customer (store.customer_links): no personal
+    data, a keyed hash and a case id."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class RollupItem(_Item):
+    """Counters of a shop's figures for one day, currency and shard (store.rollups); its
+    counter attributes are named by the figures, so they are read with the plain client."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
 
 
 class DueCursorItem(_Item):
@@ -256,11 +351,15 @@ MODELS: tuple[type[_Item], ...] = (
     CaseItem,
     AuditItem,
     XrefItem,
+    RollupItem,
+    CustomerLinkItem,
     DueCursorItem,
     PolicyItem,
     ContactItem,
     MessageItem,
     VelocityItem,
+    VelocityBucketItem,
+    AddressBucketItem,
     DeliveryItem,
     ConnectStateItem,
     SampleSendItem,
@@ -272,17 +371,42 @@ def shop_pk(shop: str) -> str:
     return f"SHOP#{shop}"
 
 
-def case_sk(case_id: str) -> str:
-    return f"CASE#{case_id}"
+# The shop index's partitions per shop: it is written about twice per order (a case created,
+# then tracked or not; a cross reference), so 4 partitions take a shop past 1,000 orders a
+# second; a listing reads all 4 (docs/data-model.md).
+SHOP_SHARDS = 4
+TRACKED = "C#"  # shop_sort of a tracked case (opened, not merged)
+UNTRACKED = "M#"  # of any other case: never owed, merged away
+XREF = "X#"
+VELOCITY = "V#"
+ROLLUP = "R#"
+CUSTOMER_LINK = "W#"
 
 
-def audit_prefix(case_id: str) -> str:
-    return f"AUDIT#{case_id}#"
+def shop_part(shop: str, key: str) -> str:
+    """The shop index partition an item of the shop with this `key` (its case id, Stripe id
+    or bucket) lands in: a stable hash, so its index entry never moves between shards."""
+    return f"{shop}#{hashlib.sha256(key.encode()).digest()[0] % SHOP_SHARDS}"
 
 
-def audit_sk(case_id: str, seq: int) -> str:
-    return f"{audit_prefix(case_id)}{seq:08d}"
+def shop_parts(shop: str) -> list[str]:
+    return [f"{shop}#{shard}" for shard in range(SHOP_SHARDS)]
 
 
-def xref_sk(stripe_id: str) -> str:
-    return f"XREF#{stripe_id}"
+def case_pk(shop: str, case_id: str) -> str:
+    return f"CASE#{shop}#{case_id}"
+
+
+CASE_SK = "CASE"
+AUDIT_PREFIX = "AUDIT#"
+
+
+def audit_sk(seq: int) -> str:
+    return f"{AUDIT_PREFIX}{seq:08d}"
+
+
+def xref_pk(shop: str, stripe_id: str) -> str:
+    return f"XREF#{shop}#{stripe_id}"
+
+
+XREF_SK = "META"

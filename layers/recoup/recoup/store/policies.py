@@ -7,6 +7,9 @@ other silently.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +28,26 @@ class PolicyConflict(Exception):
     """Someone saved a newer version first."""
 
 
-def load_doc(shop: str, kind: str) -> tuple[int, dict[str, Any]] | None:
+Doc = tuple[int, dict[str, Any]]
+# Policies already read for the event under way (store/case_reads.py), by (shop, kind).
+_held: ContextVar[dict[tuple[str, str], Doc | None] | None] = ContextVar("held", default=None)
+
+
+@contextmanager
+def held(shop: str, docs: dict[str, Doc | None]) -> Iterator[None]:
+    """Within the block, `load_doc` answers these kinds of this shop without a read."""
+    token = _held.set({(shop, kind): doc for kind, doc in docs.items()})
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+def load_doc(shop: str, kind: str) -> Doc | None:
     """The stored (version, document) of one policy kind, or None if the shop has none."""
+    known = _held.get()
+    if known is not None and (shop, kind) in known:
+        return known[(shop, kind)]
     bind()
     try:
         item = PolicyItem.get(shop_pk(shop), f"POLICY#{kind}")
