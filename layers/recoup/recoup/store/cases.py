@@ -254,22 +254,16 @@ def save_all(
 def _rollup_updates(writes: list[CaseWrite]) -> list[tuple[Model, list[Any]]]:
     """What the writes change in the shop's figures, one update per rollup item (the cases
     of a merge may share one: a transaction may name an item once)."""
-    by_item: dict[tuple[str, RollupKey], dict[str, int]] = {}
+    grouped: dict[tuple[int, RollupKey], dict[str, int]] = {}
     for write in writes:
         prior = write.prior
         before = rollup.contribution(prior.case, prior.dunning) if prior else None
         after = rollup.contribution(write.case, write.reminders)
+        shard = rollups.shard_of(write.case.case_id)
         for key, counters in rollup.delta(before, after).items():
-            merged = by_item.setdefault((write.case.case_id, key), {})
+            into = grouped.setdefault((shard, key), {})
             for name, value in counters.items():
-                merged[name] = merged.get(name, 0) + value
-    grouped: dict[tuple[int, RollupKey], dict[str, int]] = {}
-    for (case_id, key), counters in by_item.items():
-        into = grouped.setdefault((rollups.shard_of(case_id), key), {})
-        for name, value in counters.items():
-            into[name] = into.get(name, 0) + value
-    if not grouped:
-        return []
+                into[name] = into.get(name, 0) + value
     shop = writes[0].case.shop
     return [
         update

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from recoup.settings import get_settings
 
@@ -36,36 +36,28 @@ def list_keys(pk: str, prefix: str = "") -> Iterator[Key]:
     """The keys of a partition's items, or of those whose sort key starts with `prefix`."""
     condition = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
     values = {":pk": {"S": pk}, **({":prefix": {"S": prefix}} if prefix else {})}
-    pages = (
-        client()
-        .get_paginator("query")
-        .paginate(
-            TableName=get_settings().table_name,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=values,
-            ProjectionExpression="pk, sk",
-            ConsistentRead=True,
-        )
+    return _keys(
+        KeyConditionExpression=condition, ExpressionAttributeValues=values, ConsistentRead=True
     )
-    for page in pages:
-        for item in page.get("Items", []):
-            yield item["pk"]["S"], item["sk"]["S"]
 
 
 def list_index_keys(index: str, attribute: str, value: str) -> Iterator[Key]:
     """The table keys of the items in one partition of a keys-only index (eventually
     consistent, like every index read)."""
+    return _keys(
+        IndexName=index,
+        KeyConditionExpression="#part = :part",
+        ExpressionAttributeNames={"#part": attribute},
+        ExpressionAttributeValues={":part": {"S": value}},
+    )
+
+
+def _keys(**query: Any) -> Iterator[Key]:
+    """The (pk, sk) of every item a paginated Query finds."""
     pages = (
         client()
         .get_paginator("query")
-        .paginate(
-            TableName=get_settings().table_name,
-            IndexName=index,
-            KeyConditionExpression="#part = :part",
-            ExpressionAttributeNames={"#part": attribute},
-            ExpressionAttributeValues={":part": {"S": value}},
-            ProjectionExpression="pk, sk",
-        )
+        .paginate(TableName=get_settings().table_name, ProjectionExpression="pk, sk", **query)
     )
     for page in pages:
         for item in page.get("Items", []):
