@@ -60,14 +60,51 @@ default session, PynamoDB's) can fail on half-initialised components. In Lambda 
 is its own process; here the instances of every function share one process and the layer's
 client caches, so `botocore.session.Session.create_client` runs under a lock. Clients, once
 created, are thread-safe and shared as before.
+
+4. SQS calls that do not walk the queue ("sqs-messages", `recoup_local.moto_sqs`)
+---------------------------------------------------------------------------------
+moto's SendMessage, ReceiveMessage and DeleteMessage walked every message of the queue,
+several times (its ApproximateNumberOf... counts, computed to read one setting; the list of
+every visible message, to take the first ten; a search for the receipt handle), so a backlog
+of n messages cost n²/2 steps to fill and to drain. Offered upstream; the description is in
+that module.
+
+5. DynamoDB Query reads its partition ("dynamodb-query", `recoup_local.moto_dynamodb`)
+-------------------------------------------------------------------------------------
+moto's Query sorted the whole table (on the table's key) or walked it (on a global
+secondary index) to find one partition. It now takes the partition from the table's items,
+or from a map of the index's partition key values to item keys kept up to date on every
+write. Offered upstream; the description is in that module.
+
+6. moto's server finds a request's service without listing its files ("server-backend-lookup")
+-----------------------------------------------------------------------------------------------
+Offered upstream (`moto/moto_server/werkzeug_app.py`,
+`DomainDispatcherApplication.get_backend_for_host`):
+
+    Server: the names of moto's service packages are listed once
+
+    For every request, moto's server asked `backends.list_of_moto_modules()` whether the
+    request's host names a service: a listing of moto's package directory and a stat of
+    each of its ~170 entries, under the dispatcher's lock. That was ~0.4 ms of a ~3 ms
+    call on loopback (a constant, not a growth). The names are now listed on first use
+    and kept (the package does not change while the server runs). Answers are unchanged.
+
+Patches 4, 5 and 6 replace moto's functions with copies changed where they say (or wrap
+them): each is applied only if every function it replaces is, to the character, moto 5.2.5's
+(its source's hash is recorded), and `unpatched(name)` puts moto's own back for a test to
+compare. Patch 1 checks moto's function for the code it was written against, and keeps it in
+`ORIGINALS`.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import inspect
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +202,10 @@ class UndoJournal:
         for shard, records, count in self.streams.values():
             del records[count:]
             shard.items = records
+        from recoup_local import moto_dynamodb
+
+        for kept in self.kept.values():  # written back directly: the Query maps learn it
+            moto_dynamodb.touched(kept.table, kept.hash_key, kept.range_key)
 
 
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -184,10 +225,14 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
         raise TooManyTransactionsException()
     stats.transactions += 1
     if stats.counting:
+        sizes: dict[str, int] = {}  # moto's len(table) walks every partition: once a table
         for entry in transact_items:
             _, named = next(iter(entry.items()))
-            table = self.tables.get(named.get("TableName", ""))
-            stats.whole_table_items += 0 if table is None else len(table)
+            name = named.get("TableName", "")
+            if name not in sizes:
+                table = self.tables.get(name)
+                sizes[name] = 0 if table is None else len(table)
+            stats.whole_table_items += sizes[name]
     # Keep the items the transaction touches, as they were, in case any operation fails
     journal = UndoJournal(self)
 
@@ -342,8 +387,130 @@ def _patch_client_creation() -> bool:
     return True
 
 
-PATCHES = {
+@dataclass(frozen=True)
+class Replaced:
+    """One attribute of a moto class a patch replaced, with what it was."""
+
+    owner: type
+    name: str
+    original: Any
+    patched: Any
+
+
+# Every method each patch of this kind replaced (`unpatched` puts them back).
+REPLACED: dict[str, tuple[Replaced, ...]] = {}
+
+
+def source_hash(function: Any) -> str:
+    """The first 16 hex digits of the sha256 of a function's source ("" if unreadable)."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _replace(
+    name: str,
+    owners: dict[str, type],
+    replacements: tuple[tuple[str, str, str, Any, bool], ...],
+) -> bool:
+    """Replace every (class, attribute) listed, or none: each must still be the code its
+    replacement was written against (by source hash). A wrapper (last field True) is made
+    from moto's function."""
+    if name in REPLACED:
+        return True
+    planned = []
+    for owner_name, attribute, expected, replacement, wraps in replacements:
+        owner = owners[owner_name]
+        current = owner.__dict__.get(attribute)
+        if current is None or source_hash(current) != expected:
+            return False  # moto changed here: this copy of the old code must not replace it
+        patched = replacement(current) if wraps else replacement
+        planned.append(Replaced(owner, attribute, current, patched))
+    for replaced in planned:
+        setattr(replaced.owner, replaced.name, replaced.patched)
+    REPLACED[name] = tuple(planned)
+    return True
+
+
+@contextmanager
+def unpatched(*names: str) -> Iterator[None]:
+    """moto's own code for these patches while the block runs (tests compare the two)."""
+    taken = [replaced for name in names for replaced in REPLACED.get(name, ())]
+    for replaced in taken:
+        setattr(replaced.owner, replaced.name, replaced.original)
+    try:
+        yield
+    finally:
+        for replaced in taken:
+            setattr(replaced.owner, replaced.name, replaced.patched)
+
+
+def _patch_sqs() -> bool:
+    from recoup_local import moto_sqs
+
+    replacements = tuple((*r, False) for r in moto_sqs.REPLACEMENTS)
+    return _replace("sqs-messages", moto_sqs.owners(), replacements)
+
+
+def _patch_query() -> bool:
+    from recoup_local import moto_dynamodb
+
+    return _replace("dynamodb-query", moto_dynamodb.owners(), moto_dynamodb.REPLACEMENTS)
+
+
+@functools.cache
+def _moto_modules() -> frozenset[str]:
+    from moto import backends
+
+    return frozenset(backends.list_of_moto_modules())
+
+
+def get_backend_for_host(self: Any, host: str | None) -> Any:
+    """moto's `DomainDispatcherApplication.get_backend_for_host`, with the names of moto's
+    service packages listed once (see patch 6 in the module docstring)."""
+    if host is None:
+        return None
+
+    if host == "moto_api":
+        return host
+
+    if host in _moto_modules():
+        return host
+
+    for backend, pattern in self.backend_url_patterns:
+        if pattern.match(f"http://{host}"):
+            return backend
+
+    if "amazonaws.com" in host:
+        print(  # moto's own message
+            f"Unable to find appropriate backend for {host}."
+            "Remember to add the URL to urls.py, and run scripts/update_backend_index.py to "
+            "index it."
+        )
+    return None
+
+
+def _patch_backend_lookup() -> bool:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    replacement = (
+        "DomainDispatcherApplication",
+        "get_backend_for_host",
+        "1f41972c1e4e660f",
+        get_backend_for_host,
+        False,
+    )
+    owners: dict[str, type] = {"DomainDispatcherApplication": DomainDispatcherApplication}
+    return _replace("server-backend-lookup", owners, (replacement,))
+
+
+PATCHES: dict[str, Callable[[], bool]] = {
     "dynamodb-transactions": _patch_transactions,
+    "dynamodb-query": _patch_query,
+    "sqs-messages": _patch_sqs,
+    "server-backend-lookup": _patch_backend_lookup,
     "serialised-actions": _patch_dispatch,
     "client-creation": _patch_client_creation,
 }

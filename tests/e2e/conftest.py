@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,9 +51,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         if time.monotonic() - started > 60:
             process.kill()
             pytest.fail(f"recoup serve did not start: {banner}")
+    # Keep reading what it logs: a full pipe would block its writes, and with them its exit.
+    logged: list[str] = []
+    reader = threading.Thread(target=lambda: logged.extend(process.stdout or ()), daemon=True)
+    reader.start()
     yield {"front": f"http://127.0.0.1:{port}", "cwd": workdir, "process": process}
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=20) == 0
+    assert process.wait(timeout=20) == 0, "".join(logged[-20:])
     assert not (workdir / ".recoup-local.json").exists()
 
 

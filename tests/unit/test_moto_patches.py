@@ -116,6 +116,9 @@ def test_the_patch_applies_to_the_installed_moto() -> None:
     # test then says so, and the patch is looked at again (or dropped, if upstream took it).
     assert moto_patches.apply() == {
         "dynamodb-transactions",
+        "dynamodb-query",
+        "sqs-messages",
+        "server-backend-lookup",
         "serialised-actions",
         "client-creation",
     }
@@ -355,3 +358,45 @@ def test_moto_serves_one_aws_call_at_a_time(dynamodb: Any) -> None:
     # And goes ahead once it is over
     assert done.wait(5)
     reader.join()
+
+
+HOSTS = [
+    None,
+    "moto_api",
+    "s3",
+    "sqs",
+    "sqs.us-east-1.amazonaws.com",
+    "dynamodb.eu-west-1.amazonaws.com",
+    "bucket.s3.amazonaws.com",
+    "localhost:5000",
+    "nothing.example",
+]
+
+
+def test_the_server_finds_a_hosts_service_as_moto_does_without_listing_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    app = DomainDispatcherApplication(create_backend_app)
+    with moto_patches.unpatched("server-backend-lookup"):
+        own = [app.get_backend_for_host(host) for host in HOSTS]
+    patched = [app.get_backend_for_host(host) for host in HOSTS]  # lists moto's modules once
+    assert patched == own
+    assert own[2:6] == ["s3", "sqs", "sqs", "dynamodb"]
+    listed = 0
+    listdir = os.listdir
+
+    def counting(path: Any) -> list[str]:
+        nonlocal listed
+        listed += 1
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    assert [app.get_backend_for_host(host) for host in HOSTS] == own
+    assert listed == 0
+    with moto_patches.unpatched("server-backend-lookup"):
+        app.get_backend_for_host("sqs.us-east-1.amazonaws.com")
+    assert listed == 1  # moto's own lists the package directory for every request
