@@ -50,8 +50,8 @@ FUNCTIONS = (
     "ReferralReportFunction",
 )
 # Imports the functions' code depends on (webhooks, worker, reminders: rendering, money
-# formatting, phone numbers, addresses, time zones; case files: PDF); each must come from
-# the layer.
+# formatting, phone numbers, addresses, time zones); each must come from the layer. Case
+# files are drawn by the layer's own PDF writer (`recoup.casefile.pdf_writer`).
 LAYER_IMPORTS = (
     "recoup",
     "stripe",
@@ -63,8 +63,9 @@ LAYER_IMPORTS = (
     "phonenumbers",
     "email_validator",
     "tzdata",
-    "fpdf",
 )
+# Libraries no function loads, which would only make every cold start's layer bigger.
+NOT_SHIPPED = ("fpdf", "PIL", "fontTools")
 # A zone the reminders may schedule in; it must resolve from the layer's tzdata alone.
 ZONE = "Australia/Lord_Howe"
 
@@ -362,6 +363,11 @@ def test_every_function_dir_has_its_handler_module(build: Build) -> None:
         assert (build.root / props["CodeUri"] / (module.replace(".", "/") + ".py")).is_file(), (
             logical_id
         )
+
+
+def test_the_layer_ships_no_library_no_function_loads(build: Build) -> None:
+    # Given the built layer / Then it holds no PDF, image or font library
+    assert [name for name in NOT_SHIPPED if (build.layer_python / name).exists()] == []
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)

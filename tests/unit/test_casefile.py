@@ -257,7 +257,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 @pytest.fixture
 def signed(record: dict[str, Any], keys: Keys) -> dict[str, Any]:
     """The record signed, as read back from its JSON file."""
-    return json.loads(record_json(sign_record(record, keys.key_id, keys.sign)))
+    read: dict[str, Any] = json.loads(record_json(sign_record(record, keys.key_id, keys.sign)))
+    return read
 
 
 # --- the record -----------------------------------------------------------------------------

@@ -1,13 +1,16 @@
-"""The case file as a printable PDF (fpdf2), laid out from the JSON record.
+"""The case file as a printable PDF, laid out from the JSON record.
 
-fpdf2's core Helvetica and Courier hold Latin-1 only: the layer ships no Unicode font, and a
+The core Helvetica and Courier hold Latin-1 only: the layer ships no Unicode font, and a
 system font would make the bytes depend on the machine. Text outside Latin-1 is
 transliterated where Unicode allows ("ﬁ" -> "fi", "–" -> "-", "€" -> "EUR") and otherwise
 shown as "?"; the JSON and HTML keep the exact text. The PDF's creation date is the record's
 `generated_at`, so the same record always gives the same bytes.
 
-fpdf2 is slow to import (it loads fontTools): `recoup.casefile.render.render_pdf` imports this
-module only when a PDF is made.
+The file is written by `recoup.casefile.pdf_writer`, which makes the bytes fpdf2 2.8 made for
+these calls, without importing a PDF library (fpdf2 cost about 30 MB of the escalation
+function's memory: docs/performance.md). The page helpers (`CaseFileLayout`) use only the
+calls the two share, so tests/unit/test_casefile_pdf.py can draw the same file with fpdf2 and
+compare the bytes.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
-
+from recoup.casefile.pdf_writer import LMARGIN, NEXT, Document
 from recoup.casefile.render import format_when as when
+
+if TYPE_CHECKING:
+    _Canvas = Document
+else:
+    _Canvas = object
 
 _FALLBACK_DATE = datetime(2000, 1, 1, tzinfo=UTC)  # a record without a valid generated_at
 _TYPOGRAPHY = str.maketrans(
@@ -57,29 +63,33 @@ def latin1(text: object) -> str:
     return "".join(out)
 
 
-class _CaseFilePdf(FPDF):
-    def __init__(self, footer_text: str) -> None:
-        super().__init__(format="A4")
-        self._footer_text = footer_text
+class CaseFileLayout(_Canvas):
+    """The case file's page furniture and text helpers, on a canvas with fpdf2's calls (the
+    writer's `Document`, or fpdf2's `FPDF` in the tests)."""
+
+    footer_text = ""
+
+    def setup(self, footer_text: str) -> None:
+        self.footer_text = footer_text
         self.set_margins(16, 16, 16)
         self.set_auto_page_break(auto=True, margin=16)
 
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font("helvetica", size=8)
-        self.cell(0, 5, f"{self._footer_text} - page {self.page_no()}/{{nb}}", align="C")
+        self.cell(0, 5, f"{self.footer_text} - page {self.page_no()}/{{nb}}", align="C")
 
     def heading(self, text: str) -> None:
         self.ln(3)
         self.set_font("helvetica", style="B", size=12)
-        self.multi_cell(0, 7, latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+        self.multi_cell(0, 7, latin1(text), new_x=LMARGIN, new_y=NEXT, align="L")
         self.set_draw_color(150, 150, 150)
         self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
         self.ln(1)
 
     def line_of_text(self, text: object, *, size: float = 10, mono: bool = False) -> None:
         self.set_font("courier" if mono else "helvetica", size=size)
-        self.multi_cell(0, size * 0.5, latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
+        self.multi_cell(0, size * 0.5, latin1(text), new_x=LMARGIN, new_y=NEXT, align="L")
 
     def fields(self, pairs: Iterable[tuple[str, object]]) -> None:
         for label, value in pairs:
@@ -87,15 +97,26 @@ class _CaseFilePdf(FPDF):
             self.line_of_text(f"{label}: {shown}")
 
 
+class _CaseFilePdf(CaseFileLayout, Document):
+    pass
+
+
 def render_pdf(record: Mapping[str, Any]) -> bytes:
     """The printable PDF of a case-file record (A4, page numbers, reproducible bytes)."""
+    pdf = _CaseFilePdf()
+    draw(pdf, record)
+    return bytes(pdf.output())
+
+
+def draw(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
+    """Lay the record out on `pdf` (a fresh canvas), its metadata included."""
     order, merchant, referral = (
         _map(record, "order"),
         _map(record, "merchant"),
         _map(record, "referral"),
     )
     order_name = order.get("order_name") or order.get("case_id")
-    pdf = _CaseFilePdf(latin1(f"Case file, order {order_name}, {merchant.get('name')}"))
+    pdf.setup(latin1(f"Case file, order {order_name}, {merchant.get('name')}"))
     pdf.set_creation_date(_generated_at(record))
     pdf.set_title(latin1(f"Case file: order {order_name}"))
     pdf.set_author(latin1(merchant.get("name") or ""))
@@ -106,8 +127,8 @@ def render_pdf(record: Mapping[str, Any]) -> bytes:
         0,
         9,
         latin1(f"Case file: {referral.get('kind')} referral"),
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
+        new_x=LMARGIN,
+        new_y=NEXT,
     )
     pdf.line_of_text(
         f"Order {order_name} (case {order.get('case_id')}) of {merchant.get('name')}. "
@@ -126,7 +147,6 @@ def render_pdf(record: Mapping[str, Any]) -> bytes:
         _chain,
     ):
         section(pdf, record)
-    return bytes(pdf.output())
 
 
 def _map(record: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -151,7 +171,7 @@ def _generated_at(record: Mapping[str, Any]) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def _referral(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _referral(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     referral = _map(record, "referral")
     pdf.heading("Referral")
     pdf.fields(
@@ -170,7 +190,7 @@ def _referral(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
         pdf.line_of_text(f"- {when(entry.get('at'))} {entry.get('status')}{amount}{note}", size=9)
 
 
-def _parties(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _parties(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     merchant, customer = _map(record, "merchant"), _map(record, "customer")
     pdf.heading("Merchant")
     pdf.fields(
@@ -203,7 +223,7 @@ def _parties(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
     )
 
 
-def _order(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _order(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     order, amounts = _map(record, "order"), _map(record, "amounts")
     pdf.heading("Order and amounts")
     pdf.fields(
@@ -227,7 +247,7 @@ def _order(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
         )
 
 
-def _attempts(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _attempts(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     pdf.heading("Payment attempts")
     attempts = _list(record, "payment_attempts")
     if not attempts:
@@ -243,7 +263,7 @@ def _attempts(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
         )
 
 
-def _messages(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _messages(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     pdf.heading("Messages sent")
     messages = _list(record, "messages")
     if not messages:
@@ -261,7 +281,7 @@ def _messages(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
             pdf.line_of_text(f"({m.get('text_source')})", size=7)
 
 
-def _reachability(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _reachability(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     reach = _map(record, "reachability")
     pdf.heading("Opt-outs and delivery")
     pdf.line_of_text(reach.get("statement"))
@@ -277,7 +297,7 @@ def _reachability(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
         pdf.line_of_text(f"- {reason}", size=9)
 
 
-def _fraud(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _fraud(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     fraud = _map(record, "fraud")
     pdf.heading("Fraud")
     decision = fraud.get("decision") or "none"
@@ -305,7 +325,7 @@ def _fraud(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
         )
 
 
-def _events(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _events(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     pdf.heading("Event history")
     for event in _list(record, "events"):
         body = event.get("body")
@@ -319,7 +339,7 @@ def _events(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
         pdf.line_of_text(f"hash {event.get('hash')}", size=7, mono=True)
 
 
-def _chain(pdf: _CaseFilePdf, record: Mapping[str, Any]) -> None:
+def _chain(pdf: CaseFileLayout, record: Mapping[str, Any]) -> None:
     chain = _map(record, "chain")
     pdf.heading("Verifying this file")
     pdf.line_of_text(
@@ -346,4 +366,4 @@ def _yes(flag: object) -> str:
     return "yes" if flag else "no"
 
 
-__all__ = ["latin1", "render_pdf"]
+__all__ = ["CaseFileLayout", "draw", "latin1", "render_pdf"]

@@ -61,7 +61,7 @@ def render_html(record: Mapping[str, Any]) -> str:
 
 def render_pdf(record: Mapping[str, Any]) -> bytes:
     """The printable PDF of a case-file record (A4, page numbers, reproducible bytes)."""
-    from recoup.casefile import pdf  # fpdf2 is slow to import: only when a PDF is made
+    from recoup.casefile import pdf  # only where a PDF is made (the writer, the layout)
 
     return pdf.render_pdf(record)
 
