@@ -12,11 +12,17 @@ would load. The work each function gets is made by the local stack in this proce
 real webhook handlers enqueue, the real scheduler queues jobs) and read off the queues, so
 every record is one production would deliver.
 
-1. **Peak RSS** (`ru_maxrss`, and `VmHWM` from /proc/self/status as a cross-check), read in
-   the child after the handler has answered: SQS-triggered functions get their mapping's
-   BatchSize records (template.yaml: 10), HTTP functions one request, the scheduler one
-   scheduled event with due work, the feedback function one SNS notification (SNS invokes
-   with one record).
+1. **Peak RSS** (`VmHWM` from /proc/self/status; `ru_maxrss` is kept only as a cross-check,
+   since Linux carries the spawning parent's high water into it), read in the child after
+   the handler has answered, with the botocore clients still alive then: SQS-triggered
+   functions get their mapping's BatchSize records (template.yaml: 10), HTTP functions one
+   request, the scheduler one scheduled event with due work, the feedback function one SNS
+   notification (SNS invokes with one record). Every function of the template is driven,
+   every answer checked, and the work seen done where it leaves a trace (the queues, the
+   table, the bucket, the outbox, the stand-ins). The ones that call Shopify or
+   Stripe reach the local stack's stand-ins: Stripe's on its loopback port through
+   `RECOUP_STRIPE_API_BASE`; Shopify's served here on a loopback port
+   (`shopify_over_loopback`), the child's Shopify transport pointed at it (`shopify_prelude`).
 2. **Warm against all-cached**: in one fresh process the worker (or sender) first answers a
    batch of 10 (the cold invocation, not counted); then, in pairs, a batch as a warm
    container gets it after more than a minute idle (the shop cache, a minute long, expired:
@@ -59,6 +65,7 @@ BATCH = 10  # template.yaml: every SQS event source mapping's BatchSize
 TIMING_ROUNDS = 3  # fresh processes per function for the timing ratio
 TIMING_PAIRS = 2  # warm / all-cached pairs per process
 SHOP_TIMEZONE = "America/New_York"
+SHOP_NAME, SHOP_CONTACT = "Demo Electronics", "help@demo-electronics.example"
 ORDER_BASE = 5_000_000  # this module's orders, apart from the other benchmarks'
 # The simulated time of the work: the payload's order (2026-11-02 15:15 UTC), step 1 a day
 # later, sent at noon in Portland (the customer), the referral check a month on.
@@ -66,7 +73,23 @@ OPENED = datetime(2026, 11, 2, 15, 15, tzinfo=UTC)
 STEP_ONE = datetime(2026, 11, 3, 20, 0, tzinfo=UTC)
 SPENT = OPENED + timedelta(days=15)
 CHECK = OPENED + timedelta(days=30)
+
+
+def timing_shift() -> timedelta:
+    """How much later than the other phases the timing phases' orders are dated and run:
+    whole days (the same time of day, for quiet hours) past both CHECK and the real clock
+    (the admin's figures ran on it), so no write lands on a day a dashboard's fold has
+    closed (store/rollups.py) or behind the scheduler's cursors: no Lambda's clock runs back."""
+    latest = max(CHECK, datetime.now(tz=UTC))
+    return timedelta(days=(latest - OPENED).days + 3)
+
+
 AGENCY = "claims@agency.example"
+# The agency's report-backs are signed with the shop's secret of this name (the local stack
+# reads it from RECOUP_HANDOVER_SECRET_<NAME>).
+AGENCY_SECRET_REF = "bench-agency"  # noqa: S105 - the name of a secret
+AGENCY_SECRET = "whsec_bench_agency_local_only"  # noqa: S105 - a local benchmark's own
+HANDOVER_SECRET_VAR = "RECOUP_HANDOVER_SECRET_"  # noqa: S105 - a variable name
 CHILD_TIMEOUT = 300
 # Packages whose own import is measured, to say what dominates a function's figure.
 HEAVY = (
@@ -204,13 +227,30 @@ _facts['maxrss_kb'] = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss
 _facts['heavy_loaded'] = sorted(m for m in {heavy!r} if m in sys.modules)
 _facts['answer'] = _summary(_response)
 """
+    + """
+# The botocore clients alive once the handler has answered, by service (read after the
+# high-water mark, so the scan costs the figure nothing).
+import gc as _gc
+_client_class = getattr(sys.modules.get('botocore.client'), 'BaseClient', None)
+_facts['clients'] = {{}}
+if _client_class is not None:
+    for _object in _gc.get_objects():
+        if isinstance(_object, _client_class):
+            _service = _object.meta.service_model.service_name
+            _facts['clients'][_service] = _facts['clients'].get(_service, 0) + 1
+"""
 )
 
 _SUMMARY = """
 def _summary(response):
     if isinstance(response, dict):
         if 'statusCode' in response:
-            return {'status': response['statusCode']}
+            headers = {k.lower(): v for k, v in (response.get('headers') or {}).items()}
+            return {
+                'status': response['statusCode'],
+                'location': str(headers.get('location', '')),
+                'body': str(response.get('body') or '')[:2000],
+            }
         if 'batchItemFailures' in response:
             return {'failed': len(response['batchItemFailures'])}
         return {k: v for k, v in response.items() if isinstance(v, (int, str, bool))}
@@ -267,15 +307,18 @@ def rss_script(
     name: str = "bench",
     offset: float | None = None,
     extra: str = "",
+    prelude: str = "",
 ) -> str:
     """Import `app`, answer `event` once, report the peak RSS. `event=None`: no handler
-    (the interpreter's and imports' own figure); `extra` runs before the figures are read."""
+    (the interpreter's and imports' own figure); `extra` runs before the figures are read;
+    `prelude` before `import app` (the loopback Shopify transport)."""
     setup = "\n".join(
         [
             "import time",
             _CONTEXT,
             _SUMMARY,
             _CLOCK.format(offset=offset) if offset is not None else "",
+            prelude,
             f"EVENT = json.loads({json.dumps(event)!r})" if event is not None else "",
         ]
     )
@@ -300,6 +343,92 @@ def import_rss_script(module: str) -> str:
     )
 
 
+# The child's Shopify calls go to the local stack's stand-in (recoup_local.shopify_tokens:
+# the token endpoint and the GraphQL Admin API), which runs in the benchmark's process and is
+# served here on a loopback port (`shopify_over_loopback`). Recoup reaches Shopify through one
+# replaceable transport (`recoup.integrations.shopify_http.urllib_transport`, what the local
+# stack and the tests replace); the child's is urllib to that port, with the Shopify URL in a
+# header, and it builds the default TLS context per call as urllib does for the HTTPS
+# connection it would open, so the CA store's load is counted. The rest of the function (the
+# OAuth checks, the token's KMS encryption, the Admin API client and its retries) runs as is.
+FORWARD_HEADER = "X-Bench-Shopify-Url"
+TRANSPORT_FAILED = 599  # the stand-in raised TransportError (no answer from Shopify)
+_SHOPIFY_LOOPBACK = """
+import ssl as _ssl
+import urllib.error as _urlerror
+import urllib.request as _urlrequest
+from recoup.integrations import shopify_http as _shopify_http
+
+def _loopback(request):
+    _ssl.create_default_context()
+    headers = {{**dict(request.headers), {header!r}: request.url}}
+    prepared = _urlrequest.Request({base!r}, data=request.body, headers=headers, method="POST")
+    try:
+        with _urlrequest.urlopen(prepared, timeout=10) as answer:
+            found = {{k.lower(): v for k, v in answer.headers.items()}}
+            return _shopify_http.HttpResponse(answer.status, answer.read(), found)
+    except _urlerror.HTTPError as error:
+        with error:
+            if error.code == {failed}:
+                raise _shopify_http.TransportError(error.read().decode()) from None
+            found = {{k.lower(): v for k, v in error.headers.items()}}
+            return _shopify_http.HttpResponse(error.code, error.read(), found)
+
+_shopify_http.urllib_transport = _loopback
+"""
+
+
+def shopify_prelude(base_url: str) -> str:
+    """The child's setup that sends its Shopify calls to the loopback stand-in."""
+    return _SHOPIFY_LOOPBACK.format(header=FORWARD_HEADER, base=base_url, failed=TRANSPORT_FAILED)
+
+
+@contextmanager
+def shopify_over_loopback(endpoint: Callable[[Any], Any]) -> Iterator[str]:
+    """Serve `endpoint` (a shopify_http transport: the local stack's Shopify stand-in) over
+    HTTP on 127.0.0.1 for the children; yields its base URL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from recoup.integrations.shopify_http import HttpRequest, TransportError
+
+    skipped = {FORWARD_HEADER.lower(), "host", "content-length", "connection", "accept-encoding"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in skipped}
+            request = HttpRequest(str(self.headers.get(FORWARD_HEADER)), body, headers)
+            try:
+                answer = endpoint(request)
+            except TransportError as exc:
+                self._reply(TRANSPORT_FAILED, {}, str(exc).encode())
+                return
+            self._reply(answer.status, dict(answer.headers), answer.body)
+
+        def _reply(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "connection"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 # ---------------------------------------------------------------- the stack's side
 def _records(messages: Sequence[Mapping[str, Any]], arn: str) -> list[dict[str, Any]]:
     from recoup_local.lambdas import _sqs_record
@@ -315,6 +444,7 @@ class Stack:
     deliveries: Deliveries
     next_order: int = ORDER_BASE
     now: datetime = OPENED
+    shift: timedelta = timedelta(0)  # how much later than the payload's its orders are dated
 
     # -- environment of a function, as the local stack gives it
     def spec(self, logical_id: str) -> Any:
@@ -339,6 +469,8 @@ class Stack:
         ]
         env = dict(self.spec(logical_id).environment)
         env.update({name: os.environ[name] for name in shared if name in os.environ})
+        # The shop's hand-over secrets (report-backs), as the local stack gives them.
+        env.update({k: v for k, v in os.environ.items() if k.startswith(HANDOVER_SECRET_VAR)})
         return env
 
     def offset(self) -> float:
@@ -399,6 +531,9 @@ class Stack:
         """Order `index`: its own customer, address and IP, so screening passes (one shop's
         customers, not one customer's hundred orders)."""
         order = copy.deepcopy(self.deliveries.order)
+        for key in ("created_at", "updated_at", "processed_at"):
+            if isinstance(order.get(key), str) and self.shift:
+                order[key] = (datetime.fromisoformat(order[key]) + self.shift).isoformat()
         email = f"bench.{index}@example.com"
         order["email"] = order["contact_email"] = email
         customer = order.get("customer") or {}
@@ -426,13 +561,21 @@ class Stack:
 
     def new_orders(self, count: int) -> list[dict[str, Any]]:
         """`count` new pending orders, delivered to the webhook function here: their events,
-        as SQS records of the events queue (not yet applied)."""
-        for _ in range(count):
-            index = self.next_order
-            self.next_order += 1
-            answer = self.call("ShopifyWebhookFunction", self.shopify_delivery(index))
-            if answer["statusCode"] != 200:
-                raise BenchError(f"order {index}: the webhook answered {answer}")
+        as SQS records of the events queue (not yet applied). Delivered when the orders are
+        dated (the webhook refuses an order from the future)."""
+        from recoup import clock
+
+        before = clock._source
+        clock.use(lambda: OPENED + self.shift)
+        try:
+            for _ in range(count):
+                index = self.next_order
+                self.next_order += 1
+                answer = self.call("ShopifyWebhookFunction", self.shopify_delivery(index))
+                if answer["statusCode"] != 200:
+                    raise BenchError(f"order {index}: the webhook answered {answer}")
+        finally:
+            clock.use(before)
         return self.take("EventsQueue", count)
 
     def apply_here(self, records: Sequence[Mapping[str, Any]]) -> None:
@@ -455,18 +598,18 @@ class Stack:
             "detail": {},
         }
 
-    def reminder_jobs(self, count: int) -> list[dict[str, Any]]:
-        """`count` step-1 reminder jobs: orders opened at OPENED, the scheduler run here at
-        STEP_ONE; the jobs as SQS records of the reminder queue."""
+    def reminder_jobs(self, count: int, shift: timedelta = timedelta(0)) -> list[dict[str, Any]]:
+        """`count` step-1 reminder jobs: orders opened at OPENED + `shift`, the scheduler run
+        here at STEP_ONE + `shift`; the jobs as SQS records of the reminder queue."""
         from recoup import clock
 
         self.purge("ReminderQueue")
         try:
-            clock.use(lambda: OPENED)
+            clock.use(lambda: OPENED + shift)
             for start in range(0, count, BATCH):
                 self.apply_here(self.new_orders(min(BATCH, count - start)))
-            clock.use(lambda: STEP_ONE)
-            self.call("SchedulerFunction", self.scheduled_event(STEP_ONE))
+            clock.use(lambda: STEP_ONE + shift)
+            self.call("SchedulerFunction", self.scheduled_event(STEP_ONE + shift))
         finally:
             clock.use(None)
         jobs = self.take("ReminderQueue", count)
@@ -485,11 +628,20 @@ def stack(deliveries: Deliveries) -> Iterator[Stack]:
     from recoup_local.stack import emulated
 
     saved = dict(os.environ)
+    os.environ[HANDOVER_SECRET_VAR + "BENCH_AGENCY"] = AGENCY_SECRET
     try:
         with _quiet(), emulated() as local:
             clock.use(lambda: OPENED)
             try:
-                shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
+                # The identity Shopify's shop query gives at install (the stand-in's): the
+                # privacy jobs email the merchant at its contact address.
+                shops.install(
+                    SHOP,
+                    stripe_account=STRIPE_ACCOUNT,
+                    timezone=SHOP_TIMEZONE,
+                    shop_name=SHOP_NAME,
+                    contact_email=SHOP_CONTACT,
+                )
                 policies.save_doc(
                     SHOP,
                     policies.REFERRAL,
@@ -498,7 +650,11 @@ def stack(deliveries: Deliveries) -> Iterator[Stack]:
                         "version": 1,
                         "agency": {
                             "after_last_step_days": 14,
-                            "hand_over": {"channel": "email", "address": AGENCY},
+                            "hand_over": {
+                                "channel": "email",
+                                "address": AGENCY,
+                                "secret_ref": AGENCY_SECRET_REF,
+                            },
                         },
                         "thresholds": {
                             "USD": {
@@ -540,6 +696,7 @@ class Peak:
     answer: Mapping[str, Any]
     note: str = ""
     log: str = field(default="", repr=False, compare=False)
+    clients: Mapping[str, int] = field(default_factory=dict)  # botocore clients alive after
 
     @property
     def met(self) -> bool | None:
@@ -553,6 +710,8 @@ class MemoryResult:
     packages: Mapping[str, float]  # MB added by importing the package alone
     built: bool
     python: str
+    unused: Mapping[str, float] = field(default_factory=dict)  # in the layer, loaded by none
+    client_mb: float | None = None  # one more DynamoDB client, in a botocore session of its own
 
     @property
     def worst(self) -> Peak:
@@ -573,6 +732,7 @@ def _probe(
     *,
     offset: float | None,
     check: Callable[[Mapping[str, Any]], str | None] = lambda _answer: None,
+    prelude: str = "",
 ) -> Peak:
     # The import's own figure first (a separate child: reading RSS mid-run is not a peak).
     imported = run_child(
@@ -586,7 +746,8 @@ def _probe(
             "_facts['maxrss_kb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n" + _HWM,
         ),
     )
-    result = run_child(layout, function, env, rss_script(event, name=logical_id, offset=offset))
+    script = rss_script(event, name=logical_id, offset=offset, prelude=prelude)
+    result = run_child(layout, function, env, script)
     facts = result["facts"]
     answer = facts.get("answer", {})
     problem = check(answer)
@@ -601,6 +762,7 @@ def _probe(
         loaded=tuple(facts.get("heavy_loaded", ())),
         answer=answer,
         log=result.get("log", ""),
+        clients=dict(facts.get("clients", {})),
     )
 
 
@@ -779,7 +941,7 @@ def peaks(
         clock.use(None)
     st.now = CHECK
     st.purge("HandOverQueue")
-    before = len(sent_messages(fresh.REGION))
+    st.purge("ShopifyTasksQueue")
     checks = _bodies_as_records(
         st, "EscalationQueue", [{"shop": SHOP, "case_id": c} for c in case_ids]
     )
@@ -793,12 +955,15 @@ def peaks(
         offset=st.offset(),
         check=_no_failures,
     )
-    emails = len(sent_messages(fresh.REGION)) - before
-    add(replace(peak, note=f"{emails} emails sent"))
     st.done("EscalationQueue", checks)
+    # Each referral wrote its file set (a PDF among them) and queued its hand-over.
+    pdfs = _case_file_pdfs(st, case_ids)
+    handovers = st.take("HandOverQueue", BATCH)
+    if pdfs != BATCH or len(handovers) != BATCH:
+        raise BenchError(f"escalation: {pdfs} case-file PDFs, {len(handovers)} hand-overs")
+    add(replace(peak, note=f"{pdfs} case-file PDFs written, {len(handovers)} hand-overs queued"))
 
     # Hand-over: the jobs those referrals queued (email with the case file PDF).
-    handovers = st.take("HandOverQueue", BATCH)
     st.now = CHECK + timedelta(minutes=5)  # the quick-path attempts fall due just after
     before = len(sent_messages(fresh.REGION))
     if handovers:
@@ -828,19 +993,293 @@ def peaks(
         if answer["statusCode"] != 200:
             raise BenchError(f"customers/data_request answered {answer}")
     privacy = st.take("PrivacyQueue", BATCH)
-    add(
+    exports, before = _objects(st, f"exports/{SHOP}/"), len(sent_messages(fresh.REGION))
+    peak = _probe(
+        layout,
+        "privacy",
+        "PrivacyFunction",
+        st.env("PrivacyFunction"),
+        {"Records": privacy},
+        f"{len(privacy)} records: customers/data_request (one case each)",
+        offset=st.offset(),
+        check=_no_failures,
+    )
+    written = _objects(st, f"exports/{SHOP}/") - exports
+    emails = len(sent_messages(fresh.REGION)) - before
+    if written != len(privacy) or emails != len(privacy):
+        raise BenchError(f"privacy: {written} exports written, {emails} merchant emails")
+    add(replace(peak, note=f"{written} exports written, the merchant emailed ×{emails}"))
+    st.done("PrivacyQueue", privacy)
+
+    # The functions that call Shopify or Stripe, or answer a customer's or an agency's click.
+    for peak in outside_calls(layout, st, sent=sent[-1], referred=case_ids):
+        add(peak)
+    return found
+
+
+def outside_calls(
+    layout: Layout, st: Stack, *, sent: Any, referred: Sequence[str]
+) -> Iterator[Peak]:
+    """shopify_auth, shopify_tasks, pay_link, unsubscribe and referral_report, one real
+    invocation each, after the escalation (`referred`: its cases, handed over to the agency;
+    `sent`: one of the sender's reminders)."""
+    from recoup import clock, links
+    from recoup.domain import handover
+    from recoup.integrations import shopify_oauth
+    from recoup.store import cases as case_store
+    from recoup.store import contacts, shops, tokens
+    from recoup_local.lambdas import http_event
+
+    endpoint = st.local.shopify_tokens
+    stripe = st.local.stripe
+    if endpoint is None or stripe is None:
+        raise BenchError("the local stack has no Shopify or Stripe stand-in")
+    secret = st.local.shopify_secret
+    with shopify_over_loopback(endpoint) as shopify_url:
+        prelude = shopify_prelude(shopify_url)
+
+        # OAuth: Shopify sends the merchant back with a code (the state cookie set by /auth):
+        # the code is exchanged at the token endpoint, the token stored (KMS, token key), the
+        # shop's identity read with the GraphQL Admin API.
+        st.now = CHECK + timedelta(minutes=10)
+        nonce, cookie = shopify_oauth.new_state(SHOP, now=st.now, secret=secret)
+        params = {
+            "code": "bench-authorization-code",
+            "host": "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvZGVtby1lbGVjdHJvbmljcw",
+            "shop": SHOP,
+            "state": nonce,
+            "timestamp": str(int(st.now.timestamp())),
+        }
+        exchanges = endpoint.exchanges
+        yield _checked(
+            _probe(
+                layout,
+                "shopify_auth",
+                "ShopifyAuthFunction",
+                st.env("ShopifyAuthFunction"),
+                http_event(
+                    "GET",
+                    "/auth/callback",
+                    {"Cookie": f"{shopify_oauth.STATE_COOKIE}={cookie}"},
+                    b"",
+                    _signed_query(params, secret),
+                ),
+                "1 request: GET /auth/callback (OAuth code exchanged, shop queried)",
+                offset=st.offset(),
+                check=_redirect_to(f"https://{SHOP}/admin/apps/{st.local.shopify_api_key}"),
+                prelude=prelude,
+            ),
+            lambda peak: (
+                None
+                if endpoint.exchanges == exchanges + 1
+                and tokens.status(SHOP).expiring
+                and "Reading the shop's identity failed" not in peak.log
+                else "no token was exchanged and stored, or the shop not queried"
+            ),
+            "code exchanged at the Shopify stand-in, token stored, identity read",
+        )
+
+        # Customer tags: the jobs the escalation's referrals queued, with the token above.
+        jobs = st.take("ShopifyTasksQueue", BATCH)
+        if len(jobs) != BATCH:
+            raise BenchError(f"the escalation queued {len(jobs)} tag jobs, not {BATCH}")
+        tagged = len(_shop_tags(endpoint))
+        st.now = CHECK + timedelta(minutes=15)
+        yield _checked(
+            _probe(
+                layout,
+                "shopify_tasks",
+                "ShopifyTasksFunction",
+                st.env("ShopifyTasksFunction"),
+                {"Records": jobs},
+                f"{BATCH} records: customer tags of referred cases (GraphQL tagsAdd)",
+                offset=st.offset(),
+                check=_no_failures,
+                prelude=prelude,
+            ),
+            lambda _peak: (
+                None
+                if len(_shop_tags(endpoint)) == tagged + BATCH
+                else f"{len(_shop_tags(endpoint)) - tagged} customers tagged, not {BATCH}"
+            ),
+            f"{BATCH} customers tagged at the Shopify stand-in",
+        )
+        st.done("ShopifyTasksQueue", jobs)
+
+    # Pay link: a new order, unpaid for a day; its link opens a Checkout Session for what is
+    # owed on the shop's connected account (the Stripe stand-in, through RECOUP_STRIPE_API_BASE).
+    try:
+        clock.use(lambda: OPENED)
+        records = st.new_orders(1)
+        st.apply_here(records)
+    finally:
+        clock.use(None)
+    case_id = str(json.loads(records[0]["body"])["case_id"])
+    st.now = OPENED + timedelta(days=1)
+    token = links.sign_pay(SHOP, case_id, now=st.now, secret=st.local.link_secret)
+    sessions = len(stripe.sessions)
+    yield _checked(
         _probe(
             layout,
-            "privacy",
-            "PrivacyFunction",
-            st.env("PrivacyFunction"),
-            {"Records": privacy},
-            f"{len(privacy)} records: customers/data_request (one case each)",
+            "pay_link",
+            "PayLinkFunction",
+            st.env("PayLinkFunction"),
+            http_event("GET", f"/pay/{token}", {}, b""),
+            "1 request: GET /pay/<token> (Checkout Session created)",
             offset=st.offset(),
-            check=_no_failures,
-        )
+            check=_redirect_to(f"{stripe.url}/checkout/cs_test_", prefix=True),
+        ),
+        lambda _peak: (
+            None
+            if len(stripe.sessions) == sessions + 1
+            and case_store.audit_trail(SHOP, case_id)[-1].body.get("kind") == "pay_link.opened"
+            else "no Checkout Session, or the click is not on the case's trail"
+        ),
+        "Checkout Session on the Stripe stand-in; click on the trail",
     )
-    st.done("PrivacyQueue", privacy)
+
+    # Unsubscribe: a mail client's one-click POST to a reminder's List-Unsubscribe link.
+    url = _unsubscribe_url(sent.content)
+    query = url.split("?", 1)[1]
+    st.now = CHECK + timedelta(minutes=20)
+    yield _checked(
+        _probe(
+            layout,
+            "unsubscribe",
+            "UnsubscribeFunction",
+            st.env("UnsubscribeFunction"),
+            http_event(
+                "POST",
+                "/unsubscribe",
+                {"Content-Type": "application/x-www-form-urlencoded"},
+                b"List-Unsubscribe=One-Click",
+                query,
+            ),
+            "1 request: POST /unsubscribe (RFC 8058 one-click of a reminder's link)",
+            offset=st.offset(),
+            check=_status(200),
+        ),
+        lambda _peak: (
+            None
+            if contacts.reachability(SHOP, sent.to, None).email_opted_out
+            else "the address is not opted out"
+        ),
+        "the address opted out of the shop's emails",
+    )
+
+    # Report-back: the agency accepted one of the referred cases (signed with its secret).
+    st.now = CHECK + timedelta(hours=1)
+    body = json.dumps(
+        {
+            "shop": SHOP,
+            "case_id": referred[0],
+            "status": "accepted",
+            "reported_at": (st.now - timedelta(minutes=1)).isoformat(),
+        }
+    ).encode()
+    signature = handover.sign(body, [AGENCY_SECRET], st.now)
+    yield _checked(
+        _probe(
+            layout,
+            "referral_report",
+            "ReferralReportFunction",
+            st.env("ReferralReportFunction"),
+            http_event(
+                "POST",
+                "/referrals/report",
+                {"Content-Type": "application/json", handover.SIGNATURE_HEADER: signature},
+                body,
+            ),
+            "1 request: POST /referrals/report (agency's signed report: accepted)",
+            offset=st.offset(),
+            check=_status(200),
+        ),
+        lambda _peak: _referral_status(case_store.load(SHOP, referred[0]), "accepted"),
+        "the referral moved to accepted",
+    )
+    shops.forget()
+
+
+def _checked(peak: Peak, side_effect: Callable[[Peak], str | None], note: str) -> Peak:
+    """The peak, once the work it was given is seen done in the table or the stand-ins."""
+    problem = side_effect(peak)
+    if problem:
+        raise BenchError(f"{peak.function}: {problem} ({peak.answer})")
+    return replace(peak, note=note)
+
+
+def _signed_query(params: Mapping[str, str], secret: str) -> str:
+    """A query as Shopify signs it: hex HMAC-SHA256 of the sorted name=value pairs."""
+    import hashlib
+    import hmac
+    from urllib.parse import urlencode
+
+    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return urlencode({**params, "hmac": digest})
+
+
+def _redirect_to(
+    location: str, *, prefix: bool = False
+) -> Callable[[Mapping[str, Any]], str | None]:
+    def check(answer: Mapping[str, Any]) -> str | None:
+        found = str(answer.get("location", ""))
+        if answer.get("status") not in (302, 303):
+            return f"not a redirect: {str(answer.get('body', ''))[:300]}"
+        matches = found.startswith(location) if prefix else found == location
+        return None if matches else f"redirected to {found}, not {location}"
+
+    return check
+
+
+def _shop_tags(endpoint: Any) -> dict[Any, set[str]]:
+    """The customers the Shopify stand-in holds tags for, in the demo shop."""
+    tags: dict[tuple[str, str], set[str]] = getattr(endpoint.inner, "tags", {})
+    return {key: held for key, held in tags.items() if key[0] == SHOP and held}
+
+
+def _unsubscribe_url(content: bytes) -> str:
+    from email import message_from_bytes, policy
+
+    parsed = message_from_bytes(content, policy=policy.default)
+    header = str(parsed.get("List-Unsubscribe", ""))
+    for part in header.split(","):
+        url = part.strip().strip("<>")
+        if url.startswith("http") and "?" in url:
+            return url
+    raise BenchError(f"the reminder has no unsubscribe link: {header!r}")
+
+
+def _referral_status(stored: Any, expected: str) -> str | None:
+    latest = stored.referrals.latest if stored and stored.referrals else None
+    status = str(latest.status) if latest else None
+    return None if status == expected else f"the referral is {status}, not {expected}"
+
+
+def _objects(st: Stack, prefix: str) -> int:
+    """Objects under `prefix` in the case-files bucket."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name=fresh.REGION)
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=st.local.stack.refs["CaseFilesBucket"], Prefix=prefix
+    )
+    return sum(len(page.get("Contents", [])) for page in pages)
+
+
+def _case_file_pdfs(st: Stack, case_ids: Sequence[str]) -> int:
+    """The cases whose referral's case file has a PDF (its first bytes read: a PDF)."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name=fresh.REGION)
+    bucket = st.local.stack.refs["CaseFilesBucket"]
+    found = 0
+    for case_id in case_ids:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"cases/{SHOP}/{case_id}/")
+        keys = [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".pdf")]
+        if keys:
+            head = s3.get_object(Bucket=bucket, Key=keys[0], Range="bytes=0-7")["Body"].read()
+            found += head.startswith(b"%PDF-")
     return found
 
 
@@ -921,6 +1360,16 @@ def _sns_event(topic: str, message: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _importable(layout: Layout, module: str) -> bool:
+    """The module's package is in the layer (looked up without importing it)."""
+    import importlib.util
+
+    top = module.split(".")[0]
+    if layout.built:
+        return (layout.layer / top).is_dir() or (layout.layer / f"{top}.py").is_file()
+    return importlib.util.find_spec(top) is not None
+
+
 def package_costs(layout: Layout, modules: Sequence[str]) -> dict[str, float]:
     """MB each module adds when imported alone in a fresh interpreter (with what it pulls)."""
     costs: dict[str, float] = {}
@@ -928,6 +1377,27 @@ def package_costs(layout: Layout, modules: Sequence[str]) -> dict[str, float]:
         facts = run_child(layout, "event_worker", {}, import_rss_script(module))["facts"]
         costs[module] = _mb(facts["VmHWM"] - facts["before_kb"])
     return costs
+
+
+_CLIENT_COST = (
+    """
+import botocore.session
+_clients = [botocore.session.get_session().create_client('dynamodb', region_name='us-east-1')]
+"""
+    + _HWM.replace("_facts[", "_first[").replace("for _line", "_first = {}\nfor _line")
+    + """
+_clients.append(botocore.session.get_session().create_client('dynamodb', region_name='us-east-1'))
+"""
+)
+
+
+def client_cost(layout: Layout) -> float:
+    """MB a second DynamoDB client adds when it is made in a botocore session of its own (as
+    each PynamoDB model's connection makes one): the service model is loaded and parsed
+    again, per session."""
+    script = fresh.span_script(_CLIENT_COST, after="_facts['first_kb'] = _first['VmHWM']\n" + _HWM)
+    facts = run_child(layout, "event_worker", {}, script)["facts"]
+    return _mb(facts["VmHWM"] - facts["first_kb"])
 
 
 def bare_rss(layout: Layout) -> float:
@@ -1068,7 +1538,8 @@ def worker_timing(
     batch: int = BATCH,
 ) -> Timing:
     found = []
-    st.now = OPENED
+    st.shift = timing_shift()
+    st.now = OPENED + st.shift
     for _ in range(rounds):
         batches = [st.new_orders(batch) for _ in range(1 + 2 * pairs)]
         found.append(_timing_round(layout, "event_worker", "EventWorkerFunction", st, batches))
@@ -1087,10 +1558,11 @@ def sender_timing(
     batch: int = BATCH,
 ) -> Timing:
     found = []
+    st.shift = timing_shift()
     for _ in range(rounds):
-        jobs = st.reminder_jobs(batch * (1 + 2 * pairs))
+        jobs = st.reminder_jobs(batch * (1 + 2 * pairs), st.shift)
         batches = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
-        st.now = STEP_ONE
+        st.now = STEP_ONE + st.shift
         found.append(_timing_round(layout, "sender", "SenderFunction", st, batches))
         st.done("ReminderQueue", jobs)
     return Timing("sender", f"batches of {batch} reminder jobs (step 1, email)", found)
@@ -1102,18 +1574,6 @@ class Result:
     memory: MemoryResult
     timings: Sequence[Timing]
     seconds: float = 0.0
-    notes: Sequence[str] = field(default_factory=tuple)
-
-
-NOT_DRIVEN = {
-    "shopify_auth": "OAuth install and token exchange call Shopify's token endpoint, whose "
-    "stand-in runs inside the local stack's process only",
-    "shopify_tasks": "its jobs call Shopify's GraphQL Admin API (customer tags); same reason",
-    "pay_link": "a pay link opens a Stripe Checkout session on the platform's stand-in; not "
-    "driven yet",
-    "unsubscribe": "not driven yet (one small GET; no heavy package on its path)",
-    "referral_report": "not driven yet (a signed report-back from an agency)",
-}
 
 
 def run(
@@ -1122,33 +1582,35 @@ def run(
     rounds: int = TIMING_ROUNDS,
     progress: Callable[[str], None] = lambda _m: None,
     layout: Layout | None = None,
+    timing: bool = True,
 ) -> Result:
+    """Both parts; `timing=False` measures the peaks only (no warm/cached timing)."""
     started = time.perf_counter()
     deliveries = deliveries or Deliveries()
+    timings: list[Timing] = []
     with nullcontext(layout) if layout else built_layout() as lay:
         progress(f"layer: {'built' if lay.built else 'source'} ({lay.layer})")
         with stack(deliveries) as st:
             found = peaks(lay, st, progress)
-            progress("worker timing")
-            worker = worker_timing(lay, st, rounds)
-            progress(f"worker: {worker.ratio:.2f}; sender timing")
-            sender = sender_timing(lay, st, rounds)
-            progress(f"sender: {sender.ratio:.2f}")
+            if timing:
+                progress("worker timing")
+                timings.append(worker_timing(lay, st, rounds))
+                progress(f"worker: {timings[-1].ratio:.2f}; sender timing")
+                timings.append(sender_timing(lay, st, rounds))
+                progress(f"sender: {timings[-1].ratio:.2f}")
         loaded = sorted({m for p in found for m in p.loaded})
-        progress(f"package import costs: {', '.join(loaded)}")
+        unused = [m for m in HEAVY if m not in loaded and _importable(lay, m)]
+        progress(f"package import costs: {', '.join(loaded)}; loaded by none: {unused}")
         memory = MemoryResult(
             peaks=found,
             bare_mb=bare_rss(lay),
             packages=package_costs(lay, loaded),
             built=lay.built,
             python=f"{Path(lay.python).name} {' '.join(lay.flags)}".strip(),
+            unused=package_costs(lay, unused),
+            client_mb=client_cost(lay),
         )
-    return Result(
-        memory=memory,
-        timings=(worker, sender),
-        seconds=time.perf_counter() - started,
-        notes=tuple(f"{name}: {why}" for name, why in NOT_DRIVEN.items()),
-    )
+    return Result(memory=memory, timings=tuple(timings), seconds=time.perf_counter() - started)
 
 
 def run_in_process(rounds: int = TIMING_ROUNDS) -> Result:
@@ -1156,8 +1618,29 @@ def run_in_process(rounds: int = TIMING_ROUNDS) -> Result:
     return run(rounds=rounds)
 
 
-if __name__ == "__main__":
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m benchmarks.memory`: this benchmark alone, printed (docs/performance.md is
+    rewritten by `make bench` only)."""
+    import argparse
+
     from benchmarks import report_memory
 
-    outcome = run(progress=lambda m: print(f"  .. {m}", file=sys.stderr, flush=True))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=TIMING_ROUNDS, help="timing processes")
+    parser.add_argument("--no-timing", action="store_true", help="peak RSS only")
+    parser.add_argument("--markdown", action="store_true", help="print the doc's sections too")
+    args = parser.parse_args(argv)
+    outcome = run(
+        rounds=args.rounds,
+        timing=not args.no_timing,
+        progress=lambda m: print(f"  .. {m}", file=sys.stderr, flush=True),
+    )
     print("\n".join(report_memory.text_lines(outcome)))
+    if args.markdown:
+        print("\n".join(report_memory.section(outcome)))
+    print(f"({outcome.seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

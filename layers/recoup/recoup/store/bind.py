@@ -1,4 +1,4 @@
-"""Point the models at the configured table (once per process)."""
+"""Point the models at the configured table, through one botocore client (once per process)."""
 
 from __future__ import annotations
 
@@ -13,21 +13,30 @@ from recoup.store.models import MODELS
 @cache
 def bind() -> None:
     settings = get_settings()
+    shared = _shared()
     for model in MODELS:
         model.Meta.table_name = settings.table_name
         model.Meta.region = settings.region
         model._connection = None  # PynamoDB caches the connection per model
+        # Each model's connection would build a botocore client of its own (a session, the
+        # service model parsed again: ~10 MB and tens of ms each); they share this one.
+        model._get_connection().connection._client = shared.client
+
+
+def connection() -> Connection:
+    """The one connection transactions and batch reads use, for the container's life, whose
+    client every model's connection shares: a new one per transaction would make botocore
+    build a client (parse its service model) every time."""
+    bind()
+    return _shared()
 
 
 @cache
-def connection() -> Connection:
-    """The one connection transactions use, for the container's life: a new one per
-    transaction would make botocore build a client (parse its service model) every time."""
-    bind()
+def _shared() -> Connection:
     return Connection(region=get_settings().region)
 
 
 def unbind() -> None:
     """Forget the binding (tests and the local stack rebind to a new table)."""
     bind.cache_clear()
-    connection.cache_clear()
+    _shared.cache_clear()
