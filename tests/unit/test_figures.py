@@ -3,11 +3,12 @@ by the reminder that preceded each payment, by state."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoup.domain import rollup
@@ -214,3 +215,113 @@ def test_a_merged_case_leaves_the_figures_it_was_counted_in() -> None:
     # Then its contribution is taken back whole
     assert counted is not None
     assert change == {counted[0]: {name: -value for name, value in counted[1].items()}}
+
+
+# ------------------------------------------------------------------- rollups, folded
+
+_SHOPS = itertools.count()
+# Writers' clocks: most right, some hours off, one most of a day behind (it writes the shards
+# of days the folds have taken already).
+_SKEWS = (timedelta(0),) * 2 + (timedelta(hours=-2), timedelta(hours=2), timedelta(hours=-20))
+
+
+@st.composite
+def timelines(draw: st.DrawFn) -> list[tuple[datetime, str, Any]]:
+    """Case changes at the times they are written, each by a writer whose clock may be off,
+    often just after a fold and often in the hours after their opening day's fold is due;
+    more folds and dashboard reads of random periods at random times in between."""
+    histories = draw(
+        st.lists(case_histories(), min_size=1, max_size=8, unique_by=lambda h: h[0][0].case_id)
+    )
+    events: list[tuple[datetime, str, Any]] = []
+    for history in histories:
+        first = history[0][0].opened_at
+        assert first is not None
+        later = st.one_of(st.integers(0, 24 * 20), st.integers(25, 68))  # hours after opening
+        offsets = sorted(draw(st.lists(later, min_size=len(history), max_size=len(history))))
+        for index, state in enumerate(history):
+            at = first + timedelta(hours=offsets[index] if index else 0)
+            if draw(st.booleans()):
+                events.append((at, "fold", None))
+            before = history[index - 1] if index else None
+            events.append((at, "write", (state, before, draw(st.sampled_from(_SKEWS)))))
+    for _ in range(draw(st.integers(0, 3))):
+        events.append((MONDAY + timedelta(hours=draw(st.integers(0, 24 * 60))), "fold", None))
+    for _ in range(draw(st.integers(1, 4))):
+        start = draw(st.one_of(st.none(), st.integers(-3, 70)))
+        days = draw(st.one_of(st.none(), st.integers(1, 75)))
+        at = MONDAY + timedelta(hours=draw(st.integers(24, 24 * 75)))
+        events.append((at, "read", (start, days)))
+    # in time order, a fold before the write it shares its time with
+    return sorted(events, key=lambda event: (event[0], event[1]))
+
+
+def _write_rollups(shop: str, case_id: str, delta: Any, writer_clock: datetime) -> int:
+    """Add one case change as the store does (in a transaction), retried as the store's
+    callers retry a cancelled one; the attempts it took."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    from recoup import clock
+    from recoup.store import rollups
+    from recoup.store.bind import connection
+
+    clock.use(lambda: writer_clock)
+    try:
+        for attempt in range(1, 6):
+            try:
+                with TransactWrite(connection=connection()) as tx:
+                    for item, actions in rollups.updates(shop, case_id, delta):
+                        tx.update(item, actions=actions)
+                return attempt
+            except TransactWriteError as exc:
+                reasons = exc.cancellation_reasons or []
+                if not any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+                    raise
+    finally:
+        clock.use(None)
+    raise AssertionError(f"case {case_id}: its change never landed")
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(timeline=timelines())
+def test_rollups_folded_at_random_points_sum_to_the_figures_of_the_cases(
+    local: Any, timeline: list[tuple[datetime, str, Any]]
+) -> None:
+    from recoup import clock
+    from recoup.services import figures
+    from recoup.store import rollups
+
+    shop = f"fold-{next(_SHOPS)}.myshopify.com"
+    current: dict[str, tuple[Case, Dunning | None]] = {}
+    # Given case changes written as they happen (late changes to days folded long before
+    # among them), folds at random points, and writers whose clocks are off
+    for at, kind, what in timeline:
+        if kind == "write":
+            state, before, skew = what
+            change = rollup.delta(
+                rollup.contribution(*before) if before else None, rollup.contribution(*state)
+            )
+            if change:
+                _write_rollups(shop, state[0].case_id, change, at + skew)
+            current[state[0].case_id] = state
+        elif kind == "fold":
+            rollups.fold(shop, now=at)
+        else:
+            # When a dashboard reads a period (folding what is due first)
+            first, days = what
+            start = None if first is None else MONDAY.replace(hour=0) + timedelta(days=first)
+            end = None
+            if days is not None:
+                end = (start or MONDAY.replace(hour=0)) + timedelta(days=days)
+            clock.use(lambda at=at: at)
+            try:
+                shown = figures.for_shop(shop, start=start, end=end)
+            finally:
+                clock.use(None)
+            # Then its figures are those of the cases opened in it, as they are now
+            assert shown == compute(current.values(), start=start, end=end), (at, start, end)

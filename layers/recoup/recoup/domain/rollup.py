@@ -6,13 +6,17 @@ figures by `delta(before, after)`, which the store adds to the rollup items in t
 transaction as the case (exactly once, by the case's version condition). Summing the
 contributions of every tracked case opened in a period gives the same figures as reading
 every case (`services/figures.compute`): a property test holds the two together.
+
+A month's counters (store/rollups.py folds finished days into months) are its days' counters
+summed, except that the cases opened and paid are kept by week of opening (`by_week`): the
+figures chart weeks, and a month does not say which of its days a case opened on.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, SentMessage
@@ -27,6 +31,7 @@ STATE = "state:"  # + case status
 REMINDERS = "reminders:"  # + reminder status, or "none"
 STEP = "step:"  # + "<step, 0 before any reminder>:<channel>:" + "cases" or "recovered"
 NO_REMINDERS = "none"
+WEEK = "week:"  # + "<monday>:" + CASES or PAID_CASES: a month's cases by week of opening
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -80,6 +85,25 @@ def delta(
         key: {name: value for name, value in counters.items() if value}
         for key, counters in change.items()
         if any(counters.values())
+    }
+
+
+def month_of(day: date) -> date:
+    """The first day of the day's month: a month's key."""
+    return day.replace(day=1)
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def by_week(day: date, counters: Counters) -> Counters:
+    """A day's counters as its month holds them: the cases opened and paid under the day's
+    week of opening (`week:<monday>:cases`), everything else as it is."""
+    week = f"{WEEK}{monday_of(day).isoformat()}:"
+    return {
+        (week + name if name in (CASES, PAID_CASES) else name): value
+        for name, value in counters.items()
     }
 
 

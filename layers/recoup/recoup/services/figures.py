@@ -3,8 +3,10 @@ week of opening, which reminder step and channel preceded each payment, cases by
 
 `compute` is pure (cases and their reminder progress in, figures out); `for_shop` sums the
 shop's rollup items for the period (`from_rollups`), which the case writes keep equal to
-`compute` over the same cases. Amounts are kept per currency and never added across
-currencies. A period selects the cases *opened* in it, so every figure describes one cohort.
+`compute` over the same cases: whole months from month items, the days at the period's edges
+from day items, the days not folded yet from their shards (store/rollups.py). Amounts are
+kept per currency and never added across currencies. A period selects the cases *opened* in
+it, so every figure describes one cohort.
 """
 
 from __future__ import annotations
@@ -113,8 +115,9 @@ def compute(
 
 def for_shop(shop: str, *, start: datetime | None = None, end: datetime | None = None) -> Figures:
     """The figures of one shop's cases opened in [start, end): a sum of its rollup items for
-    those UTC days (store/rollups.py), never a read of its cases. The bounds are UTC days
-    (the admin API asks for whole days); a bound inside a day takes in the whole day."""
+    those UTC days (store/rollups.py), never a read of its cases; the first request after a
+    day is due folds it (a write). The bounds are UTC days (the admin API asks for whole
+    days); a bound inside a day takes in the whole day."""
     first = start.astimezone(UTC).date() if start else None
     last = end.astimezone(UTC) if end else None
     stop = None
@@ -146,6 +149,10 @@ def from_rollups(rows: Iterable[tuple[RollupKey, Counters]]) -> Figures:
                 outstanding[key.currency] += value
             elif name == rollup.RECOVERED:
                 recovered[key.currency] += value
+            elif name.startswith(rollup.WEEK):  # a month's cases by week of opening
+                monday, what = name.removeprefix(rollup.WEEK).split(":")
+                into = opened_in if what == rollup.CASES else paid_in
+                into[date.fromisoformat(monday)] += value
             elif name.startswith(rollup.STEP):
                 step_text, channel, what = name.removeprefix(rollup.STEP).split(":")
                 step: tuple[int | None, str | None] = (
