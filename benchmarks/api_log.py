@@ -139,9 +139,11 @@ def _item_kind(key: Mapping[str, Any]) -> str:
         return "customer link"  # (store/customer_links.py)
     if pk.startswith("DELIVERY#"):  # a provider's message id: its case and step
         return "delivery"
+    if pk.startswith("MSG#"):  # one customer's messages from a shop, the last 7 days
+        return "message log"  # (store/contacts.py)
     prefixes = {
         "CONTACT#": "contact",
-        "MSG#": "message log",
+        "MSG#": "message entry",  # an earlier version's message log, in SHOP#
         "VEL#": "velocity mark",  # an earlier version's failed payment, in SHOP#
         "ADDR#": "address mark",  # an earlier version's customer at an address, in SHOP#
     }
@@ -165,8 +167,10 @@ CASE_WITH_POLICIES = "case with policies"
 def _batch_read(keys: list[Mapping[str, Any]]) -> str:
     kinds = set(map(_item_kind, keys))
     policies = {k for k in kinds if k.endswith("policy")}
-    if "case" in kinds and policies and kinds == {"case"} | policies:
-        return f"{CASE_WITH_POLICIES} ({', '.join(sorted(policies))})"
+    if "case" in kinds and policies and kinds - {"shop"} == {"case"} | policies:
+        # The shop's item comes along when the container holds no copy of it.
+        shop = " and the shop" if "shop" in kinds else ""
+        return f"{CASE_WITH_POLICIES} ({', '.join(sorted(policies))}){shop}"
     return _kinds(keys)
 
 

@@ -27,14 +27,19 @@ counts it) before and after, and costed by DynamoDB's rules (`item_size`, `wcu`)
   a projected attribute (one): the `shop` index (keys only: `shop_part`, `shop_sort` and the
   table keys) and the `due` index (`due_pk`, `due_sk`, the table keys and `next_step`).
 
-Each WCU is attributed to the partition it lands in, by class: the order's own partitions
-(`CASE#`, `XREF#`, `WHO#`, `DELIVERY#`, and the per-identity `VEL#`/`ADDR#` counters), the
-shop's partition `SHOP#`, the `shop` index (4 partitions per shop), the `due` index (4
-partitions, shared by every shop), the rollups (16 partitions per shop), `GLOBAL` (one
+Each WCU is attributed to the partition it lands in, by class: the order's or customer's own
+partitions (`CASE#`, `XREF#`, `WHO#`, `DELIVERY#`, the message log `MSG#`, and the
+per-identity `VEL#`/`ADDR#` counters), the shop's partition `SHOP#`, the `shop` index (8
+partitions per shop), the `due` index (8 partitions, shared by every shop), the rollup shards
+(16 partitions per shop, today's and yesterday's changes), the rollup days and months (4
+partitions each per shop: changes to older days by case, and the daily fold), `GLOBAL` (one
 partition: every shop's SMS numbers) and the scheduler's cursors (one item, once a run: not
-per order). The ceiling: for every shared class, 1,000 WCU/s × its partitions ÷ its WCU per
-order (writes spread evenly over its partitions by hash); the least of these is the
-sustained orders/s one shop can take, for a stated mix of paid and unpaid orders.
+per order).
+A rollup, customer link or message log item the order's writes create enters the `shop`
+index; in a busy shop the day's rollup items exist already, so that share is an upper bound.
+The ceiling: for every shared class, 1,000 WCU/s × its partitions ÷ its WCU per order
+(writes spread evenly over its partitions by hash); the least of these is the sustained
+orders/s one shop can take, for a stated mix of paid and unpaid orders.
 """
 
 from __future__ import annotations
@@ -64,22 +69,37 @@ MIXES = (1.0, 0.5, 0.0)  # share of orders paid at checkout
 GOAL = 1_000  # orders/s one shop can take
 
 # Classes of partitions, and how many partitions of each one shop's orders write.
-OWN = "order's own (CASE#, XREF#, WHO#, DELIVERY#, VEL#/ADDR#)"
+OWN = "order's or customer's own (CASE#, XREF#, WHO#, DELIVERY#, MSG#, VEL#/ADDR#)"
 SHOP_PARTITION = "shop partition SHOP#"
 SHOP_INDEX = "shop index"
 DUE_INDEX = "due index"
-ROLLUPS = "rollups ROLLUP#"
+ROLLUPS = "rollup shards ROLLUP#<shop>#<n>"
+ROLLUP_DAYS = "rollup days ROLLUP#<shop>#D<k>"
+ROLLUP_MONTHS = "rollup months ROLLUP#<shop>#M<k>"
 GLOBAL = "GLOBAL (every shop's SMS numbers)"
 SCHEDULER = "scheduler cursors"
 OTHER = "other"
-CLASSES = (OWN, SHOP_PARTITION, SHOP_INDEX, DUE_INDEX, ROLLUPS, GLOBAL, SCHEDULER, OTHER)
+CLASSES = (
+    OWN,
+    SHOP_PARTITION,
+    SHOP_INDEX,
+    DUE_INDEX,
+    ROLLUPS,
+    ROLLUP_DAYS,
+    ROLLUP_MONTHS,
+    GLOBAL,
+    SCHEDULER,
+    OTHER,
+)
 # Partitions per shared class (None: not shared by the shop's orders, or not per order).
 SHARDS: dict[str, int | None] = {
     OWN: None,
     SHOP_PARTITION: 1,
-    SHOP_INDEX: 4,  # store.models.SHOP_SHARDS (checked in `run`)
-    DUE_INDEX: 4,  # store.cases.DUE_SHARDS, shared by every shop (checked in `run`)
+    SHOP_INDEX: 8,  # store.models.SHOP_SHARDS (checked in `run`)
+    DUE_INDEX: 8,  # store.cases.DUE_SHARDS, shared by every shop (checked in `run`)
     ROLLUPS: 16,  # store.rollups.ROLLUP_SHARDS (checked in `run`)
+    ROLLUP_DAYS: 4,  # changes to days before yesterday (store.rollups.LATE_SHARDS); the fold
+    ROLLUP_MONTHS: 4,
     GLOBAL: 1,  # shared by every shop
     SCHEDULER: None,  # once a scheduler run, whatever the orders
     OTHER: None,
@@ -165,12 +185,13 @@ def index_writes(
 
 # ---------------------------------------------------------------- what a write costs
 def partition_class(pk: str) -> str:
-    if pk.startswith(("CASE#", "XREF#", "WHO#", "DELIVERY#", "VEL#", "ADDR#")):
+    if pk.startswith(("CASE#", "XREF#", "WHO#", "DELIVERY#", "MSG#", "VEL#", "ADDR#")):
         return OWN
     if pk.startswith("SHOP#"):
         return SHOP_PARTITION
     if pk.startswith("ROLLUP#"):
-        return ROLLUPS
+        last = pk.rsplit("#", 1)[1]
+        return {"D": ROLLUP_DAYS, "M": ROLLUP_MONTHS}.get(last[:1], ROLLUPS)
     if pk == "GLOBAL":
         return GLOBAL
     if pk == "SCHEDULER":
@@ -387,6 +408,8 @@ def run(deliveries: Deliveries) -> CapacityResult:
         SHOP_INDEX: models.SHOP_SHARDS,
         DUE_INDEX: case_store.DUE_SHARDS,
         ROLLUPS: rollups.ROLLUP_SHARDS,
+        ROLLUP_DAYS: rollups.LATE_SHARDS,
+        ROLLUP_MONTHS: rollups.LATE_SHARDS,
     }
     for cls, shards in expected.items():
         if SHARDS[cls] != shards:

@@ -24,7 +24,12 @@ expressions (`_Bulk`). moto answers a Query by sorting the whole table (seconds 
 index partition's items): the same items, in the same order, with the same ScannedCount.
 
 The requests:
-- dashboard: `services.figures.for_shop` over the last 90 days, and over all time;
+- dashboard: `services.figures.for_shop` over the last 90 days, and over all time, in the
+  steady state: after the first request has folded the finished days (store/rollups.py);
+  that first request is reported on its own (it folds a year of days, as a shop's first
+  read after the upgrade does), and so is the first request of the next day (it folds one
+  day, as every day's first read does). The rollup items are put back as they were after
+  each size, so the next size's orders, written at their own times, find their days open;
 - case list: the admin API's `GET /admin/api/cases` (first page, 25 rows), as the admin
   page asks for it, signed in as the shop's staff;
 - template preview: `POST /admin/api/preview` of the policy's first step (the admin's
@@ -80,6 +85,8 @@ BATCH = 25
 
 DASHBOARD_90 = f"dashboard, last {DASHBOARD_DAYS} days"
 DASHBOARD_ALL = "dashboard, all time"
+DASHBOARD_DAILY = f"dashboard, {DASHBOARD_DAYS} days, a day's first request (folds a day)"
+DASHBOARD_CATCH_UP = f"dashboard, {DASHBOARD_DAYS} days, first request after the upgrade"
 CASE_LIST = f"case list, first page ({PAGE})"
 PREVIEW = "template preview (admin API)"
 SAMPLE_PICK = "template preview's sample case (no shop currency)"
@@ -89,6 +96,8 @@ SHOP_REDACT = "shop/redact"
 REQUESTS = (
     DASHBOARD_90,
     DASHBOARD_ALL,
+    DASHBOARD_DAILY,
+    DASHBOARD_CATCH_UP,
     CASE_LIST,
     PREVIEW,
     SAMPLE_PICK,
@@ -96,7 +105,8 @@ REQUESTS = (
     CUSTOMER_REDACT,
     SHOP_REDACT,
 )
-GROWS_BY_DESIGN = frozenset({SHOP_REDACT})
+# The first dashboard request after the upgrade folds every day the shop had (once).
+GROWS_BY_DESIGN = frozenset({SHOP_REDACT, DASHBOARD_CATCH_UP})
 
 
 # ---------------------------------------------------------------- counting reads
@@ -104,6 +114,7 @@ GROWS_BY_DESIGN = frozenset({SHOP_REDACT})
 class Read:
     operation: str
     items: int  # ScannedCount (Query, Scan) or items returned (GetItem, BatchGetItem)
+    rcu: float = 0.0  # the read capacity DynamoDB charges for it (`read_units`)
 
 
 def items_read(operation: str, response: Mapping[str, Any]) -> int:
@@ -118,13 +129,43 @@ def items_read(operation: str, response: Mapping[str, Any]) -> int:
 
 
 READS = frozenset({"Query", "Scan", "GetItem", "BatchGetItem"})
+READ_UNIT = 4096  # bytes a read capacity unit reads, strongly consistent (half: eventually)
+
+
+def _units(size: int) -> int:
+    return max(1, math.ceil(size / READ_UNIT))
+
+
+def read_units(operation: str, params: Mapping[str, Any], response: Mapping[str, Any]) -> float:
+    """The read capacity a read consumes, by DynamoDB's rules: an item read by GetItem or
+    BatchGetItem costs its size in 4 KB units (rounded up, at least one); a Query or Scan
+    the size of the items it returned, together, in 4 KB units (at least one a call); half
+    of that when eventually consistent. Sizes are computed from the items as returned (a
+    keys-only index returns its entries), by `capacity.item_size`."""
+    from benchmarks.capacity import item_size
+
+    if operation == "BatchGetItem":
+        total = 0.0
+        for table, items in (response.get("Responses") or {}).items():
+            request = (params.get("RequestItems") or {}).get(table, {})
+            factor = 1.0 if request.get("ConsistentRead") else 0.5
+            total += sum(_units(item_size(item)) * factor for item in items)
+        return total
+    factor = 1.0 if params.get("ConsistentRead") else 0.5
+    if operation == "GetItem":
+        return _units(item_size(response.get("Item"))) * factor
+    if operation in ("Query", "Scan"):
+        return _units(sum(item_size(item) for item in response.get("Items") or [])) * factor
+    return 0.0
 
 
 @dataclass
 class ReadLog:
-    """Every DynamoDB read while `recording`, with the items it read."""
+    """Every DynamoDB read while `recording`, with the items it read; and the items each
+    TransactWriteItems wrote (a dashboard's folds)."""
 
     reads: list[Read] = field(default_factory=list)
+    transactions: list[int] = field(default_factory=list)
 
     @contextmanager
     def recording(self) -> Iterator[None]:
@@ -134,7 +175,15 @@ class ReadLog:
         def counting(client: BaseClient, operation_name: str, api_params: Any) -> Any:
             response = original(client, operation_name, api_params)
             if client.meta.service_model.service_name == "dynamodb" and operation_name in READS:
-                log.reads.append(Read(operation_name, items_read(operation_name, response)))
+                log.reads.append(
+                    Read(
+                        operation_name,
+                        items_read(operation_name, response),
+                        read_units(operation_name, api_params, response),
+                    )
+                )
+            if operation_name == "TransactWriteItems":
+                log.transactions.append(len(api_params["TransactItems"]))
             return response
 
         with mock.patch.object(BaseClient, "_make_api_call", counting):
@@ -143,6 +192,10 @@ class ReadLog:
     @property
     def items(self) -> int:
         return sum(r.items for r in self.reads)
+
+    @property
+    def rcu(self) -> float:
+        return sum(r.rcu for r in self.reads)
 
     @property
     def operations(self) -> dict[str, int]:
@@ -377,6 +430,7 @@ class Measured:
     calls: int
     operations: Mapping[str, int]
     detail: str
+    rcu: float = 0.0  # read capacity units the request consumed
 
 
 @dataclass(frozen=True)
@@ -398,6 +452,11 @@ class GrowthResult:
     def met(self, request: str) -> bool:
         return request in GROWS_BY_DESIGN or self.ratio(request) <= GOAL
 
+    def rcu_ratio(self, request: str) -> float:
+        """The same ratio in read capacity units: what DynamoDB charges and throttles on."""
+        first, last = self.runs[0].measured[request], self.runs[-1].measured[request]
+        return last.rcu / first.rcu if first.rcu else math.inf
+
 
 def _table_items(client: Any, table: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
@@ -405,6 +464,23 @@ def _table_items(client: Any, table: str) -> list[dict[str, Any]]:
     for page in pages:
         items += page.get("Items", [])
     return items
+
+
+def _rollup_items(client: Any, table: str) -> list[dict[str, Any]]:
+    return [item for item in _table_items(client, table) if item["pk"]["S"].startswith("ROLLUP#")]
+
+
+def _unfold(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    """The rollup items put back as they were before the dashboard's folds, so that the
+    next size's orders, written at their own (earlier) times, find their days open."""
+    keys = [{"pk": i["pk"], "sk": i["sk"]} for i in _rollup_items(client, table)]
+    for start in range(0, len(keys), BATCH):
+        requests: Any = {
+            table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + BATCH]]
+        }
+        while requests:
+            requests = client.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+    _restore(client, table, items)
 
 
 def _restore(client: Any, table: str, items: list[dict[str, Any]]) -> None:
@@ -428,12 +504,26 @@ def _measure(
         log = ReadLog()
         with log.recording():
             detail = work()
-        out[name] = Measured(name, log.items, len(log.reads), log.operations, detail)
+        if log.transactions:
+            detail += (
+                f"; {len(log.transactions)} TransactWriteItems of {sum(log.transactions):,} "
+                "items written"
+            )
+        out[name] = Measured(name, log.items, len(log.reads), log.operations, detail, log.rcu)
 
-    def dashboard(days: int | None) -> str:
-        start = NOW - timedelta(days=days) if days else None
-        found = figures.for_shop(SHOP, start=start, end=NOW)
+    def dashboard(days: int | None, now: datetime = NOW) -> str:
+        start = now - timedelta(days=days) if days else None
+        found = figures.for_shop(SHOP, start=start, end=now)
         return f"{found.cases} cases opened"
+
+    def first_of_day() -> str:
+        # The next day's first request: the day before yesterday is due to be folded.
+        later = NOW + timedelta(days=1)
+        clock.use(lambda: later)
+        try:
+            return dashboard(DASHBOARD_DAYS, later)
+        finally:
+            clock.use(lambda: NOW)
 
     def case_list() -> str:
         page = _admin(local, "GET", f"/cases?limit={PAGE}")
@@ -452,10 +542,14 @@ def _measure(
         body = _privacy_job(kind, who, orders, 9_000 + size_number)
         return lambda: privacy.handle(body, now=NOW).detail
 
+    # The rollups as the orders left them (every day in its shards), put back at the end.
+    rollups_written = _rollup_items(client, table)
     clock.use(lambda: NOW)
     try:
+        timed(DASHBOARD_CATCH_UP, lambda: dashboard(DASHBOARD_DAYS))
         timed(DASHBOARD_90, lambda: dashboard(DASHBOARD_DAYS))
         timed(DASHBOARD_ALL, lambda: dashboard(None))
+        timed(DASHBOARD_DAILY, first_of_day)
         timed(CASE_LIST, case_list)
         timed(PREVIEW, preview)
         timed(SAMPLE_PICK, sample_pick)
@@ -466,6 +560,8 @@ def _measure(
         timed(DATA_REQUEST, job("customers/data_request", customer(CUSTOMERS - 1)))
         timed(SHOP_REDACT, job("shop/redact", customer(0)))
         _restore(client, table, held)  # the shop grows on (nothing to do after the last size)
+        if not last:
+            _unfold(client, table, rollups_written)
         shops.forget()
     finally:
         clock.use(None)

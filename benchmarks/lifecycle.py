@@ -88,8 +88,13 @@ def _op(operation: str, target: str | None = None) -> Callable[[ApiCall], bool]:
     return matches
 
 
-def _contact_flags(call: ApiCall) -> bool:
-    return call.operation == "dynamodb.BatchGetItem" and "contact" in call.target
+def _before_send(call: ApiCall) -> bool:
+    """The sender's one read of the customer's contact records and message log."""
+    return (
+        call.operation == "dynamodb.BatchGetItem"
+        and "contact" in call.target
+        and "message log" in call.target
+    )
 
 
 def _provider(call: ApiCall) -> bool:
@@ -144,8 +149,7 @@ SENDER = (
         _case_with_policies,
     ),
     Need("sender", "dynamodb.UpdateItem (case): the claim", _op("dynamodb.UpdateItem", "case")),
-    Need("sender", "dynamodb.BatchGetItem (contact flags)", _contact_flags),
-    Need("sender", "dynamodb.Query (message log)", _op("dynamodb.Query", "message log")),
+    Need("sender", "dynamodb.BatchGetItem (contact flags, message log)", _before_send),
     Need("sender", "sesv2.SendEmail or sns.Publish", _provider),
     Need(
         "sender",
@@ -177,7 +181,6 @@ class Observed:
     # One entry per fraud scoring: the identities (IDENTITIES) the case named then.
     scorings: list[tuple[str, ...]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    due: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # phase -> (shop, case)
     queued: dict[str, int] = field(default_factory=dict)  # phase -> jobs queued
     outcomes: dict[str, list[str]] = field(default_factory=dict)  # phase -> send outcomes
     phase: str = "setup"
@@ -188,12 +191,10 @@ def _watching(observed: Observed) -> Iterator[None]:
     """Wrap the services the functions call (they look them up on the module each time)."""
     from recoup.services import cases, reminders, scheduling, screening
     from recoup.services.reminders import on_case_change  # what services.cases calls
-    from recoup.store import cases as store
     from recoup.store.velocity import Identities
 
     apply_message = cases.apply_message
     screen = screening.screen
-    due_page = store.due_page
     queue_due = scheduling.queue_due
     send_job = reminders.send_job
 
@@ -226,12 +227,6 @@ def _watching(observed: Observed) -> Iterator[None]:
             observed.scorings.append(tuple(dim for dim in IDENTITIES if getattr(who, dim)))
         return screened
 
-    def finding(shard: int, upper: str, **kwargs: Any) -> Any:
-        page = due_page(shard, upper, **kwargs)
-        for due in page.cases:
-            observed.due.setdefault(observed.phase, []).append((due.shop, due.case_id))
-        return page
-
     def queueing(now: datetime, **kwargs: Any) -> Any:
         report = queue_due(now, **kwargs)
         count = report.queued + report.requeued
@@ -253,7 +248,6 @@ def _watching(observed: Observed) -> Iterator[None]:
         stack.enter_context(mock.patch.object(cases, "apply_message", applying))
         stack.enter_context(mock.patch.object(cases, "on_case_change", changing))
         stack.enter_context(mock.patch.object(screening, "screen", screening_case))
-        stack.enter_context(mock.patch.object(store, "due_page", finding))
         stack.enter_context(mock.patch.object(scheduling, "queue_due", queueing))
         stack.enter_context(mock.patch.object(reminders, "send_job", sending))
         yield
@@ -504,17 +498,16 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
         ]
     known = Counter(dim for identities in observed.scorings for dim in identities)
     queries = sum(known.values())
-    runs = shards = jobs = batches = 0
+    runs = jobs = batches = 0
     for phase, queued in observed.queued.items():
         if phase == "idle" or not queued:
             continue
         runs += 1
         jobs += queued
-        shards += len({store.due_shard(s, c) for s, c in observed.due.get(phase, [])})
         batches += math.ceil(queued / 10)
     shard_queries = runs * store.DUE_SHARDS
     needs["scheduler"] += [QUERY_SHARD] * shard_queries + [QUEUE_JOBS] * batches
-    needs["scheduler"] += [READ_CURSORS] * runs + [SAVE_CURSOR] * shards
+    needs["scheduler"] += [READ_CURSORS, SAVE_CURSOR] * runs
     sent = sum(
         1
         for phase, outcomes in observed.outcomes.items()
@@ -535,7 +528,8 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
             "an event applied",
             "worker",
             "dynamodb.BatchGetItem (the case with the shop's reminder and fraud policies, "
-            "store/case_reads.py) + dynamodb.TransactWriteItems (the case, its audit entry, "
+            "and the shop's item when the container has no copy of it, store/case_reads.py) "
+            "+ dynamodb.TransactWriteItems (the case, its audit entry, "
             "its rollup change, customer links, velocity counters)",
             observed.applied,
             2 * observed.applied,
@@ -580,12 +574,11 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
             batches,
         ),
         Rule(
-            "... where it stopped: its cursors read once a run, written after each page that "
-            "queued",
+            "... where it stopped: its cursors read and written once a run",
             "scheduler",
-            "+ dynamodb.GetItem, + dynamodb.PutItem per shard's page (scheduler cursors)",
-            runs + shards,
-            runs + shards,
+            "+ dynamodb.GetItem, + dynamodb.PutItem (scheduler cursors)",
+            runs,
+            2 * runs,
         ),
         Rule(
             "a reminder sent",

@@ -23,43 +23,15 @@ _SWEEP = (
 # Why a call is above the minimum, by function and call (operation and what it touched);
 # {shards} is the due index's shard count.
 WHY: Mapping[tuple[str, str], str] = {
-    ("worker", "dynamodb.GetItem (shop)"): (
-        "the worker reads the shop's installation item for every event "
-        "(`shops.is_installed` in `services/cases.apply_event`; the same item then serves "
-        "`shops.get` in `services/reminders.on_case_change` for the shop's time zone). A "
-        "container keeps it for a minute (`store.shops.SHOP_CACHE_SECONDS`), so at a busy "
-        "shop one read serves many cases' events; one case's events, days apart, pay one "
-        "each. The design (docs/data-model.md) could read it in the same BatchGetItem as the "
-        "case and the policies when the cache is cold (`store/case_reads.py`)"
-    ),
     ("scheduler", f"dynamodb.Query ({life_bench.DUE_EMPTY})"): _SWEEP,
     ("scheduler", f"dynamodb.Query ({life_bench.DUE_WITH})"): _SWEEP,
     ("scheduler", f"dynamodb.PutItem ({life_bench.CURSORS})"): (
-        "a sweep pass that begins or ends moves the sweep's positions in the cursor item: "
-        "one write per run that sweeps, at most one an hour"
+        "a run with nothing due whose sweep pass begins or ends moves the sweep's positions "
+        "in the cursor item: one write for such a run, at most one an hour (a run that "
+        "queued steps writes its cursors once, in the minimum)"
     ),
     ("scheduler", f"dynamodb.GetItem ({life_bench.CURSORS})"): (
         "every run reads its cursors, whether anything is due or not"
-    ),
-    ("sender", "dynamodb.GetItem (reminder policy)"): (
-        "the sender loads the shop's reminder policy twice per send: in `send_step` (the "
-        "step, quiet hours, weekly cap) and again in `_record` (to schedule the next step); "
-        "the demo shop has no stored policy, so each read finds nothing and the default "
-        "applies, but the read is made all the same"
-    ),
-    ("sender", "dynamodb.GetItem (shop)"): (
-        "`send_step` reads the shop's installation item (`shops.is_installed`: an "
-        "uninstalled shop's queued jobs send nothing), and the same item gives the time zone "
-        "(to load the policy), name, contact email, locale and Stripe account. Cached for a "
-        "minute per container, so sends for one shop in the same minute share it; one "
-        "case's reminders, days apart, pay one each. It could come in the send's "
-        "BatchGetItem of the case and the policy when the cache is cold"
-    ),
-    ("sender", "dynamodb.Query (message log)"): (
-        "the weekly cap reads the customer's message log twice: under the keyed hash, and "
-        "under the unkeyed hash of entries written before the hash was keyed "
-        "(`store.contacts.recent_messages`); a migration cost, removable once no entry "
-        "under the old hash can be younger than 7 days"
     ),
     ("sender", "dynamodb.UpdateItem (global contact)"): (
         "after an SMS is recorded, the sender notes which shop last texted the number "

@@ -14,24 +14,37 @@ from benchmarks.growth import GrowthResult
 # Why a request's reads grow, and what would hold them constant.
 WHY_GROWS: Mapping[str, str] = {
     grow.DASHBOARD_90: (
-        "A dashboard reads one rollup item per day, currency and shard that holds a case "
-        "(`store/rollups.read`: 16 Queries, one per shard). That is bounded by "
-        "16 × days × currencies (1,440 items for 90 days in one currency), never by the cases "
-        "themselves, but a small shop fills few of those items: at 100 cases most (day, "
-        "shard) items hold one case, so reads grow with the cases until about 16 cases open a "
-        "day. Held constant by folding each past day's 16 shards into one item (a daily job "
-        "or the first read after the day ends): 90 days would then read at most 90 + 16 items"
+        "Once the finished days are folded (the first request's work, below), a dashboard "
+        "reads the fold's watermark, the month item of each whole month in the period, the "
+        "day items of the days at its start (each month and day summed over its 4 "
+        "partitions), and the shards of the days not folded yet (today and yesterday; "
+        "`store/rollups.read`). That is bounded by the period, not the shop: "
+        "1 + 4 × (months + edge days) × currencies + 16 × 3 items, at most 181 for 90 days "
+        "in one currency (1 + 4 × (3 months + 30 days) + 48 shard items), and it never grows "
+        "with the cases or the history before the period. A small shop fills few of those "
+        "items: at 100 cases most edge days, late partitions and open shards hold no case, so "
+        "the item ratio stays above 1.1 while both ends stay under the bound; in read "
+        "capacity, which DynamoDB charges per Query and per 4 KB, the request costs about the "
+        "same at every size (the RCU ratio)"
     ),
     grow.DASHBOARD_ALL: (
-        "As the 90-day dashboard, over every day with an opened case (here a year)"
+        "As the 90-day dashboard, without edge days: the watermark, the month items of each "
+        "month with a case (in up to 4 partitions: 13 months for a year of cases) and the "
+        "open days' shards, at most 1 + 4 × 13 + 48 items per currency for a year; a small "
+        "shop's months are as many, its late partitions and open days' shards emptier"
+    ),
+    grow.DASHBOARD_DAILY: (
+        "The first request of a day also folds the day before yesterday: one consistent Query "
+        "per shard over that day (at most 16 items) and one TransactWriteItems (its 16 shards "
+        "marked, its day and month items, the watermark: 19 items in one currency); it then "
+        "reads as the steady state, with the same bound plus 16"
     ),
     grow.CASE_LIST: (
-        "The admin route (`admin/api.py`, `list_cases`) pages through "
-        "`store.cases.tracked_cases` with its default page size of 100: each of the 4 shop "
-        "index shards is read 100 keys at a time and the cases are loaded 100 at a time, so "
-        "a page of 25 reads up to 400 keys and 100 cases once the shop has that many tracked "
-        "cases, against every tracked case (fewer) in a small shop. Passing the page size "
-        "(limit + 1) to `tracked_cases` would read at most 4 × 26 keys and 26 cases"
+        "The admin route (`admin/api.py`, `list_cases`) asks `store.cases.tracked_cases` for "
+        "a page of 26 (one more, to know there is a next page): each of the 8 shop index "
+        "shards is read 26 ÷ 8 + 1 = 5 keys at a time, a shard read again only when the "
+        "merge reaches the end of its keys, and the cases are loaded 26 at a time. A small "
+        "shop's shards run out sooner"
     ),
     grow.CUSTOMER_REDACT: (
         "The erasure reads the customer's cases, links and counters by key, and besides "
@@ -119,6 +132,15 @@ def summary_rows(growth: GrowthResult | None, capacity: CapacityResult | None) -
                 f"{_ratio(growth.ratio(request))} | the same request at {_n(first)} cases | "
                 f"{goal} |"
             )
+        for request in grow.REQUESTS:
+            if request in grow.GROWS_BY_DESIGN:
+                continue
+            ratio = growth.rcu_ratio(request)
+            rows.append(
+                f"| Read capacity units, {request}, {_n(last)} / {_n(first)} cases | "
+                f"{_ratio(ratio)} | the same request at {_n(first)} cases | "
+                f"≤ {grow.GOAL}: {'met' if ratio <= grow.GOAL else 'NOT met'} |"
+            )
     if capacity is not None:
         mixed = capacity.mixed
         verdict = "met" if mixed.orders_per_second >= cap.GOAL else "NOT met"
@@ -152,7 +174,11 @@ def growth_section(growth: GrowthResult) -> list[str]:
         "written as the same items by BatchWriteItem and UpdateItem (same expressions), and "
         "moto's Query is handed only the partition asked for (moto 5.2 sorts the whole table "
         "per Query: the same answer, seconds slower at 10,000 cases). The requests: "
-        "`services.figures.for_shop` over the last 90 days and over all time; the admin API's "
+        "`services.figures.for_shop` over the last 90 days and over all time, once the "
+        "finished days are folded (the first request's fold, of a year of days, is reported "
+        "on its own, as is the next day's first request, which folds one; the rollup items "
+        "are put back as the orders left them after each size, so that the next size's "
+        "orders, written at their own times, find their days open); the admin API's "
         "`GET /admin/api/cases` (first page, 25 rows) and `POST /admin/api/preview` (step 1), "
         "signed in as the shop's staff; the sample case a shop without a currency falls back "
         "to (`services.sample_sends._shop_currency`); customers/data_request and "
@@ -163,17 +189,28 @@ def growth_section(growth: GrowthResult) -> list[str]:
     head = " | ".join(f"{_n(r.cases)} cases" for r in growth.runs)
     add(
         f"| Request | {head} | Ratio {_n(growth.runs[-1].cases)} / {_n(growth.runs[0].cases)} "
-        "| Goal ≤ 1.1 | Calls at the largest | Operations at the largest |"
+        "| Goal ≤ 1.1 | RCU at each size | RCU ratio | Calls at the largest | "
+        "Operations at the largest |"
     )
-    add("|---|" + "---:|" * len(growth.runs) + "---:|---|---:|---|")
+    add("|---|" + "---:|" * len(growth.runs) + "---:|---|---:|---:|---:|---|")
     for request in grow.REQUESTS:
         counts = " | ".join(_n(r.measured[request].items) for r in growth.runs)
+        rcu = " / ".join(f"{r.measured[request].rcu:,.1f}" for r in growth.runs)
         last = growth.runs[-1].measured[request]
         add(
             f"| {request} | {counts} | **{_ratio(growth.ratio(request))}** | "
-            f"{_goal(growth, request)} | {_n(last.calls)} | {_ops(last.operations)} |"
+            f"{_goal(growth, request)} | {rcu} | {_ratio(growth.rcu_ratio(request))} | "
+            f"{_n(last.calls)} | {_ops(last.operations)} |"
         )
     add("")
+    add(
+        "RCU: the read capacity units DynamoDB charges (and throttles on) for the same reads: "
+        "an item read by key costs its size in 4 KB units, a Query the size of what it "
+        "returned together, in 4 KB units, at least one a call; half when eventually "
+        "consistent (`growth.read_units`, sizes by DynamoDB's rules). A Query of a few small "
+        "items costs what an empty one costs, so the RCU ratio shows what a request costs as "
+        "the shop grows where the item count also shows how full its partitions are.\n"
+    )
     add(
         "Table size: "
         + "; ".join(
@@ -196,6 +233,14 @@ def growth_section(growth: GrowthResult) -> list[str]:
             f"- {request}: {_ratio(growth.ratio(request))}× at "
             f"{_n(growth.runs[-1].cases)} cases. {WHY_GROWS.get(request, '')}."
         )
+    catch_up = growth.runs[-1].measured[grow.DASHBOARD_CATCH_UP]
+    add(
+        f"- {grow.DASHBOARD_CATCH_UP}: {_ratio(growth.ratio(grow.DASHBOARD_CATCH_UP))}×, once "
+        "per shop: it reads every shard item of the shop's history (one consistent Query per "
+        f"shard) and folds it ({catch_up.detail.split('; ', 1)[-1]} at "
+        f"{_n(growth.runs[-1].cases)} cases; a year of days at most per request, the rest the "
+        "next one)."
+    )
     add(f"- shop/redact: {_ratio(growth.ratio(grow.SHOP_REDACT))}×: {WHY_GROWS[grow.SHOP_REDACT]}.")
     add("")
     add(
@@ -291,28 +336,32 @@ def capacity_section(capacity: CapacityResult) -> list[str]:
     )
     by_class = {
         cap.SHOP_PARTITION: (
-            "the shop partition takes one message-log item (`MSG#<customer hash>#<time>`, in "
-            "the send's transaction: 2 WCU) per reminder sent: the scheduler's pace, three "
-            "per unpaid order at a steady rate, and more at 08:00 when quiet hours release "
-            "a backlog. Keyed by the customer instead (e.g. `MSG#<shop>#<customer hash>` as "
-            "its own partition), it would leave the shop partition to installs and settings"
+            "the shop partition takes nothing per order: installs, settings and opt-outs; "
+            "the message log is one partition per shop and customer (`MSG#<shop>#<customer "
+            "hash>`)"
         ),
         cap.DUE_INDEX: (
-            "the due index is written four times per reminder: the sender's claim moves the "
-            "due key (a delete and a put) and the record moves it again to the next step; "
-            "its 4 partitions are shared by every shop, so this ceiling is the whole "
-            "platform's, not one shop's. A claim that leaves the due key alone (or more "
-            "shards) raises it"
+            "the due index is written when a case opens (a put), twice per reminder (the "
+            "record moves the key to the next step: a delete and a put; the claim leaves it) "
+            f"and when the case closes (a delete); its {cap.SHARDS[cap.DUE_INDEX]} partitions "
+            "are shared by every shop, so this ceiling is the whole platform's, not one shop's"
         ),
         cap.SHOP_INDEX: (
-            "the shop index takes a case (created), each customer link and each new "
-            "velocity or rollup item (the rollup's entry is written once per day, shard and "
-            "currency, so it is counted here once per order, more than it costs at scale)"
+            "the shop index takes a case (created), each customer link, the customer's "
+            "message log when it is new, and each new velocity or rollup item (a rollup's "
+            "entry is written once per day, shard and currency, so it is counted here once "
+            "per order, more than it costs at scale)"
         ),
         cap.ROLLUPS: (
-            "each rollup item is updated (2 WCU in the transaction) when the case opens, "
-            "when its reminder status changes and when it is paid"
+            "a rollup shard item is updated (2 WCU in the transaction) when a case opened "
+            "today or yesterday changes figures, spread over 16 shards by case id"
         ),
+        cap.ROLLUP_DAYS: (
+            "a change to a case opened before yesterday (its payment, days later) updates "
+            "that day's item in one of 4 partitions per shop (by case); the daily fold writes "
+            "the first once a day"
+        ),
+        cap.ROLLUP_MONTHS: "the same change updates its month's item, in the same partition",
         cap.GLOBAL: (
             "one `GLOBAL` item update per SMS sent (the shop a HELP reply names), in one "
             "partition for every shop"
@@ -331,8 +380,9 @@ def capacity_section(capacity: CapacityResult) -> list[str]:
     add(
         "**What could make it fail.** Real traffic is not the steady state the division "
         "assumes: a flash sale's webhooks arrive faster than their reminders, so the "
-        "webhook-time classes (shop index, rollups) see their peak while the shop partition "
-        "and the due index see the scheduler's pace; quiet hours bunch the sends at 08:00. "
+        "webhook-time classes (shop index, rollup shards) see their peak while the due index "
+        "and the rollup days and months see the scheduler's pace and the payments of older "
+        "cases; quiet hours bunch the sends at 08:00. "
         "Shopify sends more webhooks per order than the two counted here (`orders/updated` "
         "with each change), each rewriting the case. Hash spreading is even only on "
         "average; an identity many orders share (one IP behind a proxy) concentrates its "

@@ -136,21 +136,20 @@ def test_an_email_opt_out_and_suppression_under_the_bare_hash_still_count(local:
 
 
 def test_the_weekly_cap_counts_messages_logged_under_the_bare_hash(local: Any) -> None:
-    # Given a message logged two days ago under the bare hash, one today under the keyed one
+    # Given a message logged two days ago under the bare hash (moved there from the earlier
+    # layout), one today under the keyed one
     now = datetime.now(tz=UTC)
     earlier = now - timedelta(days=2)
-    MessageItem(
-        shop_pk(SHOP),
-        f"MSG#{bare(EMAIL)[:40]}#{earlier.isoformat()}",
-        case_id="1",
-        channel="email",
-        expires_at=earlier + contacts.MESSAGE_RETENTION,
-    ).save()
-    contacts.message_item(SHOP, EMAIL, now, "2", "email").save()
-    # When the sender reads the customer's last seven days
+    for item, actions in (
+        contacts.log_update(SHOP, bare(EMAIL)[:40], earlier, "1", "email"),
+        contacts.message_logged(SHOP, EMAIL, now, "2", "email"),
+    ):
+        item.update(actions=actions)
+    # When the sender reads the customer's last seven days, alone or with the contact flags
     sent = contacts.recent_messages(SHOP, EMAIL, now=now + timedelta(seconds=1))
+    _, before_send = contacts.before_send(SHOP, EMAIL, None, EMAIL, now=now + timedelta(seconds=1))
     # Then both count towards the cap
-    assert sent == [earlier, now]
+    assert sent == before_send == [earlier, now]
 
 
 def test_customer_redact_erases_records_under_both_hashes(local: Any) -> None:
@@ -170,7 +169,7 @@ def test_customer_redact_erases_records_under_both_hashes(local: Any) -> None:
         ContactItem(
             shop_pk(SHOP), f"CONTACT#{bare(EMAIL)[:40]}", email_opt_out=True, updated_at=now
         ),
-        MessageItem(
+        MessageItem(  # the earlier layout, before `recoup migrate-keys` moved it
             shop_pk(SHOP),
             f"MSG#{bare(EMAIL)[:40]}#{now.isoformat()}",
             case_id="1",
@@ -188,11 +187,15 @@ def test_customer_redact_erases_records_under_both_hashes(local: Any) -> None:
     ]
     for item in legacy:
         item.save()
+    log, actions = contacts.log_update(SHOP, bare(EMAIL)[:40], now, "1", "email")
+    log.update(actions=actions)
+    assert contacts.message_logs(SHOP, EMAIL)
     # When Shopify asks to erase Ryan
     deliver(local, "customers_redact", "customers/redact")
     # Then none of those records is left
     left = {(i["pk"]["S"], i["sk"]["S"]) for i in table_items(local)}
-    assert not left & {(item.pk, item.sk) for item in legacy}
+    assert not left & {(item.pk, item.sk) for item in [*legacy, log]}
+    assert contacts.message_logs(SHOP, EMAIL) == []
 
 
 def test_customer_redact_keeps_a_bare_hash_stop_but_drops_its_shop(local: Any) -> None:

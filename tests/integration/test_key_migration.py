@@ -161,3 +161,44 @@ def test_an_interrupted_migration_is_finished_by_running_it_again(local: Any) ->
     assert report.already == 1 and report.moved["CASE#"] == 0
     assert case_store.load(SHOP, PENDING_ID) == before
     assert [c.case_id for c in cases.list_cases(SHOP)] == [PENDING_ID]
+
+
+def test_the_shop_partitions_message_log_moves_to_the_customers_log(local: Any) -> None:
+    # Given the earlier layout's log in the shop's partition: two messages to one customer
+    # this week (one under the hash from before it was keyed), one to another ten days ago
+    from datetime import timedelta
+
+    from recoup import clock
+    from recoup.store import contacts, identity
+
+    ddb, name = table(local)
+    now = clock.now()
+    keyed, bare = contacts.contact_hash("cust-1"), identity.unkeyed("cust-1")[:40]
+    old = [
+        (keyed, now - timedelta(days=1), "1001", "email"),
+        (bare, now - timedelta(days=3), "1002", "sms"),
+        (contacts.contact_hash("cust-2"), now - timedelta(days=10), "1003", "email"),
+    ]
+    for digest, at, case_id, channel in old:
+        ddb.put_item(
+            TableName=name,
+            Item={
+                "pk": {"S": f"SHOP#{SHOP}"},
+                "sk": {"S": f"MSG#{digest}#{at.isoformat()}"},
+                "case_id": {"S": case_id},
+                "channel": {"S": channel},
+                "expires_at": {"N": str(int((at + contacts.MESSAGE_RETENTION).timestamp()))},
+            },
+        )
+    # When the migration runs, twice
+    report = migrate(velocity=lambda _shop: None)
+    migrate(velocity=lambda _shop: None)
+    # Then the shop's partition keeps none of them
+    assert report.moved["MSG#"] == 3
+    assert not [i for i in items(local) if i["sk"]["S"].startswith("MSG#")]
+    # and the weekly cap counts this week's two, once each, under both hashes
+    logged = contacts.message_logs(SHOP, "cust-1")
+    assert [(m.case_id, m.channel) for m in logged] == [("1002", "sms"), ("1001", "email")]
+    assert contacts.recent_messages(SHOP, "cust-1", now=now) == [m.at for m in logged]
+    # and the one the cap no longer looks at was dropped, not moved
+    assert contacts.message_logs(SHOP, "cust-2") == []

@@ -333,7 +333,10 @@ def seed_ryan_everywhere(local: Any) -> None:
     stored = case_store.load(SHOP, RYAN_ORDER)
     assert stored is not None
     case: Case = stored.case
-    contacts.message_item(SHOP, str(RYAN["customer"]["id"]), now, RYAN_ORDER, "email").save()
+    log, actions = contacts.message_logged(
+        SHOP, str(RYAN["customer"]["id"]), now, RYAN_ORDER, "email"
+    )
+    log.update(actions=actions)
     failure = PaymentAttempt(
         "shopify-txn:1", Source.STRIPE, False, now, code="card_declined", card_fingerprint="fp_R1"
     )
@@ -400,6 +403,7 @@ def test_customer_redact_leaves_none_of_the_customers_data_anywhere(local: Any) 
     sks = [item["sk"]["S"] for item in items if item["pk"]["S"] == shop_pk(SHOP)]
     ryan = identity_hash("ryan.mitchell@example.com")
     assert not [sk for sk in sks if sk.startswith(("VEL#", "MSG#", "ADDR#")) or ryan in sk]
+    assert contacts.message_logs(SHOP, str(RYAN["customer"]["id"])) == []
     his = {
         velocity.counter_pk(SHOP, dim, identity_hash(value))
         for dim, value in (

@@ -318,9 +318,10 @@ def test_the_weekly_cap_defers_a_step(local: Any, at: Any) -> None:
     due = OPENED + timedelta(days=1, hours=2)
     customer = str(PENDING["customer"]["id"])
     for hours in range(7):
-        contacts.message_item(
-            SHOP, customer, due - timedelta(days=6, hours=-hours), "other-order", "email"
-        ).save()
+        log, actions = contacts.message_logged(
+            SHOP, customer, due - timedelta(days=6, hours=-hours), f"other-{hours}", "email"
+        )
+        log.update(actions=actions)
     # When the step comes due / Then it waits until the oldest of those is a week old
     run_scheduler(local, at, due)
     assert emails(local) == []

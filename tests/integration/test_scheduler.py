@@ -101,13 +101,14 @@ class Budget:
 
 
 def test_a_backlog_is_drained_over_several_runs_each_step_queued_once(local: Any) -> None:
-    # Given 240 due entries, and runs with time for 4 pages of 20 each
+    # Given 240 due entries, and runs with time for 12 pages of 10 each (a page of every
+    # shard and a few more)
     ids = seed_due(local, 240)
     runs: list[scheduling.RunReport] = []
     # When the scheduler runs until a run finishes (the sender not yet caught up)
     for slot in range(20):
         at = NOW + timedelta(minutes=5 * slot)
-        runs.append(scheduling.queue_due(at, time_left=Budget(4), page_size=20))
+        runs.append(scheduling.queue_due(at, time_left=Budget(12), page_size=10))
         if runs[-1].finished:
             break
     jobs = take(local, "ReminderQueue")
@@ -126,6 +127,16 @@ def test_a_backlog_is_drained_over_several_runs_each_step_queued_once(local: Any
     again = scheduling.queue_due(NOW + timedelta(minutes=30))
     assert (again.queued, again.requeued) == (0, 0)
     assert take(local, "ReminderQueue") == []
+
+
+def test_runs_too_short_for_every_shard_still_reach_every_shard(local: Any) -> None:
+    # Given 80 due entries over the 8 shards, and runs with time for only 3 pages
+    ids = seed_due(local, 80)
+    # When the scheduler runs every five minutes for an hour
+    for slot in range(12):
+        scheduling.queue_due(NOW + timedelta(minutes=5 * slot), time_left=Budget(3))
+    # Then each run started at another shard, and every step was queued, once
+    assert Counter(job["case_id"] for job in take(local, "ReminderQueue")) == Counter(ids)
 
 
 def test_a_run_without_a_cap_queues_everything_due_in_one_go(local: Any) -> None:
@@ -156,22 +167,55 @@ def test_entries_due_later_wait_for_their_time_and_are_queued_once(local: Any) -
     assert sorted(j["case_id"] for j in take(local, "ReminderQueue")) == sorted(later)
 
 
-def test_a_crash_before_the_cursor_is_saved_repeats_at_most_that_page(local: Any) -> None:
-    # Given 100 due entries, and the cursor write after the third page refused
+def test_a_run_writes_its_cursors_once(local: Any) -> None:
+    # Given 100 due entries over the due index's shards
+    seed_due(local, 100)
+    with FaultPlan() as plan:
+        # When one run queues them all
+        run = scheduling.queue_due(NOW)
+        # Then the cursors it moved in every shard, and its sweep's, were written once
+        assert (run.queued, run.queries) == (100, case_store.DUE_SHARDS)
+        assert plan.count("dynamodb", "PutItem") == 1
+    # and a run that moved nothing writes nothing
+    with FaultPlan() as plan:
+        assert scheduling.queue_due(NOW + timedelta(minutes=5), page_size=10).queued == 0
+        assert plan.count("dynamodb", "PutItem") == 0
+
+
+def test_a_crash_before_the_cursor_is_saved_repeats_at_most_the_unsaved_pages(
+    local: Any,
+) -> None:
+    # Given 100 due entries, and the first cursor write refused, then again when the failing
+    # run tries to keep what it queued
     ids = seed_due(local, 100)
     with FaultPlan() as plan:
-        plan.fail("dynamodb", "PutItem", "reject", nth=3)
+        plan.fail("dynamodb", "PutItem", "reject", nth=1, times=2)
         with pytest.raises(PutError):
             scheduling.queue_due(NOW, page_size=10)
-    # When the next run resumes from the cursors that were saved
+    # When the next run resumes from the cursors that were saved (none)
     resumed = scheduling.queue_due(NOW + timedelta(minutes=5), page_size=10)
     jobs = Counter(j["case_id"] for j in take(local, "ReminderQueue"))
-    # Then every step was queued, and only the one page whose cursor was lost twice
+    # Then every step was queued, and only the pages whose cursors were lost twice
     assert set(jobs) == set(ids)
     twice = [c for c, n in jobs.items() if n == 2]
-    assert 0 < len(twice) <= 10
+    assert 0 < len(twice) <= scheduling.SAVE_EVERY * 10
     assert max(jobs.values()) == 2
     assert resumed.finished
+
+
+def test_a_failed_cursor_write_is_tried_again_before_the_run_fails(local: Any) -> None:
+    # Given 100 due entries, and the first cursor write refused once
+    ids = seed_due(local, 100)
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "PutItem", "reject", nth=1)
+        with pytest.raises(PutError):
+            scheduling.queue_due(NOW, page_size=10)
+    # When the next run comes
+    again = scheduling.queue_due(NOW + timedelta(minutes=5), page_size=10)
+    # Then the failing run kept what it queued (its alarm still fires), the next queued the
+    # rest: every step once
+    assert Counter(j["case_id"] for j in take(local, "ReminderQueue")) == Counter(ids)
+    assert 0 < again.queued < 100
 
 
 @pytest.mark.parametrize("times", [1, 100])

@@ -355,7 +355,7 @@ def test_no_reminder_leaves_after_a_payment_committed_at_any_point_before_the_se
     from recoup.store import shops
 
     points = _sender_calls_before_the_send(local)
-    assert points >= 5  # load, shop, policy, contacts, message log, ..., claim
+    assert points >= 3  # the case with policy and shop, contacts with message log, claim
     rounds = 3
     for round_ in range(rounds):
         for point in range(points):

@@ -137,5 +137,15 @@ def test_rollups_customer_links_and_the_case_read_with_its_policies_are_named() 
         target("dynamodb.BatchGetItem", batch)
         == "case with policies (fraud policy, reminder policy)"
     )
+    # with the shop's item when the container had no copy of it
+    shop = {"pk": {"S": "SHOP#s"}, "sk": {"S": "META"}}
+    batch = {"RequestItems": {"t": {"Keys": [case, *policies, shop]}}}
+    assert (
+        target("dynamodb.BatchGetItem", batch)
+        == "case with policies (fraud policy, reminder policy) and the shop"
+    )
+    # and the message log has a partition of its own
+    log = {"Key": {"pk": {"S": "MSG#s#ab12"}, "sk": {"S": "LOG"}}}
+    assert target("dynamodb.GetItem", log) == "message log"
     # while a batch of cases alone stays a batch of cases
     assert target("dynamodb.BatchGetItem", {"RequestItems": {"t": {"Keys": [case]}}}) == "case"

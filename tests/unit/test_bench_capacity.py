@@ -72,6 +72,11 @@ def test_writes_are_attributed_to_their_partition_class() -> None:
     item = {"pk": {"S": "ROLLUP#s#3"}, "sk": {"S": "2026-11-02#USD"}, "cases": {"N": "1"}}
     [write] = capacity.costs("p", "TransactWriteItems", item, None, item, transactional=True)
     assert (write.cls, write.wcu) == (capacity.ROLLUPS, 2)
+    assert capacity.partition_class("ROLLUP#s#D") == capacity.ROLLUP_DAYS
+    assert capacity.partition_class("ROLLUP#s#M") == capacity.ROLLUP_MONTHS
+    assert capacity.partition_class("ROLLUP#s#D3") == capacity.ROLLUP_DAYS
+    assert capacity.partition_class("ROLLUP#s#12") == capacity.ROLLUPS
+    assert capacity.partition_class("MSG#s#abc") == capacity.OWN
     assert capacity.partition_class("CASE#s#1") == capacity.OWN
     assert capacity.partition_class("WHO#s#abc") == capacity.OWN
     assert capacity.partition_class("SHOP#s") == capacity.SHOP_PARTITION
@@ -84,8 +89,8 @@ def test_the_ceiling_is_the_least_shared_partition_over_its_share_per_order() ->
         "unpaid", [], {capacity.SHOP_INDEX: 4, capacity.SHOP_PARTITION: 6, capacity.OWN: 90}, []
     )
     mixed = capacity.ceiling(paid, unpaid, 0.5)
-    # shop index: 4 partitions × 1,000 / 3 WCU; shop partition: 1 × 1,000 / 3 WCU
-    assert round(mixed.per_class[capacity.SHOP_INDEX]) == 1333
+    # shop index: 8 partitions × 1,000 / 3 WCU; shop partition: 1 × 1,000 / 3 WCU
+    assert round(mixed.per_class[capacity.SHOP_INDEX]) == 2667
     assert round(mixed.orders_per_second) == 333
     assert mixed.bound_by == capacity.SHOP_PARTITION
     assert capacity.OWN not in mixed.per_class

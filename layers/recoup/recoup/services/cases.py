@@ -78,9 +78,6 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
         )
         metrics.add_metric(name="StripeEventUnrouted", unit="Count", value=1)
         return None
-    if not shops.is_installed(shop):
-        logger.warning("Event for a shop that is not installed", extra={"shop": shop})
-        return None
     event = event.with_shop(shop)
     if not event.linked:
         # Charges, disputes and fraud warnings don't carry the order's metadata: follow
@@ -88,8 +85,12 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
         linked_case = store.resolve_xref(shop, event.stripe_refs)
         if linked_case is not None:
             event = event.with_case(linked_case, linked=True)
-    # The case and the shop's policies in one read; the policies hold for the event.
+    # The case, the shop's policies and (unless cached) the shop in one read; the policies
+    # hold for the event.
     first, docs = case_reads.case_with_policies(shop, event.case_id)
+    if not shops.is_installed(shop):
+        logger.warning("Event for a shop that is not installed", extra={"shop": shop})
+        return None
     with policies.held(shop, docs):
         return _apply_loaded(shop, event, first, now)
 

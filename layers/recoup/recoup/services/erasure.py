@@ -62,6 +62,8 @@ def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
         + keys.delete(
             (shop_pk(shop), sk) for a in who.emails | who.phones for sk in contacts.contact_sks(a)
         )
+        + keys.delete(key for k in who.all for key in contacts.message_log_keys(shop, k))
+        # The earlier layout's entries in the shop's partition, until `migrate-keys` moved them
         + sum(
             keys.delete_prefix(shop_pk(shop), f"MSG#{digest}#")
             for k in who.all

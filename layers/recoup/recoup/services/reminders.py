@@ -235,7 +235,8 @@ def _attempt(
         shop_timezone=policy.shop_timezone,
         rule=policy.timezone_rule,
     )
-    reach = contacts.reachability(shop, email, phone)
+    customer_key = _customer_key(case)
+    reach, sent_at = contacts.before_send(shop, email, phone, customer_key, now=now)
     if email and "email" not in undeliverable and not reach.email_undeliverable:
         from recoup.channels import mime
 
@@ -248,7 +249,6 @@ def _attempt(
         "email": undeliverable.get("email") or reach.email_undeliverable,
         "sms": undeliverable.get("sms") or reach.sms_undeliverable,
     }
-    customer_key = _customer_key(case)
     decision = guardrails.decide(
         guardrails.SendCheck(
             case_open=case.status is CaseStatus.OPEN,
@@ -263,7 +263,7 @@ def _attempt(
             email_suppressed=reach.email_suppressed,
             email_undeliverable=known["email"],
             sms_undeliverable=known["sms"],
-            sent_at=contacts.recent_messages(shop, customer_key, now=now) if customer_key else [],
+            sent_at=sent_at,
             zone=zone,
             now=now,
         )
@@ -586,11 +586,12 @@ def _record(
         entry = _entry(current, "reminder.sent", summary, _next_words(dunning), now, step)
         customer_key = _customer_key(case)
         # A message that may have gone counts towards the weekly cap like one that did.
-        extra: list[Model] = (
-            [contacts.message_item(case.shop, customer_key, now, case.case_id, channel)]
+        logged = (
+            [contacts.message_logged(case.shop, customer_key, now, case.case_id, channel)]
             if customer_key and channel != "unknown"
             else []
         )
+        extra: list[Model] = []
         if provider_id and not unknown:
             # SES's and SNS's delivery reports name only this id (services.feedback).
             extra.append(
@@ -598,7 +599,9 @@ def _record(
                     channel, provider_id, shop=case.shop, case_id=case.case_id, step=step, at=now
                 )
             )
-        store.save_all([store.CaseWrite(case, current, entry, dunning)], now=now, extra=extra)
+        store.save_all(
+            [store.CaseWrite(case, current, entry, dunning)], now=now, extra=extra, updates=logged
+        )
         logger.info("Reminder recorded", extra={"case_id": case.case_id, "step": step + 1})
         return StepResult("sent", summary)
 

@@ -53,6 +53,8 @@ TIME_MARGIN_SECONDS = 20.0
 # sweep pass may start per shard.
 STALE_AFTER = timedelta(hours=1)
 SWEEP_LIMIT = 200  # entries per shard per run
+RUN_EVERY_SECONDS = 300  # the schedule's rate (template.yaml)
+SAVE_EVERY = 8  # pages queued between two saves of the cursors within one run
 SEND_ATTEMPTS = 5  # per SendMessageBatch entry, on top of botocore's retries of a whole call
 BACKOFF_SECONDS = 0.1
 SQS_BATCH = 10  # SendMessageBatch's limit
@@ -125,11 +127,16 @@ def queue_due(
     report = RunReport()
     run = _Run(now, due_cursors.load(), report, time_left)
     try:
-        run.forward(page_size)
-        if report.finished:
-            run.sweep()
-        else:
-            report.backlog = run.backlog()
+        try:
+            run.forward(page_size)
+            if report.finished:
+                run.sweep()
+            else:
+                report.backlog = run.backlog()
+            run.save()
+        except BaseException:
+            run.save_quietly()  # keep what was queued; the run's own error is what it raises
+            raise
         metrics.add_metric(name="SchedulerBacklog", unit="Count", value=report.backlog)
     finally:
         _emit(report)  # what was queued, even by a run that fails
@@ -144,6 +151,9 @@ class _Run:
     cursors: Cursors
     report: RunReport
     time_left: Callable[[], float]
+    # Moves not yet written: the cursors are saved once a run (and every SAVE_EVERY pages,
+    # so a crash re-queues at most that many pages; the sender's claims absorb repeats).
+    unsaved_pages: int = 0
 
     def _out_of_time(self) -> bool:
         return self.time_left() < TIME_MARGIN_SECONDS
@@ -151,17 +161,34 @@ class _Run:
     def _move(self, shard: int, cursor: ShardCursor) -> None:
         if cursor == self.cursors.of(shard):
             return
-        shards = {**self.cursors.shards, shard: cursor}
-        self.cursors = due_cursors.save(replace(self.cursors, shards=shards), self.now)
+        self.cursors = replace(self.cursors, shards={**self.cursors.shards, shard: cursor})
+        self.unsaved_pages += 1
+
+    def save(self) -> None:
+        if self.unsaved_pages:
+            self.cursors = due_cursors.save(self.cursors, self.now)
+            self.unsaved_pages = 0
+
+    def save_quietly(self) -> None:
+        try:
+            self.save()
+        except Exception:  # noqa: BLE001 (the run's own error is the one to raise)
+            logger.exception("the scheduler's cursors could not be saved; the next run repeats")
 
     def forward(self, page_size: int) -> None:
         upper = store.due_upper(self.now)
-        pending = list(range(store.DUE_SHARDS))
+        # Each five-minute slot starts at the next shard: a run that runs out of time before
+        # a page of every shard leaves the last ones to runs that start with them, so no
+        # shard waits behind the others for good.
+        first = int(self.now.timestamp() // RUN_EVERY_SECONDS) % store.DUE_SHARDS
+        pending = [(first + n) % store.DUE_SHARDS for n in range(store.DUE_SHARDS)]
         while pending:
             for shard in list(pending):
                 if self._out_of_time():
                     self.report.finished = False
                     return
+                if self.unsaved_pages >= SAVE_EVERY:
+                    self.save()  # before reading on: a crash repeats at most these pages
                 cursor = self.cursors.of(shard)
                 page = store.due_page(shard, upper, after=cursor.after, limit=page_size)
                 self.report.queries += 1
@@ -175,8 +202,8 @@ class _Run:
                     pending.remove(shard)
 
     def sweep(self) -> None:
-        """One page per shard of its sweep pass; the positions are saved once, at the end
-        (a crash before that repeats only these swept jobs, which were stuck anyway)."""
+        """One page per shard of its sweep pass; its positions are saved with the forward
+        pass's (a crash before that repeats only these swept jobs, which were stuck anyway)."""
         bound = store.due_upper(self.now - STALE_AFTER)
         moved: dict[int, ShardCursor] = {}
         failed = 0
@@ -200,7 +227,8 @@ class _Run:
                 break
         shards = {**self.cursors.shards, **moved}
         if shards != self.cursors.shards:
-            self.cursors = due_cursors.save(replace(self.cursors, shards=shards), self.now)
+            self.cursors = replace(self.cursors, shards=shards)
+            self.unsaved_pages += 1
         if failed:
             raise SchedulerIncomplete(f"{failed} swept jobs were not queued")
 

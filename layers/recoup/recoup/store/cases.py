@@ -31,6 +31,7 @@ from recoup.store.bind import bind, connection
 from recoup.store.models import (
     AUDIT_PREFIX,
     CASE_SK,
+    SHOP_SHARDS,
     TRACKED,
     UNTRACKED,
     XREF,
@@ -53,9 +54,11 @@ class ConcurrentUpdate(Exception):
     """Another writer changed the case between our read and our write."""
 
 
-# The due index's partition keys: each takes about 1,000 writes a second, far more than
-# reminders need; every scheduler run costs one Query per shard, so keep them few.
-DUE_SHARDS = 4
+# The due index's partition keys, shared by every shop: an unpaid order writes them about 8
+# times over its life (opened, two per reminder, closed), so 8 partitions take 1,000 unpaid
+# orders a second; every scheduler run costs one Query per shard, so keep them few. Entries
+# written when there were 4 stay where they are: a run reads every shard.
+DUE_SHARDS = 8
 # The due index's `next_step` for a referral check rather than a reminder step.
 ESCALATION_CHECK = -1
 # The due index's `next_step` for a referral's hand-over still to deliver (its outbox entry).
@@ -254,23 +257,13 @@ def save_all(
 def _rollup_updates(writes: list[CaseWrite]) -> list[tuple[Model, list[Any]]]:
     """What the writes change in the shop's figures, one update per rollup item (the cases
     of a merge may share one: a transaction may name an item once)."""
-    grouped: dict[tuple[int, RollupKey], dict[str, int]] = {}
+    changes: list[tuple[str, dict[RollupKey, dict[str, int]]]] = []
     for write in writes:
         prior = write.prior
         before = rollup.contribution(prior.case, prior.dunning) if prior else None
         after = rollup.contribution(write.case, write.reminders)
-        shard = rollups.shard_of(write.case.case_id)
-        for key, counters in rollup.delta(before, after).items():
-            into = grouped.setdefault((shard, key), {})
-            for name, value in counters.items():
-                into[name] = into.get(name, 0) + value
-    shop = writes[0].case.shop
-    return [
-        update
-        for (shard, key), counters in grouped.items()
-        if any(counters.values())
-        for update in rollups.updates_in(shop, shard, {key: counters})
-    ]
+        changes.append((write.case.case_id, rollup.delta(before, after)))
+    return list(rollups.updates_of(writes[0].case.shop, changes))
 
 
 def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
@@ -363,7 +356,11 @@ def _update_schedule(
     item.version = prior.version
     actions: list[Any] = [change]
     due = _due(dunning, referrals)
-    if due is not None:
+    if due == _due(prior.dunning, prior.referrals):
+        # A claim or an outcome that leaves the step where it was keeps its index entry: a
+        # moved key would cost the index a delete and a put, and the entry is what it was.
+        pass
+    elif due is not None:
         actions += [
             CaseItem.due_pk.set(due_shard(prior.case.shop, prior.case.case_id)),
             CaseItem.due_sk.set(index_key(due[0], prior.case.shop, prior.case.case_id)),
@@ -451,16 +448,24 @@ def all_cases(shop: str) -> Iterator[StoredCase]:
     return _loaded(shop, ids, 100)
 
 
+# A `page_size` for reading every tracked case: 100 keys a Query from each shard.
+WHOLE_LISTING = 99 * SHOP_SHARDS
+
+
 def tracked_cases(
     shop: str, *, after: str | None = None, page_size: int = 100
 ) -> Iterator[StoredCase]:
     """The shop's tracked cases (opened, not merged) in case id order, starting after case
     `after`: a paginated list stops when it has enough and resumes from the last id it read,
     so every case is listed exactly once. Ids come from the shop index (keys only; each
-    shard read `page_size` at a time and merged), the cases from BatchGetItem. The shop is
-    always the key: no cursor reaches another shop's items. The index is eventually
-    consistent: a case tracked in the last second may be missing from a listing."""
-    return _loaded(shop, _index_ids(shop, TRACKED, after=after, page_size=page_size), page_size)
+    shard read a share of `page_size` at a time, one more page of a shard only when the
+    merge reaches its end), the cases from BatchGetItem. `page_size` is how many the caller
+    expects to take: a page of 25 reads about 25 + 2 per shard keys, whatever the shop's
+    size. The shop is always the key: no cursor reaches another shop's items. The index is
+    eventually consistent: a case tracked in the last second may be missing from a listing."""
+    shard_page = -(-page_size // SHOP_SHARDS) + 1  # + 1: the first may be `after` itself
+    ids = _index_ids(shop, TRACKED, after=after, page_size=shard_page)
+    return _loaded(shop, ids, page_size)
 
 
 def _index_ids(

@@ -4,22 +4,41 @@ Contacts are keyed by a keyed hash of the normalised address (`recoup.store.iden
 the keys themselves hold no address and cannot be reversed by guessing. SMS opt-outs (STOP)
 are kept under GLOBAL: a STOP answers the sending number, which every shop shares. Records
 written before the hash was keyed are still read (an opt-out stays honoured) and erased.
+
+The message log is one item per shop and customer (`MSG#<shop>#<hash>` / `LOG`), a partition
+of its own, so a shop's sends spread over its customers; the sender reads it in the same
+BatchGetItem as the contact records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from pynamodb.attributes import UnicodeSetAttribute
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
 
 from recoup.store import identity
+from recoup.store.batch import Key, get_many
 from recoup.store.bind import bind
-from recoup.store.models import ContactItem, MessageItem, shop_pk
+from recoup.store.models import (
+    MESSAGE_LOG,
+    ContactItem,
+    MessageLogItem,
+    shop_part,
+    shop_pk,
+)
 
 GLOBAL = "GLOBAL"
 MESSAGE_RETENTION = timedelta(days=8)  # the cap looks back 7 days
+LOG_SK = "LOG"
+_SEP = "|"  # between a log entry's time, channel and case id (none of them holds one)
+# Days past the retention whose sets a write removes: a log written to at least once in that
+# many days never keeps a set the cap no longer reads (and TTL removes an idle log whole).
+_PRUNED_DAYS = 30
 
 
 def _normalised(address: str) -> str:
@@ -58,26 +77,59 @@ def reachability(shop: str, email: str | None, phone: str | None) -> Reachabilit
     """One BatchGetItem: the shop's records of the email and the phone, and the phone's STOP,
     under both hashes (a flag set under either counts)."""
     bind()
-    mail_keys = [(shop_pk(shop), sk) for sk in contact_sks(email)] if email else []
-    phone_keys = (
-        [(pk, sk) for pk in (shop_pk(shop), GLOBAL) for sk in contact_sks(phone)] if phone else []
-    )
-    keys = mail_keys + phone_keys
-    found = {(i.pk, i.sk): i for i in ContactItem.batch_get(keys)} if keys else {}
-    mail = [found[k] for k in mail_keys if k in found]
-    phone_items = [found[k] for k in phone_keys if k in found]
-    shop_phone = [i for i in phone_items if i.pk == shop_pk(shop)]
-    return Reachability(
-        email_opted_out=any(i.email_opt_out for i in mail),
-        email_suppressed=any(i.suppressed for i in mail),
-        sms_opted_out=any(i.sms_opt_out for i in phone_items),
-        email_undeliverable=next(
-            (i.email_undeliverable for i in mail if i.email_undeliverable), None
-        ),
-        sms_undeliverable=next(
-            (i.sms_undeliverable for i in shop_phone if i.sms_undeliverable), None
-        ),
-    )
+    keys = _ContactKeys.of(shop, email, phone)
+    return keys.reachability(get_many(keys.all, consistent=False))
+
+
+def before_send(
+    shop: str, email: str | None, phone: str | None, customer: str | None, *, now: datetime
+) -> tuple[Reachability, list[datetime]]:
+    """What the sender checks before a message, in one consistent BatchGetItem: the
+    reachability of the email and the phone, and when the shop messaged the customer in the
+    last 7 days (`recent_messages`)."""
+    bind()
+    keys = _ContactKeys.of(shop, email, phone)
+    log_keys = message_log_keys(shop, customer) if customer else []
+    found = get_many(keys.all + log_keys)
+    return keys.reachability(found), _sent_since([found[k] for k in log_keys if k in found], now)
+
+
+@dataclass(frozen=True, slots=True)
+class _ContactKeys:
+    """The records that say whether an email and a phone can be reached, under both hashes."""
+
+    shop_pk: str
+    mail: list[Key]
+    phone: list[Key]
+
+    @classmethod
+    def of(cls, shop: str, email: str | None, phone: str | None) -> _ContactKeys:
+        pk = shop_pk(shop)
+        return cls(
+            pk,
+            [(pk, sk) for sk in contact_sks(email)] if email else [],
+            [(p, sk) for p in (pk, GLOBAL) for sk in contact_sks(phone)] if phone else [],
+        )
+
+    @property
+    def all(self) -> list[Key]:
+        return self.mail + self.phone
+
+    def reachability(self, found: dict[Key, dict[str, Any]]) -> Reachability:
+        mail = [ContactItem.from_raw_data(found[k]) for k in self.mail if k in found]
+        texts = [ContactItem.from_raw_data(found[k]) for k in self.phone if k in found]
+        shop_texts = [i for i in texts if i.pk == self.shop_pk]
+        return Reachability(
+            email_opted_out=any(i.email_opt_out for i in mail),
+            email_suppressed=any(i.suppressed for i in mail),
+            sms_opted_out=any(i.sms_opt_out for i in texts),
+            email_undeliverable=next(
+                (i.email_undeliverable for i in mail if i.email_undeliverable), None
+            ),
+            sms_undeliverable=next(
+                (i.sms_undeliverable for i in shop_texts if i.sms_undeliverable), None
+            ),
+        )
 
 
 def mark_undeliverable(
@@ -176,30 +228,84 @@ def last_shop_for_phone(phone: str) -> str | None:
     return None
 
 
-def message_item(shop: str, customer: str, at: datetime, case_id: str, channel: str) -> MessageItem:
-    """The log entry for one message sent, written in the sender's transaction."""
-    return MessageItem(
-        shop_pk(shop),
-        f"MSG#{contact_hash(customer)}#{at.isoformat()}",
-        case_id=case_id,
-        channel=channel,
-        expires_at=at + MESSAGE_RETENTION,
+def message_log_pk(shop: str, digest: str) -> str:
+    return f"MSG#{shop}#{digest}"
+
+
+def message_log_keys(shop: str, customer: str) -> list[Key]:
+    """The customer's log under the keyed hash, then under the unkeyed one (entries moved
+    there from before the hash was keyed, kept until they expire)."""
+    return [(message_log_pk(shop, digest), LOG_SK) for digest in contact_hashes(customer)]
+
+
+def _day_attribute(day: date) -> str:
+    return f"d{day.isoformat()}"
+
+
+def message_logged(
+    shop: str, customer: str, at: datetime, case_id: str, channel: str
+) -> tuple[MessageLogItem, list[Any]]:
+    """The update that logs one message sent, applied in the sender's transaction: the
+    entry added to its day's set, the days the cap no longer looks at removed (removing an
+    absent attribute is no change), the log's expiry moved to 8 days after this message."""
+    return log_update(shop, contact_hash(customer), at, case_id, channel)
+
+
+def log_update(
+    shop: str, digest: str, at: datetime, case_id: str, channel: str, *, expiry: bool = True
+) -> tuple[MessageLogItem, list[Any]]:
+    """`message_logged` under a given hash (`expiry` False: leave the expiry as it is)."""
+    pk = message_log_pk(shop, digest)
+    day = at.astimezone(UTC).date()
+    entry = f"{at.astimezone(UTC).isoformat()}{_SEP}{channel}{_SEP}{case_id}"
+    actions: list[Any] = [
+        Path([_day_attribute(day)]).add(Value({entry}, attribute=UnicodeSetAttribute())),
+        *(
+            Path([_day_attribute(day - timedelta(days=back))]).remove()
+            for back in range(MESSAGE_RETENTION.days, MESSAGE_RETENTION.days + _PRUNED_DAYS)
+        ),
+        MessageLogItem.shop_part.set(shop_part(shop, pk)),
+        MessageLogItem.shop_sort.set(f"{MESSAGE_LOG}{pk}"),
+    ]
+    if expiry:
+        actions.append(MessageLogItem.expires_at.set(at + MESSAGE_RETENTION))
+    return MessageLogItem(pk, LOG_SK), actions
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedMessage:
+    at: datetime
+    channel: str
+    case_id: str
+
+
+def log_entries(raw: dict[str, Any]) -> list[LoggedMessage]:
+    """Every message in one raw log item, oldest first."""
+    entries = []
+    for name, value in raw.items():
+        if name.startswith("d") and "SS" in value:
+            for text in value["SS"]:
+                at, channel, case_id = text.split(_SEP, 2)
+                entries.append(LoggedMessage(datetime.fromisoformat(at), channel, case_id))
+    return sorted(entries, key=lambda m: (m.at, m.case_id))
+
+
+def message_logs(shop: str, customer: str) -> list[LoggedMessage]:
+    """The customer's log, under both hashes (data requests)."""
+    bind()
+    found = get_many(message_log_keys(shop, customer))
+    return sorted(
+        (m for raw in found.values() for m in log_entries(raw)), key=lambda m: (m.at, m.case_id)
     )
 
 
 def recent_messages(shop: str, customer: str, *, now: datetime) -> list[datetime]:
-    """When this customer was messaged by the shop in the last 7 days (any case, channel).
-    Entries under the unkeyed hash count too until they expire (8 days after they were
-    written), so the cap holds across the change of hash."""
+    """When this customer was messaged by the shop in the last 7 days (any case, channel)."""
     bind()
-    since = (now - timedelta(days=7)).isoformat()
-    sent = []
-    for digest in contact_hashes(customer):
-        prefix = f"MSG#{digest}#"
-        sent += [
-            datetime.fromisoformat(str(item.sk)[len(prefix) :])
-            for item in MessageItem.query(
-                shop_pk(shop), MessageItem.sk.between(prefix + since, prefix + "~")
-            )
-        ]
-    return sorted(sent)
+    found = get_many(message_log_keys(shop, customer))
+    return _sent_since(list(found.values()), now)
+
+
+def _sent_since(logs: list[dict[str, Any]], now: datetime) -> list[datetime]:
+    since = now - timedelta(days=7)
+    return sorted(m.at for raw in logs for m in log_entries(raw) if m.at >= since)

@@ -16,7 +16,7 @@ from recoup.domain.erasure import Identifiers, Subject
 from recoup.store import cases as case_store
 from recoup.store import contacts, customer_links
 from recoup.store.bind import bind
-from recoup.store.models import ContactItem, MessageItem, shop_pk
+from recoup.store.models import ContactItem, shop_pk
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +82,9 @@ def contact_records(shop: str, who: Identifiers) -> list[dict[str, Any]]:
 
 def message_log(shop: str, who: Identifiers) -> list[dict[str, Any]]:
     """The log of messages sent to the customer (kept 8 days, for the weekly cap)."""
-    bind()
-    entries = []
-    for prefix in (f"MSG#{h}#" for key in who.all for h in contacts.contact_hashes(key)):
-        for item in MessageItem.query(shop_pk(shop), MessageItem.sk.startswith(prefix)):
-            entries.append(
-                {"at": item.sk[len(prefix) :], "case_id": item.case_id, "channel": item.channel}
-            )
+    entries = [
+        {"at": m.at.isoformat(), "case_id": m.case_id, "channel": m.channel}
+        for key in who.all
+        for m in contacts.message_logs(shop, key)
+    ]
     return sorted(entries, key=lambda e: (e["at"], e["case_id"]))

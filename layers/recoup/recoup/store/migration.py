@@ -15,13 +15,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pynamodb.expressions.update import Update
+
+from recoup import clock
 from recoup.domain import erasure, rollup
 from recoup.domain.case import Case
 from recoup.domain.dunning import Dunning
 from recoup.settings import get_settings
-from recoup.store import customer_links, keys, rollups
+from recoup.store import contacts, customer_links, keys, rollups
 from recoup.store.models import (
     CASE_SK,
     TRACKED,
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 Item = dict[str, "AttributeValueTypeDef"]
-OLD_KINDS = ("CASE#", "AUDIT#", "XREF#")
+OLD_KINDS = ("CASE#", "AUDIT#", "XREF#", "MSG#")
 
 
 @dataclass
@@ -100,6 +104,11 @@ def migrate(
     for item in _old_items(table):
         shop = str(item["pk"]["S"]).removeprefix("SHOP#")
         report.shops.add(shop)
+        if str(item["sk"]["S"]).startswith("MSG#"):
+            _log_message(item, shop, table)
+            report.moved["MSG#"] += 1
+            client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+            continue
         moved = new_shape(item)
         if moved is None:
             continue
@@ -127,6 +136,42 @@ def migrate(
         progress(f"{shop}: velocity marks converted")
     progress(report.summary())
     return report
+
+
+def _log_message(item: Item, shop: str, table: str) -> None:
+    """Add one message of the shop partition's old log (`MSG#<hash>#<time>`) to the
+    customer's log under the same hash: adding to a set twice adds once, so a second run
+    changes nothing; the log's expiry only ever moves later."""
+    digest, at = str(item["sk"]["S"]).removeprefix("MSG#").split("#", 1)
+    sent = datetime.fromisoformat(at)
+    expires = sent + contacts.MESSAGE_RETENTION
+    if expires <= clock.now():
+        return  # outside the cap's window: TTL would have removed it
+    case_id, channel = str(item["case_id"]["S"]), str(item["channel"]["S"])
+    client = keys.client()
+    update = _raw_update(table, *contacts.log_update(shop, digest, sent, case_id, channel))
+    update["ConditionExpression"] = "attribute_not_exists(expires_at) OR expires_at < :expiry"
+    update["ExpressionAttributeValues"][":expiry"] = {"N": str(int(expires.timestamp()))}
+    try:
+        client.update_item(**update)
+    except client.exceptions.ConditionalCheckFailedException:
+        # The log expires later already: add the entry, leave its expiry.
+        kept = contacts.log_update(shop, digest, sent, case_id, channel, expiry=False)
+        client.update_item(**_raw_update(table, *kept))
+
+
+def _raw_update(table: str, item: Any, actions: list[Any]) -> dict[str, Any]:
+    """A PynamoDB update as the plain client's UpdateItem arguments."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    expression = Update(*actions).serialize(names, values)
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": item.pk}, "sk": {"S": item.sk}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": {v: k for k, v in names.items()},
+        "ExpressionAttributeValues": values,
+    }
 
 
 def _case_entries(shop: str, moved: Item) -> list[dict[str, Any]]:

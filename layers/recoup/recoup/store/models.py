@@ -13,8 +13,13 @@ VEL#<domain>#<dim>#<hash> H#<hour>               failed payments of one identity
                                                  hour, per 5 minutes (store.velocity, TTL)
 ADDR#<domain>#<addr hash> W#<monday>             customers seen at one shipping address in
                                                  one week (store.velocity, TTL)
-ROLLUP#<domain>#<shard>   <day>#<currency>       counters of the shop's figures (store.rollups)
+ROLLUP#<domain>#<shard>   <day>                  one shard of a recent day's figures, every
+                                                 currency (store.rollups; TTL once folded)
+ROLLUP#<domain>#D         <day>#<currency>       a folded day's figures; WATERMARK: folded to
+ROLLUP#<domain>#M         <yyyy-mm>#<currency>   a month's figures, with its weeks'
 WHO#<domain>#<hash>       <case id>              a case naming this customer (store.customer_links)
+MSG#<domain>#<hash>       LOG                    the messages sent to one customer in 8 days,
+                                                 for the weekly cap (store.contacts, TTL)
 STRIPEACCT#<id>           META                   which shop a connected Stripe account is
 CONNECTSTATE#<n>          META                   a Stripe Connect state already used (TTL)
 DELIVERY#<ch>#<id>        META                   which case and step a provider message id is (TTL)
@@ -25,9 +30,9 @@ Each case is a partition of its own, so one shop's writes spread over as many pa
 it has cases (docs/data-model.md). The shop's items outside its SHOP# partition are found
 through the `shop` index (keys only, write-sharded): a case item carries `shop_part`
 (`<domain>#<shard>`) and `shop_sort` (`C#<case id>` while tracked, `M#<case id>` otherwise);
-a cross reference, a velocity bucket, a rollup or a customer link `X#`, `V#`, `R#` or `W#`
-and its keys. The index is written only when those keys change, never by an ordinary case
-update.
+a cross reference, a velocity bucket, a rollup, a customer link or a message log `X#`, `V#`,
+`R#`, `W#` or `L#` and its keys. The index is written only when those keys change, never by
+an ordinary case update.
 """
 
 from __future__ import annotations
@@ -124,12 +129,28 @@ class ContactItem(_Item):
 
 
 class MessageItem(_Item):
+    """A message sent, in the shop's partition (`MSG#<hash>#<time>`), as versions before the
+    per-customer log wrote them: read only to migrate them (store.migration)."""
+
     class Meta(_Item.Meta):
         pass
 
     case_id = UnicodeAttribute()
     channel = UnicodeAttribute()
     expires_at = TTLAttribute()
+
+
+class MessageLogItem(_Item):
+    """The messages a shop sent one customer in the last 8 days (store.contacts): one
+    string-set attribute per UTC day, `d<day>`, of `<time>|<channel>|<case id>`, so its
+    attributes are read with the plain client."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    expires_at = TTLAttribute()
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
 
 
 class VelocityItem(_Item):
@@ -357,6 +378,7 @@ MODELS: tuple[type[_Item], ...] = (
     PolicyItem,
     ContactItem,
     MessageItem,
+    MessageLogItem,
     VelocityItem,
     VelocityBucketItem,
     AddressBucketItem,
@@ -371,21 +393,24 @@ def shop_pk(shop: str) -> str:
     return f"SHOP#{shop}"
 
 
-# The shop index's partitions per shop: it is written about twice per order (a case created,
-# then tracked or not; a cross reference), so 4 partitions take a shop past 1,000 orders a
-# second; a listing reads all 4 (docs/data-model.md).
-SHOP_SHARDS = 4
+# The shop index's partitions per shop: an order paid at checkout writes it twice (its case,
+# an address bucket), an unpaid one about eight times (its case, customer links, the message
+# log, new rollup items), so 8 partitions take a shop past 1,000 orders a second at any mix;
+# a listing reads all 8 (docs/data-model.md). Entries written when there were 4 stay where
+# they are until their item's next write moves them: a listing reads every partition.
+SHOP_SHARDS = 8
 TRACKED = "C#"  # shop_sort of a tracked case (opened, not merged)
 UNTRACKED = "M#"  # of any other case: never owed, merged away
 XREF = "X#"
 VELOCITY = "V#"
 ROLLUP = "R#"
 CUSTOMER_LINK = "W#"
+MESSAGE_LOG = "L#"
 
 
 def shop_part(shop: str, key: str) -> str:
     """The shop index partition an item of the shop with this `key` (its case id, Stripe id
-    or bucket) lands in: a stable hash, so its index entry never moves between shards."""
+    or bucket) lands in: a stable hash, so its index entry stays in its shard."""
     return f"{shop}#{hashlib.sha256(key.encode()).digest()[0] % SHOP_SHARDS}"
 
 

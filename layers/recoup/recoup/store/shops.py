@@ -77,8 +77,18 @@ def get(shop: str) -> ShopItem | None:
         item: ShopItem | None = ShopItem.get(shop_pk(shop), META)
     except DoesNotExist:
         item = None
-    _cache[shop] = (time.monotonic() + SHOP_CACHE_SECONDS, item)
+    remember(shop, item)
     return item
+
+
+def is_cached(shop: str) -> bool:
+    cached = _cache.get(shop)
+    return cached is not None and time.monotonic() < cached[0]
+
+
+def remember(shop: str, item: ShopItem | None) -> None:
+    """Cache a shop item read with other items (store.case_reads) as `get` would."""
+    _cache[shop] = (time.monotonic() + SHOP_CACHE_SECONDS, item)
 
 
 def forget(shop: str | None = None) -> None:
