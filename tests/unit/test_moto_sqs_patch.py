@@ -48,18 +48,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-
-
-@pytest.fixture
-def aws(env: None) -> Iterator[None]:
+def aws(moto_env: None) -> Iterator[None]:
     with mock_aws():
         yield
 
@@ -265,7 +254,7 @@ def _fifo(sqs: Any, clock: Clock) -> list[Any]:
 
 @pytest.mark.parametrize("scenario", [_standard, _fifo], ids=["standard", "fifo"])
 def test_the_patched_calls_answer_as_motos_own(
-    env: None, clock: Clock, scenario: Callable[[Any, Clock], list[Any]]
+    moto_env: None, clock: Clock, scenario: Callable[[Any, Clock], list[Any]]
 ) -> None:
     patched, own = _both(scenario, clock)
     assert patched == own
@@ -273,7 +262,9 @@ def test_the_patched_calls_answer_as_motos_own(
     assert any(isinstance(step, list) and step for step in patched)
 
 
-def test_the_standard_scenario_sees_delays_visibility_and_redrive(env: None, clock: Clock) -> None:
+def test_the_standard_scenario_sees_delays_visibility_and_redrive(
+    moto_env: None, clock: Clock
+) -> None:
     transcript, _ = _both(_standard, clock)
     bodies = [[body for body, *_ in step] for step in transcript[2:5]]
     assert bodies == [["m0", "m1", "m3"], ["m4", "m5", "b0", "b1", "b2"], []]
