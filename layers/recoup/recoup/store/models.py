@@ -17,6 +17,8 @@ ROLLUP#<domain>#<shard>   <day>                  one shard of a recent day's fig
                                                  currency (store.rollups; TTL once folded)
 ROLLUP#<domain>#D         <day>#<currency>       a folded day's figures; WATERMARK: folded to
 ROLLUP#<domain>#M         <yyyy-mm>#<currency>   a month's figures, with its weeks'
+ROLLUP#<domain>#D<k>, M<k> as #D and #M          (k = 1..3) older days' changes of a share
+                                                 of the cases, counters only
 WHO#<domain>#<hash>       <case id>              a case naming this customer (store.customer_links)
 MSG#<domain>#<hash>       LOG                    the messages sent to one customer in 8 days,
                                                  for the weekly cap (store.contacts, TTL)
