@@ -19,9 +19,9 @@ privacy requests' subjects). Each order goes through the worker's own code
 transaction the store builds), with one difference to keep 10,000 orders to a minute:
 the TransactWriteItems the store sends is written as the same items, its puts by
 BatchWriteItem and its updates (rollup and velocity counters) by UpdateItem with the same
-expressions (`_Bulk`). moto answers a Query by sorting the whole table (seconds a call at
-10,000 cases); `_partition_queries` hands its query only the partition asked for (or the
-index partition's items): the same items, in the same order, with the same ScannedCount.
+expressions (`_Bulk`). moto's Query reads only the partition it names, through the local
+stack's `dynamodb-query` patch (`recoup_local.moto_dynamodb`): the same items, in the same
+order, with the same ScannedCount as moto's own, which sorts the whole table per Query.
 
 The requests:
 - dashboard: `services.figures.for_shop` over the last 90 days, and over all time, in the
@@ -200,44 +200,6 @@ class ReadLog:
     @property
     def operations(self) -> dict[str, int]:
         return dict(sorted(Counter(r.operation for r in self.reads).items()))
-
-
-# ---------------------------------------------------------------- moto, faster
-@contextmanager
-def _partition_queries() -> Iterator[None]:
-    """moto 5.2's `Table.query` starts from `all_items()`, the whole table sorted, and keeps
-    the items of the partition asked for; hand it those items alone (the table's
-    partition, or the index partition's items), so a Query costs what it reads. Its answer
-    (items, order, ScannedCount, LastEvaluatedKey) is unchanged."""
-    import inspect
-
-    from moto.dynamodb.models.table import Table
-
-    original = Table.query
-    signature = inspect.signature(original)
-
-    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = signature.bind(self, hash_key, *args, **kwargs).arguments.get("index_name")
-        if hash_key is None or not self.range_key_attr:
-            return original(self, hash_key, *args, **kwargs)
-        if index_name:
-            index = {i.name: i for i in self.all_indexes()}.get(index_name)
-            if index is None:
-                return original(self, hash_key, *args, **kwargs)
-            attr = next(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH")
-            found = [
-                item
-                for part in self.items.values()
-                for item in part.values()
-                if attr in item.attrs and item.attrs[attr] == hash_key
-            ]
-        else:
-            found = list(self.items.get(hash_key, {}).values())
-        with mock.patch.object(self, "all_items", return_value=found):
-            return original(self, hash_key, *args, **kwargs)
-
-    with mock.patch.object(Table, "query", query):
-        yield
 
 
 class _Bulk:
@@ -590,7 +552,6 @@ def run(
         with ExitStack() as stack:
             stack.enter_context(_quiet_stdout())
             local = stack.enter_context(in_process())
-            stack.enter_context(_partition_queries())
             stack.enter_context(warnings.catch_warnings())
             warnings.filterwarnings("ignore", message="No application metrics")
             warnings.filterwarnings("ignore", module="jwt")

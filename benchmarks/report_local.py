@@ -79,11 +79,10 @@ def _deliveries_text(result: LocalStackResult) -> str:
         "comes from outside); the front, the handlers and moto's server share one process "
         "and one interpreter lock, where the replay is one client and moto. moto's "
         "SendMessage now costs the same at any depth of the queue, so the front's fixed cost "
-        "per request shows whole (the difference between the two times above), of which a "
-        "profile puts roughly half in Powertools' resolver and logger, and half in reading "
-        "the order (JSON nesting check, normalisation) and the HTTP hop in front of the "
-        "handler. That is why the goal of 1.5 is not met here; on Lambda the handler runs "
-        "alone in its container and API Gateway does the HTTP."
+        "per request shows whole (the difference between the two times above): the HTTP hop "
+        "in front of the handler, Powertools' resolver and logger, reading the order (JSON "
+        "nesting check, normalisation). That is why the goal of 1.5 is not met here; on "
+        "Lambda the handler runs alone in its container and API Gateway does the HTTP."
     )
 
 

@@ -1,6 +1,7 @@
 """The growth and capacity benchmarks (benchmarks/growth.py, capacity.py) measure what the
-store does: items read come from DynamoDB's own counts, and the emulator shortcut changes
-no answer."""
+store does: items read come from DynamoDB's own counts, and writes cost what DynamoDB's
+sizing rules say. (That moto's patched Query answers as moto's own is
+tests/unit/test_moto_query_patch.py's.)"""
 
 from __future__ import annotations
 
@@ -96,33 +97,6 @@ def test_the_read_counter_counts_what_queries_and_batches_read(client: Any) -> N
     assert sum(p[2] for p in pages) == 11
     assert log.items == 11 + 2
     assert log.operations == {"BatchGetItem": 1, "Query": len(pages)}
-
-
-def test_the_partition_shortcut_gives_moto_s_own_answers(client: Any) -> None:
-    # Given Queries of a table partition and of an index partition, paginated
-    queries = [
-        {
-            "KeyConditionExpression": "pk = :p AND sk > :a",
-            "ExpressionAttributeValues": {":p": {"S": "P#2"}, ":a": {"S": "0010"}},
-        },
-        {
-            "IndexName": "shop",
-            "KeyConditionExpression": "shop_part = :p AND shop_sort BETWEEN :a AND :b",
-            "ExpressionAttributeValues": {
-                ":p": {"S": "s#1"},
-                ":a": {"S": "C#0005"},
-                ":b": {"S": "C#0041"},
-            },
-        },
-        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
-    ]
-    # When each runs as moto answers it and with only its partition handed to moto
-    plain = [_pages(client, **q) for q in queries]
-    with growth._partition_queries():
-        quick = [_pages(client, **q) for q in queries]
-    # Then every page is the same: items, order, counts and where it stopped
-    assert quick == plain
-    assert sum(p[1] for p in plain[1]) == 19  # odd numbers 5 to 41
 
 
 def test_the_write_log_costs_each_item_of_a_transaction_twice(client: Any) -> None:
