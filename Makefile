@@ -19,7 +19,7 @@ help:
 	@echo "make demo   - run the main job on the embedded local stack"
 	@echo "make test   - install everything and run the whole test suite"
 	@echo "make serve  - keep the local stack up on 127.0.0.1:3000"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy, the import contracts and the complexity gate"
 	@echo "make chromium - install Chromium for the admin page tests (as root, if missing)"
 	@echo "make bench  - benchmarks; figures go to docs/performance.md"
 	@echo "make faults - the full fault-injection matrix; written to docs/reliability.md"
@@ -67,10 +67,16 @@ chromium:
 		exit 1; \
 	fi
 
+# The import contracts are in pyproject.toml ([tool.importlinter]); the layer's package is
+# importable as `recoup` from layers/recoup. No cache: its directory would land in the tree.
+# Complexity: no function, method or class of the shipped code above radon's grade C.
+COMPLEXITY_PATHS := layers/recoup/recoup functions
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=layers/recoup $(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/xenon --max-absolute C $(COMPLEXITY_PATHS)
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -1,10 +1,10 @@
 """`python -m benchmarks` (`make bench`): measure, print, and rewrite docs/performance.md.
 
-The timed figures (fresh-interpreter probes, then the fraud scoring time in this process)
-run alone. The call counts need no quiet machine, so the scheduler-reads benchmark, which
-spends most of its time loading ten thousand items into moto, runs in a second process
-beside the AWS-call, lifecycle and velocity-read counts (this machine has two cores);
-`--serial` runs it in this process instead.
+The timed figures (every handler's cold import against the built layer, the cold-delivery
+probes, then the fraud scoring time in this process) run alone. The call counts need no quiet
+machine, so the scheduler-reads benchmark, which spends most of its time loading ten thousand
+items into moto, runs in a second process beside the AWS-call, lifecycle and velocity-read
+counts (this machine has two cores); `--serial` runs it in this process instead.
 """
 
 from __future__ import annotations
@@ -68,15 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
+    # First, alone on the machine: every handler's cold import against the built layer.
+    _progress("cold imports: building the layer, then every handler with and without bytecode")
+    imports = import_time.run(
+        rounds=args.rounds, old_rounds=import_time.OLD_ROUNDS, progress=_progress
+    )
     deliveries = Deliveries()
     _progress("starting moto's server for the cold-delivery probes")
     with cold_delivery.emulator() as emu:
-        probes = import_time.probes() + cold_delivery.probes(emu, deliveries)
+        probes = import_time.yardstick_probes() + cold_delivery.probes(emu, deliveries)
         _progress(f"{len(probes)} fresh-interpreter probes, {args.rounds} rounds")
         samples = fresh.interleave(probes, args.rounds, _progress)
         cold = cold_delivery.summarise(samples)
-    _progress("import breakdown (-X importtime)")
-    imports = import_time.summarise(samples, probes)
     reads_scale = (
         f"{scheduler_reads.N_DUE} due cases among "
         f"{scheduler_reads.N_DUE * scheduler_reads.LATER_PER_DUE} scheduled later"

@@ -398,7 +398,7 @@ def _kind(w: Write) -> str:
 def run(deliveries: Deliveries) -> CapacityResult:
     from benchmarks import lifecycle
     from recoup import aws, clock
-    from recoup.services import scheduling, shops
+    from recoup.services import shops
     from recoup.store import cases as case_store
     from recoup.store import models, rollups
     from recoup_local.lambdas import reset_caches
@@ -421,7 +421,6 @@ def run(deliveries: Deliveries) -> CapacityResult:
     writes = WriteLog(phase=lambda: api.phase)
     try:
         with _quiet_stdout(), in_process() as local:
-            scheduling._sqs.cache_clear()
             aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=lifecycle.SHOP_TIMEZONE)
             life = lifecycle._Run(local, deliveries, api)

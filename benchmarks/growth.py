@@ -534,7 +534,7 @@ def run(
     progress: Callable[[str], None] | None = None, sizes: Sequence[int] = SIZES
 ) -> GrowthResult:
     from recoup import aws
-    from recoup.services import scheduling, shops
+    from recoup.services import shops
     from recoup.settings import get_settings
     from recoup.store import bind
     from recoup_local.lambdas import reset_caches
@@ -555,7 +555,6 @@ def run(
             stack.enter_context(warnings.catch_warnings())
             warnings.filterwarnings("ignore", message="No application metrics")
             warnings.filterwarnings("ignore", module="jwt")
-            scheduling._sqs.cache_clear()
             aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone="America/New_York")
             client = bind.connection().client

@@ -189,14 +189,14 @@ class Observed:
 @contextmanager
 def _watching(observed: Observed) -> Iterator[None]:
     """Wrap the services the functions call (they look them up on the module each time)."""
-    from recoup.services import cases, reminders, scheduling, screening
-    from recoup.services.reminders import on_case_change  # what services.cases calls
+    from recoup.services import cases, scheduling, screening, sending
+    from recoup.services.reminder_plan import on_case_change  # what services.cases calls
     from recoup.store.velocity import Identities
 
     apply_message = cases.apply_message
     screen = screening.screen
     queue_due = scheduling.queue_due
-    send_job = reminders.send_job
+    send_job = sending.send_job
 
     def applying(body: str, **kwargs: Any) -> Any:
         try:
@@ -233,7 +233,7 @@ def _watching(observed: Observed) -> Iterator[None]:
         observed.queued[observed.phase] = observed.queued.get(observed.phase, 0) + count
         return report
 
-    def sending(body: str) -> Any:
+    def observed_send(body: str) -> Any:
         try:
             result = send_job(body)
         except Exception as exc:
@@ -249,7 +249,7 @@ def _watching(observed: Observed) -> Iterator[None]:
         stack.enter_context(mock.patch.object(cases, "on_case_change", changing))
         stack.enter_context(mock.patch.object(screening, "screen", screening_case))
         stack.enter_context(mock.patch.object(scheduling, "queue_due", queueing))
-        stack.enter_context(mock.patch.object(reminders, "send_job", sending))
+        stack.enter_context(mock.patch.object(sending, "send_job", observed_send))
         yield
 
 
@@ -595,7 +595,7 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
 
 def run(deliveries: Deliveries) -> LifecycleResult:
     from recoup import aws, clock
-    from recoup.services import scheduling, shops
+    from recoup.services import shops
     from recoup_local.lambdas import reset_caches
     from recoup_local.outbox import sent_messages
     from recoup_local.stack import in_process
@@ -606,7 +606,6 @@ def run(deliveries: Deliveries) -> LifecycleResult:
         os.environ.pop(name, None)  # no real Stripe call for pay links; moto in-process
     try:
         with _quiet_stdout(), in_process() as local:
-            scheduling._sqs.cache_clear()  # clients of this stack, not of an earlier one
             aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
             handlers = local.lambdas.handlers

@@ -9,14 +9,21 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks import report_fraud, report_local, report_memory, report_reminders, report_scale
+from benchmarks import (
+    report_fraud,
+    report_imports,
+    report_local,
+    report_memory,
+    report_reminders,
+    report_scale,
+)
 from benchmarks.aws_calls import CallsResult, PhaseResult
 from benchmarks.capacity import CapacityResult
 from benchmarks.cold_delivery import ColdResult
 from benchmarks.fraud import ScoringTime, VelocityResult
 from benchmarks.fresh import ROOT
 from benchmarks.growth import GrowthResult
-from benchmarks.import_time import GOAL, ImportResult
+from benchmarks.import_time import ImportResult
 from benchmarks.lifecycle import LifecycleResult
 from benchmarks.local_stack import LocalStackResult
 from benchmarks.memory import Result as MemoryResult
@@ -75,10 +82,6 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def _verdict(ratio: float) -> str:
-    return "met" if ratio <= GOAL else "NOT met"
-
-
 def _loaded(names: Sequence[str]) -> str:
     return ", ".join(names) if names else "none"
 
@@ -104,31 +107,10 @@ def _ssm_calls(phases: Sequence[PhaseResult]) -> int:
 # ---------------------------------------------------------------------------- terminal
 def text(results: Results) -> str:
     imports, cold, calls = results.imports, results.cold, results.calls
-    lines = [
-        f"import boto3 (yardstick): {_ms(imports.boto3_seconds)}; "
-        f"bare interpreter (wall): {_ms(imports.bare_seconds)}",
-        "",
-        f"1. Handler import / import boto3 (goal <= {GOAL}), best of {imports.rounds}:",
-    ]
-    for h in imports.handlers:
-        lines.append(
-            f"   {h.label:<16} {h.ratio:5.2f}x  ({_ms(h.seconds)}; wall-minus-bare cross-check "
-            f"{h.wall_ratio:.2f}x)  goal {_verdict(h.ratio)}; loaded: {_loaded(h.loaded)}"
-        )
-        lines.append(
-            "      -X importtime, direct imports: "
-            + ", ".join(f"{name} {_ms(s)}" for name, s in h.heaviest)
-        )
-        lines.append(
-            "      own time per package: " + ", ".join(f"{name} {_ms(s)}" for name, s in h.packages)
-        )
-    lines.append(
-        f"   Powertools Tracer() (not used) {imports.tracer_ratio:5.2f}x "
-        f"({_ms(imports.tracer_seconds)}; best of {imports.tracer_rounds})"
-    )
+    lines = report_imports.text_lines(imports)
     lines += [
         "",
-        f"   Cold first Shopify delivery (import + handle one) / import boto3, "
+        f"   Cold first Shopify delivery (import + handle one) / import boto3, source tree, "
         f"best of {cold[0].rounds if cold else 0}:",
     ]
     for c in cold:
@@ -187,10 +169,11 @@ def markdown(results: Results) -> str:
     add(f"- Python: {box['python']}")
     add(f"- Packages: {box['packages']}")
     add(
-        f"- Run: fresh-interpreter figures are the best of {imports.rounds} interleaved "
-        f"rounds (cold first delivery: {cold[0].rounds if cold else 0}; Tracer: "
-        f"{imports.tracer_rounds}); {results.deliveries} deliveries of each kind for the "
-        "call counts"
+        f"- Run: cold imports are the median of {imports.rounds} interleaved rounds against "
+        f"the built layer ({imports.old_rounds} without its bytecode; Tracer: "
+        f"{len(imports.tracer_spans)}); the cold first delivery the best of "
+        f"{cold[0].rounds if cold else 0}; {results.deliveries} deliveries of each kind for "
+        "the call counts"
         + (
             "; the scheduler reads ran in a second process beside the other call counts "
             "(counts only, nothing timed)"
@@ -205,17 +188,12 @@ def markdown(results: Results) -> str:
     add("## Summary\n")
     add("| Figure | Ratio | Against | Goal |")
     add("|---|---:|---|---|")
-    for h in imports.handlers:
-        add(
-            f"| Import `app`, {h.label} | {h.ratio:.2f} | `import boto3` | "
-            f"≤ {GOAL}: {_verdict(h.ratio)} |"
-        )
-    add(
-        f"| Import and instantiate Powertools `Tracer()` (not used) | "
-        f"{imports.tracer_ratio:.2f} | `import boto3` | reported |"
-    )
+    out.extend(report_imports.summary_rows(imports))
     for c in cold:
-        add(f"| Cold Shopify {c.variant.name} | {c.ratio:.2f} | `import boto3` | reported |")
+        add(
+            f"| Cold Shopify {c.variant.name} | {c.ratio:.2f} | `import boto3`, source tree | "
+            "reported |"
+        )
     for p in calls.phases:
         if p.accepted:
             goal = "1: met" if p.per_delivery == 1 else "1: NOT met"
@@ -243,60 +221,18 @@ def markdown(results: Results) -> str:
     add("")
 
     # ------------------------------------------------------------------ 1. imports
-    add("## 1. Webhook handler import time\n")
-    add(
-        "**How measured.** Each probe is a fresh `python -c` process laid out as Lambda lays "
-        "out a function: module `app` imported from the function's directory (the working "
-        "directory) with `PYTHONPATH=layers/recoup:functions/<name>`, `AWS_DEFAULT_REGION`, "
-        "credentials in the environment and template.yaml's `POWERTOOLS_*` globals. The "
-        "script reads `time.perf_counter()` just before and after `import app` (or `import "
-        f"boto3`), so interpreter start-up and shutdown are outside the span. {imports.rounds} "
-        "rounds interleave all probes in rotating order and the best round counts, which also "
-        "discards a first run that compiles bytecode or fills the page cache (so the figures "
-        "are for warm caches, like a layer reused across cold starts). "
-        "Cross-check: the whole process's wall time minus that of `python -c pass` "
-        f"(best {_ms(imports.bare_seconds)}), as a ratio to boto3's own.\n"
-    )
-    add(f"`import boto3` on its own: {_ms(imports.boto3_seconds)}.\n")
-    add(
-        "| Handler | Ratio to `import boto3` | Wall-minus-bare cross-check | Time | "
-        "Also loaded by the import |"
-    )
-    add("|---|---:|---:|---:|---|")
-    for h in imports.handlers:
-        add(
-            f"| {h.label} | **{h.ratio:.2f}** | {h.wall_ratio:.2f} | {_ms(h.seconds)} | "
-            f"{_loaded(h.loaded)} |"
-        )
-    add("")
-    add(
-        "Where the import time goes, from one `python -X importtime -c 'import app'` run per "
-        "handler: `app`'s direct imports with everything they pulled in, then each module's "
-        "own time summed per top-level package (-X importtime adds overhead of its own, so "
-        "read these for proportions):\n"
-    )
-    for h in imports.handlers:
-        add(
-            f"- {h.label}: direct imports "
-            + ", ".join(f"`{name}` {_ms(s)}" for name, s in h.heaviest)
-            + "; own time per top-level package: "
-            + ", ".join(f"`{name}` {_ms(s)}" for name, s in h.packages)
-        )
-    add("")
-    add(
-        f"Powertools `Tracer()`, which `recoup/observability.py` leaves out: importing and "
-        f"instantiating it on its own, in a fresh interpreter (same environment, best of "
-        f"{imports.tracer_rounds}), costs **{imports.tracer_ratio:.2f}×** `import boto3` "
-        f"({_ms(imports.tracer_seconds)}), because it loads the X-Ray SDK even with tracing "
-        "off. Part of that is Powertools' own modules, which the handlers load anyway, so "
-        "adding it to a handler would cost somewhat less than this. Lambda's active tracing "
-        "(template.yaml) records invocations without it.\n"
-    )
+    out.extend(report_imports.section(imports))
 
     # ------------------------------------------------------------------ cold delivery
     add("## 1b. Cold first delivery (Shopify webhook)\n")
     add(
-        "**How measured.** Same fresh-interpreter probes, Shopify handler: the span runs from "
+        "**How measured.** Fresh-interpreter probes of the Shopify handler from the source "
+        "tree, in this virtualenv's interpreter with `PYTHONPATH=layers/recoup:functions/"
+        "shopify_webhook`, `AWS_DEFAULT_REGION`, credentials and template.yaml's `POWERTOOLS_*` "
+        "globals (not the built layer of section 1), interleaved with `import boto3` run the "
+        "same way, which is the yardstick "
+        f"here; the best of {cold[0].rounds if cold else 0} rounds counts, so these are warm "
+        "figures (bytecode compiled, page cache filled). The span runs from "
         "just before `import app` to just after `app.lambda_handler(event, context)` has "
         "answered one delivery (an API Gateway HTTP API v2 event built by the local stack's "
         "`http_event`, signed with the right secret, or a wrong one for the forged case). The "

@@ -119,13 +119,15 @@ def section(result: Result) -> list[str]:
         + (
             "the layer **as built** by `layers/recoup/Makefile`'s `build-RecoupLayer` (the "
             "target `sam build` runs: the pinned Lambda-platform wheels, `recoup/`, "
-            "`templates/`) into a scratch directory, "
+            "`templates/`, and the bytecode of every module in it) into a scratch directory, "
             if memory.built
             else "**the source tree (not the built layer: this run is not the benchmark's "
             "figure)**, "
         )
-        + "layer and function code read-only and `PYTHONDONTWRITEBYTECODE=1`, so every module "
-        "is compiled from source as on a cold Lambda container. The AWS side is moto's server "
+        + "layer and function code read-only and `PYTHONDONTWRITEBYTECODE=1`, so nothing "
+        "compiled is kept from one process to the next: the layer's modules load from the "
+        "bytecode it ships and the function's own are compiled, as on a cold Lambda container. "
+        "The AWS side is moto's server "
         "on loopback, provisioned from template.yaml by the local stack, which also makes the "
         "work in the benchmark's process with the real handlers: the webhook function queues "
         "the worker's events, the scheduler queues the sender's jobs, the escalation checks "

@@ -297,7 +297,7 @@ def progress_to_stderr(message: str) -> None:
 def run(
     deliveries: Deliveries, progress: Callable[[str], None] = progress_to_stderr
 ) -> SchedulerReadsResult:
-    from recoup.services import scheduling, shops
+    from recoup.services import shops
     from recoup.settings import get_settings
     from recoup.store import cases as store
     from recoup.store.bind import bind
@@ -309,7 +309,6 @@ def run(
     runs: list[ReadsRun] = []
     try:
         with _quiet_stdout(), in_process() as local:
-            scheduling._sqs.cache_clear()  # a client of this stack, not of an earlier one
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
             bind()
             table = get_settings().table_name
@@ -362,7 +361,6 @@ def drain(
     runs: list[DrainRun] = []
     try:
         with _quiet_stdout(), in_process() as local:
-            scheduling._sqs.cache_clear()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
             bind()
             cases = _Cases(deliveries, local.shopify_secret)

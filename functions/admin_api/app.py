@@ -7,7 +7,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recoup.admin.api import admin_app
 from recoup.observability import logger, metrics
+from recoup.settings import configure
 
+configure("admin_api")
 app = admin_app(Path(__file__).parent / "static")
 
 

@@ -7,7 +7,9 @@ attempt is moved aside: its body to the queue bodies bucket, a reference to the 
 
 from recoup.jobs import sqs_handler
 from recoup.services import cases
+from recoup.settings import configure
 
+configure("event_worker")
 lambda_handler = sqs_handler(
     cases,
     "apply_job",

@@ -3,7 +3,9 @@ a failed one comes due again from the case's due index after the backoff."""
 
 from recoup.jobs import sqs_handler
 from recoup.services import handover
+from recoup.settings import configure
 
+configure("handover")
 lambda_handler = sqs_handler(
     handover, "deliver_job", job="Hand-over", failure_metric="HandOverJobFailed"
 )

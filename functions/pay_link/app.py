@@ -5,7 +5,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recoup.http import pay_app
 from recoup.observability import logger, metrics
+from recoup.settings import configure
 
+configure("pay_link")
 app = pay_app()
 
 

@@ -4,7 +4,9 @@ last allowed attempt is moved aside (body to the queue bodies bucket, reference 
 
 from recoup.jobs import sqs_handler
 from recoup.services import privacy
+from recoup.settings import configure
 
+configure("privacy")
 lambda_handler = sqs_handler(
     privacy,
     "handle",

@@ -1,16 +1,17 @@
 """POST /referrals/report: an agency's or lawyer's signed report on a referral."""
 
-import json
-
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recoup import clock
-from recoup.http import raw_body
+from recoup.errors import HttpProblem
+from recoup.http import Edge, Resolver, answer_errors, json_error, json_response, raw_body
 from recoup.observability import logger, metrics
 from recoup.services import referral_report
+from recoup.settings import configure
 
-app = APIGatewayHttpResolver()
+configure("referral_report")
+app = Resolver()
 
 
 @app.post("/referrals/report")
@@ -18,11 +19,13 @@ def report() -> Response[str]:
     answer = referral_report.receive(
         raw_body(app.current_event), app.current_event.headers, now=clock.now()
     )
-    return Response(
-        status_code=answer.status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(answer.body),
-    )
+    if answer.status >= 400:  # the service answers refusals in the error shape: raise it
+        body = answer.body
+        raise HttpProblem(body["message"], status=answer.status, code=body["error"])
+    return json_response(answer.status, answer.body)
+
+
+answer_errors(app, Edge("ReportBack", "Referral report", json_error))
 
 
 @logger.inject_lambda_context(clear_state=True)

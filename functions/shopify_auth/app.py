@@ -1,23 +1,23 @@
 """GET /auth and GET /auth/callback: Shopify's OAuth (authorization code grant) for the
 shop's offline token; GET /stripe/callback: the end of Stripe Connect OAuth. The checks and
-the storing are in recoup.services.install and recoup.services.stripe_connect; a refused
+the storing are in recoup.services.install and recoup.services.stripe_connect. A refused
 request answers 400, 401 or 403 (502 or 503 when the platform does not answer) with a plain
-message.
+message, chosen as every HTTP function chooses it (recoup.http, docs/api-errors.md).
 """
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recoup import clock
-from recoup.errors import ConfigurationError
-from recoup.http import misconfigured
-from recoup.integrations.shopify_oauth import STATE_COOKIE, STATE_LIFETIME, OAuthRejected
+from recoup.http import NO_STORE, Edge, Resolver, answer_errors, text_error
+from recoup.integrations.shopify_oauth import STATE_COOKIE, STATE_LIFETIME
 from recoup.observability import logger, metrics
 from recoup.services import install, stripe_connect
+from recoup.settings import configure
 
-app = APIGatewayHttpResolver()
-NO_STORE = {"Cache-Control": "no-store"}
+configure("shopify_auth")
+app = Resolver()
 
 
 def state_cookie(value: str, max_age: int) -> Cookie:
@@ -77,20 +77,7 @@ def stripe_callback() -> Response[str]:
     )
 
 
-def rejected(exc: OAuthRejected | stripe_connect.ConnectRefused) -> Response[str]:
-    logger.warning("OAuth request refused", extra={"status": exc.status, "reason": exc.message})
-    metrics.add_metric(name="OAuthRejected", unit="Count", value=1)
-    return Response(
-        status_code=exc.status,
-        content_type=content_types.TEXT_PLAIN,
-        body=f"{exc.message}\n",
-        headers=NO_STORE,
-    )
-
-
-app.exception_handler(OAuthRejected)(rejected)
-app.exception_handler(stripe_connect.ConnectRefused)(rejected)
-app.exception_handler(ConfigurationError)(misconfigured)
+answer_errors(app, Edge("OAuth", "OAuth request", text_error))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from recoup.http import webhook_app
 from recoup.observability import logger, metrics
 from recoup.services import intake
+from recoup.settings import configure
 
-app = webhook_app("/webhooks/shopify", intake.accept_shopify, "Shopify")
+configure("shopify_webhook")
+app = webhook_app("/webhooks/shopify", intake.accept_shopify, "shopify")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from recoup.http import webhook_app
 from recoup.observability import logger, metrics
 from recoup.services import intake
+from recoup.settings import configure
 
-app = webhook_app("/webhooks/stripe", intake.accept_stripe, "Stripe")
+configure("stripe_webhook")
+app = webhook_app("/webhooks/stripe", intake.accept_stripe, "stripe")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -5,7 +5,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recoup.http import unsubscribe_app
 from recoup.observability import logger, metrics
+from recoup.settings import configure
 
+configure("unsubscribe")
 app = unsubscribe_app()
 
 

@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl
 
 import boto3
 
+from recoup import settings
 from recoup_local.provision import ACCOUNT, FunctionSpec, Stack
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -214,8 +215,11 @@ class LocalLambdas:
         return lambda: self.handlers[logical_id]
 
     def call(self, logical_id: str, event: dict[str, Any], context: Any = None) -> Any:
-        """Invoke the function on a free instance (see the module docstring)."""
-        with self.pools[logical_id].instance() as handler:
+        """Invoke the function on a free instance (see the module docstring). The settings
+        it reads are checked against its own declaration, as in its own Lambda: here every
+        function's variables are in the one environment."""
+        pool = self.pools[logical_id]
+        with pool.instance() as handler, settings.invocation(pool.spec.code_dir.name):
             return handler(event, context or LambdaContext(logical_id))
 
     def route(self, method: str, path: str) -> str | None:
@@ -364,11 +368,18 @@ class LocalLambdas:
         sqs = boto3.client("sqs", region_name=self.stack.region)
         source, target = self.stack.refs[dead_letter_queue], self.stack.refs[queue]
         moved = 0
-        while messages := sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
+        while messages := sqs.receive_message(
+            QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", []):
             for message in messages:
-                sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+                # A redrive keeps the message attributes (the correlation id among them).
+                attributes = message.get("MessageAttributes")
+                if attributes:
+                    sqs.send_message(
+                        QueueUrl=target, MessageBody=message["Body"], MessageAttributes=attributes
+                    )
+                else:
+                    sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
                 sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         return moved
@@ -391,7 +402,10 @@ def _sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": message.get("Attributes", {}),
-        "messageAttributes": message.get("MessageAttributes", {}),
+        "messageAttributes": {
+            name: _event_attribute(value)
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
         "eventSourceARN": arn,
@@ -399,20 +413,28 @@ def _sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any
     }
 
 
+def _event_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as the Lambda event has it (camelCase keys), not as ReceiveMessage
+    answers (StringValue, DataType)."""
+    attribute: dict[str, Any] = {
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": value.get("DataType", "String"),
+    }
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
+
+
 def reset_caches() -> None:
     """Settings and clients are cached per process, as in a Lambda container; a new local
     stack in the same process must start from its own environment."""
-    from recoup import aws, jobs, queue, settings
-    from recoup.integrations import queue_bodies
-    from recoup.services import onboarding, sample_sends
+    from recoup import aws, settings
     from recoup.store import bind, shops
 
     settings.get_settings.cache_clear()
     shops.forget()
-    queue._client.cache_clear()
-    queue_bodies._client.cache_clear()
-    jobs._sqs.cache_clear()
-    sample_sends._sqs.cache_clear()
-    onboarding._ses.cache_clear()
     aws.reset()
     bind.unbind()

@@ -96,7 +96,7 @@ def _verify_sender(stack: Stack) -> None:
     """SES refuses to send from an unverified identity; the emulator verifies at once."""
     import boto3
 
-    env = next(iter(stack.functions)).environment
+    env = {k: v for spec in stack.functions for k, v in spec.environment.items()}
     domain = env["RECOUP_SENDER_ADDRESS"].rsplit("@", 1)[1]
     boto3.client("ses", region_name=stack.region).verify_domain_identity(Domain=domain)
     boto3.client("ses", region_name=stack.region).verify_email_identity(

@@ -390,15 +390,15 @@ def world(target: str, start: datetime, plan: FaultPlan) -> Iterator[World]:
                 return add_metric(*args, **kwargs)
 
             patch.setattr(observability.metrics, "add_metric", recorded)
-            from recoup.services import reminders
+            from recoup.services import sending
 
-            single = reminders.single_metric
+            single = sending.single_metric
 
             def recorded_single(*args: Any, **kwargs: Any) -> Any:
                 state.metric_names.append(str(kwargs.get("name") or args[0]))
                 return single(*args, **kwargs)
 
-            patch.setattr(reminders, "single_metric", recorded_single)
+            patch.setattr(sending, "single_metric", recorded_single)
             try:
                 with plan:
                     plan.active = False  # armed per function by the driver

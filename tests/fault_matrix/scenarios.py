@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 
 from recoup.domain import cadence
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.referral import NotificationStatus
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse
@@ -78,7 +79,7 @@ def ticks(w: World, first: datetime) -> None:
         w.tick(first + timedelta(minutes=minutes))
 
 
-def stored(case_id: str = CASE) -> case_store.StoredCase:
+def stored(case_id: str = CASE) -> StoredCase:
     found = case_store.load(SHOP, case_id)
     assert found is not None
     return found

@@ -151,6 +151,39 @@ def test_a_shop_installed_in_shopify_is_installed_by_its_first_visit(local: Any)
     assert tokens.status(NEVER_INSTALLED).expiring
 
 
+def test_every_error_has_one_shape_and_a_fault_of_ours_is_a_500_without_its_text(
+    local: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from recoup.services import shop_settings
+
+    headers = {"Authorization": f"Bearer {token(local)}"}
+    # A body that is not JSON, and one over the limit
+    garbled = local.lambdas.invoke_http("PUT", "/admin/api/settings/fraud", headers, b"{no")
+    assert (garbled["statusCode"], json.loads(garbled["body"])["error"]) == (400, "invalid_json")
+    huge = json.dumps({"version": 0, "settings": {"x": "y" * 300_000}}).encode()
+    too_large = local.lambdas.invoke_http("PUT", "/admin/api/settings/fraud", headers, huge)
+    assert (too_large["statusCode"], json.loads(too_large["body"])["error"]) == (413, "too_large")
+    # A file of the page that does not exist
+    missing = local.lambdas.invoke_http("GET", "/app/nothing.js", {}, b"")
+    assert missing["statusCode"] == 404
+    assert json.loads(missing["body"]) == {
+        "error": "not_found",
+        "message": "no route GET /app/nothing.js",
+    }
+
+    # When a route fails in a way nobody planned for, quoting a customer
+    def broken(*_: Any) -> None:
+        raise RuntimeError("ann@example.com owes 10.00")
+
+    monkeypatch.setattr(shop_settings, "fraud_settings", broken)
+    status, answer = call(local, "GET", "/settings/fraud")
+    # Then the answer is a 500 that says nothing more, logged by type and place only
+    assert (status, answer) == (500, {"error": "internal_error", "message": "try again later"})
+    [failed] = [r for r in caplog.records if r.getMessage() == "Admin API request failed"]
+    assert failed.__dict__["error"] == "RuntimeError"
+    assert "ann@example.com" not in repr([vars(r) for r in caplog.records])
+
+
 # ---------------------------------------------------------------- tenant isolation
 
 
@@ -366,6 +399,9 @@ def test_a_case_shows_its_timeline_and_the_actions_its_state_allows(local: Any) 
     for bad in ({"action": "refer"}, {"action": "refer", "kind": "bailiff"}):
         status, answer = call(local, "POST", f"/cases/{case_id}/actions", bad)
         assert (status, answer["field"]) == (400, "kind")
+    for field, bad in (("note", {"action": "hold", "note": "x" * 1001}), ("action", {"action": 7})):
+        status, answer = call(local, "POST", f"/cases/{case_id}/actions", bad)
+        assert (status, answer["error"], answer["field"]) == (400, "invalid", field)
     assert call(local, "GET", "/cases/9999999")[0] == 404
 
 

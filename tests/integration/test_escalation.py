@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from recoup import clock
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.handover import sign, verify
 from recoup.domain.referral import Notification, NotificationStatus, ReferralStatus
@@ -177,7 +178,7 @@ def spend(clock_: Any, when: datetime) -> None:
     case_store.save_dunning(stored, stored.dunning.spend(when, "sequence spent"))
 
 
-def stored_case() -> case_store.StoredCase:
+def stored_case() -> StoredCase:
     stored = case_store.load(SHOP, CASE)
     assert stored is not None
     return stored

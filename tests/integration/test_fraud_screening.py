@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import (
     Customer,
@@ -23,7 +24,7 @@ from recoup.domain.events import (
 from recoup.domain.fraud import FraudLevel
 from recoup.domain.fraud.screening import Gate
 from recoup.domain.money import Money
-from recoup.services import actions, cases, reminders
+from recoup.services import actions, cases, sending
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import policies
@@ -132,7 +133,7 @@ def apply(event: DomainEvent, minutes: int = 0) -> cases.Applied:
     return applied
 
 
-def stored(case_id: str) -> case_store.StoredCase:
+def stored(case_id: str) -> StoredCase:
     found = case_store.load(SHOP, case_id)
     assert found is not None
     return found
@@ -209,7 +210,7 @@ def test_a_flagged_case_gets_no_reminder_even_if_a_job_was_queued(local: Any) ->
     step = stored("1004").dunning
     assert step is not None and step.next_at is not None
     apply(stripe_event("1004", "ch_x", Fact.PAYMENT_FAILED, 5, code="stolen_card"), 5)
-    result = reminders.send_step(SHOP, "1004", 0, now=step.next_at)
+    result = sending.send_step(SHOP, "1004", 0, now=step.next_at)
     assert result.outcome == "stale"  # not claimable: the sequence is flagged, nothing sent
     assert stored("1004").dunning.status is DunningStatus.FLAGGED  # type: ignore[union-attr]
 

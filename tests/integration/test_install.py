@@ -19,7 +19,7 @@ from recoup import clock
 from recoup.domain.dunning import DunningStatus
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse
-from recoup.services import cases, install, reminders
+from recoup.services import cases, install, sending
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import shops as shop_store
@@ -289,7 +289,7 @@ def test_uninstall_stops_every_sequence_and_deletes_the_token(
     assert item is not None and not item.active and item.uninstalled_at is not None
     assert item.stripe_account == "acct_1DemoElectronics"
     # and a job queued before the uninstall sends nothing
-    assert reminders.send_step(SHOP, PENDING_ID, 0, now=later).outcome == "stale"
+    assert sending.send_step(SHOP, PENDING_ID, 0, now=later).outcome == "stale"
     assert sent_messages(local.stack.region) == []
     # and a redelivered uninstall changes nothing more
     trail = len(cases.timeline(SHOP, PENDING_ID))
@@ -304,7 +304,7 @@ def test_the_sender_refuses_a_shop_that_is_not_installed(local: Any) -> None:
     assert shop_store.mark_uninstalled(SHOP, at=clock.now())
     due = OPENED + timedelta(days=1, hours=2)
     # When the sender gets the job
-    result = reminders.send_step(SHOP, PENDING_ID, 0, now=due)
+    result = sending.send_step(SHOP, PENDING_ID, 0, now=due)
     # Then nothing is claimed or sent, and it says why
     assert result.outcome == "stale"
     assert "not installed" in result.detail

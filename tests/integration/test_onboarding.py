@@ -125,9 +125,9 @@ def test_a_test_message_goes_through_the_sender_once_marked_and_on_no_case(local
     latest = sample_sends.latest(SHOP)
     assert latest is not None
     job = json.dumps({"kind": "sample", "shop": SHOP, "send_id": latest.send_id})
-    from recoup.services import reminders
+    from recoup.services import sending
 
-    assert reminders.send_job(job).outcome == "stale"
+    assert sending.send_job(job).outcome == "stale"
     assert len(_emails(local)) == 1
 
 
@@ -197,20 +197,20 @@ def test_a_test_message_whose_outcome_was_not_recorded_is_never_sent_again(
     assert latest is not None
     # SES accepted it, then every try of the outcome's write failed: the job fails
     job = json.dumps({"kind": "sample", "shop": SHOP, "send_id": latest.send_id})
-    from recoup.services import reminders
+    from recoup.services import sending
 
     with FaultPlan() as plan:
         plan.fail("dynamodb", "UpdateItem", "throttle", nth=2, whole_call=True)
         with pytest.raises(UpdateError):
-            reminders.send_job(job)
+            sending.send_job(job)
     assert len(_emails(local)) == 1
     # SQS redelivers it moments later: another job may still be at it, nothing is sent
-    assert reminders.send_job(job).outcome == "stale"
+    assert sending.send_job(job).outcome == "stale"
     # and after the visibility timeout: recorded as unknown, still not sent again
     later = datetime.now(tz=UTC) + timedelta(minutes=3)
     clock.use(lambda: later)
     try:
-        assert reminders.send_job(job).outcome == "unknown"
+        assert sending.send_job(job).outcome == "unknown"
     finally:
         clock.use(None)
     assert len(_emails(local)) == 1

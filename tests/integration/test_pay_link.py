@@ -165,3 +165,22 @@ def test_a_forged_or_expired_link_is_refused(local: Any, now: Any) -> None:
     # an unsubscribe token is not a pay token
     unsubscribe = links.sign_unsubscribe(SHOP, CASE_ID, now=OPENED, secret=secret)
     assert _click(local, unsubscribe)["statusCode"] == 400
+
+
+def test_a_fault_behind_the_link_is_a_page_that_quotes_nothing(
+    local: Any, now: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from recoup.services import pay_links
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("ann@example.com owes 1899.00")
+
+    monkeypatch.setattr(pay_links, "open_link", broken)
+    token = links.sign_pay(SHOP, CASE_ID, now=OPENED, secret=local.link_secret)
+    answer = _click(local, token)
+    assert answer["statusCode"] == 500
+    assert answer["headers"]["Content-Type"].startswith("text/html")
+    assert "Something went wrong" in answer["body"] and "ann@example.com" not in answer["body"]
+    [failed] = [r for r in caplog.records if r.getMessage() == "Pay link failed"]
+    assert failed.__dict__["error"] == "RuntimeError"
+    assert "ann@example.com" not in repr([vars(r) for r in caplog.records])

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from recoup.services import cases, reminders
+from recoup.services import cases, sending
 from recoup.store import contacts, shops
 from tests.conftest import SHOP
 from tests.faults import FaultPlan
@@ -54,7 +54,7 @@ def test_a_send_reads_twice_before_its_claim(local: Any, at: Any) -> None:
     at.now = STEP_1_DUE
     with FaultPlan() as plan:
         # When the step is sent
-        result = reminders.send_step(SHOP, PENDING_ID, 0, now=STEP_1_DUE)
+        result = sending.send_step(SHOP, PENDING_ID, 0, now=STEP_1_DUE)
     # Then it read the case with its policy and the shop, then the contact records with the
     # message log, claimed, sent, and recorded: no Query, no GetItem
     assert result.outcome == "sent"

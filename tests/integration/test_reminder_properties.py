@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoup import clock
-from recoup.services import cases, reminders
+from recoup.services import cases, sending
 from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, event_json, shopify_headers
 
@@ -88,7 +88,7 @@ def test_each_step_at_most_once_and_nothing_after_payment(
             local.lambdas.run_schedules(now["t"])
             local.lambdas.drain()
         elif kind == "dup":
-            reminders.send_step(SHOP, order_id, value, now=now["t"])
+            sending.send_step(SHOP, order_id, value, now=now["t"])
         elif paid_at is None:
             post("paid", "orders/paid")
             paid_at = now["t"]

@@ -13,7 +13,7 @@ import pytest
 
 from recoup import clock
 from recoup.domain.dunning import DunningStatus
-from recoup.services import cases, reminders
+from recoup.services import cases, sending
 from recoup.store import cases as case_store
 from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers, stripe_headers
@@ -91,7 +91,7 @@ def test_the_first_step_is_sent_once_with_unsubscribe_headers(local: Any, at: An
     due = OPENED + timedelta(days=1, hours=2)
     run_scheduler(local, at, due)
     run_scheduler(local, at, due + timedelta(minutes=5))
-    reminders.send_step(SHOP, PENDING_ID, 0, now=due)  # a duplicated job
+    sending.send_step(SHOP, PENDING_ID, 0, now=due)  # a duplicated job
     # Then exactly one email went out, with RFC 8058 headers and both parts
     sent = emails(local)
     assert len(sent) == 1
@@ -257,12 +257,12 @@ def test_a_concurrent_job_for_the_same_step_sends_nothing(
 
     def send_while_another_job_runs(*args: Any, **kwargs: Any) -> str:
         if not second:
-            second.append(reminders.send_step(SHOP, PENDING_ID, 0, now=due))
+            second.append(sending.send_step(SHOP, PENDING_ID, 0, now=due))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ses, "send_raw", send_while_another_job_runs)
     # When the first job sends
-    first = reminders.send_step(SHOP, PENDING_ID, 0, now=due)
+    first = sending.send_step(SHOP, PENDING_ID, 0, now=due)
     # Then the second job stood back (its SQS retry finds the step recorded), one email went
     # out, and one entry records it
     assert (first.outcome, second[0].outcome) == ("sent", "in_flight")
@@ -278,7 +278,7 @@ def test_a_claim_left_by_a_crashed_sender_is_recorded_not_resent(local: Any, at:
     stored = case_store.load(SHOP, PENDING_ID)
     case_store.save_dunning(stored, stored.dunning.claim(0, due))
     # When the job is redelivered after the claim timed out
-    result = reminders.send_step(SHOP, PENDING_ID, 0, now=due + timedelta(minutes=10))
+    result = sending.send_step(SHOP, PENDING_ID, 0, now=due + timedelta(minutes=10))
     # Then nothing is sent again; the trail says so and the next step is scheduled
     assert result.outcome == "sent"
     assert emails(local) == []
@@ -404,7 +404,7 @@ def test_a_deferral_that_meets_a_concurrent_write_still_resolves_its_claim(
 
     monkeypatch.setattr(case_store, "save_all", conflicting)
     # When the sender defers it
-    result = reminders.send_step(SHOP, PENDING_ID, 0, now=datetime(2026, 11, 3, 15, 20, tzinfo=UTC))
+    result = sending.send_step(SHOP, PENDING_ID, 0, now=datetime(2026, 11, 3, 15, 20, tzinfo=UTC))
     # Then the deferral was written on the second try, and no claim is left behind
     assert result.outcome == "deferred"
     assert dunning().claimed_step == -1

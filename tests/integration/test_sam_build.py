@@ -66,6 +66,23 @@ LAYER_IMPORTS = (
 )
 # Libraries no function loads, which would only make every cold start's layer bigger.
 NOT_SHIPPED = ("fpdf", "PIL", "fontTools")
+# The bytecode every layer module must ship with: the runtime's tag, and PEP 552's flags for
+# an unchecked hash-based .pyc (bit 0: hash-based; bit 1, check_source, clear).
+CACHE_TAG = "cpython-312"
+UNCHECKED_HASH = 0b01
+# Modules outside recoup whose .pyc is checked by name too (the heaviest imports).
+COMPILED_DEPENDENCIES = (
+    "boto3/__init__.py",
+    "boto3/session.py",
+    "botocore/client.py",
+    "botocore/session.py",
+    "stripe/__init__.py",
+    "pynamodb/models.py",
+    "aws_lambda_powertools/logging/logger.py",
+    "jinja2/environment.py",
+    "phonenumbers/phonenumberutil.py",
+    "six.py",
+)
 # A zone the reminders may schedule in; it must resolve from the layer's tzdata alone.
 ZONE = "Australia/Lord_Howe"
 
@@ -237,21 +254,77 @@ def test_layer_holds_every_pinned_dependency_at_its_pinned_version(build: Build)
     assert {canonical(k): v for k, v in pins.items()} == installed
 
 
-def test_layer_carries_no_bytecode_tests_or_scripts(build: Build) -> None:
+def test_layer_carries_no_tests_or_scripts(build: Build) -> None:
     # Given the built layer
     python = build.layer_python
     # When it is searched for build leftovers
     leftovers = [
         p.relative_to(python)
         for p in python.rglob("*")
-        if p.name in {"__pycache__", "tests", "conftest.py"}
-        or p.suffix in {".pyc", ".pyo"}
+        if p.name in {"tests", "conftest.py"}
+        or p.suffix == ".pyo"
         or (p.parts[0] == "recoup" and p.name.startswith("test_") and p.suffix == ".py")
     ]
     # Then there are none, and no console scripts directory either
     assert leftovers == []
     assert not (python / "bin").exists()
     assert not (python / ".venv").exists() and not (python / ".aws-sam").exists()
+
+
+def _pyc(source: Path) -> Path:
+    return source.parent / "__pycache__" / f"{source.stem}.{CACHE_TAG}.pyc"
+
+
+def test_every_layer_module_ships_its_bytecode_beside_its_source(build: Build) -> None:
+    # Given the built layer (mounted read-only at /opt, where nothing compiled on a cold start
+    # can be cached)
+    python = build.layer_python
+    sources = [p for p in _files(python) if p.suffix == ".py"]
+    own = [p for p in sources if p.relative_to(python).parts[0] == "recoup"]
+    assert len(own) > 50, "expected the recoup package's modules"
+    # When each module's .pyc is looked up where CPython 3.12 looks for it
+    # Then every recoup module and every dependency module has one, the source is still
+    # there for tracebacks, and no .pyc is of another interpreter or orphaned
+    assert [str(p.relative_to(python)) for p in own if not _pyc(p).is_file()] == []
+    named = [python / name for name in COMPILED_DEPENDENCIES]
+    assert [str(p.relative_to(python)) for p in named if not _pyc(p).is_file()] == []
+    assert [str(p.relative_to(python)) for p in sources if not _pyc(p).is_file()] == []
+    stray = [
+        p.relative_to(python)
+        for p in _files(python)
+        if p.suffix == ".pyc"
+        and (
+            p.parent.name != "__pycache__"
+            or not p.name.endswith(f".{CACHE_TAG}.pyc")
+            or not (p.parent.parent / (p.name.split(".")[0] + ".py")).is_file()
+        )
+    ]
+    assert stray == []
+
+
+def test_layer_bytecode_is_unchecked_hash_based_for_this_python(
+    build: Build, python312: Path
+) -> None:
+    # Given the runtime's magic number (the first four bytes of every 3.12 .pyc)
+    magic_hex = "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"
+    magic = bytes.fromhex(
+        subprocess.run(
+            [str(python312), "-c", magic_hex],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    # When every .pyc's header is read (PEP 552: magic, then a 32-bit little-endian flags word)
+    wrong = {}
+    for pyc in (p for p in _files(build.layer_python) if p.suffix == ".pyc"):
+        header = pyc.read_bytes()[:16]
+        flags = int.from_bytes(header[4:8], "little")
+        if header[:4] != magic or flags != UNCHECKED_HASH:
+            wrong[str(pyc.relative_to(build.layer_python))] = (header[:4].hex(), flags)
+    # Then each was made by this CPython, hash-based, with the source check off: used as is
+    # whatever the mtimes the deployed layer's files end up with
+    assert wrong == {}
 
 
 def test_native_extensions_match_the_function_architecture(build: Build) -> None:
@@ -293,19 +366,31 @@ def _lambda_like_env(
     build: Build, function: dict[str, Any], task_dir: Path, home: Path
 ) -> dict[str, str]:
     """Roughly what Lambda gives a function: its variables, a region, /var/task then /opt/python."""
-    # Parameters take their defaults; resources, what CloudFormation would name them.
+    # Parameters take their defaults; resources, what CloudFormation would name them, in the
+    # shape of the real value (the settings check queue URLs, bucket names and ARNs).
     placeholders = {
         name: str(spec.get("Default", ""))
         for name, spec in build.template.get("Parameters", {}).items()
     }
     stage = placeholders["Stage"]
     queues = f"https://sqs.{REGION}.amazonaws.com/000000000000"
-    placeholders |= {
-        "Table": f"recoup-{stage}",
-        "EventsQueue": f"{queues}/recoup-{stage}-events",
-        "ReminderQueue": f"{queues}/recoup-{stage}-reminders",
-        "EmailConfigurationSet": f"recoup-{stage}",
-    }
+    resources = build.template["Resources"]
+
+    def ref(logical_id: str) -> str:
+        if logical_id in placeholders:
+            return placeholders[logical_id]
+        kind = resources.get(logical_id, {}).get("Type", "")
+        if kind == "AWS::SQS::Queue":
+            return f"{queues}/recoup-{stage}-{logical_id}"
+        if kind == "AWS::S3::Bucket":
+            return f"recoup-{stage}-{logical_id}".lower()
+        return f"recoup-{stage}-{logical_id}"
+
+    def arn(target: str | list[str]) -> str:
+        logical_id = target[0] if isinstance(target, list) else target.split(".")[0]
+        service = resources.get(logical_id, {}).get("Type", "AWS::Unknown::x").split("::")[1]
+        return f"arn:aws:{service.lower()}:{REGION}:000000000000:{logical_id}"
+
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
@@ -327,7 +412,9 @@ def _lambda_like_env(
         if isinstance(value, str):
             env[name] = value
         elif "Ref" in value:
-            env[name] = placeholders.get(value["Ref"], f"placeholder-{name.lower()}")
+            env[name] = ref(value["Ref"])
+        elif "Fn::GetAtt" in value:
+            env[name] = arn(value["Fn::GetAtt"])
         elif "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
             env[name] = value["Fn::Sub"].replace("${Stage}", stage)
         else:
@@ -348,6 +435,15 @@ for name in layer_imports:
 import zoneinfo
 assert zoneinfo.TZPATH == (), zoneinfo.TZPATH
 zoneinfo.ZoneInfo(zone)
+# Every module the import took from the layer came with its bytecode (nothing compiled).
+uncompiled = sorted(
+    name
+    for name, loaded in list(sys.modules.items())
+    if (getattr(loaded, "__file__", None) or "").startswith(layer_dir + os.sep)
+    and loaded.__file__.endswith(".py")
+    and not os.path.isfile(loaded.__cached__ or "")
+)
+assert uncompiled == [], uncompiled
 print("ok")
 """
 
@@ -366,8 +462,12 @@ def test_every_function_dir_has_its_handler_module(build: Build) -> None:
 
 
 def test_the_layer_ships_no_library_no_function_loads(build: Build) -> None:
-    # Given the built layer / Then it holds no PDF, image or font library
+    # Given the built layer / Then it holds no PDF, image or font library, neither the
+    # package nor its distribution (the escalation function's case files are drawn by
+    # recoup.casefile.pdf_writer, so no function needs a PDF layer of its own)
     assert [name for name in NOT_SHIPPED if (build.layer_python / name).exists()] == []
+    distributions = {p.name.split("-")[0].lower() for p in build.layer_python.glob("*.dist-info")}
+    assert distributions & {"fpdf2", "pillow", "fonttools"} == set()
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
@@ -394,7 +494,7 @@ def test_handler_imports_with_only_the_layer(
         timeout=60,
         check=False,
     )  # fmt: skip
-    # Then it imports, its handler is callable, its dependencies come from the layer, and
-    # a time zone resolves without the system's zoneinfo
+    # Then it imports, its handler is callable, its dependencies come from the layer with
+    # their bytecode, and a time zone resolves without the system's zoneinfo
     assert result.returncode == 0, f"{function_id}:\n{result.stdout}\n{_tail(result.stderr)}"
     assert result.stdout.strip().endswith("ok")

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from pynamodb.exceptions import PutError
 
-from recoup import clock
+from recoup import aws, clock
 from recoup.observability import metrics
 from recoup.services import scheduling
 from recoup.store import cases as case_store
@@ -245,7 +245,7 @@ def test_entries_sqs_fails_in_a_batch_are_retried_alone(
     # Given 40 due entries, and SQS failing (its own fault) the first two entries of every
     # batch the first time it sees them
     ids = seed_due(local, 40)
-    client = scheduling._sqs()
+    client = aws.client("sqs")
     real = client.send_message_batch
     failed_once: set[str] = set()
     retries: list[set[str]] = []
@@ -279,7 +279,7 @@ def test_a_job_sqs_refuses_fails_the_run_and_is_swept_later(
     # Given 20 due entries, and SQS refusing one of them for good (a sender fault)
     ids = seed_due(local, 20)
     refused_case = ids[7]
-    client = scheduling._sqs()
+    client = aws.client("sqs")
     real = client.send_message_batch
     refusing = {"on": True}
 

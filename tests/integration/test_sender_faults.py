@@ -17,7 +17,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from recoup import clock
 from recoup.domain.dunning import DunningStatus
-from recoup.services import cases, reminders
+from recoup.services import cases, sending
 from recoup.store import cases as case_store
 from recoup.store import contacts
 from recoup_local.outbox import sent_messages
@@ -144,7 +144,7 @@ def test_an_email_accepted_whose_answer_is_lost_is_sent_once_and_recorded_unknow
         plan.fail("sesv2", "SendEmail", "timeout_after")
         run_scheduler(local, at, STEP_1_DUE)
         # And the job redelivered, and the scheduler running again
-        reminders.send_step(SHOP, PENDING_ID, 0, now=STEP_1_DUE + timedelta(minutes=1))
+        sending.send_step(SHOP, PENDING_ID, 0, now=STEP_1_DUE + timedelta(minutes=1))
         run_scheduler(local, at, STEP_1_DUE + timedelta(minutes=10))
     # Then one email went out (no SDK retry, no resend), the trail says the outcome is unknown
     assert plan.count("sesv2", "SendEmail") == 1
@@ -210,16 +210,16 @@ def test_a_send_whose_record_cannot_be_written_is_retried_and_recorded_once_its_
         plan.fail("dynamodb", "TransactWriteItems", "throttle", times=100)
         # When the job runs / Then it fails, so SQS will retry it; the claim stays
         with pytest.raises(TransactWriteError):
-            reminders.send_job(job)
+            sending.send_job(job)
     assert len(emails(local)) == 1
     assert dunning().claimed_step == 0
     # When SQS retries it at once / Then it is still in flight: failed again, not dropped
-    with pytest.raises(reminders.StepInFlight):
-        reminders.send_job(job)
+    with pytest.raises(sending.StepInFlight):
+        sending.send_job(job)
     # When it retries after the claim timed out / Then the step is recorded, not resent
     capsys.readouterr()
-    at.now = STEP_1_DUE + reminders.CLAIM_TIMEOUT + timedelta(minutes=1)
-    assert reminders.send_job(job).outcome == "sent"
+    at.now = STEP_1_DUE + sending.CLAIM_TIMEOUT + timedelta(minutes=1)
+    assert sending.send_job(job).outcome == "sent"
     assert len(emails(local)) == 1
     assert "not resent" in trail()[-1]["summary"]
     assert dunning().next_step == 1
@@ -341,7 +341,7 @@ def _sender_calls_before_the_send(local: Any) -> int:
     post_order(local)
     shops.forget()
     with FaultPlan() as plan:
-        reminders.send_step(SHOP, PENDING_ID, 0, now=STEP_1_DUE)
+        sending.send_step(SHOP, PENDING_ID, 0, now=STEP_1_DUE)
     return plan.calls.index(("sesv2", "SendEmail"))
 
 
@@ -370,10 +370,10 @@ def test_no_reminder_leaves_after_a_payment_committed_at_any_point_before_the_se
             shops.forget()  # the same reads in every round
             with _pay_before_call(local, point, payment, f"paid-{number}") as race:
                 try:
-                    result = reminders.send_step(SHOP, str(order_id), 0, now=STEP_1_DUE)
+                    result = sending.send_step(SHOP, str(order_id), 0, now=STEP_1_DUE)
                 except case_store.ConcurrentUpdate:
                     # A job that fails is retried by SQS: run it again, as the retry would
-                    result = reminders.send_step(SHOP, str(order_id), 0, now=STEP_1_DUE)
+                    result = sending.send_step(SHOP, str(order_id), 0, now=STEP_1_DUE)
             # The payment committed before the sender's call number `point`, before the send
             assert race.paid, (round_, point)
             assert ("sesv2", "SendEmail") not in race.calls[:point], race.calls

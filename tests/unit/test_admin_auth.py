@@ -131,7 +131,7 @@ def test_only_the_served_local_stack_may_allow_longer_links(source: str, accepte
     )
     issued = int(time.time())
     token = header(iat=issued, nbf=issued, exp=issued + 23 * 60 * 60)
-    longest = settings.session_token_max_lifetime()
+    longest = settings.local_session_token_lifetime() or MAX_LIFETIME_SECONDS
     # Then only a stack whose secrets come from the environment (the local one) takes it;
     # one that reads them from SSM (deployed) keeps Shopify's one minute
     if accepted:

@@ -137,6 +137,20 @@ def test_a_malformed_event_names_the_field(change: Any, message: str) -> None:
         stripe.normalise(stripe.read_event(json.dumps(raw).encode()))
 
 
+@pytest.mark.parametrize("method", [0, None, "pm_1Pu44a1qnqUkCJLb", [], True])
+def test_a_payment_method_that_is_not_an_object_is_read_as_absent(method: Any) -> None:
+    # Given a failed PaymentIntent whose error's payment method is not an object
+    raw = event_json("stripe/payment_intent.payment_failed.json")
+    raw["data"]["object"]["last_payment_error"]["payment_method"] = method
+    # Then the event is read without its billing details, from the fields that remain
+    event = stripe.normalise(stripe.read_event(json.dumps(raw).encode()))
+    assert event.fact is Fact.PAYMENT_FAILED
+    assert event.attempt.code == "insufficient_funds"
+    customer = event.snapshot.customer
+    assert customer.email == raw["data"]["object"]["receipt_email"]
+    assert (customer.first_name, customer.country) == (None, None)
+
+
 def _refused(name: str, change: Any) -> str:
     raw = event_json(f"stripe/{name}.json")
     change(raw)

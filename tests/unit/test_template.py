@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
@@ -18,8 +18,19 @@ from cfnlint.api import ManualArgs, lint, lint_file
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
+from recoup.observability import BUSINESS_METRICS
+from recoup.settings import (
+    FUNCTION_SETTINGS,
+    GLOBAL_VARIABLES,
+    VARIABLES,
+    QueueSetting,
+    SecretSetting,
+    environment_of,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
+OPERATIONS = REPO_ROOT / "docs" / "operations.md"
 SAMCONFIG = REPO_ROOT / "samconfig.toml"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -48,38 +59,10 @@ ROLES = frozenset(f"{f}Role" for f in FUNCTIONS)
 SCHEDULE_ROLE = "SchedulerFunctionEveryFiveMinutesRole"
 # The role SNS writes SMS delivery status to CloudWatch Logs with (not a function's).
 SMS_STATUS_ROLE = "SmsStatusLogRole"
-# Every function sees the same names, so code can read settings anywhere, and the local stack
-# (infra/recoup_local) sets exactly these too.
-EXPECTED_ENV = frozenset(
+# Globals: what every function reads (recoup.settings.GLOBAL_VARIABLES), and Powertools' own.
+GLOBAL_ENV = frozenset(
     {
-        "RECOUP_STAGE",
-        "RECOUP_TABLE_NAME",
-        "RECOUP_EVENTS_QUEUE_URL",
-        "RECOUP_SECRETS_SOURCE",
-        "RECOUP_SHOPIFY_API_SECRET_PARAM",
-        "RECOUP_STRIPE_WEBHOOK_SECRET_PARAM",
-        "RECOUP_REMINDER_QUEUE_URL",
-        "RECOUP_SENDER_ADDRESS",
-        "RECOUP_SES_CONFIGURATION_SET",
-        "RECOUP_PUBLIC_URL_PARAM",
-        "RECOUP_SMS_ORIGINATION_IDENTITY",
-        "RECOUP_LINK_SECRET_PARAM",
-        "RECOUP_STRIPE_API_KEY_PARAM",
-        "RECOUP_KMS_KEY_ARN",
-        "RECOUP_TOKEN_KEY_ARN",
-        "RECOUP_IDENTITY_HASH_KEY_PARAM",
-        "RECOUP_SHOPIFY_TASKS_QUEUE_URL",
-        "RECOUP_SHOPIFY_API_KEY",
-        "RECOUP_STRIPE_CONNECT_CLIENT_ID",
-        "RECOUP_PRIVACY_QUEUE_URL",
-        "RECOUP_CASE_FILES_BUCKET",
-        "RECOUP_CASEFILE_SIGNING_KEY_ID",
-        "RECOUP_ESCALATION_QUEUE_URL",
-        "RECOUP_HANDOVER_QUEUE_URL",
-        "RECOUP_HANDOVER_SECRET_PREFIX",
-        "RECOUP_EVENTS_DLQ_URL",
-        "RECOUP_PRIVACY_DLQ_URL",
-        "RECOUP_QUEUE_BODIES_BUCKET",
+        *(variable.name for variable in GLOBAL_VARIABLES),
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
@@ -314,6 +297,27 @@ def _alarms(resources: dict[str, Any]) -> list[dict[str, Any]]:
     return [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
 
 
+def _function_dir(sam_template: dict[str, Any], function_id: str) -> str:
+    """The functions/<dir> a function's code is in: its name in recoup.settings."""
+    code_uri = sam_template["Resources"][function_id]["Properties"]["CodeUri"]
+    return str(code_uri).removeprefix("functions/").rstrip("/")
+
+
+def _environments(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each function's environment variables after the transform (Globals merged in)."""
+    return {
+        logical_id: function["Properties"]["Environment"]["Variables"]
+        for logical_id, function in _lambda_functions(resources).items()
+    }
+
+
+def _values_of(resources: dict[str, Any], name: str) -> list[Any]:
+    """The value every function that has variable `name` gives it (at least one does)."""
+    values = [env[name] for env in _environments(resources).values() if name in env]
+    assert values, f"no function has {name}"
+    return values
+
+
 # ---------------------------------------------------------------------------------- lint
 
 
@@ -362,6 +366,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "CaseFileRetentionDays",
         "SmsStatusLogGroups",
         "StripeConnectClientId",
+        "SmsMonthlySpendAlarmUSD",
     }
     assert sam_template["Parameters"]["Stage"]["AllowedValues"] == ["dev", "staging", "prod"]
     assert resource_ids >= {
@@ -422,6 +427,12 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "SchedulerDeadLetterAlarm",
         "SchedulerHeartbeatAlarm",
         "SchedulerBacklogAlarm",
+        "Dashboard",
+        "TableThrottledAlarm",
+        "EmailBounceRateAlarm",
+        "EmailComplaintRateAlarm",
+        "SmsSpendAlarm",
+        *(f"{f.removesuffix('Function')}ThrottlesAlarm" for f in FUNCTIONS),
     }
     assert set(sam_template["Outputs"]) == {
         "ApiUrl",
@@ -446,6 +457,7 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "ShopifyTasksDeadLetterQueueUrl",
         "CaseFileSigningKeyArn",
         "AlarmTopicArn",
+        "DashboardUrl",
     }
 
 
@@ -688,15 +700,21 @@ def test_the_schedule_may_only_invoke_the_scheduler(resources: dict[str, Any]) -
     }
 
 
-def test_the_schedule_retries_dead_letters_and_sends_its_time(resources: dict[str, Any]) -> None:
+def test_the_schedule_retries_dead_letters_and_sends_its_time_and_run_id(
+    resources: dict[str, Any],
+) -> None:
     # Given the scheduler's EventBridge Scheduler schedule
     (schedule,) = [
         v["Properties"] for v in resources.values() if v["Type"] == "AWS::Scheduler::Schedule"
     ]
     target = schedule["Target"]
     # Then it fires on time, every five minutes, with the slot's time as the event's `time`
+    # and the run's id, the correlation id of every job the run queues
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert json.loads(target["Input"]) == {"time": "<aws.scheduler.scheduled-time>"}
+    assert json.loads(target["Input"]) == {
+        "time": "<aws.scheduler.scheduled-time>",
+        "execution_id": "<aws.scheduler.execution-id>",
+    }
     # and an invocation that fails is retried, then dead-lettered to an alarmed queue
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert target["DeadLetterConfig"] == {
@@ -752,6 +770,8 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
     for role_id, allowed in (
         ("FeedbackFunctionRole", item_by_item | {"dynamodb:ConditionCheckItem"}),
         ("UnsubscribeFunctionRole", item_by_item),
+        # the shop's token item: read, and conditional updates to refresh an expiring token
+        ("ShopifyTasksFunctionRole", {"dynamodb:GetItem", "dynamodb:UpdateItem"}),
     ):
         actions = {a for a, _ in _grants(resources, role_id) if a.startswith("dynamodb:")}
         assert actions == allowed, role_id
@@ -769,10 +789,12 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
             ("sqs:SendMessage", "<EventsQueue.Arn>"),
             ("sqs:SendMessage", "<PrivacyQueue.Arn>"),
         },
-        # a record's last failure is moved aside: a reference to its body goes to the DLQ
+        # a record's last failure is moved aside: a reference to its body goes to the DLQ;
+        # a case the fraud check flags queues its customer's tag
         "EventWorkerFunctionRole": {
             *((a, "<EventsQueue.Arn>") for a in SQS_CONSUME),
             ("sqs:SendMessage", "<EventsDeadLetterQueue.Arn>"),
+            ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
         },
         "SchedulerFunctionRole": {
             ("sqs:SendMessage", "<ReminderQueue.Arn>"),
@@ -924,7 +946,11 @@ def _choose(value: Any, conditions: Mapping[str, bool]) -> Any:
     ],
 )
 def test_public_base_url_is_known_in_one_deploy_without_a_cycle(
-    sam_template: dict[str, Any], override: str, domain: str, expected: str
+    sam_template: dict[str, Any],
+    resources: dict[str, Any],
+    override: str,
+    domain: str,
+    expected: str,
 ) -> None:
     # Given the parameter the stack writes the public base URL to, and its output
     parameter = sam_template["Resources"]["PublicBaseUrlParameter"]["Properties"]
@@ -942,14 +968,12 @@ def test_public_base_url_is_known_in_one_deploy_without_a_cycle(
     assert value == expected
     output = sam_template["Outputs"]["PublicUrl"]["Value"]
     assert _resolve(_choose(output, conditions), names) == expected
-    # and it is a String at the name the functions are given (a plain string, so the
-    # functions do not depend on the API that depends on them)
-    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    # and it is a String at the name the functions that need it are given (a plain string,
+    # so the functions do not depend on the API that depends on them)
     assert parameter["Type"] == "String"
-    assert _resolve(parameter["Name"], names) == _resolve(
-        variables["RECOUP_PUBLIC_URL_PARAM"], names
-    )
-    assert variables["RECOUP_PUBLIC_URL_PARAM"] == {"Fn::Sub": "/recoup/${Stage}/public-base-url"}
+    for given in _values_of(resources, "RECOUP_PUBLIC_URL_PARAM"):
+        assert _resolve(parameter["Name"], names) == _resolve(given, names)
+        assert given == {"Fn::Sub": "/recoup/${Stage}/public-base-url"}
 
 
 def test_the_custom_domain_maps_to_the_api_when_given(sam_template: dict[str, Any]) -> None:
@@ -973,18 +997,24 @@ def test_the_custom_domain_maps_to_the_api_when_given(sam_template: dict[str, An
         assert sam_template["Outputs"][output]["Condition"] == "HasCustomDomain"
 
 
-def test_sms_origination_identity_is_a_number_or_a_sender_id(sam_template: dict[str, Any]) -> None:
-    # Given the SmsOriginationIdentity parameter and the environment every function sees
+def test_sms_origination_identity_is_a_number_or_a_sender_id(
+    sam_template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Given the SmsOriginationIdentity parameter and the functions that send SMS
     parameter = sam_template["Parameters"]["SmsOriginationIdentity"]
     pattern = parameter["AllowedPattern"]
-    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    assert variables["RECOUP_SMS_ORIGINATION_IDENTITY"] == {"Ref": "SmsOriginationIdentity"}
+    given = _values_of(resources, "RECOUP_SMS_ORIGINATION_IDENTITY")
+    assert given == [{"Ref": "SmsOriginationIdentity"}] * len(given)
     # Then empty (SNS chooses), an E.164 number or a 1-11 character sender ID pass
     for good in ("", "+12065550100", "+447700900123", "Recoup", "SHOP24", "A"):
         assert re.fullmatch(pattern, good), good
     # and nothing else does
     for bad in ("12065550100", "+0123", "+1206555010012345", "TwelveChars1", "12345", "Re coup"):
         assert not re.fullmatch(pattern, bad), bad
+    # and a function's cold start accepts a value exactly when the parameter does
+    checked = VARIABLES["sms_origination_identity"].pattern
+    for value in ("+12065550100", "Recoup", "A", "12065550100", "+0123", "TwelveChars1", "12345"):
+        assert bool(re.fullmatch(checked, value)) == bool(re.fullmatch(pattern, value)), value
     # and a two-way number, when named, gets the one command that points it at the topic
     output = sam_template["Outputs"]["TwoWaySmsCommand"]
     assert output["Condition"] == "HasTwoWaySmsNumber"
@@ -1044,8 +1074,9 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
     webhooks = {"ShopifyWebhookFunctionRole", "StripeWebhookFunctionRole"}
     assert data_key_users == ROLES - webhooks
     assert s3_encrypters == webhooks
-    # and only the escalation function, which writes case files, may sign them
-    assert signers == {"EscalationFunctionRole"}
+    # and only the functions that write case files (the escalation function; the admin API,
+    # for a referral by hand) may sign them
+    assert signers == {"EscalationFunctionRole", "AdminApiFunctionRole"}
     assert ssm_decrypters == {
         "ShopifyWebhookFunctionRole",
         "StripeWebhookFunctionRole",
@@ -1056,6 +1087,7 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
         "PayLinkFunctionRole",
         "AdminApiFunctionRole",
         "ShopifyAuthFunctionRole",
+        "ShopifyTasksFunctionRole",
         "PrivacyFunctionRole",
         "EscalationFunctionRole",
         "HandOverFunctionRole",
@@ -1064,11 +1096,15 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
 
 
 @pytest.mark.parametrize(
-    ("role_id", "direct_action"),
-    [("ShopifyAuthFunctionRole", "kms:Encrypt"), ("ShopifyTasksFunctionRole", "kms:Decrypt")],
+    ("role_id", "direct_actions"),
+    [
+        ("ShopifyAuthFunctionRole", {"kms:Encrypt"}),
+        # decrypts to call the Admin API; encrypts the token a refresh gives
+        ("ShopifyTasksFunctionRole", {"kms:Decrypt", "kms:Encrypt"}),
+    ],
 )
 def test_shop_tokens_meet_the_token_key_only_bound_to_their_shop(
-    resources: dict[str, Any], role_id: str, direct_action: str
+    resources: dict[str, Any], role_id: str, direct_actions: set[str]
 ) -> None:
     # Given the role's statements on the token key and on the data key
     def on(key: str) -> list[dict[str, Any]]:
@@ -1091,8 +1127,9 @@ def test_shop_tokens_meet_the_token_key_only_bound_to_their_shop(
             "shop"
         ], statement
         bound_actions.update(_as_list(statement["Action"]))
-    # and the direct use is the one the function needs (install encrypts, the worker decrypts)
-    assert bound_actions == {direct_action}
+    # and the direct use is the one the function needs (install encrypts, the worker decrypts
+    # and, refreshing a token, encrypts)
+    assert bound_actions == direct_actions
     # and the data key only by DynamoDB, for the table, on the role's behalf
     for statement in on("DataKey"):
         assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
@@ -1119,8 +1156,8 @@ def test_only_the_shopify_caller_can_decrypt_tokens(
     sam_template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
     # Given the key the functions encrypt shops' tokens with (recoup/store/tokens.py)
-    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    token_key, _ = _get_att(variables["RECOUP_TOKEN_KEY_ARN"]) or ("", "")
+    (token_key_arn,) = {json.dumps(v) for v in _values_of(resources, "RECOUP_TOKEN_KEY_ARN")}
+    token_key, _ = _get_att(json.loads(token_key_arn)) or ("", "")
     # When every role's statements are checked for a decryption that could reach it
     decrypters = {
         role_id
@@ -1135,7 +1172,8 @@ def test_only_the_shopify_caller_can_decrypt_tokens(
     assert resources["Table"]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {
         "Ref": "DataKey"
     }
-    assert variables["RECOUP_KMS_KEY_ARN"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    for data_key in _values_of(resources, "RECOUP_KMS_KEY_ARN"):
+        assert data_key == {"Fn::GetAtt": ["DataKey", "Arn"]}
     # and its key policy refuses any use that does not name a shop, whatever IAM allows
     (deny,) = [
         st
@@ -1165,6 +1203,8 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "UnsubscribeFunctionRole": {"link-signing-secret"},
         # Stripe Connect: the callback exchanges the code, the admin API starts and revokes
         "ShopifyAuthFunctionRole": {"shopify-api-secret", "stripe-api-key", "public-base-url"},
+        # a token refresh is signed with the app's client secret
+        "ShopifyTasksFunctionRole": {"shopify-api-secret"},
         "AdminApiFunctionRole": {
             "shopify-api-secret",
             "identity-hash-key",
@@ -1178,11 +1218,12 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "ReferralReportFunctionRole": {"handover/*"},
     }
     names = {"Stage": "dev"}
-    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    named = {_resolve(v, names) for k, v in variables.items() if k.endswith("_PARAM")}
-    named |= {f"{_resolve(v, names)}/*" for k, v in variables.items() if k.endswith("_PREFIX")}
+    environments = _environments(resources)
     prefix = "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/recoup/dev/"
     for role_id in _roles(resources):
+        variables = environments.get(role_id.removesuffix("Role"), {})
+        named = {_resolve(v, names) for k, v in variables.items() if k.endswith("_PARAM")}
+        named |= {f"{_resolve(v, names)}/*" for k, v in variables.items() if k.endswith("_PREFIX")}
         # When its SSM grants are resolved
         grants = {g for g in _grants(resources, role_id, names) if g[0].startswith("ssm:")}
         # Then it reads one parameter at a time, only this stage's, only the ones it uses
@@ -1190,8 +1231,115 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         assert all(target.startswith(prefix) for _, target in grants), role_id
         parameters = {target.removeprefix(prefix) for _, target in grants}
         assert parameters == expected.get(role_id, set()), role_id
-        # and each is one the functions are told the name of
+        # and each is one the function is told the name of (it declares the setting)
         assert {f"/recoup/dev/{p}" for p in parameters} <= named, role_id
+
+
+def _declared(sam_template: dict[str, Any], function_id: str, kinds: Any) -> dict[str, Any]:
+    """The function's declared settings of one kind (QueueSetting, SecretSetting...), each
+    with the value the template gives its variable."""
+    variables = sam_template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    return {
+        setting: variables[VARIABLES[setting].name]
+        for setting in sorted(FUNCTION_SETTINGS[_function_dir(sam_template, function_id)])  # type: ignore[index]
+        if setting in get_args(kinds)
+    }
+
+
+def _queue_triggers(resources: dict[str, Any]) -> dict[str, str]:
+    """The queue that feeds each queue consumer, by function logical id."""
+    mappings = [
+        v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
+    return {
+        str(_ref(m["FunctionName"])): (_get_att(m["EventSourceArn"]) or ("",))[0] for m in mappings
+    }
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_a_function_may_send_to_exactly_the_queues_it_declares(
+    sam_template: dict[str, Any], resources: dict[str, Any], function_id: str
+) -> None:
+    # Given the queue URLs the function declares (recoup.settings.FUNCTION_SETTINGS), but the
+    # queue that feeds it, and the dead-letter queue of its asynchronous invocations, if any
+    trigger = _queue_triggers(resources).get(function_id)
+    declared = {
+        queue
+        for value in _declared(sam_template, function_id, QueueSetting).values()
+        if (queue := _ref(value)) != trigger
+    }
+    own_dlq = resources[function_id]["Properties"].get("DeadLetterConfig", {}).get("TargetArn")
+    if own_dlq is not None:
+        declared.add((_get_att(own_dlq) or ("",))[0])
+    # When its role's SendMessage grants are resolved
+    sends = {
+        target
+        for action, target in _grants(resources, f"{function_id}Role")
+        if action == "sqs:SendMessage"
+    }
+    # Then it may send to each queue it is told the URL of, and to no other
+    assert sends == {f"<{queue}.Arn>" for queue in declared}, function_id
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_a_function_may_read_and_decrypt_every_parameter_it_declares(
+    sam_template: dict[str, Any], resources: dict[str, Any], function_id: str
+) -> None:
+    # Given the SSM parameters the function declares (a prefix: every parameter under it),
+    # and the ones the stack writes as plain Strings (no decryption)
+    names = {"Stage": "dev"}
+    arn = "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter"
+    declared = {
+        setting: f"{arn}{_resolve(value, names)}" + ("/*" if setting.endswith("_prefix") else "")
+        for setting, value in _declared(sam_template, function_id, SecretSetting).items()
+    }
+    strings = {
+        f"{arn}{_resolve(v['Properties']['Name'], names)}"
+        for v in resources.values()
+        if v["Type"] == "AWS::SSM::Parameter" and v["Properties"]["Type"] == "String"
+    }
+    role_id = f"{function_id}Role"
+    reads = {t for a, t in _grants(resources, role_id, names) if a == "ssm:GetParameter"}
+    # When the role's decryptions through SSM are listed, by the parameter they are bound to
+    decrypts: set[str] = set()
+    for r, statement in _iam_statements(resources):
+        condition = statement.get("Condition", {})
+        via_ssm = condition.get("StringEquals", {}).get("kms:ViaService") == {
+            "Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"
+        }
+        if r != role_id or not via_ssm or "kms:Decrypt" not in _as_list(statement["Action"]):
+            continue
+        for test in ("StringEquals", "StringLike"):
+            bound = condition.get(test, {}).get("kms:EncryptionContext:PARAMETER_ARN", [])
+            decrypts |= {str(v) for v in _resolve(_as_list(bound), names)}
+    for setting, parameter in declared.items():
+        # Then it may read each parameter it is told the name of
+        assert parameter in reads, (function_id, setting)
+        # and decrypt it through SSM, unless it is a String the stack writes
+        if parameter not in strings:
+            assert parameter in decrypts, (function_id, setting)
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_a_function_uses_the_keys_it_declares_and_no_other(
+    sam_template: dict[str, Any], resources: dict[str, Any], function_id: str
+) -> None:
+    # Given what the function declares
+    settings = FUNCTION_SETTINGS[_function_dir(sam_template, function_id)]  # type: ignore[index]
+    grants = _grants(resources, f"{function_id}Role")
+    # When its grants on the signing key, the token key and the case files are picked out
+    signs = ("kms:Sign", "<CaseFileSigningKey.Arn>") in grants
+    writes_case_files = ("s3:PutObject", "<CaseFilesBucket.Arn>/cases/*") in grants
+    token_key = {a for a, target in grants if target == "<TokenKey.Arn>"}
+    # Then a function told the signing key signs with it and writes the case files it seals,
+    # and no other function signs
+    assert signs == ("casefile_signing_key_id" in settings), function_id
+    assert writes_case_files == signs, function_id
+    # and one told the token key encrypts or decrypts shops' tokens with it; no other touches it
+    assert bool(token_key & {"kms:Encrypt", "kms:Decrypt"}) == ("token_key_arn" in settings)
+    assert token_key <= {"kms:Encrypt", "kms:Decrypt"}, function_id
 
 
 def test_key_policies_trust_only_the_account(resources: dict[str, Any]) -> None:
@@ -1695,7 +1843,7 @@ def test_every_dead_letter_queue_has_an_alarm(resources: dict[str, Any]) -> None
         watching = [
             a
             for a in alarms
-            if a["Namespace"] == "AWS/SQS"
+            if a.get("Namespace") == "AWS/SQS"
             and a["MetricName"] == "ApproximateNumberOfMessagesVisible"
             and {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}
             in a["Dimensions"]
@@ -1713,7 +1861,7 @@ def test_functions_have_error_alarms_that_notify_the_stacks_topic(
     # Given every alarm
     alarms = _alarms(resources)
     # When the Lambda error alarms are mapped to their functions
-    error_alarms = [a for a in alarms if a["Namespace"] == "AWS/Lambda"]
+    error_alarms = [a for a in alarms if a.get("Namespace") == "AWS/Lambda"]
     watched = [
         _ref(d["Value"])
         for a in error_alarms
@@ -1778,7 +1926,7 @@ def test_every_queue_that_feeds_a_function_has_an_age_alarm(resources: dict[str,
         watching = [
             a
             for a in alarms
-            if a["Namespace"] == "AWS/SQS"
+            if a.get("Namespace") == "AWS/SQS"
             and a["MetricName"] == "ApproximateAgeOfOldestMessage"
             and a["Dimensions"]
             == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
@@ -1796,6 +1944,43 @@ def test_every_queue_that_feeds_a_function_has_an_age_alarm(resources: dict[str,
         )
 
 
+def _http_edges() -> tuple[set[str], int]:
+    """The edges the HTTP functions' code names by a literal (recoup.http.Edge: a fault it
+    answers with a 500 counts <edge>Failed), and how many webhook functions webhook_app
+    makes (their edges, <Source>Webhook, are in ALARMED_METRICS)."""
+    edges: set[str] = set()
+    webhooks = 0
+    sources = [
+        *(REPO_ROOT / "layers" / "recoup" / "recoup").rglob("*.py"),
+        *(REPO_ROOT / "functions").glob("*/app.py"),
+    ]
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+            if not isinstance(node, ast.Call):
+                continue
+            callee = getattr(node.func, "attr", getattr(node.func, "id", None))
+            if callee == "Edge" and node.args and isinstance(node.args[0], ast.Constant):
+                edges.add(str(node.args[0].value))
+            elif callee == "webhook_app":
+                webhooks += 1
+    return edges, webhooks
+
+
+def test_every_http_function_counts_its_faults_under_an_edge_of_its_own(
+    resources: dict[str, Any],
+) -> None:
+    # Given the functions an HTTP API route invokes
+    http_functions = {
+        function_id
+        for function_id, triggers in _triggers(resources).items()
+        if any(not t.startswith(("sqs ", "sns ", "schedule ")) for t in triggers)
+    }
+    # When the edges the code names are found
+    edges, webhooks = _http_edges()
+    # Then there is one per HTTP function, so each one's faults have a metric to alarm on
+    assert len(edges) + webhooks == len(http_functions), (edges, webhooks, http_functions)
+
+
 def test_application_metric_alarms_match_what_powertools_emits(
     resources: dict[str, Any],
 ) -> None:
@@ -1808,18 +1993,25 @@ def test_application_metric_alarms_match_what_powertools_emits(
     (directive,) = document["_aws"]["CloudWatchMetrics"]
     emitted = [{"Name": name, "Value": document[name]} for name in directive["Dimensions"][0]]
     alarms = {
-        a["MetricName"]: a for a in _alarms(resources) if a["Namespace"] == directive["Namespace"]
+        a["MetricName"]: a
+        for a in _alarms(resources)
+        if a.get("Namespace") == directive["Namespace"]
     }
-    for name in ALARMED_METRICS:
+    # (the HTTP functions' faults too: answered with a 500, their Errors metric stays quiet)
+    failures = [f"{edge}Failed" for edge in sorted(_http_edges()[0])]
+    for name in dict.fromkeys((*ALARMED_METRICS, *failures)):
         # When the alarm on each alarmed metric is read
+        assert name in alarms, f"no alarm on {name}"
         alarm = alarms[name]
-        # Then it watches exactly that namespace and those dimensions, and fires on one
+        # Then it watches exactly that namespace and those dimensions, and fires on one in
+        # five minutes
         assert alarm["Dimensions"] == emitted, name
         assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
             "Sum",
             1,
             "GreaterThanOrEqualToThreshold",
         ), name
+        assert alarm["Period"] * alarm["EvaluationPeriods"] == 300, name
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
@@ -1920,8 +2112,8 @@ def test_ses_reports_bounces_and_complaints_to_the_feedback_topic(
     # Then it is the configuration set the sender uses, and it sends bounces and complaints,
     # enabled, to the email feedback topic and nowhere else
     assert destination["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
-    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    assert variables["RECOUP_SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+    for given in _values_of(resources, "RECOUP_SES_CONFIGURATION_SET"):
+        assert given == {"Ref": "EmailConfigurationSet"}
     assert event["Enabled"] is True
     assert sorted(event["MatchingEventTypes"]) == [
         "bounce",
@@ -1984,29 +2176,53 @@ def test_sms_delivery_status_reaches_the_feedback_function(resources: dict[str, 
     ]
 
 
-def test_every_function_sees_the_same_environment(
+def test_each_function_is_given_exactly_the_settings_it_declares(
     sam_template: dict[str, Any], resources: dict[str, Any]
 ) -> None:
-    # Given the functions after Globals are merged
+    # Given the Globals' environment, and each function's own before and after the transform
+    globals_ = sam_template["Globals"]["Function"]["Environment"]["Variables"]
     functions = _lambda_functions(resources)
     assert set(functions) == set(FUNCTIONS)
-    globals_ = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    for logical_id, function in functions.items():
-        # When their environment variables are listed
-        variables = function["Properties"]["Environment"]["Variables"]
-        # Then they are exactly the agreed names (the local stack uses the same names), with
-        # the Globals' values: no function overrides one
-        assert set(variables) == EXPECTED_ENV, logical_id
-        assert variables == globals_, logical_id
+    # Then the Globals give every function only what every function reads
+    assert set(globals_) == GLOBAL_ENV
+    # and every function of the template has an entry in recoup.settings, and nothing else does
+    dirs = {logical_id: _function_dir(sam_template, logical_id) for logical_id in FUNCTIONS}
+    assert sorted(dirs.values()) == sorted(FUNCTION_SETTINGS)
+    for logical_id, function_dir in dirs.items():
+        # When its own variables are listed
+        own = sam_template["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
+        merged = functions[logical_id]["Properties"]["Environment"]["Variables"]
+        # Then they are exactly the variables of the settings it declares, no more, no less
+        assert set(own) == environment_of(function_dir), logical_id  # type: ignore[arg-type]
+        # and it overrides none of the Globals, which it gets with their values
+        assert not set(own) & set(globals_), logical_id
+        assert merged == {**globals_, **own}, logical_id
 
 
-def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -> None:
-    # Given the Globals' environment
-    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    # When its values are resolved for stage dev
-    resolved = {k: _resolve(v, {"Stage": "dev"}) for k, v in variables.items()}
-    # Then the names point at this stack's resources and parameters, and this stage's secrets
-    assert resolved == {
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_every_function_configures_its_own_settings_at_import(
+    sam_template: dict[str, Any], function_id: str
+) -> None:
+    # Given a function's handler module
+    function_dir = _function_dir(sam_template, function_id)
+    source = REPO_ROOT / "functions" / function_dir / "app.py"
+    tree = ast.parse(source.read_text(), filename=str(source))
+    # When its module-level calls of configure are found
+    calls = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Expr | ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute | ast.Name)
+        and getattr(node.value.func, "attr", getattr(node.value.func, "id", None)) == "configure"
+    ]
+    # Then there is one, at import, with the function's own name
+    assert [ast.literal_eval(call.args[0]) for call in calls] == [function_dir], source
+
+
+def test_environment_names_this_stacks_resources(resources: dict[str, Any]) -> None:
+    # Given every variable any function is given
+    expected = {
         "RECOUP_STAGE": "dev",
         "RECOUP_TABLE_NAME": "<Table>",
         "RECOUP_EVENTS_QUEUE_URL": "<EventsQueue>",
@@ -2039,6 +2255,12 @@ def test_environment_names_this_stacks_resources(sam_template: dict[str, Any]) -
         "POWERTOOLS_METRICS_NAMESPACE": "Recoup",
         "POWERTOOLS_LOG_LEVEL": "<LogLevel>",
     }
+    assert set(expected) == GLOBAL_ENV | {v.name for v in VARIABLES.values()}
+    for logical_id, variables in _environments(resources).items():
+        # When a function's values are resolved for stage dev
+        resolved = {k: _resolve(v, {"Stage": "dev"}) for k, v in variables.items()}
+        # Then each points at this stack's resources and parameters, and this stage's secrets
+        assert resolved == {k: expected[k] for k in variables}, logical_id
 
 
 def test_the_layer_is_attached_to_every_function_and_fits_it(
@@ -2097,3 +2319,230 @@ def test_samconfig_deploys_each_stage_to_its_own_stack(sam_template: dict[str, A
     assert sync["parameter_overrides"] == deploy["parameter_overrides"]
     # and nothing ties the file to one AWS account
     assert not re.search(r"\b\d{12}\b", SAMCONFIG.read_text())
+
+
+# ---------------------------------------------------------------------------------- dashboard
+
+
+def _dashboard(resources: dict[str, Any]) -> dict[str, Any]:
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]
+    names = {"Stage": "dev", "SmsMonthlySpendAlarmUSD": 0.8}
+    parsed: dict[str, Any] = json.loads(_resolve(body, names))
+    return parsed
+
+
+def _dashboard_metrics(dashboard: dict[str, Any]) -> dict[str, set[str]]:
+    """Metric name -> the dimension values the dashboard's plain metric rows name."""
+    found: dict[str, set[str]] = {}
+    for widget in dashboard["widgets"]:
+        for row in widget["properties"].get("metrics", []):
+            if isinstance(row[0], str):
+                names = [part for part in row if isinstance(part, str)]
+                found.setdefault(names[1], set()).update(names[3::2])
+    return found
+
+
+def test_the_dashboard_shows_every_queue_dead_letter_queue_and_function(
+    resources: dict[str, Any],
+) -> None:
+    # Given the stage's dashboard, and the stack's queues and functions
+    dashboard = _dashboard(resources)
+    queues = {k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    fed = {k for k in queues if "RedrivePolicy" in resources[k]["Properties"]}
+    dead_letter = queues - fed
+    assert len(fed) == 6 and len(dead_letter) == 8
+    # When its metric rows are read
+    shown = _dashboard_metrics(dashboard)
+    # Then every queue's depth and age is on it, and every dead-letter queue's depth
+    assert {f"<{q}.QueueName>" for q in queues} == shown["ApproximateNumberOfMessagesVisible"]
+    assert {f"<{q}.QueueName>" for q in fed} == shown["ApproximateAgeOfOldestMessage"]
+    (dlq_widget,) = [
+        w for w in dashboard["widgets"] if w["properties"].get("title", "").startswith("Dead")
+    ]
+    assert {row[3] for row in dlq_widget["properties"]["metrics"]} == {
+        f"<{q}.QueueName>" for q in dead_letter
+    }
+    # and every function's errors and throttles
+    for metric in ("Errors", "Throttles"):
+        assert shown[metric] == {f"<{f}>" for f in FUNCTIONS}, metric
+    # and the table's throttling, the account's email reputation and SMS spend
+    assert shown["ReadThrottleEvents"] == shown["WriteThrottleEvents"] == {"<Table>"}
+    assert {"Reputation.BounceRate", "Reputation.ComplaintRate", "SMSMonthToDateSpentUSD"} <= set(
+        shown
+    )
+    # and it is the stage's own, in the stack's Region
+    name = resources["Dashboard"]["Properties"]["DashboardName"]
+    assert _resolve(name, {"Stage": "dev"}) == "recoup-dev"
+    assert {w["properties"].get("region", "<AWS::Region>") for w in dashboard["widgets"]} == {
+        "<AWS::Region>"
+    }
+
+
+def test_the_dashboard_searches_every_business_metric_by_its_dimensions(
+    resources: dict[str, Any],
+) -> None:
+    # Given the SEARCH expressions of the dashboard
+    expressions = [
+        row[0]["expression"]
+        for widget in _dashboard(resources)["widgets"]
+        for row in widget["properties"].get("metrics", [])
+        if isinstance(row[0], dict)
+    ]
+    searched: dict[str, set[frozenset[str]]] = {}
+    for expression in expressions:
+        for schema, name in re.findall(r"\{Recoup,([^}]*)\} MetricName=\"(\w+)\"", expression):
+            searched.setdefault(name, set()).add(frozenset(schema.split(",")))
+    # Then each metric of the catalogue is searched, with exactly the dimensions it is emitted
+    # with (a SEARCH schema matches one dimension set), service included
+    assert set(searched) == {metric.name for metric in BUSINESS_METRICS}
+    for metric in BUSINESS_METRICS:
+        assert searched[metric.name] == {frozenset({*metric.dimensions, "service"})}, metric.name
+
+
+# ---------------------------------------------------------------------------------- alarms
+
+
+def test_each_function_has_a_throttle_alarm(resources: dict[str, Any]) -> None:
+    # Given the alarms on Lambda's Throttles metric
+    throttles = [
+        a
+        for a in _alarms(resources)
+        if a.get("Namespace") == "AWS/Lambda" and a["MetricName"] == "Throttles"
+    ]
+    # Then every function has one, which fires on the first throttled invocation
+    watched = sorted(_ref(d["Value"]) or "" for a in throttles for d in a["Dimensions"])
+    assert watched == sorted(FUNCTIONS)
+    for alarm in throttles:
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "Sum",
+            "GreaterThanThreshold",
+            0,
+        )
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "namespace", "metric", "threshold"),
+    [
+        ("EmailBounceRateAlarm", "AWS/SES", "Reputation.BounceRate", 0.05),
+        ("EmailComplaintRateAlarm", "AWS/SES", "Reputation.ComplaintRate", 0.001),
+        ("SmsSpendAlarm", "AWS/SNS", "SMSMonthToDateSpentUSD", {"Ref": "SmsMonthlySpendAlarmUSD"}),
+    ],
+)
+def test_the_account_level_alarms_watch_ses_reputation_and_sms_spend(
+    sam_template: dict[str, Any],
+    resources: dict[str, Any],
+    logical_id: str,
+    namespace: str,
+    metric: str,
+    threshold: Any,
+) -> None:
+    # Given one of the alarms on the account's sending
+    alarm = resources[logical_id]["Properties"]
+    # Then it watches the account's metric (no dimension) and fires at the threshold, keeps
+    # its state while nothing is sent (the metric is only published then), and notifies
+    # the alarm topic
+    assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric)
+    assert "Dimensions" not in alarm
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == (
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["Threshold"] == threshold
+    assert alarm["TreatMissingData"] == "ignore"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # (the spend threshold is a parameter in US dollars, below SNS's default limit of 1)
+    parameter = sam_template["Parameters"]["SmsMonthlySpendAlarmUSD"]
+    assert parameter["Type"] == "Number" and 0 < parameter["Default"] < 1
+
+
+def test_the_table_alarm_sums_throttled_reads_and_writes_of_the_table_and_its_indexes(
+    resources: dict[str, Any],
+) -> None:
+    # Given the alarm on DynamoDB throttling
+    alarm = resources["TableThrottledAlarm"]["Properties"]
+    (returned,) = [m for m in alarm["Metrics"] if m["ReturnData"]]
+    inputs = [m["MetricStat"] for m in alarm["Metrics"] if not m["ReturnData"]]
+    # When its inputs are read
+    watched = {
+        (
+            stat["Metric"]["MetricName"],
+            tuple(_resolve(d["Value"]) for d in stat["Metric"]["Dimensions"]),
+        )
+        for stat in inputs
+    }
+    # Then it adds up read and write throttle events of the table and of both indexes
+    assert returned["Expression"] == "SUM(METRICS())"
+    assert all(stat["Metric"]["Namespace"] == "AWS/DynamoDB" for stat in inputs)
+    assert all((stat["Stat"], stat["Period"]) == ("Sum", 300) for stat in inputs)
+    assert watched == {
+        (f"{kind}ThrottleEvents", ("<Table>", *index))
+        for kind in ("Read", "Write")
+        for index in ((), ("due",), ("shop",))
+    }
+    # and fires on the first one, notifying the alarm topic
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_a_run_lambda_could_not_start_before_the_next_slot_is_dropped(
+    resources: dict[str, Any],
+) -> None:
+    # Given the scheduler's asynchronous invocation settings (Scheduler invokes it so)
+    (config,) = [
+        v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and v["Properties"]["FunctionName"] == {"Ref": "SchedulerFunction"}
+    ]
+    schedule_age = next(
+        v["Properties"]["Target"]["RetryPolicy"]["MaximumEventAgeInSeconds"]
+        for v in resources.values()
+        if v["Type"] == "AWS::Scheduler::Schedule"
+    )
+    # Then a failed run is retried, but nothing is kept past the next five-minute slot
+    assert config["MaximumRetryAttempts"] > 0
+    assert config["MaximumEventAgeInSeconds"] == schedule_age < 300
+
+
+# ---------------------------------------------------------------------------------- runbook
+
+
+def test_every_alarm_is_explained_in_the_operations_runbook(sam_template: dict[str, Any]) -> None:
+    # Given every alarm of the template and docs/operations.md
+    alarms = sorted(
+        k for k, v in sam_template["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"
+    )
+    runbook = OPERATIONS.read_text()
+    # Then each is named there by its logical id
+    assert [a for a in alarms if not re.search(rf"\b{a}\b", runbook)] == []
+
+
+def test_every_dead_letter_queue_has_its_redrive_in_the_operations_runbook(
+    sam_template: dict[str, Any],
+) -> None:
+    # Given every queue of the template, and docs/operations.md's lines
+    resources = sam_template["Resources"]
+    queues = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    sources = {
+        (_get_att(p["RedrivePolicy"]["deadLetterTargetArn"]) or ("",))[0]: k
+        for k, p in queues.items()
+        if "RedrivePolicy" in p
+    }
+    lines = OPERATIONS.read_text().splitlines()
+    for logical_id, props in queues.items():
+        if "RedrivePolicy" in props:
+            continue
+        name = _resolve(props["QueueName"], {"Stage": "<stage>"})
+        # When the dead-letter queue is the redrive target of another queue
+        # Then a start-message-move-task line moves its messages back to that queue
+        if logical_id in sources:
+            source = _resolve(queues[sources[logical_id]]["QueueName"], {"Stage": "<stage>"})
+            assert any(
+                "start-message-move-task" in line
+                and f":{name} " in line
+                and line.rstrip().endswith(f":{source}")
+                for line in lines
+            ), logical_id
+        # and every dead-letter queue is named, with what to do about it
+        assert any(name in line for line in lines), logical_id

@@ -1,4 +1,10 @@
-"""Errors that cross layers and map to a clear answer at the edge."""
+"""Errors that cross layers and map to a clear answer at the edge.
+
+`HttpProblem` is the one family every HTTP function answers with: an HTTP status, a stable
+`code` a client may branch on (docs/api-errors.md lists every one), a message for the person
+or program that sent the request, and for bad input the `field` at fault. `recoup.http`
+turns them, and the few exceptions of other libraries and modules it knows, into responses.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,92 @@ class RecoupError(Exception):
     """Base class for errors the project raises on purpose."""
 
 
-class WebhookRejected(RecoupError):
-    """A delivery we refuse: nothing is written, the sender gets `status` and the reason."""
+class HttpProblem(RecoupError):
+    """A request answered with something other than success. The class sets the usual
+    status and code; an instance may name its own (a foreign refusal carries its status)."""
 
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
 
     def to_body(self) -> dict[str, str]:
-        return {"error": self.code, "message": self.message}
+        """The JSON error shape: `{"error": code, "message": ..., "field": ...}`, the field
+        only when one is at fault (a path into the document sent, or a parameter's name)."""
+        body = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(HttpProblem):
+    """A value the request sent cannot be used; `field` says which."""
+
+    code = "invalid"
+
+
+class InvalidParameter(InvalidInput):
+    """A query parameter cannot be used; `field` is its name."""
+
+    code = "invalid_parameter"
+
+
+class InvalidJson(HttpProblem):
+    code = "invalid_json"
+
+
+class PayloadTooLarge(HttpProblem):
+    status = 413
+    code = "too_large"
+
+
+class NotInstalled(HttpProblem):
+    """The shop the request is for has not installed the app."""
+
+    status = 403
+    code = "not_installed"
+
+
+class NotFound(HttpProblem):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HttpProblem):
+    """The request does not fit the current state; reloading shows why."""
+
+    status = 409
+    code = "conflict"
+
+
+class VersionConflict(Conflict):
+    """Someone saved the settings since the caller loaded them."""
+
+    code = "version_conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "someone saved these settings since you loaded them: reload to see their change",
+            field="version",
+        )
+
+
+class WebhookRejected(HttpProblem):
+    """A delivery we refuse: nothing is written, the sender gets `status` and the reason."""
 
 
 class SignatureInvalid(WebhookRejected):
@@ -27,9 +107,9 @@ class SignatureInvalid(WebhookRejected):
 
 
 class MalformedWebhook(WebhookRejected):
-    status = 400
     code = "malformed_webhook"
 
 
 class ConfigurationError(RecoupError):
-    """The deployment is missing something it needs (a secret, a table name)."""
+    """The deployment is missing something it needs (a secret, a table name). Answered 500
+    without the detail, which may name a secret's location."""

@@ -1,4 +1,17 @@
-"""The webhook endpoints' HTTP side: raw bodies, JSON answers, errors mapped to 4xx/5xx."""
+"""The HTTP functions' edge: raw bodies, JSON answers, and one way of answering errors.
+
+Every HTTP function registers `answer_errors`, so whatever its routes raise reaches
+`error_response`. An `HttpProblem` (or one of the few foreign refusals in `_FOREIGN`) is
+answered with its status and code, logged and counted as `<edge>Rejected`. Anything else is
+a fault of ours: 500 `internal_error`, counted as `<edge>Failed` and logged by type and
+place only, since an exception's text may quote the request (addresses, names). Only the
+look of the answer is the function's own: JSON for programs and the admin page, an HTML page
+for customers, plain text for the merchant's OAuth redirects.
+
+Every HTTP function resolves with `Resolver`, which runs each request under its correlation
+id (`recoup.correlation`): the Lambda request id, or a webhook's own id once verified.
+A webhook delivery is also counted by what it was answered (WebhooksReceived).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +19,34 @@ import base64
 import binascii
 import html
 import json
+import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from recoup.errors import ConfigurationError, MalformedWebhook, WebhookRejected
-from recoup.observability import logger, metrics
-from recoup.services.intake import Accepted
+from recoup import correlation, observability
+from recoup.errors import ConfigurationError, HttpProblem, MalformedWebhook, NotFound
+from recoup.observability import WebhookOutcome, WebhookSource, logger, metrics
+
+if TYPE_CHECKING:
+    from recoup.services.intake import Accepted
+
+NO_STORE = {"Cache-Control": "no-store"}
+TRACE_FRAMES = 12  # the innermost frames a fault's log line lists
+
+
+class Resolver(APIGatewayHttpResolver):
+    """An HTTP API resolver that runs each request, its error answers and their log lines
+    included, under the Lambda request id as its correlation id."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        with correlation.invocation(correlation.request_id(context)):
+            return super().resolve(event, context)
 
 
 def raw_body(event: APIGatewayProxyEventV2) -> bytes:
@@ -27,63 +60,15 @@ def raw_body(event: APIGatewayProxyEventV2) -> bytes:
     return body.encode("utf-8")
 
 
-def json_response(status: int, body: dict[str, str]) -> Response[str]:
+def json_response(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps(body),
+        headers=dict(headers or {}),
     )
-
-
-def rejected(exc: WebhookRejected, source: str) -> Response[str]:
-    logger.warning(
-        "Rejected webhook", extra={"source": source, "reason": exc.code, "detail": exc.message}
-    )
-    metrics.add_metric(name=f"{source}WebhookRejected", unit="Count", value=1)
-    return json_response(exc.status, exc.to_body())
-
-
-def misconfigured(exc: ConfigurationError) -> Response[str]:
-    logger.error("Configuration error", extra={"detail": str(exc)})
-    return json_response(500, {"error": "configuration_error", "message": "service misconfigured"})
-
-
-def webhook_app(
-    path: str, accept: Callable[[bytes, Mapping[str, str]], Accepted], source: str
-) -> APIGatewayHttpResolver:
-    """An HTTP API resolver with one POST route that hands the raw delivery to `accept`."""
-    app = APIGatewayHttpResolver()
-
-    @app.post(path)
-    def receive() -> Response[str]:
-        accepted = accept(raw_body(app.current_event), app.current_event.headers)
-        metrics.add_metric(name=f"{source}WebhookAccepted", unit="Count", value=1)
-        return json_response(200, accepted.to_body())
-
-    def handle_rejected(exc: WebhookRejected) -> Response[str]:
-        return rejected(exc, source)
-
-    def handle_unexpected(exc: Exception) -> Response[str]:
-        return unexpected(exc, source)
-
-    app.exception_handler(WebhookRejected)(handle_rejected)
-    app.exception_handler(ConfigurationError)(misconfigured)
-    app.exception_handler(Exception)(handle_unexpected)
-    return app
-
-
-def unexpected(exc: Exception, source: str) -> Response[str]:
-    """A fault of ours (or of AWS): 500, so the sender retries. Logged by type and place
-    only: an exception's text may quote the body (addresses, names)."""
-    frame = exc.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "unknown"
-    logger.error(
-        "Webhook failed", extra={"source": source, "error": type(exc).__name__, "at": where}
-    )
-    metrics.add_metric(name=f"{source}WebhookFailed", unit="Count", value=1)
-    return json_response(500, {"error": "internal_error", "message": "try again later"})
 
 
 _PAGE = """<!doctype html>
@@ -99,7 +84,182 @@ def html_response(status: int, title: str, message: str, form: str = "") -> Resp
     return Response(status_code=status, content_type=content_types.TEXT_HTML, body=body)
 
 
-def unsubscribe_app() -> APIGatewayHttpResolver:
+# ------------------------------------------------------------------------------ errors
+
+
+def json_error(problem: HttpProblem) -> Response[str]:
+    return json_response(problem.status, problem.to_body(), NO_STORE)
+
+
+def html_error(problem: HttpProblem) -> Response[str]:
+    """A customer's page: the only requests they make are the links in their messages."""
+    title = "This link cannot be used" if problem.status < 500 else "Something went wrong"
+    message = problem.message[:1].upper() + problem.message[1:]
+    return html_response(problem.status, title, message if message.endswith(".") else message + ".")
+
+
+def text_error(problem: HttpProblem) -> Response[str]:
+    return Response(
+        status_code=problem.status,
+        content_type=content_types.TEXT_PLAIN,
+        body=f"{problem.message}\n",
+        headers=NO_STORE,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One HTTP function as its errors are answered, logged and counted."""
+
+    name: str  # the prefix of its metrics: <name>Rejected, <name>Failed
+    noun: str  # what its log lines call one request ("Webhook failed")
+    render: Callable[[HttpProblem], Response[str]]
+    webhook: WebhookSource | None = None  # a webhook endpoint: its answers are counted
+
+
+def _refused_sample(exc: Any, _route: str) -> HttpProblem:
+    if exc.status == 429:
+        return HttpProblem(exc.message, status=429, code="rate_limited")
+    if exc.status >= 500:
+        return HttpProblem(exc.message, status=exc.status, code="unavailable")
+    return HttpProblem(exc.message, status=exc.status, field=exc.field, code="invalid")
+
+
+# Refusals raised by code that predates HttpProblem, by qualified class name (most specific
+# first along the exception's MRO): matched by name so that a webhook function, which never
+# meets them, does not import the services that raise them.
+_FOREIGN: dict[str, Callable[[Any, str], HttpProblem]] = {
+    "aws_lambda_powertools.event_handler.exceptions.NotFoundError": (
+        lambda _exc, route: NotFound(f"no route {route}")
+    ),
+    "recoup.links.InvalidLink": lambda exc, _route: HttpProblem(str(exc), code="invalid_link"),
+    "recoup.integrations.shopify_oauth.ShopifyUnavailable": (
+        lambda exc, _route: HttpProblem(exc.message, status=502, code="shopify_unavailable")
+    ),
+    "recoup.integrations.shopify_oauth.OAuthUnauthorized": (
+        lambda exc, _route: HttpProblem(exc.message, status=401, code="oauth_unauthorized")
+    ),
+    "recoup.integrations.shopify_oauth.OAuthForbidden": (
+        lambda exc, _route: HttpProblem(exc.message, status=403, code="oauth_forbidden")
+    ),
+    "recoup.integrations.shopify_oauth.OAuthRejected": (
+        lambda exc, _route: HttpProblem(exc.message, status=exc.status, code="oauth_refused")
+    ),
+    "recoup.services.stripe_connect.ConnectUnavailable": (
+        lambda exc, _route: HttpProblem(exc.message, status=503, code="stripe_connect_unavailable")
+    ),
+    "recoup.services.stripe_connect.ConnectRefused": (
+        lambda exc, _route: HttpProblem(exc.message, code="stripe_connect_refused")
+    ),
+    "recoup.services.sample_sends.SampleRefused": _refused_sample,
+}
+
+
+def problem_for(exc: Exception, route: str) -> HttpProblem | None:
+    """The answer `exc` asks for; None when it is a fault of ours. `route` ("GET /path")
+    is for the answer to a path no route serves."""
+    if isinstance(exc, HttpProblem):
+        return exc
+    if isinstance(exc, ConfigurationError):
+        # The detail names what is missing (a secret's location): logged, never answered.
+        return HttpProblem("service misconfigured", status=500, code="configuration_error")
+    for kind in type(exc).__mro__:
+        convert = _FOREIGN.get(f"{kind.__module__}.{kind.__qualname__}")
+        if convert is not None:
+            return convert(exc, route)
+    return None
+
+
+def error_response(exc: Exception, edge: Edge, route: str) -> Response[str]:
+    """The one answer of every HTTP function to an exception out of a route."""
+    problem = problem_for(exc, route)
+    if problem is None:
+        _fault(exc, edge)
+        problem = HttpProblem("try again later", status=500, code="internal_error")
+    elif isinstance(exc, ConfigurationError):
+        logger.error("Configuration error", extra={"edge": edge.name, "detail": str(exc)})
+        metrics.add_metric(name=f"{edge.name}Failed", unit="Count", value=1)
+    else:
+        _refusal(problem, edge)
+    if edge.webhook is not None:
+        observability.webhook_received(edge.webhook, webhook_outcome(problem.status))
+    return edge.render(problem)
+
+
+def webhook_outcome(status: int) -> WebhookOutcome:
+    """What a refused or failed delivery's status says of it, as WebhooksReceived counts it."""
+    if status in (401, 403):
+        return "unauthorized"
+    if status >= 500:
+        return "failed"
+    return "malformed"
+
+
+def answer_errors(app: APIGatewayHttpResolver, edge: Edge) -> None:
+    """Route every exception of `app` (an unknown path's too) through `error_response`."""
+
+    def answer(exc: Exception) -> Response[str]:
+        event = app.current_event
+        return error_response(exc, edge, f"{event.http_method} {event.path}")
+
+    app.exception_handler(Exception)(answer)
+
+
+def _refusal(problem: HttpProblem, edge: Edge) -> None:
+    """Logged with the message the caller gets: written to name the problem (a field, a
+    limit, a claim), where a fault's text could quote anything."""
+    loud = problem.status in (401, 403) or problem.status >= 500
+    (logger.warning if loud else logger.info)(
+        f"{edge.noun} refused",
+        extra={
+            "edge": edge.name,
+            "status": problem.status,
+            "code": problem.code,
+            "field": problem.field,
+            "detail": problem.message,
+        },
+    )
+    metrics.add_metric(name=f"{edge.name}Rejected", unit="Count", value=1)
+
+
+def _fault(exc: Exception, edge: Edge) -> None:
+    """Logged by the exception's type and the frames it passed through, not its text."""
+    frames = [
+        (frame.f_code.co_filename, line, frame.f_code.co_name)
+        for frame, line in traceback.walk_tb(exc.__traceback__)
+    ]
+    where = f"{frames[-1][0]}:{frames[-1][1]}" if frames else "unknown"
+    trace = [f"{Path(file).name}:{line} {name}" for file, line, name in frames[-TRACE_FRAMES:]]
+    logger.error(
+        f"{edge.noun} failed",
+        extra={"edge": edge.name, "error": type(exc).__name__, "at": where, "trace": trace},
+    )
+    metrics.add_metric(name=f"{edge.name}Failed", unit="Count", value=1)
+
+
+# ------------------------------------------------------------------------------ the functions
+
+
+def webhook_app(
+    path: str, accept: Callable[[bytes, Mapping[str, str]], Accepted], source: WebhookSource
+) -> Resolver:
+    """An HTTP API resolver with one POST route that hands the raw delivery to `accept`
+    (which sets the delivery's own id as the correlation id once it is verified)."""
+    app = Resolver()
+
+    @app.post(path)
+    def receive() -> Response[str]:
+        accepted = accept(raw_body(app.current_event), app.current_event.headers)
+        outcome: WebhookOutcome = "queued" if accepted.status == "queued" else "ignored"
+        observability.webhook_received(source, outcome)
+        return json_response(200, accepted.to_body())
+
+    # The edge keeps its name (ShopifyWebhookFailed is alarmed on, by that name).
+    answer_errors(app, Edge(f"{source.title()}Webhook", "Webhook", json_error, webhook=source))
+    return app
+
+
+def unsubscribe_app() -> Resolver:
     """The unsubscribe link: GET confirms, POST (a person's click or a mail client's
     one-click) opts the address out of the shop's emails."""
     from recoup import clock
@@ -107,7 +267,7 @@ def unsubscribe_app() -> APIGatewayHttpResolver:
     from recoup.services import feedback
     from recoup.settings import get_settings
 
-    app = APIGatewayHttpResolver()
+    app = Resolver()
 
     def token() -> str:
         value = app.current_event.get_query_string_value("t") or ""
@@ -146,22 +306,17 @@ def unsubscribe_app() -> APIGatewayHttpResolver:
             f"{link.shop} will not send you payment reminder emails any more.",
         )
 
-    def invalid(exc: InvalidLink) -> Response[str]:
-        return html_response(400, "This link cannot be used", f"{exc}.")
-
-    app.exception_handler(InvalidLink)(invalid)
-    app.exception_handler(ConfigurationError)(misconfigured)
+    answer_errors(app, Edge("Unsubscribe", "Unsubscribe request", html_error))
     return app
 
 
-def pay_app() -> APIGatewayHttpResolver:
+def pay_app() -> Resolver:
     """The pay link of every reminder: GET /pay/<token> redirects (303) to a payment page
     made for what is owed now, or shows why there is nothing to pay."""
     from recoup import clock
-    from recoup.links import InvalidLink
     from recoup.services import pay_links
 
-    app = APIGatewayHttpResolver()
+    app = Resolver()
 
     @app.get("/pay/<token>")
     def pay(token: str) -> Response[str]:
@@ -171,13 +326,9 @@ def pay_app() -> APIGatewayHttpResolver:
                 status_code=answer.status,
                 content_type="text/plain",
                 body="",
-                headers={"Location": answer.location, "Cache-Control": "no-store"},
+                headers={"Location": answer.location, **NO_STORE},
             )
         return html_response(answer.status, answer.title, answer.message)
 
-    def invalid(exc: InvalidLink) -> Response[str]:
-        return html_response(400, "This link cannot be used", f"{exc}.")
-
-    app.exception_handler(InvalidLink)(invalid)
-    app.exception_handler(ConfigurationError)(misconfigured)
+    answer_errors(app, Edge("PayLink", "Pay link", html_error))
     return app

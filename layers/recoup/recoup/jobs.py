@@ -2,6 +2,10 @@
 back alone (partial batch response) so SQS retries it, and no failure ever holds back
 another record.
 
+Each record runs under the correlation id its sender attached (`recoup.correlation`), or
+its own message id when it has none (a message queued before ids were attached, one sent
+by hand), so its log lines and the jobs it queues carry the id of the flow that queued it.
+
 A failure is logged with the exception's type, its message with personal data redacted, the
 message id and the non-personal ids of the body (shop, case, event); never the body.
 
@@ -20,9 +24,8 @@ import json
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
-from functools import cache
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -32,13 +35,11 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from recoup import aws, correlation
 from recoup.integrations import queue_bodies
 from recoup.observability import logger, metrics
 from recoup.redaction import redact
-from recoup.settings import get_settings
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
+from recoup.settings import QueueSetting, get_settings
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -47,20 +48,13 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 QUARANTINE_AT_RECEIVE = 4
 
 
-@cache
-def _sqs() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs", region_name=get_settings().region)
-
-
 def sqs_handler(
     service: ModuleType,
     run: str,
     *,
     job: str,
     failure_metric: str,
-    dead_letter_queue: str | None = None,
+    dead_letter_queue: QueueSetting | None = None,
 ) -> Handler:
     """A Lambda handler calling `service.<run>(body)` for each record; it returns a dataclass
     of words about what it did (no personal data), which is logged. The function is looked
@@ -70,6 +64,10 @@ def sqs_handler(
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def record_handler(record: SQSRecord) -> None:
+        with correlation.scope(correlation_id(record)):
+            run_record(record)
+
+    def run_record(record: SQSRecord) -> None:
         try:
             result = getattr(service, run)(queue_bodies.resolve(record.body))
         except queue_bodies.MissingBody:
@@ -98,12 +96,20 @@ def sqs_handler(
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
+        with correlation.invocation(None):  # each record brings its own
+            response = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
         return dict(response)
 
     return lambda_handler
+
+
+def correlation_id(record: SQSRecord) -> str:
+    """The id the record's sender attached, else the record's own message id."""
+    attributes = record.raw_event.get("messageAttributes") or {}
+    attribute = attributes.get(correlation.MESSAGE_ATTRIBUTE) or {}
+    return correlation.clean(attribute.get("stringValue")) or record.message_id
 
 
 def log_failure(message: str, message_id: str, exc: BaseException, ids: dict[str, Any]) -> None:
@@ -142,7 +148,7 @@ def _receive_count(record: SQSRecord) -> int:
 
 
 def quarantine(
-    record: SQSRecord, ids: dict[str, Any], exc: BaseException, dead_letter_queue: str
+    record: SQSRecord, ids: dict[str, Any], exc: BaseException, dead_letter_queue: QueueSetting
 ) -> None:
     """Store the body and dead-letter a reference to it. At-least-once: a failure here raises
     the job's own error again, so SQS retries the record (and the backstop redrive keeps it);
@@ -161,9 +167,16 @@ def quarantine(
             "receive_count": _receive_count(record),
             "error_type": type(exc).__name__,
         }
-        _sqs().send_message(
+        # The record's correlation id goes with it, so a redrive runs under it again.
+        aws.client("sqs").send_message(
             QueueUrl=get_settings().require(dead_letter_queue),
             MessageBody=json.dumps(reference, separators=(",", ":")),
+            MessageAttributes={
+                correlation.MESSAGE_ATTRIBUTE: {
+                    "DataType": "String",
+                    "StringValue": correlation_id(record),
+                }
+            },
         )
     except Exception as failed:  # noqa: BLE001 - any failure: SQS retries, the backstop keeps it
         log_failure("Could not move a failed record aside", record.message_id, failed, ids)

@@ -22,7 +22,7 @@ from typing import Any
 import jwt
 from shopify import session_token
 
-from recoup.errors import ConfigurationError, RecoupError
+from recoup.errors import ConfigurationError, HttpProblem
 
 BEARER = "Bearer "
 MAX_HEADER_LENGTH = 4096  # Shopify's tokens are well under 1 KB
@@ -33,13 +33,11 @@ MAX_LIFETIME_SECONDS = SHOPIFY_TOKEN_LIFETIME_SECONDS + LIFETIME_LEEWAY_SECONDS
 _DEST = re.compile(r"https://([a-z0-9][a-z0-9-]{0,99}\.myshopify\.com)")
 
 
-class Unauthorized(RecoupError):
+class Unauthorized(HttpProblem):
     """The request carries no valid session token: 401, `code` says what is wrong."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    status = 401
+    code = "invalid_token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +55,19 @@ def authenticate(
 ) -> StaffSession:
     """The staff session an `Authorization: Bearer <token>` header proves; raises
     `Unauthorized` naming the problem. `max_lifetime`: the longest `exp - iat` accepted
-    (Shopify's one minute plus leeway; `Settings.session_token_max_lifetime`)."""
+    (Shopify's one minute plus leeway; longer only on the local stack:
+    `Settings.local_session_token_lifetime`)."""
     if not api_key:
         raise ConfigurationError(
             "RECOUP_SHOPIFY_API_KEY is not set: session tokens cannot be checked"
         )
     if not authorization or not authorization.startswith(BEARER):
         raise Unauthorized(
-            "missing_token", "send the App Bridge session token as 'Authorization: Bearer <token>'"
+            "send the App Bridge session token as 'Authorization: Bearer <token>'",
+            code="missing_token",
         )
     if len(authorization) > MAX_HEADER_LENGTH:
-        raise Unauthorized("malformed_token", "the session token is too long to be one")
+        raise Unauthorized("the session token is too long to be one", code="malformed_token")
     for secret in secrets:
         try:
             claims = session_token.decode_from_header(authorization, api_key, secret)
@@ -77,26 +77,27 @@ def authenticate(
             raise _refusal(exc) from None
         return _session(claims, max_lifetime)
     raise Unauthorized(
-        "bad_signature", "the session token is not signed with this app's client secret"
+        "the session token is not signed with this app's client secret", code="bad_signature"
     )
 
 
 def _session(claims: Mapping[str, Any], max_lifetime: int) -> StaffSession:
     for claim in ("exp", "nbf"):
         if claim not in claims:
-            raise Unauthorized("missing_claim", f"the session token has no '{claim}' claim")
+            raise Unauthorized(f"the session token has no '{claim}' claim", code="missing_claim")
     _check_lifetime(claims, max_lifetime)
     dest = claims.get("dest")
     match = _DEST.fullmatch(dest) if isinstance(dest, str) else None
     if match is None:
         raise Unauthorized(
-            "wrong_destination", "the session token's 'dest' is not https://<shop>.myshopify.com"
+            "the session token's 'dest' is not https://<shop>.myshopify.com",
+            code="wrong_destination",
         )
     if claims.get("iss") != f"{dest}/admin":
-        raise Unauthorized("wrong_issuer", "the session token's 'iss' is not its shop's admin")
+        raise Unauthorized("the session token's 'iss' is not its shop's admin", code="wrong_issuer")
     user = claims.get("sub")
     if not isinstance(user, str) or not user.strip():
-        raise Unauthorized("missing_claim", "the session token names no staff member ('sub')")
+        raise Unauthorized("the session token names no staff member ('sub')", code="missing_claim")
     return StaffSession(shop=match[1], user=user.strip())
 
 
@@ -105,30 +106,29 @@ def _check_lifetime(claims: Mapping[str, Any], longest: int) -> None:
     issued = int(claims.get("iat", claims["nbf"]))
     if int(claims["exp"]) - issued > longest:
         raise Unauthorized(
-            "token_lifetime_too_long",
             f"the session token is valid for more than {longest} seconds "
             "('exp' - 'iat'); Shopify's live one minute",
+            code="token_lifetime_too_long",
         )
 
 
-# PyJWT's errors as the answer names them (most specific first: some are subclasses).
-_REFUSALS: tuple[tuple[type[Exception], str, str], ...] = (
-    (jwt.ExpiredSignatureError, "token_expired", "the session token has expired"),
-    (jwt.ImmatureSignatureError, "token_not_yet_valid", "the session token is not valid yet"),
-    (jwt.InvalidAudienceError, "wrong_audience", "the session token is for another app ('aud')"),
-    (jwt.MissingRequiredClaimError, "missing_claim", ""),
-    (jwt.InvalidAlgorithmError, "malformed_token", "the session token is not signed with HS256"),
-    (jwt.DecodeError, "malformed_token", "the session token is not a JWT"),
-)
-
-
 def _refusal(exc: session_token.SessionTokenError) -> Unauthorized:
+    """PyJWT's error (the cause), as the answer names it; subclasses before their bases."""
     cause = exc.__cause__
     if isinstance(exc, session_token.InvalidIssuerError | session_token.MismatchedHostsError):
-        return Unauthorized("wrong_issuer", "the session token's 'iss' and 'dest' do not match")
-    for kind, code, message in _REFUSALS:
-        if isinstance(cause, kind):
-            if isinstance(cause, jwt.MissingRequiredClaimError):
-                message = f"the session token has no '{cause.claim}' claim"
-            return Unauthorized(code, message)
-    return Unauthorized("invalid_token", "the session token is not valid")
+        return Unauthorized(
+            "the session token's 'iss' and 'dest' do not match", code="wrong_issuer"
+        )
+    if isinstance(cause, jwt.ExpiredSignatureError):
+        return Unauthorized("the session token has expired", code="token_expired")
+    if isinstance(cause, jwt.ImmatureSignatureError):
+        return Unauthorized("the session token is not valid yet", code="token_not_yet_valid")
+    if isinstance(cause, jwt.InvalidAudienceError):
+        return Unauthorized("the session token is for another app ('aud')", code="wrong_audience")
+    if isinstance(cause, jwt.MissingRequiredClaimError):
+        return Unauthorized(f"the session token has no '{cause.claim}' claim", code="missing_claim")
+    if isinstance(cause, jwt.InvalidAlgorithmError):
+        return Unauthorized("the session token is not signed with HS256", code="malformed_token")
+    if isinstance(cause, jwt.DecodeError):
+        return Unauthorized("the session token is not a JWT", code="malformed_token")
+    return Unauthorized("the session token is not valid", code="invalid_token")

@@ -15,8 +15,6 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from recoup import clock
-
 APP_BRIDGE = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 APP_BRIDGE_SLOT = "<!-- app-bridge -->"
 ASSET_TYPES = {
@@ -33,23 +31,6 @@ _POLICY = (
     "connect-src 'self' https://*.shopify.com; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors {ancestors}"
 )
-
-
-def needs_install(raw_query: str, secrets: tuple[str, ...]) -> bool:
-    """A launch Shopify signed, for a shop without an access token: OAuth must run first.
-    An unsigned or stale query is not a launch; the page then loads as usual and its API
-    calls stand or fall on their session tokens."""
-    from recoup.integrations import shopify_oauth
-    from recoup.store import shops
-
-    try:
-        params = shopify_oauth.parse_query(raw_query)
-        shop = shopify_oauth.require_shop(params)
-        shopify_oauth.verify_signed_request(params, secrets=secrets, now=clock.now())
-    except (shopify_oauth.BadOAuthRequest, shopify_oauth.OAuthUnauthorized):
-        return False
-    item = shops.get(shop)
-    return item is None or not item.active or not item.access_token
 
 
 class StaticPage:

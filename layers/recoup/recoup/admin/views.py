@@ -1,4 +1,4 @@
-"""The admin API's JSON shapes: cases as rows and as a timeline, money, figures, rules.
+"""The admin API's JSON shapes: settings, cases as rows and as a timeline, money, figures.
 
 Amounts carry minor units, the currency and the decimal amount as text, so the page formats
 them in the staff member's locale without floating point. Personal data is what a merchant
@@ -9,17 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from recoup.domain.audit import AuditEntry
-from recoup.domain.case import Case
-from recoup.domain.dunning import Dunning
-from recoup.domain.fraud import DEFAULT_RULES, LOCKED_RULES
-from recoup.domain.fraud.screening import Screening
+from recoup.admin.requests import encode_cursor
+from recoup.domain import cadence
 from recoup.domain.money import Money
-from recoup.domain.referral import Referrals
-from recoup.services.figures import Figures
-from recoup.store.cases import StoredCase
+from recoup.domain.referral import referral_policy_to_dict
+from recoup.services.shop_settings import Sender, Template, Versioned
+from recoup.services.shops import TEMPLATE_PARTS
+
+# Types only: the case pages' routes load the cases' modules with their service.
+if TYPE_CHECKING:
+    from recoup.domain.aggregate import StoredCase
+    from recoup.domain.case import Case
+    from recoup.domain.dunning import Dunning
+    from recoup.domain.fraud import ShopFraudSettings
+    from recoup.domain.fraud.screening import Screening
+    from recoup.domain.referral import ReferralPolicy, Referrals
+    from recoup.services.case_views import ActionOutcome, CaseDetail, CasePage
+    from recoup.services.figures import Figures
+    from recoup.services.step_samples import StepPreview
 
 
 def money(amount: Money | None) -> dict[str, Any] | None:
@@ -101,9 +110,11 @@ def case_row(stored: StoredCase) -> dict[str, Any]:
     }
 
 
-def case_detail(stored: StoredCase, trail: list[AuditEntry], actions: list[str]) -> dict[str, Any]:
+def case_detail(found: CaseDetail) -> dict[str, Any]:
     """The case with its whole story: platform events and Recoup's own actions (the audit
-    trail, oldest first), the reminders sent, the fraud screening history, the referral."""
+    trail, oldest first), the reminders sent, the fraud screening history, the referral,
+    and the actions its state allows."""
+    stored, trail = found.stored, found.trail
     case = stored.case
     snapshot = case.snapshot
     customer = snapshot.customer if snapshot else None
@@ -170,8 +181,20 @@ def case_detail(stored: StoredCase, trail: list[AuditEntry], actions: list[str])
         "written_off": referrals.written_off.to_dict()
         if referrals and referrals.written_off
         else None,
-        "actions": actions,
+        "actions": found.actions,
     }
+
+
+def case_page(page: CasePage) -> dict[str, Any]:
+    after = page.resume_after
+    return {
+        "cases": [case_row(stored) for stored in page.cases],
+        "next_cursor": encode_cursor(after) if after else None,
+    }
+
+
+def action(outcome: ActionOutcome) -> dict[str, Any]:
+    return {"result": outcome.result, "case": case_detail(outcome.case)}
 
 
 def figures(result: Figures, start: datetime | None, end: datetime | None) -> dict[str, Any]:
@@ -207,6 +230,9 @@ def figures(result: Figures, start: datetime | None, end: datetime | None) -> di
 def default_rules() -> list[dict[str, Any]]:
     """The rules every shop starts with, for the settings page: what each checks, its
     weight, the reason it gives, and whether the shop may switch it off."""
+    # The fraud settings' routes only (the rules are parsed by then): no other page reads them.
+    from recoup.domain.fraud.defaults import DEFAULT_RULES, LOCKED_RULES
+
     return [
         {
             "name": rule.name,
@@ -218,3 +244,87 @@ def default_rules() -> list[dict[str, Any]]:
         }
         for rule in DEFAULT_RULES
     ]
+
+
+# ---------------------------------------------------------------- settings
+# A policy's version travels beside its document: it is what a PUT edits.
+
+
+def reminder_settings(saved: Versioned[cadence.ReminderPolicy]) -> dict[str, Any]:
+    doc = cadence.policy_to_dict(saved.value)
+    doc.pop("version")
+    return {
+        "version": saved.version,
+        "policy": doc,
+        "choices": {
+            "channel": [str(c) for c in cadence.Channel],
+            "tone": [str(t) for t in cadence.Tone],
+            "anchor": [str(a) for a in cadence.Anchor],
+            "timezone_rule": [str(r) for r in cadence.TimezoneRule],
+        },
+        "limits": {
+            "steps": [cadence.MIN_STEPS, cadence.MAX_STEPS],
+            "delay": [
+                cadence.format_delay(cadence.MIN_DELAY),
+                cadence.format_delay(cadence.MAX_DELAY),
+            ],
+            "weekly_cap": [cadence.MIN_WEEKLY_CAP, cadence.MAX_WEEKLY_CAP],
+        },
+    }
+
+
+def fraud_settings(saved: Versioned[ShopFraudSettings]) -> dict[str, Any]:
+    from recoup.domain.fraud import settings_to_dict
+    from recoup.domain.fraud.defaults import HIGH_AT, MIN_CONFIDENCE, REVIEW_AT
+
+    return {
+        "version": saved.version,
+        "settings": settings_to_dict(saved.value),
+        "rules": default_rules(),
+        "defaults": {"review": REVIEW_AT, "high": HIGH_AT, "min_confidence": MIN_CONFIDENCE},
+    }
+
+
+def referral_settings(saved: Versioned[ReferralPolicy]) -> dict[str, Any]:
+    doc = referral_policy_to_dict(saved.value)
+    doc.pop("version")
+    return {"version": saved.version, "policy": doc}
+
+
+def template(found: Template) -> dict[str, Any]:
+    return {"name": found.name, "parts": dict(found.parts), "kinds": list(TEMPLATE_PARTS)}
+
+
+def sender(found: Sender) -> dict[str, Any]:
+    return {
+        "shop_name": found.shop_name,
+        "contact_email": found.contact_email,
+        "reply_to": found.reply_to,
+        "replies_go_to": found.replies_go_to,
+        "sender_address": found.sender_address,
+        "timezone": found.timezone,
+        "currency": found.currency,
+    }
+
+
+def stripe(account: str | None) -> dict[str, Any]:
+    return {"connected": account is not None, "account": account}
+
+
+def preview(shown: StepPreview) -> dict[str, Any]:
+    email, sms = shown.email, shown.sms
+    return {
+        "channel": str(shown.channel),
+        "email": {
+            "subject": email.subject,
+            "html": email.html,
+            "text": email.text,
+            "template": email.template,
+            "override_error": email.override_error,
+        }
+        if email
+        else None,
+        "sms": {"body": sms.body, "template": sms.template, "override_error": sms.override_error}
+        if sms
+        else None,
+    }

@@ -16,15 +16,17 @@ default templates of a later release. Pure: the caller gathers the inputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from recoup.casefile.record import MessageText
 from recoup.channels import render
 from recoup.domain import cadence
 from recoup.domain.case import Case
 from recoup.domain.dunning import SentMessage
+from recoup.domain.events import Customer, OrderSnapshot
 from recoup.domain.final_notice import what_follows
 from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD, ReferralPolicy
@@ -61,7 +63,7 @@ def texts(
     found: dict[int, MessageText] = {}
     for message in sent:
         step = _step_of(message, policy)
-        if step is None or message.channel not in ("email", "sms") or not message.currency:
+        if step is None or message.channel not in _RENDERERS or not message.currency:
             continue
         try:
             found[message.step] = _text(
@@ -90,44 +92,7 @@ def _text(
     branding: Branding,
     generated_at: datetime,
 ) -> MessageText:
-    snapshot = case.snapshot
-    customer = snapshot.customer if snapshot else None
-    country = customer.country if customer else None
-    zone, _ = customer_zone(
-        country=country,
-        province=customer.province if customer else None,
-        phone=normalise_phone(customer.phone if customer else None, country),
-        shop_timezone=policy.shop_timezone,
-        rule=policy.timezone_rule,
-    )
-    owed = Money(message.currency, message.amount_minor)
-    final = step.tone is cadence.Tone.FINAL_NOTICE
-    follows = what_follows(case, referral_policy, message.at, owed) if final else None
-    total = snapshot.order_total if snapshot else None
-    ctx = render.MessageContext(
-        brand_color=branding.brand_color or render.DEFAULT_BRAND_COLOR,
-        logo_url=branding.logo_url,
-        shop_name=branding.shop_name,
-        shop_email=branding.contact_email,
-        shop_url=f"https://{branding.shop_domain}",
-        customer_first_name=customer.first_name if customer else None,
-        locale=(customer.locale if customer and customer.locale else None)
-        or branding.locale
-        or "en",
-        order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
-        items=tuple(
-            render.ItemLine(i.title, i.quantity, i.unit_price)
-            for i in (snapshot.line_items if snapshot else ())
-        ),
-        amount_owed=owed,
-        order_total=total if total is not None and total.currency == owed.currency else None,
-        pay_url=PAY_PLACEHOLDER if step.pay_link else None,
-        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
-        step_number=message.step + 1,
-        tone=str(step.tone),
-        referral_date=(message.at + FINAL_NOTICE_PERIOD).astimezone(zone).date() if final else None,
-        referral_to=str(follows) if follows is not None else None,
-    )
+    ctx = _context(case, message, step, policy, referral_policy, branding)
     parts = (branding.templates or {}).get(message.template) or {}
     source = (
         f"re-rendered on {generated_at.date().isoformat()} from template '{message.template}' "
@@ -136,14 +101,93 @@ def _text(
         "placeholders, and the order, the shop's "
         "branding, templates and referral policy are as they are now"
     )
-    if message.channel == "email":
-        override = render.EmailOverride(
-            subject=parts.get("subject"), html=parts.get("html"), text=parts.get("text")
-        )
-        email = render.render_email(ctx, override if any(parts.values()) else None)
-        return MessageText(body=email.text, subject=email.subject, source=source)
+    return _RENDERERS[message.channel](ctx, parts, source)
+
+
+def _context(
+    case: Case,
+    message: SentMessage,
+    step: cadence.Step,
+    policy: cadence.ReminderPolicy,
+    referral_policy: ReferralPolicy,
+    branding: Branding,
+) -> render.MessageContext:
+    """What the template was given when the message was sent, as far as it can be rebuilt."""
+    snapshot = case.snapshot
+    customer = snapshot.customer if snapshot else None
+    zone = _zone(customer, policy)
+    owed = Money(message.currency, message.amount_minor)
+    final = step.tone is cadence.Tone.FINAL_NOTICE
+    follows = what_follows(case, referral_policy, message.at, owed) if final else None
+    return render.MessageContext(
+        brand_color=branding.brand_color or render.DEFAULT_BRAND_COLOR,
+        logo_url=branding.logo_url,
+        shop_name=branding.shop_name,
+        shop_email=branding.contact_email,
+        shop_url=f"https://{branding.shop_domain}",
+        customer_first_name=customer.first_name if customer else None,
+        locale=_locale(customer, branding),
+        order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
+        items=_items(snapshot),
+        amount_owed=owed,
+        order_total=_order_total(snapshot, owed),
+        pay_url=PAY_PLACEHOLDER if step.pay_link else None,
+        unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
+        step_number=message.step + 1,
+        tone=str(step.tone),
+        referral_date=(message.at + FINAL_NOTICE_PERIOD).astimezone(zone).date() if final else None,
+        referral_to=str(follows) if follows is not None else None,
+    )
+
+
+def _zone(customer: Customer | None, policy: cadence.ReminderPolicy) -> ZoneInfo:
+    """The zone the final notice's referral date was given in, chosen as the sender chose it."""
+    country = customer.country if customer else None
+    zone, _ = customer_zone(
+        country=country,
+        province=customer.province if customer else None,
+        phone=normalise_phone(customer.phone if customer else None, country),
+        shop_timezone=policy.shop_timezone,
+        rule=policy.timezone_rule,
+    )
+    return zone
+
+
+def _locale(customer: Customer | None, branding: Branding) -> str:
+    return (customer.locale if customer and customer.locale else None) or branding.locale or "en"
+
+
+def _items(snapshot: OrderSnapshot | None) -> tuple[render.ItemLine, ...]:
+    return tuple(
+        render.ItemLine(i.title, i.quantity, i.unit_price)
+        for i in (snapshot.line_items if snapshot else ())
+    )
+
+
+def _order_total(snapshot: OrderSnapshot | None, owed: Money) -> Money | None:
+    """The order's total, if in the currency owed (the context refuses one in another)."""
+    total = snapshot.order_total if snapshot else None
+    return total if total is not None and total.currency == owed.currency else None
+
+
+def _email(ctx: render.MessageContext, parts: Mapping[str, str | None], source: str) -> MessageText:
+    override = render.EmailOverride(
+        subject=parts.get("subject"), html=parts.get("html"), text=parts.get("text")
+    )
+    email = render.render_email(ctx, override if any(parts.values()) else None)
+    return MessageText(body=email.text, subject=email.subject, source=source)
+
+
+def _sms(ctx: render.MessageContext, parts: Mapping[str, str | None], source: str) -> MessageText:
     sms = render.render_sms(ctx, parts.get("sms"))
     return MessageText(body=sms.body, source=source)
+
+
+# channel -> its words from the context, the shop's template overrides and the source note;
+# a message on any other channel ("unknown": its send's outcome was lost) has no words
+_RENDERERS: dict[
+    str, Callable[[render.MessageContext, Mapping[str, str | None], str], MessageText]
+] = {"email": _email, "sms": _sms}
 
 
 __all__ = ["PAY_PLACEHOLDER", "UNSUBSCRIBE_PLACEHOLDER", "Branding", "texts"]

@@ -168,6 +168,21 @@ class _TextLine:
     max_width: float
     trailing_nl: bool = False
 
+    def measured_width(self) -> float:
+        """The width the breaker measured, else (a cell's line) the fragments' summed."""
+        text_width = self.text_width
+        if not text_width:
+            for fragment in self.fragments:
+                text_width += fragment.width()
+        return text_width
+
+    def max_font_size(self) -> float:
+        size: float = 0
+        for fragment in self.fragments:
+            if fragment.font_size - size > _TOLERANCE:
+                size = fragment.font_size
+        return size
+
 
 @dataclass(frozen=True, slots=True)
 class _SpaceHint:
@@ -517,52 +532,66 @@ class Document:
 
     def _render_line(self, line: _TextLine, h: float, new_x: str, new_y: str) -> None:
         """fpdf2's `_render_styled_text_line` for one line without borders or fill."""
-        margin = self.c_margin
-        text_width = line.text_width
-        if not text_width:
-            for fragment in line.fragments:
-                text_width += fragment.width()
+        text_width = line.measured_width()
         w = line.max_width
         if w == 0:
             w = self.w - self.r_margin - self.x
-        max_font_size: float = 0
-        for fragment in line.fragments:
-            if fragment.font_size - max_font_size > _TOLERANCE:
-                max_font_size = fragment.font_size
+        max_font_size = line.max_font_size()
         self._page_break_if_needed(h)
-        parts: list[str] = []
-        current_ws = 0.0
         if line.fragments:
-            dx = (w - text_width) / 2 if line.align == "C" else margin
-            word_spacing: float = 0
-            if line.align == "J" and line.spaces:
-                word_spacing = (w - margin - margin - text_width) / line.spaces
-            parts.append(
-                f"BT {(self.x + dx) * K:.2f} "
-                f"{(self.h - self.y - 0.5 * h - 0.3 * max_font_size) * K:.2f} Td"
-            )
-            font, size = self._font, self.font_size_pt
-            for fragment in line.fragments:
-                frag_ws = word_spacing
-                if not self._font_on_page:
-                    font = self._font = fragment.font
-                    size = self.font_size_pt = fragment.size_pt
-                    self._out(f"BT {self._font_for_page(font, size)} ET")
-                elif font != fragment.font or size != fragment.size_pt:
-                    font, size = fragment.font, fragment.size_pt
-                    parts.append(self._font_for_page(font, size))
-                if fragment.alias:
-                    page = self._pages[self.page - 1]
-                    placeholder = _PLACEHOLDER.format(sum(len(p.aliases) for p in self._pages))
-                    page.aliases.append((placeholder, fragment, frag_ws, current_ws))
-                    parts.append(placeholder)
-                else:
-                    parts.append(_show(fragment, "".join(fragment.chars), frag_ws, current_ws))
-                current_ws = frag_ws
-            parts.append("ET")
-        if parts:
+            parts, current_ws = self._text_object(line, h, w, text_width, max_font_size)
+            # fpdf2 saves the graphics state around a line that leaves word spacing set
             self._out(f"q {' '.join(parts)} Q" if current_ws != 0.0 else " ".join(parts))
         self._lasth = h or self.font_size
+        self._move_after(w, h, new_x, new_y)
+
+    def _text_object(
+        self, line: _TextLine, h: float, w: float, text_width: float, max_font_size: float
+    ) -> tuple[list[str], float]:
+        """The line's BT ... ET operators, and the word spacing its last fragment set."""
+        margin = self.c_margin
+        dx = (w - text_width) / 2 if line.align == "C" else margin
+        word_spacing: float = 0
+        if line.align == "J" and line.spaces:
+            word_spacing = (w - margin - margin - text_width) / line.spaces
+        parts = [
+            f"BT {(self.x + dx) * K:.2f} "
+            f"{(self.h - self.y - 0.5 * h - 0.3 * max_font_size) * K:.2f} Td"
+        ]
+        current_ws = 0.0
+        font, size = self._font, self.font_size_pt
+        for fragment in line.fragments:
+            font, size = self._fragment_font(fragment, font, size, parts)
+            parts.append(self._shown(fragment, word_spacing, current_ws))
+            current_ws = word_spacing
+        parts.append("ET")
+        return parts, current_ws
+
+    def _fragment_font(
+        self, fragment: _Fragment, font: _Font | None, size: float, parts: list[str]
+    ) -> tuple[_Font | None, float]:
+        """Select the fragment's font as fpdf2 does: the first on a page in a text object of
+        its own, written before the line's; a later change among the line's operators."""
+        if not self._font_on_page:
+            font = self._font = fragment.font
+            size = self.font_size_pt = fragment.size_pt
+            self._out(f"BT {self._font_for_page(font, size)} ET")
+        elif font != fragment.font or size != fragment.size_pt:
+            font, size = fragment.font, fragment.size_pt
+            parts.append(self._font_for_page(font, size))
+        return font, size
+
+    def _shown(self, fragment: _Fragment, frag_ws: float, current_ws: float) -> str:
+        """The fragment's text operator; for the page-count alias, a placeholder that
+        `output()` replaces once the count is known."""
+        if not fragment.alias:
+            return _show(fragment, "".join(fragment.chars), frag_ws, current_ws)
+        page = self._pages[self.page - 1]
+        placeholder = _PLACEHOLDER.format(sum(len(p.aliases) for p in self._pages))
+        page.aliases.append((placeholder, fragment, frag_ws, current_ws))
+        return placeholder
+
+    def _move_after(self, w: float, h: float, new_x: str, new_y: str) -> None:
         if new_x == RIGHT:
             self.x += w
         elif new_x == LMARGIN:

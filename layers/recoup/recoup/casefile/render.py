@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from recoup.channels.templates import templates_dir
 
-from recoup.channels.render import templates_dir
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 CASEFILE_TEMPLATE = "casefile/casefile.html.j2"
 
@@ -40,6 +41,10 @@ def _finalize(value: Any) -> Any:
 def environment() -> Environment:
     """The trusted templates of case files and letters: autoescaped when the name ends in
     .html.j2, strict about undefined names, None printed as nothing."""
+    # Jinja2 only where a file, letter or hand-over email is rendered: the hand-over worker
+    # imports this module for its email branch, which a webhook hand-over never takes.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     env = Environment(
         loader=FileSystemLoader(templates_dir()),
         autoescape=select_autoescape(

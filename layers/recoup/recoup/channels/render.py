@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -28,7 +27,6 @@ from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
 
-import recoup
 from recoup.channels.sandbox import (
     OVERRIDE_KINDS,
     ItemsView,
@@ -39,6 +37,7 @@ from recoup.channels.sandbox import (
     compile_override,
     render_override,
 )
+from recoup.channels.templates import templates_dir
 from recoup.domain.money import Money, currency_exponent
 from recoup.errors import RecoupError
 
@@ -143,53 +142,68 @@ class MessageContext:
     referral_to: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.shop_name, str) or not self.shop_name.strip():
-            raise ValueError("shop_name must not be empty")
-        if not isinstance(self.order_name, str) or not self.order_name.strip():
-            raise ValueError("order_name must not be empty")
-        if self.tone not in TONES:
-            raise ValueError(f"tone must be one of {', '.join(TONES)}, got {self.tone!r}")
-        if not isinstance(self.brand_color, str) or not _HEX_COLOR.fullmatch(self.brand_color):
-            raise ValueError(f"brand_color must be '#RRGGBB', got {self.brand_color!r}")
-        if not isinstance(self.locale, str):
-            raise ValueError("locale must be a BCP 47 tag such as 'en-US'")
-        _check_url("unsubscribe_url", self.unsubscribe_url, https_only=False)
-        for name in ("shop_url", "pay_url", "help_url"):
-            value = getattr(self, name)
-            if value is not None:
-                _check_url(name, value, https_only=False)
-        if self.logo_url is not None:
-            _check_url("logo_url", self.logo_url, https_only=True)
-        if self.shop_email is not None:
-            try:
-                validate_email(self.shop_email, check_deliverability=False)
-            except EmailNotValidError as error:
-                raise ValueError(f"shop_email is not a valid address: {error}") from None
-        if not isinstance(self.amount_owed, Money) or self.amount_owed.minor <= 0:
-            raise ValueError("amount_owed must be a positive Money amount")
-        currency = self.amount_owed.currency
-        object.__setattr__(self, "items", tuple(self.items))
-        for item in self.items:
-            if not isinstance(item, ItemLine):
-                raise ValueError("items must be ItemLine values")
-            if item.unit_price is not None and item.unit_price.currency != currency:
-                raise ValueError(f"item {item.title!r} is priced in another currency")
-        if self.order_total is not None and (
-            not isinstance(self.order_total, Money) or self.order_total.currency != currency
-        ):
-            raise ValueError("order_total must be Money in the currency of amount_owed")
-        if isinstance(self.step_number, bool) or not isinstance(self.step_number, int):
-            raise ValueError("step_number must be an integer")
-        if self.step_number < 1:
-            raise ValueError("step_number starts at 1")
-        if self.referral_date is not None and not isinstance(self.referral_date, datetime.date):
-            raise ValueError("referral_date must be a date")
-        if self.tone == "final_notice" and self.referral_date is None:
-            raise ValueError("a final notice must state its referral_date")
-        if self.referral_to not in REFERRAL_KINDS:
-            raise ValueError(
-                f"referral_to must be 'agency', 'legal' or None, got {self.referral_to!r}"
-            )
+        _check_words(self)
+        _check_links(self)
+        _check_money(self)
+        _check_step(self)
+
+
+def _check_words(ctx: MessageContext) -> None:
+    if not isinstance(ctx.shop_name, str) or not ctx.shop_name.strip():
+        raise ValueError("shop_name must not be empty")
+    if not isinstance(ctx.order_name, str) or not ctx.order_name.strip():
+        raise ValueError("order_name must not be empty")
+    if ctx.tone not in TONES:
+        raise ValueError(f"tone must be one of {', '.join(TONES)}, got {ctx.tone!r}")
+    if not isinstance(ctx.brand_color, str) or not _HEX_COLOR.fullmatch(ctx.brand_color):
+        raise ValueError(f"brand_color must be '#RRGGBB', got {ctx.brand_color!r}")
+    if not isinstance(ctx.locale, str):
+        raise ValueError("locale must be a BCP 47 tag such as 'en-US'")
+
+
+def _check_links(ctx: MessageContext) -> None:
+    _check_url("unsubscribe_url", ctx.unsubscribe_url, https_only=False)
+    for name in ("shop_url", "pay_url", "help_url"):
+        value = getattr(ctx, name)
+        if value is not None:
+            _check_url(name, value, https_only=False)
+    if ctx.logo_url is not None:
+        _check_url("logo_url", ctx.logo_url, https_only=True)
+    if ctx.shop_email is not None:
+        try:
+            validate_email(ctx.shop_email, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValueError(f"shop_email is not a valid address: {error}") from None
+
+
+def _check_money(ctx: MessageContext) -> None:
+    """Every amount in the currency of what is owed (the items kept as a tuple)."""
+    if not isinstance(ctx.amount_owed, Money) or ctx.amount_owed.minor <= 0:
+        raise ValueError("amount_owed must be a positive Money amount")
+    currency = ctx.amount_owed.currency
+    object.__setattr__(ctx, "items", tuple(ctx.items))
+    for item in ctx.items:
+        if not isinstance(item, ItemLine):
+            raise ValueError("items must be ItemLine values")
+        if item.unit_price is not None and item.unit_price.currency != currency:
+            raise ValueError(f"item {item.title!r} is priced in another currency")
+    if ctx.order_total is not None and (
+        not isinstance(ctx.order_total, Money) or ctx.order_total.currency != currency
+    ):
+        raise ValueError("order_total must be Money in the currency of amount_owed")
+
+
+def _check_step(ctx: MessageContext) -> None:
+    if isinstance(ctx.step_number, bool) or not isinstance(ctx.step_number, int):
+        raise ValueError("step_number must be an integer")
+    if ctx.step_number < 1:
+        raise ValueError("step_number starts at 1")
+    if ctx.referral_date is not None and not isinstance(ctx.referral_date, datetime.date):
+        raise ValueError("referral_date must be a date")
+    if ctx.tone == "final_notice" and ctx.referral_date is None:
+        raise ValueError("a final notice must state its referral_date")
+    if ctx.referral_to not in REFERRAL_KINDS:
+        raise ValueError(f"referral_to must be 'agency', 'legal' or None, got {ctx.referral_to!r}")
 
 
 def _check_url(name: str, value: str, *, https_only: bool) -> None:
@@ -300,11 +314,6 @@ def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) 
 
 
 # --- the shipped templates -------------------------------------------------------------------
-
-
-def templates_dir() -> Path:
-    """`<repo>/templates` (through layers/recoup/templates) or `/opt/python/templates`."""
-    return Path(recoup.__file__).parent.parent / "templates"
 
 
 def _finalize(value: Any) -> Any:

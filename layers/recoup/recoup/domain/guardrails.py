@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, TypeAlias
 from zoneinfo import ZoneInfo
@@ -19,6 +19,21 @@ from recoup.domain.cadence import WEEK, Channel, QuietHours, ReminderPolicy, Ste
 from recoup.domain.money import Money
 
 SendChannel: TypeAlias = Literal["email", "sms"]
+# Why a step is held back, one stable word per rule, for counting (the words of
+# recoup.observability's HeldReason; a test holds the two together).
+HoldCode: TypeAlias = Literal[
+    "case_closed",
+    "fraud_review",
+    "amount_unknown",
+    "nothing_owed",
+    "below_minimum",
+    "no_address",
+    "opted_out",
+    "suppressed",
+    "undeliverable",
+    "weekly_cap",
+    "quiet_hours",
+]
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _SCAN_STEP = timedelta(hours=6)
@@ -61,6 +76,9 @@ class Send:
 class Defer:
     until: datetime  # UTC
     reason: str
+    # `decide` sets both; decisions compare by what they say (until, reason).
+    code: HoldCode | None = field(default=None, compare=False)
+    channel: SendChannel | None = field(default=None, compare=False)  # the one it would use
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "until", _utc(self.until, "until"))
@@ -69,6 +87,7 @@ class Defer:
 @dataclass(frozen=True, slots=True)
 class Skip:
     reason: str
+    code: HoldCode | None = field(default=None, compare=False)  # `decide` sets it
 
 
 Decision: TypeAlias = Send | Defer | Skip
@@ -81,17 +100,17 @@ def decide(check: SendCheck) -> Decision:
     reached; and not quiet hours where the customer is.
     """
     if not check.case_open:
-        return Skip("case is no longer open")
+        return Skip("case is no longer open", "case_closed")
     if check.fraud_hold:
-        return Skip("held for fraud review")
+        return Skip("held for fraud review", "fraud_review")
     owed = check.amount_owed
     if owed is None:
-        return Skip("the amount owed is unknown")
+        return Skip("the amount owed is unknown", "amount_unknown")
     if owed.minor <= 0:
-        return Skip(f"owes nothing ({owed})")
+        return Skip(f"owes nothing ({owed})", "nothing_owed")
     minimum = check.policy.minimum(owed.currency)
     if owed.minor < minimum.minor:
-        return Skip(f"owes {owed}, below the shop's minimum of {minimum}")
+        return Skip(f"owes {owed}, below the shop's minimum of {minimum}", "below_minimum")
 
     channel = _channel(check)
     if isinstance(channel, Skip):
@@ -111,12 +130,15 @@ def decide(check: SendCheck) -> Decision:
             f"weekly cap of {cap} message{'s' if cap != 1 else ''} reached "
             f"({len(recent)} in the last 7 days); "
             f"next possible at {local:%Y-%m-%d %H:%M} {_zone_name(zone)}",
+            "weekly_cap",
+            channel,
         )
 
     until = next_allowed(check.now, zone, quiet)
     if until != check.now:
         local = until.astimezone(zone)
-        return Defer(until, f"quiet hours in {_zone_name(zone)} until {local:%H:%M}")
+        reason = f"quiet hours in {_zone_name(zone)} until {local:%H:%M}"
+        return Defer(until, reason, "quiet_hours", channel)
     return Send(channel)
 
 
@@ -160,37 +182,46 @@ def _channel(check: SendCheck) -> SendChannel | Skip:
     sms_problem = _sms_problem(check)
     wanted = check.step.channel
     if wanted is Channel.EMAIL:
-        return "email" if email_problem is None else Skip(f"customer {email_problem}")
+        return "email" if email_problem is None else Skip(*_customer(email_problem))
     if wanted is Channel.SMS:
-        return "sms" if sms_problem is None else Skip(f"customer {sms_problem}")
+        return "sms" if sms_problem is None else Skip(*_customer(sms_problem))
     if email_problem is None:
         return "email"
     if sms_problem is None:
         return "sms"
-    return Skip(f"customer {email_problem} and {sms_problem}")
+    # Counted by the first choice's problem; the reason names both.
+    return Skip(f"customer {email_problem[1]} and {sms_problem[1]}", email_problem[0])
 
 
-def _email_problem(check: SendCheck) -> str | None:
+_Problem: TypeAlias = tuple[HoldCode, str]
+
+
+def _customer(problem: _Problem) -> tuple[str, HoldCode]:
+    code, words = problem
+    return f"customer {words}", code
+
+
+def _email_problem(check: SendCheck) -> _Problem | None:
     if not check.email or not check.email.strip():
-        return "has no email address"
+        return "no_address", "has no email address"
     if check.email_opted_out:
-        return "opted out of email"
+        return "opted_out", "opted out of email"
     if check.email_suppressed:
-        return "has a suppressed email address (bounce or complaint)"
+        return "suppressed", "has a suppressed email address (bounce or complaint)"
     if check.email_undeliverable:
-        return f"has an undeliverable email address ({check.email_undeliverable})"
+        return "undeliverable", f"has an undeliverable email address ({check.email_undeliverable})"
     return None
 
 
-def _sms_problem(check: SendCheck) -> str | None:
+def _sms_problem(check: SendCheck) -> _Problem | None:
     if not check.phone_e164 or not check.phone_e164.strip():
-        return "has no phone number"
+        return "no_address", "has no phone number"
     if not _E164.fullmatch(check.phone_e164):
-        return "has no valid phone number"
+        return "no_address", "has no valid phone number"
     if check.sms_opted_out:
-        return "opted out of SMS"
+        return "opted_out", "opted out of SMS"
     if check.sms_undeliverable:
-        return f"has an undeliverable phone number ({check.sms_undeliverable})"
+        return "undeliverable", f"has an undeliverable phone number ({check.sms_undeliverable})"
     return None
 
 
@@ -251,6 +282,7 @@ def _utc(value: datetime, name: str) -> datetime:
 __all__ = [
     "Decision",
     "Defer",
+    "HoldCode",
     "Send",
     "SendChannel",
     "SendCheck",

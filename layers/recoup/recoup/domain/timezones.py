@@ -11,12 +11,13 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezones
-
 from recoup.domain.cadence import TimezoneRule, zone_from_name
+
+if TYPE_CHECKING:
+    import phonenumbers
 
 SHOP_REASON = "the shop's time zone"
 
@@ -208,6 +209,9 @@ def phone_zone(phone: str | None, country: str | None = None) -> tuple[ZoneInfo,
     number = _parse_phone(phone, _country(country))
     if number is None:
         return None
+    import phonenumbers
+    from phonenumbers import timezone as phone_timezones
+
     names = phone_timezones.time_zones_for_number(number)
     if len(names) != 1 or names[0] == _UNKNOWN_ZONE:
         return None
@@ -226,6 +230,8 @@ def normalise_phone(raw: str | None, default_region: str | None) -> str | None:
     number = _parse_phone(raw, _country(default_region))
     if number is None:
         return None
+    import phonenumbers
+
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -280,6 +286,10 @@ def _province(country: str, raw: str | None) -> str | None:
 def _parse_phone(raw: str | None, region: str | None) -> phonenumbers.PhoneNumber | None:
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
         return None
+    # Imported by the callers that have a number to read (sending, SMS feedback, erasure),
+    # not by every function that reads a zone or merely imports this module.
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

@@ -17,29 +17,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from recoup import aws
 from recoup.settings import get_settings
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 KINDS = ("exports", "cases")
 DELETE_BATCH = 1000  # DeleteObjects' limit
 EXPORT_LOCK = timedelta(days=1)  # the shortest lock: the export's 30-day expiry does the rest
-
-
-@cache
-def _client() -> S3Client:
-    import boto3
-    from botocore.config import Config
-
-    # SigV4: the only signature S3 accepts for KMS-encrypted objects, presigned links included.
-    return boto3.client(
-        "s3", region_name=get_settings().region, config=Config(signature_version="s3v4")
-    )
 
 
 def _bucket() -> str:
@@ -61,7 +49,7 @@ def shop_prefixes(shop: str) -> tuple[str, ...]:
 def put_json(key: str, document: Any) -> None:
     """Store a data export, locked for one day only (not the bucket's default retention)."""
     body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
-    _client().put_object(
+    aws.client("s3").put_object(
         Bucket=_bucket(),
         Key=key,
         Body=body,
@@ -78,18 +66,20 @@ def put_bytes(key: str, body: bytes, content_type: str) -> None:
     extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
     if settings.kms_key_arn:
         extra["SSEKMSKeyId"] = settings.kms_key_arn
-    _client().put_object(Bucket=_bucket(), Key=key, Body=body, ContentType=content_type, **extra)
+    aws.client("s3").put_object(
+        Bucket=_bucket(), Key=key, Body=body, ContentType=content_type, **extra
+    )
 
 
 def get_json(key: str) -> Any:
-    body = _client().get_object(Bucket=_bucket(), Key=key)["Body"].read()
+    body = aws.client("s3").get_object(Bucket=_bucket(), Key=key)["Body"].read()
     return json.loads(body)
 
 
 def download_link(key: str, valid_for: timedelta) -> str:
     """A presigned GET. It stops working early if the credentials that signed it expire
     first (a Lambda role's session does, within hours); S3 caps it at 7 days anyway."""
-    return _client().generate_presigned_url(
+    return aws.client("s3").generate_presigned_url(
         "get_object",
         Params={"Bucket": _bucket(), "Key": key},
         ExpiresIn=int(valid_for.total_seconds()),
@@ -106,7 +96,11 @@ def delete_prefix(prefix: str, *, exact: bool = False) -> int:
     governance retention (a plain delete in a versioned bucket only hides the object behind
     a delete marker). Paginated, 1,000 per call; how many versions and markers went."""
     bucket, count = _bucket(), 0
-    pages = _client().get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+    pages = (
+        aws.client("s3")
+        .get_paginator("list_object_versions")
+        .paginate(Bucket=bucket, Prefix=prefix)
+    )
     for page in pages:
         objects: list[ObjectIdentifierTypeDef] = [
             {"Key": item["Key"], "VersionId": item["VersionId"]}
@@ -115,7 +109,7 @@ def delete_prefix(prefix: str, *, exact: bool = False) -> int:
         ]
         for start in range(0, len(objects), DELETE_BATCH):
             batch = objects[start : start + DELETE_BATCH]
-            response = _client().delete_objects(
+            response = aws.client("s3").delete_objects(
                 Bucket=bucket,
                 Delete={"Objects": batch, "Quiet": True},
                 BypassGovernanceRetention=True,

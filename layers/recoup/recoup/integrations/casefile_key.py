@@ -1,28 +1,18 @@
 """The asymmetric KMS key that signs case files (ECC_NIST_P256, ECDSA_SHA_256: the
 algorithm `casefile.signing` names).
 
-Only the escalation function may `kms:Sign` with it (template.yaml); anyone with the public
-key (`public_key_pem`, published by the operator) can verify a file without AWS.
+Only the escalation function and the admin API (a referral by hand) may `kms:Sign` with it
+(template.yaml); anyone with the public key (`public_key_pem`, published by the operator) can
+verify a file without AWS.
 """
 
 from __future__ import annotations
 
 import base64
 import textwrap
-from functools import cache
-from typing import TYPE_CHECKING
 
+from recoup import aws
 from recoup.settings import get_settings
-
-if TYPE_CHECKING:
-    from mypy_boto3_kms import KMSClient
-
-
-@cache
-def _client() -> KMSClient:
-    import boto3
-
-    return boto3.client("kms", region_name=get_settings().region)
 
 
 def key_id() -> str:
@@ -32,7 +22,7 @@ def key_id() -> str:
 def sign(message: bytes) -> bytes:
     """The DER ECDSA signature of `message` (at most 4 KiB: KMS's limit for a raw message).
     Signing has no side effect, so botocore's retries are safe here."""
-    response = _client().sign(
+    response = aws.client("kms").sign(
         KeyId=key_id(), Message=message, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
     )
     return response["Signature"]
@@ -40,7 +30,7 @@ def sign(message: bytes) -> bytes:
 
 def verify(message: bytes, signature: bytes, key: str | None = None) -> bool:
     """KMS's own check of a signature (needs `kms:Verify` on the key)."""
-    client = _client()
+    client = aws.client("kms")
     try:
         response = client.verify(
             KeyId=key or key_id(),
@@ -56,7 +46,7 @@ def verify(message: bytes, signature: bytes, key: str | None = None) -> bool:
 
 def public_key_pem(key: str | None = None) -> str:
     """The public key as PEM (SubjectPublicKeyInfo), what `openssl dgst -verify` reads."""
-    der = _client().get_public_key(KeyId=key or key_id())["PublicKey"]
+    der = aws.client("kms").get_public_key(KeyId=key or key_id())["PublicKey"]
     body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
     return f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n"
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from recoup import aws
 from recoup.settings import get_settings
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 INBOX = "inbox"
@@ -50,13 +49,6 @@ CORRELATION_FIELDS = (
 
 class MissingBody(RuntimeError):
     """A reference whose body is gone (expired, or erased by a privacy request)."""
-
-
-@cache
-def _client() -> S3Client:
-    import boto3
-
-    return boto3.client("s3", region_name=get_settings().region)
 
 
 def _bucket() -> str:
@@ -115,7 +107,7 @@ def put(key: str, body: str) -> None:
     extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
     if settings.kms_key_arn:
         extra["SSEKMSKeyId"] = settings.kms_key_arn
-    _client().put_object(
+    aws.client("s3").put_object(
         Bucket=_bucket(),
         Key=key,
         Body=body.encode(),
@@ -128,7 +120,7 @@ def get(key: str) -> str:
     from botocore.exceptions import ClientError
 
     try:
-        return _client().get_object(Bucket=_bucket(), Key=key)["Body"].read().decode()
+        return aws.client("s3").get_object(Bucket=_bucket(), Key=key)["Body"].read().decode()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             raise MissingBody(f"queued body {key} no longer exists") from None
@@ -136,7 +128,7 @@ def get(key: str) -> str:
 
 
 def delete(key: str) -> None:
-    _client().delete_object(Bucket=_bucket(), Key=key)
+    aws.client("s3").delete_object(Bucket=_bucket(), Key=key)
 
 
 def reference_key(body: str) -> str | None:
@@ -166,13 +158,15 @@ def resolve(body: str) -> str:
 def delete_prefix(prefix: str) -> int:
     """Delete every body under the prefix (paginated); how many."""
     bucket, count = _bucket(), 0
-    for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    for page in (
+        aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    ):
         objects: list[ObjectIdentifierTypeDef] = [
             {"Key": item["Key"]} for item in page.get("Contents", [])
         ]
         for start in range(0, len(objects), DELETE_BATCH):
             batch = objects[start : start + DELETE_BATCH]
-            response = _client().delete_objects(
+            response = aws.client("s3").delete_objects(
                 Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
             )
             if response.get("Errors"):

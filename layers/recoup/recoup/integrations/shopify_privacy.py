@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recoup.domain.erasure import Subject
 from recoup.errors import MalformedWebhook
@@ -25,7 +25,9 @@ from recoup.integrations.payloads import (
     parse_json_object,
     require,
 )
-from recoup.integrations.shopify import Delivery
+
+if TYPE_CHECKING:  # the webhook function's; the queue and the privacy worker only carry jobs
+    from recoup.integrations.shopify import Delivery
 
 DATA_REQUEST = "customers/data_request"
 CUSTOMER_REDACT = "customers/redact"

@@ -122,7 +122,7 @@ def normalise(event: StripeEvent) -> DomainEvent | None:
     obj = event.obj
     occurred = unix_time(event.body["created"], "created")
     kind = event.type
-    metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
+    metadata = _object(obj, "metadata")
     shop = _shop(metadata)
     if shop is None and event.account is None:
         # Neither names a shop: the worker could never route it (a platform event).
@@ -224,7 +224,7 @@ def _failure(obj: dict[str, Any]) -> tuple[str | None, str | None]:
             or optional_str(error, "code", "code", where),
             optional_str(error, "message", "message", where),
         )
-    outcome = obj.get("outcome") if isinstance(obj.get("outcome"), dict) else {}
+    outcome = _object(obj, "outcome")
     code = optional_str(obj, "failure_code", "code", "data.object.")
     reason = optional_str(outcome, "reason", "code", "data.object.outcome.")
     return (reason or code), optional_str(obj, "failure_message", "message", "data.object.")
@@ -235,14 +235,12 @@ def _customer(obj: dict[str, Any]) -> Customer | None:
     for source in (
         obj.get("billing_details"),
         obj.get("customer_details"),
-        (obj.get("last_payment_error") or {}).get("payment_method", {}).get("billing_details")
-        if isinstance(obj.get("last_payment_error"), dict)
-        else None,
+        _object(_object(obj, "last_payment_error"), "payment_method").get("billing_details"),
     ):
         if isinstance(source, dict):
             details = source
             break
-    address = details.get("address") if isinstance(details.get("address"), dict) else {}
+    address = _object(details, "address")
     email = (
         optional_str(details, "email", "email", "billing_details.")
         or optional_str(obj, "receipt_email", "email", "data.object.")
@@ -362,3 +360,10 @@ def _ref(value: Any, field: str) -> str | None:
     if isinstance(value, dict) and isinstance(value.get("id"), str):
         return stripe_id(value["id"], f"{field}.id")
     return None
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """An optional nested object; anything else there (null, a number, an unexpanded id) is
+    read as absent, like every optional fact."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}

@@ -7,12 +7,21 @@ does not hold the shop's payments, so its events would never match an order.
 
 from __future__ import annotations
 
+from typing import Any
+
 from recoup.errors import RecoupError
-from recoup.integrations.stripe import platform_client
 
 
 class ConnectFailed(RecoupError):
     """Stripe refused the code or could not be reached; the message says which."""
+
+
+def platform_client(api_key: str, *, client_id: str | None = None, base: str | None) -> Any:
+    # The webhook's module (its event parsing, the fraud signals) loads with the SDK, on a
+    # call to Stripe: the admin and privacy functions import this module for rare routes.
+    from recoup.integrations.stripe import platform_client as client
+
+    return client(api_key, client_id=client_id, base=base)
 
 
 def authorize_url(

@@ -18,17 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from recoup.casefile.letters import render_demand_letter
-from recoup.casefile.messages import Branding, texts
-from recoup.casefile.record import (
-    CaseFileInputs,
-    ContactState,
-    ShopInfo,
-    build_record,
-    record_json,
-)
-from recoup.casefile.render import render_html, render_pdf
-from recoup.casefile.signing import sign_record, signature_files
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.referral import Referral, ReferralPolicy
 from recoup.integrations import case_files, casefile_key
 from recoup.store import cases as store
@@ -39,9 +29,17 @@ SIGNATURE_SUFFIX = "record.sig"
 
 
 def signed_record(
-    stored: store.StoredCase, referral: Referral, referral_policy: ReferralPolicy, now: datetime
+    stored: StoredCase, referral: Referral, referral_policy: ReferralPolicy, now: datetime
 ) -> dict[str, Any]:
     """The case file's record, signed."""
+    # The case file's machinery (the record, the messages' words rendered again with Jinja2
+    # and babel, the signature) loads where a file is made: the functions that import this
+    # module through the referral service only to read or move referrals (hand-over,
+    # report-backs, the admin's case pages) never make one.
+    from recoup.casefile.messages import Branding, texts
+    from recoup.casefile.record import CaseFileInputs, ContactState, ShopInfo, build_record
+    from recoup.casefile.signing import sign_record
+
     case = stored.case
     shop_item = shops.get(case.shop)
     customer = case.snapshot.customer if case.snapshot else None
@@ -88,9 +86,13 @@ def signed_record(
 
 
 def write(
-    stored: store.StoredCase, referral: Referral, referral_policy: ReferralPolicy, now: datetime
+    stored: StoredCase, referral: Referral, referral_policy: ReferralPolicy, now: datetime
 ) -> None:
     """Write the referral's file set (keys from `referral.files`)."""
+    from recoup.casefile.record import record_json
+    from recoup.casefile.render import render_html, render_pdf
+    from recoup.casefile.signing import signature_files
+
     keys = referral.files
     assert keys is not None  # a prepared referral always names its files
     record = signed_record(stored, referral, referral_policy, now)
@@ -101,7 +103,9 @@ def write(
     case_files.put_bytes(f"{folder}/{SIGNATURE_SUFFIX}", signature, "application/octet-stream")
     case_files.put_bytes(keys.html, render_html(record).encode(), "text/html; charset=utf-8")
     case_files.put_bytes(keys.pdf, render_pdf(record), "application/pdf")
-    if keys.letter is not None:
+    if keys.letter is not None:  # legal referrals only
+        from recoup.casefile.letters import render_demand_letter
+
         letter = render_demand_letter(record, issued_on=now.date())
         case_files.put_bytes(keys.letter, letter.html.encode(), "text/html; charset=utf-8")
         text_key = keys.letter.removesuffix(".html") + ".txt"

@@ -1,4 +1,9 @@
-"""Apply a queued domain event to its case, exactly once, and read cases back."""
+"""Apply a queued domain event to its case, exactly once, and read cases back.
+
+The business metrics of a case's life are counted here, after the write that changed it
+commits (a redelivered event changes nothing and counts nothing): CasesOpened and AmountOwed
+when it first owes money, AmountRecovered when a case the reminders chased is paid.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,21 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from recoup import clock
+from recoup import clock, observability
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.audit import GENESIS, AuditEntry
-from recoup.domain.case import Case, apply, join, new_case
+from recoup.domain.case import Case, CaseStatus, apply, join, new_case
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import DomainEvent
-from recoup.domain.fraud.screening import Gate
+from recoup.domain.fraud.screening import Gate, Screening
+from recoup.domain.rollup import last_before
 from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
 from recoup.services import screening
-from recoup.services.reminders import on_case_change
+from recoup.services.reminder_plan import on_case_change
 from recoup.services.tagging import flag_customer
 from recoup.store import case_reads, policies, shops
 from recoup.store import cases as store
-
-MAX_ATTEMPTS = 5
 
 
 class UnroutableEvent(RecoupError):
@@ -96,60 +101,106 @@ def apply_event(event: DomainEvent, *, now: datetime | None = None) -> Applied |
 
 
 def _apply_loaded(
-    shop: str, event: DomainEvent, first: store.StoredCase | None, now: datetime
+    shop: str, event: DomainEvent, first: StoredCase | None, now: datetime
 ) -> Applied:
-    for attempt in range(MAX_ATTEMPTS):
-        prior = first if attempt == 0 else store.load(shop, event.case_id)
+    """Apply the event to its case, or to the case it was merged into, as one change: a
+    concurrent write to the case reads it again and applies the event again."""
+
+    def decide(prior: StoredCase | None) -> store.Decision[Applied]:
+        nonlocal event
         if prior is not None and prior.case.merged_into:
             event = event.with_case(prior.case.merged_into, linked=True)
-            continue
-        case = prior.case if prior else new_case(shop, event.case_id)
-        outcome = apply(case, event)
-        if outcome.duplicate:
-            logger.info("Duplicate event", extra={"event_id": event.event_id})
-            if prior is not None and prior.screening and prior.screening.gate is Gate.FLAG:
-                # A redelivery may follow a tag job that failed to queue: queue it again.
-                flag_customer(case, "fraud", prior.screening.why())
-            return Applied(shop, event.case_id, True, outcome.effect, case)
-        merged, effect = outcome.case, outcome.effect
-        absorbed: list[store.CaseWrite] = []
-        xrefs = list(event.stripe_refs) if event.linked else []
-        if event.linked:
-            merged, absorbed, xrefs = _absorb_payment_cases(shop, event, merged, xrefs, now)
-            if absorbed:
-                names = ", ".join(w.case.case_id for w in absorbed)
-                effect = f"{effect}; merged payment case {names}"
-        screened = screening.screen(prior, merged, now, [w.prior for w in absorbed if w.prior])
-        if screened.effect:
-            effect = f"{effect}; {screened.effect}"
-        current_screening = screened.screening or (prior.screening if prior else None)
-        reminders = on_case_change(prior, merged, current_screening, now)
-        entry = _next_entry(prior, event, effect, now)
-        target = store.CaseWrite(merged, prior, entry, reminders, screened.screening)
-        try:
-            store.save_all([target, *absorbed], now=now, xrefs=xrefs, updates=screened.counters)
-        except store.ConcurrentUpdate:
-            continue
+            return store.ReadAgain(prior.case.merged_into)
+        return _applied(shop, event, prior, now)
+
+    return store.change(shop, event.case_id, decide, now=now, first=first)
+
+
+def _applied(
+    shop: str, event: DomainEvent, prior: StoredCase | None, now: datetime
+) -> store.Change[Applied] | Applied:
+    """The case with the event applied, with what follows from it (payment cases merged in,
+    the fraud screening, the reminder sequence); a duplicate changes nothing."""
+    case = prior.case if prior else new_case(shop, event.case_id)
+    outcome = apply(case, event)
+    if outcome.duplicate:
+        _redelivered(prior, case, event)
+        return Applied(shop, event.case_id, True, outcome.effect, case)
+    merged, effect = outcome.case, outcome.effect
+    absorbed: list[store.CaseWrite] = []
+    xrefs = list(event.stripe_refs) if event.linked else []
+    if event.linked:
+        merged, absorbed, xrefs = _absorb_payment_cases(shop, event, merged, xrefs, now)
+        if absorbed:
+            names = ", ".join(w.case.case_id for w in absorbed)
+            effect = f"{effect}; merged payment case {names}"
+    screened = screening.screen(prior, merged, now, [w.prior for w in absorbed if w.prior])
+    if screened.effect:
+        effect = f"{effect}; {screened.effect}"
+    current_screening = screened.screening or (prior.screening if prior else None)
+    reminders = on_case_change(prior, merged, current_screening, now)
+
+    def committed() -> None:
         logger.info(
             "Applied event",
             extra={"event_id": event.event_id, "case_id": event.case_id, "effect": effect},
         )
-        _after_commit(prior, target)
-        return Applied(shop, event.case_id, False, effect, merged)
-    raise store.ConcurrentUpdate(f"case {event.case_id}: gave up after {MAX_ATTEMPTS} attempts")
+        _after_commit(prior, merged, current_screening)
+        _count(prior, merged, absorbed)
+
+    return store.Change(
+        merged,
+        _next_entry(prior, event, effect, now),
+        Applied(shop, event.case_id, False, effect, merged),
+        dunning=reminders,
+        screening=screened.screening,
+        others=absorbed,
+        xrefs=xrefs,
+        updates=screened.counters,
+        after=committed,
+    )
 
 
-def _after_commit(prior: store.StoredCase | None, write: store.CaseWrite) -> None:
+def _redelivered(prior: StoredCase | None, case: Case, event: DomainEvent) -> None:
+    logger.info("Duplicate event", extra={"event_id": event.event_id})
+    if prior is not None and prior.screening and prior.screening.gate is Gate.FLAG:
+        # A redelivery may follow a tag job that failed to queue: queue it again.
+        flag_customer(case, "fraud", prior.screening.why())
+
+
+def _after_commit(prior: StoredCase | None, case: Case, screened: Screening | None) -> None:
     """Side effects outside the table, once the case is stored: tag a customer the check
     just flagged (at-least-once: tagging is idempotent)."""
     before = prior.screening.gate if prior and prior.screening else None
-    after = write.screened.gate if write.screened else None
-    if after is Gate.FLAG and before is not Gate.FLAG:
-        flag_customer(write.case, "fraud", write.screened.why() if write.screened else "")
+    if screened is not None and screened.gate is Gate.FLAG and before is not Gate.FLAG:
+        flag_customer(case, "fraud", screened.why())
+
+
+def _count(prior: StoredCase | None, case: Case, absorbed: list[store.CaseWrite]) -> None:
+    """The business metrics of this change, once it is committed."""
+    opened_before = (prior is not None and prior.case.opened) or any(
+        # A payment case merged in was counted when it opened: the same debt, not a new one.
+        write.prior is not None and write.prior.case.opened
+        for write in absorbed
+    )
+    if case.opened and not opened_before:
+        owed = case.amount_owed or case.owed_when_open
+        observability.case_opened(owed.currency if owed else "")
+        if owed is not None:
+            observability.amount_owed(owed.currency, owed.minor)
+    paid_before = prior is not None and prior.case.status is CaseStatus.PAID
+    recovered = case.recovered
+    # Chased: a reminder went before the payment. The admin figures' "recovered"
+    # (domain.rollup) counts every paid case by the day it opened, chased or not; what this
+    # metric sums is their share with a reminder before the payment (the step:<n>:... counters
+    # with n >= 1), by the day of the payment instead.
+    chased = last_before(prior.dunning if prior else None, case.closed_at) is not None
+    if recovered is not None and not paid_before and chased:
+        observability.amount_recovered(recovered.currency, recovered.minor)
 
 
 def _next_entry(
-    prior: store.StoredCase | None, event: DomainEvent, effect: str, now: datetime
+    prior: StoredCase | None, event: DomainEvent, effect: str, now: datetime
 ) -> AuditEntry:
     return AuditEntry.following(
         prior.audit_seq if prior else 0,

@@ -12,10 +12,9 @@ from __future__ import annotations
 import html
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recoup import aws
-from recoup.channels.render import RenderedEmail
 from recoup.domain.erasure import Identifiers
 from recoup.integrations import case_files
 from recoup.integrations.shopify_privacy import PrivacyJob
@@ -23,6 +22,9 @@ from recoup.observability import logger, metrics
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import contacts, customer_data, data_requests, shops
+
+if TYPE_CHECKING:
+    from recoup.channels.render import RenderedEmail
 
 FINISH_ATTEMPTS = 4
 LINK_VALIDITY = timedelta(days=7)  # S3's longest presigned link
@@ -151,6 +153,9 @@ def _email(job: PrivacyJob, key: str, to: str, shop_name: str, now: datetime) ->
 
 
 def _message(job: PrivacyJob, shop_name: str, link: str, expires: datetime) -> RenderedEmail:
+    # The render module (Jinja2, babel) only on a data request's email, not on every job.
+    from recoup.channels.render import RenderedEmail
+
     request_id, customer_id = job.data_request_id, job.customer.customer_id
     lines = [
         f"Shopify sent {shop_name} a customer data request (request {request_id}, "

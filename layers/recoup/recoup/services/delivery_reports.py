@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from recoup import observability
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.audit import DELIVERY_REPORT, AuditEntry
-from recoup.observability import logger, metrics
+from recoup.observability import logger
 from recoup.store import cases as store
 from recoup.store import deliveries
 
-WRITE_ATTEMPTS = 5
 BACKOFF_SECONDS = 0.05
 # SES event types that say what became of a message, and the words the trail gives them.
 SES_OUTCOMES = {
@@ -43,6 +44,9 @@ class Report:
     kind: str  # the provider's own name for it, one entry per kind
     outcome: str  # what the case file says: "delivered", "bounced (Permanent, General)", ...
     at: datetime  # when the provider saw it happen
+    # The correlation id the message was sent under (SES repeats the send's tags), logged
+    # beside this notification's own: from a bounce back to the webhook or run that sent it.
+    sent_correlation_id: str | None = None
 
 
 def from_ses(data: dict[str, Any]) -> Report | None:
@@ -56,7 +60,10 @@ def from_ses(data: dict[str, Any]) -> Report | None:
     detail = _ses_detail(kind, data)
     section = data.get(kind[0].lower() + kind[1:]) or {}
     at = _when(section.get("timestamp") or mail.get("timestamp"))
-    return Report("email", provider_id, kind, f"{words} ({detail})" if detail else words, at)
+    outcome = f"{words} ({detail})" if detail else words
+    tagged = (mail.get("tags") or {}).get("correlation_id") or []
+    sent_under = str(tagged[0]) if tagged else None
+    return Report("email", provider_id, kind, outcome, at, sent_under)
 
 
 def _ses_detail(kind: str, data: dict[str, Any]) -> str:
@@ -102,32 +109,45 @@ def record(report: Report, *, now: datetime) -> str:
     if sent is None:
         # Not a reminder (a data export, a test send) or older than the lookup's window.
         return "not a reminder Recoup recorded"
-    for attempt in range(WRITE_ATTEMPTS):
+
+    def decide(current: StoredCase | None) -> str | store.Change[str]:
+        # Checked on every read: a conflict may be another delivery of this report winning.
         if deliveries.reported(report.channel, report.provider_id, report.kind):
             return "already recorded"
-        current = store.load(sent.shop, sent.case_id)
         if current is None:
             return "the case is gone"
-        entry = _entry(current, report, sent.step, now)
         marker = deliveries.report_item(report.channel, report.provider_id, report.kind, at=now)
-        try:
-            store.save_all(
-                [store.CaseWrite(current.case, current, entry)], now=now, absent=[marker]
+
+        def committed() -> None:
+            observability.delivery_report(report.channel)
+            logger.info(
+                "Delivery report recorded",
+                extra={
+                    "case_id": sent.case_id,
+                    "step": sent.step + 1,
+                    "kind": report.kind,
+                    "sent_correlation_id": report.sent_correlation_id,
+                },
             )
-        except store.ConcurrentUpdate:
-            # The case moved on (a payment, a send), or another delivery of this report won.
-            time.sleep(BACKOFF_SECONDS * 2**attempt)
-            continue
-        metrics.add_metric(name=f"DeliveryReport{report.channel.title()}", unit="Count", value=1)
-        logger.info(
-            "Delivery report recorded",
-            extra={"case_id": sent.case_id, "step": sent.step + 1, "kind": report.kind},
+
+        return store.Change(
+            current.case,
+            _entry(current, report, sent.step, now),
+            f"recorded: step {sent.step + 1} {report.outcome}",
+            absent=[marker],
+            after=committed,
         )
-        return f"recorded: step {sent.step + 1} {report.outcome}"
-    raise store.ConcurrentUpdate(f"case {sent.case_id}: could not record a delivery report")
+
+    # The case moved on (a payment, a send), or another delivery of this report won: wait a
+    # little before reading again.
+    return store.change(sent.shop, sent.case_id, decide, now=now, pause=_backoff)
 
 
-def _entry(current: store.StoredCase, report: Report, step: int, now: datetime) -> AuditEntry:
+def _backoff(attempt: int) -> None:
+    time.sleep(BACKOFF_SECONDS * 2**attempt)
+
+
+def _entry(current: StoredCase, report: Report, step: int, now: datetime) -> AuditEntry:
     entry = store.recoup_entry(
         current,
         source="ses" if report.channel == "email" else "sns",

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import DeleteError, UpdateError
-
 from recoup.domain import erasure
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.erasure import Identifiers
@@ -30,26 +29,16 @@ from recoup.integrations.shopify_privacy import PrivacyJob
 from recoup.observability import logger
 from recoup.store import cases as case_store
 from recoup.store import contacts, customer_data, customer_links, data_requests, keys, shops
-from recoup.store.bind import bind
-from recoup.store.models import (
-    CASE_SK,
-    AddressBucketItem,
-    ContactItem,
-    StripeAccountItem,
-    VelocityBucketItem,
-    VelocityItem,
-    shop_parts,
-    shop_pk,
-)
+from recoup.store.models import CASE_SK, shop_parts, shop_pk
 from recoup.store.velocity import (
     Identities,
-    address_pk,
+    cards_tried_with,
     counter_pk,
     identity_hash,
+    remove_emails_at_address,
     unkeyed_identity_hash,
 )
 
-MAX_ATTEMPTS = 5
 ERASED_NOTE = "customer data erased (customers/redact)"
 
 
@@ -97,17 +86,10 @@ def redact_shop(job: PrivacyJob) -> str:
     installation names it), then the files, then what the shop index lists (cases with
     their trails, cross references, velocity buckets), then the shop's partition."""
     shop = job.shop
-    bind()
     shops.forget(shop)
     item = shops.get(shop)
     if item is not None and item.stripe_account:
-        try:
-            StripeAccountItem(f"STRIPEACCT#{item.stripe_account}", "META").delete(
-                condition=StripeAccountItem.shop == shop  # not one another shop connected since
-            )
-        except DeleteError as exc:
-            if not _condition_failed(exc):
-                raise
+        shops.remove_stripe_account_mapping(shop, item.stripe_account)
     files = sum(case_files.delete_prefix(prefix) for prefix in case_files.shop_prefixes(shop))
     files += sum(queue_bodies.delete_prefix(prefix) for prefix in queue_bodies.shop_prefixes(shop))
     items = sum(_delete_indexed(part) for part in shop_parts(shop))
@@ -137,10 +119,28 @@ def _forget_velocity(shop: str, cases: list[Case], who: Identifiers) -> int:
     of their cases' shipping addresses, and the marks earlier versions wrote in the shop's
     partition for the same identities: a cost that follows the customer's cases, not the
     shop's history."""
-    bind()
-    named: set[tuple[str, str]] = set()  # (dim, hash)
+    named, addresses = _velocity_identities(cases, who)
+    emails = {value for dim, value in named if dim == "email"}
+    named |= {("card", card) for card in cards_tried_with(shop, emails)}
+    removed = keys.delete(
+        key for dim, value in sorted(named) for key in keys.list_keys(counter_pk(shop, dim, value))
+    )
+    removed += sum(
+        keys.delete_prefix(shop_pk(shop), f"VEL#{dim}#{value}#") for dim, value in sorted(named)
+    )
+    for address in sorted(addresses):
+        removed += _forget_address_emails(shop, address, emails)
+    return removed
+
+
+def _velocity_identities(
+    cases: list[Case], who: Identifiers
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (dimension, hash) of the customer's emails and of their cases' IPs and cards, and
+    the hashes of their cases' shipping addresses: under the keyed hash, and the unkeyed one
+    of items written before it."""
+    named: set[tuple[str, str]] = set()
     addresses: set[str] = set()
-    # Under the keyed hash, and the unkeyed one of items written before it.
     for digest in (identity_hash, unkeyed_identity_hash):
         named |= {("email", digest(email)) for email in who.emails}
         for case in cases:
@@ -151,42 +151,17 @@ def _forget_velocity(shop: str, cases: list[Case], who: Identifiers) -> int:
             }
             if identities.address:
                 addresses.add(identities.address)
-    emails = {value for dim, value in named if dim == "email"}
-    # The email's counters and marks name the cards tried with it, even ones no case shows.
-    for email in sorted(emails):
-        for bucket in VelocityBucketItem.query(counter_pk(shop, "email", email)):
-            named |= {("card", card) for card in bucket.cards or ()}
-        for mark in VelocityItem.query(
-            shop_pk(shop), VelocityItem.sk.startswith(f"VEL#email#{email}#")
-        ):
-            if mark.card:
-                named.add(("card", mark.card))
-    removed = keys.delete(
-        key for dim, value in sorted(named) for key in keys.list_keys(counter_pk(shop, dim, value))
+    return named, addresses
+
+
+def _forget_address_emails(shop: str, address: str, emails: set[str]) -> int:
+    """The customer's emails out of one shipping address's weekly buckets, and the marks
+    earlier versions wrote for them in the shop's partition."""
+    return remove_emails_at_address(shop, address, emails) + keys.delete(
+        key
+        for key in keys.list_keys(shop_pk(shop), f"ADDR#{address}#")
+        if key[1].rsplit("#", 1)[-1] in emails
     )
-    removed += sum(
-        keys.delete_prefix(shop_pk(shop), f"VEL#{dim}#{value}#") for dim, value in sorted(named)
-    )
-    for address in sorted(addresses):
-        for week in AddressBucketItem.query(address_pk(shop, address), consistent_read=True):
-            theirs = set(week.emails or ()) & emails
-            if not theirs:
-                continue
-            try:
-                week.update(
-                    actions=[AddressBucketItem.emails.delete(theirs)],
-                    condition=AddressBucketItem.pk.exists(),  # not one TTL just removed
-                )
-            except UpdateError as exc:
-                if not _condition_failed(exc):
-                    raise
-            removed += 1
-        removed += keys.delete(
-            key
-            for key in keys.list_keys(shop_pk(shop), f"ADDR#{address}#")
-            if key[1].rsplit("#", 1)[-1] in emails
-        )
-    return removed
 
 
 def _forget_queue_bodies(shop: str, case_ids: set[str]) -> int:
@@ -213,32 +188,15 @@ def _forget_exports(shop: str, who: Identifiers) -> int:
 def _release_sms_records(shop: str, who: Identifiers) -> None:
     """The SMS records kept for every shop: delete one that names this shop and holds no
     opt-out; from one that holds an opt-out, remove only the pointer to this shop."""
-    bind()
-    for item in (
-        ContactItem(contacts.GLOBAL, sk) for p in who.phones for sk in contacts.contact_sks(p)
-    ):
-        names_shop = ContactItem.last_shop == shop
-        no_opt_out = ContactItem.sms_opt_out.does_not_exist() | (
-            ContactItem.sms_opt_out == False  # noqa: E712 (a DynamoDB condition, not a test)
-        )
-        try:
-            item.delete(condition=names_shop & no_opt_out)
-            continue
-        except DeleteError as exc:
-            if not _condition_failed(exc):
-                raise
-        try:
-            item.update(actions=[ContactItem.last_shop.remove()], condition=names_shop)
-        except UpdateError as exc:
-            if not _condition_failed(exc):
-                raise
+    for phone in who.phones:
+        contacts.release_phone_from_shop(shop, phone)
 
 
 def _erase_case(shop: str, case_id: str, webhook_id: str, now: datetime) -> bool:
     """Erase one case, conditioned on the version read (re-read on a concurrent write);
     False when there was nothing left to erase (a redelivery)."""
-    for _ in range(MAX_ATTEMPTS):
-        prior = case_store.load(shop, case_id)
+
+    def decide(prior: StoredCase | None) -> bool | case_store.Change[bool]:
         if prior is None:
             return False
         case = erasure.erase_customer(prior.case)
@@ -260,13 +218,9 @@ def _erase_case(shop: str, case_id: str, webhook_id: str, now: datetime) -> bool
             effect=effect,
             now=now,
         )
-        write = case_store.CaseWrite(case, prior, entry, dunning, screening)
-        try:
-            case_store.save_all([write], now=now)
-        except case_store.ConcurrentUpdate:
-            continue
-        return True
-    raise case_store.ConcurrentUpdate(f"case {case_id}: could not erase after {MAX_ATTEMPTS}")
+        return case_store.Change(case, entry, True, dunning=dunning, screening=screening)
+
+    return case_store.change(shop, case_id, decide, now=now)
 
 
 def _scrubbed(screening: Screening | None, secrets: frozenset[str]) -> Screening | None:
@@ -274,7 +228,3 @@ def _scrubbed(screening: Screening | None, secrets: frozenset[str]) -> Screening
     if screening is None:
         return None
     return Screening.from_dict(erasure.scrub(screening.to_dict(), secrets))
-
-
-def _condition_failed(exc: DeleteError | UpdateError) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -18,11 +18,13 @@ write with its audit entry:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from recoup import clock
 from recoup.domain import cadence
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus
 from recoup.domain.fraud.screening import Decision, Gate
@@ -34,15 +36,13 @@ from recoup.domain.referral import (
     Referrals,
     WriteOff,
     case_money,
-    decide,
 )
+from recoup.domain.referral import decide as decide_referral
 from recoup.domain.timezones import normalise_phone
 from recoup.observability import logger, metrics
 from recoup.services import referrals as making
 from recoup.store import cases as store
 from recoup.store import contacts, policies, shops
-
-MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,8 @@ def check_job(body: str) -> CheckResult:
 
 def check(shop: str, case_id: str, *, now: datetime) -> CheckResult:
     """Run the referral check for one case, re-reading when another writer got there first."""
-    for _ in range(MAX_ATTEMPTS):
-        stored = store.load(shop, case_id)
+
+    def decide(stored: StoredCase | None) -> CheckResult | store.Change[CheckResult]:
         if stored is None or stored.case.merged_into is not None or not stored.case.opened:
             return CheckResult("stale", "no such case")
         dunning = stored.dunning
@@ -69,15 +69,13 @@ def check(shop: str, case_id: str, *, now: datetime) -> CheckResult:
         if not shops.is_installed(shop):
             return CheckResult("stale", f"{shop} is not installed: nothing is referred")
         policy = making.referral_policy(shop)
-        decision = decide(facts(stored, dunning), policy, now)
-        try:
-            return _apply(stored, dunning, decision, policy, now)
-        except store.ConcurrentUpdate:
-            continue
-    raise store.ConcurrentUpdate(f"case {case_id}: referral check kept meeting other writes")
+        decision = decide_referral(facts(stored, dunning), policy, now)
+        return _outcome(stored, dunning, decision, policy, now)
+
+    return store.change(shop, case_id, decide, now=now)
 
 
-def facts(stored: store.StoredCase, dunning: Dunning) -> ReferralFacts:
+def facts(stored: StoredCase, dunning: Dunning) -> ReferralFacts:
     """What the decision reads about the case now."""
     case = stored.case
     money = case_money(case)
@@ -122,58 +120,68 @@ def _final_notice_at(shop: str, dunning: Dunning) -> datetime | None:
     return max(notices) if notices else None
 
 
-def _apply(
-    stored: store.StoredCase,
+def _outcome(
+    stored: StoredCase,
     dunning: Dunning,
     decision: ReferralDecision,
     policy: ReferralPolicy,
     now: datetime,
-) -> CheckResult:
-    kind = decision.kind
-    referrals = stored.referrals or Referrals()
+) -> store.Change[CheckResult]:
+    """What the decision writes. A referral's case file set is written first (a retry after
+    a conflict writes it again: the bucket keeps every version); the hand-over is queued and
+    the customer tagged once the referral is recorded."""
+    kind, reason = decision.kind, decision.reason
     if kind is DecisionKind.WAIT:
         assert decision.not_before is not None  # a wait always says until when
-        _save(
-            stored, "escalation.wait", decision.reason, now, dunning.escalate(decision.not_before)
-        )
-        return CheckResult("wait", decision.reason)
+        waiting = dunning.escalate(decision.not_before)
+        return _change(stored, "escalation.wait", reason, now, waiting, CheckResult("wait", reason))
     if kind is DecisionKind.NONE:
-        _save(
-            stored,
-            "escalation.none",
-            f"not referred: {decision.reason}",
-            now,
-            dunning.escalate(None),
-        )
-        return CheckResult("none", decision.reason)
+        summary = f"not referred: {reason}"
+        left = dunning.escalate(None)
+        return _change(stored, "escalation.none", summary, now, left, CheckResult("none", reason))
     if kind is DecisionKind.WRITE_OFF:
-        written = referrals.write_off(WriteOff(now, decision.reason, "recoup"))
-        stopped = dunning.finish(DunningStatus.STOPPED, f"written off: {decision.reason}")
-        _save(
-            stored, "escalation.write_off", f"written off: {decision.reason}", now, stopped, written
+        written = (stored.referrals or Referrals()).write_off(WriteOff(now, reason, "recoup"))
+        stopped = dunning.finish(DunningStatus.STOPPED, f"written off: {reason}")
+        return _change(
+            stored,
+            "escalation.write_off",
+            f"written off: {reason}",
+            now,
+            stopped,
+            CheckResult("write_off", reason),
+            written,
+            then=lambda: metrics.add_metric(name="WrittenOff", unit="Count", value=1),
         )
-        metrics.add_metric(name="WrittenOff", unit="Count", value=1)
-        return CheckResult("write_off", decision.reason)
     referral_kind = decision.referral_kind
     assert referral_kind is not None  # agency or legal
-    reason = "; ".join((decision.reason, *decision.notes))
-    prepared = making.prepare(stored, referral_kind, reason, policy, now)
-    making.write_files(stored, prepared, now)
-    _save(
-        stored, "escalation.referred", prepared.summary, now, prepared.dunning, prepared.referrals
+    prepared = making.prepare(
+        stored, referral_kind, "; ".join((reason, *decision.notes)), policy, now
     )
-    making.after_write(stored.case.shop, stored, prepared)
-    return CheckResult(str(referral_kind), prepared.summary)
+    making.write_files(stored, prepared, now)
+    return _change(
+        stored,
+        "escalation.referred",
+        prepared.summary,
+        now,
+        prepared.dunning,
+        CheckResult(str(referral_kind), prepared.summary),
+        prepared.referrals,
+        then=lambda: making.after_write(stored.case.shop, stored, prepared),
+    )
 
 
-def _save(
-    stored: store.StoredCase,
+def _change(
+    stored: StoredCase,
     kind: str,
     summary: str,
     now: datetime,
     dunning: Dunning,
+    result: CheckResult,
     referrals: Referrals | None = None,
-) -> None:
+    *,
+    then: Callable[[], None] | None = None,
+) -> store.Change[CheckResult]:
+    """The check's outcome with its audit entry; `then` follows the commit."""
     entry = store.recoup_entry(
         stored,
         source="recoup",
@@ -183,9 +191,15 @@ def _save(
         effect=dunning.reason or str(dunning.status),
         now=now,
     )
-    write = store.CaseWrite(stored.case, stored, entry, dunning, referrals=referrals)
-    store.save_all([write], now=now)
-    logger.info("Referral check", extra={"case_id": stored.case.case_id, "kind": kind})
+
+    def committed() -> None:
+        logger.info("Referral check", extra={"case_id": stored.case.case_id, "kind": kind})
+        if then is not None:
+            then()
+
+    return store.Change(
+        stored.case, entry, result, dunning=dunning, referrals=referrals, after=committed
+    )
 
 
 __all__ = ["CheckResult", "check", "check_job", "facts"]

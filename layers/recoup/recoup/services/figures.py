@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from recoup.domain import rollup
@@ -129,72 +129,78 @@ def for_shop(shop: str, *, start: datetime | None = None, end: datetime | None =
 def from_rollups(rows: Iterable[tuple[RollupKey, Counters]]) -> Figures:
     """The figures that these rollup rows sum to (the same as `compute` over the cases that
     made them: tests/unit/test_figures.py holds the two together)."""
-    counts: Counter[str] = Counter()
-    outstanding: dict[str, int] = defaultdict(int)
-    recovered: dict[str, int] = defaultdict(int)
-    opened_in: Counter[date] = Counter()
-    paid_in: Counter[date] = Counter()
-    steps: dict[tuple[int | None, str | None], dict[str, int]] = defaultdict(
-        lambda: defaultdict(int)
-    )
-    step_cases: Counter[tuple[int | None, str | None]] = Counter()
+    tally = _Tally()
     for key, counters in rows:
-        week = _monday_of(key.day)
         for name, value in counters.items():
-            if name == rollup.CASES:
-                opened_in[week] += value
-            elif name == rollup.PAID_CASES:
-                paid_in[week] += value
-            elif name == rollup.OWED:
-                outstanding[key.currency] += value
-            elif name == rollup.RECOVERED:
-                recovered[key.currency] += value
-            elif name.startswith(rollup.WEEK):  # a month's cases by week of opening
-                monday, what = name.removeprefix(rollup.WEEK).split(":")
-                into = opened_in if what == rollup.CASES else paid_in
-                into[date.fromisoformat(monday)] += value
-            elif name.startswith(rollup.STEP):
-                step_text, channel, what = name.removeprefix(rollup.STEP).split(":")
-                step: tuple[int | None, str | None] = (
-                    (None, None) if step_text == "0" else (int(step_text), channel)
-                )
-                if what == rollup.CASES:
-                    step_cases[step] += value
-                else:
-                    steps[step][key.currency] += value
-            else:
-                counts[name] += value
-    for step in step_cases:
-        steps.setdefault(step, defaultdict(int))
-    by_state = {
-        k.removeprefix(rollup.STATE): v for k, v in counts.items() if k.startswith(rollup.STATE)
-    }
-    by_reminders = {
-        k.removeprefix(rollup.REMINDERS): v
-        for k, v in counts.items()
-        if k.startswith(rollup.REMINDERS)
-    }
-    opened_in = +opened_in  # drop weeks whose counters net to zero
-    return Figures(
-        cases=sum(opened_in.values()),
-        outstanding=_amounts(outstanding),
-        recovered=_amounts(recovered),
-        by_state=dict(sorted((k, v) for k, v in by_state.items() if v)),
-        by_reminders=dict(sorted((k, v) for k, v in by_reminders.items() if v)),
-        weeks=_weeks(opened_in, paid_in),
-        by_step=tuple(
-            StepOutcome(
-                step,
-                channel,
-                step_cases[(step, channel)],
-                _amounts(amounts),
-            )
-            for (step, channel), amounts in sorted(
-                steps.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1] or "")
-            )
-            if step_cases[(step, channel)]
-        ),
+            tally.add(key, name, value)
+    return tally.figures()
+
+
+_StepKey = tuple[int | None, str | None]  # (step from 1, channel); (None, None): before any
+
+
+@dataclass
+class _Tally:
+    """Rollup counters summed by what they count: a row's counters are per day (or month)
+    and currency, named by `domain.rollup`."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # by state, by reminder status
+    outstanding: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    recovered: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    opened_in: Counter[date] = field(default_factory=Counter)
+    paid_in: Counter[date] = field(default_factory=Counter)
+    steps: defaultdict[_StepKey, defaultdict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
+    step_cases: Counter[_StepKey] = field(default_factory=Counter)
+
+    def add(self, key: RollupKey, name: str, value: int) -> None:
+        if name == rollup.CASES:
+            self.opened_in[_monday_of(key.day)] += value
+        elif name == rollup.PAID_CASES:
+            self.paid_in[_monday_of(key.day)] += value
+        elif name == rollup.OWED:
+            self.outstanding[key.currency] += value
+        elif name == rollup.RECOVERED:
+            self.recovered[key.currency] += value
+        elif name.startswith(rollup.WEEK):  # a month's cases by week of opening
+            monday, what = name.removeprefix(rollup.WEEK).split(":")
+            into = self.opened_in if what == rollup.CASES else self.paid_in
+            into[date.fromisoformat(monday)] += value
+        elif name.startswith(rollup.STEP):
+            self._add_step(name.removeprefix(rollup.STEP), key.currency, value)
+        else:
+            self.counts[name] += value
+
+    def _add_step(self, counter: str, currency: str, value: int) -> None:
+        step_text, channel, what = counter.split(":")
+        step: _StepKey = (None, None) if step_text == "0" else (int(step_text), channel)
+        if what == rollup.CASES:
+            self.step_cases[step] += value
+        else:
+            self.steps[step][currency] += value
+
+    def figures(self) -> Figures:
+        for step in self.step_cases:
+            self.steps.setdefault(step, defaultdict(int))
+        by_state = _named(self.counts, rollup.STATE)
+        by_reminders = _named(self.counts, rollup.REMINDERS)
+        opened_in = +self.opened_in  # drop weeks whose counters net to zero
+        return Figures(
+            cases=sum(opened_in.values()),
+            outstanding=_amounts(self.outstanding),
+            recovered=_amounts(self.recovered),
+            by_state=dict(sorted((k, v) for k, v in by_state.items() if v)),
+            by_reminders=dict(sorted((k, v) for k, v in by_reminders.items() if v)),
+            weeks=_weeks(opened_in, self.paid_in),
+            by_step=tuple(
+                StepOutcome(step, channel, self.step_cases[(step, channel)], _amounts(amounts))
+                for (step, channel), amounts in sorted(
+                    self.steps.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1] or "")
+                )
+                if self.step_cases[(step, channel)]
+            ),
+        )
 
 
 def _within(at: datetime, start: datetime | None, end: datetime | None) -> bool:

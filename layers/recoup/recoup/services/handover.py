@@ -36,11 +36,10 @@ from email.parser import BytesParser
 from enum import StrEnum
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException
-
-from recoup import aws, clock
+from recoup import aws, clock, correlation
 from recoup.casefile.record import VERIFY_COMMAND
 from recoup.casefile.render import environment
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.handover import (
     IDEMPOTENCY_HEADER,
     MAX_DELIVERY_ATTEMPTS,
@@ -71,7 +70,6 @@ POST_TIMEOUT_SECONDS: float = 10
 # How long a claimed attempt is not due again: longer than the worker's Lambda timeout (30 s),
 # so only a worker that died mid-attempt lets the next scheduler run retry it.
 CLAIM_LEASE = timedelta(minutes=5)
-MAX_ATTEMPTS = 5  # re-reads of the case when a claim or a record meets another writer
 RECORD_TRIES = 5  # in-process tries of the outcome's write (beyond the SDK's own retries)
 RECORD_PAUSE_SECONDS = 0.2  # doubled after each failed try
 # The jitter's random source and the pause between record tries; tests replace them.
@@ -115,13 +113,13 @@ def deliver(
     claimed = _claim(shop, case_id, referral_id, now)
     if isinstance(claimed, HandOverResult):
         return claimed
-    stored, referral_id, referral = claimed
-    attempt = _attempt(stored, referral_id, referral, now)
-    return _conclude(stored, referral_id, referral.notification.attempts, attempt, now)
+    stored, referral = claimed.stored, claimed.referral
+    attempt = _attempt(stored, claimed.referral_id, referral, now)
+    return _conclude(stored, claimed.referral_id, referral.notification.attempts, attempt, now)
 
 
 def _open_referral(
-    stored: store.StoredCase | None, referral_id: str | None
+    stored: StoredCase | None, referral_id: str | None
 ) -> tuple[str, Referral] | None:
     if stored is None or stored.referrals is None:
         return None
@@ -131,13 +129,33 @@ def _open_referral(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """An attempt claimed: the case as written by the claim, the referral and its attempt."""
+
+    stored: StoredCase
+    referral_id: str
+    referral: Referral
+
+
+@dataclass(frozen=True, slots=True)
+class _Unrecorded:
+    """The attempts are spent, the last one's outcome never recorded: the hand-over fails."""
+
+    stored: StoredCase
+    referral_id: str
+    attempts: int
+
+
 def _claim(
     shop: str, case_id: str, referral_id: str | None, now: datetime
-) -> tuple[store.StoredCase, str, Referral] | HandOverResult:
+) -> _Claimed | HandOverResult:
     """Count the attempt and move its due time a lease ahead, conditioned on the version
     read: of two jobs for one attempt, one claims it and the other finds it not due."""
-    for _ in range(MAX_ATTEMPTS):
-        stored = store.load(shop, case_id)
+
+    def decide(
+        stored: StoredCase | None,
+    ) -> HandOverResult | _Unrecorded | store.Progress[_Claimed]:
         found = _open_referral(stored, referral_id)
         if stored is None or stored.referrals is None or found is None:
             return HandOverResult("stale", f"no hand-over to make on case {case_id}")
@@ -149,24 +167,27 @@ def _claim(
             )
         if notification.attempts >= MAX_DELIVERY_ATTEMPTS:
             # The last claimed attempt never recorded its outcome (its worker died).
-            return _give_up(stored, rid, notification.attempts, "no outcome recorded", now)
+            return _Unrecorded(stored, rid, notification.attempts)
         claimed = replace(
             referral,
             notification=replace(
                 notification, attempts=notification.attempts + 1, due_at=now + CLAIM_LEASE
             ),
         )
-        try:
-            stored = store.save_referrals(stored, stored.referrals.updated(rid, claimed))
-        except store.ConcurrentUpdate:
-            continue
-        return stored, rid, claimed
-    raise store.ConcurrentUpdate(f"case {case_id}: could not claim the hand-over")
+        return store.Progress(
+            lambda written: _Claimed(written, rid, claimed),
+            referrals=stored.referrals.updated(rid, claimed),
+        )
+
+    # Three kinds of result: the type checker sees `object`, narrowed here.
+    claim = store.change(shop, case_id, decide, now=now)
+    if isinstance(claim, _Unrecorded):
+        return _give_up(claim.stored, claim.referral_id, claim.attempts, "no outcome recorded", now)
+    assert isinstance(claim, _Claimed | HandOverResult)
+    return claim
 
 
-def _attempt(
-    stored: store.StoredCase, referral_id: str, referral: Referral, now: datetime
-) -> Attempt:
+def _attempt(stored: StoredCase, referral_id: str, referral: Referral, now: datetime) -> Attempt:
     try:
         hand_over = _hand_over(stored.case.shop, referral)
         if isinstance(hand_over, EmailHandOver):
@@ -222,7 +243,7 @@ def _links(referral: Referral, hours: int) -> dict[str, str | None]:
     }
 
 
-def _summary(stored: store.StoredCase, referral_id: str, referral: Referral) -> dict[str, Any]:
+def _summary(stored: StoredCase, referral_id: str, referral: Referral) -> dict[str, Any]:
     case = stored.case
     shop_item = shops.get(case.shop)
     files = referral.files
@@ -244,7 +265,7 @@ def _summary(stored: store.StoredCase, referral_id: str, referral: Referral) -> 
 
 
 def _email(
-    stored: store.StoredCase,
+    stored: StoredCase,
     referral_id: str,
     referral: Referral,
     hand_over: EmailHandOver,
@@ -288,7 +309,7 @@ def _email(
             raw,
             from_address=sender,
             to_address=hand_over.address,
-            tags={"shop": stored.case.shop.replace(".", "_"), "kind": "handover"},
+            tags=_email_tags(stored.case.shop),
         )
     except aws.OutcomeUnknown as exc:
         # A read timeout, a dropped connection or a 5xx: SES may have accepted it.
@@ -309,7 +330,7 @@ def _stable_ids(raw: bytes, key: str, domain: str) -> bytes:
 
 
 def _post(
-    stored: store.StoredCase,
+    stored: StoredCase,
     referral_id: str,
     referral: Referral,
     hand_over: WebhookHandOver,
@@ -358,7 +379,7 @@ def _post(
 
 
 def _conclude(
-    stored: store.StoredCase, referral_id: str, attempt: int, made: Attempt, now: datetime
+    stored: StoredCase, referral_id: str, attempt: int, made: Attempt, now: datetime
 ) -> HandOverResult:
     """Record what the attempt came to, and when the next one is due if any."""
     if made.outcome is Outcome.DELIVERED:
@@ -388,7 +409,7 @@ def _conclude(
 
 
 def _give_up(
-    stored: store.StoredCase, referral_id: str, attempts: int, last: str, now: datetime
+    stored: StoredCase, referral_id: str, attempts: int, last: str, now: datetime
 ) -> HandOverResult:
     """Attempts spent: `failed`, out of the due index, and HandOverFailed for the alarm."""
     reason = f"{attempts} attempts made; last: {last}"
@@ -399,7 +420,7 @@ def _give_up(
 
 
 def _record(
-    stored: store.StoredCase,
+    stored: StoredCase,
     referral_id: str,
     attempt: int,
     status: NotificationStatus,
@@ -410,15 +431,14 @@ def _record(
     """The attempt's outcome on the referral, with an audit entry; the due index follows.
     Retried in-process when the write fails (a throttle outlasting the SDK's retries), so a
     delivery already made is not made again because its record was lost."""
-    current = stored
-    pause = RECORD_PAUSE_SECONDS
-    for tries in range(1, RECORD_TRIES + 1):
-        referral = current.referrals.find(referral_id) if current.referrals else None
-        if referral is None:
-            return
+
+    def decide(current: StoredCase | None) -> store.Change[None] | None:
+        referral = current.referrals.find(referral_id) if current and current.referrals else None
+        if current is None or current.referrals is None or referral is None:
+            return None
         notified = _notified(referral.notification, attempt, status, due_at)
         if notified is None:
-            return  # recorded already (a write that landed unseen), or a later attempt's
+            return None  # recorded already (a write that landed unseen), or a later attempt's
         entry = store.recoup_entry(
             current,
             source="recoup",
@@ -428,33 +448,19 @@ def _record(
             effect=f"notification {status}",
             now=now,
         )
-        assert current.referrals is not None
-        write = store.CaseWrite(
-            current.case,
-            current,
-            entry,
-            referrals=current.referrals.updated(
-                referral_id, replace(referral, notification=notified)
-            ),
-        )
-        try:
-            store.save_all([write], now=now)
-            return
-        except store.ConcurrentUpdate:
-            reloaded = store.load(stored.case.shop, stored.case.case_id)
-            if reloaded is None:
-                return
-            current = reloaded
-        except PynamoDBException as exc:
-            if tries == RECORD_TRIES:
-                raise
-            logger.warning(
-                "Hand-over record retried",
-                extra={"case_id": stored.case.case_id, "error": type(exc).__name__},
-            )
-            sleep(pause)
-            pause *= 2
-    raise store.ConcurrentUpdate(f"case {stored.case.case_id}: could not record the hand-over")
+        moved = current.referrals.updated(referral_id, replace(referral, notification=notified))
+        return store.Change(current.case, entry, None, referrals=moved)
+
+    store.change(
+        stored.case.shop,
+        stored.case.case_id,
+        decide,
+        now=now,
+        first=stored,
+        attempts=RECORD_TRIES,
+        transient=store.TRANSIENT_FAILURES,
+        pause=lambda tried: sleep(RECORD_PAUSE_SECONDS * 2**tried),
+    )
 
 
 def _notified(
@@ -476,3 +482,13 @@ def _notified(
 
 
 __all__ = ["HandOverFailed", "HandOverResult", "deliver", "deliver_job", "rand", "sleep"]
+
+
+def _email_tags(shop: str) -> dict[str, str]:
+    """SES tags of a hand-over email: its shop and kind, and the flow's correlation id, which
+    SES's events about the email repeat."""
+    tags = {"shop": shop.replace(".", "_"), "kind": "handover"}
+    flow = correlation.current()
+    if flow:
+        tags[correlation.MESSAGE_ATTRIBUTE] = flow
+    return tags

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from recoup.domain.dunning import DunningStatus
 from recoup.integrations import shopify_http
@@ -19,13 +20,14 @@ from recoup.integrations.shopify_admin import ShopifyAdmin, ShopifyApiError
 from recoup.observability import logger, metrics
 from recoup.services import shopify_access
 from recoup.settings import get_settings
-from recoup.store import cases as case_store
 from recoup.store import shops as shop_store
 from recoup.store import tokens
 
+if TYPE_CHECKING:
+    from recoup.domain.aggregate import StoredCase
+
 CALLBACK_PATH = "/auth/callback"
 UNINSTALLED = "app uninstalled"
-MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,10 @@ def uninstall(shop: str, *, now: datetime) -> Uninstalled:
     reminder sequence it has, at once (out of the due index). `now` is when the uninstall
     happened: a shop installed again since then is left alone. Idempotent: a redelivery finds
     the token gone and the sequences stopped."""
+    # The case store only here: installing, and the admin's session check on every request,
+    # never read a case.
+    from recoup.store import cases as case_store
+
     if not shop_store.mark_uninstalled(shop, at=now):
         logger.info("Uninstall not applied: unknown shop or installed again", extra={"shop": shop})
         return Uninstalled(shop, applied=False, sequences_stopped=0)
@@ -256,33 +262,25 @@ def uninstall(shop: str, *, now: datetime) -> Uninstalled:
     return Uninstalled(shop, applied=True, sequences_stopped=stopped)
 
 
-def _stop(stored: case_store.StoredCase, now: datetime) -> bool:
+def _stop(stored: StoredCase, now: datetime) -> bool:
     """Finish the case's sequence as stopped, with an audit entry saying why; re-read and
     retry when another writer (the sender, the worker) got there first."""
-    current = stored
-    for _ in range(MAX_ATTEMPTS):
-        dunning = current.dunning
-        if dunning is None or dunning.status is DunningStatus.STOPPED:
+    from recoup.store import cases as case_store
+
+    def decide(current: StoredCase | None) -> bool | case_store.Change[bool]:
+        dunning = current.dunning if current else None
+        if current is None or dunning is None or dunning.status is DunningStatus.STOPPED:
             return False
-        case_id = current.case.case_id
         entry = case_store.recoup_entry(
             current,
             source="recoup",
             kind="reminders.stopped",
-            event_id=f"recoup:uninstall:{case_id}:{now.isoformat()}",
+            event_id=f"recoup:uninstall:{current.case.case_id}:{now.isoformat()}",
             summary="the app was uninstalled: reminders stopped",
             effect=UNINSTALLED,
             now=now,
         )
-        write = case_store.CaseWrite(
-            current.case, current, entry, dunning.finish(DunningStatus.STOPPED, UNINSTALLED)
-        )
-        try:
-            case_store.save_all([write], now=now)
-            return True
-        except case_store.ConcurrentUpdate:
-            reloaded = case_store.load(current.case.shop, case_id)
-            if reloaded is None:
-                return False
-            current = reloaded
-    raise case_store.ConcurrentUpdate(f"case {stored.case.case_id}: could not stop reminders")
+        stopped = dunning.finish(DunningStatus.STOPPED, UNINSTALLED)
+        return case_store.Change(current.case, entry, True, dunning=stopped)
+
+    return case_store.change(stored.case.shop, stored.case.case_id, decide, now=now, first=stored)

@@ -1,7 +1,8 @@
 """Accept a webhook delivery: verify it, normalise it, enqueue it. Nothing else.
 
 Verification is local (a cached secret, an HMAC), so a delivery costs one AWS call, the
-enqueue; a rejected one costs none and writes nothing.
+enqueue; a rejected one costs none and writes nothing. A verified delivery's own id (Shopify's
+webhook id, Stripe's event id) becomes the correlation id of everything it leads to.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from recoup import queue
+from recoup import correlation, queue
 from recoup.domain.events import DomainEvent
 from recoup.errors import MalformedWebhook
 from recoup.integrations import shopify, shopify_privacy, stripe
@@ -44,6 +45,7 @@ def accept_shopify(raw_body: bytes, headers: Mapping[str, str]) -> Accepted:
         raw_body, _header(headers, "X-Shopify-Hmac-Sha256"), get_settings().shopify_secrets()
     )
     delivery = shopify.read_delivery(headers)
+    correlation.use(delivery.webhook_id)
     if delivery.topic in shopify_privacy.PRIVACY_TOPICS:
         return _queue_privacy(shopify_privacy.read_job(delivery, raw_body))
     event = shopify.normalise(delivery, raw_body)
@@ -58,6 +60,7 @@ def accept_stripe(raw_body: bytes, headers: Mapping[str, str]) -> Accepted:
         raw_body, _header(headers, "Stripe-Signature"), get_settings().stripe_secrets()
     )
     parsed = stripe.read_event(raw_body)
+    correlation.use(parsed.event_id)
     if parsed.type == stripe.DEAUTHORIZED:
         if not parsed.account:
             raise MalformedWebhook("account.application.deauthorized names no account")

@@ -9,16 +9,14 @@ does not grow with the shop. A check that cannot be read says so instead of fail
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from recoup import aws
 from recoup.domain import cadence
+from recoup.integrations import ses
 from recoup.observability import logger
 from recoup.settings import get_settings
 from recoup.store import policies, sample_sends, shops, tokens
-
-if TYPE_CHECKING:
-    from mypy_boto3_sesv2 import SESV2Client
 
 DONE, TODO, WARNING, OFF = "done", "todo", "warning", "off"
 
@@ -29,13 +27,6 @@ class Check:
     title: str
     status: str  # done | todo | warning | off
     detail: str
-
-
-@cache
-def _ses() -> SESV2Client:
-    import boto3
-
-    return boto3.client("sesv2", region_name=get_settings().region)
 
 
 def checklist(shop: str) -> dict[str, Any]:
@@ -115,20 +106,20 @@ def _email() -> Check:
         return Check("email", title, WARNING, "No sender address is configured on this stack.")
     domain = sender.rsplit("@", 1)[1]
     try:
-        found = _ses().get_email_identity(EmailIdentity=domain)
+        found = ses.identity(domain)
     except Exception as error:  # noqa: BLE001 (shown as a check that could not be read)
-        code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
-        if code == "NotFoundException":
-            return Check(
-                "email",
-                title,
-                WARNING,
-                f"{domain} is not an SES identity: reminder emails cannot be sent. "
-                "Ops: see README, Deploy.",
-            )
+        code = error.code if isinstance(error, aws.CallFailed) else type(error).__name__
         logger.warning("SES identity not read", extra={"error_code": code})
         return Check("email", title, WARNING, f"Could not check {domain} right now ({code}).")
-    if not found.get("VerifiedForSendingStatus"):
+    if found is None:
+        return Check(
+            "email",
+            title,
+            WARNING,
+            f"{domain} is not an SES identity: reminder emails cannot be sent. "
+            "Ops: see README, Deploy.",
+        )
+    if not found.verified:
         return Check(
             "email",
             title,
@@ -137,9 +128,9 @@ def _email() -> Check:
             "Reminder emails wait until it is.",
         )
     notes = [f"Emails go out from {sender}"]
-    dkim = (found.get("DkimAttributes") or {}).get("Status")
+    dkim = found.dkim_status
     notes.append("signed with DKIM" if dkim == "SUCCESS" else f"DKIM {str(dkim).lower()}")
-    mail_from = (found.get("MailFromAttributes") or {}).get("MailFromDomainStatus")
+    mail_from = found.mail_from_status
     if mail_from and mail_from != "SUCCESS":
         notes.append(f"custom MAIL FROM {mail_from.lower()}")
     status = DONE if dkim == "SUCCESS" else WARNING

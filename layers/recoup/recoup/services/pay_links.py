@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.money import Money
@@ -77,7 +78,7 @@ def open_link(token: str, *, now: datetime) -> PayAnswer:
     return PayAnswer(303, location=target)
 
 
-def _closed(stored: store.StoredCase, name: str, contact: str) -> PayAnswer | None:
+def _closed(stored: StoredCase, name: str, contact: str) -> PayAnswer | None:
     case = stored.case
     if case.status is CaseStatus.PAID:
         return PayAnswer(
@@ -139,17 +140,17 @@ def _checkout(case: Case, owed: Money, account: str | None) -> str | None:
         return None
 
 
-def _record_click(stored: store.StoredCase, owed: Money, now: datetime, via: str) -> None:
+def _record_click(stored: StoredCase, owed: Money, now: datetime, via: str) -> None:
     """The day's first click onto the trail; best effort (the customer is not kept waiting
     for it, and a lost click loses no money)."""
-    current: store.StoredCase | None = stored
-    for _ in range(WRITE_ATTEMPTS):
+    today = now.date().isoformat()
+
+    def decide(current: StoredCase | None) -> store.Change[None] | None:
         if current is None:
-            return
+            return None
         last = store.audit_entry(current.case.shop, current.case.case_id, current.audit_seq)
-        today = now.date().isoformat()
         if last and last.body.get("kind") == OPENED and last.body.get("day") == today:
-            return
+            return None
         entry = store.recoup_entry(
             current,
             source="customer",
@@ -162,14 +163,17 @@ def _record_click(stored: store.StoredCase, owed: Money, now: datetime, via: str
         entry = AuditEntry.following(
             current.audit_seq, entry.prev_hash, {**entry.body, "day": today}
         )
-        try:
-            store.save_all([store.CaseWrite(current.case, current, entry)], now=now)
-            return
-        except store.ConcurrentUpdate:
-            current = store.load(current.case.shop, current.case.case_id)
-        except Exception as error:  # noqa: BLE001 (the redirect matters more than the note)
-            logger.warning(
-                "Pay link click not recorded",
-                extra={"case_id": stored.case.case_id, "error_type": type(error).__name__},
-            )
-            return
+        return store.Change(current.case, entry, None)
+
+    case = stored.case
+    try:
+        store.change(
+            case.shop, case.case_id, decide, now=now, first=stored, attempts=WRITE_ATTEMPTS
+        )
+    except store.ConcurrentUpdate:
+        return  # other writers kept getting there first
+    except Exception as error:  # noqa: BLE001 (the redirect matters more than the note)
+        logger.warning(
+            "Pay link click not recorded",
+            extra={"case_id": case.case_id, "error_type": type(error).__name__},
+        )

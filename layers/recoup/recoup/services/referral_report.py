@@ -21,10 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeGuard
 
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.dunning import Dunning, DunningStatus
 from recoup.domain.fields import FieldError
-from recoup.domain.handover import MAX_CASE_ID_CHARS, SignatureError, parse_report, verify
+from recoup.domain.handover import (
+    MAX_CASE_ID_CHARS,
+    AgencyReport,
+    SignatureError,
+    parse_report,
+    verify,
+)
 from recoup.domain.referral import (
+    Referral,
     ReferralKind,
     ReferralStatus,
     ReferralTransitionError,
@@ -38,8 +46,6 @@ from recoup.services import referrals as making
 from recoup.settings import get_settings
 from recoup.store import cases as store
 
-MAX_ATTEMPTS = 5
-
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -52,6 +58,31 @@ def _error(status: int, code: str, message: str) -> Answer:
 
 
 def receive(body: bytes, headers: Mapping[str, str], *, now: datetime) -> Answer:
+    parsed = _parsed(body)
+    if isinstance(parsed, Answer):
+        return parsed
+    shop, data = parsed
+    case_id = data.get("case_id")
+    stored = store.load(shop, case_id) if _plausible_id(case_id) else None
+    referral_id, own = _referral_secrets(shop, stored)
+    refused = _authenticate(body, headers, shop, referral_id, own, now)
+    if refused is not None:
+        return refused
+    try:
+        report = parse_report(data, now)
+    except FieldError as exc:
+        return _error(400, "malformed_report", str(exc))
+    return store.change(
+        shop,
+        report.case_id,
+        lambda current: _move(current, report, referral_id, now),
+        now=now,
+        first=stored,
+    )
+
+
+def _parsed(body: bytes) -> tuple[str, dict[str, Any]] | Answer:
+    """The shop the report names and the rest of its body, or the answer refusing it."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -61,9 +92,18 @@ def receive(body: bytes, headers: Mapping[str, str], *, now: datetime) -> Answer
     shop = data.pop("shop", None)
     if not isinstance(shop, str) or not SHOP_DOMAIN.fullmatch(shop):
         return _error(400, "malformed_report", "shop: must be the shop's *.myshopify.com domain")
-    case_id = data.get("case_id")
-    stored = store.load(shop, case_id) if _plausible_id(case_id) else None
-    referral_id, own = _referral_secrets(shop, stored)
+    return shop, data
+
+
+def _authenticate(
+    body: bytes,
+    headers: Mapping[str, str],
+    shop: str,
+    referral_id: str | None,
+    own: tuple[str, ...],
+    now: datetime,
+) -> Answer | None:
+    """None when the signature may move the case's latest referral; else the refusal."""
     header = {k.lower(): v for k, v in headers.items()}.get("recoup-signature")
     try:
         # Any of the shop's hand-over secrets authenticates the sender: until then, the
@@ -72,74 +112,75 @@ def receive(body: bytes, headers: Mapping[str, str], *, now: datetime) -> Answer
     except SignatureError as exc:
         metrics.add_metric(name="ReferralReportRejected", unit="Count", value=1)
         return _error(401, "invalid_signature", str(exc))
-    if referral_id is not None:
-        try:
-            verify(body, header, own, now)
-        except SignatureError:
-            metrics.add_metric(name="ReferralReportOutOfScope", unit="Count", value=1)
-            return _error(
-                403,
-                "wrong_hand_over",
-                f"case_id: referral {referral_id} is moved only by reports signed with the "
-                "secret of the hand-over it went to; this one is signed with another "
-                "hand-over's secret"
-                + ("" if own else " (that hand-over has no report-back secret)"),
-            )
+    if referral_id is None:
+        return None
     try:
-        report = parse_report(data, now)
-    except FieldError as exc:
-        return _error(400, "malformed_report", str(exc))
-    for tries in range(MAX_ATTEMPTS):
-        if tries:
-            stored = store.load(shop, report.case_id)
-        referrals = stored.referrals if stored else None
-        if stored is None or referrals is None or referrals.latest is None:
-            return _error(404, "unknown_case", f"case_id: no referred case {report.case_id}")
-        if referrals.latest_id != referral_id:
-            # Referred again since the signature was checked: check it against that one.
-            return _error(409, "referral_changed", "case_id: the case was referred again; retry")
-        referral = referrals.latest
-        assert referral_id is not None
-        try:
-            moved = transition(
-                referral, report.status, report.reported_at, report.note, report.amount
-            )
-        except ReferralTransitionError as exc:
-            return _error(409, "illegal_transition", str(exc))
-        if moved == referral:
-            return Answer(200, {"status": str(moved.status), "changed": False})
-        summary = f"{referral.kind} reported {report.status} on {referral_id}"
-        if report.amount is not None:
-            summary += f": {format_amount(report.amount)} paid"
-        if report.note:
-            summary += f" ({report.note})"
-        entry = store.recoup_entry(
-            stored,
-            source="agency",
-            kind=f"referral.{report.status}",
-            event_id=f"agency:{referral_id}:{report.status}:{report.reported_at.isoformat()}",
-            summary=summary,
-            effect=_effect(moved.status, referral.kind),
-            now=now,
+        verify(body, header, own, now)
+    except SignatureError:
+        metrics.add_metric(name="ReferralReportOutOfScope", unit="Count", value=1)
+        return _error(
+            403,
+            "wrong_hand_over",
+            f"case_id: referral {referral_id} is moved only by reports signed with the "
+            "secret of the hand-over it went to; this one is signed with another "
+            "hand-over's secret" + ("" if own else " (that hand-over has no report-back secret)"),
         )
-        write = store.CaseWrite(
-            stored.case,
-            stored,
-            entry,
-            _dunning(stored.dunning, moved.status, referral.kind, now),
-            referrals=referrals.updated(referral_id, moved),
-        )
-        try:
-            store.save_all([write], now=now)
-        except store.ConcurrentUpdate:
-            continue
+    return None
+
+
+def _move(
+    stored: StoredCase | None, report: AgencyReport, referral_id: str | None, now: datetime
+) -> Answer | store.Change[Answer]:
+    """The referral moved as the report says, with its audit entry; or the answer saying
+    why it does not move."""
+    referrals = stored.referrals if stored else None
+    if stored is None or referrals is None or referrals.latest is None:
+        return _error(404, "unknown_case", f"case_id: no referred case {report.case_id}")
+    if referrals.latest_id != referral_id:
+        # Referred again since the signature was checked: check it against that one.
+        return _error(409, "referral_changed", "case_id: the case was referred again; retry")
+    referral = referrals.latest
+    assert referral_id is not None
+    try:
+        moved = transition(referral, report.status, report.reported_at, report.note, report.amount)
+    except ReferralTransitionError as exc:
+        return _error(409, "illegal_transition", str(exc))
+    if moved == referral:
+        return Answer(200, {"status": str(moved.status), "changed": False})
+    entry = store.recoup_entry(
+        stored,
+        source="agency",
+        kind=f"referral.{report.status}",
+        event_id=f"agency:{referral_id}:{report.status}:{report.reported_at.isoformat()}",
+        summary=_summary(referral, referral_id, report),
+        effect=_effect(moved.status, referral.kind),
+        now=now,
+    )
+
+    def committed() -> None:
         metrics.add_metric(name="ReferralReported", unit="Count", value=1)
         logger.info(
             "Referral report", extra={"case_id": report.case_id, "status": str(moved.status)}
         )
-        recovered = moved.recovered.to_dict() if moved.recovered else None
-        return Answer(200, {"status": str(moved.status), "changed": True, "recovered": recovered})
-    raise store.ConcurrentUpdate(f"case {report.case_id}: could not apply the report")
+
+    recovered = moved.recovered.to_dict() if moved.recovered else None
+    return store.Change(
+        stored.case,
+        entry,
+        Answer(200, {"status": str(moved.status), "changed": True, "recovered": recovered}),
+        dunning=_dunning(stored.dunning, moved.status, referral.kind, now),
+        referrals=referrals.updated(referral_id, moved),
+        after=committed,
+    )
+
+
+def _summary(referral: Referral, referral_id: str, report: AgencyReport) -> str:
+    summary = f"{referral.kind} reported {report.status} on {referral_id}"
+    if report.amount is not None:
+        summary += f": {format_amount(report.amount)} paid"
+    if report.note:
+        summary += f" ({report.note})"
+    return summary
 
 
 def _plausible_id(case_id: object) -> TypeGuard[str]:
@@ -160,9 +201,7 @@ def _secrets(shop: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _referral_secrets(
-    shop: str, stored: store.StoredCase | None
-) -> tuple[str | None, tuple[str, ...]]:
+def _referral_secrets(shop: str, stored: StoredCase | None) -> tuple[str | None, tuple[str, ...]]:
     """The case's latest referral's id and the secrets that may report on it: those of the
     hand-over it went to (the name recorded with it; for a referral recorded before names
     were kept, the policy's hand-over of its kind to the same target)."""

@@ -14,12 +14,10 @@ rather than adding a second file set.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import TYPE_CHECKING
 
+from recoup import observability, queue
 from recoup.domain.dunning import Dunning, DunningStatus
 from recoup.domain.referral import (
     CaseFileKeys,
@@ -38,16 +36,6 @@ from recoup.services.tagging import flag_customer
 from recoup.settings import get_settings
 from recoup.store import cases as store
 from recoup.store import policies
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
-
-@cache
-def _sqs() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs", region_name=get_settings().region)
 
 
 def referral_policy(shop: str) -> ReferralPolicy:
@@ -133,7 +121,7 @@ def after_write(case_shop: str, stored: store.StoredCase, prepared: Prepared) ->
     policy = referral_policy(case_shop)
     kind = prepared.referral.kind
     flag_customer(stored.case, str(kind), prepared.referral.reason, tag=policy.tag(kind))
-    metrics.add_metric(name=f"Referred{str(kind).capitalize()}", unit="Count", value=1)
+    observability.case_referred(str(kind))
     logger.info("Referred", extra={"case_id": stored.case.case_id, "kind": str(kind)})
 
 
@@ -141,11 +129,9 @@ def queue_handover(shop: str, case_id: str, referral_id: str) -> bool:
     """Queue the first attempt now, the quick path. A failure is only counted: the hand-over
     is in the due index (recorded with the referral), and the scheduler queues it from there;
     the worker's claim makes the two deliveries of one job a single attempt."""
-    body = {"shop": shop, "case_id": case_id, "referral_id": referral_id}
+    job = queue.CaseJob(shop, case_id, referral_id=referral_id)
     try:
-        _sqs().send_message(
-            QueueUrl=get_settings().require("handover_queue_url"), MessageBody=json.dumps(body)
-        )
+        queue.send(queue.Queue.HANDOVERS, job)
     except Exception as exc:  # noqa: BLE001 - the outbox delivers it; the error is counted
         metrics.add_metric(name="HandOverQueueDeferred", unit="Count", value=1)
         logger.warning(

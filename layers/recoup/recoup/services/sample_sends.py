@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from recoup import aws
+from recoup import aws, queue
 from recoup.domain import cadence
 from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
@@ -31,8 +30,6 @@ from recoup.store import policies, sample_sends, shops
 from recoup.store.models import ShopItem
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
     from recoup.channels import render
 
 JOB_KIND = "sample"  # the reminder queue's job kind for a test message
@@ -62,11 +59,15 @@ class SampleResult:
     detail: str
 
 
-@cache
-def _sqs() -> SQSClient:
-    import boto3
+@dataclass(frozen=True, slots=True)
+class SampleJob:
+    """A test message's job on the reminder queue (the sender tells it by its kind)."""
 
-    return boto3.client("sqs", region_name=get_settings().region)
+    shop: str
+    send_id: str
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": JOB_KIND, "shop": self.shop, "send_id": self.send_id})
 
 
 def request(
@@ -83,7 +84,8 @@ def request(
         )
     address = _address(str(channel), to, item)
     try:
-        queue_url = get_settings().require("reminder_queue_url")
+        # Before the message is counted: a stack without the queue spends none of the limit.
+        get_settings().require(queue.Queue.REMINDERS.setting)
     except ConfigurationError:
         raise SampleRefused(503, None, "test messages are not configured on this stack") from None
     try:
@@ -94,9 +96,8 @@ def request(
         raise SampleRefused(
             429, None, f"at most {sample_sends.DAILY_LIMIT} test messages a day; try tomorrow"
         ) from None
-    body = json.dumps({"kind": JOB_KIND, "shop": shop, "send_id": sample.send_id})
     try:
-        _sqs().send_message(QueueUrl=queue_url, MessageBody=body)
+        queue.send(queue.Queue.REMINDERS, SampleJob(shop, sample.send_id))
     except Exception as error:  # noqa: BLE001 (any failure: recorded, then answered 503)
         logger.warning("Test message not queued", extra={"error_type": type(error).__name__})
         sample_sends.claim(shop, sample.send_id, now=now)

@@ -22,7 +22,6 @@ index for the sweep, and the run fails (its alarm fires) once it has queued the 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -30,20 +29,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from recoup import queue
 from recoup.domain.handover import overdue as handover_overdue
 from recoup.observability import logger, metrics
-from recoup.settings import get_settings
 from recoup.store import cases as store
 from recoup.store import due_cursors
 from recoup.store.due_cursors import Cursors, ShardCursor
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
 
 # Entries per Query: 50 SendMessageBatch calls, a second or two; the time check is per page.
 PAGE_SIZE = 500
@@ -57,7 +50,7 @@ RUN_EVERY_SECONDS = 300  # the schedule's rate (template.yaml)
 SAVE_EVERY = 8  # pages queued between two saves of the cursors within one run
 SEND_ATTEMPTS = 5  # per SendMessageBatch entry, on top of botocore's retries of a whole call
 BACKOFF_SECONDS = 0.1
-SQS_BATCH = 10  # SendMessageBatch's limit
+SQS_BATCH = queue.BATCH_LIMIT
 
 
 class SchedulerIncomplete(Exception):
@@ -66,23 +59,24 @@ class SchedulerIncomplete(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    setting: str  # the Settings field holding the queue's URL
+    to: queue.Queue
     metric: str  # the count of jobs queued there
 
 
-REMINDERS = Route("reminder_queue_url", "RemindersQueued")
-ESCALATION_CHECKS = Route("escalation_queue_url", "EscalationChecksQueued")
-HANDOVERS = Route("handover_queue_url", "HandOversQueued")
+REMINDERS = Route(queue.Queue.REMINDERS, "RemindersQueued")
+ESCALATION_CHECKS = Route(queue.Queue.ESCALATION_CHECKS, "EscalationChecksQueued")
+HANDOVERS = Route(queue.Queue.HANDOVERS, "HandOversQueued")
 
 
-def job_for(due: store.DueCase) -> tuple[Route, dict[str, Any]]:
+def job_for(due: store.DueCase) -> tuple[Route, queue.CaseJob]:
     """Where an entry of the due index goes, and the job it becomes."""
-    job: dict[str, Any] = {"shop": due.shop, "case_id": due.case_id}
     if due.step == store.ESCALATION_CHECK:
-        return ESCALATION_CHECKS, job  # the referral check (services.escalation)
+        # the referral check (services.escalation)
+        return ESCALATION_CHECKS, queue.CaseJob(due.shop, due.case_id)
     if due.step == store.HANDOVER_DELIVERY:
-        return HANDOVERS, job  # the referral's hand-over (services.handover)
-    return REMINDERS, {**job, "step": due.step}
+        # the referral's hand-over (services.handover)
+        return HANDOVERS, queue.CaseJob(due.shop, due.case_id)
+    return REMINDERS, queue.CaseJob(due.shop, due.case_id, step=due.step)
 
 
 @dataclass
@@ -103,13 +97,6 @@ class RunReport:
             "queries": self.queries,
             "finished": self.finished,
         }
-
-
-@cache
-def _sqs() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs", region_name=get_settings().region)
 
 
 def _unlimited() -> float:
@@ -267,8 +254,7 @@ class _Sent:
 
 def _queue(cases: Sequence[store.DueCase], report: RunReport, now: datetime) -> _Sent:
     """Send one page's jobs, by queue; stops at the first batch SQS keeps failing."""
-    settings = get_settings()
-    by_route: dict[Route, list[tuple[int, dict[str, Any]]]] = {}
+    by_route: dict[Route, list[tuple[int, queue.CaseJob]]] = {}
     for index, due in enumerate(cases):
         route, job = job_for(due)
         if route is HANDOVERS and handover_overdue(datetime.fromisoformat(due.due_at), now):
@@ -278,11 +264,10 @@ def _queue(cases: Sequence[store.DueCase], report: RunReport, now: datetime) -> 
     queued: set[int] = set()
     refused: set[int] = set()
     for route, jobs in by_route.items():
-        url = settings.require(route.setting)
         failing = False
         for start in range(0, len(jobs), SQS_BATCH):
             batch = jobs[start : start + SQS_BATCH]
-            failed, rejected = _send_batch(url, batch)
+            failed, rejected = _send_batch(route.to, batch)
             done = {index for index, _ in batch} - failed - rejected
             queued |= done
             refused |= rejected
@@ -305,7 +290,9 @@ def _queue(cases: Sequence[store.DueCase], report: RunReport, now: datetime) -> 
     )
 
 
-def _send_batch(url: str, jobs: list[tuple[int, dict[str, Any]]]) -> tuple[set[int], set[int]]:
+def _send_batch(
+    to: queue.Queue, jobs: list[tuple[int, queue.CaseJob]]
+) -> tuple[set[int], set[int]]:
     """Send up to ten jobs; entries that fail for a transient reason (throttled, SQS's own
     fault) are sent again alone, with backoff. Returns (not sent, refused for good)."""
     pending = {str(index): (index, job) for index, job in jobs}
@@ -314,26 +301,12 @@ def _send_batch(url: str, jobs: list[tuple[int, dict[str, Any]]]) -> tuple[set[i
         if attempt:
             time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))  # noqa: S311 (jitter)
         try:
-            response = _sqs().send_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": entry_id, "MessageBody": json.dumps(job)}
-                    for entry_id, (_, job) in pending.items()
-                ],
-            )
-        except (ClientError, BotoCoreError) as exc:  # after botocore's own retries
-            logger.warning(
-                "SendMessageBatch failed", extra={"error": type(exc).__name__, "attempt": attempt}
-            )
+            answer = queue.send_batch(to, {entry_id: job for entry_id, (_, job) in pending.items()})
+        except queue.NotQueued as exc:  # after botocore's own retries
+            logger.warning("SendMessageBatch failed", extra={"error": exc.code, "attempt": attempt})
             continue
-        retry: dict[str, tuple[int, dict[str, Any]]] = {}
-        for failure in response.get("Failed", []):
-            entry = pending[failure["Id"]]
-            if failure.get("SenderFault"):
-                refused.add(entry[0])
-            else:
-                retry[failure["Id"]] = entry
-        pending = retry
+        refused.update(pending[entry_id][0] for entry_id in answer.refused)
+        pending = {entry_id: pending[entry_id] for entry_id in answer.retry}
         if not pending:
             break
     return {index for index, _ in pending.values()}, refused

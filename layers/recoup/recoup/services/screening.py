@@ -10,27 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from recoup import observability
 from recoup.domain.case import Case, CaseStatus
-from recoup.domain.fraud import (
-    DEFAULT_SETTINGS,
-    FraudResult,
-    FraudSettingsError,
-    ShopFraudSettings,
-    parse_settings,
-    score,
-    unscored,
-)
+from recoup.domain.fraud.result import FraudResult, unscored
 from recoup.domain.fraud.screening import (
     Screening,
     case_inputs,
     inputs_digest,
     signals_for_case,
 )
-from recoup.observability import logger, metrics
+from recoup.observability import logger
 from recoup.store import policies, velocity
 from recoup.store.cases import StoredCase
 from recoup.store.velocity import Failure, Seen, Updates
+
+if TYPE_CHECKING:
+    from recoup.domain.fraud.score import ShopFraudSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +38,10 @@ class Screened:
 
 
 def fraud_settings(shop: str) -> ShopFraudSettings:
+    # The rules and the scorer load when a case is scored: a function that imports this
+    # module through the case service only to read cases (the admin's timeline) never is.
+    from recoup.domain.fraud.score import DEFAULT_SETTINGS, parse_settings
+
     stored = policies.load_doc(shop, policies.FRAUD)
     return DEFAULT_SETTINGS if stored is None else parse_settings(stored[1])
 
@@ -73,7 +74,7 @@ def screen(
         return done(None)
     result, digest, seen = _score(case, raw, digest, failures, now)
     screening = (current or Screening()).scored(now, result, digest)
-    metrics.add_metric(name=f"FraudLevel{str(result.level).capitalize()}", unit="Count", value=1)
+    observability.case_screened(str(result.level))
     previous = current.current if current else None
     if previous is not None and (previous.level, previous.score) == (result.level, result.score):
         return done(screening, seen)
@@ -87,6 +88,9 @@ def _score(
     failures: list[Failure],
     now: datetime,
 ) -> tuple[FraudResult, str, Seen | None]:
+    from recoup.domain.fraud.rules import FraudSettingsError
+    from recoup.domain.fraud.score import score
+
     try:
         settings = fraud_settings(case.shop)
     except FraudSettingsError as exc:

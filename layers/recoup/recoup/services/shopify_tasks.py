@@ -11,18 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from recoup import clock
+from recoup import clock, queue
 from recoup.integrations.shopify_admin import ShopifyAdmin
 from recoup.integrations.shopify_oauth import SHOP_DOMAIN
 from recoup.observability import logger, metrics
 from recoup.services import shopify_access
-from recoup.settings import get_settings
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
 
 MAX_TAG_LENGTH = 255  # Shopify's limit per tag
 MAX_TAGS = 50
@@ -93,13 +88,6 @@ def _text(data: Mapping[str, Any], name: str) -> str:
     return value.strip()
 
 
-@cache
-def _sqs() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs", region_name=get_settings().region)
-
-
 def enqueue_tag(shop: str, case_id: str, customer_id: str, tags: list[str], reason: str) -> None:
     """Queue tagging a customer; raises MalformedJob (naming the field) for input that could
     never be applied, before anything is queued."""
@@ -112,9 +100,7 @@ def enqueue_tag(shop: str, case_id: str, customer_id: str, tags: list[str], reas
             "reason": reason,
         }
     )
-    _sqs().send_message(
-        QueueUrl=get_settings().require("shopify_tasks_queue_url"), MessageBody=job.to_json()
-    )
+    queue.send(queue.Queue.SHOPIFY_TASKS, job)
     logger.info(
         "Customer tagging queued", extra={"shop": shop, "case_id": case_id, "reason": job.reason}
     )

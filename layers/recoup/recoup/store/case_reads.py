@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from recoup.domain.aggregate import StoredCase
 from recoup.store import policies, shops
 from recoup.store.batch import get_many
 from recoup.store.bind import bind
-from recoup.store.cases import StoredCase, stored
+from recoup.store.cases import stored
 from recoup.store.models import CASE_SK, CaseItem, PolicyItem, ShopItem, case_pk, shop_pk
 
 

@@ -3,29 +3,40 @@
 A save is a single TransactWriteItems: the case item (conditioned on the version that was
 read, so a concurrent writer forces a re-read), its next audit entry (conditioned on not
 existing), and any cross references. Either all of it lands or none of it does.
+
+`change` is the one way a service changes a case: read it, let a decision say what to
+write, commit that on the version read, and on a concurrent write read and decide again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, Generic, TypeAlias, TypeVar
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from recoup import clock
+from recoup import aws, clock
 from recoup.domain import erasure, rollup
+from recoup.domain.aggregate import StoredCase as StoredCase  # re-exported until callers move
 from recoup.domain.audit import GENESIS, AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning
 from recoup.domain.fraud.screening import Screening
 from recoup.domain.referral import Referrals
 from recoup.domain.rollup import RollupKey
+from recoup.observability import logger
 from recoup.store import customer_links, rollups
 from recoup.store.bind import bind, connection
 from recoup.store.models import (
@@ -64,21 +75,10 @@ ESCALATION_CHECK = -1
 # The due index's `next_step` for a referral's hand-over still to deliver (its outbox entry).
 HANDOVER_DELIVERY = -2
 
-
-@dataclass(frozen=True, slots=True)
-class StoredCase:
-    case: Case
-    version: int
-    audit_seq: int
-    audit_head: str
-    dunning: Dunning | None = None
-    screening: Screening | None = None
-    referrals: Referrals | None = None
-
-    def dunning_or_raise(self) -> Dunning:
-        if self.dunning is None:
-            raise ValueError(f"case {self.case.case_id} has no reminder sequence")
-        return self.dunning
+# What a read or a write of the table raises when it failed for a reason that may pass (a
+# throttle that outlasted the SDK's retries, a lost answer): the `transient` of a caller of
+# `change` that tries again, so that it need not name the SDK.
+TRANSIENT_FAILURES: tuple[type[Exception], ...] = (PynamoDBException,)
 
 
 def load(shop: str, case_id: str) -> StoredCase | None:
@@ -390,6 +390,180 @@ def _update_schedule(
         if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
             raise ConcurrentUpdate(f"case {prior.case.case_id} changed concurrently") from exc
         raise
+
+
+# ---------------------------------------------------------------- the unit of work
+
+# Decisions one change of a case makes, each on a fresh read, before it gives up on other
+# writers that keep getting there first.
+MAX_ATTEMPTS = 5
+
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Generic[Result]):
+    """What a decision writes in one transaction with the case it was made on: the case's
+    new state and its next audit entry, the parts that change (None keeps what was read),
+    other cases of the shop written with it (a merge), and items beside them (as `save_all`
+    takes them). Once it is written, `change` runs `after` (a log line, a metric, a job
+    queued) and returns `result`; neither happens for a write that failed."""
+
+    case: Case
+    entry: AuditEntry
+    result: Result
+    dunning: Dunning | None = None
+    screening: Screening | None = None
+    referrals: Referrals | None = None
+    others: Sequence[CaseWrite] = ()
+    xrefs: Iterable[str] = ()
+    extra: Iterable[Model] = ()
+    absent: Iterable[Model] = ()
+    updates: Iterable[tuple[Model, list[Any]]] = ()
+    after: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress(Generic[Result]):
+    """The reminder progress or the referrals alone, with no audit entry: a claim (the
+    sender's step, the hand-over worker's attempt) or its release, as one version-conditioned
+    update. `then` gets the case as written and says what `change` returns: whoever holds a
+    claim writes next on that version."""
+
+    then: Callable[[StoredCase], Result]
+    dunning: Dunning | None = None
+    referrals: Referrals | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAgain:
+    """Read the case again and decide again: the decision learned something that changes it
+    (a claim lost to another writer, an address found undeliverable); with `case_id`, the
+    change belongs to that case instead (the one a merged case was folded into)."""
+
+    case_id: str | None = None
+
+
+class Unread(Enum):
+    """No read of the case yet: `change` makes the first one."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
+
+# What a decision returns: a write to commit, a fresh read to decide on, or a result as it
+# is (None, an outcome): nothing to write.
+Decision: TypeAlias = Change[Result] | Progress[Result] | ReadAgain | Result
+
+
+def change(
+    shop: str,
+    case_id: str,
+    decide: Callable[[StoredCase | None], Decision[Result]],
+    *,
+    now: datetime,
+    first: StoredCase | Unread | None = UNREAD,
+    attempts: int = MAX_ATTEMPTS,
+    transient: tuple[type[Exception], ...] = (),
+    pause: Callable[[int], None] | None = None,
+) -> Result:
+    """Change one case as `decide` says, committed on the version it decided on.
+
+    `decide` gets the case as read (consistently; None: there is none) and returns a Change
+    or a Progress to commit, ReadAgain, or a result to return with nothing written. A commit
+    that meets another writer reads the case again and decides again, `attempts` decisions
+    in all, then raises ConcurrentUpdate; a ConcurrentUpdate raised by `decide` itself is
+    not retried here. `first` is a read the caller has made already (the first decision is
+    made on it). A failure in `transient` while reading or committing (a throttle that
+    outlasted the SDK's retries, a lost answer) is logged and tried again on a fresh read,
+    since the write may have landed; the last attempt's failure is raised. `pause(n)` runs
+    before the next attempt when attempt n (from 0) failed, for a backoff."""
+    read = first
+    for attempt in range(attempts):
+        more = attempt + 1 < attempts
+        try:
+            current = load(shop, case_id) if read is UNREAD else read
+        except transient as failure:
+            _failed(case_id, failure, more=more)
+            read = _paused(pause, attempt, more)
+            continue
+        decided = decide(current)
+        if isinstance(decided, ReadAgain):
+            case_id, read = decided.case_id or case_id, UNREAD
+            continue
+        if not isinstance(decided, (Change, Progress)):
+            return decided
+        try:
+            written = _commit(current, decided, now)
+        except ConcurrentUpdate:
+            read = _paused(pause, attempt, more)
+            continue
+        except transient as failure:
+            _failed(case_id, failure, more=more)
+            read = _paused(pause, attempt, more)
+            continue
+        # A decision that may return anything may return a Change: narrowed, it reads Any.
+        result: Result = _committed(decided, written)
+        return result
+    raise ConcurrentUpdate(f"case {case_id}: still changing after {attempts} attempts")
+
+
+def _commit(
+    current: StoredCase | None, decided: Change[Any] | Progress[Any], now: datetime
+) -> StoredCase | None:
+    """Write what was decided on the version read; the case as written, for a Progress."""
+    if isinstance(decided, Progress):
+        if current is None:
+            raise ValueError("reminder progress or referrals change only a stored case")
+        if decided.dunning is not None:
+            return save_dunning(current, decided.dunning)
+        if decided.referrals is None:
+            raise ValueError("a Progress names the reminder progress or the referrals")
+        return save_referrals(current, decided.referrals)
+    write = CaseWrite(
+        decided.case,
+        current,
+        decided.entry,
+        decided.dunning,
+        decided.screening,
+        decided.referrals,
+    )
+    save_all(
+        [write, *decided.others],
+        now=now,
+        xrefs=decided.xrefs,
+        extra=decided.extra,
+        absent=decided.absent,
+        updates=decided.updates,
+    )
+    return None
+
+
+def _committed(decided: Change[Result] | Progress[Result], written: StoredCase | None) -> Result:
+    if isinstance(decided, Progress):
+        assert written is not None
+        return decided.then(written)
+    if decided.after is not None:
+        decided.after()
+    return decided.result
+
+
+def _failed(case_id: str, failure: Exception, *, more: bool) -> None:
+    if not more:
+        raise failure
+    logger.warning(
+        "Reading or writing a case failed; trying again",
+        extra={"case_id": case_id, "error": aws.error_code(failure)},
+    )
+
+
+def _paused(pause: Callable[[int], None] | None, attempt: int, more: bool) -> Unread:
+    """Wait before the next attempt (if the caller backs off and there is one): it reads
+    afresh."""
+    if pause is not None and more:
+        pause(attempt)
+    return UNREAD
 
 
 def _minimised(case: Case) -> Case:

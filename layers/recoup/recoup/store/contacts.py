@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import UnicodeSetAttribute
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
 
@@ -226,6 +226,30 @@ def last_shop_for_phone(phone: str) -> str | None:
         if sk in found and found[sk].last_shop:
             return str(found[sk].last_shop)
     return None
+
+
+def release_phone_from_shop(shop: str, phone: str) -> None:
+    """The number's records kept for every shop, under either hash: delete one that names
+    this shop and holds no opt-out; from one that holds an opt-out, remove only the pointer
+    to this shop, so a STOP keeps being honoured. A record naming another shop is left."""
+    bind()
+    names_shop = ContactItem.last_shop == shop
+    no_opt_out = ContactItem.sms_opt_out.does_not_exist() | (
+        ContactItem.sms_opt_out == False  # noqa: E712 (a DynamoDB condition, not a test)
+    )
+    for sk in contact_sks(phone):
+        item = ContactItem(GLOBAL, sk)
+        try:
+            item.delete(condition=names_shop & no_opt_out)
+            continue
+        except DeleteError as error:
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+        try:
+            item.update(actions=[ContactItem.last_shop.remove()], condition=names_shop)
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
 
 def message_log_pk(shop: str, digest: str) -> str:

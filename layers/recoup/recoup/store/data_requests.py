@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from recoup import aws
 from recoup.settings import get_settings
-from recoup.store.keys import client
 from recoup.store.models import shop_pk
 
 PREFIX = "PRIVACY#DATA_REQUEST#"
@@ -45,7 +45,7 @@ def claim(
     token = uuid.uuid4().hex
     key = {"pk": {"S": shop_pk(shop)}, "sk": {"S": marker_sk(request_id)}}
     try:
-        client().put_item(
+        aws.client("dynamodb").put_item(
             TableName=get_settings().table_name,
             Item={
                 **key,
@@ -62,9 +62,9 @@ def claim(
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":claimed": {"S": "claimed"}, ":stale": {"S": stale}},
         )
-    except client().exceptions.ConditionalCheckFailedException:
+    except aws.client("dynamodb").exceptions.ConditionalCheckFailedException:
         held = (
-            client()
+            aws.client("dynamodb")
             .get_item(TableName=get_settings().table_name, Key=key, ConsistentRead=True)
             .get("Item", {})
         )
@@ -81,7 +81,7 @@ def claim(
 
 def _drop_claim(key: dict[str, dict[str, str]], token: str) -> None:
     try:
-        client().delete_item(
+        aws.client("dynamodb").delete_item(
             TableName=get_settings().table_name,
             Key=key,
             ConditionExpression="claim_token = :token",
@@ -92,7 +92,7 @@ def _drop_claim(key: dict[str, dict[str, str]], token: str) -> None:
 
 
 def finish(shop: str, request_id: str, status: str, message_id: str | None = None) -> None:
-    client().update_item(
+    aws.client("dynamodb").update_item(
         TableName=get_settings().table_name,
         Key={"pk": {"S": shop_pk(shop)}, "sk": {"S": marker_sk(request_id)}},
         UpdateExpression="SET #status = :status, message_id = :message",
@@ -104,21 +104,21 @@ def finish(shop: str, request_id: str, status: str, message_id: str | None = Non
 def release(shop: str, request_id: str) -> None:
     """Give the claim back after a failed send, so the retry may send."""
     try:
-        client().delete_item(
+        aws.client("dynamodb").delete_item(
             TableName=get_settings().table_name,
             Key={"pk": {"S": shop_pk(shop)}, "sk": {"S": marker_sk(request_id)}},
             ConditionExpression="#status = :claimed",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":claimed": {"S": "claimed"}},
         )
-    except client().exceptions.ConditionalCheckFailedException:
+    except aws.client("dynamodb").exceptions.ConditionalCheckFailedException:
         return
 
 
 def about(shop: str, customer_hash: str) -> list[Marker]:
     """The shop's data requests about one customer (their exports are theirs to erase)."""
     pages = (
-        client()
+        aws.client("dynamodb")
         .get_paginator("query")
         .paginate(
             TableName=get_settings().table_name,

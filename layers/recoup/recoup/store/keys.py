@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
+from recoup import aws
 from recoup.settings import get_settings
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 Key = tuple[str, str]  # (pk, sk)
 BATCH = 25  # BatchWriteItem's limit
 MAX_ROUNDS = 8  # retries of unprocessed items (throttling), with growing pauses
-
-
-@cache
-def client() -> DynamoDBClient:
-    import boto3
-
-    return boto3.client("dynamodb", region_name=get_settings().region)
 
 
 def list_keys(pk: str, prefix: str = "") -> Iterator[Key]:
@@ -55,7 +47,7 @@ def list_index_keys(index: str, attribute: str, value: str) -> Iterator[Key]:
 def _keys(**query: Any) -> Iterator[Key]:
     """The (pk, sk) of every item a paginated Query finds."""
     pages = (
-        client()
+        aws.client("dynamodb")
         .get_paginator("query")
         .paginate(TableName=get_settings().table_name, ProjectionExpression="pk, sk", **query)
     )
@@ -88,7 +80,7 @@ def _delete_batch(batch: list[Key]) -> int:
         {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in batch
     ]
     for attempt in range(MAX_ROUNDS):
-        response = client().batch_write_item(RequestItems={table: requests})
+        response = aws.client("dynamodb").batch_write_item(RequestItems={table: requests})
         unprocessed = response.get("UnprocessedItems", {}).get(table, [])
         requests = cast("list[WriteRequestTypeDef]", unprocessed)
         if not requests:

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.expressions.update import Update
 
-from recoup import clock
+from recoup import aws, clock
 from recoup.domain import erasure, rollup
 from recoup.domain.case import Case
 from recoup.domain.dunning import Dunning
 from recoup.settings import get_settings
-from recoup.store import contacts, customer_links, keys, rollups
+from recoup.store import contacts, customer_links, rollups
 from recoup.store.models import (
     CASE_SK,
     TRACKED,
@@ -98,7 +98,7 @@ def migrate(
         from recoup.store.velocity import migrate_marks
 
         velocity = migrate_marks
-    client = keys.client()
+    client = aws.client("dynamodb")
     table = get_settings().table_name
     report = Report()
     for item in _old_items(table):
@@ -148,7 +148,7 @@ def _log_message(item: Item, shop: str, table: str) -> None:
     if expires <= clock.now():
         return  # outside the cap's window: TTL would have removed it
     case_id, channel = str(item["case_id"]["S"]), str(item["channel"]["S"])
-    client = keys.client()
+    client = aws.client("dynamodb")
     update = _raw_update(table, *contacts.log_update(shop, digest, sent, case_id, channel))
     update["ConditionExpression"] = "attribute_not_exists(expires_at) OR expires_at < :expiry"
     update["ExpressionAttributeValues"][":expiry"] = {"N": str(int(expires.timestamp()))}
@@ -210,7 +210,7 @@ def _old_items(table: str) -> Iterator[Item]:
     """Every item of a shop's partition that is in the old shape, and each shop's META (so
     every shop is seen, for its velocity marks): one paginated Scan."""
     pages = (
-        keys.client()
+        aws.client("dynamodb")
         .get_paginator("scan")
         .paginate(
             TableName=table,

@@ -53,12 +53,11 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action, Update
 
-from recoup import clock
+from recoup import aws, clock
 from recoup.domain import rollup
 from recoup.domain.rollup import Counters, RollupKey
 from recoup.observability import logger
 from recoup.settings import get_settings
-from recoup.store import keys
 from recoup.store.models import ROLLUP, RollupItem, shop_part
 
 # Each case change adds to one item of its opening day: with 16 shards a shop opening 1,000
@@ -380,7 +379,7 @@ def _query(pk: str, low: str, high: str, *, consistent: bool = False) -> Iterato
     if low > high:
         return
     pages = (
-        keys.client()
+        aws.client("dynamodb")
         .get_paginator("query")
         .paginate(
             TableName=get_settings().table_name,
@@ -411,7 +410,7 @@ def _shards(
 
 def watermark(shop: str) -> date | None:
     """The last day folded (every day up to it is), None before the first fold."""
-    item = keys.client().get_item(
+    item = aws.client("dynamodb").get_item(
         TableName=get_settings().table_name,
         Key={"pk": {"S": days_pk(shop)}, "sk": {"S": WATERMARK}},
         ConsistentRead=True,
@@ -579,7 +578,7 @@ class _Batch:
             )
         )
         table = get_settings().table_name
-        client = keys.client()
+        client = aws.client("dynamodb")
         items: Any = [{"Update": write.raw(shop, table)} for write in writes]
         try:
             client.transact_write_items(TransactItems=items)
@@ -615,51 +614,92 @@ def read(
     if start is not None and end is not None and start >= end:
         return
     now = now or clock.now()
-    today = now.astimezone(UTC).date()
     mark = _folded(shop, now) if fold_first else watermark(shop)
-    # The whole months: [months_from, months_to), with the current month when the period
-    # reaches today (no day or month item holds a day after today: later days have shards).
-    through_today = end is None or end > today
-    months_from = _month_at_or_after(start) if start is not None else None
-    months_to = _next_month(today) if through_today else rollup.month_of(end or today)
-    whole = months_from is None or months_from < months_to
-    months = _month_items(shop, months_from, months_to) if whole else {}
-    # The days at the edges of the months (every day, for a period within a month).
-    spans: list[tuple[date | None, date | None]] = [(start, end)]
-    if whole:
-        spans = []
-        if start is not None and months_from is not None and start < months_from:
-            spans.append((start, months_from))
-        if not through_today and end is not None and months_to < end:
-            spans.append((months_to, end))
+    period = _Period.of(start, end, now.astimezone(UTC).date())
+    months = _month_items(shop, period.months_from, period.months_to) if period.whole else {}
     days: dict[RollupKey, tuple[Counters, bool]] = {}
-    for lower, stop in spans:
+    for lower, stop in period.edges():
         days.update(_day_items(shop, lower, stop))
-    # The days not folded yet: their shards.
-    open_from = mark + timedelta(days=1) if mark is not None else None
-    if start is not None and (open_from is None or start > open_from):
-        open_from = start
-    shards: list[_Shard] = []
-    if open_from is None or end is None or open_from < end:
-        shards = _shards(shop, open_from, end)
+    shards = _unfolded_shards(shop, start, end, mark)
     for key, (counters, _) in sorted(months.items()):
         yield key, counters
     for key, (counters, _) in sorted(days.items()):
         yield key, counters
     for item in shards:
-        in_months = (
-            whole and (months_from is None or item.day >= months_from) and item.day < months_to
-        )
         for currency, counters in sorted(item.counters.items()):
-            if in_months:
-                month = months.get(RollupKey(rollup.month_of(item.day), currency))
-                if month is not None and month[1] is not None and month[1] >= item.day:
-                    continue  # folded into its month before the month was read
-            else:
-                day = days.get(RollupKey(item.day, currency))
-                if day is not None and day[1]:
-                    continue  # folded into its day before the day was read
-            yield RollupKey(item.day, currency), counters
+            if not _read_folded(item.day, currency, period, months, days):
+                yield RollupKey(item.day, currency), counters
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    """The days a read covers, [start, end), as the whole months in it, [months_from,
+    months_to), and the days at their edges. The months run through the current one when
+    the period reaches today: no day or month item holds a day after today (later days
+    have shards)."""
+
+    start: date | None
+    end: date | None
+    through_today: bool
+    months_from: date | None
+    months_to: date
+
+    @classmethod
+    def of(cls, start: date | None, end: date | None, today: date) -> _Period:
+        through_today = end is None or end > today
+        months_from = _month_at_or_after(start) if start is not None else None
+        months_to = _next_month(today) if through_today else rollup.month_of(end or today)
+        return cls(start, end, through_today, months_from, months_to)
+
+    @property
+    def whole(self) -> bool:
+        """The period holds a whole month."""
+        return self.months_from is None or self.months_from < self.months_to
+
+    def edges(self) -> list[tuple[date | None, date | None]]:
+        """The spans of days outside the whole months (every day, for a period within a
+        month)."""
+        if not self.whole:
+            return [(self.start, self.end)]
+        spans: list[tuple[date | None, date | None]] = []
+        first = self.months_from
+        if self.start is not None and first is not None and self.start < first:
+            spans.append((self.start, first))
+        if not self.through_today and self.end is not None and self.months_to < self.end:
+            spans.append((self.months_to, self.end))
+        return spans
+
+    def in_months(self, day: date) -> bool:
+        after_first = self.months_from is None or day >= self.months_from
+        return self.whole and after_first and day < self.months_to
+
+
+def _unfolded_shards(
+    shop: str, start: date | None, end: date | None, mark: date | None
+) -> list[_Shard]:
+    """The shards of the period's days after the last day folded."""
+    open_from = mark + timedelta(days=1) if mark is not None else None
+    if start is not None and (open_from is None or start > open_from):
+        open_from = start
+    if open_from is None or end is None or open_from < end:
+        return _shards(shop, open_from, end)
+    return []
+
+
+def _read_folded(
+    day: date,
+    currency: str,
+    period: _Period,
+    months: Mapping[RollupKey, tuple[Counters, date | None]],
+    days: Mapping[RollupKey, tuple[Counters, bool]],
+) -> bool:
+    """A shard's counters were in the month or day item read: the fold had put them there
+    before that item was read."""
+    if period.in_months(day):
+        month = months.get(RollupKey(rollup.month_of(day), currency))
+        return month is not None and month[1] is not None and month[1] >= day
+    held = days.get(RollupKey(day, currency))
+    return held is not None and held[1]
 
 
 def _folded(shop: str, now: datetime) -> date | None:

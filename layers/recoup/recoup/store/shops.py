@@ -230,22 +230,28 @@ def connect_stripe(shop: str, account: str) -> str | None:
 def disconnect_stripe(shop: str, account: str) -> bool:
     """Forget the shop's connection to `account` (its mapping, if it names this shop, and the
     shop item's account, if it is this one); False if there was nothing to forget."""
-    bind()
-    removed = False
-    try:
-        StripeAccountItem(f"STRIPEACCT#{account}", META).delete(
-            condition=StripeAccountItem.shop == shop
-        )
-        removed = True
-    except DeleteError as error:
-        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise  # a failed condition: the mapping names another shop, or there is none
+    removed = remove_stripe_account_mapping(shop, account)
     removed |= _update_if(
         shop,
         [ShopItem.stripe_account.remove()],
         ShopItem.pk.exists() & (ShopItem.stripe_account == account),
     )
     return removed
+
+
+def remove_stripe_account_mapping(shop: str, account: str) -> bool:
+    """Delete the account's mapping to the shop; False, leaving it, when it names another
+    shop (one that connected the account since) or there is none."""
+    bind()
+    try:
+        StripeAccountItem(f"STRIPEACCT#{account}", META).delete(
+            condition=StripeAccountItem.shop == shop
+        )
+    except DeleteError as error:
+        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
 
 
 def get_fresh(shop: str) -> ShopItem | None:

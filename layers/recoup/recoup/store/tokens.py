@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from recoup import aws
 from recoup.settings import get_settings
 from recoup.store.bind import bind
 from recoup.store.models import ShopItem, shop_pk
 from recoup.store.shops import META
-
-if TYPE_CHECKING:
-    from mypy_boto3_kms import KMSClient
-
-
-@cache
-def _kms() -> KMSClient:
-    import boto3
-
-    return boto3.client("kms", region_name=get_settings().region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +35,7 @@ class StoredToken:
 
 
 def _encrypt(shop: str, plaintext: str) -> bytes:
-    return _kms().encrypt(
+    return aws.client("kms").encrypt(
         KeyId=get_settings().require("token_key_arn"),
         Plaintext=plaintext.encode(),
         EncryptionContext={"shop": shop},
@@ -54,7 +44,7 @@ def _encrypt(shop: str, plaintext: str) -> bytes:
 
 def _decrypt(shop: str, blob: bytes) -> str:
     return (
-        _kms()
+        aws.client("kms")
         .decrypt(
             CiphertextBlob=blob,
             EncryptionContext={"shop": shop},

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -421,6 +421,44 @@ def _read(keys: list[Key]) -> Seen:
     for week in AddressBucketItem.batch_get(weeks, consistent_read=True) if weeks else ():
         seen.sets[(week.pk, week.sk)] = frozenset(week.emails or ())
     return seen
+
+
+# ---------------------------------------------------------------- erasing a customer
+def cards_tried_with(shop: str, emails: Iterable[str]) -> set[str]:
+    """The card hashes the emails' counters and earlier marks name: cards tried with them,
+    even ones no case shows."""
+    bind()
+    cards: set[str] = set()
+    for email in sorted(emails):
+        for bucket in VelocityBucketItem.query(counter_pk(shop, "email", email)):
+            cards |= set(bucket.cards or ())
+        for mark in VelocityItem.query(
+            shop_pk(shop), VelocityItem.sk.startswith(f"VEL#email#{email}#")
+        ):
+            if mark.card:
+                cards.add(mark.card)
+    return cards
+
+
+def remove_emails_at_address(shop: str, address: str, emails: set[str]) -> int:
+    """Take the emails out of the address's weekly buckets; returns how many buckets named
+    any of them (a bucket TTL removed meanwhile is left removed)."""
+    bind()
+    removed = 0
+    for week in AddressBucketItem.query(address_pk(shop, address), consistent_read=True):
+        theirs = set(week.emails or ()) & emails
+        if not theirs:
+            continue
+        try:
+            week.update(
+                actions=[AddressBucketItem.emails.delete(theirs)],
+                condition=AddressBucketItem.pk.exists(),
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+        removed += 1
+    return removed
 
 
 # ---------------------------------------------------------------- the earlier marks

@@ -37,6 +37,7 @@ from typing import Any, TypeAlias
 
 from recoup.domain import fields
 from recoup.domain.fields import FieldError
+from recoup.domain.fraud.result import FraudLevel
 from recoup.domain.fraud.signals import SIGNALS, Kind, OddValue, SignalValue
 from recoup.domain.money import Money, MoneyError, normalise_currency
 
@@ -52,13 +53,6 @@ _CODE = re.compile(r"[a-z0-9_]{1,64}")
 
 class FraudSettingsError(FieldError):
     """An invalid rule or setting. `field` is a path into the data ("rules[3].when.op")."""
-
-
-class FraudLevel(StrEnum):
-    LOW = "low"  # reminders run
-    REVIEW = "review"  # reminders held until a merchant decides
-    HIGH = "high"  # no reminders; flagged as fraud
-    UNSCORED = "unscored"  # the check could not run (or knew too little): held for review
 
 
 class Op(StrEnum):

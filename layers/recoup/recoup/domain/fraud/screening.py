@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recoup.domain.case import Case
-from recoup.domain.fraud.rules import FraudLevel
-from recoup.domain.fraud.score import FraudResult, ScoredAt, record_score
-from recoup.domain.fraud.signals import FIELD_SPECS, HighValueCatalogue, Item, Signals
+from recoup.domain.fraud.result import FraudLevel, FraudResult, ScoredAt, record_score
+
+if TYPE_CHECKING:
+    from recoup.domain.fraud.signals import HighValueCatalogue, Signals
 
 # Signals Recoup computes itself at scoring time; a payload never sets them.
 VELOCITY_SIGNALS = (
@@ -127,6 +128,9 @@ class Screening:
 def case_inputs(case: Case) -> dict[str, Any]:
     """What the case itself tells the fraud check (velocity comes from elsewhere), as raw
     JSON-safe values keyed by signal name."""
+    # Only the scorer's path reads the signal specs: a stored screening is read without them.
+    from recoup.domain.fraud.signals import FIELD_SPECS
+
     raw = {
         name: value
         for name, value in case.signal_values().items()
@@ -166,6 +170,8 @@ def signals_for_case(
 ) -> Signals:
     """The `Signals` to score: the case's own inputs, its high-value items counted with the
     shop's catalogue, and the velocity counts read across the shop. Never raises."""
+    from recoup.domain.fraud.signals import Item, Signals
+
     values = dict(case_inputs(case) if raw is None else raw)
     items = case.snapshot.line_items if case.snapshot else ()
     if items:

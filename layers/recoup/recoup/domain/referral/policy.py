@@ -18,13 +18,11 @@ from enum import StrEnum
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
-
 from recoup.domain.cadence import ReminderPolicy, Tone
 from recoup.domain.fields import FieldError, check_keys, is_int, object_at, show
 from recoup.domain.money import Money, MoneyError, currency_exponent, normalise_currency
 
-# A final notice promises the customer this long before referral (services.reminders uses
+# A final notice promises the customer this long before referral (services.sending uses
 # the same period for the date it prints): no referral may come earlier.
 FINAL_NOTICE_PERIOD = timedelta(days=14)
 DEFAULT_AFTER_LAST_STEP_DAYS = 14
@@ -128,6 +126,10 @@ class EmailHandOver:
             raise ReferralPolicyError(
                 "address", f"must be an email address, got {show(self.address)}"
             )
+        # Only an email hand-over reads the validator (its import compiles large patterns):
+        # reading a case's referrals or a webhook hand-over never does.
+        from email_validator import EmailNotValidError, validate_email
+
         try:
             info = validate_email(self.address, check_deliverability=False)
         except EmailNotValidError as exc:

@@ -1,0 +1,157 @@
+"""Compose one reminder for its channel: the message context built from the case, the
+policy's step, the shop (name, branding, locale, reply-to address, templates) and the
+reminder's signed links; rendered with the shop's override of the step's template, or the
+default when the override is refused (which is logged, counted and said on the trail); for
+email, built into the raw MIME message SES sends. Everything short of sending it: nothing
+here reads or writes a table, or signs a link. The renderers (Jinja2, babel) load only when a
+message is composed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from recoup.domain import cadence
+from recoup.domain.case import Case
+from recoup.domain.events import Customer, OrderSnapshot
+from recoup.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from recoup.channels import render
+    from recoup.store.models import ShopItem
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """The reminder's signed links: where the customer unsubscribes and, when the step
+    carries one, where they pay."""
+
+    unsubscribe: str
+    pay: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinalNotice:
+    """What a final notice announces: the date the account will be referred, and to whom
+    ("agency", "legal", or None: the shop's referral policy would refer it to neither)."""
+
+    referral_date: date
+    referral_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A rendered message, ready for one provider call."""
+
+    channel: str  # "email" | "sms"
+    address: str
+    content: bytes | str  # the raw MIME email, or the SMS text
+    template: str
+    refused_template: str | None  # why the shop's override was not used
+
+
+def compose(
+    channel: str,
+    address: str,
+    case: Case,
+    policy_step: cadence.Step,
+    step: int,
+    shop_item: ShopItem | None,
+    *,
+    reply_to: str | None,
+    links: Links,
+    notice: FinalNotice | None,
+    from_address: str,
+) -> Outgoing:
+    """Step `step` (from 0) of the case's reminders, to `address` by `channel`."""
+    from recoup.channels import mime, render
+
+    ctx = message_context(
+        case, policy_step, step, shop_item, reply_to=reply_to, links=links, notice=notice
+    )
+    parts = ((shop_item.templates or {}) if shop_item else {}).get(policy_step.template) or {}
+    if channel == "email":
+        override = render.EmailOverride(
+            subject=parts.get("subject"), html=parts.get("html"), text=parts.get("text")
+        )
+        rendered = render.render_email(ctx, override if any(parts.values()) else None)
+        _note_refused(case, rendered.override_error)
+        raw = mime.build_email(
+            rendered,
+            from_address=from_address,
+            from_name=ctx.shop_name,
+            to_address=address,
+            reply_to=ctx.shop_email,
+            list_unsubscribe_url=ctx.unsubscribe_url,
+            list_unsubscribe_mailto=None,
+            message_id_domain=from_address.rsplit("@", 1)[1],
+        )
+        return Outgoing(channel, address, raw, policy_step.template, rendered.override_error)
+    sms = render.render_sms(ctx, parts.get("sms"))
+    _note_refused(case, sms.override_error)
+    return Outgoing(channel, address, sms.body, policy_step.template, sms.override_error)
+
+
+def message_context(
+    case: Case,
+    policy_step: cadence.Step,
+    step: int,
+    shop_item: ShopItem | None,
+    *,
+    reply_to: str | None,
+    links: Links,
+    notice: FinalNotice | None,
+) -> render.MessageContext:
+    """What the step's templates may say about this case."""
+    from recoup.channels import render
+
+    owed = case.amount_owed
+    assert owed is not None  # the guardrails skip a case with nothing owed
+    snapshot = case.snapshot
+    customer = snapshot.customer if snapshot else None
+    return render.MessageContext(
+        brand_color=(shop_item.brand_color if shop_item else None) or render.DEFAULT_BRAND_COLOR,
+        logo_url=shop_item.logo_url if shop_item else None,
+        shop_name=(shop_item.shop_name if shop_item else None) or case.shop,
+        shop_email=reply_to,
+        shop_url=f"https://{case.shop}",
+        customer_first_name=customer.first_name if customer else None,
+        locale=_locale(customer, shop_item),
+        order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
+        items=_items(snapshot),
+        amount_owed=owed,
+        order_total=snapshot.order_total if snapshot else None,
+        pay_url=links.pay,
+        unsubscribe_url=links.unsubscribe,
+        help_url=None,
+        step_number=step + 1,
+        tone=str(policy_step.tone),
+        referral_date=notice.referral_date if notice else None,
+        referral_to=notice.referral_to if notice else None,
+    )
+
+
+def _locale(customer: Customer | None, shop_item: ShopItem | None) -> str:
+    """The customer's language, else the shop's, else English."""
+    if customer is not None and customer.locale:
+        return customer.locale
+    return shop_item.locale if shop_item and shop_item.locale else "en"
+
+
+def _items(snapshot: OrderSnapshot | None) -> tuple[render.ItemLine, ...]:
+    from recoup.channels import render
+
+    lines = snapshot.line_items if snapshot else ()
+    return tuple(render.ItemLine(i.title, i.quantity, i.unit_price) for i in lines)
+
+
+def _note_refused(case: Case, error: str | None) -> None:
+    if error:
+        # The message still goes, with the default template; the merchant sees why.
+        logger.warning("Shop template refused", extra={"shop": case.shop, "reason": error})
+        metrics.add_metric(name="ShopTemplateRefused", unit="Count", value=1)
+
+
+__all__ = ["FinalNotice", "Links", "Outgoing", "compose", "message_context"]

@@ -1,0 +1,469 @@
+"""Send one reminder step: read the case, check the guardrails, compose the message, claim
+the step, make the one provider call, and record what became of it.
+
+Sending is at-most-once per step: the step is claimed with a conditional write on the
+version that was read (a payment bumps it), right before the one provider call, and a
+claimed step is never sent twice, even by a redelivered or concurrent job. A send that
+certainly did not happen (throttled, no connection) releases the claim so SQS's retry can
+send; one whose outcome is unknown (the answer was lost) is recorded as such and counted,
+never resent; a refused address is marked undeliverable and the step moves on. A crash after
+the send leaves the claim, and a retry after CLAIM_TIMEOUT records the step with an unknown
+outcome instead of sending it again. Recording is at-least-once and idempotent
+(`services.step_outcomes`).
+
+Counted as they happen: RemindersSent when the provider accepts a step, RemindersFailed when
+it refuses the address, its answer is lost or the send fails before it (retried), and
+RemindersHeld when a guardrail defers or skips the step (once that write lands). An email
+carries the job's correlation id as an SES tag, which SES's events about it repeat.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, cast
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from recoup import aws, clock, correlation, links, observability
+from recoup.channels.compose import FinalNotice, Links, Outgoing, compose
+from recoup.domain import cadence, guardrails
+from recoup.domain.aggregate import StoredCase
+from recoup.domain.case import Case, CaseStatus
+from recoup.domain.dunning import Dunning
+from recoup.domain.referral import FINAL_NOTICE_PERIOD
+from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.errors import RecoupError
+from recoup.observability import Channel as MetricChannel
+from recoup.observability import HeldReason, StepChannel, logger, metrics
+from recoup.services import final_notice, sample_sends
+from recoup.services.reminder_plan import reminder_policy
+from recoup.services.step_outcomes import (
+    Delivered,
+    StepResult,
+    customer_key,
+    finish_sequence,
+    fraud_hold,
+    hold,
+    mark_undeliverable,
+    record,
+    refused,
+    release,
+    skip,
+)
+from recoup.settings import get_settings
+from recoup.store import case_reads, contacts, policies, shops
+from recoup.store import cases as store
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from recoup.store.models import ShopItem
+
+# Passes over one job: each ends the step, or learns something new (a concurrent write to
+# re-read, an address found undeliverable); a handful is plenty.
+MAX_ROUNDS = 8
+# Longer than the sender's Lambda timeout: an older claim with no record is a crashed send.
+CLAIM_TIMEOUT = timedelta(minutes=5)
+# A final notice tells the customer the date their account will be referred; the referral
+# decision never refers it earlier (one period, defined with the referral policy).
+REFERRAL_NOTICE = FINAL_NOTICE_PERIOD
+
+_PROVIDERS = {"email": "SES", "sms": "SNS"}
+
+
+class StepInFlight(RecoupError):
+    """Another job claimed this step moments ago and may be sending it: try again later
+    (SQS's retry), when it is recorded, or old enough to be recorded as unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    """Where the step may reach the customer, and the zone its quiet hours are kept in."""
+
+    email: str | None
+    phone: str | None  # E.164
+    zone: ZoneInfo
+    zone_reason: str
+    key: str | None  # who the shop's message log counts it against
+
+
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    """What the contact records and this job know of the customer's addresses."""
+
+    reach: contacts.Reachability
+    sent_at: list[datetime]  # the shop's messages to the customer in the last 7 days
+    undeliverable: dict[str, str | None]  # channel -> why it cannot be delivered, if known
+
+
+def send_job(body: str) -> StepResult:
+    job = json.loads(body)
+    if job.get("kind") == sample_sends.JOB_KIND:  # an admin's test message: no case
+        sent = sample_sends.send_job(job, now=clock.now())
+        return StepResult(sent.outcome, sent.detail)
+    result = send_step(str(job["shop"]), str(job["case_id"]), int(job["step"]), now=clock.now())
+    if result.outcome == "in_flight":
+        # Not done: SQS redelivers after the visibility timeout, and then the step is either
+        # recorded (stale) or its claim is old enough to be recorded as unknown.
+        raise StepInFlight(result.detail)
+    return result
+
+
+def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResult:
+    """Send one step at most once. Everything that can fail before the provider call (reads,
+    the guardrails, rendering) happens before the claim, so a failure there leaves nothing
+    to undo; the claim, conditioned on the version that was read (any payment or other
+    write bumps it), is the last write before the provider call, and the message is the one
+    rendered from that version. A conflict re-reads and decides again: each pass over the
+    step is one decision of a change of the case (`store.change`)."""
+    undeliverable: dict[str, str] = {}  # channel -> why, learned by this job
+    # The case and the reminder policy in one read; the policy holds for the job.
+    first, docs = case_reads.case_with_policies(shop, case_id, (policies.REMINDERS,))
+    with policies.held(shop, docs):
+        return store.change(
+            shop,
+            case_id,
+            lambda prior: _pass(prior, shop, step, now, undeliverable),
+            now=now,
+            first=first,
+            attempts=MAX_ROUNDS,
+        )
+
+
+def _pass(
+    prior: StoredCase | None,
+    shop: str,
+    step: int,
+    now: datetime,
+    undeliverable: dict[str, str],
+) -> store.Decision[StepResult]:
+    """One pass over the step with the case as read: a result, a step not sent to write, or
+    ReadAgain when something changed or was learned. A step that goes is claimed, sent and
+    recorded within the pass (`_send`): the claim is its own conditional write, and each
+    write after the provider call lands through `step_outcomes`."""
+    if prior is None or prior.dunning is None:
+        return StepResult("stale", "no such case or no reminders")
+    if not shops.is_installed(shop):
+        # Uninstalling stops every sequence; this catches a job queued just before.
+        return StepResult("stale", f"{shop} is not installed: nothing is sent")
+    dunning = prior.dunning
+    if dunning.claimed_step >= step and dunning.next_step == step and dunning.due:
+        return _claimed_before(prior, dunning, shop, step, now)
+    if not dunning.can_claim(step):
+        return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
+    shop_item = shops.get(shop)
+    policy = reminder_policy(shop, shop_item)
+    if step >= len(policy.steps):
+        return finish_sequence(prior, step, now, "the policy has fewer steps now")
+    recipient = _recipient(prior.case, policy)
+    reach = _reach(shop, recipient, now, undeliverable)
+    decision = guardrails.decide(_send_check(prior, policy, step, recipient, reach, now))
+    if isinstance(decision, guardrails.Defer):
+        held = _held(prior, policy.steps[step], decision.code, decision.channel)
+        return _deferred(prior, step, now, decision, recipient.zone, held)
+    if isinstance(decision, guardrails.Skip):
+        held = _held(prior, policy.steps[step], decision.code)
+        return skip(prior, step, now, decision.reason, policy, held=held)
+    policy_step = policy.steps[step]
+    outgoing = _compose(decision.channel, prior.case, policy_step, step, shop_item, recipient, now)
+    return _send(prior, dunning, step, now, policy, recipient, reach, outgoing, undeliverable)
+
+
+def _claimed_before(
+    prior: StoredCase, dunning: Dunning, shop: str, step: int, now: datetime
+) -> StepResult:
+    """The step is claimed already: by a job sending it now, or by one that stopped after
+    the provider call (never recorded), whose step is recorded with an unknown outcome."""
+    claimed_at = dunning.claimed_at or now
+    if now - claimed_at < CLAIM_TIMEOUT:
+        return StepResult("in_flight", f"step {step + 1} is being sent by another job")
+    policy = reminder_policy(shop, shops.get(shop))
+    lost = Delivered("unknown", "", "", "", outcome="unknown", why_unknown="the sender stopped")
+    recorded = record(prior, step, lost, now, policy)
+    if recorded.outcome == "sent":  # counted once, by the job that recorded it
+        _count_unknown("unknown")
+    return recorded
+
+
+def _recipient(case: Case, policy: cadence.ReminderPolicy) -> _Recipient:
+    customer = case.snapshot.customer if case.snapshot else None
+    country = customer.country if customer else None
+    phone = normalise_phone(customer.phone if customer else None, country)
+    zone, zone_reason = customer_zone(
+        country=country,
+        province=customer.province if customer else None,
+        phone=phone,
+        shop_timezone=policy.shop_timezone,
+        rule=policy.timezone_rule,
+    )
+    email = customer.email if customer else None
+    return _Recipient(email, phone, zone, zone_reason, customer_key(case))
+
+
+def _reach(
+    shop: str, recipient: _Recipient, now: datetime, undeliverable: dict[str, str]
+) -> _Reach:
+    """The contact records and the message log in one read; an email address no provider
+    would accept is found here, before any provider sees it (SES would refuse it every
+    time), and marked undeliverable."""
+    email = recipient.email
+    reach, sent_at = contacts.before_send(shop, email, recipient.phone, recipient.key, now=now)
+    if email and "email" not in undeliverable and not reach.email_undeliverable:
+        from recoup.channels import mime
+
+        problem = mime.address_problem(email)
+        if problem is not None:
+            mark_undeliverable(shop, email, "email", problem, now)
+            undeliverable["email"] = problem
+    known = {
+        "email": undeliverable.get("email") or reach.email_undeliverable,
+        "sms": undeliverable.get("sms") or reach.sms_undeliverable,
+    }
+    return _Reach(reach, sent_at, known)
+
+
+def _send_check(
+    prior: StoredCase,
+    policy: cadence.ReminderPolicy,
+    step: int,
+    recipient: _Recipient,
+    found: _Reach,
+    now: datetime,
+) -> guardrails.SendCheck:
+    case, reach = prior.case, found.reach
+    return guardrails.SendCheck(
+        case_open=case.status is CaseStatus.OPEN,
+        fraud_hold=fraud_hold(prior),
+        amount_owed=case.amount_owed,
+        policy=policy,
+        step=policy.steps[step],
+        email=recipient.email,
+        phone_e164=recipient.phone,
+        email_opted_out=reach.email_opted_out,
+        sms_opted_out=reach.sms_opted_out,
+        email_suppressed=reach.email_suppressed,
+        email_undeliverable=found.undeliverable["email"],
+        sms_undeliverable=found.undeliverable["sms"],
+        sent_at=found.sent_at,
+        zone=recipient.zone,
+        now=now,
+    )
+
+
+def _deferred(
+    prior: StoredCase,
+    step: int,
+    now: datetime,
+    decision: guardrails.Defer,
+    zone: ZoneInfo,
+    held: tuple[StepChannel, HeldReason],
+) -> store.Change[StepResult]:
+    local = decision.until.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    until = decision.until
+    return hold(
+        prior,
+        step,
+        now,
+        "deferred",
+        f"step {step + 1} held back: {decision.reason}; moved to {local}",
+        lambda d: d.schedule(step, until),
+        held=held,
+    )
+
+
+def _held(
+    prior: StoredCase,
+    policy_step: cadence.Step,
+    code: guardrails.HoldCode | None,
+    chosen: guardrails.SendChannel | None = None,
+) -> tuple[StepChannel, HeldReason]:
+    """A guardrail's hold as RemindersHeld counts it: the channel it would have used (the
+    policy's choice when none was chosen yet) and the reason, a dispute told apart from the
+    other fraud holds."""
+    channel: StepChannel = chosen or cast(StepChannel, str(policy_step.channel))
+    if code == "fraud_review" and prior.case.dispute_open:
+        return channel, "dispute"
+    # The guardrails' codes are the catalogue's words; one it lacks is counted as "other".
+    return channel, cast(HeldReason, code or "other")
+
+
+def _compose(
+    channel: str,
+    case: Case,
+    policy_step: cadence.Step,
+    step: int,
+    shop_item: ShopItem | None,
+    recipient: _Recipient,
+    now: datetime,
+) -> Outgoing:
+    """The message with its signed links (and, for a final notice, what it announces):
+    everything short of sending it."""
+    address = recipient.email if channel == "email" else recipient.phone
+    assert address is not None  # the guardrails chose a channel the customer can be reached on
+    settings = get_settings()
+    token = links.sign_unsubscribe(
+        case.shop, contacts.contact_hash(address), now=now, secret=settings.link_secrets()[0]
+    )
+    base = settings.public_base_url()
+    signed = Links(
+        unsubscribe=links.unsubscribe_url(base, token),
+        pay=_pay_url(case, now, base) if policy_step.pay_link else None,
+    )
+    return compose(
+        channel,
+        address,
+        case,
+        policy_step,
+        step,
+        shop_item,
+        reply_to=shops.reply_address(shop_item),
+        links=signed,
+        notice=_final_notice(case, policy_step, recipient.zone, now),
+        from_address=settings.require("sender_address"),
+    )
+
+
+def _pay_url(case: Case, now: datetime, base: str) -> str:
+    """The case's pay link: `<base>/pay/<signed token>`. What it opens is decided on the
+    click (`services.pay_links`): a Checkout Session for what is owed then, or the order's
+    payment page, so the link works for as long as the case is open."""
+    token = links.sign_pay(
+        case.shop, case.case_id, now=now, secret=get_settings().link_secrets()[0]
+    )
+    return links.pay_url(base, token)
+
+
+def _final_notice(
+    case: Case, policy_step: cadence.Step, zone: ZoneInfo, now: datetime
+) -> FinalNotice | None:
+    """The referral date a final notice states, in the customer's zone, and what follows."""
+    if policy_step.tone is not cadence.Tone.FINAL_NOTICE:
+        return None
+    date = (now + REFERRAL_NOTICE).astimezone(zone).date()
+    return FinalNotice(date, final_notice.what_follows(case, now))
+
+
+def _send(
+    prior: StoredCase,
+    dunning: Dunning,
+    step: int,
+    now: datetime,
+    policy: cadence.ReminderPolicy,
+    recipient: _Recipient,
+    found: _Reach,
+    outgoing: Outgoing,
+    undeliverable: dict[str, str],
+) -> StepResult | store.ReadAgain:
+    """Claim the step, make the one provider call and record its outcome."""
+    try:
+        claimed = store.save_dunning(prior, dunning.claim(step, now))  # the at-most-once gate
+    except store.ConcurrentUpdate:
+        return store.ReadAgain()  # paid, claimed by another job, or changed: decide again
+    local = now.astimezone(recipient.zone).strftime("%Y-%m-%d %H:%M %Z")
+    sent = Delivered(
+        outgoing.channel,
+        "",
+        outgoing.template,
+        f"{local}, {recipient.zone_reason}",
+        outgoing.refused_template,
+        notes=_fallback_notes(found, outgoing.channel, policy.steps[step]),
+    )
+    case = prior.case
+    try:
+        provider_id = _transmit(outgoing, case, step)
+    except aws.Rejected as refusal:
+        reason = f"{_PROVIDERS[outgoing.channel]} refused it ({refusal.code})"
+        refused(claimed, step, outgoing.channel, outgoing.address, reason, now)
+        observability.reminder_failed(_metric_channel(outgoing.channel), "refused")
+        undeliverable[outgoing.channel] = reason
+        return store.ReadAgain()  # the step goes by the other channel if it allows one
+    except aws.OutcomeUnknown as lost:
+        # It may have gone: never send it again; say so on the trail and raise the alarm.
+        _count_unknown(outgoing.channel)
+        why = f"the {_PROVIDERS[outgoing.channel]} answer was lost ({lost.code})"
+        return record(claimed, step, replace(sent, outcome="unknown", why_unknown=why), now, policy)
+    except Exception:
+        # Certainly not sent (throttled, no connection, refused the request, or failed
+        # before the call): give the claim back so SQS's retry can send.
+        observability.reminder_failed(_metric_channel(outgoing.channel), "error")
+        release(case, step, now)
+        raise
+    observability.reminder_sent(_metric_channel(outgoing.channel), step + 1)
+    result = record(claimed, step, replace(sent, provider_id=provider_id), now, policy)
+    if outgoing.channel == "sms":
+        _remember_last_shop(outgoing.address, case.shop, now)
+    return result
+
+
+def _fallback_notes(found: _Reach, channel: str, policy_step: cadence.Step) -> str:
+    """Why an email-or-SMS step did not go by its first choice, for the trail."""
+    if policy_step.channel is not cadence.Channel.EMAIL_THEN_SMS:
+        return ""
+    return "".join(
+        f"; {other} undeliverable ({why})"
+        for other, why in found.undeliverable.items()
+        if why and other != channel
+    )
+
+
+def _transmit(outgoing: Outgoing, case: Case, step: int) -> str:
+    """The provider call, one attempt; returns the provider's message id."""
+    from recoup.integrations import ses, sns
+
+    if isinstance(outgoing.content, bytes):
+        sender = get_settings().require("sender_address")
+        tags = {"shop": case.shop.replace(".", "_"), "step": str(step + 1)}
+        flow = correlation.current()
+        if flow is not None:
+            tags[correlation.MESSAGE_ATTRIBUTE] = flow  # ses.send_raw keeps it to SES's charset
+        return ses.send_raw(
+            outgoing.content, from_address=sender, to_address=outgoing.address, tags=tags
+        )
+    return sns.send_sms(outgoing.address, outgoing.content)
+
+
+def _count_unknown(channel: str) -> None:
+    """One send whose outcome is unknown: an alarm watches ReminderOutcomeUnknown, on the
+    service dimension alone (observability.ALARMED_METRICS); the channel (or "unknown" when
+    the sender itself stopped) and the correlation id travel as metadata, not dimensions.
+    RemindersFailed counts it too, by channel ("other" when the sender stopped)."""
+    with single_metric(
+        name="ReminderOutcomeUnknown",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions={"service": metrics.service or "recoup"},
+    ) as metric:
+        metric.add_metadata(key="channel", value=channel)
+        flow = correlation.current()
+        if flow is not None:
+            metric.add_metadata(key=correlation.METADATA_KEY, value=flow)
+    observability.reminder_failed(_metric_channel(channel), "unknown")
+
+
+def _metric_channel(channel: str) -> MetricChannel:
+    """A channel as the catalogue takes it; the catalogue counts any other as "other"."""
+    return cast(MetricChannel, channel)
+
+
+def _remember_last_shop(phone: str, shop: str, now: datetime) -> None:
+    """The shop a HELP reply names. After the send is recorded and best-effort: a failure
+    here must never make the job fail and the SMS go twice."""
+    try:
+        contacts.update(
+            contacts.GLOBAL,
+            contacts.contact_sk(phone),
+            now=now,
+            reason="SMS reminder sent",
+            last_shop=shop,
+        )
+    except Exception as error:  # noqa: BLE001 - HELP then names an earlier shop
+        logger.warning(
+            "Could not note the last shop to text a number",
+            extra={"shop": shop, "error": aws.error_code(error)},
+        )
+
+
+__all__ = ["CLAIM_TIMEOUT", "StepInFlight", "StepResult", "send_job", "send_step"]
