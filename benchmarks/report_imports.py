@@ -158,6 +158,20 @@ def section(result: ImportResult) -> list[str]:
             f"{f.old_ratio:.2f} | {f.gain:.1f}× | {f.modules} | {_loaded(f.loaded)} |"
         )
     add("")
+    add(
+        "**What could make these fail.** The margins are small for the queue workers and the "
+        "HTTP functions that read cases (about 1.6-1.7× is a floor every such function pays: "
+        "Powertools' batch or event handler, botocore, PynamoDB and the case store), and "
+        "single runs on a busy machine move by about 0.1. A module-level import of a heavy "
+        "library into a shared module (babel, phonenumbers, Jinja2, email_validator, the "
+        "`shopify` package, the fraud rules, the case file) puts it on every function's cold "
+        "start. Libraries a function needs only on some invocations load on the first one "
+        "that needs them, and that invocation pays the rest: the sender's first email adds "
+        "the renderer and MIME (about 0.35× `import boto3`) and phonenumbers on the first "
+        "customer with a phone (about 0.1×); an email hand-over adds Jinja2 and "
+        "email_validator (about 0.3×); the worker's first scoring adds the fraud rules (about "
+        "0.12×); the admin API's first case list adds the case store and views (about 0.3×).\n"
+    )
     if result.breakdown:
         add(
             "Where a webhook's import time goes, from one `python -X importtime -c 'import "
