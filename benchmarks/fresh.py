@@ -176,6 +176,18 @@ class ImportRow:
     name: str
 
 
+def importtime_rows(stderr: str) -> list[ImportRow]:
+    """The rows `python -X importtime` printed: own and cumulative seconds, depth, module."""
+    rows: list[ImportRow] = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, cumulative, name = line[len("import time:") :].split("|")
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append(ImportRow(int(own) / 1e6, int(cumulative) / 1e6, depth, name.strip()))
+    return rows
+
+
 def importtime(probe: Probe, module: str) -> list[ImportRow]:
     """One `python -X importtime -c 'import <module>'` run in the probe's environment: every
     module first imported under `module`, and `module` itself (last)."""
@@ -190,13 +202,7 @@ def importtime(probe: Probe, module: str) -> list[ImportRow]:
     )
     if done.returncode != 0:
         raise BenchError(f"importtime {module}: exit {done.returncode}\n{done.stderr[-3000:]}")
-    rows: list[ImportRow] = []
-    for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        own, cumulative, name = line[len("import time:") :].split("|")
-        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        rows.append(ImportRow(int(own) / 1e6, int(cumulative) / 1e6, depth, name.strip()))
+    rows = importtime_rows(done.stderr)
     # The tree under `module` is the run of rows deeper than it, just before its own row
     # (the interpreter reports children before their parent).
     end = max(i for i, row in enumerate(rows) if row.name == module and row.depth == 0)

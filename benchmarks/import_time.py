@@ -326,15 +326,7 @@ def probes(
     return found
 
 
-@dataclass(frozen=True)
-class ImportRow:
-    own: float  # seconds spent in this module's own body
-    cumulative: float  # seconds including the modules it imported first
-    depth: int  # 0 for `app`, 1 for its direct imports, ...
-    name: str
-
-
-def importtime(python: str, flags: Sequence[str], probe: Probe) -> list[ImportRow]:
+def importtime(python: str, flags: Sequence[str], probe: Probe) -> list[fresh.ImportRow]:
     """One `python -X importtime -c 'import app'` run in the probe's environment: `app` and
     every module first imported under it."""
     done = subprocess.run(
@@ -348,13 +340,7 @@ def importtime(python: str, flags: Sequence[str], probe: Probe) -> list[ImportRo
     )
     if done.returncode != 0:
         raise BenchError(f"importtime {probe.name}: exit {done.returncode}\n{done.stderr[-3000:]}")
-    rows: list[ImportRow] = []
-    for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        own, cumulative, name = line[len("import time:") :].split("|")
-        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        rows.append(ImportRow(int(own) / 1e6, int(cumulative) / 1e6, depth, name.strip()))
+    rows = fresh.importtime_rows(done.stderr)
     # The interpreter reports children before their parent: `app`'s tree is the run of
     # deeper rows just before its own row.
     end = max(i for i, row in enumerate(rows) if row.name == "app" and row.depth == 0)
@@ -365,7 +351,7 @@ def importtime(python: str, flags: Sequence[str], probe: Probe) -> list[ImportRo
 
 
 def _breakdown(
-    rows: Sequence[ImportRow], top: int = 5
+    rows: Sequence[fresh.ImportRow], top: int = 5
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """`app`'s direct imports with their cumulative time, and the modules' own time summed
     per top-level package; heaviest first."""
