@@ -1,5 +1,6 @@
 """EventBridge Scheduler, every five minutes: queue one job per due entry of the due index
-(reminder steps, referral checks, hand-over deliveries) that no earlier run queued."""
+(reminder steps, referral checks, hand-over deliveries) that no earlier run queued, and the
+merchants' notice jobs (services/notifications.py)."""
 
 from datetime import UTC, datetime
 
@@ -7,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from recoup import correlation
 from recoup.observability import logger, metrics
-from recoup.services import scheduling
+from recoup.services import notifications, scheduling
 from recoup.settings import configure
 
 configure("scheduler")
@@ -29,4 +30,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # The schedule's own time, not the clock: a late or retried run catches up to its slot.
     at = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).astimezone(UTC)
     run = scheduling.queue_due(at, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
-    return run.as_dict()
+    # The merchants' notices: immediate ones every run, each shop's digest job hourly.
+    return {**run.as_dict(), "notices_queued": notifications.queue_notices(at)}

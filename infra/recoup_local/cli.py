@@ -1,5 +1,5 @@
-"""The `recoup` console command: serve, demo, cases, admin-url, verify-chain, and the
-one-off upgrades move-tokens and migrate-keys."""
+"""The `recoup` console command: serve, demo, cases, digest, admin-url, verify-chain, and the
+one-off upgrades move-tokens, migrate-keys, count-figures and list-keys."""
 
 from __future__ import annotations
 
@@ -173,6 +173,51 @@ def migrate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def count_figures(args: argparse.Namespace) -> int:
+    """One-off after an upgrade that changes the figures' counters, against a deployed stack
+    (the caller's AWS credentials): count every case once under the new rollup version
+    (README, "Upgrading"). Idempotent: run it again after an interruption."""
+    os.environ["RECOUP_TABLE_NAME"] = args.table
+    os.environ["AWS_DEFAULT_REGION"] = args.region
+    os.environ.pop("AWS_REGION", None)
+    os.environ.setdefault("RECOUP_EVENTS_QUEUE_URL", "unused")  # the count queues nothing
+    from recoup.store.rollup_upgrade import count_all
+
+    count_all(shop=args.shop, progress=print)
+    return 0
+
+
+def list_keys(args: argparse.Namespace) -> int:
+    """One-off after the upgrade that added the case list's keys, against a deployed stack
+    (the caller's AWS credentials): give every case stored before them its search terms and
+    sort keys (docs/data-model.md). Idempotent: run it again after an interruption."""
+    os.environ["RECOUP_TABLE_NAME"] = args.table
+    os.environ["AWS_DEFAULT_REGION"] = args.region
+    os.environ.pop("AWS_REGION", None)
+    os.environ.setdefault("RECOUP_EVENTS_QUEUE_URL", "unused")  # the backfill queues nothing
+    from recoup.store.case_listing import backfill
+
+    backfill(shop=args.shop, progress=print)
+    return 0
+
+
+def digest(args: argparse.Namespace) -> int:
+    """Send a shop's notice digest now on the running stack (once per local day, as the
+    hourly job does, whatever the hour), then write the emulator's outbox to a folder."""
+    from recoup import clock
+    from recoup.services import notifications
+    from recoup_local import outbox
+    from recoup_local.stack import STATE_FILE, connect
+
+    connect()
+    print(notifications.daily_digest(args.shop, now=clock.now(), force=True))
+    endpoint = json.loads(Path(STATE_FILE).read_text())["endpoint"]
+    messages = outbox.served_messages(endpoint)
+    folder = outbox.write(messages, Path(args.outbox))
+    print(f"outbox: {folder} ({len(messages)} emails: .eml opens in a mail client)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet()
     parser = argparse.ArgumentParser(prog="recoup", description=__doc__)
@@ -200,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_cases.add_argument("--json", action="store_true", help="machine-readable, with timelines")
     p_cases.add_argument("--all", action="store_true", help="include orders never owed")
     p_cases.set_defaults(run=list_cases)
+    p_digest = commands.add_parser(
+        "digest", help="send a shop's notice digest now on the running stack; write the outbox"
+    )
+    p_digest.add_argument("--shop", required=True, help="the shop's myshopify.com domain")
+    p_digest.add_argument("--outbox", default="out/outbox", help="folder for the emails")
+    p_digest.set_defaults(run=digest)
     p_admin = commands.add_parser(
         "admin-url", help="print a link to the admin page on the local stack, signed in"
     )
@@ -229,6 +280,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_migrate.add_argument("--table", required=True, help="the stack's table, recoup-<stage>")
     p_migrate.add_argument("--region", required=True)
     p_migrate.set_defaults(run=migrate_keys)
+    p_count = commands.add_parser(
+        "count-figures", help="one-off: count every case once under the figures' new counters"
+    )
+    p_count.add_argument("--table", required=True, help="the stack's table, recoup-<stage>")
+    p_count.add_argument("--region", required=True)
+    p_count.add_argument("--shop", default=None, help="only this shop (default: every shop)")
+    p_count.set_defaults(run=count_figures)
+    p_list = commands.add_parser(
+        "list-keys", help="one-off: give cases stored before them the case list's keys"
+    )
+    p_list.add_argument("--table", required=True, help="the stack's table, recoup-<stage>")
+    p_list.add_argument("--region", required=True)
+    p_list.add_argument("--shop", default=None, help="only this shop (default: every shop)")
+    p_list.set_defaults(run=list_keys)
     args = parser.parse_args(argv)
     if args.command == "serve" and not args.shop:
         args.shop = ["demo-electronics.myshopify.com"]

@@ -36,6 +36,9 @@ def make_server(
         def do_PUT(self) -> None:
             self._handle("PUT")
 
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
         def _handle(self, method: str) -> None:
             # Every request gets an answer: a crash in a handler is a 500, as API Gateway
             # gives when a function fails, never a dropped connection.

@@ -3,6 +3,8 @@ backends (same process) and written as files a person can open (.eml, .txt)."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -30,6 +32,21 @@ def sent_messages(region: str) -> list[Sent]:
         messages.append(Sent("email", str(parsed["To"]), str(parsed["Subject"]), data))
     for phone, text, *_ in sns.sms_messages.values():
         messages.append(Sent("sms", phone, text[:40], text.encode()))
+    return messages
+
+
+def served_messages(endpoint: str) -> list[Sent]:
+    """The emails the running stack's emulator (`recoup serve`, another process) sent, read
+    over loopback from moto's own API (its tracked SES messages), oldest first."""
+    if not endpoint.startswith(("http://127.0.0.1:", "http://localhost:")):
+        raise ValueError(f"not a local emulator: {endpoint}")
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=30) as answer:  # noqa: S310 - loopback only, checked above
+        data = json.load(answer)
+    messages: list[Sent] = []
+    for found in data.get("ses", {}).get("RawMessage", []):
+        raw = str(found.get("raw_data") or "").encode()
+        parsed = message_from_bytes(raw, policy=policy.default)
+        messages.append(Sent("email", str(parsed["To"]), str(parsed["Subject"]), raw))
     return messages
 
 

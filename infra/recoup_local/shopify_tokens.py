@@ -1,7 +1,9 @@
 """A stand-in for Shopify's token endpoint (`/admin/oauth/access_token`) on the local stack:
-it answers token exchange, the migration of a non-expiring token, the refresh and the
-authorization code, as Shopify does, with one-hour tokens and refresh tokens that rotate on
-every use (the previous one stays valid until the new one is used). It can be told to lose
+it answers token exchange (for an offline token, or an online one naming the staff member
+the session token is about: local staff "1" is Ana Ruiz), the migration of a non-expiring
+token, the refresh and the authorization code, as Shopify does, with one-hour tokens and
+refresh tokens that rotate on every use (the previous one stays valid until the new one is
+used). It can be told to lose
 its next answer after acting, or to refuse refreshes or exchanges, to rehearse those
 failures. It also answers the GraphQL Admin API calls Recoup makes (the shop identity query,
 `tagsAdd` and `tagsRemove` on customers, kept per shop); any other request finds no shop.
@@ -15,13 +17,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import jwt
+
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse, TransportError
-from recoup.integrations.shopify_oauth import REQUIRED_SCOPES, TOKEN_EXCHANGE
+from recoup.integrations.shopify_oauth import ONLINE_TOKEN, REQUIRED_SCOPES, TOKEN_EXCHANGE
 
 ACCESS_LIFETIME = 3600
 REFRESH_LIFETIME = 90 * 24 * 3600
 TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 (a URL path)
+ONLINE_LIFETIME = 24 * 3600
+# The local shops' staff, by user id (the session token's `sub`): first and last name.
+LOCAL_STAFF = {"1": ("Ana", "Ruiz"), "2": ("Ben", "Okafor")}
 
 
 @dataclass
@@ -35,12 +42,17 @@ class TokenEndpoint:
     lose_next_answer: bool = False
     refuse_refresh: bool = False
     refuse_exchange: bool = False  # as Shopify does once the app's access is revoked
+    online_exchanges: int = 0  # exchanges for an online token (a staff member's name)
+    refuse_online: bool = False
+    lose_next_online_answer: bool = False  # the online exchange acts, its answer is lost
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.url.endswith(TOKEN_PATH):
             return self.inner(request)
         shop = request.url.removeprefix("https://").split("/", 1)[0]
         body = json.loads(request.body)
+        if body.get("requested_token_type") == ONLINE_TOKEN:
+            return self._online(shop, body)
         answer = self._answer(shop, body)
         if self.lose_next_answer:
             self.lose_next_answer = False
@@ -64,6 +76,36 @@ class TokenEndpoint:
                 return _error(400, "invalid_request", "only expiring tokens are issued here")
             return self._issue(shop, keep=set())
         return _error(400, "unsupported_grant_type", f"grant_type {grant!r}")
+
+    def _online(self, shop: str, body: dict[str, str]) -> HttpResponse:
+        """An online token for the session token's user, as Shopify answers it (the
+        session token was verified by the caller; only its `sub` is read here)."""
+        self.online_exchanges += 1
+        if self.refuse_online or body.get("grant_type") != TOKEN_EXCHANGE:
+            return _error(400, "invalid_subject_token", "The session token was rejected.")
+        claims = jwt.decode(str(body.get("subject_token")), options={"verify_signature": False})
+        user = str(claims.get("sub"))
+        first, last = LOCAL_STAFF.get(user, ("Staff", f"Member {user}"))
+        answer = {
+            "access_token": f"shpua_{secrets.token_hex(16)}",
+            "scope": ",".join(REQUIRED_SCOPES),
+            "expires_in": ONLINE_LIFETIME,
+            "associated_user_scope": ",".join(REQUIRED_SCOPES),
+            "associated_user": {
+                "id": int(user) if user.isdigit() else user,
+                "first_name": first,
+                "last_name": last,
+                "email": f"{first.lower()}@{shop.split('.', 1)[0]}.example",
+                "email_verified": True,
+                "account_owner": user == "1",
+                "locale": "en",
+                "collaborator": False,
+            },
+        }
+        if self.lose_next_online_answer:
+            self.lose_next_online_answer = False
+            raise TransportError(f"no answer from {shop}: timed out (after acting)")
+        return HttpResponse(200, json.dumps(answer).encode(), {"content-type": "application/json"})
 
     def _issue(self, shop: str, *, keep: set[str]) -> HttpResponse:
         refresh = f"shprt_{secrets.token_hex(16)}"

@@ -1,294 +1,342 @@
-"""The embedded admin page in headless Chromium, against `recoup serve`: opened with a link
-`recoup admin-url` prints, over cases seeded by signed webhooks. Screenshots of each view go
-to out/screenshots/."""
+"""The embedded admin page in headless Chromium against `recoup serve`, opened with the link
+`recoup admin-url` prints, over a shop seeded by signed webhooks (tests/e2e/admin_seed.py).
+Outside Shopify the page runs on the local stand-in for Polaris and App Bridge
+(polaris-local.js). Screenshots of every view, at desktop width and at 390 px, go to
+test-results/screens/."""
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import re
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, Route, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from recoup_local import session_tokens
-from recoup_local.stack import DEV_SECRETS, DEV_SHOPIFY_API_KEY
-from tests.admin_support import paid_order, pending_order
-from tests.conftest import SHOP, event_bytes, shopify_headers
-from tests.e2e.conftest import RECOUP, ROOT, recoup_env
+from tests.e2e.admin_seed import (
+    ORDERS,
+    PHONE,
+    STAFF_NAME,
+    admin_link,
+    api,
+    browser_page,
+    open_path,
+    order,
+    post_webhook,
+    ready,
+    screens,
+    seed_shop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
+VIEWS = [
+    "/app",
+    "/app/cases",
+    "/app/settings",
+    "/app/templates",
+    "/app/notifications",
+    "/app/onboarding",
 ]
-SCREENSHOTS = ROOT / "out" / "screenshots"
-SECRET = DEV_SECRETS["RECOUP_SHOPIFY_API_SECRET"]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-
-
-def api(front: str, method: str, path: str, body: Any = None) -> Any:
-    bearer = session_tokens.mint(SHOP, api_key=DEV_SHOPIFY_API_KEY, secret=SECRET)
-    request = urllib.request.Request(
-        f"{front}/admin/api{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        return json.loads(response.read())
-
-
-def post_webhook(front: str, body: bytes, topic: str) -> None:
-    headers = shopify_headers(body, SECRET, topic)
-    request = urllib.request.Request(
-        f"{front}/webhooks/shopify", data=body, headers=headers, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        assert response.status == 200
-
-
-def wait_for_cases(front: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 60
-    while True:
-        cases: list[dict[str, Any]] = api(front, "GET", "/cases")["cases"]
-        settled = all(c["reminders"] for c in cases)
-        if (len(cases) >= count and settled) or time.monotonic() > deadline:
-            return cases
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
 def seeded(served: dict[str, Any]) -> dict[str, Any]:
-    """Four cases: two open, one paid, and a risky order the shop's fraud check holds."""
-    front = served["front"]
-    fraud = api(front, "GET", "/settings/fraud")
-    stricter = {**fraud["settings"], "thresholds": {"review": 20, "high": 90}}
-    api(front, "PUT", "/settings/fraud", {"version": fraud["version"], "settings": stricter})
-    for n, amount in enumerate(("120.00", "80.00", "45.00")):
-        body = pending_order(
-            8_100_000_000_001 + n, name=f"#{3001 + n}", amount=amount, email="kim@example.com"
-        )
-        post_webhook(front, body, "orders/create")
-    post_webhook(front, event_bytes("shopify/order_risky.json"), "orders/create")
-    wait_for_cases(front, 4)
-    paid = paid_order(8_100_000_000_003, name="#3003", amount="45.00", email="kim@example.com")
-    post_webhook(front, paid, "orders/paid")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if api(front, "GET", "/cases?state=paid")["cases"]:
-            break
-        time.sleep(0.3)
-    held = api(front, "GET", "/cases?state=held")["cases"]
-    assert len(held) == 1, "the risky order should be held for review"
-    return {**served, "held": held[0]["id"]}
+    return {**served, "ids": seed_shop(served["front"])}
 
 
 @pytest.fixture(scope="module")
-def browser_page(seeded: dict[str, Any]) -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is not installed at /usr/bin/chromium: run `make chromium` as root")
-    link = subprocess.run(
-        [*RECOUP, "admin-url", "--shop", SHOP, "--minutes", "30"],
-        cwd=seeded["cwd"],
-        env=recoup_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.strip()
-    assert link.startswith(f"{seeded['front']}/app#id_token=")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-
-        def local_only(route: Route) -> None:
-            # Nothing leaves the machine (App Bridge's CDN included): a test cannot hang on it.
-            if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
-                route.continue_()
-            else:
-                route.abort()
-
-        context.route("**/*", local_only)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(link)
-        ready(page)
-        yield page
-        context.close()
-        browser.close()
+def page(seeded: dict[str, Any]) -> Iterator[Page]:
+    with browser_page(seeded["cwd"]) as (opened, errors):
+        yield opened
     assert errors == []
 
 
-def ready(page: Page) -> None:
-    expect(page.locator("#view")).to_have_attribute("data-ready", "true", timeout=20_000)
+def figure(page: Page, key: str) -> str:
+    return page.locator(f"[data-figure={key}] [data-value]").inner_text().strip()
 
 
-def go(page: Page, hash_: str) -> None:
-    page.evaluate("hash => { window.location.hash = hash; }", hash_)
-    ready(page)
-
-
-def digits(text: str) -> str:
-    return re.sub(r"\D", "", text)
-
-
-def test_the_token_leaves_the_address_bar_and_the_dashboard_matches_the_api(
-    seeded: dict[str, Any], browser_page: Page
+def test_the_views_are_reached_by_the_nav_by_links_and_by_their_url(
+    seeded: dict[str, Any], page: Page
 ) -> None:
-    page = browser_page
     # The token moved to memory: it is not in the address bar, nor in the history entry
     assert "id_token" not in page.url
-    figures = api(seeded["front"], "GET", "/figures")
-    go(page, "#/dashboard")
-    # The numbers shown are the API's
-    expect(page.locator("[data-figure=cases]")).to_have_text(str(figures["cases"]))
-    shown = page.locator("[data-figure=outstanding] li").all_inner_texts()
-    assert [digits(t) for t in shown] == [str(m["minor"]) for m in figures["outstanding"]]
-    recovered = page.locator("[data-figure=recovered] li").all_inner_texts()
-    assert [digits(t) for t in recovered] == [str(m["minor"]) for m in figures["recovered"]]
-    for state, count in figures["by_state"].items():
-        cell = page.locator(f"[data-figure=by-state] tr[data-state={state}] td.numeric")
-        expect(cell).to_have_text(str(count))
-    assert figures["by_state"] == {"open": 3, "paid": 1}
-    expect(page.locator(".chart svg").first).to_be_visible()
-    page.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True)
+    assert page.url.endswith("/app")
+    expect(page.locator("#view")).to_have_attribute("data-view", "dashboard")
+    nav = page.get_by_role("navigation", name="Recoup")
+    page.evaluate("window.sameDocument = true")  # gone if a click reloaded the page
+    # The title bar's primary action is a link into the app
+    page.get_by_role("button", name="Review cases").click()
+    ready(page)
+    assert page.url.endswith("/app/cases")
+    page.go_back()
+    ready(page)
+    # By the nav: Cases, then a case by its row's link, then back with the browser
+    nav.get_by_role("link", name="Cases").click()
+    ready(page)
+    assert page.url.endswith("/app/cases")
+    expect(page.get_by_role("heading", name="Cases", exact=True)).to_be_visible()
+    expect(nav.get_by_role("link", name="Cases")).to_have_attribute("aria-current", "page")
+    case_id = seeded["ids"]["#3001"]
+    page.locator(f"s-table-row[data-case='{case_id}'] s-link").click()
+    ready(page)
+    assert page.url.endswith(f"/app/cases/{case_id}")
+    expect(page.get_by_role("heading", name="#3001")).to_be_visible()
+    page.go_back()
+    ready(page)
+    assert page.url.endswith("/app/cases")
+    nav.get_by_role("link", name="Dashboard").click()
+    ready(page)
+    expect(page.locator("#view")).to_have_attribute("data-view", "dashboard")
+    assert page.evaluate("window.sameDocument") is True  # every move was in the page
+    # By URL: a reload or a shared link of any view opens that view
+    token = admin_link(seeded["cwd"]).split("#", 1)[1]
+    page.goto(f"{seeded['front']}/app/cases/{case_id}#{token}")
+    ready(page)
+    expect(page.locator("#view")).to_have_attribute("data-view", "case")
+    expect(page.get_by_role("heading", name="#3001")).to_be_visible()
+    assert "id_token" not in page.url
+    for path in VIEWS:
+        with urllib.request.urlopen(f"{seeded['front']}{path}", timeout=20) as answer:
+            assert answer.status == 200
+            assert '<main id="view"' in answer.read().decode()
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{seeded['front']}/app/nothing", timeout=20)
+    assert missing.value.code == 404
 
 
-def test_the_checklist_shows_each_check_and_sends_a_test_message(
-    seeded: dict[str, Any], browser_page: Page
+def test_the_dashboard_shows_each_currency_apart_with_the_hand_computed_figures(
+    seeded: dict[str, Any], page: Page
 ) -> None:
-    page = browser_page
-    go(page, "#/dashboard")
-    setup = api(seeded["front"], "GET", "/onboarding")
-    # Every check the API reads is on the page, with its status
-    for check in setup["checks"]:
-        row = page.locator(f"#onboarding [data-check={check['key']}]")
-        expect(row).to_have_attribute("data-status", check["status"])
-        expect(row).to_contain_text(check["detail"])
-    expect(page.locator("#onboarding [data-check=shopify]")).to_have_attribute(
-        "data-status", "done"
+    front, ids = seeded["front"], seeded["ids"]
+    # Given #3006 got its first reminder, and then paid: recovered (the others never got one)
+    answer = api(front, "POST", f"/cases/{ids['#3006']}/actions", {"action": "send_now"})
+    assert answer["case"]["id"] == ids["#3006"]
+    wait_until(
+        lambda: api(front, "GET", f"/cases/{ids['#3006']}")["reminders_sent"], "the reminder"
     )
-    # A test email to the admin's own address goes through the sender and shows as sent
-    form = page.locator("#test-message-form")
-    form.locator("select[name=step]").select_option("1")
-    form.locator("input[name=to]").fill("owner@example.com")
-    form.get_by_role("button", name="Send test").click()
-    expect(page.locator("[data-test-status]")).to_have_attribute(
-        "data-test-status", "sent", timeout=30_000
+    order_id, amount, currency, _ = ORDERS["#3006"]
+    later = datetime.now(tz=UTC) + timedelta(minutes=2)
+    post_webhook(front, order(order_id, "#3006", amount, currency, later, paid=True), "orders/paid")
+    wait_until(lambda: len(api(front, "GET", "/cases?state=paid")["cases"]) == 3, "paid")
+
+    # By hand: USD has 6 cases: owed on open ones 120 + 80 + 60 (the fraud 6,086 apart),
+    # 30 recovered after a reminder, 45 paid before any; 1 of 1 contacted paid.
+    usd = api(front, "GET", "/figures?currency=USD")
+    assert (usd["currency"], usd["currencies"], usd["cases"]) == ("USD", ["EUR", "USD"], 6)
+    assert (usd["outstanding"]["minor"], usd["outstanding_cases"]) == (26000, 3)
+    assert (usd["fraud_flagged"]["minor"], usd["fraud_flagged_cases"]) == (608600, 1)
+    assert (usd["unlinked_stripe"]["minor"], usd["written_off"]["minor"]) == (0, 0)
+    assert (usd["recovered"]["minor"], usd["recovered_cases"]) == (3000, 1)
+    assert (usd["self_cured"]["minor"], usd["self_cured_cases"]) == (4500, 1)
+    assert (usd["contacted_cases"], usd["recovery_rate"]) == (1, 1.0)
+
+    open_path(page, "/app")
+    # The default currency is the one with the most cases; the figures are never summed
+    expect(page.locator("s-select[name=currency]")).to_have_js_property("value", "USD")
+    assert figure(page, "cases") == "6"
+    assert figure(page, "outstanding") == "$260.00"
+    assert figure(page, "fraud_flagged") == "$6,086.00"
+    assert figure(page, "unlinked_stripe") == "$0.00"
+    assert figure(page, "written_off") == "$0.00"
+    assert figure(page, "recovered") == "$30.00"
+    assert figure(page, "self_cured") == "$45.00"
+    assert figure(page, "recovery_rate") == "100%"
+    # Each card says what it counts, in the API's words
+    definition = usd["definitions"]["outstanding"]
+    expect(page.locator("[data-figure=outstanding] .figure-definition")).to_have_text(definition)
+    # The reminder that converted, the month's cohort, and the charts with their tables
+    step = page.locator("#conversion s-table-row[data-step='1']").first
+    expect(step.locator("s-table-cell").nth(3)).to_have_text("1")
+    expect(step.locator("s-table-cell").nth(4)).to_have_text("1")
+    this_month = datetime.now(tz=UTC).strftime("%Y-%m")
+    cohort = page.locator(f"#cohorts s-table-row[data-month='{this_month}'] s-table-cell")
+    expect(cohort.nth(1)).to_have_text("6")
+    expect(cohort.nth(2)).to_have_text("1")
+    expect(cohort.nth(3)).to_have_text("1")
+    for chart in ("#recovered-chart", "#opened-chart"):
+        svg = page.locator(f"{chart} svg[role=img]")
+        expect(svg).to_be_visible()
+        assert svg.locator("title").first.text_content()
+    page.locator("#recovered-chart details summary").click()
+    expect(page.locator("#recovered-chart details s-table")).to_contain_text("$30.00")
+    screens(page, "dashboard")
+
+    # In EUR: 2 cases, 200 outstanding, 50 paid without a reminder, no rate (none contacted)
+    page.locator("s-select[name=currency] select").select_option("EUR")
+    ready(page)
+    assert "currency=EUR" in page.url
+    assert figure(page, "cases") == "2"
+    assert figure(page, "outstanding") == "€200.00"
+    assert figure(page, "self_cured") == "€50.00"
+    assert figure(page, "recovered") == "€0.00"
+    assert figure(page, "recovery_rate") == "—"
+
+    # A bad filter is said beside its field; the page stays
+    open_path(page, "/app?currency=usd")
+    expect(page.locator("s-select[name=currency]")).to_have_attribute("error", re.compile(".+"))
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_write_off_asks_first_and_shows_who_did_it(seeded: dict[str, Any], page: Page) -> None:
+    front, case_id = seeded["front"], seeded["ids"]["#3005"]
+    open_path(page, f"/app/cases/{case_id}")
+    expect(page.locator("#case-state")).to_have_attribute("data-state", "open")
+    dialog = page.get_by_role("dialog")
+    modal = page.locator("s-modal#recoup-confirm")  # the dialog's buttons are slotted into it
+    # When the merchant clicks Write off, the modal says what it will do
+    page.locator("[data-action=write_off]").click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_have_accessible_name("Write off: #3005?")
+    expect(page.locator("#recoup-confirm-body")).to_contain_text(
+        "$60.00 moves out of Outstanding into Written off"
     )
-    expect(page.locator("#onboarding [data-check=test]")).to_have_attribute("data-status", "done")
-    page.screenshot(path=SCREENSHOTS / "dashboard-checklist.png", full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
+    screens(page, "case-write-off-modal")
+    # Cancel leaves the case open
+    modal.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#case-state")).to_have_attribute("data-state", "open")
+    assert api(front, "GET", f"/cases/{case_id}")["state"] == "open"
+    # Confirm writes it off, and the page shows it at once, with the staff member's name
+    page.locator("[data-action=write_off]").click()
+    modal.get_by_role("button", name="Write off").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#case-state")).to_have_attribute("data-state", "written_off")
+    expect(page.locator("#case-state")).to_have_text("Written off")
+    expect(page.locator("#timeline")).to_contain_text(f"Written off by {STAFF_NAME}")
+    case = api(front, "GET", f"/cases/{case_id}")
+    assert case["state"] == "written_off"
+    assert "reopen" in case["actions"]
+    # Reopening asks how: where it stopped, or from the start
+    page.locator("[data-action=reopen]").first.click()
+    expect(dialog).to_have_accessible_name("Reopen this case?")
+    expect(modal.get_by_role("button", name="Resume where it stopped")).to_be_visible()
+    expect(modal.get_by_role("button", name="Start over")).to_be_visible()
+    page.keyboard.press("Escape")  # Escape closes the modal, and nothing happens
+    expect(dialog).to_be_hidden()
+    assert api(front, "GET", f"/cases/{case_id}")["state"] == "written_off"
+    screens(page, "case")
+    # Resuming where it stopped opens it again, on the step it had reached
+    page.locator("[data-action=reopen]").first.click()
+    modal.get_by_role("button", name="Resume where it stopped").click()
+    expect(page.locator("#case-state")).to_have_attribute("data-state", "open")
+    case = api(front, "GET", f"/cases/{case_id}")
+    assert case["state"] == "open"
+    assert case["next_step"]["step"] == 1
+
+
+def test_the_next_reminder_can_be_skipped_from_the_case_page(
+    seeded: dict[str, Any], page: Page
+) -> None:
+    front, case_id = seeded["front"], seeded["ids"]["#3101"]
+    open_path(page, f"/app/cases/{case_id}")
+    expect(page.locator("#next-step")).to_contain_text("Step 1")
+    # The time says its zone
+    expect(page.locator("#next-step")).to_contain_text("UTC")
+    page.locator("[data-action=skip_step]").click()
+    expect(page.locator("#next-step")).to_contain_text("Step 2")
+    assert api(front, "GET", f"/cases/{case_id}")["next_step"]["step"] == 2
+    assert api(front, "GET", f"/cases/{case_id}")["reminders_sent"] == []
+
+
+def test_the_case_list_filters_exports_and_holds_in_bulk(
+    seeded: dict[str, Any], page: Page
+) -> None:
+    front, ids = seeded["front"], seeded["ids"]
+    open_path(page, "/app/cases")
+    rows = page.locator("#cases-table s-table-row")
+    listed = api(front, "GET", "/cases?limit=25")["cases"]
+    expect(rows).to_have_count(len(listed))
+    # Pages: "Load more" adds the next ones below, each case once
+    open_path(page, "/app/cases?limit=3")
+    expect(rows).to_have_count(3)
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(6)
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(len(listed))
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    shown = rows.evaluate_all("rows => rows.map(r => r.dataset.case)")
+    assert sorted(shown) == sorted(c["id"] for c in listed)
+    open_path(page, "/app/cases")
+    # Amounts need a currency first
+    expect(page.get_by_label("Owed at least")).to_be_disabled()
+    # Search by order number
+    page.get_by_label("Search").fill("#3002")
+    page.get_by_role("button", name="Apply filters").click()
+    ready(page)
+    assert "q=%233002" in page.url
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-case", ids["#3002"])
+    # A refused filter shows on its field, and the page stays
+    open_path(page, "/app/cases?currency=USD&min_amount=lots")
+    expect(page.locator("s-text-field[name=min_amount]")).to_have_attribute(
+        "error", re.compile(".+")
+    )
+    expect(page.get_by_role("heading", name="Cases", exact=True)).to_be_visible()
+    # The CSV is what the filters select
+    open_path(page, "/app/cases?currency=EUR")
+    expect(rows).to_have_count(2)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    saved = download.value
+    assert re.fullmatch(r"recoup-cases-\d{4}-\d{2}-\d{2}\.csv", saved.suggested_filename)
+    table = list(csv.reader(io.StringIO(saved.path().read_text(encoding="utf-8"))))
+    assert table[0] == [
+        "id", "order", "customer", "email", "state", "currency", "amount_owed",
+        "opened_at", "next_reminder_at", "risk", "referral",
+    ]  # fmt: skip
+    assert sorted((r[1], r[5], r[6]) for r in table[1:]) == [
+        ("#3101", "EUR", "200.00"),
+        ("#3102", "EUR", ""),  # paid: nothing owed
+    ]
+    # Hold two open cases at once, after a confirmation
+    open_path(page, "/app/cases?state=open&currency=USD")
+    for name in ("#3001", "#3002"):
+        page.get_by_role("checkbox", name=f"Select {name}", exact=True).check()
+    expect(page.locator("#bulk-actions")).to_contain_text("2 selected")
+    page.locator("[data-bulk=hold]").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_have_accessible_name("Hold reminders: 2 cases?")
+    page.locator("s-modal#recoup-confirm").get_by_role("button", name="Hold reminders (2)").click()
+    # The outcome is told, and the list shows it at once
+    expect(page.get_by_role("status").filter(has_text="2 cases held")).to_be_visible()
+    for name in ("#3001", "#3002"):
+        cell = page.locator(f"s-table-row[data-case='{ids[name]}'] [data-reminders]")
+        expect(cell).to_have_attribute("data-reminders", "held")
+    for name in ("#3001", "#3002"):
+        case = api(front, "GET", f"/cases/{ids[name]}")
+        assert case["reminders"]["status"] == "held"
+    screens(page, "cases")
+
+
+def test_the_page_fits_a_phone(seeded: dict[str, Any], page: Page) -> None:
+    page.set_viewport_size(PHONE)
     try:
-        page.screenshot(path=SCREENSHOTS / "dashboard-phone.png", full_page=True)
+        for path in ("/app", "/app/cases", f"/app/cases/{seeded['ids']['#3001']}"):
+            open_path(page, path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} scrolls sideways: {width}px"
+        # The case list's rows are stacked: a cell says its column
+        open_path(page, "/app/cases")
+        cell = page.locator("#cases-table s-table-row").first.locator("s-table-cell").nth(2)
+        assert cell.get_attribute("data-label") == "Customer"
+        expect(page.locator("#cases-table s-table-header-row")).to_be_hidden()
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
-    # A bad number is refused beside its field, and nothing more is queued
-    form.locator("select[name=channel]").select_option("sms")
-    form.locator("input[name=to]").fill("12")
-    form.get_by_role("button", name="Send test").click()
-    expect(form.locator("[data-field=to] .field-error")).to_contain_text("not a valid mobile")
 
 
-def test_the_case_list_shows_the_shops_cases(seeded: dict[str, Any], browser_page: Page) -> None:
-    page = browser_page
-    listed = api(seeded["front"], "GET", "/cases")["cases"]
-    go(page, "#/cases")
-    rows = page.locator("#cases-table tbody tr")
-    expect(rows).to_have_count(len(listed))
-    assert sorted(rows.evaluate_all("rows => rows.map(r => r.dataset.case)")) == sorted(
-        c["id"] for c in listed
-    )
-    # Filtering by state asks the API and shows its answer
-    page.select_option("#filter-state", "paid")
-    page.click("#filters button[type=submit]")
-    ready(page)
-    expect(rows).to_have_count(1)
-    go(page, "#/cases")
-    page.screenshot(path=SCREENSHOTS / "cases.png", full_page=True)
-
-
-def test_a_held_case_is_approved_from_its_timeline(
-    seeded: dict[str, Any], browser_page: Page
-) -> None:
-    page = browser_page
-    case_id = seeded["held"]
-    go(page, "#/cases")
-    page.click(f"tr[data-case='{case_id}']")
-    ready(page)
-    # A held case offers the fraud decision
-    expect(page.locator(".banner-warning")).to_contain_text("Reminders are held")
-    expect(page.locator("[data-action=approve]")).to_be_visible()
-    expect(page.locator("[data-action=confirm_fraud]")).to_be_visible()
-    expect(page.locator("#timeline li").first).to_contain_text("orders/create")
-    page.screenshot(path=SCREENSHOTS / "case.png", full_page=True)
-    # When the merchant approves it
-    page.fill("#action-note", "customer confirmed by phone")
-    page.click("[data-action=approve]")
-    expect(page.locator(".banner-success")).to_contain_text("Approve: done.", timeout=20_000)
-    # Then its reminders run again, and the API says so too
-    expect(page.locator("#reminder-status")).to_contain_text("Scheduled")
-    case = api(seeded["front"], "GET", f"/cases/{case_id}")
-    assert case["reminders"]["status"] == "scheduled"
-    assert case["screening"]["decision"] == "approved"
-    assert case["screening"]["note"] == "customer confirmed by phone"
-
-
-def test_the_cadence_is_edited_saved_and_refused_when_invalid(
-    seeded: dict[str, Any], browser_page: Page
-) -> None:
-    page = browser_page
-    front = seeded["front"]
-    before = api(front, "GET", "/settings/reminders")
-    go(page, "#/settings")
-    # The Stripe card says which account takes the shop's payments, and offers to disconnect
-    stripe = api(front, "GET", "/stripe")
-    connection = page.locator("#stripe-connection")
-    if stripe["connected"]:
-        expect(connection).to_contain_text(stripe["account"])
-        expect(page.locator("#stripe-disconnect")).to_be_visible()
-    else:
-        expect(page.locator("#stripe-connect")).to_be_visible()
-    # The preview shows each step as the customer will see it, the email sandboxed
-    frame = page.locator("[data-preview='0'] iframe")
-    expect(frame).to_have_attribute("sandbox", "")
-    expect(page.locator("[data-sms='1']")).to_contain_text("STOP")
-    page.screenshot(path=SCREENSHOTS / "settings.png", full_page=True)
-    # When the first step's delay becomes 2 days and is saved
-    page.fill("input[aria-label='Step 1 delay']", "2")
-    page.click("#save-reminders")
-    expect(page.locator("#reminders-form .banner-success")).to_contain_text("Saved")
-    saved = api(front, "GET", "/settings/reminders")
-    assert saved["version"] == before["version"] + 1
-    assert saved["policy"]["steps"][0]["delay"] == "2d"
-    # When the second step's delay is 0 days
-    page.fill("input[aria-label='Step 2 delay']", "0")
-    page.click("#save-reminders")
-    error = page.locator("[data-field='steps[1].delay'] .field-error[role=alert]")
-    expect(error).to_be_visible()
-    expect(error).to_contain_text("between 1h and 60d")
-    page.screenshot(path=SCREENSHOTS / "settings-error.png", full_page=True)
-    # Then nothing was stored
-    after = api(front, "GET", "/settings/reminders")
-    assert after == saved
+def test_every_view_has_screenshots(seeded: dict[str, Any], page: Page) -> None:
+    for path in VIEWS:
+        open_path(page, path)
+        screens(page, path.strip("/").replace("/", "-"))
+    open_path(page, f"/app/cases/{seeded['ids']['fraud']}")
+    screens(page, "case-fraud")
 
 
 def test_the_api_refuses_the_page_without_a_token(seeded: dict[str, Any]) -> None:

@@ -362,7 +362,7 @@ def test_filters_select_cases_by_state_amount_and_age(local: Any) -> None:
     rows = lambda query: [r["id"] for r in call(local, "GET", f"/cases?{query}")[1]["cases"]]  # noqa: E731
     assert rows("state=paid") == [ids[0]]
     assert sorted(rows("state=open")) == sorted(ids[1:])
-    assert sorted(rows("min_amount=20&max_amount=40")) == sorted(ids[1:4])
+    assert sorted(rows("min_amount=20&max_amount=40&currency=USD")) == sorted(ids[1:4])
     assert rows("older_than_days=36500") == []
     all_rows = call(local, "GET", "/cases")[1]["cases"]
     levels = {row["risk"]["level"] for row in all_rows if row["risk"]}
@@ -436,15 +436,29 @@ def test_figures_over_the_api_match_the_cases(local: Any) -> None:
     local.lambdas.drain()
     status, shown = call(local, "GET", "/figures")
     assert status == 200
-    assert shown["outstanding"] == [{"currency": "USD", "minor": 4000, "amount": "40.00"}]
-    assert shown["recovered"] == [{"currency": "USD", "minor": 2000, "amount": "20.00"}]
-    assert shown["by_state"] == {"open": 2, "paid": 1}
-    assert shown["by_step"] == [
-        {"step": None, "channel": None, "cases": 1, "recovered": shown["recovered"]}
-    ]
+    assert (shown["currency"], shown["currencies"]) == ("USD", ["USD"])
+    usd = {"currency": "USD", "minor": 4000, "amount": "40.00"}
+    assert (shown["outstanding"], shown["outstanding_cases"]) == (usd, 2)
+    # paid before any reminder: self-cured, not recovered
+    usd = {"currency": "USD", "minor": 2000, "amount": "20.00"}
+    assert (shown["self_cured"], shown["self_cured_cases"]) == (usd, 1)
+    assert shown["recovered_cases"] == shown["contacted_cases"] == 0
+    assert shown["recovery_rate"] is None
+    assert shown["by_state"] == {"open": 2, "paid": 1, "cancelled": 0, "written_off": 0}
+    assert shown["definitions"]["self_cured"] == figures.DEFINITIONS["self_cured"]
     expected = figures.for_shop(SHOP)
     assert shown["cases"] == expected.cases == 3
     # A period selects the cases opened in it; a bad date names the parameter
     assert call(local, "GET", "/figures?to=2000-01-01")[1]["cases"] == 0
     status, answer = call(local, "GET", "/figures?from=yesterday")
     assert (status, answer["field"]) == (400, "from")
+    # Another currency shows its own figures; a currency must be an ISO code
+    status, answer = call(local, "GET", "/figures?currency=EUR")
+    assert (status, answer["currency"], answer["cases"], answer["currencies"]) == (
+        200,
+        "EUR",
+        0,
+        ["USD"],
+    )
+    status, answer = call(local, "GET", "/figures?currency=usd")
+    assert (status, answer["error"], answer["field"]) == (400, "invalid_parameter", "currency")

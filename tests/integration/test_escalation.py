@@ -346,8 +346,8 @@ def test_below_the_floor_the_case_is_written_off(local: Any, at: Any, receiver: 
     assert "write-off floor" in stored.referrals.written_off.reason
     assert stored.dunning is not None and stored.dunning.status is DunningStatus.STOPPED
     assert case_files(local) == [] and agency_emails(local) == []
-    # The merchant may reopen it: back to awaiting escalation
-    actions.perform(SHOP, CASE, "reopen", by="staff-1", note="", now=at.now)
+    # The merchant may reopen it: every step was sent, so back to awaiting escalation
+    actions.perform(SHOP, CASE, "reopen", by="staff-1", note="", now=at.now, mode="resume")
     reopened = stored_case()
     assert reopened.referrals is not None and reopened.referrals.written_off is None
     assert reopened.dunning is not None

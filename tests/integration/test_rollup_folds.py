@@ -18,6 +18,7 @@ from botocore.client import BaseClient
 from pynamodb.transactions import TransactWrite
 
 from recoup import clock
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.rollup import Counters, RollupKey
 from recoup.services import cases, figures
 from recoup.store import cases as case_store
@@ -106,8 +107,8 @@ def _rollup_items(local: Any, shop: str = SHOP) -> list[dict[str, Any]]:
     ]
 
 
-def _tracked() -> list[tuple[Any, Any]]:
-    return [(s.case, s.dunning) for s in case_store.tracked_cases(SHOP)]
+def _tracked() -> list[StoredCase]:
+    return list(case_store.tracked_cases(SHOP))
 
 
 # ----------------------------------------------------------- a shard folded under a writer
@@ -170,11 +171,11 @@ def _write(shop: str, case_id: str, day: date, counters: Counters, at: datetime)
 
 
 def _totals(shop: str, now: datetime, **kwargs: Any) -> dict[str, int]:
-    """Every counter of the shop's rows summed (months' weeks as cases)."""
+    """Every counter of the shop's rows summed (months' days as cases)."""
     out: dict[str, int] = {}
     for _, counters in rollups.read(shop, None, None, now=now, **kwargs):
         for name, value in counters.items():
-            name = "cases" if name.startswith("week:") and name.endswith(":cases") else name
+            name = "cases" if name.startswith("day:") and name.endswith(":cases") else name
             out[name] = out.get(name, 0) + value
     return out
 
@@ -232,25 +233,26 @@ def test_a_write_between_a_folds_read_and_its_commit_cancels_the_fold(
     assert _totals(SHOP, FOLDER, fold_first=False) == {"cases": 1, "owed": 700}
 
 
-def test_the_shards_of_the_earlier_layout_are_read_and_folded(local: Any) -> None:
-    # Given a shard item as the previous version wrote them (one per day and currency)
+def test_the_items_of_an_earlier_rollup_version_are_never_read_nor_folded(local: Any) -> None:
+    # Given a shard and a month as the previous rollup version wrote them (its counters)
     ddb = boto3.client("dynamodb", region_name=local.stack.region)
+    table = local.stack.refs["Table"]
+    old = {"cases": {"N": "2"}, "owed": {"N": "300"}}
     ddb.put_item(
-        TableName=local.stack.refs["Table"],
-        Item={
-            "pk": {"S": f"ROLLUP#{SHOP}#5"},
-            "sk": {"S": "2026-11-02#EUR"},
-            "cases": {"N": "2"},
-            "owed": {"N": "300"},
-        },
+        TableName=table, Item={"pk": {"S": f"ROLLUP#{SHOP}#5"}, "sk": {"S": "2026-11-02"}, **old}
     )
-    # Then it is read while its day is open, and folded into its day like the others
-    assert _totals(SHOP, WRITER, fold_first=False) == {"cases": 2, "owed": 300}
+    ddb.put_item(
+        TableName=table, Item={"pk": {"S": f"ROLLUP#{SHOP}#M"}, "sk": {"S": "2026-10#EUR"}, **old}
+    )
+    # and one change of the current version
+    _write(SHOP, "a", OPENED, {"cases": 1}, datetime(2026, 11, 2, 9, tzinfo=UTC))
+    # Then only the current version's counters are read, open or folded
+    assert _totals(SHOP, WRITER, fold_first=False) == {"cases": 1}
     assert rollups.fold(SHOP, now=FOLDER) == OPENED
-    assert _totals(SHOP, FOLDER, fold_first=False) == {"cases": 2, "owed": 300}
-    day = [i for i in _rollup_items(local) if i["sk"]["S"] == "2026-11-02#EUR"]
-    assert {i["pk"]["S"].rsplit("#", 1)[1] for i in day} == {"5", "D"}
-    assert all("folded" in i for i in day)
+    assert _totals(SHOP, FOLDER, fold_first=False) == {"cases": 1}
+    # and the earlier items are left as they were
+    kept = [i for i in _rollup_items(local) if f"#{rollups.VERSIONED}#" not in i["pk"]["S"]]
+    assert len(kept) == 2 and not any("folded" in i for i in kept)
 
 
 def test_a_merge_of_cases_of_one_old_day_updates_its_day_and_month_once(local: Any) -> None:
@@ -278,11 +280,11 @@ def test_a_merge_of_cases_of_one_old_day_updates_its_day_and_month_once(local: A
 # ------------------------------------------------------------------------------- reads
 
 
-def _fill(shop: str, per_day: int, first: date, days: int) -> list[tuple[Any, Any]]:
+def _fill(shop: str, per_day: int, first: date, days: int) -> list[StoredCase]:
     """`per_day` cases opened each day, written when they open (in their day's shards)."""
     from recoup.domain import rollup
     from recoup.domain.money import Money
-    from tests.unit.test_figures import case
+    from tests.unit.test_figures import case, held
 
     made = []
     for offset in range(days):
@@ -290,11 +292,9 @@ def _fill(shop: str, per_day: int, first: date, days: int) -> list[tuple[Any, An
         for n in range(per_day):
             at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=n % 24)
             opened = case(f"{shop}-{offset}-{n}", Money("USD", 1_000 + n), opened=at)
-            contribution = rollup.contribution(opened, None)
-            assert contribution is not None
-            key, counters = contribution
-            _write(shop, opened.case_id, key.day, counters, at + timedelta(seconds=1))
-            made.append((opened, None))
+            for key, counters in rollup.contribution(opened, None).items():
+                _write(shop, opened.case_id, key.day, counters, at + timedelta(seconds=1))
+            made.append(held(opened))
     return made
 
 
@@ -352,7 +352,8 @@ def test_a_read_that_meets_a_fold_counts_each_change_once(
     ):
         rows = rollups.read(SHOP, first, stop, fold_first=False)
         expected = figures.compute(made, start=midnight(first), end=midnight(stop))
-        assert figures.from_rollups(rows) == expected, (first, stop)
+        shown = figures.from_rollups(rows, start=midnight(first), end=midnight(stop))
+        assert shown == expected, (first, stop)
 
 
 def test_a_fold_goes_on_where_the_last_one_stopped(local: Any) -> None:
@@ -368,3 +369,149 @@ def test_a_fold_goes_on_where_the_last_one_stopped(local: Any) -> None:
     # and the next fold (the dashboard's) goes on from the watermark to the last day due
     assert figures.for_shop(SHOP) == figures.compute(made)
     assert rollups.watermark(SHOP) == rollups.fold_cutoff(now)
+
+
+# ------------------------------------------------------------ through the store, upgraded
+
+
+def _apply(local: Any, name: str, topic: str, at: datetime) -> str:
+    from recoup.integrations import shopify
+
+    body = event_bytes(f"shopify/{name}.json")
+    headers = shopify_headers(body, local.shopify_secret, topic, webhook_id=name)
+    event = shopify.normalise(shopify.read_delivery(headers), body)
+    assert event is not None
+    clock.use(lambda: at)
+    applied = cases.apply_event(event, now=at)
+    assert applied is not None
+    return applied.case_id
+
+
+def _send_step_1(case_id: str, at: datetime) -> None:
+    from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
+
+    message = SentMessage(0, "email", at, "ses-1", "friendly_reminder", 189_900, "USD")
+
+    def record(prior: StoredCase | None) -> Any:
+        assert prior is not None
+        dunning = prior.dunning or Dunning(DunningStatus.SCHEDULED)
+        return case_store.Progress(lambda written: written, dunning=dunning.record(message))
+
+    clock.use(lambda: at)
+    case_store.change(SHOP, case_id, record, now=at)
+
+
+def _write_off(case_id: str, at: datetime) -> None:
+    from recoup.domain.referral import Referrals, WriteOff
+
+    def write_off(prior: StoredCase | None) -> Any:
+        assert prior is not None
+        referrals = (prior.referrals or Referrals()).write_off(WriteOff(at, "too small", "1"))
+        entry = case_store.recoup_entry(
+            prior,
+            source="admin",
+            kind="write_off",
+            event_id="write-off-1",
+            summary="written off",
+            effect="written off",
+            now=at,
+        )
+        return case_store.Change(prior.case, entry, None, referrals=referrals)
+
+    clock.use(lambda: at)
+    case_store.change(SHOP, case_id, write_off, now=at)
+
+
+def _shown(at: datetime) -> figures.Figures:
+    clock.use(lambda: at)
+    shown = figures.for_shop(SHOP, start=datetime(2026, 11, 1, tzinfo=UTC), end=at)
+    assert shown == figures.compute(_tracked(), start=datetime(2026, 11, 1, tzinfo=UTC), end=at)
+    return shown
+
+
+def test_a_write_off_and_a_payment_through_the_store_move_the_figures(local: Any) -> None:
+    # Given an order of USD 1,899.00 opened on Nov 2 and its step 1 email sent on Nov 3
+    case_id = _apply(local, "order_pending", "orders/create", datetime(2026, 11, 2, 16, tzinfo=UTC))
+    _send_step_1(case_id, datetime(2026, 11, 3, 9, tzinfo=UTC))
+    shown = _shown(datetime(2026, 11, 3, 10, tzinfo=UTC))
+    assert (shown.currency, shown.cases, shown.contacted_cases) == ("USD", 1, 1)
+    assert shown.outstanding.minor + shown.fraud_flagged.minor == 189_900
+    # When the merchant writes it off
+    _write_off(case_id, datetime(2026, 11, 3, 12, tzinfo=UTC))
+    # Then its amount leaves what is outstanding
+    shown = _shown(datetime(2026, 11, 3, 13, tzinfo=UTC))
+    assert (shown.written_off.minor, shown.written_off.cases) == (189_900, 1)
+    assert (shown.outstanding.cases, shown.fraud_flagged.cases) == (0, 0)
+    assert shown.by_state == {"open": 0, "paid": 0, "cancelled": 0, "written_off": 1}
+    # and when the customer pays on Nov 4 after all, it was recovered a day after the email
+    _apply(local, "order_paid", "orders/paid", datetime(2026, 11, 4, 14, tzinfo=UTC))
+    shown = _shown(datetime(2026, 11, 6, 9, tzinfo=UTC))  # Nov 2's shards folded by now
+    assert (shown.recovered.minor, shown.recovered.cases, shown.written_off.cases) == (
+        189_900,
+        1,
+        0,
+    )
+    assert shown.by_state == {"open": 0, "paid": 1, "cancelled": 0, "written_off": 0}
+    assert [(c.step, c.channel, c.sent, c.paid_within) for c in shown.conversion] == [
+        (1, "email", 1, 1)
+    ]
+    paid_days = [(p.day, p.minor) for p in shown.recovered_over_time if p.cases]
+    assert paid_days == [(date(2026, 11, 4), 189_900)]
+    assert shown.recovery_rate == 1.0
+
+
+def _as_before_the_upgrade(local: Any) -> None:
+    """The table as an earlier version left it: case items counted under no current
+    version, no rollup item of the current version."""
+    ddb = boto3.client("dynamodb", region_name=local.stack.region)
+    table = local.stack.refs["Table"]
+    for item in _rollup_items(local):
+        if f"#{rollups.VERSIONED}#" in item["pk"]["S"]:
+            ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    for held in _tracked():
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": f"CASE#{SHOP}#{held.case.case_id}"}, "sk": {"S": "CASE"}},
+            UpdateExpression="REMOVE rollup_version",
+        )
+
+
+def test_the_upgrade_counts_every_case_once_and_a_second_run_nothing(local: Any) -> None:
+    from recoup.store import rollup_upgrade
+
+    # Given a case stored by the version before, and no rollups of the current one
+    case_id = _apply(local, "order_pending", "orders/create", datetime(2026, 11, 2, 16, tzinfo=UTC))
+    _send_step_1(case_id, datetime(2026, 11, 3, 9, tzinfo=UTC))
+    _as_before_the_upgrade(local)
+    later = datetime(2026, 11, 6, 9, tzinfo=UTC)
+    clock.use(lambda: later)
+    assert figures.for_shop(SHOP).cases == 0
+    # When the upgrade's count runs, is interrupted and runs again
+    first = rollup_upgrade.count_all(shop=SHOP)
+    second = rollup_upgrade.count_all(shop=SHOP)
+    # Then the case was counted once, whole, and the second run found nothing to count
+    assert (first.counted, second.counted, second.already) == (1, 0, 0)
+    shown = _shown(later)
+    assert (shown.cases, shown.contacted_cases) == (1, 1)
+    # and its next write adds only what changed
+    _apply(local, "order_paid", "orders/paid", datetime(2026, 11, 6, 10, tzinfo=UTC))
+    shown = _shown(datetime(2026, 11, 6, 11, tzinfo=UTC))
+    assert (shown.cases, shown.recovered.cases, shown.recovered.minor) == (1, 1, 189_900)
+
+
+def test_a_case_written_before_the_count_reached_it_is_counted_whole_by_that_write(
+    local: Any,
+) -> None:
+    # Given a case stored by the version before
+    case_id = _apply(local, "order_pending", "orders/create", datetime(2026, 11, 2, 16, tzinfo=UTC))
+    _as_before_the_upgrade(local)
+    # When an event changes it before the count came to it
+    _send_step_1(case_id, datetime(2026, 11, 3, 9, tzinfo=UTC))
+    _apply(local, "order_paid", "orders/paid", datetime(2026, 11, 4, 14, tzinfo=UTC))
+    # Then that write counted it whole, and the count leaves it alone
+    from recoup.store import rollup_upgrade
+
+    report = rollup_upgrade.count_all(shop=SHOP)
+    assert (report.counted, report.empty, report.already) == (0, 0, 0)
+    shown = _shown(datetime(2026, 11, 6, 9, tzinfo=UTC))
+    assert (shown.cases, shown.recovered.cases, shown.recovered.minor) == (1, 1, 189_900)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recoup.domain.cadence import (
+    BUILTIN_TEMPLATES,
     AfterLastStep,
     Anchor,
     Channel,
@@ -24,8 +26,10 @@ from recoup.domain.cadence import (
     TimezoneRule,
     Tone,
     chasable,
+    check_templates,
     default_policy,
     format_delay,
+    new_step,
     parse_policy,
     policy_to_dict,
     step_due_at,
@@ -268,7 +272,7 @@ INVALID = [
     (
         _set("steps.1.tone", "final_notice"),
         "steps[1].tone",
-        "'final_notice' is allowed only on the last step (steps[2])",
+        "'final_notice' is allowed only on the last step (Step 3)",
     ),
     (
         _set("steps.0.pay_link", "yes"),
@@ -358,11 +362,15 @@ def test_invalid_policy_names_the_field(
     with pytest.raises(PolicyError) as caught:
         parse_policy(data)
 
-    # Then the error names exactly that field (and says precisely what is wrong)
+    # Then the error names exactly that field (and says precisely what is wrong), a step's
+    # error naming the step as the admin numbers them, from 1
     assert caught.value.field == field
     assert str(caught.value) == f"{field}: {caught.value.message}"
+    step = re.match(r"steps\[(\d+)\]", field)
+    if step:
+        assert caught.value.message.startswith(f"Step {int(step[1]) + 1}: ")
     if message is not None:
-        assert caught.value.message == message
+        assert caught.value.message == (f"Step {int(step[1]) + 1}: {message}" if step else message)
 
 
 def test_unknown_keys_are_named_with_the_allowed_ones() -> None:
@@ -374,7 +382,7 @@ def test_unknown_keys_are_named_with_the_allowed_ones() -> None:
     with pytest.raises(PolicyError) as caught:
         parse_policy(data)
     assert str(caught.value) == (
-        "steps[0].colour: unknown key (also unknown: zz); "
+        "steps[0].colour: Step 1: unknown key (also unknown: zz); "
         "allowed keys are anchor, channel, delay, pay_link, template, tone"
     )
 
@@ -389,7 +397,8 @@ def test_a_step_counting_from_opening_must_come_after_the_one_before() -> None:
     with pytest.raises(PolicyError) as caught:
         parse_policy(data)
     assert caught.value.field == "steps[1].delay"
-    assert "due 2d after the case opens, not after steps[0] (3d)" in caught.value.message
+    assert caught.value.message.startswith("Step 2: the step would be due 2d")
+    assert "not after Step 1 (3d)" in caught.value.message
 
 
 def test_a_policy_that_is_not_an_object_is_refused() -> None:
@@ -611,3 +620,68 @@ def test_any_valid_policy_round_trips_exactly(policy: ReminderPolicy) -> None:
     # Then it is the same policy, and writing it again gives the same data
     assert read == policy
     assert policy_to_dict(read) == data
+
+
+# --- templates and the step to add -----------------------------------------------------------
+
+
+def test_a_step_must_use_a_template_the_shop_has_for_its_channel() -> None:
+    # Given the built-in templates and a shop's own SMS-only "holiday"
+    available = {**BUILTIN_TEMPLATES, "holiday": ("sms",)}
+    policy = default_policy()
+    check_templates(policy, available)  # the default sequence uses built-in ones only
+
+    # When the second step names a template nobody has
+    data = policy_to_dict(policy)
+    data["steps"][1]["template"] = "nonexistent_tpl"
+    with pytest.raises(PolicyError) as caught:
+        check_templates(parse_policy(data), available)
+    # Then the field is its JSON path, the message numbers the step from 1 and lists choices
+    assert caught.value.field == "steps[1].template"
+    assert caught.value.message == (
+        "Step 2: no template named 'nonexistent_tpl'; choose one of final_notice, firm, friendly"
+    )
+
+    # When an email step names the SMS-only template / Then its missing version is named
+    data["steps"][1].update(template="holiday", channel="email")
+    with pytest.raises(PolicyError) as caught:
+        check_templates(parse_policy(data), available)
+    assert caught.value.message == (
+        "Step 2: the template 'holiday' has no email version; "
+        "choose one of final_notice, firm, friendly"
+    )
+    # And an SMS step may use it
+    data["steps"][1]["channel"] = "sms"
+    check_templates(parse_policy(data), available)
+
+
+def test_the_new_step_goes_before_the_final_notice_and_is_never_one() -> None:
+    # Given the default sequence (its fourth step is the final notice)
+    policy = default_policy()
+    # When a step is added / Then it is a firm email 3 days after step 3, at index 3
+    at, step = new_step(policy)
+    assert at == 3
+    assert step == Step(timedelta(days=3), Anchor.PREVIOUS, Channel.EMAIL, "firm", Tone.FIRM, True)
+    # And inserted there, the policy is still valid and its template is a built-in email one
+    steps = (*policy.steps[:at], step, *policy.steps[at:])
+    grown = ReminderPolicy(1, steps, policy.quiet_hours, policy.timezone_rule, "UTC")
+    check_templates(grown, BUILTIN_TEMPLATES)
+    assert grown.steps[-1].tone is Tone.FINAL_NOTICE
+
+    # Given a single friendly step (no final notice) / Then the new one follows it, friendly
+    single = ReminderPolicy(1, policy.steps[:1], policy.quiet_hours, policy.timezone_rule, "UTC")
+    at, step = new_step(single)
+    assert (at, step.tone, step.template, step.anchor) == (
+        1,
+        Tone.FRIENDLY,
+        "friendly",
+        Anchor.PREVIOUS,
+    )
+    # Given only a final notice / Then the new step comes first, counted from the opening
+    notice = Step(
+        timedelta(days=7), Anchor.OPENED, Channel.EMAIL, "final_notice", Tone.FINAL_NOTICE, True
+    )
+    at, step = new_step(
+        ReminderPolicy(1, (notice,), policy.quiet_hours, policy.timezone_rule, "UTC")
+    )
+    assert (at, step.anchor, step.tone) == (0, Anchor.OPENED, Tone.FRIENDLY)

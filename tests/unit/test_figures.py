@@ -1,5 +1,6 @@
-"""Recovery figures from cases and their reminder progress: per currency, by week of opening,
-by the reminder that preceded each payment, by state."""
+"""The figures of the admin dashboard, from stored cases and from their rollups: one
+currency at a time; what is owed, flagged, unlinked, written off, recovered and self-cured;
+the conversion of each reminder; money over time; cohorts by month opened."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recoup.admin import views
 from recoup.domain import rollup
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.events import OrderSnapshot
+from recoup.domain.fraud.screening import Decision, Screening
 from recoup.domain.money import Money
-from recoup.services.figures import compute, from_rollups
+from recoup.domain.referral import Referrals, WriteOff
+from recoup.services.figures import DEFINITIONS, compute, from_rollups
 
 MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
+SHOP = "shop.myshopify.com"
 
 
 def case(
@@ -28,6 +34,7 @@ def case(
     opened: datetime = MONDAY,
     paid_at: datetime | None = None,
     cancelled_at: datetime | None = None,
+    linked: bool = True,
 ) -> Case:
     since: list[tuple[CaseStatus, datetime]] = [(CaseStatus.OPEN, opened)]
     status = CaseStatus.OPEN
@@ -38,105 +45,256 @@ def case(
         since.append((CaseStatus.CANCELLED, cancelled_at))
         status = CaseStatus.CANCELLED
     return Case(
-        shop="shop.myshopify.com",
+        shop=SHOP,
         case_id=case_id,
         status=status,
         status_since=tuple(since),
         snapshot=OrderSnapshot(amount_owed=owed, order_total=owed),
         owed_when_open=owed,
+        linked=linked,
     )
 
 
-def sent(step: int, channel: str, at: datetime) -> SentMessage:
-    return SentMessage(step, channel, at, "id", "friendly", 100, "USD")
+def sent(
+    step: int,
+    channel: str,
+    at: datetime,
+    template: str = "friendly_reminder",
+    outcome: str = "sent",
+) -> SentMessage:
+    return SentMessage(step, channel, at, "id", template, 100, "USD", outcome)
 
 
 def reminders(*messages: SentMessage, status: DunningStatus = DunningStatus.STOPPED) -> Dunning:
     return Dunning(status, sent=messages)
 
 
-def test_amounts_are_summed_per_currency_never_across() -> None:
-    cases = [
-        (case("1", Money("USD", 10_000)), None),
-        (case("2", Money("USD", 2_550)), None),
-        (case("3", Money("EUR", 9_900)), None),
-        (case("4", Money("JPY", 12_000), paid_at=MONDAY + timedelta(days=2)), None),
-        (case("5", Money("EUR", 500), paid_at=MONDAY + timedelta(days=1)), None),
+def held(
+    of: Case,
+    dunning: Dunning | None = None,
+    *,
+    screening: Screening | None = None,
+    referrals: Referrals | None = None,
+) -> StoredCase:
+    return StoredCase(of, 1, 1, "", dunning, screening, referrals, rollup.VERSION)
+
+
+def parts(stored: StoredCase) -> rollup.Contribution:
+    return rollup.contribution(stored.case, stored.dunning, stored.screening, stored.referrals)
+
+
+def nov(day: int, hour: int = 9) -> datetime:
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+def usd(major: int) -> Money:
+    return Money("USD", major * 100)
+
+
+FRAUD = Screening(decision=Decision.CONFIRMED_FRAUD, decided_by="Ana Ruiz")
+WRITTEN_OFF = Referrals(written_off=WriteOff(nov(20), "not worth pursuing", "Ana Ruiz"))
+
+
+def a_month_of_cases() -> list[StoredCase]:
+    """November's cases (and one of October paid in November) of one shop."""
+    step1 = sent(0, "email", nov(3))
+    return [
+        # open and owed, contacted once
+        held(
+            case("1001", usd(100), opened=nov(2)), reminders(step1, status=DunningStatus.SCHEDULED)
+        ),
+        # an order and the Stripe charge for it that no event linked to it
+        held(case("1002", usd(6_086), opened=nov(3))),
+        held(case("pi_3Q", usd(6_086), opened=nov(3), linked=False)),
+        # confirmed as fraud by the merchant
+        held(
+            case("1003", usd(250), opened=nov(4)),
+            reminders(status=DunningStatus.FLAGGED),
+            screening=FRAUD,
+        ),
+        # written off after one reminder
+        held(
+            case("1004", usd(80), opened=nov(4)),
+            reminders(sent(0, "email", nov(4, 12))),
+            referrals=WRITTEN_OFF,
+        ),
+        # paid an hour after opening, before any message: self-cured
+        held(case("1005", usd(40), opened=nov(2), paid_at=nov(2, 10)), reminders()),
+        # paid two days after the step 1 email
+        held(case("1006", usd(120), opened=nov(2), paid_at=nov(5, 12)), reminders(step1)),
+        # paid two days after the step 2 SMS (and five after the step 1 email)
+        held(
+            case("1007", usd(300), opened=nov(2), paid_at=nov(8)),
+            reminders(step1, sent(1, "sms", nov(6), "sms_nudge")),
+        ),
+        # paid 17 days after its only reminder: recovered, outside the conversion window
+        held(case("1008", usd(500), opened=nov(2), paid_at=nov(20)), reminders(step1)),
+        # a step whose outcome is unknown is not a message sent
+        held(
+            case("1009", usd(60), opened=nov(5), cancelled_at=nov(9)),
+            reminders(sent(0, "email", nov(6), outcome="unknown")),
+        ),
+        # another currency
+        held(case("2001", Money("EUR", 90_000), opened=nov(10))),
+        held(case("2002", Money("EUR", 5_000), opened=nov(10), paid_at=nov(10, 11))),
+        # opened in October, recovered on November 3
+        held(
+            case("0999", usd(700), opened=datetime(2026, 10, 28, 9, tzinfo=UTC), paid_at=nov(3)),
+            reminders(sent(0, "email", datetime(2026, 10, 29, 9, tzinfo=UTC))),
+        ),
+        # merged into another case: never counted
+        held(replace(case("pi_9Z", usd(999), opened=nov(2)), merged_into="1001")),
     ]
-    figures = compute(cases)
-    assert figures.outstanding == (Money("EUR", 9_900), Money("USD", 12_550))
-    assert figures.recovered == (Money("EUR", 500), Money("JPY", 12_000))
-    assert figures.cases == 5
 
 
-def test_cancelled_cases_count_by_state_but_owe_and_recover_nothing() -> None:
-    figures = compute(
-        [
-            (case("1", Money("USD", 5_000), cancelled_at=MONDAY + timedelta(hours=3)), None),
-            (case("2", Money("USD", 7_000)), reminders(status=DunningStatus.HELD)),
-        ]
-    )
-    assert figures.outstanding == (Money("USD", 7_000),)
-    assert figures.recovered == ()
-    assert figures.by_state == {"cancelled": 1, "open": 1}
-    assert figures.by_reminders == {"held": 1, "none": 1}
+def money(minor: int, currency: str = "USD") -> dict[str, Any]:
+    return views.money(Money(currency, minor)) or {}
 
 
-def test_recovery_rate_is_per_week_of_opening_with_empty_weeks_kept() -> None:
-    week2 = MONDAY + timedelta(days=14, hours=5)
-    figures = compute(
-        [
-            (case("1", Money("USD", 100), paid_at=MONDAY + timedelta(days=20)), None),
-            (case("2", Money("USD", 100), opened=MONDAY + timedelta(days=6)), None),
-            (case("3", Money("USD", 100), opened=week2, paid_at=week2 + timedelta(days=1)), None),
-        ]
-    )
-    assert [(w.monday, w.opened, w.recovered) for w in figures.weeks] == [
-        (date(2026, 11, 2), 2, 1),
-        (date(2026, 11, 9), 0, 0),
-        (date(2026, 11, 16), 1, 1),
+NOVEMBER = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+
+
+def test_every_figure_of_a_month_in_its_default_currency() -> None:
+    # Given November's cases in two currencies (ten in USD, two in EUR)
+    cases = a_month_of_cases()
+    # When the figures of November are computed, in no currency named
+    found = compute(cases, start=NOVEMBER[0], end=NOVEMBER[1])
+    shown = views.figures(found, *NOVEMBER)
+    # Then they are in USD, the currency most cases opened in
+    assert shown["currency"] == "USD"
+    assert shown["currencies"] == ["EUR", "USD"]
+    assert shown["cases"] == 10  # 1001-1009 and the Stripe charge; not October's, not merged
+    # outstanding: 1001 and 1002; the unlinked charge for 1002 is shown apart
+    assert (shown["outstanding"], shown["outstanding_cases"]) == (money(10_000 + 608_600), 2)
+    assert (shown["unlinked_stripe"], shown["unlinked_stripe_cases"]) == (money(608_600), 1)
+    assert (shown["fraud_flagged"], shown["fraud_flagged_cases"]) == (money(25_000), 1)
+    assert (shown["written_off"], shown["written_off_cases"]) == (money(8_000), 1)
+    # recovered: paid after the first message (1006, 1007, 1008); 1005 paid before any
+    assert (shown["recovered"], shown["recovered_cases"]) == (money(12_000 + 30_000 + 50_000), 3)
+    assert (shown["self_cured"], shown["self_cured_cases"]) == (money(4_000), 1)
+    # contacted: 1001, 1004, 1006, 1007, 1008 (1009's only step has an unknown outcome)
+    assert shown["contacted_cases"] == 5
+    assert shown["recovery_rate"] == 3 / 5
+    assert shown["by_state"] == {"open": 4, "paid": 4, "cancelled": 1, "written_off": 1}
+    assert shown["conversion_window_days"] == 7
+    # step 1 emails: 1001, 1004, 1006, 1007, 1008; paid within 7 days: 1006 (2 days), 1007
+    # (5 days); 1008 paid after 17. The step 2 SMS: 1007, paid 2 days later.
+    assert shown["conversion"] == [
+        {
+            "step": 1,
+            "channel": "email",
+            "template": "friendly_reminder",
+            "sent": 5,
+            "paid_within": 2,
+            "rate": 2 / 5,
+        },
+        {
+            "step": 2,
+            "channel": "sms",
+            "template": "sms_nudge",
+            "sent": 1,
+            "paid_within": 1,
+            "rate": 1.0,
+        },
     ]
-    assert [w.rate for w in figures.weeks] == [0.5, None, 1.0]
+    # money recovered by the day paid, every day of November (October's case paid on Nov 3)
+    recovered_days = shown["recovered_over_time"]
+    assert [p["day"] for p in recovered_days] == [f"2026-11-{d:02d}" for d in range(1, 31)]
+    assert {p["day"][-2:]: (p["amount"], p["cases"]) for p in recovered_days if p["cases"]} == {
+        "03": (money(70_000), 1),
+        "05": (money(12_000), 1),
+        "08": (money(30_000), 1),
+        "20": (money(50_000), 1),
+    }
+    assert recovered_days[0] == {"day": "2026-11-01", "amount": money(0), "cases": 0}
+    opened_days = shown["opened_over_time"]
+    assert [p["day"] for p in opened_days] == [p["day"] for p in recovered_days]
+    assert {p["day"][-2:]: (p["cases"], p["amount"]) for p in opened_days if p["cases"]} == {
+        "02": (5, money(10_000 + 4_000 + 12_000 + 30_000 + 50_000)),
+        "03": (2, money(608_600 * 2)),
+        "04": (2, money(25_000 + 8_000)),
+        "05": (1, money(6_000)),
+    }
+    assert shown["cohorts"] == [
+        {"month": "2026-11", "opened": 10, "recovered": 3, "self_cured": 1, "rate": 0.3}
+    ]
+    assert set(shown["definitions"]) >= {"outstanding", "recovered_over_time", "cohorts"}
 
 
-def test_a_payment_is_credited_to_the_last_reminder_sent_before_it() -> None:
-    paid = MONDAY + timedelta(days=5)
-    chased = reminders(
-        sent(0, "email", MONDAY + timedelta(days=1)),
-        sent(1, "sms", MONDAY + timedelta(days=4)),
-        sent(2, "email", paid + timedelta(hours=1)),  # after the payment: not the cause
-    )
-    figures = compute(
-        [
-            (case("1", Money("USD", 4_000), paid_at=paid), chased),
-            (case("2", Money("EUR", 1_000), paid_at=paid), chased),
-            (case("3", Money("USD", 500), paid_at=MONDAY + timedelta(hours=2)), reminders()),
-            (case("4", Money("USD", 900)), chased),
-        ]
-    )
-    assert [(o.step, o.channel, o.cases, o.recovered) for o in figures.by_step] == [
-        (None, None, 1, (Money("USD", 500),)),
-        (2, "sms", 2, (Money("EUR", 1_000), Money("USD", 4_000))),
+def test_the_other_currency_when_asked_for() -> None:
+    found = compute(a_month_of_cases(), start=NOVEMBER[0], end=NOVEMBER[1], currency="EUR")
+    shown = views.figures(found, *NOVEMBER)
+    assert (shown["currency"], shown["currencies"], shown["cases"]) == ("EUR", ["EUR", "USD"], 2)
+    assert (shown["outstanding"], shown["outstanding_cases"]) == (money(90_000, "EUR"), 1)
+    assert (shown["self_cured"], shown["self_cured_cases"]) == (money(5_000, "EUR"), 1)
+    assert (shown["recovered"], shown["recovered_cases"]) == (money(0, "EUR"), 0)
+    assert shown["recovery_rate"] is None  # nobody contacted
+    assert shown["by_state"] == {"open": 1, "paid": 1, "cancelled": 0, "written_off": 0}
+    assert shown["cohorts"] == [
+        {"month": "2026-11", "opened": 2, "recovered": 0, "self_cured": 1, "rate": 0.0}
     ]
 
 
-def test_a_period_selects_the_cases_opened_in_it() -> None:
-    early = case("1", Money("USD", 100), opened=MONDAY - timedelta(days=30))
-    inside = case("2", Money("USD", 200))
-    late = case("3", Money("USD", 400), opened=MONDAY + timedelta(days=30))
-    merged = replace(case("4", Money("USD", 800)), merged_into="2")
-    figures = compute(
-        [(c, None) for c in (early, inside, late, merged)],
-        start=MONDAY - timedelta(days=1),
-        end=MONDAY + timedelta(days=1),
+def test_all_time_counts_every_cohort_and_charts_the_days_with_data() -> None:
+    found = compute(a_month_of_cases())
+    assert found.cases == 11  # October's case too
+    assert found.recovered.minor == 162_000
+    assert [(c.month, c.opened, c.recovered) for c in found.cohorts] == [
+        (date(2026, 10, 1), 1, 1),
+        (date(2026, 11, 1), 10, 3),
+    ]
+    # from the first day with data (Oct 28) to the last (Nov 20)
+    days = [p.day for p in found.opened_over_time]
+    assert (days[0], days[-1], len(days)) == (date(2026, 10, 28), date(2026, 11, 20), 24)
+    # October's step 1 email counts too (paid 5 days after it): 6 sent, 3 paid within 7 days
+    assert found.conversion[0].sent == 6 and found.conversion[0].paid_within == 3
+
+
+def test_a_payment_exactly_at_the_end_of_the_window_converts_and_a_second_later_not() -> None:
+    email = sent(0, "email", nov(3))
+    week = rollup.CONVERSION_WINDOW
+    on_time = held(case("1", usd(10), opened=nov(2), paid_at=nov(3) + week), reminders(email))
+    late = held(
+        case("2", usd(10), opened=nov(2), paid_at=nov(3) + week + timedelta(seconds=1)),
+        reminders(email),
     )
-    assert figures.cases == 1
-    assert figures.outstanding == (Money("USD", 200),)
+    (conversion,) = compute([on_time, late]).conversion
+    assert (conversion.sent, conversion.paid_within) == (2, 1)
 
 
-def test_no_cases_give_empty_figures() -> None:
-    figures = compute([])
-    assert (figures.cases, figures.outstanding, figures.weeks, figures.by_step) == (0, (), (), ())
+def test_a_paid_case_stays_paid_when_it_had_been_written_off() -> None:
+    # A customer who paid after the write-off: paid, and recovered, not written off
+    paid = held(
+        case("1", usd(10), opened=nov(2), paid_at=nov(25)),
+        reminders(sent(0, "email", nov(3))),
+        referrals=WRITTEN_OFF,
+    )
+    found = compute([paid])
+    assert found.by_state == {"open": 0, "paid": 1, "cancelled": 0, "written_off": 0}
+    assert (found.written_off.cases, found.recovered.cases) == (0, 1)
+
+
+def test_no_cases_give_no_currency_and_empty_figures() -> None:
+    found = compute([])
+    assert (found.currency, found.currencies, found.cases, found.conversion) == (None, (), 0, ())
+    shown = views.figures(found, None, None)
+    assert shown["outstanding"] is None and shown["recovered_over_time"] == []
+
+
+def test_every_figure_has_a_definition_listed_in_the_docs() -> None:
+    from pathlib import Path
+
+    shown = views.figures(compute(a_month_of_cases()), None, None)
+    figures_keys = {
+        key
+        for key in shown
+        if key not in ("from", "to", "currencies", "definitions", "conversion_window_days")
+        and not key.endswith("_cases")
+    } | {"contacted_cases"}
+    assert figures_keys == set(DEFINITIONS)
+    docs = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
+    for key, line in DEFINITIONS.items():
+        assert f"| `{key}` | {line} |" in docs, key
 
 
 # ------------------------------------------------------------------------------- rollups
@@ -145,40 +303,56 @@ CURRENCIES = ("USD", "EUR", "JPY")
 
 
 @st.composite
-def case_histories(draw: st.DrawFn) -> tuple[list[tuple[Case, Dunning | None]], ...]:
-    """A case's states over its life (opened, reminded, then maybe paid or cancelled), as the
-    store writes them one after another."""
+def case_histories(draw: st.DrawFn) -> tuple[StoredCase, ...]:
+    """A case's states over its life as the store writes them one after another: opened,
+    reminded (a message's outcome sometimes unknown), maybe flagged as fraud or written off,
+    then maybe paid or cancelled (a payment at times far outside the conversion window)."""
     case_id = str(draw(st.integers(1, 10**6)))
     owed = Money(draw(st.sampled_from(CURRENCIES)), draw(st.integers(0, 10**6)))
+    linked = draw(st.booleans()) or draw(st.booleans())
     opened = MONDAY + timedelta(days=draw(st.integers(0, 40)), minutes=draw(st.integers(0, 1439)))
     messages = tuple(
-        sent(step, draw(st.sampled_from(("email", "sms"))), opened + timedelta(days=step + 1))
+        sent(
+            step,
+            draw(st.sampled_from(("email", "sms"))),
+            opened + timedelta(days=step * draw(st.integers(1, 5)) + 1),
+            draw(st.sampled_from(("friendly_reminder", "final_notice"))),
+            draw(st.sampled_from(("sent", "sent", "unknown"))),
+        )
         for step in range(draw(st.integers(0, 3)))
     )
     end = draw(st.sampled_from(("open", "paid", "cancelled")))
-    after = timedelta(days=draw(st.integers(0, 6)), hours=draw(st.integers(0, 23)))
-    first = case(case_id, owed, opened=opened)
-    states: list[tuple[Case, Dunning | None]] = [(first, reminders(status=DunningStatus.SCHEDULED))]
-    states.append((first, reminders(*messages, status=DunningStatus.SCHEDULED)))
-    if end == "paid":
+    after = timedelta(days=draw(st.integers(0, 20)), hours=draw(st.integers(0, 23)))
+    first = case(case_id, owed, opened=opened, linked=linked)
+    states = [held(first, reminders(status=DunningStatus.SCHEDULED))]
+    states.append(held(first, reminders(*messages, status=DunningStatus.SCHEDULED)))
+    screening = referrals = None
+    turn = draw(st.sampled_from(("none", "none", "fraud", "written_off")))
+    if turn == "fraud":
+        screening = FRAUD
         states.append(
-            (case(case_id, owed, opened=opened, paid_at=opened + after), reminders(*messages))
+            held(first, reminders(*messages, status=DunningStatus.FLAGGED), screening=FRAUD)
         )
+    elif turn == "written_off":
+        referrals = WRITTEN_OFF
+        states.append(held(first, reminders(*messages), referrals=WRITTEN_OFF))
+    closed = None
+    if end == "paid":
+        closed = case(case_id, owed, opened=opened, paid_at=opened + after, linked=linked)
     elif end == "cancelled":
-        closed = case(case_id, owed, opened=opened, cancelled_at=opened + after)
-        states.append((closed, reminders(*messages)))
+        closed = case(case_id, owed, opened=opened, cancelled_at=opened + after, linked=linked)
+    if closed is not None:
+        states.append(held(closed, reminders(*messages), screening=screening, referrals=referrals))
     return tuple(states)
 
 
-def _summed(
-    histories: list[tuple[tuple[Case, Dunning | None], ...]],
-) -> list[tuple[Any, dict[str, int]]]:
+def _summed(histories: list[tuple[StoredCase, ...]]) -> list[tuple[Any, dict[str, int]]]:
     """The rollup items the store would hold after writing every state of every case."""
     items: dict[Any, dict[str, int]] = {}
     for history in histories:
         before = None
         for state in history:
-            after = rollup.contribution(*state)
+            after = parts(state)
             for key, counters in rollup.delta(before, after).items():
                 into = items.setdefault(key, {})
                 for name, value in counters.items():
@@ -187,34 +361,74 @@ def _summed(
     return list(items.items())
 
 
+def _as_months(rows: list[tuple[Any, dict[str, int]]]) -> list[tuple[Any, dict[str, int]]]:
+    """The same rows as a fold leaves them: each month's days summed in its month's row."""
+    months: dict[Any, dict[str, int]] = {}
+    for key, counters in rows:
+        month = rollup.RollupKey(rollup.month_of(key.day), key.currency)
+        into = months.setdefault(month, {})
+        for name, value in rollup.by_day(key.day, counters).items():
+            into[name] = into.get(name, 0) + value
+    return list(months.items())
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(case_histories(), max_size=12, unique_by=lambda h: h[0][0].case_id))
+@given(
+    st.lists(case_histories(), max_size=12, unique_by=lambda h: h[0].case.case_id),
+    st.sampled_from((None, *CURRENCIES)),
+)
 def test_rollups_written_case_by_case_sum_to_the_figures_of_the_cases(
-    histories: list[tuple[tuple[Case, Dunning | None], ...]],
+    histories: list[tuple[StoredCase, ...]], currency: str | None
 ) -> None:
     # Given cases written state after state, each write adding its delta to the rollups
     rows = _summed(histories)
     finals = [history[-1] for history in histories]
     # When the figures are read from the rollups / Then they equal those of the cases
-    assert from_rollups(rows) == compute(finals)
-    # and a period of whole UTC days reads only those days' rollups, the same cohort
-    start, end = MONDAY + timedelta(days=7), MONDAY + timedelta(days=21)
+    assert from_rollups(rows, currency=currency) == compute(finals, currency=currency)
+    # also once folded into months (the daily series kept by day)
+    assert from_rollups(_as_months(rows), currency=currency) == compute(finals, currency=currency)
+    # and a period of whole UTC days reads only those days' rollups: the cohort opened in
+    # it, the payments made in it
+    start = MONDAY.replace(hour=0) + timedelta(days=7)
+    end = start + timedelta(days=14)
     in_period = [(k, c) for k, c in rows if start.date() <= k.day < end.date()]
-    start_day = start.replace(hour=0, minute=0)
-    end_day = end.replace(hour=0, minute=0)
-    assert from_rollups(in_period) == compute(finals, start=start_day, end=end_day)
+    expected = compute(finals, start=start, end=end, currency=currency)
+    assert from_rollups(in_period, start=start, end=end, currency=currency) == expected
 
 
 def test_a_merged_case_leaves_the_figures_it_was_counted_in() -> None:
-    # Given an open case counted in the figures
-    opened = case("1", Money("USD", 5_000))
-    counted = rollup.contribution(opened, None)
+    # Given a recovered case counted in the figures (its opening day and its payment day)
+    paid = held(
+        case("1", Money("USD", 5_000), paid_at=MONDAY + timedelta(days=2)),
+        reminders(sent(0, "email", MONDAY + timedelta(days=1))),
+    )
+    counted = parts(paid)
+    assert len(counted) == 2
     # When it is merged into another case
-    merged = replace(opened, merged_into="2")
-    change = rollup.delta(counted, rollup.contribution(merged, None))
-    # Then its contribution is taken back whole
-    assert counted is not None
-    assert change == {counted[0]: {name: -value for name, value in counted[1].items()}}
+    merged = replace(paid, case=replace(paid.case, merged_into="2"))
+    change = rollup.delta(counted, parts(merged))
+    # Then its contribution is taken back whole, from both days
+    assert change == {
+        key: {name: -value for name, value in counters.items()} for key, counters in counted.items()
+    }
+
+
+def test_a_write_off_moves_the_amount_out_of_outstanding_and_nothing_else() -> None:
+    opened = held(
+        case("1", Money("USD", 5_000)), reminders(status=DunningStatus.AWAITING_ESCALATION)
+    )
+    written_off = replace(opened, referrals=WRITTEN_OFF)
+    change = rollup.delta(parts(opened), parts(written_off))
+    assert change == {
+        rollup.RollupKey(MONDAY.date(), "USD"): {
+            "state:open": -1,
+            "state:written_off": 1,
+            "outstanding": -5_000,
+            "outstanding_cases": -1,
+            "written_off": 5_000,
+            "written_off_cases": 1,
+        }
+    }
 
 
 # ------------------------------------------------------------------- rollups, folded
@@ -231,11 +445,11 @@ def timelines(draw: st.DrawFn) -> list[tuple[datetime, str, Any]]:
     often just after a fold and often in the hours after their opening day's fold is due;
     more folds and dashboard reads of random periods at random times in between."""
     histories = draw(
-        st.lists(case_histories(), min_size=1, max_size=8, unique_by=lambda h: h[0][0].case_id)
+        st.lists(case_histories(), min_size=1, max_size=8, unique_by=lambda h: h[0].case.case_id)
     )
     events: list[tuple[datetime, str, Any]] = []
     for history in histories:
-        first = history[0][0].opened_at
+        first = history[0].case.opened_at
         assert first is not None
         later = st.one_of(st.integers(0, 24 * 20), st.integers(25, 68))  # hours after opening
         offsets = sorted(draw(st.lists(later, min_size=len(history), max_size=len(history))))
@@ -284,7 +498,7 @@ def _write_rollups(shop: str, case_id: str, delta: Any, writer_clock: datetime) 
 
 
 @settings(
-    max_examples=30,
+    max_examples=15,  # each example writes up to 40 case states through moto
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -297,18 +511,16 @@ def test_rollups_folded_at_random_points_sum_to_the_figures_of_the_cases(
     from recoup.store import rollups
 
     shop = f"fold-{next(_SHOPS)}.myshopify.com"
-    current: dict[str, tuple[Case, Dunning | None]] = {}
+    current: dict[str, StoredCase] = {}
     # Given case changes written as they happen (late changes to days folded long before
     # among them), folds at random points, and writers whose clocks are off
     for at, kind, what in timeline:
         if kind == "write":
             state, before, skew = what
-            change = rollup.delta(
-                rollup.contribution(*before) if before else None, rollup.contribution(*state)
-            )
+            change = rollup.delta(parts(before) if before else None, parts(state))
             if change:
-                _write_rollups(shop, state[0].case_id, change, at + skew)
-            current[state[0].case_id] = state
+                _write_rollups(shop, state.case.case_id, change, at + skew)
+            current[state.case.case_id] = state
         elif kind == "fold":
             rollups.fold(shop, now=at)
         else:

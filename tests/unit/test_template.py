@@ -661,10 +661,11 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
     grants = _grants(resources, "SchedulerFunctionRole")
     # When they are grouped by service
     services = {action.partition(":")[0] for action, _ in grants}
-    # Then it may Query the `due` index, read and write its cursor item in the table, and
-    # send to the reminder, escalation and hand-over queues
+    # Then it may Query the `due` index and the notice registry, read and write its cursor
+    # item in the table, and send to the reminder, escalation and hand-over queues
     assert {g for g in grants if g[0].startswith(("dynamodb:", "sqs:"))} == {
         ("dynamodb:Query", "<Table.Arn>/index/due"),
+        ("dynamodb:Query", "<Table.Arn>"),
         ("dynamodb:GetItem", "<Table.Arn>"),
         ("dynamodb:PutItem", "<Table.Arn>"),
         ("sqs:SendMessage", "<ReminderQueue.Arn>"),
@@ -679,6 +680,17 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
     ]
     assert cursor_statement["Condition"] == {
         "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SCHEDULER"]}
+    }
+    # and the table's Query only under the notice registry's partition keys
+    (registry_statement,) = [
+        s
+        for role_id, s in _iam_statements(resources)
+        if role_id == "SchedulerFunctionRole"
+        and _as_list(s["Action"]) == ["dynamodb:Query"]
+        and "Condition" in s
+    ]
+    assert registry_statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["NOTIFY#*"]}
     }
     # and otherwise only decrypt with the data key
     assert services == {"dynamodb", "sqs", "kms"}
@@ -745,7 +757,8 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
     expected = {
         "EventWorkerFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/*"},
         "SchedulerFunctionRole": {"<Table.Arn>/index/due", "<Table.Arn>"},
-        "SenderFunctionRole": {"<Table.Arn>"},
+        # a merchant's notice finds what waits through the shop index (`N#` keys)
+        "SenderFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/shop"},
         "FeedbackFunctionRole": {"<Table.Arn>"},
         "UnsubscribeFunctionRole": {"<Table.Arn>"},
         "PayLinkFunctionRole": {"<Table.Arn>"},
@@ -1198,7 +1211,7 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         # public-base-url: links and OAuth redirects (a String, no decryption)
         "SenderFunctionRole": {"link-signing-secret", "identity-hash-key", "public-base-url"},
         # the pay link makes the Checkout Session on the click
-        "PayLinkFunctionRole": {"link-signing-secret", "stripe-api-key"},
+        "PayLinkFunctionRole": {"link-signing-secret", "stripe-api-key", "identity-hash-key"},
         "FeedbackFunctionRole": {"identity-hash-key"},
         "UnsubscribeFunctionRole": {"link-signing-secret"},
         # Stripe Connect: the callback exchanges the code, the admin API starts and revokes
@@ -1214,8 +1227,8 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "PrivacyFunctionRole": {"identity-hash-key"},
         "EscalationFunctionRole": {"identity-hash-key"},
         # shops' hand-over secrets, one parameter per shop and secret_ref under this prefix
-        "HandOverFunctionRole": {"handover/*"},
-        "ReferralReportFunctionRole": {"handover/*"},
+        "HandOverFunctionRole": {"handover/*", "identity-hash-key"},
+        "ReferralReportFunctionRole": {"handover/*", "identity-hash-key"},
     }
     names = {"Stage": "dev"}
     environments = _environments(resources)

@@ -1,184 +1,200 @@
-// Cases: a filterable, paginated list, and one case's timeline with the actions its state allows.
+// Cases: search, sort and filters (the URL keeps them), bulk hold / resume / approve, a CSV of
+// what the filters select, and "Load more" pages.
 
-import { api, ApiError } from "./api.js";
-import { badge, banner, card, h, humanize, replace } from "./dom.js";
+import { badge, fieldError, h, humanize, options, problemPage, replace, table } from "./dom.js";
 import { date, dateTime, money } from "./format.js";
 
-const STATES = ["", "open", "held", "flagged", "scheduled", "awaiting_escalation", "paid", "cancelled"];
-const RISKS = ["", "low", "review", "high", "unscored", "none"];
-const FILTERS = ["state", "risk", "min_amount", "max_amount", "older_than_days"];
-const ACTION_LABELS = {
-  approve: "Approve",
-  confirm_fraud: "Confirm fraud",
-  hold: "Hold reminders",
-  resume: "Resume reminders",
-  "refer:agency": "Refer to agency",
-  "refer:legal": "Refer to legal",
-  write_off: "Write off",
-  reopen: "Reopen",
+const STATES = ["open", "paid", "cancelled", "written_off", "referred", "scheduled", "held", "flagged", "awaiting_escalation", "not_chased", "stopped"];
+const RISKS = ["low", "review", "high", "unscored", "none"];
+const SORTS = { opened_desc: "Newest first", opened_asc: "Oldest first", owed_desc: "Owed: most first", owed_asc: "Owed: least first" };
+const FILTERS = ["q", "sort", "state", "risk", "currency", "min_amount", "max_amount"];
+const BULK = {
+  hold: { label: "Hold reminders", done: "held", consequence: "No reminder is sent to these customers until you resume them." },
+  resume: { label: "Resume reminders", done: "resumed", consequence: "Reminders start again where each case stopped, within quiet hours and caps." },
+  approve: { label: "Approve", done: "approved", consequence: "These orders are cleared by the fraud check and their reminders run." },
 };
-const CRITICAL = new Set(["confirm_fraud", "write_off"]);
+const BULK_MAX = 50;
+const PAGE_SIZE = 25; // a `limit` in the address (1-100) sets another
 
-export async function renderCases(view, params) {
-  const query = new URLSearchParams();
-  for (const name of [...FILTERS, "cursor"]) if (params.get(name)) query.set(name, params.get(name));
-  query.set("limit", "25");
-  const page = await api("GET", `/cases?${query}`);
-  const previous = (params.get("back") || "").split("|").filter(Boolean);
+export async function render(root, ctx) {
+  const query = ctx.query;
+  const filters = new URLSearchParams();
+  for (const name of FILTERS) if (query.get(name)) filters.set(name, query.get(name));
+  const size = Math.min(Math.max(Number(query.get("limit")) || PAGE_SIZE, 1), 100);
+  const [first, figures] = await Promise.all([
+    ctx.api.get(`/cases?${withLimit(filters, size)}`),
+    ctx.api.get("/figures"), // the currencies the shop has cases in
+  ]);
+  if (ctx.api.failed(first) && !first.field) {
+    problemPage(root, "Cases", first);
+    return;
+  }
+  const currencies = ctx.api.failed(figures) ? [] : figures.currencies || [];
+  const selected = new Set();
 
-  const form = h("form", { class: "card form-row", id: "filters", onsubmit: (e) => {
-    e.preventDefault();
+  // ---- filters
+  const field = {
+    q: h("s-text-field", { label: "Search", name: "q", value: query.get("q") || "", placeholder: "Order number, email or customer name", details: "At least 2 characters" }),
+    sort: h("s-select", { label: "Sort", name: "sort", value: query.get("sort") || "opened_desc" }, options(Object.keys(SORTS), query.get("sort") || "opened_desc", SORTS)),
+    state: h("s-select", { label: "State", name: "state", value: query.get("state") || "" }, h("s-option", { value: "" }, "Any"), options(STATES, query.get("state"))),
+    risk: h("s-select", { label: "Risk", name: "risk", value: query.get("risk") || "" }, h("s-option", { value: "" }, "Any"), options(RISKS, query.get("risk"))),
+    currency: h("s-select", { label: "Currency", name: "currency", value: query.get("currency") || "" }, h("s-option", { value: "" }, "Any"),
+      options([...new Set([...currencies, ...(query.get("currency") ? [query.get("currency")] : [])])], query.get("currency"), Object.fromEntries(currencies.map((c) => [c, c])))),
+    min_amount: h("s-text-field", { label: "Owed at least", name: "min_amount", value: query.get("min_amount") || "", details: "Choose a currency first" }),
+    max_amount: h("s-text-field", { label: "Owed at most", name: "max_amount", value: query.get("max_amount") || "" }),
+  };
+  const amountsAllowed = () => {
+    const off = !field.currency.value;
+    field.min_amount.disabled = off;
+    field.max_amount.disabled = off;
+    field.min_amount.setAttribute("details", off ? "Choose a currency first" : `In ${field.currency.value}, e.g. 50.00`);
+    if (off) { field.min_amount.value = ""; field.max_amount.value = ""; }
+  };
+  field.currency.addEventListener("change", amountsAllowed);
+  const apply = () => {
     const next = new URLSearchParams();
     for (const name of FILTERS) {
-      const value = form.elements[name].value.trim();
-      if (value) next.set(name, value);
+      const value = String(field[name].value || "").trim();
+      if (value && !(name === "sort" && value === "opened_desc")) next.set(name, value);
     }
-    window.location.hash = `#/cases?${next}`;
-  } },
-  select("state", "State", STATES, params.get("state")),
-  select("risk", "Risk", RISKS, params.get("risk")),
-  input("min_amount", "Owed at least", params.get("min_amount")),
-  input("max_amount", "Owed at most", params.get("max_amount")),
-  input("older_than_days", "Opened over (days) ago", params.get("older_than_days")),
-  h("button", { class: "button button-primary", type: "submit" }, "Filter"));
+    ctx.navigate(`/app/cases${next.size ? `?${next}` : ""}`);
+  };
+  field.q.addEventListener("keydown", (e) => { if (e.key === "Enter") apply(); });
+  const filterForm = h("s-section", { id: "case-filters", heading: "Find cases" },
+    h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(min(100%, 140px), 1fr))", gap: "base" },
+      h("div", { class: "span-2" }, field.q), field.sort, field.state, field.risk, field.currency, field.min_amount, field.max_amount),
+    h("s-stack", { direction: "inline", gap: "small" },
+      h("s-button", { variant: "primary", id: "apply-filters", onclick: apply }, "Apply filters"),
+      h("s-button", { href: "/app/cases", id: "clear-filters" }, "Clear")));
 
-  const rows = page.cases.map((c) => h("tr", {
-    class: "clickable", "data-case": c.id, tabindex: "0",
-    onclick: () => { window.location.hash = `#/cases/${encodeURIComponent(c.id)}`; },
-    onkeydown: (e) => { if (e.key === "Enter") window.location.hash = `#/cases/${encodeURIComponent(c.id)}`; },
-  },
-  h("td", {}, h("strong", {}, c.order_name)),
-  h("td", {}, c.customer),
-  h("td", { class: "numeric" }, money(c.amount_owed)),
-  h("td", {}, badge(c.status)),
-  h("td", {}, c.reminders ? badge(c.reminders.status) : "—"),
-  h("td", {}, c.risk && c.risk.level ? badge(c.risk.level, `${humanize(c.risk.level)} · ${c.risk.score}`) : "—"),
-  h("td", {}, referralBadge(c.referral)),
-  h("td", {}, date(c.opened_at))));
+  // ---- table
+  const body = h("s-table-body", {});
+  const more = h("s-button", { id: "load-more" }, "Load more");
+  const count = h("s-text", { id: "case-count" });
+  const bulkBar = h("s-stack", { direction: "inline", gap: "small", alignItems: "center", id: "bulk-actions", class: "bulk-bar", hidden: true });
+  const allBox = h("s-checkbox", { accessibilityLabel: "Select all cases shown", id: "select-all" });
+  let shown = [];
+  let cursor = null;
 
-  const here = params.get("cursor") || "";
-  const pager = h("nav", { class: "pagination", "aria-label": "Pages" },
-    h("button", { class: "button", id: "previous-page", disabled: previous.length === 0 && !here, onclick: () => {
-      const back = [...previous];
-      const cursor = back.pop() || "";
-      go(params, cursor, back);
-    } }, "Previous"),
-    h("button", { class: "button", id: "next-page", disabled: !page.next_cursor, onclick: () => {
-      go(params, page.next_cursor, [...previous, here || "start"]);
-    } }, "Next"));
+  function drawBulk() {
+    replace(bulkBar, h("s-text", { type: "strong" }, `${selected.size} selected`),
+      Object.entries(BULK).map(([action, b]) => h("s-button", { "data-bulk": action, onclick: () => bulk(action) }, b.label)));
+    bulkBar.hidden = selected.size === 0;
+    allBox.checked = shown.length > 0 && shown.every((c) => selected.has(c.id));
+  }
 
-  replace(view,
-    h("div", { class: "page-header" }, h("h1", {}, "Cases")),
-    h("div", { class: "layout" }, form,
-      h("section", { class: "card table-card" },
-        rows.length
-          ? h("table", { class: "data-table", id: "cases-table" },
-            h("thead", {}, h("tr", {}, ["Order", "Customer", "Owed", "Status", "Reminders", "Risk", "Referral", "Opened"]
-              .map((t, i) => h("th", { class: i === 2 ? "numeric" : null, scope: "col" }, t)))),
-            h("tbody", {}, rows))
-          : h("p", { class: "empty", style: "padding:16px" }, "No cases match."),
-        pager)));
-}
+  function addRows(rows) {
+    shown = shown.concat(rows);
+    for (const c of rows) body.append(caseRow(c, selected, drawBulk));
+    count.textContent = `${shown.length} case${shown.length === 1 ? "" : "s"} shown`;
+  }
 
-function go(params, cursor, back) {
-  const next = new URLSearchParams();
-  for (const name of FILTERS) if (params.get(name)) next.set(name, params.get(name));
-  if (cursor && cursor !== "start") next.set("cursor", cursor);
-  if (back.length) next.set("back", back.join("|"));
-  window.location.hash = `#/cases?${next}`;
-}
+  async function bulk(action) {
+    const ids = [...selected];
+    const b = BULK[action];
+    const ok = await ctx.confirm({
+      heading: `${b.label}: ${ids.length} case${ids.length === 1 ? "" : "s"}?`,
+      body: b.consequence, confirmLabel: `${b.label} (${ids.length})`,
+    });
+    if (!ok) return;
+    const results = [];
+    for (let i = 0; i < ids.length; i += BULK_MAX) { // the API takes 50 cases a request
+      const answer = await ctx.api.post("/cases/actions", { action, case_ids: ids.slice(i, i + BULK_MAX) });
+      if (ctx.api.failed(answer)) { ctx.toast(answer.message, { error: true }); break; }
+      results.push(...answer.results);
+    }
+    if (!results.length) return;
+    const refused = results.filter((r) => !r.ok);
+    const done = results.length - refused.length;
+    ctx.toast(refused.length
+      ? `${done} ${b.done}; ${refused.length} could not be: ${refused.map((r) => `${titleOf(shown, r.id)}: ${r.message}`).join("; ")}`
+      : `${done} case${done === 1 ? "" : "s"} ${b.done}`, { error: refused.length > 0 });
+    await render(root, ctx);
+  }
 
-function select(name, label, values, current) {
-  const id = `filter-${name}`;
-  return h("div", { class: "field" }, h("label", { for: id }, label),
-    h("select", { id, name }, values.map((v) => h("option", { value: v, selected: v === (current || "") }, v ? humanize(v) : "Any"))));
-}
-
-function input(name, label, current) {
-  const id = `filter-${name}`;
-  return h("div", { class: "field" }, h("label", { for: id }, label),
-    h("input", { id, name, type: "text", inputmode: "decimal", value: current || "", size: 8 }));
-}
-
-export async function renderCase(view, caseId, notice = null) {
-  const c = await api("GET", `/cases/${encodeURIComponent(caseId)}`);
-  const note = h("textarea", { id: "action-note", "aria-label": "Note (optional)", placeholder: "Note (optional): why" });
-  const status = h("div", { id: "action-status" });
-  const held = c.reminders && c.reminders.status === "held";
-  // A referral names its kind: "refer" becomes one button per kind.
-  const choices = c.actions.flatMap((action) => action === "refer" ? ["refer:agency", "refer:legal"] : [action]);
-  const buttons = choices.map((choice) => {
-    const [action, kind] = choice.split(":");
-    const label = ACTION_LABELS[choice] || humanize(action);
-    return h("button", {
-      class: `button ${action === "approve" ? "button-primary" : CRITICAL.has(action) ? "button-critical" : ""}`,
-      "data-action": choice,
-      onclick: async () => {
-        try {
-          const body = kind ? { action, kind, note: note.value } : { action, note: note.value };
-          await api("POST", `/cases/${encodeURIComponent(c.id)}/actions`, body);
-          await renderCase(view, c.id, `${label}: done.`);
-        } catch (error) {
-          replace(status, banner("critical", error instanceof ApiError ? error.message : String(error)));
-        }
-      },
-    }, label);
+  allBox.addEventListener("change", () => {
+    for (const c of shown) { if (allBox.checked) selected.add(c.id); else selected.delete(c.id); }
+    for (const box of body.querySelectorAll("s-checkbox")) box.checked = allBox.checked;
+    drawBulk();
+  });
+  more.addEventListener("click", async () => {
+    more.loading = true;
+    const page = await ctx.api.get(`/cases?${withLimit(filters, size, cursor)}`);
+    more.loading = false;
+    if (ctx.api.failed(page)) { ctx.toast(page.message, { error: true }); return; }
+    addRows(page.cases);
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
   });
 
-  replace(view,
-    h("div", { class: "page-header" },
-      h("div", {}, h("a", { href: "#/cases" }, "← Cases"),
-        h("h1", {}, `${c.order_name} · ${c.customer}`)),
-      h("div", { class: "button-group" }, badge(c.status, `Case ${humanize(c.status)}`),
-        c.reminders ? h("span", { id: "reminder-status" }, badge(c.reminders.status, `Reminders ${humanize(c.reminders.status)}`)) : null,
-        c.risk && c.risk.level ? badge(c.risk.level, `Risk ${humanize(c.risk.level)} · ${c.risk.score}`) : null)),
-    h("div", { class: "layout" },
-      notice ? banner("success", notice) : null,
-      held ? banner("warning", h("strong", {}, "Reminders are held. "), c.risk ? c.risk.summary : c.reminders.reason) : null,
-      c.actions.length ? card("Decide", note, h("div", { class: "button-group", style: "margin-top:8px" }, buttons), status) : null,
-      h("div", { class: "grid-2" },
-        card("Order",
-          h("dl", { class: "facts" },
-            h("dt", {}, "Owed"), h("dd", { id: "amount-owed" }, money(c.amount_owed)),
-            h("dt", {}, "Order total"), h("dd", {}, money(c.order_total)),
-            h("dt", {}, "Recovered"), h("dd", {}, money(c.recovered)),
-            h("dt", {}, "Opened"), h("dd", {}, dateTime(c.opened_at)),
-            h("dt", {}, "Closed"), h("dd", {}, dateTime(c.closed_at)),
-            h("dt", {}, "Email"), h("dd", {}, c.customer_contact.email || "—"),
-            h("dt", {}, "Next reminder"), h("dd", {}, c.reminders && c.reminders.next_at
-              ? `Step ${c.reminders.next_step}, ${dateTime(c.reminders.next_at)}` : "—"),
-            h("dt", {}, "Referral"), h("dd", {}, referralBadge(c.referral))),
-          c.items.length ? h("div", { class: "card-section" }, h("h3", {}, "Items"),
-            h("ul", {}, c.items.map((i) => h("li", {}, `${i.quantity} × ${i.title}`, i.unit_price ? ` (${money(i.unit_price)})` : "")))) : null),
-        card("Fraud screening", screening(c.screening))),
-      c.referrals.length || c.written_off ? card("Referrals",
-        c.written_off ? h("p", {}, `Written off ${dateTime(c.written_off.at)} by ${c.written_off.by}: ${c.written_off.reason}`) : null,
-        c.referrals.length ? h("table", { class: "data-table" },
-          h("thead", {}, h("tr", {}, ["To", "Status", "Referred", "Owed", "Recovered", "Why"].map((t) => h("th", {}, t)))),
-          h("tbody", {}, c.referrals.map((r) => h("tr", {}, h("td", {}, humanize(r.kind)), h("td", {}, badge(r.status)),
-            h("td", {}, dateTime(r.referred_at)), h("td", {}, money(r.owed)), h("td", {}, money(r.recovered)), h("td", {}, r.reason))))) : null) : null,
-      card("Reminders sent", c.reminders_sent.length
-        ? h("table", { class: "data-table" },
-          h("thead", {}, h("tr", {}, ["Step", "Channel", "Sent", "Amount"].map((t) => h("th", {}, t)))),
-          h("tbody", {}, c.reminders_sent.map((r) => h("tr", {}, h("td", {}, String(r.step)), h("td", {}, humanize(r.channel)), h("td", {}, dateTime(r.at)), h("td", {}, money(r.amount))))))
-        : h("p", { class: "empty" }, "None yet.")),
-      card("Timeline", h("ol", { class: "timeline", id: "timeline" }, c.timeline.map((e) =>
-        h("li", {}, h("time", {}, `${dateTime(e.at)} · ${e.source} · ${e.kind}`), h("div", {}, e.summary), h("div", { class: "muted" }, e.effect)))))));
+  const exportButton = h("s-button", { slot: "primary-action", id: "export-csv", onclick: async () => {
+    exportButton.loading = true;
+    const done = await ctx.api.download(`/cases.csv${filters.size ? `?${filters}` : ""}`);
+    exportButton.loading = false;
+    if (ctx.api.failed(done)) ctx.toast(`Export failed: ${done.message}`, { error: true });
+    else ctx.toast("Cases exported");
+  } }, "Export CSV");
+
+  let listing;
+  if (ctx.api.failed(first)) {
+    // A refused filter: said beside its field; the page and the other filters stay.
+    fieldError(field[first.field] || field.q, first.message);
+    listing = h("s-section", { id: "cases-list" }, h("s-paragraph", {}, "Correct the filter above to see cases."));
+  } else {
+    addRows(first.cases);
+    cursor = first.next_cursor;
+    more.hidden = !cursor;
+    listing = h("s-section", { id: "cases-list", padding: "none" },
+      h("div", { class: "table-head" }, count, bulkBar),
+      shown.length
+        ? h("s-table", { id: "cases-table", "aria-label": "Cases" },
+          h("s-table-header-row", {},
+            h("s-table-header", {}, allBox),
+            ["Order", "Customer", { label: "Owed", format: "currency" }, "State", "Risk", "Next reminder", "Opened"].map((head) => {
+              const { label, format } = typeof head === "string" ? { label: head } : head;
+              return h("s-table-header", { format: format || null }, label);
+            })),
+          body)
+        : h("s-paragraph", { class: "empty" }, filters.size ? "No cases match these filters." : "No cases yet: Recoup opens one when an order's payment fails or never arrives."),
+      h("div", { class: "load-more" }, more));
+    drawBulk();
+  }
+  replace(root, h("s-page", { heading: "Cases", inlineSize: "large" }, exportButton, filterForm, listing));
+  amountsAllowed();
 }
 
-function referralBadge(referral) {
-  if (!referral) return "—";
-  const label = referral.kind ? `${humanize(referral.kind)} · ${humanize(referral.status)}` : humanize(referral.status);
-  return badge(referral.status, label);
+function withLimit(filters, size, cursor = null) {
+  const query = new URLSearchParams(filters);
+  query.set("limit", String(size));
+  if (cursor) query.set("cursor", cursor);
+  return query;
 }
 
-function screening(data) {
-  if (!data || !data.history.length) return h("p", { class: "empty" }, "Not screened.");
-  return h("div", {},
-    data.decision ? h("p", {}, badge(data.decision === "approved" ? "low" : "high", humanize(data.decision)),
-      ` by ${data.decided_by || "the merchant"}`, data.note ? `: ${data.note}` : "") : null,
-    h("ol", { class: "timeline" }, [...data.history].reverse().map((entry) => h("li", {},
-      h("time", {}, dateTime(entry.at)),
-      h("div", {}, badge(entry.level, `${humanize(entry.level)} · score ${entry.score}`)),
-      h("ul", {}, entry.reasons.map((r) => h("li", {}, `${r.text} (${r.weight > 0 ? "+" : ""}${r.weight})`)))))));
+function titleOf(rows, id) {
+  return rows.find((c) => c.id === id)?.title || id;
+}
+
+function caseRow(c, selected, changed) {
+  const link = `case-link-${c.id}`;
+  const box = h("s-checkbox", { accessibilityLabel: `Select ${c.title || c.order_name}`, "data-select": c.id, checked: selected.has(c.id) ? "" : null });
+  box.addEventListener("change", () => {
+    if (box.checked) selected.add(c.id); else selected.delete(c.id);
+    changed();
+  });
+  const state = c.state || c.status;
+  return h("s-table-row", { "data-case": c.id, clickDelegate: link },
+    h("s-table-cell", {}, box),
+    h("s-table-cell", {}, h("s-link", { href: `/app/cases/${encodeURIComponent(c.id)}`, id: link }, c.title || c.order_name)),
+    h("s-table-cell", {}, h("div", {}, h("div", {}, c.customer || "—"), c.customer_email ? h("s-text", { color: "subdued" }, c.customer_email) : null)),
+    h("s-table-cell", { class: "numeric" }, money(c.amount_owed)),
+    h("s-table-cell", {}, badge(state)),
+    h("s-table-cell", {}, c.risk && c.risk.level ? badge(c.risk.level, `${humanize(c.risk.level)} · ${c.risk.score}`) : "—"),
+    h("s-table-cell", { "data-reminders": c.reminders?.status || "" }, nextReminder(c)),
+    h("s-table-cell", {}, date(c.opened_at)));
+}
+
+function nextReminder(c) {
+  const status = c.reminders?.status;
+  if (status && status !== "scheduled") return badge(status, `Reminders ${humanize(status).toLowerCase()}`);
+  return c.next_at ? dateTime(c.next_at) : "—";
 }

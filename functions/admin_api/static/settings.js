@@ -1,210 +1,278 @@
-// Settings: the reminder cadence (step by step, with a live preview of each message), quiet
-// hours, the weekly cap and minimum amounts; the fraud check's thresholds and rules; the
-// referral policy. Every save is checked by the server; its errors appear beside the field.
+// Settings (/app/settings): reminders, fraud check, referral, sender and Stripe on one page,
+// saved together through the contextual save bar (PUT /settings, all or nothing). The
+// server's errors land on the field they name; when someone else saved meanwhile (409) the
+// admin's edits stay and a merge view offers, per changed field, theirs or the saved one.
 
-import { api, ApiError } from "./api.js";
-import { badge, card, h, humanize, replace } from "./dom.js";
-import { field, selectOf, showError, showSaved } from "./forms.js";
-import { fromMinor, toMinor } from "./format.js";
-import { referralCard } from "./referral.js";
-import { senderCard } from "./sender.js";
-import { stripeCard } from "./stripe.js";
+import { h, replace } from "./dom.js";
+import { remindersSection, stepSummary } from "./cadence.js";
+import { fraudSection, fraudSummary } from "./fraud.js";
+import { referralSection, referralSummary } from "./referral.js";
+import { senderSection, senderSummary } from "./sender.js";
+import { stripeSection, stripeSummary } from "./stripe.js";
+import {
+  changedPaths, clearErrors, ensureStyles, foldable, getPath, pathLabel, same, setPath,
+  showFieldError, splitPath, stepMessage, valueText,
+} from "./forms.js";
 
-export async function renderSettings(view) {
-  const [reminders, fraud, referral, stripe, sender] = await Promise.all([
-    api("GET", "/settings/reminders"),
-    api("GET", "/settings/fraud"),
-    api("GET", "/settings/referral").catch((error) => {
-      if (error instanceof ApiError && error.status === 404) return null;
-      throw error;
-    }),
-    api("GET", "/stripe"),
-    api("GET", "/settings/sender"),
+// Each section's document key in its GET/PUT shape; the sender has its own route.
+const DOC = { reminders: "policy", fraud: "settings", referral: "policy" };
+const TITLES = { reminders: "Reminders", fraud: "Fraud check", referral: "Referral", sender: "Sender", stripe: "Stripe" };
+
+async function load(ctx) {
+  const [all, templates, stripe, sender] = await Promise.all([
+    ctx.api.get("/settings"), ctx.api.get("/templates"), ctx.api.get("/stripe"), ctx.api.get("/settings/sender"),
   ]);
-  replace(view,
-    h("div", { class: "page-header" }, h("h1", {}, "Settings")),
-    h("div", { class: "layout" }, stripeCard(stripe), senderCard(sender), remindersCard(reminders), fraudCard(fraud), referral ? referralCard(referral) : null));
+  let sections = all;
+  if (ctx.api.failed(all)) {
+    // A server without the combined route: the sections one by one.
+    const [reminders, fraud, referral] = await Promise.all(["reminders", "fraud", "referral"].map((s) => ctx.api.get(`/settings/${s}`)));
+    if (ctx.api.failed(reminders) || ctx.api.failed(fraud)) return { problem: ctx.api.failed(reminders) ? reminders : fraud };
+    sections = { reminders, fraud, referral: ctx.api.failed(referral) ? null : referral };
+  }
+  return {
+    sections,
+    templates: ctx.api.failed(templates) ? null : templates.templates,
+    stripe: ctx.api.failed(stripe) ? { connected: false, account: null } : stripe,
+    sender: ctx.api.failed(sender) ? null : sender,
+  };
 }
 
-// ------------------------------------------------------------------ reminders
+export async function render(root, ctx) {
+  ensureStyles(root);
+  const loaded = await load(ctx);
+  if (loaded.problem) {
+    replace(root, h("s-page", { heading: "Settings" }, h("s-banner", { tone: "critical", heading: "Settings could not load" }, loaded.problem.message)));
+    return;
+  }
+  const meta = {};
+  const saved = {};
+  const takeSection = (name, shape) => {
+    if (!shape) return;
+    meta[name] = shape;
+    saved[name] = { version: shape.version, doc: structuredClone(shape[DOC[name]]) };
+  };
+  for (const name of Object.keys(DOC)) takeSection(name, loaded.sections[name]);
+  if (loaded.sender) { meta.sender = loaded.sender; saved.sender = { version: null, doc: { reply_to: loaded.sender.reply_to } }; }
+  let draft = structuredClone(saved);
+  let stripe = loaded.stripe;
+  const openSections = new Set(["reminders"]);
+  const openSteps = new Set();
+  let merge = null; // [{section, path, yours, theirs, meanwhile}] after a 409
 
-function remindersCard(data) {
-  const state = { version: data.version, policy: structuredClone(data.policy) };
-  const stepsBox = h("div", { id: "steps" });
-  const form = h("form", { id: "reminders-form", novalidate: true, onsubmit: (e) => { e.preventDefault(); save(); } });
+  const page = h("s-page", { heading: "Settings", inlineSize: "base" });
+  const status = h("div", { id: "settings-status" });
+  const mergeBox = h("div", { id: "settings-merge" });
 
-  function drawSteps() {
-    replace(stepsBox, state.policy.steps.map((step, index) => stepEditor(step, index)),
-      h("button", { type: "button", class: "button", id: "add-step", disabled: state.policy.steps.length >= data.limits.steps[1], onclick: () => {
-        const last = state.policy.steps[state.policy.steps.length - 1];
-        state.policy.steps.push({ ...last, delay: "3d", anchor: "previous", tone: last.tone === "final_notice" ? "firm" : last.tone });
-        drawSteps();
-      } }, "Add step"));
+  const dirtySections = () => Object.keys(saved).filter((name) => !same(saved[name].doc, draft[name].doc));
+
+  // "reminders.steps[4].template" -> where it lives in the draft.
+  const locate = (path) => {
+    const [section, ...rest] = splitPath(path);
+    return { section, rest: rest.join(".") };
+  };
+  const valueAt = (tree, path) => {
+    const { section, rest } = locate(path);
+    return tree[section] ? (rest ? getPath(tree[section].doc, rest) : tree[section].doc) : undefined;
+  };
+  const edit = (path, value) => {
+    const { section, rest } = locate(path);
+    if (!draft[section]) return;
+    if (rest) setPath(draft[section].doc, rest, value);
+    else draft[section].doc = value;
+    const el = root.querySelector(`[data-path="${CSS.escape(path)}"][error]`);
+    if (el) el.removeAttribute("error");
+    const step = /^reminders\.steps\[(\d+)\]/.exec(path);
+    const summary = step && root.querySelector(`[data-summary="${step[1]}"]`);
+    if (summary && draft.reminders.doc.steps[step[1]]) summary.textContent = stepSummary(draft.reminders.doc.steps[step[1]]);
+    syncSaveBar();
+  };
+  const changed = (path) => !same(valueAt(saved, path), valueAt(draft, path));
+
+  function syncSaveBar() {
+    if (dirtySections().length) ctx.saveBar.show({ onSave: save, onDiscard: discard });
+    else ctx.saveBar.hide();
   }
 
-  function stepEditor(step, index) {
-    const path = `steps[${index}]`;
-    const [amount, unit] = splitDelay(step.delay);
-    const preview = h("div", { class: "preview", "data-preview": index });
-    const refresh = debounce(() => drawPreview(preview, step, index), 300);
-    const set = (key, value) => { step[key] = value; refresh(); };
-    const number = h("input", { type: "number", min: "0", step: "1", value: amount, "aria-label": `Step ${index + 1} delay`, name: `delay-${index}`,
-      oninput: (e) => set("delay", `${e.target.value}${unitSelect.value}`) });
-    const unitSelect = h("select", { "aria-label": `Step ${index + 1} delay unit`, onchange: (e) => set("delay", `${number.value}${e.target.value}`) },
-      h("option", { value: "h", selected: unit === "h" }, "hours"), h("option", { value: "d", selected: unit === "d" }, "days"));
-    const delayField = h("div", { class: "field", "data-field": `${path}.delay` },
-      h("span", { class: "label" }, "Delay"), h("div", { class: "form-row" }, number, unitSelect));
-    const move = (to) => {
-      const [moved] = state.policy.steps.splice(index, 1);
-      state.policy.steps.splice(to, 0, moved);
-      drawSteps();
-    };
-    const box = h("div", { class: "step", "data-step": index },
-      h("div", { class: "step-head" }, h("h3", {}, `Step ${index + 1}`),
-        h("div", { class: "button-group" },
-          h("button", { type: "button", class: "button", "aria-label": `Move step ${index + 1} up`, disabled: index === 0, onclick: () => move(index - 1) }, "↑"),
-          h("button", { type: "button", class: "button", "aria-label": `Move step ${index + 1} down`, disabled: index === state.policy.steps.length - 1, onclick: () => move(index + 1) }, "↓"),
-          h("button", { type: "button", class: "button", "aria-label": `Remove step ${index + 1}`, disabled: state.policy.steps.length <= data.limits.steps[0],
-            onclick: () => { state.policy.steps.splice(index, 1); drawSteps(); } }, "Remove"))),
-      h("div", { class: "form-row" },
-        delayField,
-        field(`${path}.anchor`, "Counted from", selectOf(data.choices.anchor, step.anchor, { onchange: (e) => set("anchor", e.target.value) })),
-        field(`${path}.channel`, "Channel", selectOf(data.choices.channel, step.channel, { onchange: (e) => set("channel", e.target.value) })),
-        field(`${path}.template`, "Template", h("input", { type: "text", value: step.template, size: 14, oninput: (e) => set("template", e.target.value.trim()) })),
-        field(`${path}.tone`, "Tone", selectOf(data.choices.tone, step.tone, { onchange: (e) => set("tone", e.target.value) })),
-        h("div", { class: "field", "data-field": `${path}.pay_link` }, h("span", { class: "label" }, "Pay link"),
-          h("label", { class: "checkbox" }, h("input", { type: "checkbox", checked: step.pay_link, onchange: (e) => set("pay_link", e.target.checked) }), "Include"))),
-      preview);
-    drawPreview(preview, step, index);
-    return box;
+  function section(name, summary, body, foldableBody = true) {
+    const dirty = draft[name] && saved[name] && !same(saved[name].doc, draft[name].doc);
+    if (!foldableBody) {
+      return h("s-section", { heading: TITLES[name], id: `section-${name}` }, body);
+    }
+    const fold = foldable({ id: `section-${name}`, summary: TITLES[name], open: openSections.has(name), label: "Edit", openLabel: "Hide", body });
+    fold.toggle.addEventListener("click", () => { if (fold.body.hidden) openSections.delete(name); else openSections.add(name); });
+    return h("s-section", { heading: TITLES[name], id: `section-${name}` },
+      h("s-stack", { direction: "inline", gap: "base", justifyContent: "space-between", alignItems: "center" },
+        h("s-stack", { direction: "inline", gap: "small", alignItems: "center" },
+          h("s-text", { tone: "subdued", "data-section-summary": name }, summary),
+          dirty ? h("s-badge", { tone: "info" }, "Unsaved changes") : null),
+        fold.toggle),
+      fold.body);
   }
 
-  const quiet = state.policy.quiet_hours;
-  const minimums = h("div", { id: "minimums" });
-  function drawMinimums() {
-    const entries = Object.entries(state.policy.min_amount);
-    replace(minimums, entries.map(([currency, minor]) => h("div", { class: "form-row", style: "margin-bottom:8px" },
-      field(`min_amount.${currency}`, `Minimum (${currency})`, h("input", { type: "text", inputmode: "decimal", value: fromMinor(minor, currency), size: 10,
-        oninput: (e) => { const value = toMinor(e.target.value, currency); state.policy.min_amount[currency] = value ?? e.target.value; } })),
-      h("button", { type: "button", class: "button button-plain", onclick: () => { delete state.policy.min_amount[currency]; drawMinimums(); } }, `Remove ${currency}`))),
-    h("div", { class: "form-row" },
-      h("input", { type: "text", id: "new-currency", placeholder: "EUR", size: 4, maxlength: 3, "aria-label": "Currency code" }),
-      h("button", { type: "button", class: "button", onclick: () => {
-        const code = document.getElementById("new-currency").value.trim().toUpperCase();
-        if (code && !(code in state.policy.min_amount)) { state.policy.min_amount[code] = 0; drawMinimums(); }
-      } }, "Add a minimum")));
+  function draw() {
+    const sections = [];
+    const r = draft.reminders;
+    sections.push(section("reminders",
+      `${r.doc.steps.length} steps; quiet ${r.doc.quiet_hours.start}–${r.doc.quiet_hours.end}; at most ${r.doc.weekly_cap} a week.`,
+      remindersSection({ meta: meta.reminders, draft: r.doc ? { policy: r.doc } : r, templates: loaded.templates, edit, changed, ctx, redraw: draw, openSteps })));
+    sections.push(section("fraud", fraudSummary(draft.fraud.doc),
+      fraudSection({ meta: meta.fraud, draft: { settings: draft.fraud.doc }, edit })));
+    if (draft.referral) {
+      sections.push(section("referral", referralSummary(draft.referral.doc),
+        referralSection({ draft: { policy: draft.referral.doc }, edit, redraw: draw })));
+    }
+    if (draft.sender) {
+      sections.push(section("sender", senderSummary(meta.sender),
+        senderSection({ meta: meta.sender, draft: draft.sender.doc, edit })));
+    }
+    sections.push(section("stripe", stripeSummary(stripe),
+      stripeSection({ data: stripe, ctx, onChange: (next) => { stripe = next; } }), false));
+    replace(page, status, mergeBox, ...sections);
+    drawMerge();
   }
+
+  // ---------------------------------------------------------------- save
 
   async function save() {
-    try {
-      const saved = await api("PUT", "/settings/reminders", { version: state.version, policy: state.policy });
-      state.version = saved.version;
-      state.policy = structuredClone(saved.policy);
-      drawSteps();
-      drawMinimums();
-      showSaved(form, `Saved: version ${saved.version}.`);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      showError(form, error);
+    clearErrors(root);
+    replace(status);
+    const body = {};
+    for (const name of Object.keys(DOC)) {
+      if (saved[name] && !same(saved[name].doc, draft[name].doc)) {
+        body[name] = { version: saved[name].version, [DOC[name]]: draft[name].doc };
+      }
     }
+    if (Object.keys(body).length) {
+      const answer = await putSections(body);
+      if (ctx.api.failed(answer)) return refused(answer);
+      for (const name of Object.keys(body)) {
+        const shape = answer[name] || null;
+        if (shape) takeSection(name, shape);
+        else saved[name] = { version: saved[name].version + 1, doc: structuredClone(draft[name].doc) };
+        draft[name] = structuredClone(saved[name]);
+      }
+    }
+    if (saved.sender && !same(saved.sender.doc, draft.sender.doc)) {
+      const answer = await ctx.api.put("/settings/sender", { reply_to: draft.sender.doc.reply_to || null });
+      if (ctx.api.failed(answer)) {
+        draw();
+        answer.field = answer.field ? `sender.${answer.field}` : "sender.reply_to";
+        return refused(answer);
+      }
+      meta.sender = answer;
+      saved.sender = { version: null, doc: { reply_to: answer.reply_to } };
+      draft.sender = structuredClone(saved.sender);
+    }
+    merge = null;
+    draw();
+    ctx.toast("Settings saved");
+    syncSaveBar();
+    return true;
   }
 
-  drawSteps();
-  drawMinimums();
-  replace(form,
-    h("div", { class: "form-status" }),
-    h("h3", {}, "Steps"), stepsBox,
-    h("div", { class: "card-section" }, h("h3", {}, "When and how often"),
-      h("div", { class: "form-row" },
-        field("quiet_hours.start", "Quiet from", h("input", { type: "time", value: quiet.start, oninput: (e) => { quiet.start = e.target.value; } })),
-        field("quiet_hours.end", "Quiet until", h("input", { type: "time", value: quiet.end, oninput: (e) => { quiet.end = e.target.value; } })),
-        field("timezone_rule", "In the time zone of the", selectOf(data.choices.timezone_rule, state.policy.timezone_rule, { onchange: (e) => { state.policy.timezone_rule = e.target.value; } })),
-        field("shop_timezone", "Shop time zone", h("input", { type: "text", value: state.policy.shop_timezone, size: 18, oninput: (e) => { state.policy.shop_timezone = e.target.value.trim(); } })),
-        field("weekly_cap", "At most, per customer per 7 days", h("input", { type: "number", min: String(data.limits.weekly_cap[0]), max: String(data.limits.weekly_cap[1]), value: state.policy.weekly_cap,
-          oninput: (e) => { state.policy.weekly_cap = e.target.value === "" ? "" : Number(e.target.value); } }), "messages"))),
-    h("div", { class: "card-section", "data-field": "min_amount" }, h("h3", {}, "Minimum amounts worth chasing"), minimums),
-    h("div", { class: "card-section button-group" },
-      h("button", { type: "submit", class: "button button-primary", id: "save-reminders" }, "Save reminders"),
-      h("span", { class: "muted" }, `Version ${state.version || "default"}`)));
-  return card("Reminders", form);
-}
-
-function splitDelay(delay) {
-  const match = /^(\d+)([hd])$/.exec(delay || "");
-  return match ? [match[1], match[2]] : ["", "d"];
-}
-
-async function drawPreview(box, step, index) {
-  try {
-    const shown = await api("POST", "/preview", { step, index });
-    const parts = [];
-    if (shown.email) {
-      parts.push(h("div", {}, h("strong", {}, "Email: "), shown.email.subject));
-      // sandbox="" : the email's HTML cannot run scripts, submit forms or navigate the page.
-      parts.push(h("iframe", { sandbox: "", title: `Step ${index + 1} email preview`, srcdoc: shown.email.html }));
-      if (shown.email.override_error) parts.push(h("p", { class: "field-error" }, shown.email.override_error));
+  // One PUT for every changed section; a server without it takes them one by one.
+  async function putSections(body) {
+    const answer = await ctx.api.put("/settings", body);
+    if (!ctx.api.failed(answer) || ![404, 405].includes(answer.status)) return answer;
+    const out = {};
+    for (const [name, part] of Object.entries(body)) {
+      const one = await ctx.api.put(`/settings/${name}`, part);
+      if (ctx.api.failed(one)) {
+        if (one.status === 409) one.body = { ...one.body, current: { [name]: await ctx.api.get(`/settings/${name}`) } };
+        one.field = one.field ? `${name}.${one.field}` : name;
+        return one; // still an ApiProblem: `failed` knows it by its class
+      }
+      out[name] = one;
     }
-    if (shown.sms) {
-      parts.push(h("div", {}, h("strong", {}, "SMS")), h("div", { class: "sms-bubble", "data-sms": index }, shown.sms.body));
-    }
-    replace(box, parts);
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    replace(box, h("p", { class: "muted" }, `No preview: ${error.message}`));
+    return out;
   }
-}
 
-function debounce(fn, ms) {
-  let timer = null;
-  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
-}
-
-// ------------------------------------------------------------------ fraud
-
-function fraudCard(data) {
-  const settings = structuredClone(data.settings);
-  const form = h("form", { id: "fraud-form", novalidate: true, onsubmit: async (e) => {
-    e.preventDefault();
-    try {
-      const saved = await api("PUT", "/settings/fraud", { version: data.version, settings });
-      data.version = saved.version;
-      showSaved(form, `Saved: version ${saved.version}.`);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      showError(form, error);
+  function refused(problem) {
+    if (problem.status === 409 && problem.body && problem.body.current) {
+      startMerge(problem.body.current);
+      ctx.toast("Someone else saved meanwhile: choose what to keep", { error: true });
+      return false;
     }
-  } });
-  const number = (value, attrs, set) => h("input", { type: "number", value, ...attrs, oninput: (e) => set(e.target.value === "" ? "" : Number(e.target.value)) });
-  const rows = data.rules.map((rule) => {
-    const weight = rule.name in settings.weights ? settings.weights[rule.name] : rule.weight;
-    return h("tr", { "data-rule": rule.name },
-      h("td", {}, h("strong", {}, humanize(rule.name)), h("div", { class: "muted" }, rule.description)),
-      h("td", {}, rule.reason),
-      h("td", {}, h("div", { class: "field", "data-field": `weights.${rule.name}` },
-        number(weight, { min: "-100", max: "100", "aria-label": `Weight of ${rule.name}` }, (value) => {
-          if (value === rule.weight) delete settings.weights[rule.name];
-          else settings.weights[rule.name] = value;
-        }))),
-      h("td", {}, rule.locked
-        ? badge("high", "Always on")
-        : h("label", { class: "checkbox" }, h("input", { type: "checkbox", checked: !settings.disabled.includes(rule.name), "aria-label": `Use ${rule.name}`,
-          onchange: (e) => {
-            settings.disabled = settings.disabled.filter((n) => n !== rule.name);
-            if (!e.target.checked) settings.disabled.push(rule.name);
-          } }), "On")));
-  });
-  replace(form,
-    h("div", { class: "form-status" }),
-    h("div", { class: "form-row" },
-      field("thresholds.review", "Hold for review at score", number(settings.thresholds.review, { min: "1", max: "100" }, (v) => { settings.thresholds.review = v; })),
-      field("thresholds.high", "Flag as fraud at score", number(settings.thresholds.high, { min: "1", max: "100" }, (v) => { settings.thresholds.high = v; })),
-      field("min_confidence", "Minimum confidence", number(settings.min_confidence, { min: "0", max: "1", step: "0.05" }, (v) => { settings.min_confidence = v; }),
-        "Below it, a low score is held for review")),
-    h("div", { class: "card-section", "data-field": "disabled" },
-      h("table", { class: "data-table", id: "rules" },
-        h("thead", {}, h("tr", {}, ["Rule", "Reason given", "Weight", "Use"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, rows)),
-      settings.rules.length ? h("p", { class: "muted" }, `${settings.rules.length} rules of your own are kept as they are.`) : null),
-    h("div", { class: "card-section" }, h("button", { type: "submit", class: "button button-primary", id: "save-fraud" }, "Save fraud settings")));
-  return card("Fraud check", form);
+    const message = stepMessage(problem.field, problem.message);
+    // "Reminders · Step 5: no template named …", not the step twice.
+    const where = !problem.field ? null
+      : /^Step \d+/.test(message) ? TITLES[locate(problem.field).section] || null : pathLabel(problem.field);
+    replace(status, h("s-banner", { tone: "critical", heading: "Not saved", id: "settings-error" },
+      where ? `${where}${/^Step \d+/.test(message) ? " · " : ": "}${message}` : message));
+    if (problem.field) showFieldError(root, problem.field, message);
+    ctx.toast("Not saved", { error: true });
+    return false;
+  }
+
+  function discard() {
+    draft = structuredClone(saved);
+    merge = null;
+    clearErrors(root);
+    replace(status);
+    draw();
+    ctx.saveBar.hide();
+    ctx.toast("Changes discarded");
+  }
+
+  // ---------------------------------------------------------------- merge after a 409
+
+  function startMerge(current) {
+    const rows = [];
+    for (const [name, shape] of Object.entries(current)) {
+      if (!saved[name] || !shape) continue;
+      const base = saved[name].doc;
+      const mine = draft[name].doc;
+      const theirs = shape[DOC[name]];
+      const merged = structuredClone(theirs);
+      for (const path of changedPaths(base, mine)) {
+        const yours = path ? getPath(mine, path) : mine;
+        const now = path ? getPath(theirs, path) : theirs;
+        if (path) putValue(merged, path, yours);
+        if (!same(yours, now)) {
+          rows.push({ section: name, path, full: path ? `${name}.${path}` : name, yours, theirs: now,
+            meanwhile: !same(now, path ? getPath(base, path) : base) });
+        }
+      }
+      takeSection(name, shape);
+      draft[name] = { version: saved[name].version, doc: merged };
+    }
+    merge = rows;
+    draw();
+    syncSaveBar();
+  }
+
+  function putValue(doc, path, value) {
+    const keys = splitPath(path);
+    const parent = keys.length > 1 ? getPath(doc, keys.slice(0, -1).join(".")) : doc;
+    if (!parent || typeof parent !== "object") return;
+    if (value === undefined) delete parent[keys[keys.length - 1]];
+    else parent[keys[keys.length - 1]] = structuredClone(value);
+  }
+
+  function drawMerge() {
+    if (!merge) { replace(mergeBox); return; }
+    const rows = merge.map((row, index) => {
+      const choice = h("s-select", { label: pathLabel(row.full), "data-merge-field": row.full, value: "yours" },
+        h("s-option", { value: "yours", selected: "" }, `Yours: ${valueText(row.yours)}`),
+        h("s-option", { value: "theirs" }, `Saved now: ${valueText(row.theirs)}`));
+      choice.addEventListener("change", () => {
+        edit(row.full, structuredClone(choice.value === "theirs" ? row.theirs : row.yours));
+        merge[index].chosen = choice.value;
+      });
+      return h("s-stack", { direction: "block", gap: "small" }, choice,
+        row.meanwhile ? h("s-text", { tone: "subdued" }, "Also changed by someone else since you opened the page.") : null);
+    });
+    replace(mergeBox, h("s-banner", { tone: "warning", heading: "Someone else saved these settings while you were editing" },
+      h("s-stack", { direction: "block", gap: "base" },
+        h("s-paragraph", {}, rows.length
+          ? "Your edits are kept. For each field you changed, choose your value or the one saved now, then save."
+          : "Your edits are kept and agree with what was saved. Save to store them."),
+        rows,
+        h("s-stack", { direction: "inline", gap: "small" },
+          h("s-button", { variant: "primary", id: "merge-save", onclick: async () => { if (await save()) ctx.saveBar.hide(); } }, "Save with these choices")))));
+  }
+
+  draw();
+  root.append(page);
+  syncSaveBar();
 }

@@ -8,6 +8,9 @@ turns them, and the few exceptions of other libraries and modules it knows, into
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class RecoupError(Exception):
     """Base class for errors the project raises on purpose."""
@@ -27,19 +30,23 @@ class HttpProblem(RecoupError):
         field: str | None = None,
         code: str | None = None,
         status: int | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.extra = dict(extra or {})
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
 
-    def to_body(self) -> dict[str, str]:
+    def to_body(self) -> dict[str, Any]:
         """The JSON error shape: `{"error": code, "message": ..., "field": ...}`, the field
-        only when one is at fault (a path into the document sent, or a parameter's name)."""
-        body = {"error": self.code, "message": self.message}
+        only when one is at fault (a path into the document sent, or a parameter's name),
+        and the few members a code documents besides (`line`, `current`), never in place of
+        these three."""
+        body: dict[str, Any] = {**self.extra, "error": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
         return body
@@ -90,10 +97,12 @@ class VersionConflict(Conflict):
 
     code = "version_conflict"
 
-    def __init__(self) -> None:
+    def __init__(self, *, current: Mapping[str, Any] | None = None) -> None:
+        """`current`: the settings as they are now, by section, for the page to merge."""
         super().__init__(
             "someone saved these settings since you loaded them: reload to see their change",
             field="version",
+            extra={"current": dict(current)} if current is not None else None,
         )
 
 

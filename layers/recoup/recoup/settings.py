@@ -204,11 +204,12 @@ FUNCTION_SETTINGS: Mapping[FunctionName, frozenset[SettingName]] = {
         ("events_dlq_url", "shopify_tasks_queue_url"), _QUEUE_BODIES, _IDENTITY_HASH
     ),
     "scheduler": _declares(("reminder_queue_url", "escalation_queue_url", "handover_queue_url")),
-    "sender": _declares(_EMAIL, _SMS, _LINKS, _IDENTITY_HASH),
+    # The app's client id: links in the merchants' notices open the app in the Shopify admin.
+    "sender": _declares(_EMAIL, _SMS, _LINKS, _IDENTITY_HASH, ("shopify_api_key",)),
     # HELP is answered by SMS.
     "feedback": _declares(_SMS, _IDENTITY_HASH),
     "unsubscribe": _declares(("link_secret_param",)),
-    "pay_link": _declares(("link_secret_param", "stripe_api_key_param")),
+    "pay_link": _declares(("link_secret_param", "stripe_api_key_param"), _IDENTITY_HASH),
     # Session tokens and token exchange; Stripe Connect; the onboarding checklist (sender
     # address, SMS identity); test messages, fraud tags and hand-overs queued; a referral by
     # hand writes the signed case files (and a case's available actions name their bucket).
@@ -239,8 +240,8 @@ FUNCTION_SETTINGS: Mapping[FunctionName, frozenset[SettingName]] = {
         _SIGNED_CASE_FILES, _IDENTITY_HASH, ("handover_queue_url", "shopify_tasks_queue_url")
     ),
     # Presigned links to the case files, by email or a signed webhook.
-    "handover": _declares(("case_files_bucket",), _EMAIL, _HAND_OVER_SECRETS),
-    "referral_report": _declares(_HAND_OVER_SECRETS),
+    "handover": _declares(("case_files_bucket",), _EMAIL, _HAND_OVER_SECRETS, _IDENTITY_HASH),
+    "referral_report": _declares(_HAND_OVER_SECRETS, _IDENTITY_HASH),
 }
 
 

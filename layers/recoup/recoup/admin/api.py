@@ -20,6 +20,7 @@ from recoup.admin import requests, views
 from recoup.admin.auth import MAX_LIFETIME_SECONDS, StaffSession, Unauthorized, authenticate
 from recoup.admin.page import StaticPage
 from recoup.admin.requests import Incoming
+from recoup.errors import VersionConflict
 from recoup.http import NO_STORE, Edge, Resolver, answer_errors, json_error, json_response
 from recoup.services import admin_access, onboarding, shop_settings, stripe_connect
 from recoup.settings import get_settings
@@ -37,6 +38,7 @@ def admin_app(static_dir: Path) -> Resolver:
     app.use([_authenticated])
     _page(app, StaticPage(static_dir))
     _settings(app)
+    _settings_page(app)
     _cases(app)
     _getting_started(app)
     answer_errors(app, EDGE)
@@ -57,6 +59,7 @@ def _authenticated(app: APIGatewayHttpResolver, next_middleware: NextMiddleware)
         bearer = (header or "").partition(" ")[2]
         admin_access.open_session(staff.shop, bearer, now=clock.now())
         app.context["session"] = staff
+        app.context["session_token"] = bearer  # verified; names the staff member to Shopify
     return next_middleware(app)
 
 
@@ -65,6 +68,16 @@ def _staff(app: APIGatewayHttpResolver) -> StaffSession:
     if not isinstance(found, StaffSession):  # the middleware runs first: never here
         raise Unauthorized("no session", code="missing_token")
     return found
+
+
+def _actor(app: APIGatewayHttpResolver) -> Any:
+    """The staff member acting, by name when Shopify gives it (`services.staff`): looked up
+    once per request, by the action routes only."""
+    from recoup.services import staff as staff_service
+
+    session = _staff(app)
+    token = str(app.context.get("session_token") or "")
+    return staff_service.actor(session.shop, session.user, token, now=clock.now())
 
 
 def _ok(body: dict[str, Any], status: int = 200) -> Response[str]:
@@ -93,10 +106,27 @@ def _page(app: APIGatewayHttpResolver, page: StaticPage) -> None:
             return page.to_install(
                 f"/auth?{raw_query}", api_key=settings.shopify_api_key, shop=shop
             )
+        return view()
+
+    # The page routes by path (history.pushState): a reload or a shared link of any view
+    # gets index.html, and its router draws the view.
+    def view() -> Response[str]:
+        incoming = Incoming(app.current_event)
         embedded = incoming.query("host") is not None
-        return page.index(api_key=settings.shopify_api_key, shop=shop, embedded=embedded)
+        return page.index(
+            api_key=get_settings().shopify_api_key, shop=incoming.query("shop"), embedded=embedded
+        )
 
     @app.get("/app/<name>")
+    def section(name: str) -> Response[str]:
+        page.require_view(name)
+        return view()
+
+    @app.get("/app/cases/<case_id>")
+    def case_view(case_id: str) -> Response[str]:
+        return view()
+
+    @app.get("/app/static/<name>")
     def asset(name: str) -> Response[str]:
         return page.asset(name)
 
@@ -141,6 +171,20 @@ def _settings(app: APIGatewayHttpResolver) -> None:
         saved = shop_settings.save_referral_policy(shop(), update, now=clock.now())
         return _ok(views.referral_settings(saved))
 
+    @app.get(f"{API}/settings/notifications")
+    def get_notifications() -> Response[str]:
+        from recoup.services import notifications
+
+        return _ok(views.notification_settings(notifications.settings(shop())))
+
+    @app.put(f"{API}/settings/notifications")
+    def put_notifications() -> Response[str]:
+        from recoup.services import notifications
+
+        update = requests.document_update(incoming(), "notifications")
+        saved = notifications.save_settings(shop(), update, now=clock.now())
+        return _ok(views.notification_settings(saved))
+
     @app.get(f"{API}/settings/templates/<name>")
     def get_template(name: str) -> Response[str]:
         return _ok(views.template(shop_settings.template(shop(), name)))
@@ -149,6 +193,10 @@ def _settings(app: APIGatewayHttpResolver) -> None:
     def put_template(name: str) -> Response[str]:
         parts = requests.template_parts(incoming())
         return _ok(views.template(shop_settings.save_template(shop(), name, parts)))
+
+    @app.delete(f"{API}/settings/templates/<name>")
+    def delete_template(name: str) -> Response[str]:
+        return _ok(views.template(shop_settings.reset_template(shop(), name)))
 
     @app.get(f"{API}/settings/sender")
     def get_sender() -> Response[str]:
@@ -167,6 +215,63 @@ def _settings(app: APIGatewayHttpResolver) -> None:
         return _ok(views.preview(step_samples.preview(shop(), request, now=clock.now())))
 
 
+def _settings_page(app: APIGatewayHttpResolver) -> None:
+    """The settings page's one save of its sections, the templates and their editor, and
+    the step the cadence editor adds."""
+
+    def shop() -> str:
+        return _staff(app).shop
+
+    def incoming() -> Incoming:
+        return Incoming(app.current_event)
+
+    @app.get(f"{API}/settings")
+    def get_all_settings() -> Response[str]:
+        return _ok(views.all_settings(shop_settings.all_settings(shop())))
+
+    @app.put(f"{API}/settings")
+    def put_all_settings() -> Response[str]:
+        update = requests.settings_update(incoming())
+        try:
+            saved = shop_settings.save_settings(shop(), update, now=clock.now())
+        except VersionConflict:
+            # With the settings as they are now, so the page can merge its edits into them.
+            current = views.all_settings(shop_settings.all_settings(shop()))
+            raise VersionConflict(current=current) from None
+        return _ok(views.all_settings(saved))
+
+    @app.get(f"{API}/templates")
+    def get_templates() -> Response[str]:
+        from recoup.services import message_templates
+
+        return _ok(views.templates(message_templates.catalogue(shop())))
+
+    @app.get(f"{API}/templates/<name>")
+    def get_one_template(name: str) -> Response[str]:
+        return _ok(views.template(shop_settings.template(shop(), name)))
+
+    @app.put(f"{API}/templates/<name>")
+    def put_one_template(name: str) -> Response[str]:
+        parts = requests.template_parts(incoming())
+        return _ok(views.template(shop_settings.save_template(shop(), name, parts)))
+
+    @app.delete(f"{API}/templates/<name>")
+    def delete_one_template(name: str) -> Response[str]:
+        return _ok(views.template(shop_settings.reset_template(shop(), name)))
+
+    @app.post(f"{API}/templates/<name>/preview")
+    def post_template_preview(name: str) -> Response[str]:
+        from recoup.services import message_templates
+
+        parts = requests.template_parts(incoming())
+        shown = message_templates.preview_draft(shop(), name, parts, now=clock.now())
+        return _ok(views.template_preview(shown))
+
+    @app.get(f"{API}/cadence/new-step")
+    def get_new_step() -> Response[str]:
+        return _ok(views.new_step(*shop_settings.new_step(shop())))
+
+
 # ---------------------------------------------------------------- cases and figures
 
 
@@ -176,11 +281,26 @@ def _cases(app: APIGatewayHttpResolver) -> None:
 
     @app.get(f"{API}/cases")
     def list_cases() -> Response[str]:
-        from recoup.services import case_views
+        from recoup.services import case_list
 
         query = requests.case_query(incoming())
-        page = case_views.list_cases(_staff(app).shop, query, now=clock.now())
+        page = case_list.list_cases(_staff(app).shop, query, now=clock.now())
         return _ok(views.case_page(page))
+
+    @app.get(f"{API}/cases.csv")
+    def export_cases() -> Response[str]:
+        from recoup.services import case_list
+
+        now = clock.now()
+        query = requests.case_query(incoming(), paged=False)
+        page = case_list.export_cases(_staff(app).shop, query, now=now)
+        name = f"recoup-cases-{now.date().isoformat()}.csv"
+        return Response(
+            status_code=200,
+            content_type="text/csv; charset=utf-8",
+            body=views.cases_csv(page),
+            headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     @app.get(f"{API}/cases/<case_id>")
     def get_case(case_id: str) -> Response[str]:
@@ -196,16 +316,27 @@ def _cases(app: APIGatewayHttpResolver) -> None:
         staff = _staff(app)
         request = requests.action_request(incoming())
         outcome = case_views.perform_action(
-            staff.shop, case_id, request, by=staff.user, now=clock.now()
+            staff.shop, case_id, request, by=_actor(app), now=clock.now()
         )
         return _ok(views.action(outcome))
+
+    @app.post(f"{API}/cases/actions")
+    def post_bulk_action() -> Response[str]:
+        from recoup.services import case_views
+
+        request = requests.bulk_request(incoming())
+        results = case_views.perform_bulk(
+            _staff(app).shop, request, by=_actor(app), now=clock.now()
+        )
+        return _ok({"results": results})
 
     @app.get(f"{API}/figures")
     def get_figures() -> Response[str]:
         from recoup.services import figures
 
         start, end = requests.period(incoming())
-        found = figures.for_shop(_staff(app).shop, start=start, end=end)
+        currency = requests.figures_currency(incoming())
+        found = figures.for_shop(_staff(app).shop, start=start, end=end, currency=currency)
         return _ok(views.figures(found, start, end))
 
 

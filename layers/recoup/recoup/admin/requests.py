@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from recoup.errors import InvalidInput, InvalidJson, InvalidParameter, PayloadTooLarge
-from recoup.services.shop_settings import DocumentUpdate
+from recoup.services.shop_settings import DocumentUpdate, SettingsUpdate
 
 # The case pages' and the test message's services are imported by their routes' readers
 # below: a request for another page (settings, the checklist) never loads them.
 if TYPE_CHECKING:
-    from recoup.services.case_views import ActionRequest, CaseQuery
+    from recoup.services.case_list import CaseQuery
+    from recoup.services.case_views import ActionRequest, BulkRequest
     from recoup.services.step_samples import SampleRequest
 
 MAX_BODY = 256 * 1024
@@ -66,6 +67,38 @@ def template_parts(incoming: Incoming) -> dict[str, Any]:
     return _object(incoming.body("parts"), "parts")
 
 
+# The settings page's one save: each section as its own PUT takes it.
+SETTINGS_SECTIONS = {"reminders": "policy", "fraud": "settings", "referral": "policy"}
+
+
+def settings_update(incoming: Incoming) -> SettingsUpdate:
+    """`{"reminders"?: {"version", "policy"}, "fraud"?: {"version", "settings"},
+    "referral"?: {"version", "policy"}}`; a field at fault is named from its section."""
+    data = incoming.body(*SETTINGS_SECTIONS)
+    updates: dict[str, DocumentUpdate] = {}
+    for section, key in SETTINGS_SECTIONS.items():
+        if section not in data:
+            continue
+        sent = data[section]
+        if not isinstance(sent, dict):
+            raise InvalidInput("must be an object", field=section)
+        unknown = sorted(set(sent) - {"version", key})
+        if unknown:
+            raise InvalidInput(
+                f"unknown key; allowed: version, {key}", field=f"{section}.{unknown[0]}"
+            )
+        version = sent.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidInput(
+                "must be the version you loaded (an integer, 0 for none)",
+                field=f"{section}.version",
+            )
+        if not isinstance(sent.get(key), dict):
+            raise InvalidInput("must be an object", field=f"{section}.{key}")
+        updates[section] = DocumentUpdate(version, sent[key])
+    return SettingsUpdate(**updates)
+
+
 def preview_request(incoming: Incoming) -> dict[str, Any]:
     return incoming.body("step", "index")
 
@@ -73,15 +106,38 @@ def preview_request(incoming: Incoming) -> dict[str, Any]:
 def action_request(incoming: Incoming) -> ActionRequest:
     from recoup.services.case_views import ActionRequest
 
-    data = incoming.body("action", "note", "kind")
+    data = incoming.body("action", "note", "kind", "mode")
     action, note, kind = data.get("action"), data.get("note", ""), data.get("kind")
+    mode = data.get("mode")
     if not isinstance(action, str):
         raise InvalidInput("must be the action's name", field="action")
     if not isinstance(note, str):
         raise InvalidInput("must be a text", field="note")
     if kind is not None and not isinstance(kind, str):
         raise InvalidInput("must be agency or legal", field="kind")
-    return ActionRequest(action, note, kind)
+    if mode is not None and not isinstance(mode, str):
+        raise InvalidInput("must be resume or start_over", field="mode")
+    return ActionRequest(action, note, kind, mode)
+
+
+def bulk_request(incoming: Incoming) -> BulkRequest:
+    """`{"action": "hold"|"resume"|"approve", "case_ids": [...], "note"?}`: at most MAX_BULK
+    distinct ids, in the order sent."""
+    from recoup.services.actions import MAX_NOTE
+    from recoup.services.case_views import BULK_ACTIONS, MAX_BULK, BulkRequest
+
+    data = incoming.body("action", "case_ids", "note")
+    action, ids, note = data.get("action"), data.get("case_ids"), data.get("note", "")
+    if action not in BULK_ACTIONS:
+        raise InvalidInput(f"must be one of {', '.join(BULK_ACTIONS)}", field="action")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise InvalidInput("must be a list of case ids", field="case_ids")
+    unique = tuple(dict.fromkeys(ids))
+    if len(unique) > MAX_BULK:
+        raise InvalidInput(f"must name at most {MAX_BULK} cases", field="case_ids")
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise InvalidInput(f"must be a text of at most {MAX_NOTE} characters", field="note")
+    return BulkRequest(str(action), unique, note)
 
 
 def sample_request(incoming: Incoming) -> SampleRequest:
@@ -126,17 +182,35 @@ def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- query parameters
 
 
-def case_query(incoming: Incoming) -> CaseQuery:
-    from recoup.services.case_views import DEFAULT_PAGE, MAX_PAGE, RISKS, STATES, CaseQuery
+def case_query(incoming: Incoming, *, paged: bool = True) -> CaseQuery:
+    """The case list's search, sort and filters (and, `paged`, its page: limit, cursor).
+    Amounts and the owed sorts are in one currency, which they need."""
+    from recoup.services import case_list
 
-    return CaseQuery(
-        limit=_integer(incoming.query("limit"), "limit", 1, MAX_PAGE) or DEFAULT_PAGE,
-        state=_choice(incoming.query("state"), "state", STATES),
-        risk=_choice(incoming.query("risk"), "risk", RISKS),
-        min_amount=_amount(incoming.query("min_amount"), "min_amount"),
-        max_amount=_amount(incoming.query("max_amount"), "max_amount"),
+    sort = _choice(incoming.query("sort"), "sort", frozenset(case_list.SORTS)) or "opened_desc"
+    currency = _currency(incoming.query("currency"))
+    low = _amount(incoming.query("min_amount"), "min_amount")
+    high = _amount(incoming.query("max_amount"), "max_amount")
+    owed_sort = sort if sort in case_list.OWED_SORTS else None
+    for name, given in (("min_amount", low), ("max_amount", high), ("sort", owed_sort)):
+        if given is not None and currency is None:
+            raise InvalidParameter(
+                "needs the currency it is in, such as currency=USD",
+                field=name,
+                code="currency_required",
+            )
+    limit = _integer(incoming.query("limit"), "limit", 1, case_list.MAX_PAGE) if paged else None
+    return case_list.CaseQuery(
+        limit=limit or case_list.DEFAULT_PAGE,
+        after=_cursor(incoming.query("cursor"), sort) if paged else None,
+        q=_search(incoming.query("q"), case_list.MIN_SEARCH),
+        sort=sort,
+        state=_choice(incoming.query("state"), "state", case_list.STATES),
+        risk=_choice(incoming.query("risk"), "risk", case_list.RISKS),
+        currency=currency,
+        min_amount=low,
+        max_amount=high,
         older_than_days=_integer(incoming.query("older_than_days"), "older_than_days", 0, MAX_DAYS),
-        after=_cursor(incoming.query("cursor")),
     )
 
 
@@ -150,24 +224,54 @@ def period(incoming: Incoming) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
-def encode_cursor(after: str) -> str:
-    """The opaque cursor the list hands out: where its next page starts."""
-    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
-
-
-def _cursor(raw: str | None) -> str | None:
+def figures_currency(incoming: Incoming) -> str | None:
+    """`currency`: the figures' currency, an ISO 4217 code (three upper-case letters);
+    absent, the service picks one."""
+    raw = incoming.query("currency")
     if raw is None:
         return None
-    from recoup.services.case_views import CASE_ID
+    if len(raw) != 3 or not (raw.isascii() and raw.isalpha() and raw.isupper()):
+        raise InvalidParameter("must be a currency code such as USD", field="currency")
+    return raw
+
+
+def encode_cursor(after: str, sort: str) -> str:
+    """The opaque cursor the list hands out: where its next page starts, in which order."""
+    cursor = json.dumps({"after": after, "sort": sort}).encode()
+    return base64.urlsafe_b64encode(cursor).decode().rstrip("=")
+
+
+def _cursor(raw: str | None, sort: str) -> str | None:
+    """A cursor of the list in this sort (one of another order starts nowhere sensible)."""
+    if raw is None:
+        return None
+    from recoup.services.case_list import POSITION
 
     try:
         decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (binascii.Error, ValueError):
         decoded = None
-    after = decoded.get("after") if isinstance(decoded, dict) else None
-    if not isinstance(after, str) or not CASE_ID.fullmatch(after):
+    found = decoded if isinstance(decoded, dict) else {}
+    after = found.get("after")
+    if not isinstance(after, str) or not POSITION.fullmatch(after) or found.get("sort") != sort:
         raise InvalidParameter("is not a cursor this API handed out", field="cursor")
     return after
+
+
+def _currency(raw: str | None) -> str | None:
+    if raw is not None and not (len(raw) == 3 and raw.isascii() and raw.isalpha()):
+        raise InvalidParameter("must be a currency code such as USD", field="currency")
+    if raw is not None and not raw.isupper():
+        raise InvalidParameter("must be a currency code such as USD", field="currency")
+    return raw
+
+
+def _search(raw: str | None, shortest: int) -> str | None:
+    if raw is not None and not shortest <= len(raw) <= 100:
+        raise InvalidParameter(
+            f"must be {shortest} to 100 characters: an order, an email or a name", field="q"
+        )
+    return raw
 
 
 def _integer(raw: str | None, name: str, low: int, high: int) -> int | None:

@@ -15,7 +15,7 @@ from recoup.admin.requests import encode_cursor
 from recoup.domain import cadence
 from recoup.domain.money import Money
 from recoup.domain.referral import referral_policy_to_dict
-from recoup.services.shop_settings import Sender, Template, Versioned
+from recoup.services.shop_settings import AllSettings, Sender, Template, Versioned
 from recoup.services.shops import TEMPLATE_PARTS
 
 # Types only: the case pages' routes load the cases' modules with their service.
@@ -25,9 +25,12 @@ if TYPE_CHECKING:
     from recoup.domain.dunning import Dunning
     from recoup.domain.fraud import ShopFraudSettings
     from recoup.domain.fraud.screening import Screening
+    from recoup.domain.notices import NotificationSettings
     from recoup.domain.referral import ReferralPolicy, Referrals
-    from recoup.services.case_views import ActionOutcome, CaseDetail, CasePage
+    from recoup.services.case_list import CasePage
+    from recoup.services.case_views import ActionOutcome, CaseDetail
     from recoup.services.figures import Figures
+    from recoup.services.message_templates import Catalogue, DraftPreview
     from recoup.services.step_samples import StepPreview
 
 
@@ -53,10 +56,26 @@ def customer_name(case: Case) -> str:
     return name or customer.email or "Unknown customer"
 
 
-def order_name(case: Case) -> str:
+def order_name(case: Case) -> str | None:
+    """The Shopify order's name; None for a Stripe payment no order is known for."""
     if case.snapshot and case.snapshot.order_name:
         return case.snapshot.order_name
-    return f"Order {case.case_id}" if case.linked else f"Stripe payment {case.case_id}"
+    return f"Order {case.case_id}" if case.linked else None
+
+
+def case_title(case: Case) -> str:
+    """The order's name, or for a Stripe payment with no order what it is for: never the
+    payment's Stripe id, which tells a merchant nothing."""
+    name = order_name(case)
+    if name is not None:
+        return name
+    amount = case.amount_owed or (case.snapshot.order_total if case.snapshot else None)
+    return f"Stripe payment of {amount}" if amount else "Stripe payment"
+
+
+def customer_email(case: Case) -> str | None:
+    customer = case.snapshot.customer if case.snapshot else None
+    return customer.email if customer else None
 
 
 def reminders(dunning: Dunning | None) -> dict[str, Any] | None:
@@ -96,17 +115,24 @@ def referral(referrals: Referrals | None) -> dict[str, Any] | None:
 
 
 def case_row(stored: StoredCase) -> dict[str, Any]:
-    case = stored.case
+    from recoup.domain.listing import case_currency, display_state
+
+    case, dunning = stored.case, stored.dunning
     return {
         "id": case.case_id,
+        "title": case_title(case),
         "order_name": order_name(case),
         "customer": customer_name(case),
+        "customer_email": customer_email(case),
         "amount_owed": money(case.amount_owed),
+        "currency": case_currency(case),
+        "state": display_state(stored),
         "status": str(case.status),
-        "reminders": reminders(stored.dunning),
+        "reminders": reminders(dunning),
         "risk": risk(stored.screening),
         "referral": referral(stored.referrals),
         "opened_at": _iso(case.opened_at),
+        "next_at": _iso(dunning.next_at) if dunning and dunning.due else None,
     }
 
 
@@ -117,7 +143,6 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
     stored, trail = found.stored, found.trail
     case = stored.case
     snapshot = case.snapshot
-    customer = snapshot.customer if snapshot else None
     screening = stored.screening
     referrals = stored.referrals
     return {
@@ -125,26 +150,15 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
         "order_total": money(snapshot.order_total if snapshot else None),
         "recovered": money(case.recovered),
         "closed_at": _iso(case.closed_at),
-        "customer_contact": {
-            "email": customer.email if customer else None,
-            "country": customer.country if customer else None,
-        },
+        "customer_contact": customer_contact(found),
+        "links": shopify_links(case),
+        "next_step": next_step(found),
         "items": [
             {"title": item.title, "quantity": item.quantity, "unit_price": money(item.unit_price)}
             for item in (snapshot.line_items if snapshot else ())
         ],
         "flags": {"dispute_open": case.dispute_open, "fraud_warning": case.fraud_warning},
-        "timeline": [
-            {
-                "seq": entry.seq,
-                "at": entry.body.get("occurred_at"),
-                "source": entry.body.get("source"),
-                "kind": entry.body.get("kind"),
-                "summary": entry.body.get("summary"),
-                "effect": entry.body.get("effect"),
-            }
-            for entry in trail
-        ],
+        "timeline": [timeline_entry(entry.seq, entry.body) for entry in trail],
         "reminders_sent": [
             {
                 "step": message.step + 1,
@@ -185,12 +199,129 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
     }
 
 
+def customer_contact(found: CaseDetail) -> dict[str, Any]:
+    """How to reach the customer, and the time where they are (as quiet hours reckon it)."""
+    snapshot = found.stored.case.snapshot
+    customer = snapshot.customer if snapshot else None
+    return {
+        "email": customer.email if customer else None,
+        "phone": found.phone or (customer.phone if customer else None),
+        "country": customer.country if customer else None,
+        "timezone": found.zone,
+        "local_time": _iso(found.local_time),
+    }
+
+
+def next_step(found: CaseDetail) -> dict[str, Any] | None:
+    upcoming = found.next_step
+    if upcoming is None:
+        return None
+    return {
+        "step": upcoming.step + 1,
+        "at": _iso(upcoming.at),
+        "channel": upcoming.channel,
+        "template": upcoming.template,
+    }
+
+
+def timeline_entry(seq: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": body.get("occurred_at"),
+        "source": body.get("source"),
+        "kind": body.get("kind"),
+        "summary": body.get("summary"),
+        "effect": body.get("effect"),
+        "actor": actor(body),
+    }
+
+
+def shopify_links(case: Case) -> dict[str, str | None]:
+    """The order and the customer in the Shopify admin (App Bridge's `shopify://admin`
+    links), when the case knows their Shopify ids."""
+    customer = case.snapshot.customer if case.snapshot else None
+    customer_id = customer.customer_id if customer else None
+    order = case.linked and case.case_id.isdigit()
+    return {
+        "order": f"shopify://admin/orders/{case.case_id}" if order else None,
+        "customer": f"shopify://admin/customers/{customer_id}"
+        if customer_id and customer_id.isdigit()
+        else None,
+    }
+
+
+# Who each source of the trail is, for entries that do not name their actor.
+_SOURCE_ACTORS = {
+    "merchant": "staff",
+    "shopify": "shopify",
+    "stripe": "stripe",
+    "customer": "customer",
+}
+
+
+def actor(body: dict[str, Any]) -> dict[str, Any]:
+    """Who made an audit entry: as it names itself (the admin's actions, since they name
+    the staff member), else by its source (Recoup for its own, SES's and SNS's reports and
+    an agency's report-backs, which Recoup records)."""
+    named = body.get("actor")
+    if isinstance(named, dict):
+        return {"kind": named.get("kind"), "id": named.get("id"), "name": named.get("name")}
+    kind = _SOURCE_ACTORS.get(str(body.get("source")), "recoup")
+    return {"kind": kind, "id": None, "name": None}
+
+
 def case_page(page: CasePage) -> dict[str, Any]:
     after = page.resume_after
     return {
         "cases": [case_row(stored) for stored in page.cases],
-        "next_cursor": encode_cursor(after) if after else None,
+        "next_cursor": encode_cursor(after, page.sort) if after else None,
     }
+
+
+CSV_COLUMNS = (
+    *("id", "order", "customer", "email", "state", "currency", "amount_owed", "opened_at"),
+    *("next_reminder_at", "risk", "referral"),
+)
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cases_csv(page: CasePage) -> str:
+    """The selection as CSV, one row per case, amounts as decimal text; a last line says
+    when it was cut short."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for stored in page.cases:
+        writer.writerow([_cell(value) for value in _csv_row(stored)])
+    if page.resume_after is not None:
+        out.write(f"# truncated at {len(page.cases)} rows; narrow the filters\r\n")
+    return out.getvalue()
+
+
+def _csv_row(stored: StoredCase) -> list[str]:
+    row = case_row(stored)
+    owed, level, referred = row["amount_owed"], row["risk"], row["referral"]
+    return [
+        row["id"],
+        row["order_name"] or "",
+        row["customer"],
+        row["customer_email"] or "",
+        row["state"],
+        row["currency"] or "",
+        owed["amount"] if owed else "",
+        row["opened_at"] or "",
+        row["next_at"] or "",
+        (level["level"] or "") if level else "",
+        ":".join(v for v in (referred["kind"], referred["status"]) if v) if referred else "",
+    ]
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def action(outcome: ActionOutcome) -> dict[str, Any]:
@@ -198,32 +329,58 @@ def action(outcome: ActionOutcome) -> dict[str, Any]:
 
 
 def figures(result: Figures, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    return {
+    from recoup.domain.rollup import CONVERSION_WINDOW
+    from recoup.services.figures import DEFINITIONS
+
+    def amount(minor: int) -> dict[str, Any] | None:
+        return money(result.money(minor))
+
+    found: dict[str, Any] = {
         "from": _iso(start),
         "to": _iso(end),
+        "currency": result.currency,
+        "currencies": list(result.currencies),
         "cases": result.cases,
-        "outstanding": amounts(result.outstanding),
-        "recovered": amounts(result.recovered),
+    }
+    totals = ("outstanding", "fraud_flagged", "unlinked_stripe", "written_off")
+    for name in (*totals, "recovered", "self_cured"):
+        total = getattr(result, name)
+        found[name], found[f"{name}_cases"] = amount(total.minor), total.cases
+    return found | {
+        "contacted_cases": result.contacted_cases,
+        "recovery_rate": result.recovery_rate,
         "by_state": result.by_state,
-        "by_reminders": result.by_reminders,
-        "weeks": [
+        "conversion_window_days": CONVERSION_WINDOW.days,
+        "conversion": [
             {
-                "week": week.monday.isoformat(),
-                "opened": week.opened,
-                "recovered": week.recovered,
-                "rate": week.rate,
+                "step": c.step,
+                "channel": c.channel,
+                "template": c.template,
+                "sent": c.sent,
+                "paid_within": c.paid_within,
+                "rate": c.rate,
             }
-            for week in result.weeks
+            for c in result.conversion
         ],
-        "by_step": [
+        "recovered_over_time": [
+            {"day": p.day.isoformat(), "amount": amount(p.minor), "cases": p.cases}
+            for p in result.recovered_over_time
+        ],
+        "opened_over_time": [
+            {"day": p.day.isoformat(), "cases": p.cases, "amount": amount(p.minor)}
+            for p in result.opened_over_time
+        ],
+        "cohorts": [
             {
-                "step": outcome.step,
-                "channel": outcome.channel,
-                "cases": outcome.cases,
-                "recovered": amounts(outcome.recovered),
+                "month": c.month.isoformat()[:7],
+                "opened": c.opened,
+                "recovered": c.recovered,
+                "self_cured": c.self_cured,
+                "rate": c.rate,
             }
-            for outcome in result.by_step
+            for c in result.cohorts
         ],
+        "definitions": DEFINITIONS,
     }
 
 
@@ -291,8 +448,20 @@ def referral_settings(saved: Versioned[ReferralPolicy]) -> dict[str, Any]:
     return {"version": saved.version, "policy": doc}
 
 
+def notification_settings(saved: Versioned[NotificationSettings]) -> dict[str, Any]:
+    return {"version": saved.version, "notifications": saved.value.to_dict()}
+
+
 def template(found: Template) -> dict[str, Any]:
-    return {"name": found.name, "parts": dict(found.parts), "kinds": list(TEMPLATE_PARTS)}
+    from recoup.services.message_templates import variables
+
+    return {
+        "name": found.name,
+        "parts": dict(found.parts),
+        "builtin_parts": dict(found.builtin_parts) if found.builtin_parts is not None else None,
+        "kinds": list(TEMPLATE_PARTS),
+        "variables": template_variables(variables()),
+    }
 
 
 def sender(found: Sender) -> dict[str, Any]:
@@ -324,7 +493,85 @@ def preview(shown: StepPreview) -> dict[str, Any]:
         }
         if email
         else None,
-        "sms": {"body": sms.body, "template": sms.template, "override_error": sms.override_error}
+        "sms": {
+            "body": sms.body,
+            "template": sms.template,
+            "override_error": sms.override_error,
+            **sms_size(sms.body),
+        }
         if sms
         else None,
+    }
+
+
+def sms_size(text: str) -> dict[str, Any]:
+    """How an SMS travels: `text`, its `encoding` ("GSM-7" or "UCS-2"), `length` in that
+    encoding's units, `segments` and what each holds (`per_segment`)."""
+    from recoup.channels.sms_segments import measure
+
+    size = measure(text)
+    return {
+        "text": text,
+        "encoding": size.encoding,
+        "length": size.length,
+        "segments": size.segments,
+        "per_segment": size.per_segment,
+    }
+
+
+def all_settings(found: AllSettings) -> dict[str, Any]:
+    return {
+        "reminders": reminder_settings(found.reminders),
+        "fraud": fraud_settings(found.fraud),
+        "referral": referral_settings(found.referral),
+    }
+
+
+def template_variables(found: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"name": name, "description": description} for name, description in found]
+
+
+def templates(found: Catalogue) -> dict[str, Any]:
+    return {
+        "templates": [
+            {
+                "name": info.name,
+                "builtin": info.builtin,
+                "customised": info.customised,
+                "used_by_steps": list(info.used_by_steps),
+                "channels": list(info.channels),
+            }
+            for info in found.templates
+        ],
+        "variables": template_variables(found.variables),
+    }
+
+
+def template_preview(shown: DraftPreview) -> dict[str, Any]:
+    email, sms = shown.email, shown.sms
+    return {
+        "ok": shown.ok,
+        "errors": [
+            {"part": error.part, "line": error.line, "message": error.message}
+            for error in shown.errors
+        ],
+        "email": {"subject": email.subject, "html": email.html, "text": email.text}
+        if email
+        else None,
+        "sms": sms_size(sms.body) if sms else None,
+    }
+
+
+def new_step(position: int, step: cadence.Step) -> dict[str, Any]:
+    """A step to add (as the policy's JSON holds one) and where: its index, from 0."""
+    return {
+        "step": {
+            "delay": cadence.format_delay(step.delay),
+            "anchor": str(step.anchor),
+            "channel": str(step.channel),
+            "template": step.template,
+            "tone": str(step.tone),
+            "pay_link": step.pay_link,
+        },
+        "position": position,
     }

@@ -46,14 +46,18 @@ __all__ = [
     "MAX_SMS_CHARS",
     "MAX_SUBJECT_CHARS",
     "TONES",
+    "DraftRender",
     "EmailOverride",
     "ItemLine",
     "MessageContext",
     "MessageTooLong",
+    "PartRefused",
     "RenderedEmail",
     "RenderedSms",
     "TemplateRejected",
     "Tone",
+    "check_draft",
+    "render_draft",
     "render_email",
     "render_sms",
     "template_variables",
@@ -442,11 +446,15 @@ def _with_override(
     used: list[str],
     errors: list[str],
     budget: RenderBudget,
+    *,
+    strict: bool = False,
 ) -> str:
     if source is not None:
         try:
             result = _render_checked_override(kind, source, ctx, budget)
         except TemplateRejected as rejected:
+            if strict:
+                raise _DraftRefused(PartRefused(kind, rejected.message, rejected.line)) from None
             errors.append(f"{kind} override refused: {rejected.message}")
         else:
             used.append(kind)
@@ -457,8 +465,11 @@ def _with_override(
 # --- the public entry points -----------------------------------------------------------------
 
 
-def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> RenderedEmail:
-    """Subject, HTML and plain text of one reminder, each from its override or the default."""
+def render_email(
+    ctx: MessageContext, override: EmailOverride | None = None, *, strict: bool = False
+) -> RenderedEmail:
+    """Subject, HTML and plain text of one reminder, each from its override or the default
+    (`strict`: a refused override is raised, not replaced by the default)."""
     override = override or EmailOverride()
     variables = template_variables(ctx)
     budget = RenderBudget()  # the overrides' parts share it; an overrun falls back to the default
@@ -473,6 +484,7 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
         used,
         errors,
         budget,
+        strict=strict,
     )
     html = _with_override(
         "html",
@@ -482,6 +494,7 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
         used,
         errors,
         budget,
+        strict=strict,
     )
     text = _with_override(
         "text",
@@ -491,6 +504,7 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
         used,
         errors,
         budget,
+        strict=strict,
     )
     return RenderedEmail(
         subject=subject,
@@ -501,12 +515,15 @@ def render_email(ctx: MessageContext, override: EmailOverride | None = None) -> 
     )
 
 
-def render_sms(ctx: MessageContext, override: str | None = None) -> RenderedSms:
-    """One reminder SMS of at most `MAX_SMS_CHARS` characters, ending with the opt-out."""
+def render_sms(
+    ctx: MessageContext, override: str | None = None, *, strict: bool = False
+) -> RenderedSms:
+    """One reminder SMS of at most `MAX_SMS_CHARS` characters, ending with the opt-out
+    (`strict`: a refused override is raised, not replaced by the default)."""
     used: list[str] = []
     errors: list[str] = []
     body = _with_override(
-        "sms", override, ctx, lambda: _default_sms(ctx), used, errors, RenderBudget()
+        "sms", override, ctx, lambda: _default_sms(ctx), used, errors, RenderBudget(), strict=strict
     )
     return RenderedSms(
         body=body,
@@ -534,6 +551,70 @@ def _default_sms(ctx: MessageContext) -> str:
         variables["shop_name"] = ctx.shop_name[:keep].rstrip() + _ELLIPSIS
         body = _tidy_sms(_render_default(name, variables))
     return body
+
+
+@dataclass(frozen=True, slots=True)
+class PartRefused:
+    """Why one part of a drafted template cannot be used, and where (`line` from 1)."""
+
+    part: OverrideKind
+    message: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRender:
+    """A drafted template around one sample message: what each channel would send (None
+    when it was not asked for or one of its parts is refused) and every refused part."""
+
+    email: RenderedEmail | None
+    sms: RenderedSms | None
+    errors: tuple[PartRefused, ...]
+
+
+def check_draft(parts: Mapping[str, str]) -> tuple[PartRefused, ...]:
+    """Every part that saving would refuse, each with its first problem: the checks of
+    `validate_overrides`, part by part, so the answer names the part (a part rendered after
+    one that spent the message's budget is the one refused, as it would be when sent)."""
+    refused: dict[OverrideKind, PartRefused] = {}
+    for sample in _samples():
+        budget = RenderBudget()
+        for kind in OVERRIDE_KINDS:
+            if kind in parts and kind not in refused:
+                try:
+                    _render_checked_override(kind, parts[kind], sample, budget)
+                except TemplateRejected as rejected:
+                    refused[kind] = PartRefused(kind, rejected.message, rejected.line)
+    return tuple(refused[kind] for kind in OVERRIDE_KINDS if kind in refused)
+
+
+def render_draft(
+    ctx: MessageContext, parts: Mapping[str, str], *, email: bool, sms: bool
+) -> DraftRender:
+    """A template as drafted (`parts`: the overridden parts; the others are the shipped
+    ones), rendered as the sender renders it (the same sandbox, one budget per message,
+    the time limit included) but never falling back: a refused part is reported instead."""
+    errors = list(check_draft(parts))
+    failed = {error.part for error in errors}
+    shown_email = shown_sms = None
+    if email and not failed & {"subject", "html", "text"}:
+        try:
+            override = EmailOverride(parts.get("subject"), parts.get("html"), parts.get("text"))
+            shown_email = render_email(ctx, override, strict=True)
+        except _DraftRefused as refused:
+            errors.append(refused.why)
+    if sms and "sms" not in failed:
+        try:
+            shown_sms = render_sms(ctx, parts.get("sms"), strict=True)
+        except _DraftRefused as refused:
+            errors.append(refused.why)
+    return DraftRender(shown_email, shown_sms, tuple(errors))
+
+
+class _DraftRefused(Exception):
+    def __init__(self, why: PartRefused) -> None:
+        super().__init__(why.message)
+        self.why = why
 
 
 def validate_override(kind: Literal["subject", "html", "text", "sms"], source: str) -> None:

@@ -183,11 +183,13 @@ _ALLOWED_NODES: tuple[type[nodes.Node], ...] = (
 
 
 class TemplateRejected(RecoupError):
-    """A merchant template that may not be used; `message` says why, for the merchant."""
+    """A merchant template that may not be used; `message` says why, for the merchant, and
+    `line` where in its source (from 1), when the problem is at one place."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.line = line
 
 
 class _BudgetExceeded(SecurityError):
@@ -312,8 +314,20 @@ class ItemsView(Sequence[ItemView]):
 # --- the static check --------------------------------------------------------------------------
 
 
-def _reject(message: str) -> NoReturn:
-    raise TemplateRejected(message)
+def _reject(message: str, line: int | None = None) -> NoReturn:
+    raise TemplateRejected(message, line)
+
+
+def _error_line(error: BaseException) -> int | None:
+    """The source line a template failed at while rendering: Jinja rewrites the traceback
+    so the template's frames carry its own line numbers."""
+    line = None
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _is_items_iterable(node: nodes.Node) -> bool:
@@ -352,11 +366,20 @@ def _refusal(node: nodes.Node) -> str | None:
 
 
 def _check(node: nodes.Node, scope: frozenset[str], depth: int) -> None:
-    """Refuse anything outside the allowed language; the first problem in reading order wins.
+    """Refuse anything outside the allowed language; the first problem in reading order wins,
+    at the line of the innermost node that has one."""
+    try:
+        _check_node(node, scope, depth)
+    except TemplateRejected as rejected:
+        if rejected.line is None:
+            rejected.line = getattr(node, "lineno", None)
+        raise
 
-    Statements are judged before their contents (a macro is refused as a macro), expressions
-    after theirs (`''.__class__.__mro__` names `__class__`, the first step that fails).
-    """
+
+def _check_node(node: nodes.Node, scope: frozenset[str], depth: int) -> None:
+    """Statements are judged before their contents (a macro is refused as a macro),
+    expressions after theirs (`''.__class__.__mro__` names `__class__`, the first step that
+    fails)."""
     if not isinstance(node, nodes.Expr | nodes.Helper):
         message = _refusal(node)
         if message:
@@ -473,7 +496,7 @@ def check_source(kind: OverrideKind, source: str) -> nodes.Template:
     try:
         tree = _sandbox(kind == "html").parse(source)
     except Exception as error:  # noqa: BLE001 - untrusted source: any failure means "refuse"
-        _reject(_compile_message(error))
+        _reject(_compile_message(error), getattr(error, "lineno", None))
     try:
         _check(tree, frozenset(), 0)
     except RecursionError:
@@ -508,11 +531,11 @@ def render_override(
             budget.emit(len(chunk))
             out.append(chunk)
     except SecurityError as error:
-        _reject(str(error))
+        _reject(str(error), _error_line(error))
     except UndefinedError as error:
-        _reject(f"template failed: {error.message}")
+        _reject(f"template failed: {error.message}", _error_line(error))
     except RecursionError:
         _reject("template is too deeply nested")
     except Exception as error:  # noqa: BLE001 - untrusted template: any failure means "refuse"
-        _reject(f"template failed: {type(error).__name__}: {error}")
+        _reject(f"template failed: {type(error).__name__}: {error}", _error_line(error))
     return "".join(out)

@@ -1,4 +1,6 @@
-"""Where the shipped templates are, for the reminder channels and the case files alike."""
+"""Where the shipped templates are, for the reminder channels and the case files alike, and
+what each variable a reminder template sees holds (`render.template_variables` builds them;
+kept here, without Jinja2, for the settings page's list)."""
 
 from __future__ import annotations
 
@@ -12,4 +14,29 @@ def templates_dir() -> Path:
     return Path(recoup.__file__).parent.parent / "templates"
 
 
-__all__ = ["templates_dir"]
+# One line each, for the template editor; the keys are exactly sandbox.TEMPLATE_VARIABLES.
+VARIABLE_DESCRIPTIONS: dict[str, str] = {
+    "shop_name": "The shop's name, as Shopify has it",
+    "shop_email": "Where the customer's replies go (may be empty)",
+    "shop_url": "The shop's address, https://<shop> (may be empty)",
+    "brand_color": "The shop's brand colour, #RRGGBB",
+    "brand_text_color": "White or near-black, whichever reads better on the brand colour",
+    "logo_url": "The shop's logo, an https address (may be empty)",
+    "customer_first_name": "The customer's first name (may be empty)",
+    "locale": "The customer's language as a tag, such as en-US or de-DE",
+    "order_name": "The order's name, such as #1042",
+    "items": "The order's lines; each has title, quantity, unit_price and line_total",
+    "amount_owed": "What is owed, formatted for the customer: $1,899.00",
+    "amount_owed_plain": "What is owed with the currency code, for SMS: 1,899.00 USD",
+    "order_total": "The order's total, formatted like amount_owed (may be empty)",
+    "pay_url": "The link to pay, when the step carries one (may be empty)",
+    "unsubscribe_url": "The link to stop reminders (emails must include it)",
+    "help_url": "Where to get help (may be empty)",
+    "step_number": "Which reminder this is, from 1",
+    "tone": "The step's tone: friendly, firm or final_notice",
+    "referral_date": "A final notice's date for referral, formatted for the customer",
+    "referral_to": "What a final notice announces: agency, legal, or empty",
+}
+
+
+__all__ = ["VARIABLE_DESCRIPTIONS", "templates_dir"]

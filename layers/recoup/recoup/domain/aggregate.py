@@ -27,6 +27,9 @@ class StoredCase:
     dunning: Dunning | None = None
     screening: Screening | None = None
     referrals: Referrals | None = None
+    # The rollup version (domain.rollup.VERSION) its figures were counted under; 0: none,
+    # so the next write counts the whole case (store.cases, store.rollup_upgrade).
+    rollup_version: int = 0
 
     def dunning_or_raise(self) -> Dunning:
         if self.dunning is None:

@@ -9,7 +9,7 @@ is always a valid one, whether it was parsed or built in code.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -205,23 +205,23 @@ class ReminderPolicy:
         if steps[0].anchor is not Anchor.OPENED:
             raise PolicyError(
                 "steps[0].anchor",
-                "the first step must count from 'opened' (it has no previous step), "
+                "Step 1: the first step must count from 'opened' (it has no previous step), "
                 f"got {str(steps[0].anchor)!r}",
             )
-        last = len(steps) - 1
+        last = len(steps)
         for i, step in enumerate(steps[:-1]):
             if step.tone is Tone.FINAL_NOTICE:
                 raise PolicyError(
                     f"steps[{i}].tone",
-                    f"'final_notice' is allowed only on the last step (steps[{last}])",
+                    f"Step {i + 1}: 'final_notice' is allowed only on the last step (Step {last})",
                 )
         planned = _planned_offsets(steps)
         for i in range(1, len(steps)):
             if planned[i] <= planned[i - 1]:
                 raise PolicyError(
                     f"steps[{i}].delay",
-                    f"the step would be due {format_delay(planned[i])} after the case opens, "
-                    f"not after steps[{i - 1}] ({format_delay(planned[i - 1])}); "
+                    f"Step {i + 1}: the step would be due {format_delay(planned[i])} after the "
+                    f"case opens, not after Step {i} ({format_delay(planned[i - 1])}); "
                     "steps must come in order",
                 )
 
@@ -267,6 +267,73 @@ def default_policy(shop_timezone: str = "UTC") -> ReminderPolicy:
         shop_timezone=shop_timezone,
         weekly_cap=DEFAULT_WEEKLY_CAP,
     )
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+# The templates every shop has, by name, and the channels each has a version for. A step's
+# words come from the shipped set of its tone (templates/email/<tone>, templates/sms/<tone>);
+# its template's name picks the shop's own version (an override) when there is one.
+BUILTIN_TEMPLATES: Mapping[str, tuple[str, ...]] = {
+    "friendly": ("email", "sms"),
+    "firm": ("email", "sms"),
+    "firm_sms": ("sms",),
+    "final_notice": ("email", "sms"),
+}
+# What a step on each channel needs its template to have.
+NEEDED_CHANNELS: Mapping[Channel, tuple[str, ...]] = {
+    Channel.EMAIL: ("email",),
+    Channel.SMS: ("sms",),
+    Channel.EMAIL_THEN_SMS: ("email", "sms"),
+}
+
+
+def step_message(index: int, message: str) -> str:
+    """An error about step `index` (from 0) as the admin numbers steps (from 1)."""
+    prefix = f"Step {index + 1}: "
+    return message if message.startswith(prefix) else prefix + message
+
+
+def template_problem(
+    step: Step, index: int, available: Mapping[str, Collection[str]]
+) -> PolicyError | None:
+    """Why step `index` (from 0) cannot use its template, given the templates the shop has
+    (name -> the channels each has a version for); None when it can."""
+    needed = NEEDED_CHANNELS[step.channel]
+    fits = sorted(name for name, has in available.items() if all(c in has for c in needed))
+    choices = f"choose one of {', '.join(fits)}" if fits else "no template has one"
+    has = available.get(step.template)
+    if has is None:
+        message = f"no template named {step.template!r}; {choices}"
+    else:
+        missing = [c for c in needed if c not in has]
+        if not missing:
+            return None
+        message = f"the template {step.template!r} has no {' or '.join(missing)} version; {choices}"
+    return PolicyError(f"steps[{index}].template", step_message(index, message))
+
+
+def check_templates(policy: ReminderPolicy, available: Mapping[str, Collection[str]]) -> None:
+    """Refuse the first step whose template the shop does not have for its channel."""
+    for index, step in enumerate(policy.steps):
+        problem = template_problem(step, index, available)
+        if problem is not None:
+            raise problem
+
+
+NEW_STEP_DELAY = timedelta(days=3)
+
+
+def new_step(policy: ReminderPolicy) -> tuple[int, Step]:
+    """A step to add to the sequence, and where (its index, from 0): before the final notice
+    when the last step is one, else at the end. An email three days after the step before it,
+    friendly while it would be the first or second message, firm after that; never a final
+    notice."""
+    steps = policy.steps
+    at = len(steps) - 1 if steps and steps[-1].tone is Tone.FINAL_NOTICE else len(steps)
+    tone = Tone.FRIENDLY if at < 2 else Tone.FIRM
+    anchor = Anchor.OPENED if at == 0 else Anchor.PREVIOUS
+    return at, Step(NEW_STEP_DELAY, anchor, Channel.EMAIL, str(tone), tone, True)
 
 
 # --- schedule and threshold ---------------------------------------------------------------------
@@ -330,7 +397,7 @@ def parse_policy(data: Mapping[str, Any]) -> ReminderPolicy:
         raise PolicyError(
             "steps", f"must have between {MIN_STEPS} and {MAX_STEPS} steps, got {len(raw_steps)}"
         )
-    steps = tuple(_parse_step(raw, f"steps[{i}]") for i, raw in enumerate(raw_steps))
+    steps = tuple(_parse_step(raw, i) for i, raw in enumerate(raw_steps))
     quiet = _object(root["quiet_hours"], "quiet_hours")
     _check_keys(quiet, "quiet_hours", _QUIET_KEYS, ())
     try:
@@ -407,10 +474,12 @@ def parse_delay(raw: object, field: str = "delay") -> timedelta:
     return delay
 
 
-def _parse_step(raw: object, path: str) -> Step:
-    obj = _object(raw, path)
-    _check_keys(obj, path, _STEP_KEYS, ())
+def _parse_step(raw: object, index: int) -> Step:
+    """Step `index` (from 0); an error names its field by path and the step by its number
+    as the admin sees it (from 1)."""
     try:
+        obj = _object(raw, "")
+        _check_keys(obj, "", _STEP_KEYS, ())
         return Step(
             delay=parse_delay(obj["delay"]),
             anchor=obj["anchor"],
@@ -420,7 +489,8 @@ def _parse_step(raw: object, path: str) -> Step:
             pay_link=obj["pay_link"],
         )
     except PolicyError as exc:
-        raise exc.under(path) from None
+        path = _join(f"steps[{index}]", exc.field)
+        raise PolicyError(path, step_message(index, exc.message)) from None
 
 
 def _parse_hhmm(raw: object, field: str) -> time:
@@ -520,6 +590,7 @@ def _utc(value: datetime, name: str) -> datetime:
 
 
 __all__ = [
+    "BUILTIN_TEMPLATES",
     "AfterLastStep",
     "Anchor",
     "Channel",
@@ -530,11 +601,15 @@ __all__ = [
     "TimezoneRule",
     "Tone",
     "chasable",
+    "check_templates",
     "default_policy",
     "format_delay",
+    "new_step",
     "parse_delay",
     "parse_policy",
     "policy_to_dict",
     "step_due_at",
+    "step_message",
+    "template_problem",
     "zone_from_name",
 ]

@@ -79,6 +79,14 @@ class Dunning:
     held_by: str = ""  # who holds a HELD sequence: "fraud" (the check) or "merchant"
     spent_at: datetime | None = None  # when the last step was sent or skipped
     escalate_at: datetime | None = None  # when the referral check is due (services.escalation)
+    # Where in `sent` the current round begins: a sequence started over sends its steps
+    # again, and a step is recorded once per round. Everything sent stays in `sent`.
+    round_from: int = 0
+
+    @property
+    def this_round(self) -> tuple[SentMessage, ...]:
+        """What was sent since the sequence last started (over)."""
+        return self.sent[self.round_from :]
 
     @property
     def due(self) -> bool:
@@ -156,6 +164,52 @@ class Dunning:
             held_by="",
         )
 
+    def next_unsent(self) -> int | None:
+        """The first step neither sent nor passed over: where a stopped sequence resumes.
+        None once the sequence was spent (its last step sent or skipped)."""
+        if self.spent_at is not None:
+            return None
+        return max(self.next_step, self.claimed_step + 1)
+
+    def resume_at(self, step: int, at: datetime, now: datetime, reason: str) -> Dunning:
+        """Back on the sequence at `step`, due at `at`, or now if that has passed."""
+        return replace(
+            self,
+            status=DunningStatus.SCHEDULED,
+            next_step=step,
+            next_at=max(at, now),
+            reason=reason,
+            held_by="",
+            escalate_at=None,
+        )
+
+    def start_over(self, at: datetime, now: datetime, reason: str) -> Dunning:
+        """The sequence from its first step again, due at `at` or now. The merchant asked
+        for the steps to go once more, so the claims of the round before are cleared; what
+        was sent stays on record."""
+        return replace(
+            self.resume_at(0, at, now, reason),
+            claimed_step=-1,
+            claimed_at=None,
+            spent_at=None,
+            round_from=len(self.sent),
+        )
+
+    def due_now(self, now: datetime, reason: str) -> Dunning:
+        """The next step due now rather than at its time (the sender's checks still apply)."""
+        if not self.due:
+            raise ValueError(f"no step is scheduled ({self.status})")
+        return replace(self, next_at=now, reason=reason)
+
+    def skip_next(self, following_at: datetime | None, now: datetime, reason: str) -> Dunning:
+        """The next step passed over unsent: the one after it due at `following_at` (not
+        before now), or, when there is none (None), the sequence is spent."""
+        if not self.due:
+            raise ValueError(f"no step is scheduled ({self.status})")
+        if following_at is None:
+            return self.spend(now, reason)
+        return self.schedule(self.next_step + 1, max(following_at, now), reason)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": str(self.status),
@@ -169,6 +223,7 @@ class Dunning:
             "held_by": self.held_by,
             "spent_at": self.spent_at.isoformat() if self.spent_at else None,
             "escalate_at": self.escalate_at.isoformat() if self.escalate_at else None,
+            "round_from": self.round_from,
         }
 
     @classmethod
@@ -187,6 +242,7 @@ class Dunning:
             held_by=str(data.get("held_by", "")),
             spent_at=_when(data.get("spent_at")),
             escalate_at=_when(data.get("escalate_at")),
+            round_from=int(data.get("round_from", 0)),
         )
 
 

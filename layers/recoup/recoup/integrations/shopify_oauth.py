@@ -35,6 +35,7 @@ from recoup.integrations.shopify_version import API_VERSION
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105
 OFFLINE_TOKEN = "urn:shopify:params:oauth:token-type:offline-access-token"  # noqa: S105
+ONLINE_TOKEN = "urn:shopify:params:oauth:token-type:online-access-token"  # noqa: S105
 # The least Recoup needs (README, "Shopify app"): orders for the webhooks and order lookups,
 # customers (write implies read) for the tags it puts on customers.
 REQUIRED_SCOPES = ("read_orders", "write_customers")
@@ -277,6 +278,50 @@ def refresh(
     return _token_request(shop, body, transport, "the refresh token", RefreshRefused)
 
 
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """The staff member an online token exchange names (`associated_user`)."""
+
+    user_id: str
+    first_name: str | None = field(default=None, repr=False)
+    last_name: str | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str | None:
+        joined = " ".join(part for part in (self.first_name, self.last_name) if part).strip()
+        return joined or None
+
+
+def staff_member(
+    shop: str, session_token: str, *, api_key: str, secret: str, transport: Transport
+) -> StaffMember:
+    """Who the session token's user is: token exchange for an online (per-user) access
+    token, whose answer names its `associated_user`. Only the user is read; the online
+    token is dropped, never kept or logged."""
+    body = {
+        "client_id": api_key,
+        "client_secret": secret,
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": session_token,
+        "subject_token_type": ID_TOKEN,
+        "requested_token_type": ONLINE_TOKEN,
+    }
+    answer = _token_answer(shop, body, transport, "the session token", BadOAuthRequest)
+    user = answer.get("associated_user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if isinstance(user_id, bool) or not isinstance(user_id, int | str) or not str(user_id):
+        raise ShopifyUnavailable("Shopify's online token response names no associated_user")
+    assert isinstance(user, dict)
+    return StaffMember(str(user_id), _text(user, "first_name"), _text(user, "last_name"))
+
+
+def _text(data: Mapping[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if not isinstance(value, str):
+        return None
+    return value.strip()[:100] or None
+
+
 def _token_request(
     shop: str,
     fields: Mapping[str, str],
@@ -284,6 +329,16 @@ def _token_request(
     what: str,
     refused: type[OAuthRejected],
 ) -> Grant:
+    return _grant(_token_answer(shop, fields, transport, what, refused))
+
+
+def _token_answer(
+    shop: str,
+    fields: Mapping[str, str],
+    transport: Transport,
+    what: str,
+    refused: type[OAuthRejected],
+) -> Mapping[str, Any]:
     request = HttpRequest(
         f"https://{shop}/admin/oauth/access_token",
         json.dumps(fields).encode(),
@@ -302,7 +357,7 @@ def _token_request(
             f"Shopify refused {what} (HTTP {response.status}: {str(detail)[:200]})"
             + (": start again from Shopify" if refused is BadOAuthRequest else "")
         )
-    return _grant(answer)
+    return answer
 
 
 def _grant(answer: Mapping[str, Any]) -> Grant:

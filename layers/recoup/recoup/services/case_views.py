@@ -1,5 +1,5 @@
-"""The admin's reads of a shop's cases: a filtered page of the list, one case with its
-timeline and the actions its state allows, and a merchant's action with the case read back.
+"""The admin's reads of a shop's cases: one case with its timeline and the actions its state
+allows, and a merchant's action with the case read back (the list: services/case_list.py).
 
 A case is the shop's when it is tracked there: an id of another shop, one merged into another
 case, or one never opened is unknown (404) alike, so ids tell nothing about other shops.
@@ -8,51 +8,35 @@ case, or one never opened is unknown (404) alike, so ids tell nothing about othe
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.audit import AuditEntry
+from recoup.domain.cadence import ReminderPolicy
 from recoup.domain.case import Case
-from recoup.errors import NotFound
+from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.errors import HttpProblem, NotFound
 from recoup.services import actions
 from recoup.services import cases as case_service
+from recoup.services.reminder_plan import reminder_policy
+from recoup.services.staff import Actor
 from recoup.store import cases as case_store
+from recoup.store import shops
 
-MAX_PAGE = 100
-DEFAULT_PAGE = 25
-# A filtered list reads at most this many cases per request, then hands back where it
-# stopped: a selective filter over a large shop costs several requests, never one long one.
-MAX_EXAMINED = 1000
 CASE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# A case's status, or its reminders' status.
-STATES = frozenset(
-    {"open", "paid", "cancelled", "scheduled", "held", "flagged", "awaiting_escalation"}
-    | {"not_chased", "stopped"}
-)
-RISKS = frozenset({"low", "review", "high", "unscored", "none"})
 
 
 @dataclass(frozen=True, slots=True)
-class CaseQuery:
-    """One page of the list: at most `limit` cases after case `after`, those that match."""
+class NextStep:
+    """The reminder step due next, as the shop's policy has it now."""
 
-    limit: int = DEFAULT_PAGE
-    after: str | None = None
-    state: str | None = None  # one of STATES
-    risk: str | None = None  # one of RISKS
-    min_amount: Decimal | None = None  # owed, in the case's currency
-    max_amount: Decimal | None = None
-    older_than_days: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CasePage:
-    cases: list[StoredCase]
-    resume_after: str | None  # the last case id read, where the next page starts; None: done
+    step: int  # 0-based
+    at: datetime | None
+    channel: str
+    template: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +44,11 @@ class CaseDetail:
     stored: StoredCase
     trail: list[AuditEntry]  # the audit trail, oldest first
     actions: list[str]  # what the case's state allows now
+    # The customer's zone as the sender's quiet hours resolve it (None: not resolved).
+    zone: str | None = None
+    next_step: NextStep | None = None
+    phone: str | None = None  # the customer's number as the sender would text it (E.164)
+    local_time: datetime | None = None  # now, in the customer's zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +58,20 @@ class ActionRequest:
     action: str
     note: str = ""
     kind: str | None = None
+    mode: str | None = None
+
+
+MAX_BULK = 50
+BULK_ACTIONS = ("hold", "resume", "approve")
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRequest:
+    """One action on several cases, each its own change."""
+
+    action: str
+    case_ids: tuple[str, ...]
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,35 +80,77 @@ class ActionOutcome:
     case: CaseDetail
 
 
-def list_cases(shop: str, query: CaseQuery, *, now: datetime) -> CasePage:
-    keep = _filter(query, now)
-    rows: list[StoredCase] = []
-    last: str | None = None
-    listed = case_store.tracked_cases(shop, after=query.after, page_size=query.limit + 1)
-    for examined, stored in enumerate(listed):
-        if len(rows) == query.limit or examined == MAX_EXAMINED:
-            return CasePage(rows, last)
-        last = stored.case.case_id
-        if keep(stored):
-            rows.append(stored)
-    return CasePage(rows, None)
-
-
 def case_detail(shop: str, case_id: str, *, now: datetime) -> CaseDetail:
     stored = _existing(shop, case_id)
-    return CaseDetail(stored, case_service.timeline(shop, case_id), actions.available(stored, now))
+    trail = case_service.timeline(shop, case_id)
+    allowed = actions.available(stored, now)
+    policy = reminder_policy(shop, shops.get(shop))
+    zone, phone = _contact(stored.case, policy)
+    local = now.astimezone(ZoneInfo(zone)) if zone else None
+    return CaseDetail(stored, trail, allowed, zone, _upcoming(stored, policy), phone, local)
+
+
+def _contact(case: Case, policy: ReminderPolicy) -> tuple[str | None, str | None]:
+    """The customer's zone as the sender's quiet hours resolve it, and their number as
+    the sender would text it."""
+    customer = case.snapshot.customer if case.snapshot else None
+    if customer is None:
+        return None, None
+    phone = normalise_phone(customer.phone, customer.country)
+    zone, _ = customer_zone(
+        country=customer.country,
+        province=customer.province,
+        phone=phone,
+        shop_timezone=policy.shop_timezone,
+        rule=policy.timezone_rule,
+    )
+    return zone.key, phone
+
+
+def _upcoming(stored: StoredCase, policy: ReminderPolicy) -> NextStep | None:
+    dunning = stored.dunning
+    if dunning is None or not dunning.due or dunning.next_step >= len(policy.steps):
+        return None
+    planned = policy.steps[dunning.next_step]
+    return NextStep(dunning.next_step, dunning.next_at, str(planned.channel), planned.template)
 
 
 def perform_action(
-    shop: str, case_id: str, request: ActionRequest, *, by: str, now: datetime
+    shop: str, case_id: str, request: ActionRequest, *, by: Actor, now: datetime
 ) -> ActionOutcome:
     """Apply the action (an unknown case is refused before the request is looked at), and
     the case as it is now."""
     _existing(shop, case_id)
     result = actions.perform(
-        shop, case_id, request.action, by=by, note=request.note, now=now, kind=request.kind
+        shop,
+        case_id,
+        request.action,
+        by=by,
+        note=request.note,
+        now=now,
+        kind=request.kind,
+        mode=request.mode,
     )
     return ActionOutcome(result, case_detail(shop, case_id, now=now))
+
+
+def perform_bulk(
+    shop: str, request: BulkRequest, *, by: Actor, now: datetime
+) -> list[dict[str, Any]]:
+    """The action on each case in turn, each its own change: one refused (not this shop's,
+    or its state does not allow it) does not stop or undo the others."""
+    results: list[dict[str, Any]] = []
+    for case_id in request.case_ids:
+        try:
+            _existing(shop, case_id)
+            actions.perform(shop, case_id, request.action, by=by, note=request.note, now=now)
+        except HttpProblem as refused:
+            results.append(
+                {"id": case_id, "ok": False, "error": refused.code, "message": refused.message}
+            )
+            continue
+        results.append({"id": case_id, "ok": True})
+    return results
 
 
 def _existing(shop: str, case_id: str) -> StoredCase:
@@ -115,52 +160,3 @@ def _existing(shop: str, case_id: str) -> StoredCase:
     if stored is None or not stored.case.opened or stored.case.merged_into is not None:
         raise NotFound(f"no case {case_id} in this shop")
     return stored
-
-
-# ---------------------------------------------------------------- the list's filter
-
-
-def _filter(query: CaseQuery, now: datetime) -> Callable[[StoredCase], bool]:
-    days = query.older_than_days
-    opened_before = now - timedelta(days=days) if days is not None else None
-
-    def keep(stored: StoredCase) -> bool:
-        return (
-            _in_state(stored, query.state)
-            and _at_risk(stored, query.risk)
-            and _owes_between(stored.case, query.min_amount, query.max_amount)
-            and _opened_by(stored.case, opened_before)
-        )
-
-    return keep
-
-
-def _in_state(stored: StoredCase, state: str | None) -> bool:
-    dunning = stored.dunning
-    return (
-        not state
-        or state == str(stored.case.status)
-        or (dunning is not None and state == str(dunning.status))
-    )
-
-
-def _at_risk(stored: StoredCase, risk: str | None) -> bool:
-    if not risk:
-        return True
-    current = stored.screening.current if stored.screening else None
-    return (str(current.level) if current else "none") == risk
-
-
-def _owes_between(case: Case, low: Decimal | None, high: Decimal | None) -> bool:
-    if low is None and high is None:
-        return True
-    owed = case.amount_owed
-    if owed is None:
-        return False
-    return (low is None or owed.decimal >= low) and (high is None or owed.decimal <= high)
-
-
-def _opened_by(case: Case, opened_before: datetime | None) -> bool:
-    if opened_before is None:
-        return True
-    return case.opened_at is not None and case.opened_at <= opened_before

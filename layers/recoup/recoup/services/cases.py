@@ -18,7 +18,7 @@ from recoup.domain.case import Case, CaseStatus, apply, join, new_case
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import DomainEvent
 from recoup.domain.fraud.screening import Gate, Screening
-from recoup.domain.rollup import last_before
+from recoup.domain.rollup import RECOVERED, payment_kind
 from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
 from recoup.services import screening
@@ -190,11 +190,9 @@ def _count(prior: StoredCase | None, case: Case, absorbed: list[store.CaseWrite]
             observability.amount_owed(owed.currency, owed.minor)
     paid_before = prior is not None and prior.case.status is CaseStatus.PAID
     recovered = case.recovered
-    # Chased: a reminder went before the payment. The admin figures' "recovered"
-    # (domain.rollup) counts every paid case by the day it opened, chased or not; what this
-    # metric sums is their share with a reminder before the payment (the step:<n>:... counters
-    # with n >= 1), by the day of the payment instead.
-    chased = last_before(prior.dunning if prior else None, case.closed_at) is not None
+    # Chased: paid at or after the first message sent, as the admin figures' "recovered"
+    # (domain.rollup) counts it; this metric sums it by the day of the payment.
+    chased = payment_kind(case, prior.dunning if prior else None) == RECOVERED
     if recovered is not None and not paid_before and chased:
         observability.amount_recovered(recovered.currency, recovered.minor)
 

@@ -37,7 +37,7 @@ from recoup.domain.timezones import customer_zone, normalise_phone
 from recoup.errors import RecoupError
 from recoup.observability import Channel as MetricChannel
 from recoup.observability import HeldReason, StepChannel, logger, metrics
-from recoup.services import final_notice, sample_sends
+from recoup.services import final_notice, notifications, sample_sends
 from recoup.services.reminder_plan import reminder_policy
 from recoup.services.step_outcomes import (
     Delivered,
@@ -103,6 +103,9 @@ def send_job(body: str) -> StepResult:
     if job.get("kind") == sample_sends.JOB_KIND:  # an admin's test message: no case
         sent = sample_sends.send_job(job, now=clock.now())
         return StepResult(sent.outcome, sent.detail)
+    if job.get("kind") == notifications.JOB_KIND:  # a notice to the merchant: no case
+        done = notifications.run_job(job, now=clock.now())
+        return StepResult(done.outcome, done.detail)
     result = send_step(str(job["shop"]), str(job["case_id"]), int(job["step"]), now=clock.now())
     if result.outcome == "in_flight":
         # Not done: SQS redelivers after the visibility timeout, and then the step is either

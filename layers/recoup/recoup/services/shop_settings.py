@@ -4,19 +4,20 @@ referral policy, template overrides, the reply-to address, and the Stripe connec
 A policy is saved versioned: the save names the version it edited and stores the next one,
 so two admins editing at once cannot overwrite each other silently (`VersionConflict`). Each
 save is checked whole, the reminders and the referral policy against each other too, before
-anything is written; an error names the field as a path into the document sent.
+anything is written; an error names the field as a path into the document sent. The settings
+page saves its sections at once (`save_settings`): all are checked, then written in one
+transaction, or none.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from recoup.domain import cadence
-from recoup.domain.fields import FieldError
+from recoup.domain.fields import FieldError, join_path
 from recoup.domain.referral import (
     ReferralPolicy,
     check_with_reminders,
@@ -24,8 +25,9 @@ from recoup.domain.referral import (
     parse_referral_policy,
     referral_policy_to_dict,
 )
-from recoup.errors import InvalidInput, NotInstalled, VersionConflict
-from recoup.services.shops import TEMPLATE_PARTS, set_template
+from recoup.errors import Conflict, InvalidInput, NotFound, NotInstalled, VersionConflict
+from recoup.services import message_templates
+from recoup.services.shops import set_template
 from recoup.settings import get_settings
 from recoup.store import policies, shops
 
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 # loads in the functions of its routes: a request for another page never needs it.
 
 MAX_ADDRESS = 254  # RFC 5321's longest forward path
-TEMPLATE_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 
 T = TypeVar("T")
 
@@ -58,9 +59,26 @@ class DocumentUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsUpdate:
+    """The settings page's one save: the sections it edited, each from the version loaded."""
+
+    reminders: DocumentUpdate | None = None
+    fraud: DocumentUpdate | None = None
+    referral: DocumentUpdate | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllSettings:
+    reminders: Versioned[cadence.ReminderPolicy]
+    fraud: Versioned[ShopFraudSettings]
+    referral: Versioned[ReferralPolicy]
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     name: str
-    parts: Mapping[str, Any]
+    parts: Mapping[str, Any]  # the shop's own text of each part it customised
+    builtin_parts: Mapping[str, str | None] | None = None  # the shipped text; None: its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +108,38 @@ def reminder_policy(shop: str) -> Versioned[cadence.ReminderPolicy]:
 def save_reminder_policy(
     shop: str, update: DocumentUpdate, *, now: datetime
 ) -> Versioned[cadence.ReminderPolicy]:
-    try:
-        policy = cadence.parse_policy({**update.document, "version": update.version + 1})
-    except cadence.PolicyError as exc:
-        raise _invalid(exc) from None
-    try:
-        check_with_reminders(referral_policy(shop).value, policy)
-    except FieldError as exc:
-        raise InvalidInput(
-            f"the referral policy waits too little for a final notice: {exc.message}",
-            field=f"steps[{len(policy.steps) - 1}].tone",
-        ) from None
+    policy = _checked_reminders(shop, update)
+    _check_final_notice(referral_policy(shop).value, policy)
     _versioned_save(lambda: policies.save(shop, policy, now=now))
     return reminder_policy(shop)
+
+
+def _checked_reminders(shop: str, update: DocumentUpdate) -> cadence.ReminderPolicy:
+    """The policy as sent, whole, every step's template one the shop has for its channel."""
+    try:
+        policy = cadence.parse_policy({**update.document, "version": update.version + 1})
+        cadence.check_templates(policy, message_templates.available(shops.get(shop)))
+    except cadence.PolicyError as exc:
+        raise _invalid(exc) from None
+    return policy
+
+
+def _check_final_notice(referral: ReferralPolicy, policy: cadence.ReminderPolicy) -> None:
+    try:
+        check_with_reminders(referral, policy)
+    except FieldError as exc:
+        last = len(policy.steps) - 1
+        raise InvalidInput(
+            cadence.step_message(
+                last, f"the referral policy waits too little for a final notice: {exc.message}"
+            ),
+            field=f"steps[{last}].tone",
+        ) from None
+
+
+def new_step(shop: str) -> tuple[int, cadence.Step]:
+    """The step the cadence editor adds to the saved sequence, and where (from 0)."""
+    return cadence.new_step(reminder_policy(shop).value)
 
 
 # ---------------------------------------------------------------- fraud screening
@@ -120,16 +157,19 @@ def fraud_settings(shop: str) -> Versioned[ShopFraudSettings]:
 def save_fraud_settings(
     shop: str, update: DocumentUpdate, *, now: datetime
 ) -> Versioned[ShopFraudSettings]:
-    from recoup.domain.fraud import parse_settings, settings_to_dict
-
-    try:
-        settings = parse_settings(update.document)
-    except FieldError as exc:
-        raise _invalid(exc) from None
-    doc = settings_to_dict(settings)
+    doc = _checked_fraud(update)
     version = update.version + 1
     _versioned_save(lambda: policies.save_doc(shop, policies.FRAUD, version, doc, now=now))
     return fraud_settings(shop)
+
+
+def _checked_fraud(update: DocumentUpdate) -> dict[str, Any]:
+    from recoup.domain.fraud import parse_settings, settings_to_dict
+
+    try:
+        return settings_to_dict(parse_settings(update.document))
+    except FieldError as exc:
+        raise _invalid(exc) from None
 
 
 # ---------------------------------------------------------------- referral
@@ -146,10 +186,8 @@ def save_referral_policy(
     shop: str, update: DocumentUpdate, *, now: datetime
 ) -> Versioned[ReferralPolicy]:
     version = update.version + 1
+    referral = _checked_referral(update)
     try:
-        referral = parse_referral_policy(
-            {**update.document, "version": version}, allow_loopback_http=_local()
-        )
         check_with_reminders(referral, policies.load(shop, shop_timezone=_timezone(shop)))
     except FieldError as exc:
         raise _invalid(exc) from None
@@ -158,41 +196,131 @@ def save_referral_policy(
     return referral_policy(shop)
 
 
+def _checked_referral(update: DocumentUpdate) -> ReferralPolicy:
+    try:
+        return parse_referral_policy(
+            {**update.document, "version": update.version + 1}, allow_loopback_http=_local()
+        )
+    except FieldError as exc:
+        raise _invalid(exc) from None
+
+
+# ---------------------------------------------------------------- all three, in one save
+
+
+def all_settings(shop: str) -> AllSettings:
+    return AllSettings(reminder_policy(shop), fraud_settings(shop), referral_policy(shop))
+
+
+def save_settings(shop: str, update: SettingsUpdate, *, now: datetime) -> AllSettings:
+    """Save the sections sent, all or none: each is checked whole, the reminders and the
+    referral policy against each other (as sent, else as stored), before one transaction
+    writes them, each conditioned on the version it was edited from. An error's field is a
+    path from the section ("reminders.steps[4].template"); VersionConflict when any section
+    was saved meanwhile."""
+    writes: list[tuple[str, int, dict[str, Any]]] = []
+    reminders = referral = None
+    if update.reminders is not None:
+        sent = update.reminders
+        reminders = _in_section("reminders", lambda: _checked_reminders(shop, sent))
+        writes.append((policies.REMINDERS, reminders.version, cadence.policy_to_dict(reminders)))
+    if update.fraud is not None:
+        fraud = update.fraud
+        doc = _in_section("fraud", lambda: _checked_fraud(fraud))
+        writes.append((policies.FRAUD, fraud.version + 1, doc))
+    if update.referral is not None:
+        sent_referral = update.referral
+        referral = _in_section("referral", lambda: _checked_referral(sent_referral))
+        writes.append(
+            (policies.REFERRAL, sent_referral.version + 1, referral_policy_to_dict(referral))
+        )
+    if not writes:
+        raise InvalidInput("send at least one of reminders, fraud, referral")
+    if reminders is not None or referral is not None:
+        _check_together(shop, reminders, referral)
+    try:
+        policies.save_docs(shop, writes, now=now)
+    except policies.PolicyConflict:
+        raise VersionConflict() from None
+    return all_settings(shop)
+
+
+def _check_together(
+    shop: str, reminders: cadence.ReminderPolicy | None, referral: ReferralPolicy | None
+) -> None:
+    """A final notice must give the customer the time the referral policy promises."""
+    policy = reminders or reminder_policy(shop).value
+    chosen = referral or referral_policy(shop).value
+    if reminders is not None:
+        _in_section("reminders", lambda: _check_final_notice(chosen, policy))
+        return
+    try:
+        check_with_reminders(chosen, policy)
+    except FieldError as exc:
+        raise InvalidInput(exc.message, field=join_path("referral", exc.field)) from None
+
+
+def _in_section(section: str, check: Callable[[], T]) -> T:
+    try:
+        return check()
+    except InvalidInput as exc:
+        exc.field = join_path(section, exc.field or "")  # the same refusal, seen from the page
+        raise
+
+
 # ---------------------------------------------------------------- templates
 
 
 def template(shop: str, name: str) -> Template:
     _check_template_name(name)
     item = shops.get(shop)
-    return Template(name, ((item.templates or {}) if item else {}).get(name) or {})
+    own = ((item.templates or {}) if item else {}).get(name) or {}
+    return Template(name, own, message_templates.builtin_parts(name))
 
 
 def save_template(shop: str, name: str, parts: Mapping[str, Any]) -> Template:
-    """Each part is checked in the sandbox on its own (the error names it), then all of
-    them together, as they will be rendered."""
-    from recoup.channels.render import TemplateRejected, validate_override
+    """The parts are checked in the sandbox as they will be rendered, each on its own and
+    together (the error names the part and, when it is at one place, its line); a part left
+    empty is the shipped one."""
+    from recoup.channels.render import TemplateRejected
 
     _check_template_name(name)
-    for kind, source in parts.items():
-        field = f"parts.{kind}"
-        if kind not in TEMPLATE_PARTS:
-            raise InvalidInput(f"one of {', '.join(TEMPLATE_PARTS)}", field=field)
-        if not isinstance(source, str):
-            raise InvalidInput("must be the template's text", field=field)
-        try:
-            validate_override(kind, source)  # type: ignore[arg-type]
-        except TemplateRejected as exc:
-            raise InvalidInput(exc.message, field=field, code="template_rejected") from None
+    drafted = message_templates.draft_parts(parts)
+    message_templates.refuse_draft(drafted)
     try:
-        set_template(shop, name, {str(k): str(v) for k, v in parts.items()})
+        set_template(shop, name, drafted)
     except TemplateRejected as exc:
         raise InvalidInput(exc.message, field="parts", code="template_rejected") from None
-    return Template(name, parts)
+    return Template(name, drafted, message_templates.builtin_parts(name))
+
+
+def reset_template(shop: str, name: str) -> Template:
+    """Drop the shop's own text of a template: a built-in one is the shipped text again; a
+    template of its own is gone, refused while a step of the saved sequence uses it (the
+    step would have nothing to send)."""
+    _check_template_name(name)
+    item = shops.get_fresh(shop)
+    templates = dict((item.templates or {}) if item else {})
+    builtin = message_templates.builtin_parts(name)
+    if builtin is None and name not in templates:
+        raise NotFound(f"no template named {name!r}")
+    if builtin is None:
+        steps = reminder_policy(shop).value.steps
+        used = [str(i + 1) for i, step in enumerate(steps) if step.template == name]
+        if used:
+            raise Conflict(
+                f"{'Steps' if len(used) > 1 else 'Step'} {', '.join(used)} of the reminders "
+                f"use{'' if len(used) > 1 else 's'} {name!r}: choose another template there first",
+                code="template_in_use",
+            )
+    if name in templates:
+        del templates[name]
+        shops.save_templates(shop, templates)
+    return Template(name, {}, builtin)
 
 
 def _check_template_name(name: str) -> None:
-    if not TEMPLATE_NAME.fullmatch(name):
-        raise InvalidInput("must be 1 to 40 characters of a-z, 0-9, '_' or '-'", field="name")
+    message_templates.check_name(name)
 
 
 # ---------------------------------------------------------------- sender, Stripe

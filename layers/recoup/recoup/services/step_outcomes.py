@@ -78,7 +78,7 @@ def record(
     def decide(current: StoredCase | None) -> StepResult | store.Change[StepResult]:
         if current is None or current.dunning is None:
             return StepResult("stale", "the case is gone")
-        recorded = [m for m in current.dunning.sent if m.step == step]
+        recorded = [m for m in current.dunning.this_round if m.step == step]
         if recorded:
             ours = bool(delivered.provider_id) and recorded[0].provider_id == delivered.provider_id
             # Our own write whose answer was lost, or another job's record.

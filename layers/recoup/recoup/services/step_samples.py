@@ -18,7 +18,7 @@ from recoup.domain import cadence
 from recoup.domain.fields import FieldError, check_keys, is_int, object_at
 from recoup.errors import ConfigurationError, InvalidInput
 from recoup.links import SAMPLE_TOKEN
-from recoup.services import onboarding, sample_sends
+from recoup.services import message_templates, onboarding, sample_sends
 from recoup.settings import get_settings
 from recoup.store import policies, shops
 from recoup.store.models import ShopItem
@@ -88,7 +88,12 @@ def _render(shop: str, request: Mapping[str, Any], now: datetime) -> StepPreview
     check_keys(request, "", (), ("step", "index"), cadence.PolicyError)
     item = shops.get(shop)
     index, step = _chosen_step(shop, item, request)
-    ctx = _context(shop, item, step, max(index, 0) + 1, now)
+    problem = cadence.template_problem(step, max(index, 0), message_templates.available(item))
+    if problem is not None:
+        # Never the shipped words in place of a template the shop does not have.
+        field = "step.template" if "step" in request else "index"
+        raise InvalidInput(problem.message, field=field, code="unknown_template")
+    ctx = sample_message_context(shop, item, step, max(index, 0) + 1, now)
     parts = ((item.templates or {}) if item else {}).get(step.template) or {}
     email = sms = None
     if step.channel in (cadence.Channel.EMAIL, cadence.Channel.EMAIL_THEN_SMS):
@@ -120,9 +125,10 @@ def _chosen_step(
     return index, policy.steps[index]
 
 
-def _context(
+def sample_message_context(
     shop: str, item: ShopItem | None, step: cadence.Step, number: int, now: datetime
 ) -> render.MessageContext:
+    """Step `number` (from 1) around the sample order, with the links a preview shows."""
     try:
         base = get_settings().public_base_url()
     except ConfigurationError:

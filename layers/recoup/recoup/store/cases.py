@@ -37,7 +37,7 @@ from recoup.domain.fraud.screening import Screening
 from recoup.domain.referral import Referrals
 from recoup.domain.rollup import RollupKey
 from recoup.observability import logger
-from recoup.store import customer_links, rollups
+from recoup.store import case_listing, customer_links, rollups, waiting
 from recoup.store.bind import bind, connection
 from recoup.store.models import (
     AUDIT_PREFIX,
@@ -101,6 +101,7 @@ def load_many(shop: str, case_ids: Iterable[str]) -> dict[str, StoredCase]:
 
 
 def stored(item: CaseItem) -> StoredCase:
+    case_listing.remember(str(item.pk), int(item.version or 0), item.listed)
     return StoredCase(
         case=Case.from_dict(item.doc),
         version=int(item.version or 0),
@@ -109,6 +110,7 @@ def stored(item: CaseItem) -> StoredCase:
         dunning=Dunning.from_dict(item.dunning) if item.dunning else None,
         screening=Screening.from_dict(item.screening) if item.screening else None,
         referrals=Referrals.from_dict(item.referral) if item.referral else None,
+        rollup_version=int(item.rollup_version or 0),
     )
 
 
@@ -232,10 +234,13 @@ def save_all(
     key (else ConcurrentUpdate, like a changed case), `updates` applied to their items
     (counters: atomic ADDs)."""
     bind()
+    waiting_items = _waiting_markers(writes, now)
     try:
         with TransactWrite(connection=connection()) as tx:
             for write in writes:
                 _add_case(tx, write, now)
+            for marker in waiting_items:
+                tx.save(marker)
             for item, actions in _rollup_updates(writes):
                 tx.update(item, actions=actions)
             target = writes[0].case
@@ -254,16 +259,39 @@ def save_all(
         raise
 
 
+def _waiting_markers(writes: list[CaseWrite], now: datetime) -> list[Model]:
+    """The merchant's waiting markers the writes change (store.waiting), the shop put in
+    the notice registry first when one is new."""
+    items: list[Model] = []
+    for write in writes:
+        found = waiting.marker_writes(
+            write.prior, write.case, write.reminders, write.screened, write.referred, now
+        )
+        if found.registers:
+            waiting.register(write.case.shop, now=now, immediate=found.immediate)
+        items += found.items
+    return items
+
+
 def _rollup_updates(writes: list[CaseWrite]) -> list[tuple[Model, list[Any]]]:
     """What the writes change in the shop's figures, one update per rollup item (the cases
     of a merge may share one: a transaction may name an item once)."""
     changes: list[tuple[str, dict[RollupKey, dict[str, int]]]] = []
     for write in writes:
-        prior = write.prior
-        before = rollup.contribution(prior.case, prior.dunning) if prior else None
-        after = rollup.contribution(write.case, write.reminders)
+        # The case item is written whole with the current rollup version (CaseItem's
+        # default), so its whole contribution is counted under it from now on.
+        before = _counted(write.prior)
+        after = rollup.contribution(write.case, write.reminders, write.screened, write.referred)
         changes.append((write.case.case_id, rollup.delta(before, after)))
     return list(rollups.updates_of(writes[0].case.shop, changes))
+
+
+def _counted(prior: StoredCase | None) -> rollup.Contribution | None:
+    """What the stored case adds to the current rollups; None if they do not count it yet
+    (new, or written before this rollup version: then its next write counts it whole)."""
+    if prior is None or prior.rollup_version != rollup.VERSION:
+        return None
+    return rollup.contribution(prior.case, prior.dunning, prior.screening, prior.referrals)
 
 
 def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
@@ -287,6 +315,8 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
         audit_head=entry.hash,
         expires_at=expires,
     )
+    listed = case_listing.write_of(_minimised(case), prior)
+    item.listed = sorted(listed.listed)
     reminders = write.reminders
     if reminders is not None:
         item.dunning = reminders.to_dict()
@@ -318,6 +348,9 @@ def _add_case(tx: TransactWrite, write: CaseWrite, now: datetime) -> None:
         ),
         condition=AuditItem.pk.does_not_exist(),
     )
+    # The admin list's keys of the case, changed with it (store/case_listing.py).
+    for key in (*listed.retire, *listed.put):
+        tx.save(key)
     known = erasure.case_identities(prior.case) if prior is not None else frozenset()
     for who in sorted(erasure.case_identities(_minimised(case)) - known):
         tx.save(customer_links.link(case.shop, who, case.case_id))
@@ -335,14 +368,18 @@ def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
     """Change only the reminder progress (and the due index keys), conditioned on the
     version that was read: this is how the sender claims a step."""
     _update_schedule(prior, CaseItem.dunning.set(dunning.to_dict()), dunning, prior.referrals)
-    return replace(prior, version=prior.version + 1, dunning=dunning)
+    case_listing.carry(prior.case.shop, prior.case.case_id, prior.version)
+    counted = rollup.VERSION
+    return replace(prior, version=prior.version + 1, dunning=dunning, rollup_version=counted)
 
 
 def save_referrals(prior: StoredCase, referrals: Referrals) -> StoredCase:
     """Change only the referrals (and the due index keys), conditioned on the version that
     was read, with no audit entry: this is how the hand-over worker claims an attempt."""
     _update_schedule(prior, CaseItem.referral.set(referrals.to_dict()), prior.dunning, referrals)
-    return replace(prior, version=prior.version + 1, referrals=referrals)
+    case_listing.carry(prior.case.shop, prior.case.case_id, prior.version)
+    counted = rollup.VERSION
+    return replace(prior, version=prior.version + 1, referrals=referrals, rollup_version=counted)
 
 
 def _update_schedule(
@@ -368,10 +405,13 @@ def _update_schedule(
         ]
     else:
         actions += [CaseItem.due_pk.remove(), CaseItem.due_sk.remove(), CaseItem.next_step.remove()]
-    before = rollup.contribution(prior.case, prior.dunning)
-    change = rollup.delta(before, rollup.contribution(prior.case, dunning))
+    if prior.rollup_version != rollup.VERSION:
+        actions.append(CaseItem.rollup_version.set(rollup.VERSION))
+    after = rollup.contribution(prior.case, dunning, prior.screening, referrals)
+    change = rollup.delta(_counted(prior), after)
     if change:
-        # The reminder status is a figure: the case and its rollup change together.
+        # Reminders sent and a write-off are figures: the case and its rollups change
+        # together.
         try:
             with TransactWrite(connection=connection()) as tx:
                 tx.update(item, actions=actions)

@@ -24,6 +24,8 @@ from recoup import aws, clock
 from recoup.domain import erasure, rollup
 from recoup.domain.case import Case
 from recoup.domain.dunning import Dunning
+from recoup.domain.fraud.screening import Screening
+from recoup.domain.referral import Referrals
 from recoup.settings import get_settings
 from recoup.store import contacts, customer_links, rollups
 from recoup.store.models import (
@@ -74,6 +76,8 @@ def new_shape(item: Item) -> Item | None:
         moved["sk"] = {"S": CASE_SK}
         moved["shop_part"] = {"S": shop_part(shop, case_id)}
         moved["shop_sort"] = {"S": (TRACKED if tracked else UNTRACKED) + case_id}
+        # Counted in the current rollups with the move (`_case_entries`).
+        moved["rollup_version"] = {"N": str(rollup.VERSION)}
     elif sk.startswith("AUDIT#"):
         case_id, seq = sk.removeprefix("AUDIT#").rsplit("#", 1)
         moved["pk"] = {"S": case_pk(shop, case_id)}
@@ -180,7 +184,11 @@ def _case_entries(shop: str, moved: Item) -> list[dict[str, Any]]:
     case = Case.from_dict(json.loads(str(moved["doc"]["S"])))
     raw_dunning = moved.get("dunning", {}).get("S")
     dunning = Dunning.from_dict(json.loads(str(raw_dunning))) if raw_dunning else None
-    change = rollup.delta(None, rollup.contribution(case, dunning))
+    raw_screening = moved.get("screening", {}).get("S")
+    screening = Screening.from_dict(json.loads(str(raw_screening))) if raw_screening else None
+    raw_referrals = moved.get("referral", {}).get("S")
+    referrals = Referrals.from_dict(json.loads(str(raw_referrals))) if raw_referrals else None
+    change = rollup.delta(None, rollup.contribution(case, dunning, screening, referrals))
     links = [
         customer_links.link(shop, who, case.case_id)
         for who in sorted(erasure.case_identities(case))

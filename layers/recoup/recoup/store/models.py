@@ -6,8 +6,14 @@ SHOP#<domain>             POLICY#<kind>          reminders, fraud or referral po
 SHOP#<domain>             PRIVACY#DATA_REQUEST#<id>  a data request: export key, customer hash (TTL)
 SHOP#<domain>             TESTMSG#<time>#<id>    a test message the admin sent to themself (TTL)
 SHOP#<domain>             TESTCOUNT#<day>        test messages asked for that day (TTL)
+SHOP#<domain>             STAFF#<user id>        a staff member's display name (TTL)
 CASE#<domain>#<case id>   CASE                   the case: status, amounts, version, audit head
 CASE#<domain>#<case id>   AUDIT#<seq>            one audit entry, hash-chained
+CASE#<domain>#<case id>   WAIT, REFERRED#<id>    waiting for the merchant; a referral made (TTL)
+SHOP#<domain>             NOTIFY#DIGEST          the day of the last digest to the merchant
+NOTIFY#<shard>            <domain>               a shop with merchant notices to consider
+CASE#<domain>#<case id>   LIST#<hash>            a key the admin's list finds the case by:
+                                                 opened at, owed, search terms (case_listing)
 XREF#<domain>#<stripe id> META                   which case a Stripe payment belongs to
 VEL#<domain>#<dim>#<hash> H#<hour>               failed payments of one identity in one UTC
                                                  hour, per 5 minutes (store.velocity, TTL)
@@ -33,8 +39,8 @@ it has cases (docs/data-model.md). The shop's items outside its SHOP# partition 
 through the `shop` index (keys only, write-sharded): a case item carries `shop_part`
 (`<domain>#<shard>`) and `shop_sort` (`C#<case id>` while tracked, `M#<case id>` otherwise);
 a cross reference, a velocity bucket, a rollup, a customer link or a message log `X#`, `V#`,
-`R#`, `W#` or `L#` and its keys. The index is written only when those keys change, never by
-an ordinary case update.
+`R#`, `W#` or `L#` and its keys; a listing item of a tracked case `O#`, `A#` or `F#`. The
+index is written only when those keys change, never by an ordinary case update.
 """
 
 from __future__ import annotations
@@ -249,6 +255,18 @@ class SampleSendCountItem(_Item):
     expires_at = TTLAttribute()
 
 
+class StaffNameItem(_Item):
+    """A staff member's display name as Shopify last gave it (STAFF#<user id>), for the
+    audit trail's "by Ana Ruiz"; nothing else about them, never a token."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    name = UnicodeAttribute()
+    fetched_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()
+
+
 class StripeAccountItem(_Item):
     class Meta(_Item.Meta):
         pass
@@ -288,6 +306,13 @@ class ShopIndex(GlobalSecondaryIndex["CaseItem"]):  # type: ignore[no-untyped-ca
     shop_sort = UnicodeAttribute(range_key=True)
 
 
+def _rollup_version() -> int:
+    """The current rollup version, for a new case item (imported when one is made)."""
+    from recoup.domain.rollup import VERSION
+
+    return VERSION
+
+
 class CaseItem(_Item):
     class Meta(_Item.Meta):
         pass
@@ -312,6 +337,14 @@ class CaseItem(_Item):
     audit_head = UnicodeAttribute()
     expires_at = TTLAttribute(null=True)
     version = VersionAttribute()
+    # The sort keys of the case's listing items (store.case_listing) as written with this
+    # version, so that the next write changes only what changed; absent on a case stored
+    # before them (its next write writes them all).
+    listed = JSONAttribute(null=True)
+    # The rollup version (domain.rollup.VERSION) the case's figures are counted under: each
+    # write counts the case under the current one (store.cases), so a new item carries it;
+    # an item without it is counted under none yet (store.rollup_upgrade).
+    rollup_version = NumberAttribute(null=True, default_for_new=_rollup_version)
 
 
 class AuditItem(_Item):
@@ -331,6 +364,19 @@ class XrefItem(_Item):
         pass
 
     case_id = UnicodeAttribute()
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class ListingItem(_Item):
+    """One key the admin's list finds a tracked case by (store.case_listing), in the case's
+    partition (`LIST#<keyed hash of its sort>`) and the case's shard of the shop index: the
+    case opened at, owed in a currency, or a search term (an email as a keyed hash). A key
+    that no longer holds keeps only its table keys (out of the index)."""
+
+    class Meta(_Item.Meta):
+        pass
+
     shop_part = UnicodeAttribute(null=True)
     shop_sort = UnicodeAttribute(null=True)
 
@@ -357,6 +403,49 @@ class RollupItem(_Item):
     shop_sort = UnicodeAttribute(null=True)
 
 
+class WaitingItem(_Item):
+    """A case waiting for the merchant (sk `WAIT`, in the case's partition) or a referral
+    made (sk `REFERRED#<referral id>`, TTL), for the merchant's notices
+    (store.waiting): in the shop index (`N#...`) only while it counts; no personal data."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    case_id = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)  # recoup.domain.notices.WaitReason, or "referred"
+    since = UTCDateTimeAttribute(null=True)
+    notified_at = UTCDateTimeAttribute(null=True)  # the immediate notice claimed it
+    expires_at = TTLAttribute(null=True)
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class NoticeShopItem(_Item):
+    """A shop with merchant notices to consider (`NOTIFY#<shard>`, sk the shop): what the
+    scheduler reads to queue digests and immediate notices (store.waiting)."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    pending_at = UTCDateTimeAttribute(null=True)  # an immediate notice may be due
+    registered_at = UTCDateTimeAttribute(null=True)
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class DigestItem(_Item):
+    """The shop's daily digest (`SHOP#<domain>`, `NOTIFY#DIGEST`): the local day claimed,
+    before the send (at most once a day), and what became of it."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    day = UnicodeAttribute(null=True)
+    previous_day = UnicodeAttribute(null=True)
+    sent_at = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+
+
 class DueCursorItem(_Item):
     """The scheduler's position in every shard of the due index (store.due_cursors)."""
 
@@ -376,6 +465,7 @@ MODELS: tuple[type[_Item], ...] = (
     XrefItem,
     RollupItem,
     CustomerLinkItem,
+    ListingItem,
     DueCursorItem,
     PolicyItem,
     ContactItem,
@@ -388,6 +478,10 @@ MODELS: tuple[type[_Item], ...] = (
     ConnectStateItem,
     SampleSendItem,
     SampleSendCountItem,
+    StaffNameItem,
+    WaitingItem,
+    NoticeShopItem,
+    DigestItem,
 )
 
 
@@ -408,6 +502,11 @@ VELOCITY = "V#"
 ROLLUP = "R#"
 CUSTOMER_LINK = "W#"
 MESSAGE_LOG = "L#"
+# The admin list's keys of a tracked case (store.case_listing): opened at, owed, search terms.
+OPENED = "O#"
+OWED = "A#"
+FOUND = "F#"
+WAITING = "N#"  # a case waiting for the merchant, a referral made, a shop with notices
 
 
 def shop_part(shop: str, key: str) -> str:

@@ -13,10 +13,11 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from recoup.domain.cadence import ReminderPolicy, default_policy, parse_policy, policy_to_dict
-from recoup.store.bind import bind
+from recoup.store.bind import bind, connection
 from recoup.store.models import PolicyItem, shop_pk
 
 REMINDERS = "REMINDERS"
@@ -60,15 +61,42 @@ def save_doc(shop: str, kind: str, version: int, doc: dict[str, Any], *, now: da
     """Store a new version; refused unless it is exactly one more than the stored one."""
     bind()
     item = PolicyItem(shop_pk(shop), f"POLICY#{kind}", version=version, doc=doc, updated_at=now)
-    condition = (
-        PolicyItem.pk.does_not_exist() if version == 1 else PolicyItem.version == version - 1
-    )
     try:
-        item.save(condition=condition)
+        item.save(condition=_next_version(version))
     except PutError as exc:
         raise PolicyConflict(
             f"{kind.lower()} policy version {version} is not the next one"
         ) from exc
+
+
+def save_docs(shop: str, docs: list[tuple[str, int, dict[str, Any]]], *, now: datetime) -> None:
+    """Store new versions of several kinds, (kind, version, document) each, all or none: one
+    transaction, each refused unless exactly one more than the stored one (PolicyConflict
+    names the kinds that were not)."""
+    bind()
+    try:
+        with TransactWrite(connection=connection()) as tx:
+            for kind, version, doc in docs:
+                tx.save(
+                    PolicyItem(
+                        shop_pk(shop), f"POLICY#{kind}", version=version, doc=doc, updated_at=now
+                    ),
+                    condition=_next_version(version),
+                )
+    except TransactWriteError as exc:
+        reasons = [r.code if r else None for r in getattr(exc, "cancellation_reasons", None) or []]
+        stale = [
+            kind
+            for (kind, _, _), code in zip(docs, reasons, strict=False)
+            if code == "ConditionalCheckFailed"
+        ]
+        if not stale:  # refused for another reason (throttled, say): not a conflict
+            raise
+        raise PolicyConflict(f"{', '.join(k.lower() for k in stale)} changed meanwhile") from exc
+
+
+def _next_version(version: int) -> Any:
+    return PolicyItem.pk.does_not_exist() if version == 1 else PolicyItem.version == version - 1
 
 
 def load(shop: str, *, shop_timezone: str = "UTC") -> ReminderPolicy:

@@ -1,17 +1,23 @@
-"""The shop's figures as rollup items: counters per UTC day of opening and currency
-(domain/rollup.py), added to in the same transaction as the case change they follow, and
-folded so that a dashboard reads a bounded number of items, whatever the shop's size and
-history (docs/data-model.md, "Figures as rollups").
+"""The shop's figures as rollup items: counters per UTC day and currency (domain/rollup.py:
+a case's opening day, and the day a recovered case was paid), added to in the same
+transaction as the case change they follow, and folded so that a dashboard reads a bounded
+number of items, whatever the shop's size and history (docs/data-model.md, "Figures as
+rollups").
 
-pk                    sk                   item
-ROLLUP#<shop>#<n>     <day>                shard n (< 16) of a day: `<currency>:<counter>`,
-                                           `w` (its writes), `folded` once folded
-ROLLUP#<shop>#D       <day>#<currency>     the day: counters; `folded` once its shards are in
-ROLLUP#<shop>#D       WATERMARK            `through`: every day up to it is folded
-ROLLUP#<shop>#M       <month>#<currency>   the sum of the month's day items (cases by week
-                                           of opening); `through`: the last day folded in
-ROLLUP#<shop>#D<k>,   as #D and #M         (k = 1..3) late changes of a share of the cases:
-ROLLUP#<shop>#M<k>                         counters only; `#D` and `#M` take the rest
+Every key carries the counters' version (`v<rollup.VERSION>`, `VERSIONED`): the items of an
+earlier version are never read nor written again, and `store/rollup_upgrade.py` counts every
+case once under the new one.
+
+pk                       sk                   item
+ROLLUP#<shop>#v2#<n>     <day>                shard n (< 16) of a day: `<currency>:<counter>`,
+                                              `w` (its writes), `folded` once folded
+ROLLUP#<shop>#v2#D       <day>#<currency>     the day: counters; `folded` once its shards are in
+ROLLUP#<shop>#v2#D       WATERMARK            `through`: every day up to it is folded
+ROLLUP#<shop>#v2#M       <month>#<currency>   the sum of the month's day items (the daily
+                                              series under their day); `through`: the last
+                                              day folded in
+ROLLUP#<shop>#v2#D<k>,   as #D and #M         (k = 1..3) late changes of a share of the cases:
+ROLLUP#<shop>#v2#M<k>                         counters only; `#D` and `#M` take the rest
 
 Writes. A case's change to a day its writer's clock still calls open (today or yesterday,
 UTC) goes to the case's shard of that day, conditioned on the shard not being folded, so a
@@ -90,18 +96,22 @@ _NOT_COUNTERS = frozenset(
 )
 
 
+# The counters' version in every key: items of another version are never read or written.
+VERSIONED = f"v{rollup.VERSION}"
+
+
 def rollup_pk(shop: str, shard: int) -> str:
-    return f"ROLLUP#{shop}#{shard}"
+    return f"ROLLUP#{shop}#{VERSIONED}#{shard}"
 
 
 def days_pk(shop: str, late: int = 0) -> str:
     """The day items' partition: the first holds the folds and the watermark, each holds the
     changes of its share of the cases to days no longer open (`LATE_SHARDS`)."""
-    return f"ROLLUP#{shop}#D{late or ''}"
+    return f"ROLLUP#{shop}#{VERSIONED}#D{late or ''}"
 
 
 def months_pk(shop: str, late: int = 0) -> str:
-    return f"ROLLUP#{shop}#M{late or ''}"
+    return f"ROLLUP#{shop}#{VERSIONED}#M{late or ''}"
 
 
 def shard_of(case_id: str) -> int:
@@ -267,7 +277,7 @@ def _plan(
             else:
                 _add(days.setdefault((late, key), {}), counters)
                 month = RollupKey(rollup.month_of(key.day), key.currency)
-                _add(months.setdefault((late, month), {}), rollup.by_week(key.day, counters))
+                _add(months.setdefault((late, month), {}), rollup.by_day(key.day, counters))
     plan: list[_Write] = []
     for (shard, day), counters in sorted(shards.items()):
         if any(counters.values()):
@@ -515,7 +525,7 @@ def _day_fold(
                 condition=_not_folded(),
             )
         )
-        months[RollupKey(rollup.month_of(day), currency)] = (rollup.by_week(day, counters), day)
+        months[RollupKey(rollup.month_of(day), currency)] = (rollup.by_day(day, counters), day)
     return writes, months
 
 
@@ -603,7 +613,7 @@ def read(
     fold_first: bool = True,
 ) -> Iterator[tuple[RollupKey, Counters]]:
     """The shop's figures for the days in [start, end) (either bound open) as rollup rows:
-    a month's row (keyed by its first day; cases by week) for each whole month in the
+    a month's row (keyed by its first day; daily series by day) for each whole month in the
     period, a day's row for each day at its edges, and the shards of the days not folded.
 
     It folds what is due first (`fold_first`). Each change is counted once whatever a fold

@@ -1,0 +1,209 @@
+// One case: who owes what, when the next reminder goes (and in the customer's time), the
+// actions its state allows, and its whole story. Each action re-draws the page from the case
+// the API returns, so its effect shows at once.
+
+import { badge, h, humanize, problemPage, replace, table } from "./dom.js";
+import { dateTime, money, timeOnly } from "./format.js";
+
+const LABELS = {
+  approve: "Approve", confirm_fraud: "Confirm fraud", hold: "Hold reminders", resume: "Resume reminders",
+  "refer:agency": "Refer to agency", "refer:legal": "Refer to legal", withdraw: "Withdraw referral",
+  write_off: "Write off", reopen: "Reopen", send_now: "Send now", skip_step: "Skip step",
+};
+const PRIMARY_ORDER = ["approve", "resume", "reopen", "send_now"];
+
+// What the merchant is told before the actions that cannot simply be undone.
+function consequence(choice, c) {
+  const owed = money(c.amount_owed);
+  return {
+    write_off: `The case closes and ${owed} moves out of Outstanding into Written off. No more reminders are sent to the customer. You can reopen it later.`,
+    confirm_fraud: `The order is recorded as fraud: reminders stop, ${owed} is counted apart as fraud-flagged, and the customer is tagged in Shopify.`,
+    "refer:agency": `The case file (the order, every message sent and each payment attempt) goes to your collection agency for ${owed}, and Recoup stops its own reminders.`,
+    "refer:legal": `The case file (the order, every message sent and each payment attempt) goes to your legal contact for ${owed}, and Recoup stops its own reminders.`,
+    withdraw: "The referral is withdrawn: the agency or legal contact is told to stop, and the case comes back to you.",
+  }[choice];
+}
+
+export async function render(root, ctx) {
+  const c = await ctx.api.get(`/cases/${encodeURIComponent(ctx.params.id)}`);
+  if (ctx.api.failed(c)) {
+    problemPage(root, "Case", c);
+    return;
+  }
+  draw(root, ctx, c);
+}
+
+function draw(root, ctx, c, problem = null) {
+  const note = h("s-text-area", { label: "Note for the timeline (optional)", name: "note", rows: "2", id: "action-note" });
+  const choices = (c.actions || []).flatMap((a) => (a === "refer" ? ["refer:agency", "refer:legal"] : [a]));
+  const primary = PRIMARY_ORDER.find((a) => choices.includes(a));
+
+  async function act(choice) {
+    const [action, kind] = choice.split(":");
+    const label = LABELS[choice] || humanize(action);
+    const body = { action, note: note.value || undefined };
+    if (kind) body.kind = kind;
+    if (action === "reopen") {
+      const mode = await ctx.choose({
+        heading: "Reopen this case?",
+        body: "Recoup chases the customer again for what is still owed.",
+        choices: [
+          { label: "Start over", value: "start_over", variant: "secondary" },
+          { label: "Resume where it stopped", value: "resume", variant: "primary" },
+        ],
+      });
+      if (!mode) return;
+      body.mode = mode;
+    } else if (consequence(choice, c)) {
+      const ok = await ctx.confirm({
+        heading: `${label}: ${c.title || c.order_name}?`, body: consequence(choice, c),
+        confirmLabel: label, tone: choice === "withdraw" ? undefined : "critical",
+      });
+      if (!ok) return;
+    }
+    const answer = await ctx.api.post(`/cases/${encodeURIComponent(c.id)}/actions`, body);
+    if (ctx.api.failed(answer)) {
+      ctx.toast(answer.message, { error: true });
+      draw(root, ctx, c, answer);
+      return;
+    }
+    ctx.toast(answer.result?.effect || `${label}: done`);
+    draw(root, ctx, answer.case || (await ctx.api.get(`/cases/${encodeURIComponent(c.id)}`)));
+  }
+
+  const button = (choice, attrs = {}) => h("s-button", {
+    "data-action": choice,
+    tone: ["write_off", "confirm_fraud"].includes(choice) ? "critical" : null,
+    onclick: () => act(choice),
+    ...attrs,
+  }, LABELS[choice] || humanize(choice));
+
+  const state = c.state || c.status;
+  const staff = staffNames(c);
+  const contact = c.customer_contact || {};
+  const reminders = c.reminders;
+  replace(root, h("s-page", { heading: c.title || c.order_name, inlineSize: "large" },
+    h("s-link", { slot: "breadcrumb-actions", href: "/app/cases" }, "← Cases"),
+    primary ? button(primary, { slot: "primary-action", variant: "primary", "data-action": `${primary}` }) : null,
+    h("s-stack", { direction: "inline", gap: "small", id: "case-badges" },
+      h("span", { id: "case-state", "data-state": state }, badge(state, humanize(state))),
+      reminders ? h("span", { id: "reminder-status" }, badge(reminders.status, `Reminders ${humanize(reminders.status).toLowerCase()}`)) : null,
+      c.risk && c.risk.level ? badge(c.risk.level, `Risk ${humanize(c.risk.level).toLowerCase()} · ${c.risk.score}`) : null,
+      c.referral ? badge(c.referral.status, `${humanize(c.referral.kind || "referral")} · ${humanize(c.referral.status).toLowerCase()}`) : null),
+    problem ? h("s-banner", { tone: "critical", heading: "That did not happen", id: "action-problem" }, h("s-paragraph", {}, problem.message)) : null,
+    reminders && reminders.status === "held"
+      ? h("s-banner", { tone: "warning", heading: "Reminders are held" }, h("s-paragraph", {}, c.risk?.summary || reminders.reason || "Decide below: approve the order or confirm it as fraud."))
+      : null,
+    nextStep(c, choices, button),
+    // The title bar holds the primary action; the next reminder's section its own two.
+    h("s-section", { heading: "Actions", id: "case-actions" },
+      note,
+      h("s-stack", { direction: "inline", gap: "small" },
+        choices.filter((a) => ![primary, "send_now", "skip_step"].includes(a)).map((a) => button(a)))),
+    h("s-section", { heading: "Timeline", id: "timeline-section" }, timeline(c.timeline || [])),
+    c.reminders_sent && c.reminders_sent.length
+      ? h("s-section", { heading: "Reminders sent" },
+        table(["Step", "Channel", "Template", "Sent", { label: "Amount", format: "currency" }],
+          c.reminders_sent.map((r) => [String(r.step), humanize(r.channel), r.template || "—", dateTime(r.at), money(r.amount)])))
+      : null,
+    referrals(c, staff),
+    h("div", { slot: "aside", class: "aside" },
+      customer(c, contact),
+      order(c),
+      h("s-section", { heading: "Fraud screening" }, screening(c.screening, staff)))));
+}
+
+function nextStep(c, choices, button) {
+  const next = c.next_step;
+  if (!next) return null;
+  const zone = c.customer_contact?.timezone;
+  return h("s-section", { heading: "Next reminder", id: "next-step" },
+    h("s-paragraph", {},
+      h("s-text", { type: "strong" }, `Step ${next.step}: ${humanize(next.channel)}, “${next.template}”`), " ",
+      next.at ? `${dateTime(next.at)}${zone && timeOnly(next.at, zone) !== timeOnly(next.at) ? ` (${timeOnly(next.at, zone)} for the customer)` : ""}` : "not scheduled"),
+    h("s-stack", { direction: "inline", gap: "small" },
+      choices.includes("send_now") ? button("send_now") : null,
+      choices.includes("skip_step") ? button("skip_step") : null),
+    h("s-text", { color: "subdued" }, "Send now still keeps quiet hours, the weekly cap and opt-outs."));
+}
+
+function customer(c, contact) {
+  const zone = contact.timezone;
+  const facts = [
+    ["Name", c.customer || "—"],
+    ["Email", contact.email || c.customer_email || "—"],
+    ["Phone", contact.phone || "—"],
+    ["Country", contact.country || "—"],
+    ["Time zone", zone || "unknown"],
+    ["Local time now", zone ? h("span", { id: "customer-local-time" }, timeOnly(new Date().toISOString(), zone)) : "—"],
+  ];
+  return h("s-section", { heading: "Customer", id: "customer" },
+    dl(facts),
+    c.links?.customer ? h("s-link", { href: c.links.customer, target: "_top", id: "customer-link" }, "Open the customer in Shopify") : null);
+}
+
+function order(c) {
+  return h("s-section", { heading: "Order", id: "order" },
+    dl([
+      // A written-off amount is no longer chased: it reads as written off, not as owed.
+      [c.state === "written_off" ? "Written off" : "Owed", h("span", { id: "amount-owed" }, money(c.amount_owed))],
+      ["Order total", money(c.order_total)],
+      ["Recovered", money(c.recovered)],
+      ["Opened", dateTime(c.opened_at)],
+      ["Closed", dateTime(c.closed_at)],
+    ]),
+    c.items && c.items.length
+      ? h("ul", { class: "items" }, c.items.map((i) => h("li", {}, `${i.quantity} × ${i.title}`, i.unit_price ? ` (${money(i.unit_price)})` : "")))
+      : null,
+    c.links?.order ? h("s-link", { href: c.links.order, target: "_top", id: "order-link" }, "Open the order in Shopify") : null);
+}
+
+function dl(facts) {
+  return h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+}
+
+const ACTORS = { recoup: "Recoup", shopify: "Shopify", stripe: "Stripe", customer: "The customer" };
+
+function timeline(entries) {
+  if (!entries.length) return h("s-paragraph", {}, "Nothing yet.");
+  return h("ol", { class: "timeline", id: "timeline" }, [...entries].reverse().map((e) => {
+    const who = e.actor ? e.actor.name || ACTORS[e.actor.kind] || humanize(e.actor.kind) : humanize(e.source);
+    return h("li", { "data-kind": e.kind || "" },
+      h("div", { class: "timeline-meta" }, h("time", { datetime: e.at || "" }, dateTime(e.at)), ` · ${who}`),
+      h("div", {}, sentence(e.summary) || humanize(e.kind)),
+      e.effect && e.effect !== e.summary ? h("div", { class: "timeline-effect" }, sentence(e.effect)) : null);
+  }));
+}
+
+// The trail's lines are written lower-case to read inside a sentence; on their own they start a sentence.
+function sentence(text) {
+  return text ? text.charAt(0).toUpperCase() + text.slice(1) : text;
+}
+
+// Staff members by user id, as the timeline names them (older records keep only the id).
+function staffNames(c) {
+  const names = new Map();
+  for (const e of c.timeline || []) if (e.actor?.kind === "staff" && e.actor.id && e.actor.name) names.set(String(e.actor.id), e.actor.name);
+  return (id) => (id ? names.get(String(id)) || (/^\d+$/.test(String(id)) ? "a staff member" : id) : "the merchant");
+}
+
+function referrals(c, staff) {
+  if (!(c.referrals && c.referrals.length) && !c.written_off) return null;
+  return h("s-section", { heading: "Referrals and write-off" },
+    c.written_off ? h("s-paragraph", { id: "written-off" }, `Written off ${dateTime(c.written_off.at)} by ${staff(c.written_off.by)}`,
+      c.written_off.reason && !/^written off by /i.test(c.written_off.reason) ? `: ${c.written_off.reason}` : "") : null,
+    c.referrals && c.referrals.length
+      ? table(["To", "Status", "Referred", { label: "Owed", format: "currency" }, { label: "Recovered", format: "currency" }, "Why"],
+        c.referrals.map((r) => [humanize(r.kind), badge(r.status), dateTime(r.referred_at), money(r.owed), money(r.recovered), r.reason || "—"]))
+      : null);
+}
+
+function screening(data, staff) {
+  if (!data || !data.history || !data.history.length) return h("s-paragraph", {}, "Not screened.");
+  const last = data.history[data.history.length - 1];
+  return h("s-stack", { direction: "block", gap: "small" },
+    data.decision ? h("s-paragraph", {}, badge(data.decision === "approved" ? "low" : "high", humanize(data.decision)),
+      ` by ${staff(data.decided_by)}`, data.note ? `: ${data.note}` : "") : null,
+    h("s-paragraph", {}, badge(last.level, `${humanize(last.level)} · score ${last.score}`), ` ${dateTime(last.at)}`),
+    h("ul", { class: "reasons" }, last.reasons.map((r) => h("li", {}, `${r.text} (${r.weight > 0 ? "+" : ""}${r.weight})`))));
+}

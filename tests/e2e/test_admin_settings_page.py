@@ -1,0 +1,344 @@
+"""The settings, templates, notifications and setup views in headless Chromium, against
+`recoup serve`: one save through the save bar, the leave guard, field errors on the field
+they name, the merge after a concurrent save, the cadence's "Add step", and the template
+editor's SMS counter. Screenshots of each view (desktop and 390 px) go to
+test-results/screens/ (<view>-desktop.png, <view>-phone.png)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, Route, expect
+
+from tests.e2e.admin_seed import api, browser_page, open_path, screens
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+
+@pytest.fixture(scope="module")
+def browser(served: dict[str, Any]) -> Iterator[Page]:
+    with browser_page(served["cwd"]) as (page, errors):
+        yield page
+    assert errors == []
+
+
+def go(page: Page, path: str) -> None:
+    """In-page navigation, as a link does it; edits a test left behind are discarded first."""
+    if page.locator("#recoup-save-bar[showing]").count():
+        page.click("#recoup-discard")
+    open_path(page, path)
+
+
+def field(page: Page, path: str) -> Any:
+    return page.locator(f"[data-path='{path}']")
+
+
+def fill(page: Page, path: str, value: str) -> None:
+    field(page, path).locator("input").fill(value)
+
+
+def save_bar(page: Page) -> Any:
+    return page.locator("#recoup-save-bar")
+
+
+def open_section(page: Page, name: str) -> None:
+    body = page.locator(f"[data-collapse='section-{name}']")
+    if body.get_attribute("data-open") != "true":
+        page.click(f"[data-toggle='section-{name}']")
+    expect(body).to_be_visible()
+
+
+def test_an_edit_shows_the_save_bar_the_leave_guard_asks_and_discard_restores(
+    served: dict[str, Any], browser: Page
+) -> None:
+    page = browser
+    go(page, "/app/settings")
+    saved = api(served["front"], "GET", "/settings/reminders")["policy"]["weekly_cap"]
+    expect(save_bar(page)).not_to_have_attribute("showing", "")
+    # One page, short: the sections fold to a summary line each
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2600, f"the settings page is {height} px tall"
+    screens(page, "settings")
+    # When the admin edits the weekly cap, the save bar shows
+    fill(page, "reminders.weekly_cap", str(saved + 1))
+    expect(save_bar(page)).to_have_attribute("showing", "")
+    # When they leave by the navigation, the page asks first; staying keeps the edit
+    page.locator("s-app-nav").get_by_role("link", name="Cases").click()
+    leave = page.get_by_role("dialog", name="Leave page with unsaved changes?")
+    expect(leave).to_be_visible()
+    leave.get_by_role("button", name="Stay").click()
+    assert urlsplit(page.url).path == "/app/settings"
+    expect(field(page, "reminders.weekly_cap").locator("input")).to_have_value(str(saved + 1))
+    # A reload asks too (the browser's own prompt)
+    asked = page.evaluate(
+        "() => { const e = new Event('beforeunload', {cancelable: true});"
+        " dispatchEvent(e); return e.defaultPrevented; }"
+    )
+    assert asked is True
+    # Discard restores the saved value and hides the bar
+    page.click("#recoup-discard")
+    expect(field(page, "reminders.weekly_cap").locator("input")).to_have_value(str(saved))
+    expect(save_bar(page)).not_to_have_attribute("showing", "")
+    after = api(served["front"], "GET", "/settings/reminders")["policy"]["weekly_cap"]
+    assert after == saved
+
+
+def test_one_save_stores_every_changed_section(served: dict[str, Any], browser: Page) -> None:
+    page = browser
+    front = served["front"]
+    go(page, "/app/settings")
+    reminders = api(front, "GET", "/settings/reminders")
+    fraud = api(front, "GET", "/settings/fraud")
+    cap = 5 if reminders["policy"]["weekly_cap"] != 5 else 4
+    review = 35 if fraud["settings"]["thresholds"]["review"] != 35 else 36
+    fill(page, "reminders.weekly_cap", str(cap))
+    open_section(page, "fraud")
+    fill(page, "fraud.thresholds.review", str(review))
+    open_section(page, "sender")
+    fill(page, "sender.reply_to", "replies@example.com")
+    page.click("#recoup-save")
+    expect(save_bar(page)).not_to_have_attribute("showing", "")
+    expect(page.locator("#recoup-toasts")).to_contain_text("Settings saved")
+    after_reminders = api(front, "GET", "/settings/reminders")
+    after_fraud = api(front, "GET", "/settings/fraud")
+    assert after_reminders["policy"]["weekly_cap"] == cap
+    assert after_reminders["version"] == reminders["version"] + 1
+    assert after_fraud["settings"]["thresholds"]["review"] == review
+    assert after_fraud["version"] == fraud["version"] + 1
+    assert api(front, "GET", "/settings/sender")["reply_to"] == "replies@example.com"
+    expect(page.locator("#sender-replies")).to_contain_text("replies@example.com")
+
+
+def test_add_step_inserts_the_default_before_the_final_notice(
+    served: dict[str, Any], browser: Page
+) -> None:
+    page = browser
+    go(page, "/app/settings")
+    steps = api(served["front"], "GET", "/settings/reminders")["policy"]["steps"]
+    assert steps[-1]["tone"] == "final_notice", "the default cadence ends with a final notice"
+    offered = api(served["front"], "GET", "/cadence/new-step")
+    page.click("#add-step")
+    expect(page.locator("[data-step]")).to_have_count(len(steps) + 1)
+    new = len(steps) - 1  # where the final notice was
+    # The final notice is still last and unchanged; the new step is the default, not a copy
+    last = page.locator(f"[data-step='{len(steps)}']")
+    expect(last).to_contain_text(f"Step {len(steps) + 1}")
+    expect(last).to_contain_text("Final notice")
+    final = field(page, f"reminders.steps[{len(steps)}].template")
+    expect(final).to_have_js_property("value", steps[-1]["template"])
+    inserted = page.locator(f"[data-step='{new}']")
+    expect(inserted.locator(f"[data-summary='{new}']")).not_to_contain_text("Final notice")
+    expect(inserted.locator("s-badge", has_text="Final notice")).to_have_count(0)
+    template = field(page, f"reminders.steps[{new}].template")
+    expect(template).to_have_js_property("value", offered["step"]["template"])
+    # Channels are named in words
+    channel = field(page, f"reminders.steps[{new}].channel").locator("option")
+    assert "Email, then SMS if no email" in channel.all_text_contents()
+    assert "SMS" in channel.all_text_contents()
+    # Steps move and go: the new one up, then removed
+    expect(inserted.locator(f"[data-collapse='step-{new}']")).to_be_visible()  # opened to edit
+    page.get_by_role("button", name=f"Move step {new + 1} up").click()
+    expect(page.locator(f"[data-step='{new - 1}'] [data-summary]")).to_contain_text(
+        offered["step"]["template"].replace("_", " ").capitalize()
+    )
+    page.get_by_role("button", name=f"Remove step {new}").click()
+    expect(page.locator("[data-step]")).to_have_count(len(steps))
+    expect(save_bar(page)).not_to_have_attribute("showing", "")
+
+
+def test_an_error_lands_on_step_5s_template_field(served: dict[str, Any], browser: Page) -> None:
+    page = browser
+    front = served["front"]
+
+    def with_a_stale_name(route: Route) -> None:
+        # A template the server no longer has (deleted in another tab, say): the page offers
+        # only what the list says, so the list is where the stale name comes from.
+        listed = route.fetch().json()
+        listed["templates"].append(
+            {"name": "gone_template", "builtin": False, "customised": True, "used_by_steps": []}
+        )
+        route.fulfill(json=listed)
+
+    page.route("**/admin/api/templates", with_a_stale_name)
+    try:
+        go(page, "/app/settings")
+        while page.locator("[data-step]").count() < 5:
+            page.click("#add-step")
+            page.wait_for_timeout(200)
+        page.click("[data-toggle='step-4']")
+        field(page, "reminders.steps[4].template").locator("select").select_option("gone_template")
+        before = api(front, "GET", "/settings/reminders")
+        page.click("#recoup-save")
+        target = field(page, "reminders.steps[4].template")
+        expect(target).to_have_attribute("error", re.compile(r"^Step 5\b"))
+        expect(target).to_be_visible()
+        expect(page.locator("#settings-error")).to_contain_text("Step 5")
+        expect(page.locator("#settings-error")).not_to_contain_text("steps[4]")
+        expect(save_bar(page)).to_have_attribute("showing", "")
+        screens(page, "settings-error")
+        assert api(front, "GET", "/settings/reminders") == before
+    finally:
+        page.unroute("**/admin/api/templates")
+        page.click("#recoup-discard")
+
+
+def test_a_concurrent_save_keeps_the_edits_and_merges(
+    served: dict[str, Any], browser: Page
+) -> None:
+    page = browser
+    front = served["front"]
+    go(page, "/app/settings")
+    before = api(front, "GET", "/settings/reminders")
+    mine = before["policy"]["weekly_cap"] % 7 + 1
+    fill(page, "reminders.weekly_cap", str(mine))
+    # Meanwhile someone else saves: another weekly cap, and other quiet hours
+    theirs = {**before["policy"], "weekly_cap": mine % 7 + 1}
+    theirs["quiet_hours"] = {**before["policy"]["quiet_hours"], "start": "20:30"}
+    stored = api(
+        front, "PUT", "/settings/reminders", {"version": before["version"], "policy": theirs}
+    )
+    assert stored["version"] == before["version"] + 1
+    page.click("#recoup-save")
+    # The edit is still on the page, and the merge view offers yours or theirs
+    merge = page.locator("#settings-merge")
+    expect(merge).to_contain_text("Someone else saved these settings")
+    choice = merge.locator("[data-merge-field='reminders.weekly_cap']")
+    expect(choice).to_be_visible()
+    expect(choice.locator("option")).to_have_text(
+        [f"Yours: {mine}", f"Saved now: {theirs['weekly_cap']}"]
+    )
+    expect(field(page, "reminders.weekly_cap").locator("input")).to_have_value(str(mine))
+    screens(page, "settings-merge")
+    # Keeping theirs for nothing, mine for the cap: saved against the new version
+    page.click("#merge-save")
+    expect(merge).to_be_empty()
+    after = api(front, "GET", "/settings/reminders")
+    assert after["version"] == before["version"] + 2
+    assert after["policy"]["weekly_cap"] == mine
+    assert after["policy"]["quiet_hours"]["start"] == "20:30"
+
+
+def test_the_template_editor_counts_sms_segments(served: dict[str, Any], browser: Page) -> None:
+    page = browser
+    listed = api(served["front"], "GET", "/templates")
+    go(page, "/app/templates")
+    expect(page.locator("#templates-table [data-template]")).to_have_count(len(listed["templates"]))
+    screens(page, "templates")
+    name = next(t["name"] for t in listed["templates"] if "sms" in t.get("channels", ["sms"]))
+    go(page, f"/app/templates?name={name}")
+    # The email is shown as the customer gets it, in a frame that runs no script
+    frame = page.locator("#email-preview iframe")
+    expect(frame).to_have_attribute("sandbox", "")
+    expect(frame).to_have_attribute("srcdoc", re.compile("<html", re.IGNORECASE))
+    counter = page.locator("#sms-counter")
+    sms = page.locator("#part-sms")
+    # How many characters the rendered SMS adds to the typed text (the shop's name, say)
+    stop = "Reply STOP to opt out. "
+    sms.fill(stop + "A" * 20)
+    expect(counter).to_have_text(re.compile(r"^\d+ / 160 · 1 segment · GSM-7$"))
+    extra = int(counter.inner_text().split(" / ")[0]) - 20
+    sms.fill(stop + "A" * (160 - extra))
+    expect(counter).to_have_text("160 / 160 · 1 segment · GSM-7")
+    sms.fill(stop + "A" * (161 - extra))
+    expect(counter).to_have_text("161 / 306 · 2 segments · GSM-7")
+    # One character outside GSM-7 turns the whole message to UCS-2, 70 a segment
+    sms.fill(stop + "Zapłać")
+    expect(counter).to_have_text(re.compile(r"^\d+ / 70 · 1 segment · UCS-2$"))
+    expect(page.locator("#template-verdict")).to_contain_text("accepts")
+    # A broken expression is shown on its line, and the verdict says no
+    sms.fill(stop + "\n{{ order_name }\nBye")
+    expect(page.locator("#part-sms-errors")).to_contain_text("Line 2")
+    expect(page.locator("#template-verdict")).to_contain_text("refuses")
+    email = page.frame_locator("#email-preview iframe").locator("body")
+    expect(email).to_contain_text(re.compile(r"\w"))
+    screens(page, "template-editor")
+    page.click("#recoup-discard")
+
+
+def test_notifications_and_setup_views(served: dict[str, Any], browser: Page) -> None:
+    page = browser
+    go(page, "/app/onboarding")
+    expect(page.locator("#onboarding [data-check=shopify]")).to_have_attribute(
+        "data-status", "done"
+    )
+    # A test email to the admin's own address goes through the sender and shows as sent
+    form = page.locator("#test-message-form")
+    form.locator("s-select[name=step] select").select_option("1")
+    form.locator("s-text-field[name=to] input").fill("owner@example.com")
+    page.click("#send-test")
+    expect(page.locator("[data-test-status]")).to_have_attribute(
+        "data-test-status", "sent", timeout=30_000
+    )
+    expect(page.locator("#onboarding [data-check=test]")).to_have_attribute("data-status", "done")
+    screens(page, "onboarding")
+    # A bad number is refused on its field
+    form.locator("s-select[name=channel] select").select_option("sms")
+    form.locator("s-text-field[name=to] input").fill("12")
+    page.click("#send-test")
+    expect(form.locator("s-text-field[name=to]")).to_have_attribute(
+        "error", re.compile("not a valid mobile")
+    )
+    go(page, "/app/notifications")
+    current = api(served["front"], "GET", "/settings/notifications")
+    fill(page, "notifications.email", "owner@example.com")
+    expect(save_bar(page)).to_have_attribute("showing", "")
+    page.click("#recoup-save")
+    expect(save_bar(page)).not_to_have_attribute("showing", "")
+    saved = api(served["front"], "GET", "/settings/notifications")
+    assert saved["notifications"]["email"] == "owner@example.com"
+    assert saved["version"] == current["version"] + 1
+    screens(page, "notifications")
+
+
+def test_a_template_is_saved_through_the_save_bar_and_reset_after_a_confirmation(
+    served: dict[str, Any], browser: Page
+) -> None:
+    page = browser
+    front = served["front"]
+    name = api(front, "GET", "/settings/reminders")["policy"]["steps"][0]["template"]
+    shipped = api(front, "GET", f"/templates/{name}")["builtin_parts"]
+    go(page, f"/app/templates?name={name}")
+    # The editor starts from the shipped words; the parts left so are not saved as the shop's
+    expect(page.locator("#part-subject")).to_have_js_property("value", shipped["subject"])
+    expect(page.locator("#part-sms")).to_have_js_property("value", shipped["sms"])
+    text = "Hi {{ customer_first_name }}, {{ order_name }} is unpaid. Reply STOP to opt out."
+    page.locator("#part-sms").fill(text)
+    expect(page.locator("#template-verdict")).to_contain_text("accepts")
+    page.click("#recoup-save")
+    expect(save_bar(page)).not_to_have_attribute("showing", "")
+    assert api(front, "GET", f"/templates/{name}")["parts"] == {"sms": text}
+    # Reset asks first; cancelling keeps the customised text
+    go(page, f"/app/templates?name={name}")
+    page.click("#reset-template")
+    modal = page.locator("#recoup-confirm")
+    expect(modal).to_contain_text("built-in")
+    modal.locator("[data-choice=cancel]").click()
+    assert api(front, "GET", f"/templates/{name}")["parts"] == {"sms": text}
+    page.click("#reset-template")
+    with page.expect_response(lambda r: r.request.method != "GET") as reset:
+        modal.locator("[data-choice=confirm]").click()
+    assert (reset.value.request.method, reset.value.status) == ("DELETE", 200)
+    expect(page.locator("#recoup-toasts")).to_contain_text("reset to built-in")
+    expect(page.locator("#part-sms")).to_have_js_property("value", shipped["sms"])
+    assert api(front, "GET", f"/templates/{name}")["parts"] == {}
+    listed = api(front, "GET", "/templates")["templates"]
+    assert next(t for t in listed if t["name"] == name)["customised"] is False
+
+
+def test_disconnecting_stripe_asks_first(served: dict[str, Any], browser: Page) -> None:
+    page = browser
+    stripe = api(served["front"], "GET", "/stripe")
+    assert stripe["connected"], "the local stack's shop has a Stripe account"
+    go(page, "/app/settings")
+    page.click("#stripe-disconnect")
+    modal = page.locator("s-modal#recoup-confirm")
+    expect(page.get_by_role("dialog", name="Disconnect Stripe?")).to_be_visible()
+    expect(modal).to_contain_text(stripe["account"])
+    modal.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("dialog", name="Disconnect Stripe?")).to_be_hidden()
+    expect(page.locator("#stripe-connection")).to_contain_text(stripe["account"])
+    assert api(served["front"], "GET", "/stripe") == stripe
