@@ -95,11 +95,11 @@ CLASSES = (
 SHARDS: dict[str, int | None] = {
     OWN: None,
     SHOP_PARTITION: 1,
-    SHOP_INDEX: 8,  # store.models.SHOP_SHARDS (checked in `run`)
+    SHOP_INDEX: 16,  # store.models.SHOP_SHARDS (checked in `run`)
     DUE_INDEX: 8,  # store.cases.DUE_SHARDS, shared by every shop (checked in `run`)
     ROLLUPS: 16,  # store.rollups.ROLLUP_SHARDS (checked in `run`)
-    ROLLUP_DAYS: 4,  # changes to days before yesterday (store.rollups.LATE_SHARDS); the fold
-    ROLLUP_MONTHS: 4,
+    ROLLUP_DAYS: 8,  # changes to days before yesterday (store.rollups.LATE_SHARDS); the fold
+    ROLLUP_MONTHS: 8,
     GLOBAL: 1,  # shared by every shop
     SCHEDULER: None,  # once a scheduler run, whatever the orders
     OTHER: None,

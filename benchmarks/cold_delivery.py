@@ -92,16 +92,20 @@ def emulator() -> Iterator[Emulator]:
 def _env(emu: Emulator, secrets: str) -> dict[str, str]:
     extra = {
         "AWS_ENDPOINT_URL": emu.endpoint,
-        "RECOUP_STAGE": "bench",
+        "RECOUP_STAGE": "dev",  # settings refuse any other stage name
         "RECOUP_TABLE_NAME": "recoup-bench",  # not read by the webhook functions
         "RECOUP_EVENTS_QUEUE_URL": emu.queue_url,
         "RECOUP_SECRETS_SOURCE": secrets,
+        # Declared by the function (checked at its cold start), not used by a small delivery.
+        "RECOUP_PRIVACY_QUEUE_URL": emu.queue_url,
+        "RECOUP_QUEUE_BODIES_BUCKET": "recoup-bench-queue-bodies",
+        "RECOUP_KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/bench",
     }
+    # The parameters' names are declared either way; with secrets from env they are not read.
+    extra.update({variable: name for variable, (name, _) in PARAMS.items()})
     if secrets == "env":
         extra["RECOUP_SHOPIFY_API_SECRET"] = SHOPIFY_SECRET
         extra["RECOUP_STRIPE_WEBHOOK_SECRET"] = STRIPE_SECRET
-    else:
-        extra.update({variable: name for variable, (name, _) in PARAMS.items()})
     return fresh.lambda_env(FUNCTION, extra)
 
 

@@ -260,10 +260,19 @@ def test_a_merge_of_cases_of_one_old_day_updates_its_day_and_month_once(local: A
     # another late partition, opened on the same day a month ago, changed in one transaction
     # (a merge)
     old = RollupKey(date(2026, 10, 5), "USD")
-    ids = ["1001", "1007", "1002"]
+    late = rollups.LATE_SHARDS
+    candidates = [str(n) for n in range(1000, 1400)]
+    first = next(i for i in candidates if rollups.shard_of(i) % late == 3)
+    second = next(
+        i
+        for i in candidates
+        if rollups.shard_of(i) % late == 3 and rollups.shard_of(i) != rollups.shard_of(first)
+    )
+    third = next(i for i in candidates if rollups.shard_of(i) % late == 1)
+    ids = [first, second, third]
     shards = [rollups.shard_of(i) for i in ids]
-    assert shards[0] != shards[1] and shards[0] % 4 == shards[1] % 4 == 3
-    assert shards[2] % 4 == 1
+    assert shards[0] != shards[1] and shards[0] % late == shards[1] % late == 3
+    assert shards[2] % late == 1
     clock.use(lambda: FOLDER)
     planned = rollups.updates_of(SHOP, [(i, {old: {"cases": 1, "owed": 50}}) for i in ids])
     # Then they name each item once: the day and the month of each late partition, nothing

@@ -411,3 +411,19 @@ def test_a_template_of_the_shops_own_is_deleted_only_when_no_step_uses_it(local:
     # And a name the shop does not have is not found
     status, answer = call(local, "DELETE", "/templates/holiday")
     assert (status, answer["error"]) == (404, "not_found")
+
+
+def test_the_shipped_email_edited_by_one_word_passes_the_save_check(local: Any) -> None:
+    # Given the shipped HTML of every built-in email, one word changed (the save check renders
+    # it for an order of MAX_SAMPLE_ITEMS long titles: the shipped layout lists 20 of them)
+    rows = call(local, "GET", "/templates")[1]["templates"]
+    emails = [row["name"] for row in rows if row["builtin"] and "email" in row["channels"]]
+    assert emails
+    for name in emails:
+        shipped = call(local, "GET", f"/templates/{name}")[1]["builtin_parts"]
+        assert "Qty" in shipped["html"]
+        edited = {"html": shipped["html"].replace("Qty", "Quantity", 1)}
+        # When it is saved / Then the sandbox accepts it and keeps the edit
+        status, answer = call(local, "PUT", f"/templates/{name}", {"parts": edited})
+        assert status == 200, answer
+        assert answer["parts"]["html"] == edited["html"]

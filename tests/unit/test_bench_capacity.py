@@ -89,8 +89,8 @@ def test_the_ceiling_is_the_least_shared_partition_over_its_share_per_order() ->
         "unpaid", [], {capacity.SHOP_INDEX: 4, capacity.SHOP_PARTITION: 6, capacity.OWN: 90}, []
     )
     mixed = capacity.ceiling(paid, unpaid, 0.5)
-    # shop index: 8 partitions × 1,000 / 3 WCU; shop partition: 1 × 1,000 / 3 WCU
-    assert round(mixed.per_class[capacity.SHOP_INDEX]) == 2667
+    # shop index: 16 partitions × 1,000 / 3 WCU; shop partition: 1 × 1,000 / 3 WCU
+    assert round(mixed.per_class[capacity.SHOP_INDEX]) == 5333
     assert round(mixed.orders_per_second) == 333
     assert mixed.bound_by == capacity.SHOP_PARTITION
     assert capacity.OWN not in mixed.per_class

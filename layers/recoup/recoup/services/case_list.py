@@ -3,9 +3,9 @@ same selection as rows for a CSV export.
 
 Every request reads a bounded number of keys and cases, whatever the shop's size: the order
 comes from the listing keys (store/case_listing.py: by when the case opened, or by what it
-owes in one currency, eight keys-only Queries merged), a search from its terms' keys (at most
-MAX_MATCHES), and a filter reads at most MAX_EXAMINED cases per page (EXPORT_EXAMINED per
-export) before it hands back where it stopped.
+owes in one currency, a keys-only Query per shard of the shop index, merged), a search from
+its terms' keys (at most MAX_MATCHES), and a filter reads at most MAX_EXAMINED cases per
+page (EXPORT_EXAMINED per export) before it hands back where it stopped.
 """
 
 from __future__ import annotations

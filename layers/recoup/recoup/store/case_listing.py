@@ -6,7 +6,7 @@ name).
 Each is an item in the case's own partition (`LIST#<keyed hash of its sort>`: the sort key
 names no one) carrying the shop index's keys in the case's shard (`O#<opened>|<case>`,
 `A#<currency>#<minor:015>|<case>`, `F#<kind>:<term>|<opened>|<case>`), so a list or a
-search is eight keys-only Queries in key order, whatever the shop's size; a term carries
+search is sixteen keys-only Queries in key order, whatever the shop's size; a term carries
 when its case opened, so a search orders its matches without reading them.
 
 The case item lists the sorts written with it (`CaseItem.listed`): a write puts only what

@@ -490,11 +490,12 @@ def shop_pk(shop: str) -> str:
 
 
 # The shop index's partitions per shop: an order paid at checkout writes it twice (its case,
-# an address bucket), an unpaid one about eight times (its case, customer links, the message
-# log, new rollup items), so 8 partitions take a shop past 1,000 orders a second at any mix;
-# a listing reads all 8 (docs/data-model.md). Entries written when there were 4 stay where
-# they are until their item's next write moves them: a listing reads every partition.
-SHOP_SHARDS = 8
+# an address bucket), an unpaid one about sixteen times (its case, customer links, the
+# message log, new rollup items, the case list's keys, the merchant's waiting marker), so 16
+# partitions take a shop to 1,000 orders a second at any mix; a listing reads all 16
+# (docs/data-model.md). Entries written when there were 4 or 8 stay where they are until
+# their item's next write moves them: a listing reads every partition.
+SHOP_SHARDS = 16
 TRACKED = "C#"  # shop_sort of a tracked case (opened, not merged)
 UNTRACKED = "M#"  # of any other case: never owed, merged away
 XREF = "X#"

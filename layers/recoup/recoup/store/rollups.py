@@ -16,13 +16,13 @@ ROLLUP#<shop>#v2#D       WATERMARK            `through`: every day up to it is f
 ROLLUP#<shop>#v2#M       <month>#<currency>   the sum of the month's day items (the daily
                                               series under their day); `through`: the last
                                               day folded in
-ROLLUP#<shop>#v2#D<k>,   as #D and #M         (k = 1..3) late changes of a share of the cases:
+ROLLUP#<shop>#v2#D<k>,   as #D and #M         (k = 1..7) late changes of a share of the cases:
 ROLLUP#<shop>#v2#M<k>                         counters only; `#D` and `#M` take the rest
 
 Writes. A case's change to a day its writer's clock still calls open (today or yesterday,
 UTC) goes to the case's shard of that day, conditioned on the shard not being folded, so a
 busy day's writes spread over 16 items; a change to an older day goes to that day's item and
-its month's item in the case's late partition (k = its shard mod 4), in the same transaction
+its month's item in the case's late partition (k = its shard mod 8), in the same transaction
 (a day item and its month always change together, so a month holds the sum of its day items,
 partition by partition). The case's version condition makes the
 transaction, and so every change, land exactly once.
@@ -37,8 +37,8 @@ A fold copies and never moves: a shard keeps its counters, so every read, howeve
 interleave with a fold, counts each change once (see `read`).
 
 Reads. `read` folds what is due, then reads the month items of the whole months in the
-period, the day items of the days at its edges (each summed over its 4 partitions), and the
-shards of the days not yet folded: at most 1 + 4 × (months + edge days) × currencies + 16 ×
+period, the day items of the days at its edges (each summed over its 8 partitions), and the
+shards of the days not yet folded: at most 1 + 8 × (months + edge days) × currencies + 16 ×
 the open days (2 or 3) items.
 """
 
@@ -74,7 +74,7 @@ OPEN_DAYS = 2
 # Changes to days no longer open (a payment days after its order) go to one of LATE_SHARDS
 # day items and month items, by case: LATE_SHARDS partitions each take 1,000 WCU/s, and a
 # read sums them (docs/data-model.md).
-LATE_SHARDS = 4
+LATE_SHARDS = 8
 # A day is folded an hour after its shards close: clocks may disagree by less than that.
 FOLD_MARGIN = timedelta(hours=1)
 # A fold marks absent shards folded too for the last MARK_DAYS foldable days (a writer's
