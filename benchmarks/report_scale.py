@@ -16,11 +16,11 @@ WHY_GROWS: Mapping[str, str] = {
     grow.DASHBOARD_90: (
         "Once the finished days are folded (the first request's work, below), a dashboard "
         "reads the fold's watermark, the month item of each whole month in the period, the "
-        "day items of the days at its start (each month and day summed over its 4 "
+        "day items of the days at its start (each month and day summed over its 8 "
         "partitions), and the shards of the days not folded yet (today and yesterday; "
         "`store/rollups.read`). That is bounded by the period, not the shop: "
-        "1 + 4 × (months + edge days) × currencies + 16 × 3 items, at most 181 for 90 days "
-        "in one currency (1 + 4 × (3 months + 30 days) + 48 shard items), and it never grows "
+        "1 + 8 × (months + edge days) × currencies + 16 × 3 items, at most 313 for 90 days "
+        "in one currency (1 + 8 × (3 months + 30 days) + 48 shard items), and it never grows "
         "with the cases or the history before the period. A small shop fills few of those "
         "items: at 100 cases most edge days, late partitions and open shards hold no case, so "
         "the item ratio stays above 1.1 while both ends stay under the bound; in read "
@@ -29,8 +29,8 @@ WHY_GROWS: Mapping[str, str] = {
     ),
     grow.DASHBOARD_ALL: (
         "As the 90-day dashboard, without edge days: the watermark, the month items of each "
-        "month with a case (in up to 4 partitions: 13 months for a year of cases) and the "
-        "open days' shards, at most 1 + 4 × 13 + 48 items per currency for a year; a small "
+        "month with a case (in up to 8 partitions: 13 months for a year of cases) and the "
+        "open days' shards, at most 1 + 8 × 13 + 48 items per currency for a year; a small "
         "shop's months are as many, its late partitions and open days' shards emptier"
     ),
     grow.DASHBOARD_DAILY: (
@@ -40,11 +40,19 @@ WHY_GROWS: Mapping[str, str] = {
         "reads as the steady state, with the same bound plus 16"
     ),
     grow.CASE_LIST: (
-        "The admin route (`admin/api.py`, `list_cases`) asks `store.cases.tracked_cases` for "
-        "a page of 26 (one more, to know there is a next page): each of the 8 shop index "
-        "shards is read 26 ÷ 8 + 1 = 5 keys at a time, a shard read again only when the "
-        "merge reaches the end of its keys, and the cases are loaded 26 at a time. A small "
-        "shop's shards run out sooner"
+        "The admin route (`admin/api.py`, `list_cases`) asks `services.case_list` for a page "
+        "of 26 (one more, to know there is a next page) by opening: each of the 16 shop index "
+        "shards is read for its `O#` listing keys, 26 ÷ 16 + 2 = 3 keys at a time, a shard read "
+        "again only when the merge reaches the end of its keys, and the cases are loaded 26 at a "
+        "time: bounded by the page and the 16 shards, never the shop. A small shop's shards run "
+        "out sooner, so it reads fewer keys; the read capacity is the same at every size (the "
+        "RCU ratio)"
+    ),
+    grow.SAMPLE_PICK: (
+        "The preview takes the shop's first tracked case (`store.cases.tracked_cases`, a page "
+        "of 1): one Query of up to 2 keys per shop index shard (16), then the case. A small "
+        "shop has shards without a case, so it reads fewer keys; the read capacity is the same "
+        "at every size (the RCU ratio)"
     ),
     grow.CUSTOMER_REDACT: (
         "The erasure reads the customer's cases, links and counters by key, and besides "
@@ -359,7 +367,7 @@ def capacity_section(capacity: CapacityResult) -> list[str]:
         ),
         cap.ROLLUP_DAYS: (
             "a change to a case opened before yesterday (its payment, days later) updates "
-            "that day's item in one of 4 partitions per shop (by case); the daily fold writes "
+            "that day's item in one of 8 partitions per shop (by case); the daily fold writes "
             "the first once a day"
         ),
         cap.ROLLUP_MONTHS: "the same change updates its month's item, in the same partition",
