@@ -173,14 +173,19 @@ def migrate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _against_table(args: argparse.Namespace) -> None:
+    """Point the store at a deployed table (`--table`, `--region`) for a one-off upgrade."""
+    os.environ["RECOUP_TABLE_NAME"] = args.table
+    os.environ["AWS_DEFAULT_REGION"] = args.region
+    os.environ.pop("AWS_REGION", None)
+    os.environ.setdefault("RECOUP_EVENTS_QUEUE_URL", "unused")  # an upgrade queues nothing
+
+
 def count_figures(args: argparse.Namespace) -> int:
     """One-off after an upgrade that changes the figures' counters, against a deployed stack
     (the caller's AWS credentials): count every case once under the new rollup version
     (README, "Upgrading"). Idempotent: run it again after an interruption."""
-    os.environ["RECOUP_TABLE_NAME"] = args.table
-    os.environ["AWS_DEFAULT_REGION"] = args.region
-    os.environ.pop("AWS_REGION", None)
-    os.environ.setdefault("RECOUP_EVENTS_QUEUE_URL", "unused")  # the count queues nothing
+    _against_table(args)
     from recoup.store.rollup_upgrade import count_all
 
     count_all(shop=args.shop, progress=print)
@@ -191,10 +196,7 @@ def list_keys(args: argparse.Namespace) -> int:
     """One-off after the upgrade that added the case list's keys, against a deployed stack
     (the caller's AWS credentials): give every case stored before them its search terms and
     sort keys (docs/data-model.md). Idempotent: run it again after an interruption."""
-    os.environ["RECOUP_TABLE_NAME"] = args.table
-    os.environ["AWS_DEFAULT_REGION"] = args.region
-    os.environ.pop("AWS_REGION", None)
-    os.environ.setdefault("RECOUP_EVENTS_QUEUE_URL", "unused")  # the backfill queues nothing
+    _against_table(args)
     from recoup.store.case_listing import backfill
 
     backfill(shop=args.shop, progress=print)

@@ -31,15 +31,12 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from recoup import aws
 from recoup.domain import listing
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case
-from recoup.settings import get_settings
-from recoup.store import identity
+from recoup.store import identity, upgrade_scan
 from recoup.store.bind import bind, connection
 from recoup.store.models import (
-    CASE_SK,
     FOUND,
     OPENED,
     OWED,
@@ -268,16 +265,4 @@ def _case_id(found: CaseItem) -> str:
 
 
 def _unlisted(shop: str | None) -> Iterator[dict[str, Any]]:
-    prefix = f"CASE#{shop}#" if shop else "CASE#"
-    pages = (
-        aws.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=get_settings().table_name,
-            FilterExpression="sk = :case AND begins_with(pk, :prefix) "
-            "AND attribute_not_exists(listed)",
-            ExpressionAttributeValues={":case": {"S": CASE_SK}, ":prefix": {"S": prefix}},
-        )
-    )
-    for page in pages:
-        yield from page.get("Items", [])
+    return upgrade_scan.case_items(shop, "attribute_not_exists(listed)")

@@ -22,7 +22,7 @@ from recoup import aws
 from recoup.domain import rollup
 from recoup.domain.aggregate import StoredCase
 from recoup.settings import get_settings
-from recoup.store import cases, rollups
+from recoup.store import cases, rollups, upgrade_scan
 from recoup.store.models import CASE_SK, CaseItem, case_pk
 
 # Tries per case when a concurrent write cancels the count (that write may have counted it).
@@ -108,20 +108,8 @@ def _count(held: StoredCase) -> bool | None:
 
 def _uncounted(shop: str | None) -> Iterator[dict[str, Any]]:
     """The case items (of one shop, or all) not counted under the current version."""
-    prefix = f"CASE#{shop}#" if shop else "CASE#"
-    pages = (
-        aws.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=get_settings().table_name,
-            FilterExpression="sk = :case AND begins_with(pk, :prefix) AND "
-            "(attribute_not_exists(rollup_version) OR rollup_version <> :version)",
-            ExpressionAttributeValues={
-                ":case": {"S": CASE_SK},
-                ":prefix": {"S": prefix},
-                ":version": {"N": str(rollup.VERSION)},
-            },
-        )
+    return upgrade_scan.case_items(
+        shop,
+        "attribute_not_exists(rollup_version) OR rollup_version <> :version",
+        {":version": {"N": str(rollup.VERSION)}},
     )
-    for page in pages:
-        yield from page.get("Items", [])
