@@ -55,12 +55,17 @@ serve: install
 test: install $(SAM_VENV)/.installed chromium
 	RECOUP_SAM=$(SAM_VENV)/bin/sam $(BIN)/pytest -n 2 --dist loadgroup
 
-# The admin page's browser tests drive Debian's Chromium (never a downloaded browser build).
+# The admin page's browser tests drive Debian's Chromium (never a downloaded browser build);
+# a Japanese font, so the customer page's Japanese screenshots show text, not boxes.
 CHROMIUM := /usr/bin/chromium
+JA_FONT := /usr/share/fonts/opentype/ipafont-gothic
 chromium:
-	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	@if [ -x "$(CHROMIUM)" ] && [ -d "$(JA_FONT)" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium fonts-ipafont-gothic; \
+	elif [ -x "$(CHROMIUM)" ]; then \
+		echo "No Japanese font: the Japanese screenshots show boxes (apt-get install -y fonts-ipafont-gothic)" >&2; \
 	else \
 		echo "$(CHROMIUM) is missing: the admin page tests need it. Install it as root:" >&2; \
 		echo "  apt-get install -y chromium" >&2; \

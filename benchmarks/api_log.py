@@ -125,8 +125,10 @@ def _item_kind(key: Mapping[str, Any]) -> str:
         return "scheduler cursors"  # store/due_cursors.py
     if sk.startswith("POLICY#"):
         return _POLICIES.get(sk.removeprefix("POLICY#"), "policy")
-    if pk.startswith("CASE#"):  # a case's own partition: the case and its trail
-        return "case" if sk == "CASE" else "audit entry"
+    if pk.startswith("CASE#"):  # a case's own partition: the case, its page link, its trail
+        return {"CASE": "case", "PAGE": "page link"}.get(sk, "audit entry")
+    if pk.startswith("PAGE#"):  # which case a page link id opens (store/case_pages.py)
+        return "page link id"
     if pk.startswith("XREF#"):
         return "cross reference"
     if pk.startswith("VEL#"):  # failed payments of an email, card or IP in one hour
@@ -167,10 +169,12 @@ CASE_WITH_POLICIES = "case with policies"
 def _batch_read(keys: list[Mapping[str, Any]]) -> str:
     kinds = set(map(_item_kind, keys))
     policies = {k for k in kinds if k.endswith("policy")}
-    if "case" in kinds and policies and kinds - {"shop"} == {"case"} | policies:
-        # The shop's item comes along when the container holds no copy of it.
+    if "case" in kinds and policies and kinds - {"shop", "page link"} == {"case"} | policies:
+        # The shop's item comes along when the container holds no copy of it; the sender's
+        # read takes the case's page link too.
         shop = " and the shop" if "shop" in kinds else ""
-        return f"{CASE_WITH_POLICIES} ({', '.join(sorted(policies))}){shop}"
+        link = " and the page link" if "page link" in kinds else ""
+        return f"{CASE_WITH_POLICIES} ({', '.join(sorted(policies))}){shop}{link}"
     return _kinds(keys)
 
 

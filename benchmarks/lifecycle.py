@@ -142,11 +142,28 @@ QUEUE_JOBS = Need("scheduler", "sqs.SendMessageBatch", _op("sqs.SendMessageBatch
 CURSORS = "scheduler cursors"
 READ_CURSORS = Need("scheduler", f"dynamodb.GetItem ({CURSORS})", _op("dynamodb.GetItem", CURSORS))
 SAVE_CURSOR = Need("scheduler", f"dynamodb.PutItem ({CURSORS})", _op("dynamodb.PutItem", CURSORS))
+
+
+def _page_link(call: ApiCall) -> bool:
+    """The message's page link: issued with the case's first message, kept open by each
+    later one (store/case_pages.py)."""
+    return (call.operation, call.target) in (
+        ("dynamodb.TransactWriteItems", "page link + page link id"),
+        ("dynamodb.UpdateItem", "page link"),
+    )
+
+
 SENDER = (
     Need(
         "sender",
-        f"dynamodb.BatchGetItem ({CASE_WITH_POLICIES}: reminder)",
+        f"dynamodb.BatchGetItem ({CASE_WITH_POLICIES}: reminder, and the page link)",
         _case_with_policies,
+    ),
+    Need(
+        "sender",
+        "dynamodb.TransactWriteItems (page link, first message) or UpdateItem (page link, "
+        "kept open by a later one)",
+        _page_link,
     ),
     Need("sender", "dynamodb.UpdateItem (case): the claim", _op("dynamodb.UpdateItem", "case")),
     Need("sender", "dynamodb.BatchGetItem (contact flags, message log)", _before_send),
@@ -154,7 +171,7 @@ SENDER = (
     Need(
         "sender",
         "dynamodb.TransactWriteItems (the record)",
-        lambda c: c.operation == "dynamodb.TransactWriteItems",
+        lambda c: c.operation == "dynamodb.TransactWriteItems" and "page link" not in c.target,
     ),
 )
 

@@ -1,5 +1,5 @@
 """The `recoup` console command: serve, demo, cases, digest, admin-url, verify-chain, and the
-one-off upgrades move-tokens, migrate-keys, count-figures and list-keys."""
+one-off upgrades move-tokens, migrate-keys, count-figures, list-keys and mark-waiting."""
 
 from __future__ import annotations
 
@@ -203,6 +203,18 @@ def list_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def mark_waiting(args: argparse.Namespace) -> int:
+    """One-off after the upgrade that added the merchant's notices, against a deployed stack
+    (the caller's AWS credentials): give every case already waiting for the merchant its
+    marker, so the digests list it (README, "Upgrading"). Idempotent."""
+    _against_table(args)
+    from recoup import clock
+    from recoup.store.waiting_backfill import mark_waiting as backfill
+
+    backfill(now=clock.now(), shop=args.shop, progress=print)
+    return 0
+
+
 def digest(args: argparse.Namespace) -> int:
     """Send a shop's notice digest now on the running stack (once per local day, as the
     hourly job does, whatever the hour), then write the emulator's outbox to a folder."""
@@ -296,6 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_list.add_argument("--region", required=True)
     p_list.add_argument("--shop", default=None, help="only this shop (default: every shop)")
     p_list.set_defaults(run=list_keys)
+    p_mark = commands.add_parser(
+        "mark-waiting", help="one-off: mark the cases already waiting for the merchant"
+    )
+    p_mark.add_argument("--table", required=True, help="the stack's table, recoup-<stage>")
+    p_mark.add_argument("--region", required=True)
+    p_mark.add_argument("--shop", default=None, help="only this shop (default: every shop)")
+    p_mark.set_defaults(run=mark_waiting)
     args = parser.parse_args(argv)
     if args.command == "serve" and not args.shop:
         args.shop = ["demo-electronics.myshopify.com"]

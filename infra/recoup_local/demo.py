@@ -4,8 +4,9 @@ A demo shop is installed; a simulated month (November 2026) runs: signed Shopify
 webhooks are delivered over HTTP to the local front at the times they happened (unpaid
 orders, failed payments, one paid later, one cancelled, a duplicate delivery, a forged one,
 a late failure after payment, an event type Recoup ignores), a bounce and an SMS STOP come
-back, and between them the scheduler runs every five minutes of simulated time, so the
-reminder sequence goes out as it would. The clock then runs on to mid-December, so the
+back, four customers answer on the page their reminder links to (`customer_demo`), and
+between them the scheduler runs every five minutes of simulated time, so the reminder
+sequence goes out as it would. The clock then runs on to mid-December, so the
 cases still unpaid after their sequence (and its final notice) are referred: to an agency by
 email, or to legal through a signed webhook to a receiver on loopback. Each case's timeline,
 the outbox, the case files (copied to `out/casefiles/`) and a summary are printed.
@@ -32,7 +33,7 @@ from recoup.integrations.shopify_version import API_VERSION
 from recoup.services import cases
 from recoup.store import cases as case_store
 from recoup.store.cases import DUE_SHARDS
-from recoup_local import casefile_check, install_demo, referral_demo, report
+from recoup_local import casefile_check, customer_demo, install_demo, referral_demo, report
 from recoup_local import outbox as outbox_module
 from recoup_local.front import make_server
 from recoup_local.stack import LocalStack, emulated
@@ -52,13 +53,16 @@ ESCALATION_END = datetime(2026, 12, 20, tzinfo=UTC)
 @dataclass(frozen=True)
 class Delivery:
     note: str
-    source: str  # "shopify", "stripe", "bounce" (an SES notification), "sms" (inbound)
+    # "shopify", "stripe", "bounce" (an SES notification), "sms" (inbound), "customer" (the
+    # order's customer answers on their page: `topic` is the form, `form` its fields)
+    source: str
     file: str
     topic: str = ""
     webhook_id: str | None = None
     forged: bool = False
     edit: Callable[[dict[str, Any]], None] | None = None
     at: datetime | None = None  # when it happens; default: the time in its payload
+    form: tuple[tuple[str, str], ...] = ()
 
 
 def _mark_paid(order: dict[str, Any]) -> None:
@@ -187,6 +191,76 @@ STORY = [
 ]
 
 
+def _customer_scenes() -> list[Delivery]:
+    """Four more unpaid orders of 10 November, each customer answering on their page two
+    days later, after their first reminder: a promise kept (paid the day before the date),
+    a promise broken (its nudge, then the sequence resumes), "I already paid" (paused for the
+    merchant) and "not my order" (held for a fraud decision, never chased)."""
+    expired = "shopify/order_expired.json"
+    placed = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+    scenes = [
+        (1049, "Maya", "Lopez", "Cambridge", "promise", (("pay_by", "2026-11-20"),)),
+        (1050, "Noah", "Brooks", "Somerville", "promise", (("pay_by", "2026-11-16"),)),
+        (
+            1051,
+            "Grace",
+            "Kim",
+            "Brookline",
+            "report",
+            (("kind", "already_paid"), ("note", "Paid by bank transfer on 9 November, ref. 88123")),
+        ),
+        (1052, "Owen", "Price", "Quincy", "report", (("kind", "not_mine"),)),
+    ]
+    notes = {  # what each says on their page
+        1049: "I will pay by 11-20",
+        1050: "I will pay by 11-16",
+        1051: "I already paid",
+        1052: "I didn't place this order",
+    }
+    story: list[Delivery] = []
+    for offset, (number, first, last, city, action, form) in enumerate(scenes):
+        edit = customer_demo.order_edit(number, first, last, city, "Massachusetts")
+        story.append(
+            Delivery(
+                f"another unpaid order, #{number}",
+                "shopify",
+                expired,
+                "orders/create",
+                f"demo-wh-{number}-create",
+                edit=edit,
+                at=placed + timedelta(minutes=offset),
+            )
+        )
+        story.append(
+            Delivery(
+                f"#{number}'s customer: {notes[number]}",
+                "customer",
+                expired,
+                action,
+                edit=edit,
+                at=datetime(2026, 11, 12, 20, offset * 5, tzinfo=UTC),
+                form=form,
+            )
+        )
+    story.append(
+        Delivery(
+            "#1049 paid, before the date promised",
+            "shopify",
+            expired,
+            "orders/paid",
+            "demo-wh-1049-paid",
+            edit=customer_demo.order_edit(
+                1049, "Maya", "Lopez", "Cambridge", "Massachusetts", paid=True
+            ),
+            at=datetime(2026, 11, 19, 18, 0, tzinfo=UTC),
+        )
+    )
+    return story
+
+
+STORY += _customer_scenes()
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
@@ -198,12 +272,16 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str
 
 def deliver(front: str, local: LocalStack, delivery: Delivery) -> tuple[int, dict[str, Any]]:
     body = (EVENTS / delivery.file).read_bytes()
-    if delivery.source in ("bounce", "sms"):
-        return _feedback(local, delivery, json.loads(body))
     if delivery.edit is not None:
         data = json.loads(body)
         delivery.edit(data)
         body = json.dumps(data).encode()
+    if delivery.source in ("bounce", "sms"):
+        return _feedback(local, delivery, json.loads(body))
+    if delivery.source == "customer":
+        return customer_demo.act(
+            front, local, json.loads(body), delivery.topic, dict(delivery.form)
+        )
     if delivery.source == "shopify":
         secret = "not-the-app-secret" if delivery.forged else local.shopify_secret
         headers = {
@@ -371,20 +449,23 @@ def _story(
         elif delivery.webhook_id:
             first_seen.setdefault(delivery.webhook_id, number)
         key = "rejected" if status >= 400 else str(body.get("status"))
+        if delivery.source == "customer" and status < 400:
+            key = "customer"
         answers[key] = answers.get(key, 0) + 1
         out(
-            f"  {number:>2}. {month.now:%m-%d %H:%M} {delivery.source:<7} "
+            f"  {number:>2}. {month.now:%m-%d %H:%M} {delivery.source:<8} "
             f"{delivery.note:<48} HTTP {status} {outcome}"
         )
     month.advance_to(ESCALATION_END)
 
     tracked = sorted(cases.list_cases(SHOP), key=report.status_order)
     out("\nCases (each timeline in the order its entries were written; times UTC)")
-    reminders_sent = held = 0
+    reminders_sent = held = nudges = 0
     for case in tracked:
         out(report.case_headline(case))
         trail = cases.timeline(SHOP, case.case_id)
         reminders_sent += sum(1 for e in trail if e.body.get("kind") == "reminder.sent")
+        nudges += sum(1 for e in trail if e.body.get("kind") == "customer.promise_nudge")
         held += sum(
             1 for e in trail if e.body.get("kind") in ("reminder.deferred", "reminder.skipped")
         )
@@ -394,7 +475,8 @@ def _story(
     messages = outbox_module.sent_messages(local.stack.region)
     folder = outbox_module.write(messages, outbox)
     hand_overs = sum(1 for m in messages if m.to == referral_demo.AGENCY_ADDRESS)
-    emails = sum(1 for m in messages if m.kind == "email") - hand_overs
+    to_merchant = sum(1 for m in messages if m.to == shop.contact_email)
+    emails = sum(1 for m in messages if m.kind == "email")
     # A fresh copy: files of an earlier run were signed by that run's key.
     shutil.rmtree(outbox.parent / "casefiles", ignore_errors=True)
     files = referral_demo.copy_case_files(local, SHOP, outbox.parent / "casefiles")
@@ -414,7 +496,8 @@ def _story(
         f"  deliveries: {len(STORY)} sent; {answers.get('queued', 0)} queued, "
         f"{answers.get('applied', 0)} feedback notifications applied, "
         f"{answers.get('ignored', 0)} ignored (type Recoup doesn't handle), "
-        f"{answers.get('rejected', 0)} rejected (bad signature, nothing written)"
+        f"{answers.get('rejected', 0)} rejected (bad signature, nothing written); "
+        f"{answers.get('customer', 0)} answers on customers' own pages"
     )
     out(
         f"  cases tracked: {len(tracked)}: {by_status.get('open', 0)} open, "
@@ -422,8 +505,7 @@ def _story(
         f"{len(untracked)} paid order(s) never owed anything and are not tracked"
     )
     out(
-        f"  reminders sent: {reminders_sent} "
-        f"({emails} emails, {len(messages) - emails - hand_overs} SMS); "
+        f"  reminders sent: {reminders_sent}, and {nudges} reminder(s) of a promise; "
         f"{held} held back or skipped; scheduler ran {month.runs} times with work to do"
     )
     out(
@@ -439,7 +521,11 @@ def _story(
     )
     for problem in unverified:
         out(f"  NOT VERIFIED: {problem}")
-    out(f"  outbox: {folder} ({len(messages)} files: .eml opens in a mail client)")
+    out(
+        f"  outbox: {folder} ({len(messages)} files: {emails} emails, "
+        f"{len(messages) - emails} SMS; {to_merchant} notice(s) to the merchant and "
+        f"{hand_overs} hand-over(s) among the emails; .eml opens in a mail client)"
+    )
     out(f"  outstanding: {report.amounts(sums['owed'])}")
     out(
         f"  recovered:   {report.amounts(sums['recovered'])} "

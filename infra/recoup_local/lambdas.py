@@ -224,10 +224,14 @@ class LocalLambdas:
 
     def route(self, method: str, path: str) -> str | None:
         """The function a request goes to, as HTTP API picks it: an exact route first, then
-        the most specific `{proxy+}` route; an `ANY` route takes every method."""
+        one with `{name}` path parameters (each one whole segment), then the most specific
+        `{proxy+}` route; an `ANY` route takes every method."""
         for wanted in (method, "ANY"):
             if (wanted, path) in self.routes:
                 return self.routes[(wanted, path)]
+        for (route_method, template), logical_id in self.routes.items():
+            if route_method in (method, "ANY") and _matches_segments(template, path):
+                return logical_id
         greedy = [
             (len(template), logical_id)
             for (route_method, template), logical_id in self.routes.items()
@@ -438,3 +442,14 @@ def reset_caches() -> None:
     shops.forget()
     aws.reset()
     bind.unbind()
+
+
+def _matches_segments(template: str, path: str) -> bool:
+    """Whether `path` fits a route whose `{name}` segments each take one non-empty segment."""
+    if "{" not in template or template.endswith("{proxy+}"):
+        return False
+    wanted, given = template.split("/"), path.split("/")
+    return len(wanted) == len(given) and all(
+        (w.startswith("{") and w.endswith("}") and g) or w == g
+        for w, g in zip(wanted, given, strict=True)
+    )

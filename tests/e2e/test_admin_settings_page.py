@@ -238,7 +238,10 @@ def test_the_template_editor_counts_sms_segments(served: dict[str, Any], browser
     sms = page.locator("#part-sms")
     # How many characters the rendered SMS adds to the typed text (the shop's name, say)
     stop = "Reply STOP to opt out. "
+    expect(counter).to_have_text(re.compile(r"\d+ / "))
+    shipped = counter.inner_text()  # the shipped SMS's count, until the typed text's arrives
     sms.fill(stop + "A" * 20)
+    expect(counter).not_to_have_text(shipped)
     expect(counter).to_have_text(re.compile(r"^\d+ / 160 · 1 segment · GSM-7$"))
     extra = int(counter.inner_text().split(" / ")[0]) - 20
     sms.fill(stop + "A" * (160 - extra))

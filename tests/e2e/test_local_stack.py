@@ -8,6 +8,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 
 from recoup_local.stack import DEV_SECRETS
@@ -88,10 +90,11 @@ def test_unknown_routes_get_a_json_404(served: dict[str, Any]) -> None:
     assert (status, answer["error"]) == (404, "not_found")
 
 
-def test_the_demo_runs_to_the_end() -> None:
+def test_the_demo_runs_to_the_end(tmp_path: Path) -> None:
     result = subprocess.run(
         [*RECOUP, "demo"],
         env=recoup_env(),
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
@@ -102,8 +105,23 @@ def test_the_demo_runs_to_the_end() -> None:
     assert "HTTP 401 invalid_signature" in out
     assert "applied once" in out
     assert "case stays paid (paid is final)" in out
-    assert "cases tracked: 6: 4 open, 1 paid, 1 cancelled" in out
-    assert "recovered:   USD 1,899.00" in out
+    assert "cases tracked: 10: 7 open, 2 paid, 1 cancelled" in out
+    assert "recovered:   USD 4,398.00" in out
+    # The customers who answered on their own pages: each answer took, and did what it says
+    assert "4 answers on customers' own pages" in out
+    assert "reminder(s) of a promise" in out and "customer.promise_broken" in out
+    assert "#1049 paid  ->  case open -> paid" in out
+    assert "reminders paused; the merchant is told" in out
+    assert "held for fraud review; the merchant is told at once" in out
+    # And the German and Japanese customers were written to in their languages
+    outbox = {f.name: f.read_bytes() for f in (tmp_path / "out" / "outbox").iterdir()}
+    subjects = [
+        str(message_from_bytes(raw, policy=policy.default)["Subject"])
+        for name, raw in sorted(outbox.items())
+        if name.endswith(".eml")
+    ]
+    assert any("Zahlungserinnerung für Bestellung #1043" in s for s in subjects), subjects
+    assert any("ご注文#1045のお支払いについて" in s for s in subjects), subjects
     # Installed as a merchant would: token exchange, the shop query, Connect OAuth
     assert "by token exchange: Demo Electronics <help@demo-electronics.example>" in out
     assert "replies to support@demo-electronics.example" in out

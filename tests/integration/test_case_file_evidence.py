@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from recoup.casefile.messages import PAY_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
+from recoup.casefile.messages import PAGE_PLACEHOLDER, PAY_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
 from recoup.integrations import case_files, casefile_key
 from recoup.services import case_record
 from recoup.services.referrals import referral_policy
@@ -181,7 +181,7 @@ def test_the_final_notice_names_legal_and_the_file_quotes_every_message_as_sent(
     bucket = local.stack.refs["CaseFilesBucket"]
     key = f"cases/{SHOP}/{CASE}/legal-1/record.json"
     record = json.loads(_s3().get_object(Bucket=bucket, Key=key)["Body"].read())
-    # Then each email's text in the file is the text sent, but for the unsubscribe link
+    # Then each email's text in the file is the text sent, but for the signed links
     emails = [m for m in record["messages"] if m["channel"] == "email"]
     assert len(emails) == len(sent) >= 2
     for quoted, mail in zip(emails, sent, strict=True):
@@ -193,7 +193,11 @@ def test_the_final_notice_names_legal_and_the_file_quotes_every_message_as_sent(
         expected = body.replace(link.group(0), UNSUBSCRIBE_PLACEHOLDER)
         if pay is not None:
             expected = expected.replace(pay.group(0), PAY_PLACEHOLDER)
+        page = re.search(r"https?://\S*/c/\S*", body)
+        assert page is not None  # every reminder links to the customer's page
+        expected = expected.replace(page.group(0), PAGE_PLACEHOLDER)
         assert quoted["text"].strip() == expected.strip()
         assert "re-rendered" in quoted["text_source"]
+        assert "are those recorded with the message" in quoted["text_source"]
     # and the file is signed with the stack's key
     assert record["signature"]["key_id"] == casefile_key.key_id()

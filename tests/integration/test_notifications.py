@@ -189,6 +189,31 @@ def test_the_waiting_marker_follows_the_case(at: Any) -> None:
     assert waiting_ids() == []
 
 
+def test_cases_waiting_before_the_markers_existed_are_marked_once(at: Any) -> None:
+    from recoup.store.models import WaitingItem, case_pk
+    from recoup.store.waiting_backfill import mark_waiting
+
+    # Given two cases held for review and one that waits for nothing, in two shops, stored
+    # as a release before the markers left them (no marker)
+    apply(order("2101", RISKY))
+    apply(order("2102", GOOD))
+    apply(order("2103", RISKY, shop=OTHER))
+    for shop, case_id in ((SHOP, "2101"), (OTHER, "2103")):
+        WaitingItem(case_pk(shop, case_id), waiting.WAIT_SK).delete()
+    assert waiting_ids() == [] and waiting_ids(OTHER) == []
+    # When the one-off runs for one shop / Then only its waiting case is marked
+    report = mark_waiting(now=at.now, shop=SHOP)
+    assert (report.marked, report.shops) == (1, {SHOP})
+    assert waiting_ids() == [("2101", "review")] and waiting_ids(OTHER) == []
+    # And for every shop: the other's case is marked, the first is not marked twice
+    again = mark_waiting(now=at.now)
+    assert (again.marked, again.present, again.shops) == (1, 1, {OTHER})
+    assert waiting_ids(OTHER) == [("2103", "review")]
+    # And a marked case's wait still ends with the write that ends it
+    actions.perform(SHOP, "2101", "approve", by="staff-1", note="called", now=at.now)
+    assert waiting_ids() == []
+
+
 # ---------------------------------------------------------------- the digest
 
 

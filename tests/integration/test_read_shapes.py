@@ -55,11 +55,17 @@ def test_a_send_reads_twice_before_its_claim(local: Any, at: Any) -> None:
     with FaultPlan() as plan:
         # When the step is sent
         result = sending.send_step(SHOP, PENDING_ID, 0, now=STEP_1_DUE)
-    # Then it read the case with its policy and the shop, then the contact records with the
-    # message log, claimed, sent, and recorded: no Query, no GetItem
+    # Then it read the case with its policy, the shop and the case's page link, then the
+    # contact records with the message log, issued the page link (the case's first message
+    # has none yet), claimed, sent, and recorded: no Query, no GetItem
     assert result.outcome == "sent"
     upto = plan.calls.index(("sesv2", "SendEmail"))
-    assert [op for _, op in plan.calls[:upto]] == ["BatchGetItem", "BatchGetItem", "UpdateItem"]
+    assert [op for _, op in plan.calls[:upto]] == [
+        "BatchGetItem",
+        "BatchGetItem",
+        "TransactWriteItems",
+        "UpdateItem",
+    ]
     calls = dynamodb_calls(plan)
     assert "Query" not in calls and "GetItem" not in calls
     # and the message is in the customer's log, read by the next send's cap

@@ -41,6 +41,7 @@ FUNCTIONS = (
     "FeedbackFunction",
     "UnsubscribeFunction",
     "PayLinkFunction",
+    "CustomerPageFunction",
     "AdminApiFunction",
     "PrivacyFunction",
     "ShopifyAuthFunction",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from recoup.channels import i18n
 from recoup.channels.render import EmailOverride, render_email, render_sms, templates_dir
 from recoup.domain.cadence import BUILTIN_TEMPLATES
 from recoup.store import policies
@@ -327,7 +328,7 @@ SHIPPED_TONES = {
 
 
 def _shipped(path: str) -> str:
-    return (templates_dir() / path).read_text(encoding="utf-8").strip()
+    return i18n.english_source((templates_dir() / path).read_text(encoding="utf-8")).strip()
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_TEMPLATES))

@@ -75,6 +75,7 @@ def _data() -> dict[str, Any]:
         "weekly_cap": 7,
         "min_amount": {"USD": 500},
         "after_last_step": "escalate",
+        "promise_max_days": 14,
     }
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-from recoup.casefile.messages import PAY_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, Branding, texts
+from recoup.casefile.messages import (
+    PAGE_PLACEHOLDER,
+    PAY_PLACEHOLDER,
+    UNSUBSCRIBE_PLACEHOLDER,
+    Branding,
+    texts,
+)
 from recoup.domain import cadence
 from recoup.domain.dunning import SentMessage
 from recoup.domain.referral.policy import default_referral_policy
@@ -35,8 +41,46 @@ def test_each_channel_gets_its_words_and_an_unknown_send_none() -> None:
     assert PAY_PLACEHOLDER in found[0].body
     assert UNSUBSCRIBE_PLACEHOLDER in found[0].body
     assert found[2].subject is None
-    assert found[2].body.startswith("Demo: order #1042 is unpaid")
+    # (in the customer's language, de-DE, as a numbered reminder: the third step)
+    assert found[2].body.startswith(
+        "Demo: Für Bestellung #1042 sind noch 1.899,00 USD offen (Erinnerung 3)."
+    )
+    assert found[2].body.endswith("STOP zum Abmelden")
     assert "re-rendered on 2026-11-02 from template 'firm_sms'" in found[2].source
+    # And the note says the language and situation were derived, not recorded
+    assert "the language (de) and the payment situation (partially_paid)" in found[2].source
+    assert "derived from the order as it is now" in found[2].source
+
+
+def test_a_message_is_re_rendered_in_the_language_and_wording_it_was_sent_in() -> None:
+    # Given an SMS recorded as sent in French for a broken promise, to a German customer
+    sent = dataclasses.replace(_sent(2, "sms", "firm_sms"), locale="fr", situation="promise_broken")
+    found = texts(
+        _case(), [sent], cadence.default_policy(), default_referral_policy(), BRANDING, T0
+    )
+    # Then its case file shows the French words of a broken promise, and says they were recorded
+    derived = texts(
+        _case(),
+        [_sent(2, "sms", "firm_sms")],
+        cadence.default_policy(),
+        default_referral_policy(),
+        BRANDING,
+        T0,
+    )
+    assert found[2].body != derived[2].body
+    assert "STOP" in found[2].body and "Für Bestellung" not in found[2].body
+    assert "the language (fr) and the payment situation (promise_broken) are those recorded" in (
+        found[2].source
+    )
+    # And the page link it carried is a placeholder like the others
+    assert PAGE_PLACEHOLDER in found[2].body
+
+
+def test_a_sent_message_keeps_its_language_and_situation_through_storage() -> None:
+    sent = dataclasses.replace(_sent(0, "email", "friendly"), locale="ja", situation="expired_card")
+    assert SentMessage.from_dict(sent.to_dict()) == sent
+    older = {k: v for k, v in sent.to_dict().items() if k not in ("locale", "situation")}
+    assert (SentMessage.from_dict(older).locale, SentMessage.from_dict(older).situation) == ("", "")
 
 
 def test_without_an_order_snapshot_the_case_id_and_english_stand_in() -> None:
@@ -64,5 +108,5 @@ def test_the_final_notice_dates_the_referral_in_the_customers_zone() -> None:
         BRANDING,
         T0,
     )
-    # Then the date it announces is fourteen days on from that day, in her locale
-    assert "Please pay it by 5. Dezember 2026." in found[3].body
+    # Then the date it announces is fourteen days on from that day, in her language
+    assert "Bitte bezahlen Sie ihn bis zum 5. Dezember 2026." in found[3].body

@@ -145,7 +145,7 @@ def _named(cell: str) -> set[str]:
     both name each module: a bare file name continues the directory of the one before it."""
     named: set[str] = set()
     folder = ""
-    for name in re.findall(r"`([a-z_/]+\.py)`", cell):
+    for name in re.findall(r"`([a-z0-9_/]+\.py)`", cell):
         if "/" in name:
             folder = name.rsplit("/", 1)[0] + "/"
             named.add(name)

@@ -20,8 +20,17 @@ from recoup.domain.cadence import (
     Tone,
     default_policy,
 )
-from recoup.domain.guardrails import Defer, Send, SendCheck, Skip, decide, next_allowed
+from recoup.domain.guardrails import (
+    Defer,
+    Send,
+    SendCheck,
+    Skip,
+    decide,
+    next_allowed,
+    next_free,
+)
 from recoup.domain.money import Money
+from recoup.domain.preferences import WEEKDAYS, AvoidWindow, ContactPreferences
 
 LA = ZoneInfo("America/Los_Angeles")
 NY = ZoneInfo("America/New_York")
@@ -492,3 +501,250 @@ def test_a_send_is_never_at_night_nor_over_the_cap(
         assert decision.until > now
         assert not quiet.contains(decision.until.astimezone(zone).time())
         assert sum(1 for at in sent if at > decision.until - timedelta(days=7)) < cap
+
+
+# --- the customer's contact preferences ------------------------------------------------------
+
+WEEKDAY_HOURS = AvoidWindow(WEEKDAYS, time(9, 0), time(17, 0))
+
+
+def _prefs(**changes: Any) -> ContactPreferences:
+    return ContactPreferences(**changes)
+
+
+@pytest.mark.parametrize(
+    ("channel", "prefs", "decision"),
+    [
+        # a channel turned off is an opt-out of it: an email-then-SMS step falls back
+        (Channel.EMAIL_THEN_SMS, _prefs(email=False), Send("sms")),
+        (Channel.EMAIL_THEN_SMS, _prefs(sms=False), Send("email")),
+        # a single-channel step whose channel is off is skipped, naming the preference
+        (
+            Channel.EMAIL,
+            _prefs(email=False),
+            Skip("customer turned email off in their contact preferences"),
+        ),
+        (
+            Channel.SMS,
+            _prefs(sms=False),
+            Skip("customer turned SMS off in their contact preferences"),
+        ),
+        (Channel.EMAIL, _prefs(sms=False), Send("email")),
+    ],
+)
+def test_a_channel_turned_off_counts_as_an_opt_out_of_it(
+    channel: Channel, prefs: ContactPreferences, decision: Any
+) -> None:
+    # Given a reachable customer with one channel off / When decided / Then as an opt-out
+    assert decide(_check(step=_step(channel), preferences=prefs)) == decision
+
+
+def test_a_channel_off_and_the_other_unusable_names_both() -> None:
+    # Given SMS off and no email address, on an email-then-SMS step / When decided
+    check = _check(step=_step(Channel.EMAIL_THEN_SMS), email=None, preferences=_prefs(sms=False))
+    # Then skipped, naming both reasons, counted as the email's problem
+    decision = decide(check)
+    assert decision == Skip(
+        "customer has no email address and turned SMS off in their contact preferences"
+    )
+    assert isinstance(decision, Skip) and decision.code == "no_address"
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_both_channels_off_means_no_messages_on_any_step(channel: Channel) -> None:
+    # Given both channels off / When any step is decided / Then skipped as "no messages"
+    decision = decide(_check(step=_step(channel), preferences=_prefs(email=False, sms=False)))
+    assert decision == Skip(
+        "customer asked for no messages (email and SMS off in their contact preferences)"
+    )
+    assert isinstance(decision, Skip) and decision.code == "opted_out"
+
+
+@pytest.mark.parametrize(
+    ("changes", "decision"),
+    [
+        ({}, Send("sms")),
+        ({"sms_opted_out": True}, Send("email")),
+        ({"phone_e164": None}, Send("email")),
+        (
+            {"sms_opted_out": True, "email": None},
+            Skip("customer opted out of SMS and has no email address"),
+        ),
+    ],
+)
+def test_the_preferred_channel_goes_first_when_the_step_allows_either(
+    changes: dict[str, Any], decision: Any
+) -> None:
+    # Given a customer preferring SMS on an email-then-SMS step / When decided
+    # Then SMS first, email as the fallback, and the reason leads with the preferred one
+    prefs = _prefs(preferred="sms")
+    step = _step(Channel.EMAIL_THEN_SMS)
+    assert decide(_check(step=step, preferences=prefs, **changes)) == decision
+
+
+def test_a_preferred_channel_does_not_override_a_single_channel_step() -> None:
+    # Given a customer preferring SMS, on an email-only step / When decided / Then email
+    assert decide(_check(preferences=_prefs(preferred="sms"))) == Send("email")
+
+
+def test_an_avoided_window_defers_to_its_end_in_the_customers_zone() -> None:
+    # Given a customer avoiding weekdays 09:00-17:00, at noon on a Tuesday in Los Angeles
+    check = _check(preferences=_prefs(avoid=(WEEKDAY_HOURS,)))
+    # When decided / Then deferred to 17:00 PST that day, saying which preference
+    decision = decide(check)
+    assert decision == Defer(
+        datetime(2026, 11, 11, 1, 0, tzinfo=UTC),
+        "the customer asked not to be contacted weekdays 09:00\u201317:00 "
+        "(America/Los_Angeles); next possible at 2026-11-10 17:00",
+    )
+    assert isinstance(decision, Defer) and decision.channel == "email"
+    assert decision.code == "quiet_hours"
+
+
+def test_outside_the_avoided_window_the_message_goes() -> None:
+    # Given the same window, on a Saturday at noon, or a weekday at 17:00 sharp / Then send
+    prefs = _prefs(avoid=(WEEKDAY_HOURS,))
+    saturday = NOON_LA + timedelta(days=4)
+    assert decide(_check(preferences=prefs, now=saturday)) == Send("email")
+    five_pm = datetime(2026, 11, 11, 1, 0, tzinfo=UTC)
+    assert decide(_check(preferences=prefs, now=five_pm)) == Send("email")
+
+
+def test_an_avoided_window_ending_in_quiet_hours_waits_for_the_morning() -> None:
+    # Given a window every day 17:00-22:00 and the shop's quiet hours 21:00-08:00, at 18:00
+    evenings = AvoidWindow(frozenset(range(7)), time(17, 0), time(22, 0))
+    now = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)  # 18:00 PST on Tuesday
+    decision = decide(_check(preferences=_prefs(avoid=(evenings,)), now=now))
+    # Then the later of both: 08:00 the next morning
+    assert isinstance(decision, Defer)
+    assert decision.until == datetime(2026, 11, 11, 16, 0, tzinfo=UTC)
+    assert "every day 17:00\u201322:00" in decision.reason
+
+
+def test_quiet_hours_ending_in_an_avoided_window_wait_for_the_window_too() -> None:
+    # Given a window on weekdays 08:00-09:30 and quiet hours until 08:00, at 03:00 Wednesday
+    mornings = AvoidWindow(WEEKDAYS, time(8, 0), time(9, 30))
+    now = datetime(2026, 11, 11, 11, 0, tzinfo=UTC)  # 03:00 PST
+    decision = decide(_check(preferences=_prefs(avoid=(mornings,)), now=now))
+    # Then 09:30 local, and the reason says quiet hours came first
+    assert isinstance(decision, Defer)
+    assert decision.until == datetime(2026, 11, 11, 17, 30, tzinfo=UTC)
+    assert decision.reason.startswith(
+        "quiet hours, then the customer asked not to be contacted weekdays 08:00\u201309:30"
+    )
+
+
+def test_an_overnight_window_ends_the_next_morning() -> None:
+    # Given a window Friday 20:00 -> 10:00 (overnight into Saturday), no shop quiet hours
+    friday_night = AvoidWindow(frozenset({4}), time(20, 0), time(10, 0))
+    policy = _with_policy(quiet_hours=QuietHours.none())
+    prefs = _prefs(avoid=(friday_night,))
+    # When decided at 02:00 on Saturday 14 November (10:00 UTC) and at 23:00 on Friday
+    for now in (_utc(2026, 11, 14, 10, 0), _utc(2026, 11, 14, 7, 0)):
+        decision = decide(_check(policy=policy, preferences=prefs, now=now))
+        # Then both wait until Saturday 10:00 PST
+        assert isinstance(decision, Defer)
+        assert decision.until == _utc(2026, 11, 14, 18, 0)
+    # and on Saturday night (the window belongs to Friday) it goes
+    saturday_night = _utc(2026, 11, 15, 6, 0)  # 22:00 PST Saturday
+    assert decide(_check(policy=policy, preferences=prefs, now=saturday_night)) == Send("email")
+
+
+def test_an_avoided_window_across_a_clock_change_ends_on_the_new_local_time() -> None:
+    # Given a Sunday window 00:00 -> 09:00 in New York on 8 March 2026 (clocks spring forward
+    # at 02:00), no shop quiet hours, at 00:30 EST (05:30 UTC)
+    sunday = AvoidWindow(frozenset({6}), time(0, 0), time(9, 0))
+    policy = _with_policy(quiet_hours=QuietHours.none())
+    decision = decide(
+        _check(
+            policy=policy, zone=NY, preferences=_prefs(avoid=(sunday,)), now=_utc(2026, 3, 8, 5, 30)
+        )
+    )
+    # Then it ends at 09:00 EDT = 13:00 UTC (not 14:00)
+    assert isinstance(decision, Defer)
+    assert decision.until == _utc(2026, 3, 8, 13, 0)
+    # and on the fall-back Sunday, 1 November 2026, at 09:00 EST = 14:00 UTC
+    decision = decide(
+        _check(
+            policy=policy, zone=NY, preferences=_prefs(avoid=(sunday,)), now=_utc(2026, 11, 1, 5, 0)
+        )
+    )
+    assert isinstance(decision, Defer)
+    assert decision.until == _utc(2026, 11, 1, 14, 0)
+
+
+def test_a_window_ending_at_a_skipped_time_ends_after_the_gap() -> None:
+    # Given a Sunday window 01:00 -> 02:30 in New York, which skips 02:00-03:00 on 8 March
+    window = AvoidWindow(frozenset({6}), time(1, 0), time(2, 30))
+    policy = _with_policy(quiet_hours=QuietHours.none())
+    now = _utc(2026, 3, 8, 6, 30)  # 01:30 EST
+    decision = decide(_check(policy=policy, zone=NY, preferences=_prefs(avoid=(window,)), now=now))
+    # Then it ends at the clock change: 03:00 EDT = 07:00 UTC
+    assert isinstance(decision, Defer)
+    assert decision.until == _utc(2026, 3, 8, 7, 0)
+
+
+def test_the_cap_deferral_also_keeps_out_of_the_avoided_window() -> None:
+    # Given the cap reached, freeing at 13:00 tomorrow (Wednesday) inside weekday 09:00-17:00
+    policy = _with_policy(weekly_cap=1)
+    sent = [NOON_LA - timedelta(days=6) + timedelta(hours=1)]
+    decision = decide(
+        _check(policy=policy, sent_at=sent, preferences=_prefs(avoid=(WEEKDAY_HOURS,)))
+    )
+    # Then it waits until 17:00 on Wednesday
+    assert isinstance(decision, Defer)
+    assert decision.code == "weekly_cap"
+    assert decision.until == datetime(2026, 11, 12, 1, 0, tzinfo=UTC)
+
+
+def test_windows_that_leave_no_time_with_quiet_hours_skip_the_step() -> None:
+    # Given a window 08:00-21:00 every day, and quiet hours 21:00-08:00 / When decided
+    days = AvoidWindow(frozenset(range(7)), time(8, 0), time(21, 0))
+    decision = decide(_check(preferences=_prefs(avoid=(days,))))
+    # Then there is never a time to send: skipped, saying why
+    assert isinstance(decision, Skip)
+    assert "leave no time to send" in decision.reason
+    assert "every day 08:00\u201321:00" in decision.reason
+
+
+@st.composite
+def avoid_windows(draw: st.DrawFn) -> AvoidWindow:
+    days = draw(st.frozensets(st.integers(0, 6), min_size=1))
+    start = time(draw(st.integers(0, 23)), draw(st.sampled_from((0, 15, 30, 45))))
+    end = time(draw(st.integers(0, 23)), draw(st.sampled_from((0, 15, 30, 45))))
+    assume(start != end)
+    return AvoidWindow(days, start, end)
+
+
+@given(
+    now=st.datetimes(
+        min_value=datetime(2020, 1, 1),  # noqa: DTZ001
+        max_value=datetime(2030, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    zone=st.sampled_from(ZONES).map(ZoneInfo),
+    quiet=quiet_hours(),
+    windows=st.lists(avoid_windows(), min_size=1, max_size=3),
+)
+def test_next_free_is_outside_quiet_hours_and_every_window(
+    now: datetime, zone: ZoneInfo, quiet: QuietHours, windows: list[AvoidWindow]
+) -> None:
+    # Given any moment, zone, quiet hours and avoided windows / When the next free time is
+    # asked for
+    found = next_free(now, zone, quiet, windows)
+    if found is None:
+        return  # nothing free within the horizon (possible: windows and quiet hours overlap)
+    free, _ = found
+
+    def blocked(at: datetime) -> bool:
+        local = at.astimezone(zone)
+        return quiet.contains(local.time()) or any(w.contains(local) for w in windows)
+
+    # Then it is not before now, not blocked, and every whole minute before it is blocked
+    assert free >= now
+    assert not blocked(free)
+    assert (free == now) is (not blocked(now))
+    minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while minute < free:
+        assert blocked(minute), minute
+        minute += timedelta(minutes=1)

@@ -140,8 +140,8 @@ def test_a_rendered_reminder_builds_end_to_end() -> None:
     rendered = render_email(ctx)
     # When built and parsed back
     message = parse(build(rendered, from_name=ctx.shop_name))
-    # Then the subject and both parts are the rendered ones
-    assert str(message["Subject"]) == "Démo Électronique: order #1042 is unpaid"
+    # Then the subject (in the customer's German) and both parts are the rendered ones
+    assert str(message["Subject"]) == "Démo Électronique: Bestellung #1042 ist noch nicht bezahlt"
     text, html = list(message.iter_parts())
     assert isinstance(text, EmailMessage)
     assert isinstance(html, EmailMessage)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from recoup.domain import payment_situation
+from recoup.domain.case import Case, apply, new_case
 from recoup.domain.events import Fact
 from recoup.domain.money import Money
 from recoup.errors import MalformedWebhook, SignatureInvalid
@@ -97,6 +99,19 @@ def test_an_order_event_carries_exact_ids_amounts_and_the_customer() -> None:
     assert event.snapshot.customer.country == order["shipping_address"]["country_code"]
     assert [i.title for i in event.snapshot.line_items] == [i["title"] for i in order["line_items"]]
     assert event.occurred_at.utcoffset().total_seconds() == 0
+
+
+def test_a_bank_deposit_order_is_worded_as_a_transfer_awaited_not_a_card_problem() -> None:
+    # Given a pending order the customer chose to pay by bank deposit
+    order = {**event_json("shopify/order_partially_paid.json"), "financial_status": "pending"}
+    order["total_outstanding"] = order["current_total_price"]
+    order["payment_gateway_names"] = ["Bank Deposit", 7, ""]  # junk entries are dropped
+    event = _normalise(order)
+    assert event.snapshot.payment_gateways == ("Bank Deposit",)
+    # When the case folds it and survives a round trip through its stored form
+    case = Case.from_dict(apply(new_case("s.myshopify.com", event.case_id), event).case.to_dict())
+    # Then its messages speak of a transfer awaited
+    assert payment_situation.of(case) is payment_situation.Situation.MANUAL_PAYMENT_PENDING
 
 
 def test_a_paid_order_owes_nothing() -> None:

@@ -46,6 +46,7 @@ FUNCTIONS = (
     "FeedbackFunction",
     "UnsubscribeFunction",
     "PayLinkFunction",
+    "CustomerPageFunction",
     "AdminApiFunction",
     "ShopifyAuthFunction",
     "ShopifyTasksFunction",
@@ -110,7 +111,8 @@ CONSUMERS = {
     "HandOverFunction": "HandOverQueue",
 }
 # The roles that send SMS (reminders; answers to HELP), the one exception to "no write on *".
-SMS_SENDERS = frozenset({"SenderFunctionRole", "FeedbackFunctionRole"})
+# The customer's page texts a fresh link when the case has only a phone number.
+SMS_SENDERS = frozenset({"SenderFunctionRole", "FeedbackFunctionRole", "CustomerPageFunctionRole"})
 # What invokes each function, and nothing else does.
 EXPECTED_TRIGGERS = {
     "ShopifyWebhookFunction": {"POST /webhooks/shopify"},
@@ -121,6 +123,7 @@ EXPECTED_TRIGGERS = {
     "FeedbackFunction": {"sns EmailFeedbackTopic", "sns InboundSmsTopic"},
     "UnsubscribeFunction": {"GET /unsubscribe", "POST /unsubscribe"},
     "PayLinkFunction": {"GET /pay/{proxy+}"},
+    "CustomerPageFunction": {"GET /c/{token}", "POST /c/{proxy+}"},
     "ShopifyAuthFunction": {"GET /auth", "GET /auth/callback", "GET /stripe/callback"},
     "ShopifyTasksFunction": {"sqs ShopifyTasksQueue"},
     "PrivacyFunction": {"sqs PrivacyQueue"},
@@ -762,6 +765,7 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
         "FeedbackFunctionRole": {"<Table.Arn>"},
         "UnsubscribeFunctionRole": {"<Table.Arn>"},
         "PayLinkFunctionRole": {"<Table.Arn>"},
+        "CustomerPageFunctionRole": {"<Table.Arn>"},
         "ShopifyAuthFunctionRole": {"<Table.Arn>"},
         "ShopifyTasksFunctionRole": {"<Table.Arn>"},
         # case lists and shop/redact find a shop's cases through the keys-only shop index
@@ -819,6 +823,7 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
         "FeedbackFunctionRole": {("sqs:SendMessage", "<FeedbackDeadLetterQueue.Arn>")},
         "UnsubscribeFunctionRole": set(),
         "PayLinkFunctionRole": set(),
+        "CustomerPageFunctionRole": set(),
         "ShopifyAuthFunctionRole": set(),
         "ShopifyTasksFunctionRole": {(a, "<ShopifyTasksQueue.Arn>") for a in SQS_CONSUME},
         # a merchant's fraud confirmation queues the customer's tag; a referral its
@@ -879,7 +884,9 @@ def test_email_is_sent_only_from_the_sender_domain_through_the_configuration_set
         # and the hand-over worker (referrals to agencies) have one each: SES v2 SendEmail, on
         # the identity of the address and of its domain (SES checks the most specific one
         # verified) and on this stack's configuration set, and nothing else
+        # (and the customer's page: a fresh link, once, to the address on file)
         assert sorted(role_id for role_id, _ in sends) == [
+            "CustomerPageFunctionRole",
             "HandOverFunctionRole",
             "PrivacyFunctionRole",
             "SenderFunctionRole",
@@ -1098,6 +1105,7 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
         "FeedbackFunctionRole",
         "UnsubscribeFunctionRole",
         "PayLinkFunctionRole",
+        "CustomerPageFunctionRole",
         "AdminApiFunctionRole",
         "ShopifyAuthFunctionRole",
         "ShopifyTasksFunctionRole",
@@ -1214,6 +1222,8 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "PayLinkFunctionRole": {"link-signing-secret", "stripe-api-key", "identity-hash-key"},
         "FeedbackFunctionRole": {"identity-hash-key"},
         "UnsubscribeFunctionRole": {"link-signing-secret"},
+        # its own link, the pay link and form tokens; a request is a case write
+        "CustomerPageFunctionRole": {"link-signing-secret", "identity-hash-key", "public-base-url"},
         # Stripe Connect: the callback exchanges the code, the admin API starts and revokes
         "ShopifyAuthFunctionRole": {"shopify-api-secret", "stripe-api-key", "public-base-url"},
         # a token refresh is signed with the app's client secret

@@ -35,6 +35,7 @@ export function insertionIndex(steps) {
 export function remindersSection({ meta, draft, templates, edit, changed, ctx, redraw, openSteps }) {
   const policy = draft.policy;
   const limits = meta.limits || { steps: [1, 10], weekly_cap: [1, 14] };
+  const promiseDays = limits.promise_max_days || [0, 60];
   const stepsBox = h("s-stack", { direction: "block", gap: "small", id: "steps", "data-path": "reminders.steps" });
   const names = templateChoices(templates, policy.steps);
 
@@ -108,7 +109,10 @@ export function remindersSection({ meta, draft, templates, edit, changed, ctx, r
       bound("s-text-field", { path: "reminders.shop_timezone", label: "Shop time zone", value: policy.shop_timezone, onEdit: edit }),
       bound("s-number-field", { path: "reminders.weekly_cap", label: "Weekly cap per customer", value: policy.weekly_cap,
         details: "Messages to one customer in any 7 days.",
-        min: String(limits.weekly_cap[0]), max: String(limits.weekly_cap[1]), read: asNumber, onEdit: edit })),
+        min: String(limits.weekly_cap[0]), max: String(limits.weekly_cap[1]), read: asNumber, onEdit: edit }),
+      bound("s-number-field", { path: "reminders.promise_max_days", label: "Promises to pay, up to (days)", value: policy.promise_max_days ?? 14,
+        details: "How far ahead a customer may promise to pay from their page; reminders pause until then, with one reminder the day before. 0: no promises.",
+        min: String(promiseDays[0]), max: String(promiseDays[1]), read: asNumber, onEdit: edit })),
     minimumsBlock(policy, edit, redraw));
 }
 

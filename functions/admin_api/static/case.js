@@ -3,7 +3,7 @@
 // the API returns, so its effect shows at once.
 
 import { badge, h, humanize, problemPage, replace, table } from "./dom.js";
-import { dateTime, money, timeOnly } from "./format.js";
+import { date, dateTime, money, timeOnly } from "./format.js";
 
 const LABELS = {
   approve: "Approve", confirm_fraud: "Confirm fraud", hold: "Hold reminders", resume: "Resume reminders",
@@ -94,6 +94,7 @@ function draw(root, ctx, c, problem = null) {
     reminders && reminders.status === "held"
       ? h("s-banner", { tone: "warning", heading: "Reminders are held" }, h("s-paragraph", {}, c.risk?.summary || reminders.reason || "Decide below: approve the order or confirm it as fraud."))
       : null,
+    customerSays(reminders),
     nextStep(c, choices, button),
     // The title bar holds the primary action; the next reminder's section its own two.
     h("s-section", { heading: "Actions", id: "case-actions" },
@@ -164,6 +165,25 @@ function dl(facts) {
 
 const ACTORS = { recoup: "Recoup", shopify: "Shopify", stripe: "Stripe", customer: "The customer" };
 
+// What the customer said on their own page, until the merchant acts on it.
+const REPORTS = {
+  already_paid: ["The customer says they already paid", "Reminders are paused. Look for the payment; if it has not arrived, resume the reminders."],
+  dispute: ["The customer disputes this order", "Reminders are paused. Contact the customer, then resume or write off."],
+  not_mine: ["The customer says they did not place this order", "The case is held for a fraud decision; the customer is not chased."],
+};
+function customerSays(reminders) {
+  if (!reminders) return null;
+  const report = REPORTS[reminders.customer_report];
+  if (report) {
+    return h("s-banner", { tone: "warning", heading: report[0], id: "customer-report" }, h("s-paragraph", {}, report[1]));
+  }
+  if (reminders.promised_by) {
+    return h("s-banner", { tone: "info", heading: `The customer promised to pay by ${date(reminders.promised_by)}`, id: "customer-promise" },
+      h("s-paragraph", {}, "Reminders are paused until then; one friendly reminder goes the day before. If it is not paid, the sequence resumes."));
+  }
+  return null;
+}
+
 function timeline(entries) {
   if (!entries.length) return h("s-paragraph", {}, "Nothing yet.");
   return h("ol", { class: "timeline", id: "timeline" }, [...entries].reverse().map((e) => {
@@ -171,7 +191,8 @@ function timeline(entries) {
     return h("li", { "data-kind": e.kind || "" },
       h("div", { class: "timeline-meta" }, h("time", { datetime: e.at || "" }, dateTime(e.at)), ` · ${who}`),
       h("div", {}, sentence(e.summary) || humanize(e.kind)),
-      e.effect && e.effect !== e.summary ? h("div", { class: "timeline-effect" }, sentence(e.effect)) : null);
+      e.effect && e.effect !== e.summary ? h("div", { class: "timeline-effect" }, sentence(e.effect)) : null,
+      e.note ? h("blockquote", { class: "timeline-note" }, e.note) : null);
   }));
 }
 

@@ -44,7 +44,7 @@ const TONES = {
   open: "attention", paid: "success", cancelled: "neutral", written_off: "neutral",
   referred: "info", fraud: "critical", review: "warning",
   scheduled: "info", held: "warning", flagged: "critical", awaiting_escalation: "warning",
-  not_chased: "neutral", stopped: "neutral",
+  not_chased: "neutral", stopped: "neutral", promised: "info",
   low: "success", high: "critical", unscored: "neutral",
   accepted: "info", paid_partial: "warning", returned_unpaid: "warning", withdrawn: "neutral",
 };

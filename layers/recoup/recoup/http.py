@@ -261,52 +261,144 @@ def webhook_app(
 
 def unsubscribe_app() -> Resolver:
     """The unsubscribe link: GET confirms, POST (a person's click or a mail client's
-    one-click) opts the address out of the shop's emails."""
+    one-click) opts the address out of the shop's emails. In the customer's language: the
+    link's `lang`, else Accept-Language, else English."""
     from recoup import clock
     from recoup.links import SAMPLE_TOKEN, InvalidLink, verify_unsubscribe
-    from recoup.services import feedback
+    from recoup.services import case_pages, customer_page, feedback
     from recoup.settings import get_settings
 
     app = Resolver()
 
+    def shown(status: int, state: str, token: str = "", shop: str = "") -> Response[str]:
+        event = app.current_event
+        language = case_pages.unsubscribe_language(
+            event.get_query_string_value("lang"), event.headers.get("accept-language")
+        )
+        page = customer_page.render(
+            "unsubscribe.html.j2", language, state=state, token=token, shop=shop
+        )
+        return page_response(status, page.html, page.nonce)
+
     def token() -> str:
-        value = app.current_event.get_query_string_value("t") or ""
-        if not value:
-            raise InvalidLink("the link has no token")
-        if value == SAMPLE_TOKEN:
-            raise InvalidLink(
-                "it came in a test message; in a customer's reminder it stops this store's "
-                "reminder emails to them"
-            )
-        return value
+        return app.current_event.get_query_string_value("t") or ""
 
     @app.get("/unsubscribe")
     def page() -> Response[str]:
-        link = verify_unsubscribe(token(), now=clock.now(), secrets=get_settings().link_secrets())
-        form = (
-            f'<form method="post" action="/unsubscribe?t={html.escape(token(), quote=True)}">'
-            '<button type="submit" name="List-Unsubscribe" value="One-Click" '
-            'style="padding:.6rem 1.2rem;font-size:1rem">Unsubscribe</button></form>'
-        )
-        return html_response(
-            200,
-            "Stop payment reminder emails?",
-            f"You will no longer receive payment reminder emails about orders from "
-            f"{link.shop}. You may still receive SMS if you gave a phone number "
-            f"(reply STOP to those).",
-            form,
-        )
+        if token() == SAMPLE_TOKEN:
+            return shown(400, "sample")
+        try:
+            link = verify_unsubscribe(
+                token(), now=clock.now(), secrets=get_settings().link_secrets()
+            )
+        except InvalidLink:
+            return shown(400, "invalid")
+        return shown(200, "confirm", token(), link.shop)
 
     @app.post("/unsubscribe")
     def one_click() -> Response[str]:
-        link = feedback.unsubscribe(token(), now=clock.now())
-        return html_response(
-            200,
-            "You are unsubscribed",
-            f"{link.shop} will not send you payment reminder emails any more.",
-        )
+        if token() == SAMPLE_TOKEN:
+            return shown(400, "sample")
+        try:
+            link = feedback.unsubscribe(token(), now=clock.now())
+        except InvalidLink:
+            return shown(400, "invalid")
+        return shown(200, "done", shop=link.shop)
 
     answer_errors(app, Edge("Unsubscribe", "Unsubscribe request", html_error))
+    return app
+
+
+def page_headers(nonce: str) -> dict[str, str]:
+    """Every customer page's headers: no script at all, the one <style> by its nonce, never
+    framed, never cached, and no Referer (the token is in the URL)."""
+    policy = (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src https: data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        **NO_STORE,
+    }
+
+
+def page_response(
+    status: int, html_text: str, nonce: str, headers: Mapping[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="text/html; charset=utf-8",
+        body=html_text,
+        headers={**page_headers(nonce), **(headers or {})},
+    )
+
+
+PAGE_FORM_MAX_BYTES = 16_384  # a note of 1000 characters, percent-encoded, and the rest
+PAGE_FORM_MAX_FIELDS = 40
+
+
+def customer_page_app() -> Resolver:
+    """The customer's page of a case: GET /c/<token>, and its forms, POST
+    /c/<token>/<promise | report | preferences | new-link> (services/case_pages.py)."""
+    from urllib.parse import parse_qs
+
+    from recoup import clock
+    from recoup.errors import PayloadTooLarge
+    from recoup.services import case_pages
+
+    app = Resolver()
+
+    def request(token: str, action: str | None) -> case_pages.PageRequest:
+        event = app.current_event
+        form: dict[str, list[str]] = {}
+        if action is not None:
+            body = raw_body(event)
+            if len(body) > PAGE_FORM_MAX_BYTES:
+                raise PayloadTooLarge("the form is too large")
+            form = parse_qs(
+                body.decode("utf-8", "replace"),
+                keep_blank_values=True,
+                max_num_fields=PAGE_FORM_MAX_FIELDS,
+            )
+        headers = event.headers
+        language = (form.get("lang") or [""])[0] or event.get_query_string_value("lang")
+        return case_pages.PageRequest(
+            token=token,
+            action=action,
+            form=form,
+            language=language or None,
+            status=event.get_query_string_value("done"),
+            accept_language=headers.get("accept-language"),
+            origin=headers.get("origin"),
+            host=headers.get("host"),
+            fetch_site=headers.get("sec-fetch-site"),
+            # The address API Gateway saw the request come from, never a header the client sets.
+            ip=event.request_context.http.source_ip or None,
+            user_agent=headers.get("user-agent"),
+        )
+
+    def answer(result: case_pages.PageAnswer) -> Response[str]:
+        extra: dict[str, str] = {}
+        if result.location is not None:
+            extra["Location"] = result.location
+        if result.retry_after is not None:
+            extra["Retry-After"] = str(result.retry_after)
+        return page_response(result.status, result.html, result.nonce, extra)
+
+    @app.get("/c/<token>")
+    def page(token: str) -> Response[str]:
+        return answer(case_pages.serve(request(token, None), now=clock.now()))
+
+    @app.post("/c/<token>/<action>")
+    def act(token: str, action: str) -> Response[str]:
+        if action not in case_pages.ACTIONS:
+            raise NotFound(f"no route POST /c/.../{action}")
+        return answer(case_pages.serve(request(token, action), now=clock.now()))
+
+    answer_errors(app, Edge("CustomerPage", "Customer page request", html_error))
     return app
 
 

@@ -35,6 +35,7 @@ ALARMED_METRICS = (
     # crash, so their Lambda Errors alarms stay quiet: these count those answers.
     "AdminApiFailed",
     "PayLinkFailed",
+    "CustomerPageFailed",
     "UnsubscribeFailed",
     "OAuthFailed",
     "ReportBackFailed",

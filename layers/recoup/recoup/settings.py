@@ -72,6 +72,7 @@ SettingName = Literal[
 ]
 FunctionName = Literal[
     "admin_api",
+    "customer_page",
     "escalation",
     "event_worker",
     "feedback",
@@ -210,6 +211,9 @@ FUNCTION_SETTINGS: Mapping[FunctionName, frozenset[SettingName]] = {
     "feedback": _declares(_SMS, _IDENTITY_HASH),
     "unsubscribe": _declares(("link_secret_param",)),
     "pay_link": _declares(("link_secret_param", "stripe_api_key_param"), _IDENTITY_HASH),
+    # The page's links (its own, the pay link, the form tokens); a fresh link by email or
+    # SMS; a customer's request is a case write (its listing keys are keyed hashes).
+    "customer_page": _declares(_LINKS, _EMAIL, _SMS, _IDENTITY_HASH),
     # Session tokens and token exchange; Stripe Connect; the onboarding checklist (sender
     # address, SMS identity); test messages, fraud tags and hand-overs queued; a referral by
     # hand writes the signed case files (and a case's available actions name their bucket).

@@ -81,6 +81,7 @@ def customer_email(case: Case) -> str | None:
 def reminders(dunning: Dunning | None) -> dict[str, Any] | None:
     if dunning is None:
         return None
+    promised = dunning.promise_in_force
     return {
         "status": str(dunning.status),
         "next_step": dunning.next_step + 1 if dunning.due else None,
@@ -88,6 +89,8 @@ def reminders(dunning: Dunning | None) -> dict[str, Any] | None:
         "sent": len(dunning.sent),
         "reason": dunning.reason,
         "held_by": dunning.held_by or None,
+        "promised_by": promised.pay_by.isoformat() if promised else None,
+        "customer_report": dunning.report or None,
     }
 
 
@@ -145,6 +148,8 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
     snapshot = case.snapshot
     screening = stored.screening
     referrals = stored.referrals
+    # The customer's notes are kept beside the trail (erasable), keyed by their request.
+    notes = {r.id: r.note for r in (stored.dunning.requests if stored.dunning else ()) if r.note}
     return {
         **case_row(stored),
         "order_total": money(snapshot.order_total if snapshot else None),
@@ -158,7 +163,7 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
             for item in (snapshot.line_items if snapshot else ())
         ],
         "flags": {"dispute_open": case.dispute_open, "fraud_warning": case.fraud_warning},
-        "timeline": [timeline_entry(entry.seq, entry.body) for entry in trail],
+        "timeline": [timeline_entry(entry.seq, entry.body, notes) for entry in trail],
         "reminders_sent": [
             {
                 "step": message.step + 1,
@@ -224,8 +229,12 @@ def next_step(found: CaseDetail) -> dict[str, Any] | None:
     }
 
 
-def timeline_entry(seq: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {
+def timeline_entry(
+    seq: int, body: dict[str, Any], notes: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One entry of the trail; a customer's request with the note they wrote (`notes`, by
+    request id: kept off the trail so that erasure can remove it)."""
+    entry = {
         "seq": seq,
         "at": body.get("occurred_at"),
         "source": body.get("source"),
@@ -234,6 +243,10 @@ def timeline_entry(seq: int, body: dict[str, Any]) -> dict[str, Any]:
         "effect": body.get("effect"),
         "actor": actor(body),
     }
+    note = (notes or {}).get(str(body.get("request_id") or ""))
+    if note:
+        entry["note"] = note
+    return entry
 
 
 def shopify_links(case: Case) -> dict[str, str | None]:
@@ -426,6 +439,7 @@ def reminder_settings(saved: Versioned[cadence.ReminderPolicy]) -> dict[str, Any
                 cadence.format_delay(cadence.MAX_DELAY),
             ],
             "weekly_cap": [cadence.MIN_WEEKLY_CAP, cadence.MAX_WEEKLY_CAP],
+            "promise_max_days": [cadence.MIN_PROMISE_DAYS, cadence.MAX_PROMISE_DAYS],
         },
     }
 

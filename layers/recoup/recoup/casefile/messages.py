@@ -8,10 +8,14 @@ message, the order as the case holds it, the shop's branding and template overri
 what the final notice announced (`domain.final_notice`, from the amount the message stated).
 
 What may differ from what was sent, and each text says so: the signed token of the
-unsubscribe link and of the pay link (not reproduced: they would be working links; each is
-shown as a placeholder), and anything changed since the message was sent:
-the order's items, the shop's branding, template overrides or referral policy, and the
-default templates of a later release. Pure: the caller gathers the inputs.
+unsubscribe link, the pay link and the customer's page link (not reproduced: they would be
+working links; each is shown as a placeholder), and anything changed since the message was
+sent: the order's items, the shop's branding, template overrides or referral policy, and
+the default templates of a later release. The language and the payment situation are those
+recorded with the message; a message recorded before they were kept has them chosen again
+as the sender chose them then (the order's customer locale, else the shop's; the situation
+the case's facts give now), and its source note says so. Pure: the caller gathers the
+inputs.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from recoup.casefile.record import MessageText
-from recoup.channels import render
-from recoup.domain import cadence
+from recoup.channels import i18n, render
+from recoup.domain import cadence, payment_situation
 from recoup.domain.case import Case
 from recoup.domain.dunning import SentMessage
 from recoup.domain.events import Customer, OrderSnapshot
@@ -34,6 +38,7 @@ from recoup.domain.timezones import customer_zone, normalise_phone
 
 UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/link-not-reproduced"
 PAY_PLACEHOLDER = "https://pay.invalid/link-not-reproduced"
+PAGE_PLACEHOLDER = "https://page.invalid/link-not-reproduced"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,9 +102,10 @@ def _text(
     source = (
         f"re-rendered on {generated_at.date().isoformat()} from template '{message.template}' "
         f"(tone {step.tone}, step {message.step + 1}) with the amount and time recorded for "
-        "the message; the unsubscribe and pay links carry signed tokens and are shown as "
-        "placeholders, and the order, the shop's "
-        "branding, templates and referral policy are as they are now"
+        "the message; the unsubscribe, pay and page links carry signed tokens and are "
+        "shown as placeholders, and the order, the shop's "
+        "branding, templates and referral policy are as they are now; "
+        + _language_and_situation(message, ctx)
     )
     return _RENDERERS[message.channel](ctx, parts, source)
 
@@ -126,18 +132,30 @@ def _context(
         shop_email=branding.contact_email,
         shop_url=f"https://{branding.shop_domain}",
         customer_first_name=customer.first_name if customer else None,
-        locale=_locale(customer, branding),
+        locale=message.locale
+        or i18n.locale_for(customer.locale if customer else None, branding.locale),
         order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
         items=_items(snapshot),
         amount_owed=owed,
-        order_total=_order_total(snapshot, owed),
+        **render.order_figures(snapshot, owed),
+        situation=message.situation or str(payment_situation.of(case)),
         pay_url=PAY_PLACEHOLDER if step.pay_link else None,
+        # Messages that record their language came with the customer's page link.
+        page_url=PAGE_PLACEHOLDER if message.locale else None,
         unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER,
         step_number=message.step + 1,
         tone=str(step.tone),
         referral_date=(message.at + FINAL_NOTICE_PERIOD).astimezone(zone).date() if final else None,
         referral_to=str(follows) if follows is not None else None,
     )
+
+
+def _language_and_situation(message: SentMessage, ctx: render.MessageContext) -> str:
+    language = i18n.language_for(ctx.locale)
+    said = f"the language ({language}) and the payment situation ({ctx.situation})"
+    if message.locale and message.situation:
+        return f"{said} are those recorded with the message"
+    return f"{said} are derived from the order as it is now (the message predates their record)"
 
 
 def _zone(customer: Customer | None, policy: cadence.ReminderPolicy) -> ZoneInfo:
@@ -153,21 +171,11 @@ def _zone(customer: Customer | None, policy: cadence.ReminderPolicy) -> ZoneInfo
     return zone
 
 
-def _locale(customer: Customer | None, branding: Branding) -> str:
-    return (customer.locale if customer and customer.locale else None) or branding.locale or "en"
-
-
 def _items(snapshot: OrderSnapshot | None) -> tuple[render.ItemLine, ...]:
     return tuple(
         render.ItemLine(i.title, i.quantity, i.unit_price)
         for i in (snapshot.line_items if snapshot else ())
     )
-
-
-def _order_total(snapshot: OrderSnapshot | None, owed: Money) -> Money | None:
-    """The order's total, if in the currency owed (the context refuses one in another)."""
-    total = snapshot.order_total if snapshot else None
-    return total if total is not None and total.currency == owed.currency else None
 
 
 def _email(ctx: render.MessageContext, parts: Mapping[str, str | None], source: str) -> MessageText:

@@ -5,6 +5,11 @@ default when the override is refused (which is logged, counted and said on the t
 email, built into the raw MIME message SES sends. Everything short of sending it: nothing
 here reads or writes a table, or signs a link. The renderers (Jinja2, babel) load only when a
 message is composed.
+
+The message is written in the customer's language (their stated preference, else the
+order's customer locale, else the shop's primary locale, else English: `i18n.locale_for`)
+and worded for the case's payment situation (`payment_situation.of`, unless the caller
+knows better: a promise due or broken, an instalment missed).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from recoup.domain import cadence
+from recoup.domain import cadence, payment_situation
 from recoup.domain.case import Case
-from recoup.domain.events import Customer, OrderSnapshot
+from recoup.domain.events import OrderSnapshot
+from recoup.domain.payment_situation import Situation
 from recoup.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -25,11 +31,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Links:
-    """The reminder's signed links: where the customer unsubscribes and, when the step
-    carries one, where they pay."""
+    """The reminder's signed links: where the customer unsubscribes, where they pay (when
+    the step carries a pay link) and their own page for the case (when one can be made).
+    Every message links the page when there is one; an SMS carries one link only, the page
+    rather than the pay link."""
 
     unsubscribe: str
     pay: str | None = None
+    page: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,8 @@ class Outgoing:
     content: bytes | str  # the raw MIME email, or the SMS text
     template: str
     refused_template: str | None  # why the shop's override was not used
+    locale: str = ""  # the language and formats it was written in ("de-DE")
+    situation: str = ""  # the payment situation it was worded for
 
 
 def compose(
@@ -64,12 +75,24 @@ def compose(
     links: Links,
     notice: FinalNotice | None,
     from_address: str,
+    situation: Situation | None = None,
+    language: str | None = None,
 ) -> Outgoing:
-    """Step `step` (from 0) of the case's reminders, to `address` by `channel`."""
+    """Step `step` (from 0) of the case's reminders, to `address` by `channel`, worded for
+    `situation` (None: the case's own) in `language` (the customer's stated preference, if
+    any)."""
     from recoup.channels import mime, render
 
     ctx = message_context(
-        case, policy_step, step, shop_item, reply_to=reply_to, links=links, notice=notice
+        case,
+        policy_step,
+        step,
+        shop_item,
+        reply_to=reply_to,
+        links=links,
+        notice=notice,
+        situation=situation,
+        language=language,
     )
     parts = ((shop_item.templates or {}) if shop_item else {}).get(policy_step.template) or {}
     if channel == "email":
@@ -88,10 +111,26 @@ def compose(
             list_unsubscribe_mailto=None,
             message_id_domain=from_address.rsplit("@", 1)[1],
         )
-        return Outgoing(channel, address, raw, policy_step.template, rendered.override_error)
+        return Outgoing(
+            channel,
+            address,
+            raw,
+            policy_step.template,
+            rendered.override_error,
+            ctx.locale,
+            ctx.situation,
+        )
     sms = render.render_sms(ctx, parts.get("sms"))
     _note_refused(case, sms.override_error)
-    return Outgoing(channel, address, sms.body, policy_step.template, sms.override_error)
+    return Outgoing(
+        channel,
+        address,
+        sms.body,
+        policy_step.template,
+        sms.override_error,
+        ctx.locale,
+        ctx.situation,
+    )
 
 
 def message_context(
@@ -103,9 +142,12 @@ def message_context(
     reply_to: str | None,
     links: Links,
     notice: FinalNotice | None,
+    situation: Situation | None = None,
+    language: str | None = None,
 ) -> render.MessageContext:
-    """What the step's templates may say about this case."""
-    from recoup.channels import render
+    """What the step's templates may say about this case (`situation` None: derived from
+    the case; `language`: the customer's stated preference, put before their locale)."""
+    from recoup.channels import i18n, render
 
     owed = case.amount_owed
     assert owed is not None  # the guardrails skip a case with nothing owed
@@ -118,26 +160,25 @@ def message_context(
         shop_email=reply_to,
         shop_url=f"https://{case.shop}",
         customer_first_name=customer.first_name if customer else None,
-        locale=_locale(customer, shop_item),
+        locale=i18n.locale_for(
+            language,
+            customer.locale if customer else None,
+            shop_item.locale if shop_item else None,
+        ),
         order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
         items=_items(snapshot),
         amount_owed=owed,
-        order_total=snapshot.order_total if snapshot else None,
+        **render.order_figures(snapshot, owed),
         pay_url=links.pay,
+        page_url=links.page,
         unsubscribe_url=links.unsubscribe,
         help_url=None,
         step_number=step + 1,
         tone=str(policy_step.tone),
         referral_date=notice.referral_date if notice else None,
         referral_to=notice.referral_to if notice else None,
+        situation=str(situation or payment_situation.of(case)),
     )
-
-
-def _locale(customer: Customer | None, shop_item: ShopItem | None) -> str:
-    """The customer's language, else the shop's, else English."""
-    if customer is not None and customer.locale:
-        return customer.locale
-    return shop_item.locale if shop_item and shop_item.locale else "en"
 
 
 def _items(snapshot: OrderSnapshot | None) -> tuple[render.ItemLine, ...]:

@@ -6,6 +6,11 @@ in `templates/email/` and `templates/sms/` and are trusted. A shop's overrides a
 they are checked and rendered in a sandbox (`recoup.channels.sandbox`); one that is refused,
 fails or breaks a rule of its channel is replaced by the default, and the result says why in
 `override_error`, so a bad override never stops a reminder.
+
+The shipped templates speak the customer's language (`recoup.channels.i18n`: gettext
+catalogs of the `messages` domain, the language from `ctx.locale`) and word the reminder for
+the case's payment situation (`ctx.situation`, `recoup.domain.payment_situation`). Shop
+overrides are rendered as written, in whatever language the shop wrote them.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from babel.core import get_locale_identifier
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from email_validator import EmailNotValidError, validate_email
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
 
+from recoup.channels import i18n
 from recoup.channels.sandbox import (
     OVERRIDE_KINDS,
     ItemsView,
@@ -38,7 +43,9 @@ from recoup.channels.sandbox import (
     render_override,
 )
 from recoup.channels.templates import templates_dir
+from recoup.domain.events import OrderSnapshot
 from recoup.domain.money import Money, currency_exponent
+from recoup.domain.payment_situation import SITUATIONS
 from recoup.errors import RecoupError
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "MAX_SMS_CHARS",
     "MAX_SUBJECT_CHARS",
     "TONES",
+    "AmountSummary",
     "DraftRender",
     "EmailOverride",
     "ItemLine",
@@ -56,7 +64,9 @@ __all__ = [
     "RenderedSms",
     "TemplateRejected",
     "Tone",
+    "amount_summary",
     "check_draft",
+    "order_figures",
     "render_draft",
     "render_email",
     "render_sms",
@@ -144,6 +154,18 @@ class MessageContext:
     # What a final notice announces for that date: "agency", "legal", or None (neither: the
     # shop's referral policy would not refer the case; the notice then names no referral).
     referral_to: str | None = None
+    # Why the money has not arrived (a payment_situation.Situation value): picks the copy.
+    situation: str = "payment_failed"
+    # The customer's own page for the case (see, pay, promise, choose how to be contacted).
+    page_url: str | None = None
+    # What the order charges besides its lines, as the platform stated them (None: unknown):
+    # the subtotal after discounts, the discounts, shipping and taxes (`taxes_included`: the
+    # prices already include them).
+    subtotal: Money | None = None
+    discounts: Money | None = None
+    shipping: Money | None = None
+    taxes: Money | None = None
+    taxes_included: bool = False
 
     def __post_init__(self) -> None:
         _check_words(self)
@@ -159,6 +181,8 @@ def _check_words(ctx: MessageContext) -> None:
         raise ValueError("order_name must not be empty")
     if ctx.tone not in TONES:
         raise ValueError(f"tone must be one of {', '.join(TONES)}, got {ctx.tone!r}")
+    if ctx.situation not in SITUATIONS:
+        raise ValueError(f"situation must be one of {', '.join(SITUATIONS)}, got {ctx.situation!r}")
     if not isinstance(ctx.brand_color, str) or not _HEX_COLOR.fullmatch(ctx.brand_color):
         raise ValueError(f"brand_color must be '#RRGGBB', got {ctx.brand_color!r}")
     if not isinstance(ctx.locale, str):
@@ -167,7 +191,7 @@ def _check_words(ctx: MessageContext) -> None:
 
 def _check_links(ctx: MessageContext) -> None:
     _check_url("unsubscribe_url", ctx.unsubscribe_url, https_only=False)
-    for name in ("shop_url", "pay_url", "help_url"):
+    for name in ("shop_url", "pay_url", "help_url", "page_url"):
         value = getattr(ctx, name)
         if value is not None:
             _check_url(name, value, https_only=False)
@@ -191,10 +215,10 @@ def _check_money(ctx: MessageContext) -> None:
             raise ValueError("items must be ItemLine values")
         if item.unit_price is not None and item.unit_price.currency != currency:
             raise ValueError(f"item {item.title!r} is priced in another currency")
-    if ctx.order_total is not None and (
-        not isinstance(ctx.order_total, Money) or ctx.order_total.currency != currency
-    ):
-        raise ValueError("order_total must be Money in the currency of amount_owed")
+    for name in ("order_total", "subtotal", "discounts", "shipping", "taxes"):
+        value = getattr(ctx, name)
+        if value is not None and (not isinstance(value, Money) or value.currency != currency):
+            raise ValueError(f"{name} must be Money in the currency of amount_owed")
 
 
 def _check_step(ctx: MessageContext) -> None:
@@ -271,6 +295,114 @@ def text_color_on(background: str) -> str:
     return "#ffffff" if (1.05 / (lum + 0.05)) >= ((lum + 0.05) / 0.05) else "#111111"
 
 
+# --- the amounts, reconciled -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AmountSummary:
+    """The figures an email lists under the order's lines, each None when not shown. Shown
+    ones always add up: subtotal - discounts + shipping + taxes + other = total, and
+    total - paid = due. `included_taxes` is what the prices already include (not added);
+    `other` is what the known parts leave unexplained (positive: charges; negative: credits),
+    so a snapshot that lacks a part never seems to add up wrongly."""
+
+    due: Money
+    total: Money | None = None
+    paid: Money | None = None
+    subtotal: Money | None = None
+    discounts: Money | None = None
+    shipping: Money | None = None
+    taxes: Money | None = None
+    included_taxes: Money | None = None
+    other: Money | None = None
+
+
+def order_figures(snapshot: OrderSnapshot | None, owed: Money) -> dict[str, Any]:
+    """The order's total and charges as `MessageContext` fields (order_total, subtotal,
+    discounts, shipping, taxes, taxes_included): those the snapshot states in the currency
+    owed; another currency's figure is left out, since the context refuses it."""
+
+    def same(value: Money | None) -> Money | None:
+        return value if value is not None and value.currency == owed.currency else None
+
+    charges = snapshot.charges if snapshot else None
+    if charges is None:
+        return {"order_total": same(snapshot.order_total if snapshot else None)}
+    return {
+        "order_total": same(snapshot.order_total if snapshot else None),
+        "subtotal": same(charges.subtotal),
+        "discounts": same(charges.total_discounts),
+        "shipping": same(charges.total_shipping),
+        "taxes": same(charges.total_tax),
+        "taxes_included": charges.taxes_included,
+    }
+
+
+def _lines_total(items: tuple[ItemLine, ...], currency: str) -> Money | None:
+    """What the lines add up to, if every line has a price."""
+    if not items or any(item.unit_price is None for item in items):
+        return None
+    return Money(currency, sum(i.unit_price.minor * i.quantity for i in items if i.unit_price))
+
+
+def _positive(value: Money | None) -> Money | None:
+    return value if value is not None and value.minor > 0 else None
+
+
+def amount_summary(ctx: MessageContext) -> AmountSummary:
+    """The reconciled figures of the reminder (see `AmountSummary`)."""
+    due, total = ctx.amount_owed, ctx.order_total
+    if total is None:
+        return AmountSummary(due=due)
+    paid = total - due if total.minor > due.minor else None
+    currency = due.currency
+    discounts = _positive(ctx.discounts)
+    subtotal = _lines_total(ctx.items, currency)
+    if subtotal is None and ctx.subtotal is not None:
+        # The platform's subtotal is after discounts; shown before them, like the lines.
+        subtotal = ctx.subtotal + discounts if discounts else ctx.subtotal
+    if subtotal is None:
+        return AmountSummary(due=due, total=total, paid=paid)
+    added_taxes = ctx.taxes if ctx.taxes is not None and not ctx.taxes_included else None
+    known = subtotal
+    for part in (added_taxes, ctx.shipping):
+        known = known + part if part is not None else known
+    known = known - discounts if discounts else known
+    other = total - known
+    return AmountSummary(
+        due=due,
+        total=total,
+        paid=paid,
+        subtotal=subtotal,
+        discounts=discounts,
+        shipping=ctx.shipping,
+        taxes=added_taxes,
+        included_taxes=_positive(ctx.taxes) if ctx.taxes_included else None,
+        other=other if other.minor else None,
+    )
+
+
+def _summary_variables(ctx: MessageContext, locale: Locale) -> dict[str, str | None]:
+    summary = amount_summary(ctx)
+
+    def shown(value: Money | None) -> str | None:
+        return format_money(value, locale) if value is not None else None
+
+    other = summary.other
+    return {
+        "subtotal": shown(summary.subtotal),
+        "discounts": shown(Money(summary.discounts.currency, -summary.discounts.minor))
+        if summary.discounts
+        else None,
+        "shipping": shown(summary.shipping),
+        "taxes": shown(summary.taxes),
+        "included_taxes": shown(summary.included_taxes),
+        "other_charges": shown(other) if other is not None and other.minor > 0 else None,
+        "other_credits": shown(other) if other is not None and other.minor < 0 else None,
+        "amount_paid": shown(summary.paid),
+    }
+
+
 def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) -> dict[str, Any]:
     """The variables every template sees: exactly `sandbox.TEMPLATE_VARIABLES`."""
     locale = resolve_locale(ctx.locale)
@@ -298,6 +430,7 @@ def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) 
         "logo_url": ctx.logo_url,
         "customer_first_name": ctx.customer_first_name,
         "locale": _locale_tag(locale),
+        "language": i18n.language_for(ctx.locale),
         "order_name": ctx.order_name,
         "items": ItemsView(items, budget),
         "amount_owed": format_money(ctx.amount_owed, locale),
@@ -314,33 +447,24 @@ def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) 
             else None
         ),
         "referral_to": ctx.referral_to,
+        "referral_date_short": (
+            format_date(ctx.referral_date, format="medium", locale=locale)
+            if ctx.referral_date
+            else None
+        ),
+        "situation": ctx.situation,
+        "page_url": ctx.page_url,
+        **_summary_variables(ctx, locale),
     }
 
 
 # --- the shipped templates -------------------------------------------------------------------
 
 
-def _finalize(value: Any) -> Any:
-    return "" if value is None else value
-
-
-@cache
-def _default_env() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(templates_dir()),
-        autoescape=select_autoescape(
-            enabled_extensions=("html", "html.j2"), default_for_string=False, default=False
-        ),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=_finalize,
-        auto_reload=False,
-    )
-
-
-def _render_default(name: str, variables: dict[str, Any]) -> str:
-    return _default_env().get_template(name).render(variables)
+def _render_default(name: str, variables: dict[str, Any], locale: str) -> str:
+    """A shipped template, in the language of `locale` (English when not supported)."""
+    language = i18n.language_for(locale)
+    return i18n.environment("messages", language).get_template(name).render(variables)
 
 
 # --- the results -----------------------------------------------------------------------------
@@ -433,8 +557,10 @@ def _finish(kind: OverrideKind, output: str, ctx: MessageContext) -> str:
 def _render_checked_override(
     kind: OverrideKind, source: str, ctx: MessageContext, budget: RenderBudget
 ) -> str:
-    template = compile_override(kind, source)
-    output = render_override(template, template_variables(ctx, budget), budget)
+    with budget.paused():
+        template = compile_override(kind, source)
+        variables = template_variables(ctx, budget)
+    output = render_override(template, variables, budget)
     return _finish(kind, output, ctx)
 
 
@@ -480,7 +606,7 @@ def render_email(
         "subject",
         override.subject,
         ctx,
-        lambda: _one_line(_render_default(f"{base}.subject.txt.j2", variables)),
+        lambda: _one_line(_render_default(f"{base}.subject.txt.j2", variables, ctx.locale)),
         used,
         errors,
         budget,
@@ -490,7 +616,7 @@ def render_email(
         "html",
         override.html,
         ctx,
-        lambda: _render_default(f"{base}.html.j2", variables),
+        lambda: _render_default(f"{base}.html.j2", variables, ctx.locale),
         used,
         errors,
         budget,
@@ -500,7 +626,7 @@ def render_email(
         "text",
         override.text,
         ctx,
-        lambda: _tidy_text(_render_default(f"{base}.txt.j2", variables)),
+        lambda: _tidy_text(_render_default(f"{base}.txt.j2", variables, ctx.locale)),
         used,
         errors,
         budget,
@@ -539,7 +665,7 @@ def _default_sms(ctx: MessageContext) -> str:
     """The shipped SMS; a shop name that makes it too long is cut, never the link or STOP."""
     name = f"sms/{ctx.tone}.txt.j2"
     variables = template_variables(ctx)
-    body = _tidy_sms(_render_default(name, variables))
+    body = _tidy_sms(_render_default(name, variables, ctx.locale))
     keep = len(ctx.shop_name)
     while len(body) > MAX_SMS_CHARS:
         if keep <= 1:
@@ -549,7 +675,7 @@ def _default_sms(ctx: MessageContext) -> str:
             )
         keep = max(1, keep - (len(body) - MAX_SMS_CHARS) - len(_ELLIPSIS))
         variables["shop_name"] = ctx.shop_name[:keep].rstrip() + _ELLIPSIS
-        body = _tidy_sms(_render_default(name, variables))
+        body = _tidy_sms(_render_default(name, variables, ctx.locale))
     return body
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Literal, NoReturn, overload
@@ -79,6 +80,18 @@ TEMPLATE_VARIABLES = frozenset(
         "tone",
         "referral_date",
         "referral_to",
+        "referral_date_short",
+        "language",
+        "situation",
+        "page_url",
+        "subtotal",
+        "discounts",
+        "shipping",
+        "taxes",
+        "included_taxes",
+        "other_charges",
+        "other_credits",
+        "amount_paid",
     }
 )
 ITEM_ATTRIBUTES = frozenset({"title", "quantity", "unit_price", "line_total"})
@@ -242,6 +255,18 @@ class RenderBudget:
         """Start the clock, if not yet started (compiling does not count: it is cached)."""
         if self.deadline is None:
             self.deadline = self._clock() + self.milliseconds / 1000
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Work that is not the template's (compiling it, building its variables): the
+        clock, if started, is moved on by the time it takes, so a cold compile of one part
+        under load never spends the budget of the message's other parts."""
+        began = self._clock()
+        try:
+            yield
+        finally:
+            if self.deadline is not None:
+                self.deadline += self._clock() - began
 
     def spend(self) -> None:
         """One item iteration."""

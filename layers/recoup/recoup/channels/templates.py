@@ -36,6 +36,22 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
     "tone": "The step's tone: friendly, firm or final_notice",
     "referral_date": "A final notice's date for referral, formatted for the customer",
     "referral_to": "What a final notice announces: agency, legal, or empty",
+    "language": "The language the shipped text speaks to the customer: en, de, fr, es or ja",
+    "referral_date_short": "The referral date in the customer's short form, for SMS: Dec 14, 2026",
+    "situation": (
+        "Why the money has not arrived: card_declined, insufficient_funds, expired_card, "
+        "incorrect_card, authentication_required, manual_payment_pending, partially_paid, "
+        "instalment_missed, promise_broken, promise_due or payment_failed"
+    ),
+    "page_url": "The customer's page for the order: see, pay, or choose another way (may be empty)",
+    "subtotal": "The order's lines before discounts, formatted (empty when unknown)",
+    "discounts": "The order's discounts as a negative amount: -$10.00 (empty when none)",
+    "shipping": "The order's shipping, formatted (empty when unknown)",
+    "taxes": "Taxes added to the prices, formatted (empty when unknown or included)",
+    "included_taxes": "Taxes the prices already include, formatted (empty otherwise)",
+    "other_charges": "What the order total holds beyond the known parts (empty when nothing)",
+    "other_credits": "What the known parts exceed the total by, negative (empty when nothing)",
+    "amount_paid": "What the customer has paid so far, formatted (empty when nothing)",
 }
 
 

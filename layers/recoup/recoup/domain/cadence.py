@@ -26,6 +26,10 @@ MAX_DELAY = timedelta(days=60)
 MIN_WEEKLY_CAP = 1
 MAX_WEEKLY_CAP = 21
 DEFAULT_WEEKLY_CAP = 7
+# How far ahead a customer may promise to pay, in days from their today (0: no promises).
+MIN_PROMISE_DAYS = 0
+MAX_PROMISE_DAYS = 60
+DEFAULT_PROMISE_DAYS = 14
 # Quiet hours must leave this much of the day for messages: with less, a clock change can
 # swallow the whole window and every deferred reminder would pile into a few minutes.
 MIN_ALLOWED_PER_DAY = timedelta(hours=1)
@@ -161,6 +165,7 @@ class ReminderPolicy:
     # ISO currency -> minor units; a case owing less is not chased. {} = no minimum.
     min_amount: dict[str, int] = field(default_factory=dict, hash=False)
     after_last_step: AfterLastStep = AfterLastStep.ESCALATE
+    promise_max_days: int = DEFAULT_PROMISE_DAYS
 
     def __post_init__(self) -> None:
         if not _is_int(self.version) or self.version < 1:
@@ -187,6 +192,13 @@ class ReminderPolicy:
         object.__setattr__(
             self, "after_last_step", _enum(AfterLastStep, self.after_last_step, "after_last_step")
         )
+        days = self.promise_max_days
+        if not _is_int(days) or not MIN_PROMISE_DAYS <= days <= MAX_PROMISE_DAYS:
+            raise PolicyError(
+                "promise_max_days",
+                f"must be an integer between {MIN_PROMISE_DAYS} and {MAX_PROMISE_DAYS} "
+                f"(0: no promises to pay), got {_show(days)}",
+            )
 
     def _check_steps(self) -> None:
         steps = self.steps
@@ -381,7 +393,7 @@ def _planned_offsets(steps: tuple[Step, ...]) -> list[timedelta]:
 
 _STEP_KEYS = ("delay", "anchor", "channel", "template", "tone", "pay_link")
 _POLICY_REQUIRED = ("version", "steps", "quiet_hours", "timezone_rule", "shop_timezone")
-_POLICY_OPTIONAL = ("weekly_cap", "min_amount", "after_last_step")
+_POLICY_OPTIONAL = ("weekly_cap", "min_amount", "after_last_step", "promise_max_days")
 _QUIET_KEYS = ("start", "end")
 
 
@@ -419,6 +431,7 @@ def parse_policy(data: Mapping[str, Any]) -> ReminderPolicy:
         weekly_cap=root.get("weekly_cap", DEFAULT_WEEKLY_CAP),
         min_amount=dict(min_amount),
         after_last_step=root.get("after_last_step", AfterLastStep.ESCALATE),
+        promise_max_days=root.get("promise_max_days", DEFAULT_PROMISE_DAYS),
     )
 
 
@@ -446,6 +459,7 @@ def policy_to_dict(policy: ReminderPolicy) -> dict[str, Any]:
         "weekly_cap": policy.weekly_cap,
         "min_amount": dict(sorted(policy.min_amount.items())),
         "after_last_step": str(policy.after_last_step),
+        "promise_max_days": policy.promise_max_days,
     }
 
 

@@ -19,7 +19,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from recoup.domain.charges import OrderCharges
 from recoup.domain.events import (
     DomainEvent,
     Fact,
@@ -27,9 +26,8 @@ from recoup.domain.events import (
     PaymentAttempt,
     Source,
     attempt_from,
-    customer_from,
     jsonable,
-    line_item_from,
+    snapshot_from,
 )
 from recoup.domain.money import Money
 
@@ -150,7 +148,7 @@ class Case:
             status_since=tuple(
                 (CaseStatus(s), datetime.fromisoformat(at)) for s, at in data["status_since"]
             ),
-            snapshot=_snapshot(snap) if snap else None,
+            snapshot=snapshot_from(snap) if snap else None,
             snapshot_key=_key(key),
             owed_when_open=(
                 Money.from_dict(data["owed_when_open"]) if data.get("owed_when_open") else None
@@ -176,19 +174,6 @@ class Case:
 
 def _key(data: list[Any] | None) -> SnapshotKey | None:
     return (int(data[0]), str(data[1]), str(data[2])) if data else None
-
-
-def _snapshot(data: dict[str, Any]) -> OrderSnapshot:
-    return OrderSnapshot(
-        amount_owed=Money.from_dict(data["amount_owed"]) if data.get("amount_owed") else None,
-        order_total=Money.from_dict(data["order_total"]) if data.get("order_total") else None,
-        order_name=data.get("order_name"),
-        customer=customer_from(data["customer"]) if data.get("customer") else None,
-        line_items=tuple(line_item_from(i) for i in data.get("line_items") or ()),
-        financial_status=data.get("financial_status"),
-        pay_url=data.get("pay_url"),
-        charges=OrderCharges.from_dict(data["charges"]) if data.get("charges") else None,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ idempotent.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +25,7 @@ class DunningStatus(StrEnum):
     AWAITING_ESCALATION = "awaiting_escalation"  # the sequence is spent, still unpaid
     NOT_CHASED = "not_chased"  # below the shop's minimum amount
     STOPPED = "stopped"  # the case closed: paid or cancelled
+    PROMISED = "promised"  # the customer promised to pay by a date: paused until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,10 @@ class SentMessage:
     # "sent": the provider accepted it; "unknown": it may or may not have gone (the
     # provider's answer was lost, or the sender stopped after the call); never resent.
     outcome: str = "sent"
+    # What the message was written in and worded for, so its case file re-renders it so;
+    # "" on messages recorded before they were kept.
+    locale: str = ""
+    situation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +55,8 @@ class SentMessage:
             "amount_minor": self.amount_minor,
             "currency": self.currency,
             "outcome": self.outcome,
+            "locale": self.locale,
+            "situation": self.situation,
         }
 
     @classmethod
@@ -63,6 +70,95 @@ class SentMessage:
             amount_minor=int(data["amount_minor"]),
             currency=str(data["currency"]),
             outcome=str(data.get("outcome", "sent")),
+            locale=str(data.get("locale") or ""),
+            situation=str(data.get("situation") or ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Promised:
+    """A promise to pay in force: the reminders wait until `check_at` (the promised day's
+    end in the customer's zone, plus a grace day), with one nudge at `nudge_at` (None: none
+    is due, or it went or was passed over). A nudge is claimed before it is sent, like a
+    step, so it goes at most once."""
+
+    pay_by: date  # the customer's local date
+    made_at: datetime
+    check_at: datetime
+    nudge_at: datetime | None = None
+    nudge_claimed_at: datetime | None = None
+    request_id: str = ""  # the customer request that made it (Dunning.requests)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pay_by": self.pay_by.isoformat(),
+            "made_at": self.made_at.isoformat(),
+            "check_at": self.check_at.isoformat(),
+            "nudge_at": self.nudge_at.isoformat() if self.nudge_at else None,
+            "nudge_claimed_at": self.nudge_claimed_at.isoformat()
+            if self.nudge_claimed_at
+            else None,
+            "request_id": self.request_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Promised:
+        return cls(
+            pay_by=date.fromisoformat(str(data["pay_by"])),
+            made_at=datetime.fromisoformat(str(data["made_at"])),
+            check_at=datetime.fromisoformat(str(data["check_at"])),
+            nudge_at=_when(data.get("nudge_at")),
+            nudge_claimed_at=_when(data.get("nudge_claimed_at")),
+            request_id=str(data.get("request_id", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRequest:
+    """One request the customer made on their page (a promise or a report) and how it was
+    made. Personal data (the note, IP address and user agent) lives here, where erasure can
+    redact it; the hash-chained trail holds only a digest of it, salted so that the digest
+    reveals nothing once the salt is erased."""
+
+    id: str
+    kind: str  # "promise", or a report kind (domain.customer_requests.REPORT_KINDS)
+    at: datetime
+    note: str = ""
+    ip: str | None = None
+    user_agent: str | None = None
+    salt: str = ""
+
+    def redacted(self, mark: str) -> CustomerRequest:
+        """Without its personal data: each value present replaced by `mark`."""
+        return replace(
+            self,
+            note=mark if self.note else "",
+            ip=mark if self.ip else None,
+            user_agent=mark if self.user_agent else None,
+            salt="",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "note": self.note,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "salt": self.salt,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerRequest:
+        return cls(
+            id=str(data["id"]),
+            kind=str(data["kind"]),
+            at=datetime.fromisoformat(str(data["at"])),
+            note=str(data.get("note") or ""),
+            ip=data.get("ip"),
+            user_agent=data.get("user_agent"),
+            salt=str(data.get("salt") or ""),
         )
 
 
@@ -82,6 +178,14 @@ class Dunning:
     # Where in `sent` the current round begins: a sequence started over sends its steps
     # again, and a step is recorded once per round. Everything sent stays in `sent`.
     round_from: int = 0
+    # The customer's side (services.customer_requests): the promise made (in force while
+    # PROMISED), how many were broken, the report the merchant has not settled yet, every
+    # request with its personal data, and the step a broken promise resumed at (worded so).
+    promise: Promised | None = None
+    promises_broken: int = 0
+    report: str = ""
+    requests: tuple[CustomerRequest, ...] = ()
+    resumed_after_promise: int | None = None
 
     @property
     def this_round(self) -> tuple[SentMessage, ...]:
@@ -124,7 +228,13 @@ class Dunning:
 
     def finish(self, status: DunningStatus, reason: str) -> Dunning:
         return replace(
-            self, status=status, next_at=None, reason=reason, held_by="", escalate_at=None
+            self,
+            status=status,
+            next_at=None,
+            reason=reason,
+            held_by="",
+            escalate_at=None,
+            promise=None,
         )
 
     def spend(self, now: datetime, reason: str) -> Dunning:
@@ -138,12 +248,12 @@ class Dunning:
 
     def hold(self, by: str, reason: str) -> Dunning:
         """Stop sending until a decision; keeps when the next step was due, for resuming."""
-        return replace(self, status=DunningStatus.HELD, reason=reason, held_by=by)
+        return replace(self, status=DunningStatus.HELD, reason=reason, held_by=by, promise=None)
 
     def flag(self, reason: str) -> Dunning:
         """No reminders while flagged as fraud; keeps the step that was due, in case the
         flag is lifted by later signals."""
-        return replace(self, status=DunningStatus.FLAGGED, reason=reason, held_by="")
+        return replace(self, status=DunningStatus.FLAGGED, reason=reason, held_by="", promise=None)
 
     def resume(self, now: datetime, reason: str) -> Dunning:
         """Schedule the held step again: when it was due, or now if that has passed. A
@@ -193,6 +303,7 @@ class Dunning:
             claimed_at=None,
             spent_at=None,
             round_from=len(self.sent),
+            resumed_after_promise=None,
         )
 
     def due_now(self, now: datetime, reason: str) -> Dunning:
@@ -210,6 +321,91 @@ class Dunning:
             return self.spend(now, reason)
         return self.schedule(self.next_step + 1, max(following_at, now), reason)
 
+    # ------------------------------------------------------------ the customer's requests
+
+    @property
+    def promise_in_force(self) -> Promised | None:
+        return self.promise if self.status is DunningStatus.PROMISED else None
+
+    @property
+    def promise_due(self) -> tuple[datetime, bool] | None:
+        """When a promise in force next needs the sender: (when, True) for its nudge,
+        (when, False) for its check; None without one."""
+        promise = self.promise_in_force
+        if promise is None:
+            return None
+        if promise.nudge_at is not None:
+            return promise.nudge_at, True
+        return promise.check_at, False
+
+    def promised(self, promise: Promised, request: CustomerRequest) -> Dunning:
+        """Paused until the promised date; where the sequence stood is kept for resuming."""
+        return replace(
+            self,
+            status=DunningStatus.PROMISED,
+            promise=promise,
+            reason=f"the customer promised to pay by {promise.pay_by.isoformat()}",
+            held_by="",
+            requests=(*self.requests, request),
+        )
+
+    def claim_nudge(self, now: datetime) -> Dunning:
+        promise = self.promise_in_force
+        if promise is None or promise.nudge_at is None or promise.nudge_claimed_at is not None:
+            raise ValueError("no promise nudge can be claimed")
+        return replace(self, promise=replace(promise, nudge_claimed_at=now))
+
+    def release_nudge(self) -> Dunning:
+        """Give the nudge's claim back: its send certainly did not happen."""
+        promise = self.promise_in_force
+        if promise is None:
+            return self
+        return replace(self, promise=replace(promise, nudge_claimed_at=None))
+
+    def move_nudge(self, at: datetime | None) -> Dunning:
+        """The nudge due at `at` instead, unclaimed; None: it went or is passed over."""
+        promise = self.promise_in_force
+        if promise is None:
+            return self
+        return replace(self, promise=replace(promise, nudge_at=at, nudge_claimed_at=None))
+
+    def break_promise(
+        self, step: int | None, at: datetime | None, now: datetime, reason: str
+    ) -> Dunning:
+        """The promised date passed unpaid: back on the sequence at `step` (due at `at`, or
+        now), worded as a broken promise; with no step left, awaiting escalation again."""
+        broken = replace(self, promise=None, promises_broken=self.promises_broken + 1)
+        if step is None or at is None:
+            return replace(
+                broken,
+                status=DunningStatus.AWAITING_ESCALATION,
+                next_at=None,
+                reason=reason,
+                held_by="",
+                escalate_at=now,
+            )
+        return replace(broken.resume_at(step, at, now, reason), resumed_after_promise=step)
+
+    def reported(self, kind: str, request: CustomerRequest, reason: str) -> Dunning:
+        """The customer reported `kind`: a running or promised sequence is held by the
+        customer until the merchant settles it; any other keeps its state."""
+        noted = replace(self, report=kind, requests=(*self.requests, request))
+        running = (
+            DunningStatus.SCHEDULED,
+            DunningStatus.PROMISED,
+            DunningStatus.AWAITING_ESCALATION,
+        )
+        if self.status in running:
+            return noted.hold("customer", reason)
+        return noted
+
+    def settle_report(self) -> Dunning:
+        """The merchant looked at the customer's report."""
+        return replace(self, report="")
+
+    def without_personal_data(self, mark: str) -> Dunning:
+        return replace(self, requests=tuple(r.redacted(mark) for r in self.requests))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": str(self.status),
@@ -224,6 +420,11 @@ class Dunning:
             "spent_at": self.spent_at.isoformat() if self.spent_at else None,
             "escalate_at": self.escalate_at.isoformat() if self.escalate_at else None,
             "round_from": self.round_from,
+            "promise": self.promise.to_dict() if self.promise else None,
+            "promises_broken": self.promises_broken,
+            "report": self.report,
+            "requests": [r.to_dict() for r in self.requests],
+            "resumed_after_promise": self.resumed_after_promise,
         }
 
     @classmethod
@@ -243,8 +444,17 @@ class Dunning:
             spent_at=_when(data.get("spent_at")),
             escalate_at=_when(data.get("escalate_at")),
             round_from=int(data.get("round_from", 0)),
+            promise=Promised.from_dict(data["promise"]) if data.get("promise") else None,
+            promises_broken=int(data.get("promises_broken", 0)),
+            report=str(data.get("report") or ""),
+            requests=tuple(CustomerRequest.from_dict(r) for r in data.get("requests") or ()),
+            resumed_after_promise=_step_or_none(data.get("resumed_after_promise")),
         )
 
 
 def _when(value: object) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None
+
+
+def _step_or_none(value: object) -> int | None:
+    return None if value is None else int(str(value))

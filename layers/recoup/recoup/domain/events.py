@@ -87,6 +87,8 @@ class OrderSnapshot:
     financial_status: str | None = None
     pay_url: str | None = None  # where the customer can pay this order (Shopify's status page)
     charges: OrderCharges | None = None  # taxes, shipping, discounts (for the case file)
+    # Shopify's payment_gateway_names: how the order was to be paid ("bogus", "Bank Deposit").
+    payment_gateways: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ class DomainEvent:
             case_id=data["case_id"],
             occurred_at=datetime.fromisoformat(data["occurred_at"]),
             fact=Fact(data["fact"]),
-            snapshot=_snapshot_from(snap) if snap else None,
+            snapshot=snapshot_from(snap) if snap else None,
             attempt=_attempt_from(attempt) if attempt else None,
             refunded=_money(data.get("refunded")),
             stripe_account=data.get("stripe_account"),
@@ -172,7 +174,7 @@ def line_item_from(data: dict[str, Any]) -> LineItem:
     )
 
 
-def _snapshot_from(data: dict[str, Any]) -> OrderSnapshot:
+def snapshot_from(data: dict[str, Any]) -> OrderSnapshot:
     return OrderSnapshot(
         amount_owed=_money(data.get("amount_owed")),
         order_total=_money(data.get("order_total")),
@@ -182,6 +184,7 @@ def _snapshot_from(data: dict[str, Any]) -> OrderSnapshot:
         financial_status=data.get("financial_status"),
         pay_url=data.get("pay_url"),
         charges=OrderCharges.from_dict(data["charges"]) if data.get("charges") else None,
+        payment_gateways=tuple(data.get("payment_gateways") or ()),
     )
 
 

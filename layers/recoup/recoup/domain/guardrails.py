@@ -3,6 +3,11 @@
 `decide` is pure: everything it needs is in a `SendCheck`, including the current time. It
 answers `Send` (on which channel), `Defer` (until when, and why) or `Skip` (why), applying
 the rules in a fixed order: case open, fraud hold, amount, channel, weekly cap, quiet hours.
+
+The customer's contact preferences (`domain/preferences.py`) join in: a channel they turned
+off counts as an opt-out of it, both off skips every step, their preferred channel goes first
+when the step allows either, and the times they asked not to be contacted defer a send like
+quiet hours do (to the later end of both). The reasons name the preference that decided.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from recoup.domain.cadence import WEEK, Channel, QuietHours, ReminderPolicy, Step
 from recoup.domain.money import Money
+from recoup.domain.preferences import AvoidWindow, ContactPreferences
 
 SendChannel: TypeAlias = Literal["email", "sms"]
 # Why a step is held back, one stable word per rule, for counting (the words of
@@ -37,6 +43,9 @@ HoldCode: TypeAlias = Literal[
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _SCAN_STEP = timedelta(hours=6)
+# How far ahead a free moment (outside quiet hours and the customer's avoided windows, both
+# weekly at most) is looked for: past a week and a day there is none.
+_FREE_HORIZON_DAYS = 9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +70,7 @@ class SendCheck:
     sent_at: Sequence[datetime]
     zone: ZoneInfo  # the customer's zone (recoup.domain.timezones.customer_zone)
     now: datetime
+    preferences: ContactPreferences = field(default_factory=ContactPreferences)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "now", _utc(self.now, "now"))
@@ -96,8 +106,9 @@ Decision: TypeAlias = Send | Defer | Skip
 def decide(check: SendCheck) -> Decision:
     """Send, defer or skip this step now. The rules, in order: the case must be open and not
     held for fraud; the amount owed known and at least the shop's minimum; some channel the
-    step allows usable (not opted out, suppressed or undeliverable); the weekly cap not
-    reached; and not quiet hours where the customer is.
+    step allows usable (not opted out, turned off, suppressed or undeliverable; the
+    customer's preferred one first); the weekly cap not reached; and neither quiet hours
+    where the customer is nor a time they asked not to be contacted.
     """
     if not check.case_open:
         return Skip("case is no longer open", "case_closed")
@@ -112,18 +123,32 @@ def decide(check: SendCheck) -> Decision:
     if owed.minor < minimum.minor:
         return Skip(f"owes {owed}, below the shop's minimum of {minimum}", "below_minimum")
 
+    if check.preferences.no_messages:
+        # Counted as an opt-out: the customer turned off every channel.
+        return Skip(_NO_MESSAGES, "opted_out")
     channel = _channel(check)
     if isinstance(channel, Skip):
         return channel
+    return _when(check, channel)
 
+
+_NO_MESSAGES = "customer asked for no messages (email and SMS off in their contact preferences)"
+
+
+def _when(check: SendCheck, channel: SendChannel) -> Decision:
+    """Send now, or defer for the weekly cap, quiet hours or the customer's avoided times."""
     quiet = check.policy.quiet_hours
     zone = check.zone
+    avoid = check.preferences.avoid
     cap = check.policy.weekly_cap
     recent = sorted(at for at in check.sent_at if at > check.now - WEEK)
     if len(recent) >= cap:
         # The count drops below the cap once all but cap - 1 of these are a week old.
         frees_at = recent[len(recent) - cap] + WEEK
-        until = next_allowed(frees_at, zone, quiet)
+        free = next_free(frees_at, zone, quiet, avoid)
+        if free is None:
+            return Skip(_no_free_time(zone, avoid), "quiet_hours")
+        until = free[0]
         local = until.astimezone(zone)
         return Defer(
             until,
@@ -134,12 +159,84 @@ def decide(check: SendCheck) -> Decision:
             channel,
         )
 
-    until = next_allowed(check.now, zone, quiet)
-    if until != check.now:
-        local = until.astimezone(zone)
+    free = next_free(check.now, zone, quiet, avoid)
+    if free is None:
+        return Skip(_no_free_time(zone, avoid), "quiet_hours")
+    until, avoided = free
+    if until == check.now:
+        return Send(channel)
+    local = until.astimezone(zone)
+    if not avoided:
         reason = f"quiet hours in {_zone_name(zone)} until {local:%H:%M}"
         return Defer(until, reason, "quiet_hours", channel)
-    return Send(channel)
+    # Counted with quiet hours (a customer's own quiet time); the reason tells them apart.
+    quiet_first = quiet.contains(check.now.astimezone(zone).time())
+    reason = (
+        ("quiet hours, then " if quiet_first else "")
+        + "the customer asked not to be contacted "
+        + ", ".join(w.describe() for w in avoided)
+        + f" ({_zone_name(zone)}); next possible at {local:%Y-%m-%d %H:%M}"
+    )
+    return Defer(until, reason, "quiet_hours", channel)
+
+
+def _no_free_time(zone: ZoneInfo, avoid: Sequence[AvoidWindow]) -> str:
+    return (
+        "the times the customer asked not to be contacted ("
+        + ", ".join(w.describe() for w in avoid)
+        + f", {_zone_name(zone)}) and the shop's quiet hours leave no time to send"
+    )
+
+
+def next_free(
+    now: datetime, zone: ZoneInfo, quiet: QuietHours, avoid: Sequence[AvoidWindow]
+) -> tuple[datetime, tuple[AvoidWindow, ...]] | None:
+    """The first instant from `now` (UTC) outside both quiet hours and the customer's avoided
+    windows in `zone`, with the windows that held it back (none: quiet hours alone, or
+    `now` itself); None when they leave no time within a week.
+
+    Found like `next_allowed`'s end: a blocked stretch ends at a wall time that ends a
+    quiet period or a window (resolved on the local calendar, so across clock changes an
+    end the clocks skip is the first instant after the gap, and one they repeat is its
+    first occurrence still ahead), or at a clock change that throws the wall clock out of
+    them first."""
+    at = _utc(now, "now")
+    if not avoid:
+        return next_allowed(at, zone, quiet), ()
+
+    def holding(instant: datetime) -> list[AvoidWindow]:
+        local = instant.astimezone(zone)
+        return [w for w in avoid if w.contains(local)]
+
+    def blocked(instant: datetime) -> bool:
+        local = instant.astimezone(zone)
+        return quiet.contains(local.time()) or any(w.contains(local) for w in avoid)
+
+    if not blocked(at):
+        return at, ()
+    held = {w: None for w in holding(at)}  # in order, once each
+    today = at.astimezone(zone).date()
+    ends = {w.end for w in avoid} | ({quiet.end} if quiet.span else set())
+    candidates = sorted(
+        instant
+        for days in range(-1, _FREE_HORIZON_DAYS)
+        for end in ends
+        for instant in _instants(today + timedelta(days=days), end, zone)
+        if instant > at
+    )
+    free = None
+    for candidate in candidates:
+        if not blocked(candidate):
+            free = candidate
+            break
+        held.update({w: None for w in holding(candidate)})
+    if free is None:
+        return None
+    for change in _transitions(at, free, zone):
+        if not blocked(change):
+            free = change
+            break
+    return free, tuple(held)
 
 
 def next_allowed(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime:
@@ -185,12 +282,18 @@ def _channel(check: SendCheck) -> SendChannel | Skip:
         return "email" if email_problem is None else Skip(*_customer(email_problem))
     if wanted is Channel.SMS:
         return "sms" if sms_problem is None else Skip(*_customer(sms_problem))
-    if email_problem is None:
-        return "email"
-    if sms_problem is None:
-        return "sms"
+    # Either channel: the customer's preferred one first, else email first.
+    first: tuple[SendChannel, _Problem | None] = ("email", email_problem)
+    second: tuple[SendChannel, _Problem | None] = ("sms", sms_problem)
+    if check.preferences.preferred == "sms":
+        first, second = second, first
+    for chosen, problem in (first, second):
+        if problem is None:
+            return chosen
+    first_problem, second_problem = first[1], second[1]
+    assert first_problem is not None and second_problem is not None
     # Counted by the first choice's problem; the reason names both.
-    return Skip(f"customer {email_problem[1]} and {sms_problem[1]}", email_problem[0])
+    return Skip(f"customer {first_problem[1]} and {second_problem[1]}", first_problem[0])
 
 
 _Problem: TypeAlias = tuple[HoldCode, str]
@@ -206,6 +309,8 @@ def _email_problem(check: SendCheck) -> _Problem | None:
         return "no_address", "has no email address"
     if check.email_opted_out:
         return "opted_out", "opted out of email"
+    if not check.preferences.email:
+        return "opted_out", "turned email off in their contact preferences"
     if check.email_suppressed:
         return "suppressed", "has a suppressed email address (bounce or complaint)"
     if check.email_undeliverable:
@@ -220,6 +325,8 @@ def _sms_problem(check: SendCheck) -> _Problem | None:
         return "no_address", "has no valid phone number"
     if check.sms_opted_out:
         return "opted_out", "opted out of SMS"
+    if not check.preferences.sms:
+        return "opted_out", "turned SMS off in their contact preferences"
     if check.sms_undeliverable:
         return "undeliverable", f"has an undeliverable phone number ({check.sms_undeliverable})"
     return None
@@ -289,4 +396,5 @@ __all__ = [
     "Skip",
     "decide",
     "next_allowed",
+    "next_free",
 ]

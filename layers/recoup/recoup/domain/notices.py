@@ -8,6 +8,9 @@ Pure. A case waits for the merchant when Recoup will not move it on its own:
 - `fraud`: the check scored it "high" and no one has confirmed it as fraud yet;
 - `escalation`: its reminders are spent, the referral check decided not to refer, and no
   referral is active: the merchant decides (refer by hand, write off);
+- `customer_says_paid`, `dispute`, `not_mine`: the customer reported it from their page
+  (reminders paused; "not mine" also sends it to fraud review) until the merchant resumes
+  or approves it;
 
 and a referral made is worth telling once (`new_referrals`).
 """
@@ -35,6 +38,9 @@ class WaitReason(StrEnum):
     REVIEW = "review"
     FRAUD = "fraud"
     ESCALATION = "escalation"
+    CUSTOMER_SAYS_PAID = "customer_says_paid"
+    DISPUTE = "dispute"
+    NOT_MINE = "not_mine"
 
     @property
     def words(self) -> str:
@@ -42,14 +48,33 @@ class WaitReason(StrEnum):
 
     @property
     def immediate(self) -> bool:
-        """Worth an email of its own when the merchant asked for immediate notices."""
-        return self is WaitReason.FRAUD
+        """Worth an email of its own when the merchant asked for immediate notices: a
+        possible fraud, including a customer saying the order is not theirs."""
+        return self in (WaitReason.FRAUD, WaitReason.NOT_MINE)
 
 
 _WORDS = {
     WaitReason.REVIEW: "held for fraud review: approve it or confirm fraud",
     WaitReason.FRAUD: "scored high risk: confirm fraud or approve it",
     WaitReason.ESCALATION: "reminders spent, not referred: refer it or write it off",
+    WaitReason.CUSTOMER_SAYS_PAID: (
+        "the customer says they already paid: check the payment, then resume the reminders "
+        "or write it off"
+    ),
+    WaitReason.DISPUTE: (
+        "the customer disputes what is owed: look into it, then resume the reminders or "
+        "write it off"
+    ),
+    WaitReason.NOT_MINE: (
+        "the customer says they did not place this order: held for fraud review, approve "
+        "it or confirm fraud"
+    ),
+}
+# The customer's reports (domain.customer_requests.REPORT_KINDS) as reasons to wait.
+REPORT_REASONS = {
+    "already_paid": WaitReason.CUSTOMER_SAYS_PAID,
+    "dispute": WaitReason.DISPUTE,
+    "not_mine": WaitReason.NOT_MINE,
 }
 
 
@@ -64,6 +89,9 @@ def waiting_reason(
         return None
     if referrals is not None and referrals.written_off is not None:
         return None
+    reported = _reported(dunning, referrals)
+    if reported is not None:
+        return reported
     if screening is not None and screening.decision is None:
         gate = screening.gate
         if gate is Gate.FLAG:
@@ -81,6 +109,16 @@ def waiting_reason(
     ):
         return WaitReason.ESCALATION
     return None
+
+
+def _reported(dunning: Dunning | None, referrals: Referrals | None) -> WaitReason | None:
+    """The customer's report the merchant has not settled, unless a referral took the case."""
+    if dunning is None or not dunning.report:
+        return None
+    latest = referrals.latest if referrals else None
+    if latest is not None and latest.active:
+        return None
+    return REPORT_REASONS.get(dunning.report)
 
 
 def new_referrals(before: Referrals | None, after: Referrals | None) -> list[tuple[str, Referral]]:

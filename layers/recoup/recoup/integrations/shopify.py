@@ -149,6 +149,13 @@ def order_fact(financial_status: str | None, cancelled: bool) -> Fact:
     return Fact.OBSERVED  # authorized, or a status this version doesn't know
 
 
+def _gateways(names: Any) -> tuple[str, ...]:
+    """The order's payment gateway names, as far as they are names: a few, each short."""
+    if not isinstance(names, list):
+        return ()
+    return tuple(name[:64] for name in names if isinstance(name, str) and name)[:10]
+
+
 def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
     order_id = platform_id(order, "id")
     currency = require(order, "currency", str, "")
@@ -178,6 +185,7 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
         financial_status=status,
         pay_url=_https(order.get("order_status_url")),
         charges=order_charges(order, currency),
+        payment_gateways=_gateways(order.get("payment_gateway_names")),
     )
     label = name or f"order {order_id}"
     state = "cancelled" if cancelled else status or "unknown status"

@@ -206,7 +206,11 @@ def _confirm_fraud(
     decided = screening.decide(Decision.CONFIRMED_FRAUD, now, by.id, note)
     dunning = stored.dunning
     # Confirmed fraud is a legal referral candidate: the referral check runs now.
-    flagged = dunning.flag(f"no reminders: {decided.why()}").escalate(now) if dunning else None
+    flagged = (
+        dunning.settle_report().flag(f"no reminders: {decided.why()}").escalate(now)
+        if dunning
+        else None
+    )
     return Effect("confirmed as fraud", flagged, decided, tag=True)
 
 
@@ -237,9 +241,10 @@ def _resume(
 ) -> Effect:
     _require_open(stored)
     dunning = stored.dunning
-    if dunning is None or dunning.held_by != "merchant":
-        raise ActionRefused("case is not held by the merchant")
-    resumed = dunning.resume(now, f"resumed by {by.label}")
+    if dunning is None or dunning.held_by not in ("merchant", "customer"):
+        raise ActionRefused("case is not held by the merchant or by a customer's report")
+    # A customer's report is settled by resuming: the merchant has looked at it.
+    resumed = dunning.settle_report().resume(now, f"resumed by {by.label}")
     if stored.screening is not None:
         # The merchant's hold is lifted; the fraud check's own hold or flag still applies.
         resumed = gate_reminders(resumed, stored.screening, now) or resumed
@@ -489,9 +494,17 @@ def _open_screening(stored: StoredCase) -> Screening:
 
 
 def _gated(stored: StoredCase, screening: Screening, now: datetime) -> Dunning | None:
-    if stored.dunning is None:
+    dunning = stored.dunning
+    if dunning is None:
         return None
-    return gate_reminders(stored.dunning, screening, now)
+    if dunning.report == "not_mine":
+        # The review the customer's "not my order" asked for is done: approved, the
+        # reminders run again as after any review.
+        dunning = dunning.settle_report()
+        if dunning.held_by == "customer":
+            dunning = dunning.resume(now, "approved after the customer's report")
+        return gate_reminders(dunning, screening, now) or dunning
+    return gate_reminders(dunning, screening, now)
 
 
 def _entry(

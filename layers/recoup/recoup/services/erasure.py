@@ -2,13 +2,15 @@
 everything of a shop.
 
 customers/redact keeps each case (ids, amounts, attempts, refunds, statuses, the audit trail)
-without its customer (`domain.erasure`), stops its reminders, and deletes what exists only
-because of the customer: the shop's contact records of their addresses, the message log,
-velocity marks, the links from their identities to their cases, data-request exports, case
-files, and the queue bodies kept of its cases
-(oversized events, quarantined messages). The SMS opt-out kept for every shop
-(`GLOBAL`, keyed by a hash of the number) stays, so a STOP keeps being honoured; it loses
-its pointer to this shop, and a record of that number without an opt-out is deleted.
+without its customer (`domain.erasure`) or the notes, IP addresses and user agents of the
+requests they made on their page (`Dunning.requests`), stops its reminders, and deletes
+what exists only because of the customer: the shop's contact records of their addresses
+(opt-outs and the contact preferences kept on them), the message log, velocity marks, the
+links from their identities to their cases, data-request exports, case files, and the queue
+bodies kept of its cases (oversized events, quarantined messages). The SMS opt-out kept for
+every shop (`GLOBAL`, keyed by a hash of the number) stays, so a STOP keeps being honoured;
+it loses its pointer to this shop, and a record of that number without an opt-out is
+deleted.
 
 Everything around the cases is deleted first and the cases are erased last: a retry after
 a failure still finds, in the cases, the identities whose items remain.
@@ -27,6 +29,7 @@ from recoup.domain.fraud.screening import Screening
 from recoup.integrations import case_files, queue_bodies
 from recoup.integrations.shopify_privacy import PrivacyJob
 from recoup.observability import logger
+from recoup.services import case_pages
 from recoup.store import cases as case_store
 from recoup.store import contacts, customer_data, customer_links, data_requests, keys, shops
 from recoup.store.models import CASE_SK, shop_parts, shop_pk
@@ -63,6 +66,9 @@ def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
     _release_sms_records(shop, who)
     files = sum(case_files.delete_prefix(case_files.case_prefix(shop, c.case_id)) for c in cases)
     files += _forget_queue_bodies(shop, {c.case_id for c in cases} | set(job.order_ids))
+    # The customer's page would show a case that no longer names them: its link closes.
+    for case in cases:
+        case_pages.revoke(shop, case.case_id, now=now)
     erased = sum(_erase_case(shop, case.case_id, job.webhook_id, now) for case in cases)
     # Last: until the cases are erased, a retry finds them through these links.
     removed += keys.delete(customer_links.keys_of(shop, _identities(job.subject, cases)))
@@ -201,12 +207,16 @@ def _erase_case(shop: str, case_id: str, webhook_id: str, now: datetime) -> bool
             return False
         case = erasure.erase_customer(prior.case)
         screening = _scrubbed(prior.screening, erasure.personal_values(prior.case))
-        running = prior.dunning
+        # The customer's requests from their page keep what they asked, not their note,
+        # IP address or user agent (the trail holds only a digest of those).
+        redacted = prior.dunning.without_personal_data(erasure.ERASED) if prior.dunning else None
+        running = redacted
         if running is not None and running.status is DunningStatus.STOPPED:
             running = None
-        if case == prior.case and screening == prior.screening and running is None:
+        unchanged = redacted == prior.dunning
+        if case == prior.case and screening == prior.screening and running is None and unchanged:
             return False
-        dunning = running.finish(DunningStatus.STOPPED, ERASED_NOTE) if running else None
+        dunning = running.finish(DunningStatus.STOPPED, ERASED_NOTE) if running else redacted
         effect = "personal data removed" + ("; reminders stopped" if running else "")
         # The entry holds no personal data: the trail outlives the erasure.
         entry = case_store.recoup_entry(

@@ -1,6 +1,7 @@
 """What customers and mail servers tell us back: SES's events (bounces and complaints
 suppress the address; every report about a reminder goes on its case's trail), SNS's SMS
-delivery status, SMS keywords (STOP, START, HELP), and the unsubscribe link."""
+delivery status, inbound SMS (the STOP, START and HELP keywords, and opt-outs in the customer's
+own words: `domain.opt_out_text`), and the unsubscribe link."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from recoup import links
+from recoup import aws, links
+from recoup.domain import opt_out_text
+from recoup.domain.opt_out_text import Intent
 from recoup.domain.timezones import normalise_phone
 from recoup.integrations import sns
 from recoup.observability import logger, metrics
@@ -20,9 +23,9 @@ from recoup.settings import get_settings
 from recoup.store import contacts, shops
 from recoup.store.models import shop_pk
 
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"})
-START_WORDS = frozenset({"START", "UNSTOP", "YES"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
+STOP_WORDS = opt_out_text.OPT_OUT_KEYWORDS
+START_WORDS = opt_out_text.OPT_IN_KEYWORDS
+HELP_WORDS = opt_out_text.HELP_KEYWORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,35 +113,66 @@ def _suppress(
 
 
 def inbound_sms(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
+    """An SMS the customer sent: opt the number out (a keyword, or in their own words) for
+    every shop, back in, or answer HELP; anything else changes nothing. The message's words
+    are never logged nor stored: the contact record says only how an opt-out was said."""
     phone = normalise_phone(str(data.get("originationNumber") or ""), None)
     if phone is None:
         return FeedbackResult("sms", 0, "no valid sender number")
-    words = str(data.get("messageBody") or "").strip().upper().split()
-    keyword = words[0] if words else ""
-    if keyword in STOP_WORDS:
+    reading = opt_out_text.read(str(data.get("messageBody") or ""))
+    if reading.intent is Intent.OPT_OUT:
+        return _sms_opt_out(phone, reading, now)
+    if reading.intent is Intent.OPT_IN:
         contacts.update_address(
             contacts.GLOBAL,
             phone,
             now=now,
-            reason=f"SMS {keyword}",
-            sms_opt_out=True,
-        )
-        metrics.add_metric(name="SmsOptOut", unit="Count", value=1)
-        return FeedbackResult("sms", 1, f"{keyword}: opted out of SMS")
-    if keyword in START_WORDS:
-        contacts.update_address(
-            contacts.GLOBAL,
-            phone,
-            now=now,
-            reason=f"SMS {keyword}",
+            reason=f"SMS {reading.keyword}",
             sms_opt_out=False,
         )
-        return FeedbackResult("sms", 1, f"{keyword}: opted back in to SMS")
-    if keyword in HELP_WORDS:
+        return FeedbackResult("sms", 1, f"{reading.keyword}: opted back in to SMS")
+    if reading.intent is Intent.HELP:
         sns.send_sms(phone, help_text(contacts.last_shop_for_phone(phone)))
         return FeedbackResult("sms", 1, "HELP: answered with the merchant's contact")
-    logger.info("Inbound SMS without a keyword", extra={"keyword_length": len(keyword)})
+    logger.info(
+        "Inbound SMS without a keyword", extra={"length": len(data.get("messageBody") or "")}
+    )
     return FeedbackResult("sms", 0, "no keyword")
+
+
+def _sms_opt_out(phone: str, reading: opt_out_text.Reading, now: datetime) -> FeedbackResult:
+    """Opt the number out for every shop. A keyword is confirmed by the sending number's
+    own keyword answer; free text is not a keyword the number knows, so the same
+    confirmation is sent from here, best-effort (the opt-out stands whatever becomes of it,
+    and a failed confirmation is not retried into a second one)."""
+    free_text = reading.said_as == "free_text"
+    contacts.update_address(
+        contacts.GLOBAL,
+        phone,
+        now=now,
+        reason="SMS opt-out in the customer's own words" if free_text else f"SMS {reading.keyword}",
+        sms_opt_out=True,
+        opt_out_kind=reading.said_as,
+    )
+    metrics.add_metric(name="SmsOptOut", unit="Count", value=1)
+    if not free_text:
+        return FeedbackResult("sms", 1, f"{reading.keyword}: opted out of SMS")
+    try:
+        sns.send_sms(phone, opt_out_confirmation(contacts.last_shop_for_phone(phone)))
+    except Exception as error:  # noqa: BLE001 - the opt-out is what matters
+        logger.warning("Opt-out confirmation not sent", extra={"error": aws.error_code(error)})
+        return FeedbackResult("sms", 1, "free text: opted out of SMS (confirmation not sent)")
+    return FeedbackResult("sms", 1, "free text: opted out of SMS, confirmed")
+
+
+def opt_out_confirmation(shop: str | None) -> str:
+    """The answer to an opt-out, as the sending number's STOP answer words it."""
+    item = shops.get(shop) if shop else None
+    name = (item.shop_name if item else None) or shop or "the store"
+    return (
+        f"{name}: you are unsubscribed and will get no more text messages from us. "
+        "Reply START to receive them again."
+    )
 
 
 def help_text(shop: str | None) -> str:

@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from recoup.channels import i18n
 from recoup.channels.templates import VARIABLE_DESCRIPTIONS, templates_dir
 from recoup.domain import cadence
 from recoup.errors import InvalidInput
@@ -196,12 +197,14 @@ def _shipped(path: str) -> str:
     """A shipped template's source with the layout it extends filled in: each of the
     layout's empty blocks replaced by the child's. A block tag swallows the newline after it
     (trim_blocks), so the filled-in source drops those newlines too and renders alike."""
-    source = (templates_dir() / path).read_text(encoding="utf-8")
+    source = i18n.english_source((templates_dir() / path).read_text(encoding="utf-8"))
     extends = _EXTENDS.match(source)
     if extends is None:
         return source
     blocks = {match[1]: match[2] for match in _BLOCK.finditer(source)}
-    layout = _LEADING_COMMENT.sub("", (templates_dir() / extends[1]).read_text(encoding="utf-8"))
+    layout = _LEADING_COMMENT.sub(
+        "", i18n.english_source((templates_dir() / extends[1]).read_text(encoding="utf-8"))
+    )
     return _EMPTY_BLOCK.sub(lambda empty: blocks.get(empty[1], ""), layout)
 
 

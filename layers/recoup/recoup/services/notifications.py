@@ -1,5 +1,7 @@
 """Tell the merchant what waits for them: the notification settings, the daily digest and
-the immediate notices (a fraud decision needed, a referral made).
+the immediate notices (a fraud decision needed, a customer saying an order is not theirs, a
+referral made). The digest lists every waiting case, the customers' reports among them
+("already paid", "dispute", "not mine").
 
 The scheduler's run calls `queue_notices`: for every shop in the notice registry
 (`store.waiting`), once an hour a job for its digest, and at every run a job for a shop whose
@@ -137,7 +139,7 @@ def immediate_notice(shop: str, *, now: datetime) -> str:
     fresh = [
         m
         for m in waiting.markers(shop)
-        if m.immediate and not m.notified and m.since >= now - IMMEDIATE_WINDOW
+        if _immediate(m) and not m.notified and m.since >= now - IMMEDIATE_WINDOW
     ]
     claimed = waiting.claim_notices(fresh, now=now)
     if claimed:
@@ -150,6 +152,15 @@ def immediate_notice(shop: str, *, now: datetime) -> str:
         outcome = "nothing new"
     waiting.clear_pending(shop, pending)
     return f"immediate: {outcome}"
+
+
+def _immediate(marker: Marker) -> bool:
+    """Worth a notice of its own: a referral made, or a reason the merchant should hear of
+    at once (a fraud decision needed, a customer saying the order is not theirs)."""
+    if marker.reason == "referred":
+        return True
+    known = {str(reason) for reason in notices.WaitReason}
+    return marker.reason in known and notices.WaitReason(marker.reason).immediate
 
 
 def daily_digest(shop: str, *, now: datetime, force: bool = False) -> str:

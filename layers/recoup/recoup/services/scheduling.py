@@ -76,6 +76,9 @@ def job_for(due: store.DueCase) -> tuple[Route, queue.CaseJob]:
     if due.step == store.HANDOVER_DELIVERY:
         # the referral's hand-over (services.handover)
         return HANDOVERS, queue.CaseJob(due.shop, due.case_id)
+    if due.step in (store.PROMISE_NUDGE, store.PROMISE_CHECK):
+        # a promise to pay: its nudge or its check, both the sender's (services.sending)
+        return REMINDERS, queue.CaseJob(due.shop, due.case_id, step=due.step)
     return REMINDERS, queue.CaseJob(due.shop, due.case_id, step=due.step)
 
 

@@ -31,13 +31,21 @@ from recoup.channels.compose import FinalNotice, Links, Outgoing, compose
 from recoup.domain import cadence, guardrails
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case, CaseStatus
+from recoup.domain.customer_requests import nudge_window_ends
 from recoup.domain.dunning import Dunning
+from recoup.domain.payment_situation import Situation
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
 from recoup.errors import RecoupError
 from recoup.observability import Channel as MetricChannel
 from recoup.observability import HeldReason, StepChannel, logger, metrics
-from recoup.services import final_notice, notifications, sample_sends
+from recoup.services import (
+    case_pages,
+    customer_requests,
+    final_notice,
+    notifications,
+    sample_sends,
+)
 from recoup.services.reminder_plan import reminder_policy
 from recoup.services.step_outcomes import (
     Delivered,
@@ -120,15 +128,22 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     to undo; the claim, conditioned on the version that was read (any payment or other
     write bumps it), is the last write before the provider call, and the message is the one
     rendered from that version. A conflict re-reads and decides again: each pass over the
-    step is one decision of a change of the case (`store.change`)."""
+    step is one decision of a change of the case (`store.change`). A promise to pay's
+    entries in the due index come here too: its nudge and its check."""
+    if step == store.PROMISE_CHECK:
+        return customer_requests.check_promise(shop, case_id, now=now)
+    if step == store.PROMISE_NUDGE:
+        return _send_nudge(shop, case_id, now)
     undeliverable: dict[str, str] = {}  # channel -> why, learned by this job
-    # The case and the reminder policy in one read; the policy holds for the job.
-    first, docs = case_reads.case_with_policies(shop, case_id, (policies.REMINDERS,))
+    # The case, the reminder policy and the page link in one read; the policy holds for
+    # the job, and the link is made once for it.
+    first, docs, link = case_reads.for_send(shop, case_id)
+    page = case_pages.MessageLink(link, read=True)
     with policies.held(shop, docs):
         return store.change(
             shop,
             case_id,
-            lambda prior: _pass(prior, shop, step, now, undeliverable),
+            lambda prior: _pass(prior, shop, step, now, undeliverable, page),
             now=now,
             first=first,
             attempts=MAX_ROUNDS,
@@ -141,6 +156,7 @@ def _pass(
     step: int,
     now: datetime,
     undeliverable: dict[str, str],
+    page: case_pages.MessageLink,
 ) -> store.Decision[StepResult]:
     """One pass over the step with the case as read: a result, a step not sent to write, or
     ReadAgain when something changed or was learned. A step that goes is claimed, sent and
@@ -170,7 +186,20 @@ def _pass(
         held = _held(prior, policy.steps[step], decision.code)
         return skip(prior, step, now, decision.reason, policy, held=held)
     policy_step = policy.steps[step]
-    outgoing = _compose(decision.channel, prior.case, policy_step, step, shop_item, recipient, now)
+    # The step a broken promise resumed at says so.
+    broken = Situation.PROMISE_BROKEN if dunning.resumed_after_promise == step else None
+    outgoing = _compose(
+        decision.channel,
+        prior,
+        policy_step,
+        step,
+        shop_item,
+        recipient,
+        reach,
+        now,
+        page,
+        situation=broken,
+    )
     return _send(prior, dunning, step, now, policy, recipient, reach, outgoing, undeliverable)
 
 
@@ -252,6 +281,7 @@ def _send_check(
         sent_at=found.sent_at,
         zone=recipient.zone,
         now=now,
+        preferences=reach.preferences,  # read with the flags, in the same BatchGetItem
     )
 
 
@@ -294,15 +324,21 @@ def _held(
 
 def _compose(
     channel: str,
-    case: Case,
+    stored: StoredCase,
     policy_step: cadence.Step,
     step: int,
     shop_item: ShopItem | None,
     recipient: _Recipient,
+    found: _Reach,
     now: datetime,
+    page: case_pages.MessageLink,
+    situation: Situation | None = None,
 ) -> Outgoing:
     """The message with its signed links (and, for a final notice, what it announces):
-    everything short of sending it."""
+    everything short of sending it, in the language the customer chose if they did;
+    `situation` words it for a moment of the customer's own (a promise due or broken)
+    rather than the case's payment situation."""
+    case = stored.case
     address = recipient.email if channel == "email" else recipient.phone
     assert address is not None  # the guardrails chose a channel the customer can be reached on
     settings = get_settings()
@@ -313,6 +349,7 @@ def _compose(
     signed = Links(
         unsubscribe=links.unsubscribe_url(base, token),
         pay=_pay_url(case, now, base) if policy_step.pay_link else None,
+        page=page.for_message(stored, now),
     )
     return compose(
         channel,
@@ -325,6 +362,8 @@ def _compose(
         links=signed,
         notice=_final_notice(case, policy_step, recipient.zone, now),
         from_address=settings.require("sender_address"),
+        situation=situation,
+        language=found.reach.preferences.language,
     )
 
 
@@ -372,6 +411,8 @@ def _send(
         f"{local}, {recipient.zone_reason}",
         outgoing.refused_template,
         notes=_fallback_notes(found, outgoing.channel, policy.steps[step]),
+        locale=outgoing.locale,
+        situation=outgoing.situation,
     )
     case = prior.case
     try:
@@ -398,6 +439,83 @@ def _send(
     if outgoing.channel == "sms":
         _remember_last_shop(outgoing.address, case.shop, now)
     return result
+
+
+def _send_nudge(shop: str, case_id: str, now: datetime) -> StepResult:
+    """The friendly reminder the day before a promised date, at most once: the same checks
+    as a step (quiet hours, opt-outs, the weekly cap), claimed before the one provider call,
+    and recorded; it is not a step of the sequence."""
+    first, docs = case_reads.case_with_policies(shop, case_id, (policies.REMINDERS,))
+    with policies.held(shop, docs):
+        result = store.change(
+            shop,
+            case_id,
+            lambda prior: _nudge_pass(prior, shop, now),
+            now=now,
+            first=first,
+            attempts=MAX_ROUNDS,
+        )
+    if result.outcome == "in_flight":
+        raise StepInFlight(result.detail)  # SQS redelivers; by then recorded or timed out
+    return result
+
+
+def _nudge_pass(prior: StoredCase | None, shop: str, now: datetime) -> store.Decision[StepResult]:
+    dunning = prior.dunning if prior else None
+    promised = dunning.promise_in_force if dunning else None
+    if prior is None or dunning is None or promised is None or promised.nudge_at is None:
+        return StepResult("stale", "no reminder of a promise is due")
+    if not shops.is_installed(shop):
+        return StepResult("stale", f"{shop} is not installed: nothing is sent")
+    if promised.nudge_claimed_at is not None:
+        return customer_requests.nudge_claimed_before(prior, now, CLAIM_TIMEOUT)
+    if now < promised.nudge_at:
+        return StepResult("stale", "the reminder of the promise is not due yet")
+    shop_item = shops.get(shop)
+    policy = reminder_policy(shop, shop_item)
+    index, nudge = customer_requests.nudge_step(dunning, policy)
+    recipient = _recipient(prior.case, policy)
+    reach = _reach(shop, recipient, now, {})
+    check = replace(_send_check(prior, policy, index, recipient, reach, now), step=nudge)
+    decision = guardrails.decide(check)
+    if not isinstance(decision, guardrails.Send):
+        until = decision.until if isinstance(decision, guardrails.Defer) else None
+        ends = nudge_window_ends(promised, recipient.zone)
+        return customer_requests.nudge_held(prior, decision.reason, until, ends, now)
+    due = Situation.PROMISE_DUE
+    page = case_pages.MessageLink()
+    outgoing = _compose(
+        decision.channel, prior, nudge, index, shop_item, recipient, reach, now, page, situation=due
+    )
+    try:
+        claimed = store.save_dunning(prior, dunning.claim_nudge(now))  # the at-most-once gate
+    except store.ConcurrentUpdate:
+        return store.ReadAgain()
+    return _transmit_nudge(claimed, outgoing, index, now)
+
+
+def _transmit_nudge(
+    claimed: StoredCase, outgoing: Outgoing, index: int, now: datetime
+) -> StepResult:
+    channel = outgoing.channel
+    try:
+        provider_id = _transmit(outgoing, claimed.case, index)
+    except aws.Rejected as refusal:
+        reason = f"{_PROVIDERS[channel]} refused it ({refusal.code})"
+        observability.reminder_failed(_metric_channel(channel), "refused")
+        mark_undeliverable(claimed.case.shop, outgoing.address, channel, reason, now)
+        return customer_requests.record_nudge(
+            claimed, channel, "", now, outcome="refused", why=reason
+        )
+    except aws.OutcomeUnknown as lost:
+        _count_unknown(channel)
+        why = f"the {_PROVIDERS[channel]} answer was lost ({lost.code})"
+        return customer_requests.record_nudge(claimed, channel, "", now, outcome="unknown", why=why)
+    except Exception:
+        observability.reminder_failed(_metric_channel(channel), "error")
+        customer_requests.release_nudge(claimed.case, now)
+        raise
+    return customer_requests.record_nudge(claimed, channel, provider_id, now)
 
 
 def _fallback_notes(found: _Reach, channel: str, policy_step: cadence.Step) -> str:

@@ -60,6 +60,8 @@ class Delivered:
     outcome: str = "sent"  # "unknown": the provider may or may not have accepted it
     why_unknown: str = ""  # what was lost: the provider's answer, or the sender itself
     notes: str = ""  # channels found undeliverable on the way, for the trail
+    locale: str = ""  # what the message was written in and worded for (the case file's)
+    situation: str = ""
 
 
 # ---------------------------------------------------------------- after the provider call
@@ -108,6 +110,8 @@ def _recorded(
         amount_minor=owed.minor if owed else 0,
         currency=owed.currency if owed else "",
         outcome=delivered.outcome,
+        locale=delivered.locale,
+        situation=delivered.situation,
     )
     dunning = _after_step(case, before.record(message), step, now, policy)
     summary = _sent_summary(step, delivered, owed)

@@ -74,6 +74,10 @@ DUE_SHARDS = 8
 ESCALATION_CHECK = -1
 # The due index's `next_step` for a referral's hand-over still to deliver (its outbox entry).
 HANDOVER_DELIVERY = -2
+# The due index's `next_step` for a promise to pay in force: its nudge the day before, and
+# its check once the promised date has passed (services.customer_requests).
+PROMISE_NUDGE = -3
+PROMISE_CHECK = -4
 
 # What a read or a write of the table raises when it failed for a reason that may pass (a
 # throttle that outlasted the SDK's retries, a lost answer): the `transient` of a caller of
@@ -176,7 +180,8 @@ def _due_second(at: datetime) -> str:
 def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime, int] | None:
     """What the due index holds for the case: (when, step), the step being HANDOVER_DELIVERY
     while a referral's hand-over is open (it comes first: a referral has stopped the
-    reminders), ESCALATION_CHECK for a referral check; None keeps it out of the index."""
+    reminders), PROMISE_NUDGE or PROMISE_CHECK while a promise to pay is in force,
+    ESCALATION_CHECK for a referral check; None keeps it out of the index."""
     for _, referral in referrals.entries if referrals else ():
         notification = referral.notification
         if notification.open and notification.due_at is not None:
@@ -185,6 +190,9 @@ def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime
         return None
     if dunning.due and dunning.next_at is not None:
         return dunning.next_at, dunning.next_step
+    promised = dunning.promise_due
+    if promised is not None:
+        return promised[0], PROMISE_NUDGE if promised[1] else PROMISE_CHECK
     check = dunning.escalation_due_at
     return (check, ESCALATION_CHECK) if check is not None else None
 
@@ -723,7 +731,7 @@ def _in_order(shop: str, ids: list[str]) -> Iterator[StoredCase]:
 class DueCase:
     shop: str
     case_id: str
-    step: int  # a reminder step, ESCALATION_CHECK or HANDOVER_DELIVERY
+    step: int  # a reminder step, ESCALATION_CHECK, HANDOVER_DELIVERY, PROMISE_NUDGE or _CHECK
     due_at: str
     key: str  # its due_sk: where it sorts in its shard
 

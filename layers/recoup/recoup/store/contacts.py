@@ -8,19 +8,28 @@ written before the hash was keyed are still read (an opt-out stays honoured) and
 The message log is one item per shop and customer (`MSG#<shop>#<hash>` / `LOG`), a partition
 of its own, so a shop's sends spread over its customers; the sender reads it in the same
 BatchGetItem as the contact records.
+
+A customer's contact preferences (`recoup.domain.preferences`) are kept on the shop's records
+of their email and of their phone (`prefs`, JSON, with `prefs_version` and
+`prefs_updated_at`), both written in one transaction, so the sender's read before a send
+already holds them; the newer of the two counts. Being the shop's contact records, they go
+with them on customers/redact and shop/redact.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from pynamodb.attributes import UnicodeSetAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
 
+from recoup.domain.preferences import ContactPreferences
 from recoup.store import identity
 from recoup.store.batch import Key, get_many
 from recoup.store.bind import bind
@@ -39,6 +48,13 @@ _SEP = "|"  # between a log entry's time, channel and case id (none of them hold
 # Days past the retention whose sets a write removes: a log written to at least once in that
 # many days never keeps a set the cap no longer reads (and TTL removes an idle log whole).
 _PRUNED_DAYS = 30
+# The contact record's attributes beyond ContactItem's own (read from raw items, written by
+# path): the customer's preferences, and how an SMS opt-out was said.
+PREFS = "prefs"
+PREFS_VERSION = "prefs_version"
+PREFS_UPDATED_AT = "prefs_updated_at"
+SMS_OPT_OUT_KIND = "sms_opt_out_kind"
+OptOutKind = Literal["keyword", "free_text"]
 
 
 def _normalised(address: str) -> str:
@@ -71,6 +87,63 @@ class Reachability:
     sms_opted_out: bool = False
     email_undeliverable: str | None = None  # why, when the address cannot be delivered to
     sms_undeliverable: str | None = None  # why, when the number cannot be texted
+    preferences: ContactPreferences = field(default_factory=ContactPreferences)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPreferences:
+    """A customer's preferences as one contact record holds them."""
+
+    preferences: ContactPreferences
+    version: int
+    updated_at: datetime
+
+
+def stored_preferences(raw: dict[str, Any]) -> StoredPreferences | None:
+    """The preferences on one raw contact item, if it holds any."""
+    if PREFS not in raw:
+        return None
+    return StoredPreferences(
+        ContactPreferences.from_dict(json.loads(raw[PREFS]["S"])),
+        int(raw.get(PREFS_VERSION, {}).get("N", "0")),
+        datetime.fromisoformat(raw[PREFS_UPDATED_AT]["S"]),
+    )
+
+
+def _newest(raws: Iterable[dict[str, Any]]) -> StoredPreferences | None:
+    found = [p for p in map(stored_preferences, raws) if p is not None]
+    return max(found, key=lambda p: (p.updated_at, p.version), default=None)
+
+
+def preferences(shop: str, email: str | None, phone: str | None) -> StoredPreferences | None:
+    """The customer's preferences: the newer of those on the shop's records of their email
+    and phone (one consistent BatchGetItem); None when neither holds any."""
+    bind()
+    pk = shop_pk(shop)
+    keys = [(pk, contact_sk(a)) for a in (email, phone) if a]
+    return _newest(get_many(keys).values())
+
+
+def preferences_updates(
+    shop: str, addresses: Iterable[str], prefs: ContactPreferences, *, now: datetime
+) -> list[tuple[ContactItem, list[Any]]]:
+    """The updates that put `prefs` on the shop's record of each address (created if there
+    is none), for one transaction: the version counts the changes."""
+    document = json.dumps(prefs.to_dict(), sort_keys=True, separators=(",", ":"))
+    return [
+        (
+            ContactItem(shop_pk(shop), sk),
+            [
+                ContactItem.updated_at.set(now),
+                Path([PREFS]).set(Value(document, attribute=UnicodeAttribute())),
+                Path([PREFS_UPDATED_AT]).set(
+                    Value(now.astimezone(UTC).isoformat(), attribute=UnicodeAttribute())
+                ),
+                Path([PREFS_VERSION]).add(Value(1, attribute=NumberAttribute())),
+            ],
+        )
+        for sk in dict.fromkeys(contact_sk(a) for a in addresses)
+    ]
 
 
 def reachability(shop: str, email: str | None, phone: str | None) -> Reachability:
@@ -129,7 +202,15 @@ class _ContactKeys:
             sms_undeliverable=next(
                 (i.sms_undeliverable for i in shop_texts if i.sms_undeliverable), None
             ),
+            preferences=self.preferences(found),
         )
+
+    def preferences(self, found: dict[Key, dict[str, Any]]) -> ContactPreferences:
+        """The newer preferences on the shop's records of the email and the phone (only
+        under the keyed hash: they were never written under the other)."""
+        keyed = [keys[0] for keys in (self.mail, self.phone) if keys]
+        stored = _newest(found[k] for k in keyed if k in found)
+        return stored.preferences if stored else ContactPreferences()
 
 
 def mark_undeliverable(
@@ -158,9 +239,11 @@ def update(
     sms_opt_out: bool | None = None,
     suppressed: bool | None = None,
     last_shop: str | None = None,
+    opt_out_kind: OptOutKind | None = None,
 ) -> None:
     """Set some flags of one contact, `key` being contact_sk(address) (an upsert that leaves
-    the other flags as they were)."""
+    the other flags as they were); `opt_out_kind` records how an SMS opt-out was said (a
+    keyword or free text), never the words."""
     bind()
     item = ContactItem(pk, key)
     actions: list[Action] = [ContactItem.updated_at.set(now), ContactItem.reason.set(reason)]
@@ -173,6 +256,10 @@ def update(
             actions.append(flag.set(value))
     if last_shop is not None:
         actions.append(ContactItem.last_shop.set(last_shop))
+    if opt_out_kind is not None:
+        actions.append(
+            Path([SMS_OPT_OUT_KIND]).set(Value(opt_out_kind, attribute=UnicodeAttribute()))
+        )
     item.update(actions=actions)
 
 
@@ -185,6 +272,7 @@ def update_address(
     email_opt_out: bool | None = None,
     sms_opt_out: bool | None = None,
     suppressed: bool | None = None,
+    opt_out_kind: OptOutKind | None = None,
 ) -> None:
     """`update` of the address's record. A flag turned off (START after a STOP) is turned off
     in a record under the unkeyed hash too, if there is one, since readers honour either."""
@@ -196,6 +284,7 @@ def update_address(
         email_opt_out=email_opt_out,
         sms_opt_out=sms_opt_out,
         suppressed=suppressed,
+        opt_out_kind=opt_out_kind,
     )
     cleared = [
         flag

@@ -1,5 +1,6 @@
 """What the table holds about one customer of one shop, read for a privacy request: their
-cases (with reminders and fraud screening), contact records and message log.
+cases (with reminders and fraud screening), contact records (with the contact preferences the
+customer set) and message log.
 
 Cases are found by key: the orders the request names, and the cases linked to the
 customer's id, emails and phone (store/customer_links.py); the cost follows the customer's
@@ -15,6 +16,7 @@ from recoup.domain.case import Case
 from recoup.domain.erasure import Identifiers, Subject
 from recoup.store import cases as case_store
 from recoup.store import contacts, customer_links
+from recoup.store.batch import MAX_KEYS, Key, get_many
 from recoup.store.bind import bind
 from recoup.store.models import ContactItem, shop_pk
 
@@ -50,8 +52,8 @@ def _dict(part: Any) -> dict[str, Any] | None:
 
 
 def contact_records(shop: str, who: Identifiers) -> list[dict[str, Any]]:
-    """The shop's opt-out and suppression records of these addresses, and the numbers'
-    SMS opt-outs (kept for every shop)."""
+    """The shop's opt-out and suppression records of these addresses, with the contact
+    preferences kept on them, and the numbers' SMS opt-outs (kept for every shop)."""
     bind()
     wanted: dict[tuple[str, str], tuple[str, str, str]] = {}
     # Under both hashes: records written before the hash was keyed are still held.
@@ -63,8 +65,10 @@ def contact_records(shop: str, who: Identifiers) -> list[dict[str, Any]]:
             wanted[(shop_pk(shop), sk)] = ("sms", phone, "this shop")
             wanted[(contacts.GLOBAL, sk)] = ("sms", phone, "every shop")
     records = []
-    for item in ContactItem.batch_get(list(wanted)) if wanted else ():
-        channel, address, scope = wanted[(item.pk, item.sk)]
+    for key, raw in _raw_items(list(wanted)).items():
+        channel, address, scope = wanted[key]
+        item = ContactItem.from_raw_data(raw)
+        prefs = contacts.stored_preferences(raw)
         records.append(
             {
                 "channel": channel,
@@ -72,12 +76,24 @@ def contact_records(shop: str, who: Identifiers) -> list[dict[str, Any]]:
                 "applies_to": scope,
                 "email_opt_out": bool(item.email_opt_out),
                 "sms_opt_out": bool(item.sms_opt_out),
+                "sms_opt_out_said_as": raw.get(contacts.SMS_OPT_OUT_KIND, {}).get("S"),
                 "suppressed": bool(item.suppressed),
                 "reason": item.reason,
                 "updated_at": item.updated_at.isoformat() if item.updated_at else None,
+                "preferences": prefs.preferences.to_dict() if prefs else None,
+                "preferences_updated_at": prefs.updated_at.isoformat() if prefs else None,
             }
         )
     return sorted(records, key=lambda r: (r["channel"], r["address"], r["applies_to"]))
+
+
+def _raw_items(keys: list[Key]) -> dict[Key, dict[str, Any]]:
+    """The raw items (attributes ContactItem does not declare included), BatchGetItem's
+    limit at a time."""
+    found: dict[Key, dict[str, Any]] = {}
+    for start in range(0, len(keys), MAX_KEYS):
+        found |= get_many(keys[start : start + MAX_KEYS])
+    return found
 
 
 def message_log(shop: str, who: Identifiers) -> list[dict[str, Any]]:

@@ -33,6 +33,10 @@ CONNECTSTATE#<n>          META                   a Stripe Connect state already 
 DELIVERY#<ch>#<id>        META                   which case and step a provider message id is (TTL)
 DELIVERY#<ch>#<id>        REPORT#<kind>          a delivery report already on the trail (TTL)
 SCHEDULER                 CURSOR#DUE             where the scheduler stopped in each due shard
+PAGE#<link id>            META                   which case a customer's page link opens
+                                                 (store.case_pages; shop index P#<link id>)
+CASE#<domain>#<case id>   PAGE                   the case's current page link: id, expiry
+CASE#<domain>#<case id>   RATE#<kind>#<hour>     a page's requests in one UTC hour (TTL)
 
 Each case is a partition of its own, so one shop's writes spread over as many partitions as
 it has cases (docs/data-model.md). The shop's items outside its SHOP# partition are found
@@ -284,6 +288,44 @@ class ConnectStateItem(_Item):
     expires_at = TTLAttribute()
 
 
+class PageLinkItem(_Item):
+    """A customer's page link id (`PAGE#<link id>`, META) -> its shop and case, written once;
+    whether it still opens the page is the case's `PAGE` item's to say. No personal data."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shop = UnicodeAttribute()
+    case_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class CasePageItem(_Item):
+    """The case's current page link (sk `PAGE`, in the case's partition): its id, until when
+    it opens the page, and when it was revoked. No personal data."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    link_id = UnicodeAttribute()
+    issued_at = UTCDateTimeAttribute()
+    link_expires_at = UTCDateTimeAttribute()
+    revoked_at = UTCDateTimeAttribute(null=True)
+
+
+class PageRateItem(_Item):
+    """Requests to a case's page in one UTC hour (`RATE#<kind>#<hour>`, in the case's
+    partition): a counter raised conditionally before the request is served (TTL)."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    requests = NumberAttribute()
+    expires_at = TTLAttribute()
+
+
 class DueIndex(GlobalSecondaryIndex["CaseItem"]):  # type: ignore[no-untyped-call]
     """Sparse: only cases with a reminder due are in it."""
 
@@ -482,6 +524,9 @@ MODELS: tuple[type[_Item], ...] = (
     WaitingItem,
     NoticeShopItem,
     DigestItem,
+    PageLinkItem,
+    CasePageItem,
+    PageRateItem,
 )
 
 
@@ -507,6 +552,7 @@ MESSAGE_LOG = "L#"
 OPENED = "O#"
 OWED = "A#"
 FOUND = "F#"
+PAGE_LINK = "P#"  # a customer's page link id (store.case_pages)
 WAITING = "N#"  # a case waiting for the merchant, a referral made, a shop with notices
 
 

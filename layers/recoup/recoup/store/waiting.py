@@ -32,7 +32,7 @@ from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case
 from recoup.domain.dunning import Dunning
 from recoup.domain.fraud.screening import Screening
-from recoup.domain.notices import WaitReason, new_referrals, waiting_reason
+from recoup.domain.notices import new_referrals, waiting_reason
 from recoup.domain.referral import Referrals
 from recoup.store.bind import bind
 from recoup.store.models import (
@@ -63,10 +63,6 @@ class Marker:
     since: datetime
     key: tuple[str, str]
     notified: bool = False
-
-    @property
-    def immediate(self) -> bool:
-        return self.reason == "referred" or self.reason == WaitReason.FRAUD
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,641 @@
+"""The customer's own page for a case: its link, and what each request to it does.
+
+**The link.** One per case, `/c/<token>`: 24 base64url characters, a random link id and a
+truncated HMAC of it under the link secret (`links.sign_page`), checked in constant time
+before any table read, so a forged token costs nothing and tells nothing. The token names
+neither shop nor case: the table maps the link id to them (`store/case_pages.py`). It opens
+the page for 180 days after it was last put in a message (`link_for`, which the sender calls
+for every message: one small read and at most one conditional write, the same link for a
+retried job), until it is revoked or replaced by a fresh one. An expired, revoked or
+replaced link still names its case, so its page offers "email me a new link", sent to the
+address on file (never to one the requester types).
+
+**The requests.** GET shows the page; POST `promise`, `report` and `preferences` call the
+customer's services (customer_requests, preferences) and answer 303 back to the page
+(post/redirect/get) or the page again with the field's error next to it; POST `new-link`
+issues a fresh link and sends it. Every POST is refused (403) without a form token bound
+to the link id and under two hours old, or when the browser says it comes from another
+site; at most POSTS_PER_HOUR per link and FRESH_LINKS_PER_HOUR per case are served (429
+beyond, saying when to try again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode, urlsplit
+
+from recoup import aws, links
+from recoup.domain.aggregate import StoredCase
+from recoup.errors import Conflict, InvalidInput
+from recoup.links import InvalidLink
+from recoup.observability import logger, metrics
+from recoup.services import customer_page
+from recoup.settings import get_settings
+from recoup.store import case_pages as store
+from recoup.store import policies, shops
+
+if TYPE_CHECKING:
+    from recoup.domain.cadence import ReminderPolicy
+    from recoup.domain.case import Case
+    from recoup.domain.customer_requests import CustomerOptions, RequestMeta
+    from recoup.domain.preferences import ContactPreferences
+    from recoup.store.models import ShopItem
+
+LIFETIME = links.PAY_LIFETIME  # 180 days after the link was last put in a message
+# A link with more than LIFETIME - EXTEND_AFTER left is not written again: a message a day
+# moves its expiry at most once.
+EXTEND_AFTER = timedelta(days=1)
+POSTS_PER_HOUR = 10
+FRESH_LINKS_PER_HOUR = 1
+USER_AGENT_MAX = 512
+ACTIONS = ("promise", "report", "preferences", "new-link")
+
+
+# ------------------------------------------------------------------------------ the link
+
+
+def link_for(stored: StoredCase, *, now: datetime) -> str | None:
+    """The page URL for this case's next message; None when it cannot be made now (the
+    message then goes without it). A retried job gets the same link."""
+    return _link(stored, now, None, read=False)
+
+
+@dataclass(slots=True)
+class MessageLink:
+    """The page link of one send job's message: the case's link as read with the case (or
+    read when first needed), made at most once per job, so a pass the sender repeats after a
+    conflict carries the same link without reading or writing it again."""
+
+    current: store.CurrentLink | None = None
+    read: bool = False  # `current` is the link as read (None: the case has none)
+    made: bool = False
+    url: str | None = None
+
+    def for_message(self, stored: StoredCase, now: datetime) -> str | None:
+        if not self.made:
+            self.url = _link(stored, now, self.current, read=self.read)
+            self.made = True
+        return self.url
+
+
+def _link(
+    stored: StoredCase, now: datetime, current: store.CurrentLink | None, *, read: bool
+) -> str | None:
+    case = stored.case
+    try:
+        settings = get_settings()
+        secret, base = settings.link_secrets()[0], settings.public_base_url()
+        if not read:
+            current = store.current(case.shop, case.case_id)
+        until = now + LIFETIME
+        if current is None or current.revoked_at is not None:
+            link_id = links.new_page_id()
+            store.issue(
+                case.shop,
+                case.case_id,
+                link_id,
+                replacing=current.link_id if current else None,
+                now=now,
+                until=until,
+            )
+        else:
+            link_id = current.link_id
+            if current.expires_at < until - EXTEND_AFTER:
+                store.extend(case.shop, case.case_id, link_id, until=until)
+        return links.page_url(base, links.sign_page(link_id, secret=secret))
+    except Exception as error:  # noqa: BLE001 (the message goes without the page link)
+        logger.warning(
+            "Page link not made; the message goes without it",
+            extra={"case_id": case.case_id, "error_type": type(error).__name__},
+        )
+        metrics.add_metric(name="PageLinkFailed", unit="Count", value=1)
+        return None
+
+
+def revoke(shop: str, case_id: str, *, now: datetime) -> bool:
+    """Stop the case's link from opening the page (its page then offers a fresh one); the
+    next message carries a new link. False when there was none to revoke."""
+    return store.revoke(shop, case_id, now=now)
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageRequest:
+    token: str
+    action: str | None = None  # None: show the page; else one of ACTIONS (a POST)
+    form: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    language: str | None = None  # ?lang= (or the form's lang)
+    status: str | None = None  # ?done=: what the last POST did
+    accept_language: str | None = None
+    origin: str | None = None
+    host: str | None = None  # the Host the request was sent to
+    fetch_site: str | None = None
+    ip: str | None = None  # requestContext.identity.sourceIp, never a header
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageAnswer:
+    status: int
+    html: str = ""
+    nonce: str = ""
+    location: str | None = None
+    retry_after: int | None = None  # seconds, for a 429
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """A token whose link id names a case: the case, its shop and whether it opens."""
+
+    link_id: str
+    stored: StoredCase
+    current: store.CurrentLink | None
+    usable: bool
+
+
+def serve(request: PageRequest, *, now: datetime) -> PageAnswer:
+    """Answer one request to a page link."""
+    opened = _open(request.token, now)
+    if opened is None:
+        return _invalid(request)
+    case = opened.stored.case
+    shop_item = shops.get(case.shop)
+    policy = policies.load(
+        case.shop, shop_timezone=(shop_item.timezone if shop_item else None) or "UTC"
+    )
+    from recoup.services import preferences
+
+    prefs = preferences.for_case(case.shop, case)
+    language = _language(request, prefs.language, case, shop_item)
+    context = _Context(request, opened, shop_item, policy, prefs, language, now)
+    if request.action is None:
+        return context.page() if opened.usable else context.expired()
+    refused = context.refused()
+    if refused is not None:
+        return refused
+    if request.action == "new-link":
+        return context.new_link()
+    if not opened.usable:
+        return context.expired()
+    return context.act()
+
+
+def _open(token: str, now: datetime) -> _Opened | None:
+    """The case a token opens; None for a forged token (no table read) or an unknown one."""
+    try:
+        link_id = links.verify_page(token, secrets=get_settings().link_secrets())
+    except InvalidLink:
+        return None
+    target = store.target(link_id)
+    if target is None:
+        return None
+    stored, current = store.case_and_link(target.shop, target.case_id)
+    if stored is None or not stored.case.opened:
+        return None
+    usable = current is not None and current.opens(link_id, now)
+    return _Opened(link_id, stored, current, usable)
+
+
+def _invalid(request: PageRequest) -> PageAnswer:
+    """The one answer to a token that opens nothing: no shop, no offer, nothing that says
+    whether a case exists."""
+    from recoup.channels import i18n
+
+    language = i18n.language_for(request.language or "", *_accepted(request.accept_language))
+    rendered = customer_page.render("invalid.html.j2", language)
+    return PageAnswer(404, rendered.html, rendered.nonce)
+
+
+def _language(
+    request: PageRequest, preferred: str | None, case: Case, shop_item: ShopItem | None
+) -> str:
+    """?lang=, else the customer's preference, else the order's locale, else the shop's,
+    else English."""
+    from recoup.channels import i18n
+
+    customer = case.snapshot.customer if case.snapshot else None
+    tags = (
+        request.language,
+        preferred,
+        customer.locale if customer else None,
+        shop_item.locale if shop_item else None,
+    )
+    return i18n.language_for(*(tag for tag in tags if tag))
+
+
+def _accepted(header: str | None) -> list[str]:
+    """The languages of an Accept-Language header, most wanted first."""
+    weighted: list[tuple[float, int, str]] = []
+    for index, part in enumerate((header or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            weighted.append((-quality, index, tag))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def unsubscribe_language(query_language: str | None, accept_language: str | None) -> str:
+    """The unsubscribe page's language: the link's ?lang=, else Accept-Language, else en."""
+    from recoup.channels import i18n
+
+    return i18n.language_for(
+        *([query_language] if query_language else []), *_accepted(accept_language)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    request: PageRequest
+    opened: _Opened
+    shop_item: ShopItem | None
+    policy: ReminderPolicy
+    prefs: ContactPreferences
+    language: str
+    now: datetime
+
+    @property
+    def _case(self) -> Case:
+        return self.opened.stored.case
+
+    def _form_token(self) -> str:
+        return links.sign_form(
+            self.opened.link_id, now=self.now, secret=get_settings().link_secrets()[0]
+        )
+
+    def _shop_name(self) -> str:
+        return (self.shop_item.shop_name if self.shop_item else None) or self._case.shop
+
+    def page(
+        self,
+        *,
+        status_code: int = 200,
+        errors: Mapping[str, str] | None = None,
+        posted: tuple[str, Mapping[str, Sequence[str]]] | None = None,
+        status: str | None = None,
+    ) -> PageAnswer:
+        rendered = customer_page.render_page(
+            customer_page.PageInput(
+                stored=self.opened.stored,
+                shop_item=self.shop_item,
+                policy=self.policy,
+                options=self._options(),
+                prefs=self.prefs,
+                language=self.language,
+                token=self.request.token,
+                form_token=self._form_token(),
+                pay_url=self._pay_url(),
+                now=self.now,
+                status=status or _known_status(self.request.status),
+                errors=errors or {},
+                posted=posted,
+            )
+        )
+        return PageAnswer(status_code, rendered.html, rendered.nonce)
+
+    def _options(self) -> CustomerOptions:
+        from recoup.services import customer_requests
+
+        return customer_requests.options(self.opened.stored, self.policy, now=self.now)
+
+    def _pay_url(self) -> str:
+        settings = get_settings()
+        token = links.sign_pay(
+            self._case.shop, self._case.case_id, now=self.now, secret=settings.link_secrets()[0]
+        )
+        return links.pay_url(settings.public_base_url(), token)
+
+    def expired(self, *, status: str | None = None, status_code: int = 410) -> PageAnswer:
+        from recoup.services import preferences
+
+        email, phone = preferences.addresses(self._case)
+        rendered = customer_page.render(
+            "expired.html.j2",
+            self.language,
+            token=self.request.token,
+            form_token=self._form_token(),
+            shop_name=self._shop_name(),
+            menu_base=f"/c/{self.request.token}",
+            channel="email" if email else "sms" if phone else None,
+            status=status or _known_status(self.request.status),
+        )
+        return PageAnswer(status_code, rendered.html, rendered.nonce)
+
+    def refused(self) -> PageAnswer | None:
+        """403 for a cross-site or tokenless POST, 429 past the link's hourly limit."""
+        if not self._same_site() or not self._form_token_valid():
+            rendered = customer_page.render(
+                "refused.html.j2", self.language, token=self.request.token
+            )
+            return PageAnswer(403, rendered.html, rendered.nonce)
+        case = self._case
+        counted = store.count_request(
+            case.shop,
+            case.case_id,
+            f"P{self.opened.link_id}",
+            limit=POSTS_PER_HOUR,
+            now=self.now,
+        )
+        return None if counted else self._too_many()
+
+    def _same_site(self) -> bool:
+        if (self.request.fetch_site or "").lower() == "cross-site":
+            return False
+        origin = self.request.origin
+        # The page sends no Referer, so browsers send `Origin: null` on its forms: then
+        # Sec-Fetch-Site (checked above) and the form token decide.
+        if origin is None or origin == "null":
+            return True
+        # The page's own origin: the host the request was sent to (a cross-site form cannot
+        # set it), or the public base URL the links are made with.
+        sent = urlsplit(origin).netloc.lower()
+        own = {urlsplit(get_settings().public_base_url()).netloc.lower()}
+        if self.request.host:
+            own.add(self.request.host.lower())
+        return bool(sent) and sent in own
+
+    def _form_token_valid(self) -> bool:
+        sent = (self.request.form.get("csrf") or [""])[0]
+        return links.verify_form(
+            sent, self.opened.link_id, now=self.now, secrets=get_settings().link_secrets()
+        )
+
+    def _too_many(self) -> PageAnswer:
+        again = customer_page.rounded_up_hour(self.now)
+        zone = customer_page.customer_zone_of(self._case, self.policy)
+        rendered = customer_page.render(
+            "too_many.html.j2",
+            self.language,
+            token=self.request.token,
+            again=customer_page.retry_time(again, zone, self.language),
+        )
+        seconds = max(1, int((again - self.now).total_seconds()))
+        return PageAnswer(429, rendered.html, rendered.nonce, retry_after=seconds)
+
+    def _back(self, done: str) -> PageAnswer:
+        query = urlencode({"lang": self.language, "done": done})
+        return PageAnswer(303, location=f"/c/{self.request.token}?{query}")
+
+    def act(self) -> PageAnswer:
+        action = self.request.action
+        form = self.request.form
+        try:
+            if action == "promise":
+                self._promise(form)
+            elif action == "report":
+                self._report(form)
+            else:
+                return self._preferences(form)
+        except InvalidInput as problem:
+            errors = {problem.field or "form": problem.message}
+            return self.page(status_code=400, errors=errors, posted=(str(action), form))
+        except Conflict:
+            return self.page(status_code=409, status="refused", posted=(str(action), form))
+        return self._back(str(action))
+
+    def _meta(self) -> RequestMeta:
+        from recoup.domain.customer_requests import RequestMeta
+
+        agent = (self.request.user_agent or "")[:USER_AGENT_MAX] or None
+        return RequestMeta(ip=self.request.ip, user_agent=agent)
+
+    def _promise(self, form: Mapping[str, Sequence[str]]) -> None:
+        from recoup.services import customer_requests
+
+        customer_requests.promise(
+            self._case.shop,
+            self._case.case_id,
+            pay_by=_date_field(form),
+            note=_note(form),
+            meta=self._meta(),
+            now=self.now,
+        )
+
+    def _report(self, form: Mapping[str, Sequence[str]]) -> None:
+        from recoup.services import customer_requests
+
+        kind = _one(form, "kind")
+        if not kind:
+            raise InvalidInput("choose what you want to tell the shop", field="kind")
+        customer_requests.report(
+            self._case.shop,
+            self._case.case_id,
+            kind,
+            note=_note(form),
+            meta=self._meta(),
+            now=self.now,
+        )
+
+    def _preferences(self, form: Mapping[str, Sequence[str]]) -> PageAnswer:
+        from recoup.domain.preferences import parse_form
+        from recoup.services import preferences
+
+        try:
+            chosen = parse_form(form)
+            preferences.save(
+                self._case.shop,
+                self._case,
+                chosen,
+                meta=self._meta(),
+                now=self.now,
+            )
+        except InvalidInput as problem:
+            errors = {problem.field or "form": problem.message}
+            return self.page(status_code=400, errors=errors, posted=("preferences", form))
+        except Conflict:
+            return self.page(status_code=409, status="refused", posted=("preferences", form))
+        if chosen.language:
+            return _Context(
+                self.request,
+                self.opened,
+                self.shop_item,
+                self.policy,
+                chosen,
+                chosen.language,
+                self.now,
+            )._back("preferences")
+        return self._back("preferences")
+
+    def new_link(self) -> PageAnswer:
+        """Issue a fresh link (the old one stops opening the page) and send it to the
+        address on file, once: the hourly count is raised before the send."""
+        if self.opened.usable:
+            return self._back("")
+        case = self._case
+        if not store.count_request(
+            case.shop, case.case_id, "N", limit=FRESH_LINKS_PER_HOUR, now=self.now
+        ):
+            return self._too_many()
+        outcome = fresh_link(
+            self.opened.stored,
+            replacing=self.opened.current.link_id if self.opened.current else None,
+            shop_item=self.shop_item,
+            language=self.language,
+            now=self.now,
+        )
+        if outcome == "sent":
+            return self._back("new-link")
+        return self.expired(status=outcome, status_code=503 if outcome == "not_sent" else 200)
+
+
+# ------------------------------------------------------------------------------ a fresh link
+
+
+def fresh_link(
+    stored: StoredCase,
+    *,
+    replacing: str | None,
+    shop_item: ShopItem | None,
+    language: str,
+    now: datetime,
+) -> str:
+    """Replace the case's link with a new one and send it to the address on file (email,
+    else SMS), one attempt. "sent", "not_sent" (the customer is told to try later) or
+    "no_address"."""
+    from recoup.services import preferences
+
+    case = stored.case
+    email, phone = preferences.addresses(case)
+    if not email and not phone:
+        return "no_address"
+    settings = get_settings()
+    link_id = links.new_page_id()
+    try:
+        store.issue(
+            case.shop, case.case_id, link_id, replacing=replacing, now=now, until=now + LIFETIME
+        )
+    except store.LinkChanged:
+        return "not_sent"
+    url = links.page_url(
+        settings.public_base_url(), links.sign_page(link_id, secret=settings.link_secrets()[0])
+    )
+    name = (shop_item.shop_name if shop_item else None) or case.shop
+    try:
+        if email:
+            _send_email(case.shop, email, url, name, shop_item, language, now)
+        else:
+            _send_sms(phone or "", url, name, language)
+    except Exception as error:  # noqa: BLE001 (one attempt: never sent twice)
+        logger.warning(
+            "Fresh page link not sent",
+            extra={
+                "case_id": case.case_id,
+                "error_type": type(error).__name__,
+                "outcome": _send_outcome(error),
+            },
+        )
+        metrics.add_metric(name="PageLinkNotSent", unit="Count", value=1)
+        return "not_sent"
+    metrics.add_metric(name="PageLinkSent", unit="Count", value=1)
+    return "sent"
+
+
+def _send_outcome(error: Exception) -> str:
+    if isinstance(error, aws.OutcomeUnknown):
+        return "unknown"
+    if isinstance(error, aws.Rejected):
+        return "rejected"
+    return "not_sent"
+
+
+def _send_email(
+    shop: str,
+    email: str,
+    url: str,
+    name: str,
+    shop_item: ShopItem | None,
+    language: str,
+    now: datetime,
+) -> None:
+    from recoup.channels import mime
+    from recoup.channels.render import RenderedEmail
+    from recoup.integrations import ses
+    from recoup.store import contacts
+
+    settings = get_settings()
+    unsubscribe = links.unsubscribe_url(
+        settings.public_base_url(),
+        links.sign_unsubscribe(
+            shop, contacts.contact_hash(email), now=now, secret=settings.link_secrets()[0]
+        ),
+    )
+    context = {"shop_name": name, "page_url": url, "unsubscribe_url": unsubscribe}
+    rendered = RenderedEmail(
+        subject=customer_page.render_text("new_link.subject.txt.j2", language, **context).strip(),
+        html=customer_page.render_text("new_link.html.j2", language, **context),
+        text=customer_page.render_text("new_link.txt.j2", language, **context),
+        template="customer/new_link",
+    )
+    sender = settings.require("sender_address")
+    raw = mime.build_email(
+        rendered,
+        from_address=sender,
+        from_name=name,
+        to_address=email,
+        reply_to=shops.reply_address(shop_item),
+        list_unsubscribe_url=unsubscribe,
+        list_unsubscribe_mailto=None,
+        message_id_domain=sender.rsplit("@", 1)[1],
+    )
+    ses.send_raw(raw, from_address=sender, to_address=email, tags={"kind": "page_link"})
+
+
+def _send_sms(phone: str, url: str, name: str, language: str) -> None:
+    from recoup.integrations import sns
+
+    body = customer_page.render_text("new_link.sms.txt.j2", language, shop_name=name, page_url=url)
+    sns.send_sms(phone, " ".join(body.split()))
+
+
+# ------------------------------------------------------------------------------ form values
+
+
+_STATUSES = frozenset({"promise", "report", "preferences", "new-link"})
+
+
+def _known_status(value: str | None) -> str | None:
+    """?done= as the page knows it; anything else shows nothing."""
+    return value if value in _STATUSES else None
+
+
+def _one(form: Mapping[str, Sequence[str]], name: str) -> str:
+    values = form.get(name) or [""]
+    return str(values[0]).strip()
+
+
+def _date_field(form: Mapping[str, Sequence[str]]) -> date:
+    raw = _one(form, "pay_by")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput("choose a date", field="pay_by") from None
+
+
+def _note(form: Mapping[str, Sequence[str]]) -> str:
+    note = (form.get("note") or [""])[0]
+    if len(note) > customer_page.NOTE_MAX:
+        raise InvalidInput(
+            f"a note may be at most {customer_page.NOTE_MAX} characters", field="note"
+        )
+    return str(note).strip()
+
+
+__all__ = [
+    "ACTIONS",
+    "PageAnswer",
+    "PageRequest",
+    "fresh_link",
+    "link_for",
+    "revoke",
+    "serve",
+    "unsubscribe_language",
+]

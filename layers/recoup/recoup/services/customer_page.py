@@ -1,0 +1,530 @@
+"""What the customer's page shows, and its HTML: a view model built from the stored case,
+the shop, the customer's options (services.customer_requests) and contact preferences
+(services.preferences), rendered from `templates/customer/` in the customer's language
+through the `pages` catalog (`channels.i18n`). No table is read here.
+
+The order's amounts reconcile: the items, discounts, shipping and taxes the platform stated,
+and "other charges" for whatever difference remains, so the rows always add up to the total.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from recoup.domain.aggregate import StoredCase
+from recoup.domain.case import Case, CaseStatus
+from recoup.domain.dunning import DunningStatus
+from recoup.domain.events import OrderSnapshot
+from recoup.domain.money import Money
+from recoup.domain.timezones import customer_zone, normalise_phone
+
+if TYPE_CHECKING:
+    from recoup.domain.cadence import ReminderPolicy
+    from recoup.domain.customer_requests import CustomerOptions
+    from recoup.domain.preferences import ContactPreferences
+    from recoup.store.models import ShopItem
+
+DOMAIN = "pages"
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "Deutsch",
+    "fr": "Français",
+    "es": "Español",
+    "ja": "日本語",
+}
+DEFAULT_BRAND_COLOR = "#1f5fa8"
+NOTE_MAX = 1000
+DAYS = tuple(range(7))  # 0 = Monday, as the preferences form sends them
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    title: str
+    quantity: int
+    amount: str | None  # the line's total; None when the platform gave no price
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row of the order's sums: `kind` names its label in the template."""
+
+    kind: str  # items | discounts | shipping | taxes | other | total | taxes_included
+    amount: str
+
+
+@dataclass(frozen=True, slots=True)
+class NextReminder:
+    channel: str  # email | sms
+    day: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prefill:
+    """What the forms show: the posted values after an error, the stored ones otherwise."""
+
+    promise_pay_by: str = ""
+    promise_note: str = ""
+    report_kind: str = ""
+    report_note: str = ""
+    email_on: bool = True
+    sms_on: bool = True
+    preferred: str = ""
+    avoid_days: frozenset[str] = frozenset()
+    avoid_from: str = ""
+    avoid_until: str = ""
+    language: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageView:
+    language: str
+    token: str
+    form_token: str
+    shop_name: str
+    logo_url: str | None
+    brand_color: str
+    brand_text: str
+    order_name: str
+    order_date: str
+    lines: tuple[Line, ...]
+    rows: tuple[Row, ...]
+    paid_so_far: str | None
+    owed_now: str | None
+    state: str  # open | paid | cancelled | closed
+    paused: str | None  # why reminders are paused (English key text, translated in the page)
+    next_reminder: NextReminder | None
+    pay_url: str | None
+    promise_min: str | None
+    promise_latest: str | None
+    promise_in_force: str | None
+    reports: tuple[str, ...]
+    has_address: bool
+    status: str | None
+    errors: Mapping[str, str]
+    prefill: Prefill
+    prefill_form: str | None  # the form posted, when the page shows its errors
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageInput:
+    """Everything the page of one case is made from."""
+
+    stored: StoredCase
+    shop_item: ShopItem | None
+    policy: ReminderPolicy
+    options: CustomerOptions | None
+    prefs: ContactPreferences
+    language: str
+    token: str
+    form_token: str
+    pay_url: str | None
+    now: datetime
+    status: str | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
+    posted: tuple[str, Mapping[str, Sequence[str]]] | None = None  # (form, fields) on error
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    html: str
+    nonce: str  # the CSP nonce of the page's one <style>
+
+
+# ------------------------------------------------------------------------------ the view
+
+
+def view(given: PageInput) -> PageView:
+    case = given.stored.case
+    snapshot = case.snapshot
+    locale = given.language
+    owed = case.amount_owed if case.status is CaseStatus.OPEN else None
+    state = _state(given.stored, owed)
+    zone = _zone(case, given.policy)
+    return PageView(
+        language=locale,
+        token=given.token,
+        form_token=given.form_token,
+        **_shop_fields(case, given.shop_item),
+        order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
+        order_date=_date(case.opened_at.astimezone(zone).date(), locale) if case.opened_at else "",
+        lines=_lines(snapshot, locale),
+        rows=reconcile(snapshot, locale),
+        paid_so_far=_paid(snapshot, owed, locale),
+        owed_now=_money(owed, locale) if owed else None,
+        state=state,
+        **(_choices(given, zone) if state == "open" else _NO_CHOICES),
+        has_address=any(_addresses(case)),
+        status=given.status,
+        errors=dict(given.errors),
+        prefill=_prefill(given.prefs, given.posted),
+        prefill_form=given.posted[0] if given.posted else None,
+    )
+
+
+_NO_CHOICES: dict[str, Any] = {
+    "paused": None,
+    "next_reminder": None,
+    "pay_url": None,
+    "promise_min": None,
+    "promise_latest": None,
+    "promise_in_force": None,
+    "reports": (),
+}
+
+
+def _shop_fields(case: Case, shop_item: ShopItem | None) -> dict[str, Any]:
+    brand = _brand(shop_item)
+    return {
+        "shop_name": (shop_item.shop_name if shop_item else None) or case.shop,
+        "logo_url": shop_item.logo_url if shop_item and _https(shop_item.logo_url) else None,
+        "brand_color": brand,
+        "brand_text": _text_color_on(brand),
+    }
+
+
+def _choices(given: PageInput, zone: ZoneInfo) -> dict[str, Any]:
+    """What an open case offers: paying, a promise, reports; and what comes next."""
+    options, locale = given.options, given.language
+    paused = _paused(given.stored, options)
+    latest = options.promise_latest if options else None
+    promised = options.promise if options else None
+    tomorrow = given.now.astimezone(zone).date() + timedelta(days=1)
+    return {
+        "paused": paused,
+        "next_reminder": (
+            None if paused else _next(given.stored, given.policy, zone, locale, given.prefs)
+        ),
+        "pay_url": given.pay_url,
+        # A promise names a day from the customer's tomorrow on (customer_requests).
+        "promise_min": tomorrow.isoformat() if latest else None,
+        "promise_latest": latest.isoformat() if latest else None,
+        "promise_in_force": _date(promised.pay_by, locale) if promised else None,
+        "reports": tuple(options.reports) if options else (),
+    }
+
+
+def _state(stored: StoredCase, owed: Money | None) -> str:
+    case = stored.case
+    if case.status is CaseStatus.PAID:
+        return "paid"
+    if case.status is CaseStatus.CANCELLED:
+        return "cancelled"
+    referrals = stored.referrals
+    handed_over = referrals is not None and (
+        referrals.written_off is not None
+        or (referrals.latest is not None and referrals.latest.active)
+    )
+    if handed_over or case.merged_into or owed is None or owed.minor <= 0:
+        return "closed"
+    return "open"
+
+
+def _paused(stored: StoredCase, options: CustomerOptions | None) -> str | None:
+    if options is not None and options.paused_reason:
+        return options.paused_reason
+    dunning = stored.dunning
+    if dunning is not None and dunning.status in (DunningStatus.HELD, DunningStatus.FLAGGED):
+        return "held"  # the page says the shop is looking into it
+    return None
+
+
+def _brand(shop_item: ShopItem | None) -> str:
+    color = (shop_item.brand_color if shop_item else None) or DEFAULT_BRAND_COLOR
+    valid = (
+        len(color) == 7
+        and color[0] == "#"
+        and all(c in "0123456789abcdefABCDEF" for c in color[1:])
+    )
+    return color if valid else DEFAULT_BRAND_COLOR
+
+
+def _text_color_on(background: str) -> str:
+    from recoup.channels.render import text_color_on
+
+    return text_color_on(background)
+
+
+def _https(url: str | None) -> bool:
+    return bool(url) and str(url).startswith("https://") and '"' not in str(url)
+
+
+def _zone(case: Case, policy: ReminderPolicy) -> ZoneInfo:
+    customer = case.snapshot.customer if case.snapshot else None
+    zone, _ = customer_zone(
+        country=customer.country if customer else None,
+        province=customer.province if customer else None,
+        phone=normalise_phone(customer.phone, customer.country) if customer else None,
+        shop_timezone=policy.shop_timezone,
+        rule=policy.timezone_rule,
+    )
+    return zone
+
+
+def _addresses(case: Case) -> tuple[str | None, str | None]:
+    customer = case.snapshot.customer if case.snapshot else None
+    if customer is None:
+        return None, None
+    return customer.email or None, normalise_phone(customer.phone, customer.country)
+
+
+def _next(
+    stored: StoredCase,
+    policy: ReminderPolicy,
+    zone: ZoneInfo,
+    locale: str,
+    prefs: ContactPreferences,
+) -> NextReminder | None:
+    """The next message the customer will otherwise receive, in their zone and language."""
+    dunning = stored.dunning
+    if dunning is None or not dunning.due or dunning.next_at is None:
+        return None
+    if dunning.next_step >= len(policy.steps) or prefs.no_messages:
+        return None
+    planned = str(policy.steps[dunning.next_step].channel)
+    email, phone = _addresses(stored.case)
+    channel = _channel(planned, email, phone, prefs)
+    if channel is None:
+        return None
+    local = dunning.next_at.astimezone(zone)
+    return NextReminder(channel, _date(local.date(), locale), _time(local, locale))
+
+
+def _channel(
+    planned: str, email: str | None, phone: str | None, prefs: ContactPreferences
+) -> str | None:
+    usable = [c for c, a in (("email", email), ("sms", phone)) if a and prefs.allows(c)]
+    if planned in usable:
+        return planned
+    if planned == "email_then_sms" and usable:
+        return usable[0]
+    return None
+
+
+# ------------------------------------------------------------------------------ amounts
+
+
+def reconcile(snapshot: OrderSnapshot | None, locale: str) -> tuple[Row, ...]:
+    """The order's sums, from the items to the total, adding up: what the platform stated,
+    and "other" for any difference it did not explain."""
+    if snapshot is None or snapshot.order_total is None:
+        return ()
+    total = snapshot.order_total
+    parts = [(kind, amount) for kind, amount in _parts(snapshot, total.currency) if amount.minor]
+    known = sum((amount.minor for _, amount in parts), 0)
+    if parts and known != total.minor:
+        difference = total.minor - known
+        kind = "other" if difference > 0 else "other_credits"
+        parts.append((kind, Money.of(difference, total.currency)))
+    rows = [Row(kind, _money(amount, locale)) for kind, amount in parts]
+    charges = snapshot.charges
+    rows.append(Row("total", _money(total, locale)))
+    if charges and charges.taxes_included and _same(charges.total_tax, total.currency):
+        assert charges.total_tax is not None
+        rows.append(Row("taxes_included", _money(charges.total_tax, locale)))
+    return tuple(rows)
+
+
+def _parts(snapshot: OrderSnapshot, currency: str) -> list[tuple[str, Money]]:
+    charges = snapshot.charges
+    discounts = charges.total_discounts if charges else None
+    discounts = discounts if _same(discounts, currency) else None
+    items = _items_total(snapshot, currency)
+    if items is None and charges and _same(charges.subtotal, currency):
+        assert charges.subtotal is not None
+        # The subtotal is after discounts: the items before them, so the discount shows.
+        items = charges.subtotal + discounts if discounts else charges.subtotal
+    parts: list[tuple[str, Money]] = []
+    if items is not None:
+        parts.append(("items", items))
+    if discounts is not None:
+        parts.append(("discounts", Money.of(-discounts.minor, currency)))
+    if charges and _same(charges.total_shipping, currency):
+        assert charges.total_shipping is not None
+        parts.append(("shipping", charges.total_shipping))
+    if charges and not charges.taxes_included and _same(charges.total_tax, currency):
+        assert charges.total_tax is not None
+        parts.append(("taxes", charges.total_tax))
+    return parts
+
+
+def _items_total(snapshot: OrderSnapshot, currency: str) -> Money | None:
+    lines = snapshot.line_items
+    if not lines or any(not _same(i.unit_price, currency) for i in lines):
+        return None
+    return Money.of(
+        sum(i.unit_price.minor * i.quantity for i in lines if i.unit_price is not None),
+        currency,
+    )
+
+
+def _same(amount: Money | None, currency: str) -> bool:
+    return amount is not None and amount.currency == currency
+
+
+def _lines(snapshot: OrderSnapshot | None, locale: str) -> tuple[Line, ...]:
+    if snapshot is None:
+        return ()
+    return tuple(
+        Line(
+            item.title,
+            item.quantity,
+            _money(
+                Money.of(item.unit_price.minor * item.quantity, item.unit_price.currency), locale
+            )
+            if item.unit_price is not None
+            else None,
+        )
+        for item in snapshot.line_items
+    )
+
+
+def _paid(snapshot: OrderSnapshot | None, owed: Money | None, locale: str) -> str | None:
+    total = snapshot.order_total if snapshot else None
+    if total is None or owed is None or total.currency != owed.currency:
+        return None
+    paid = total.minor - owed.minor
+    return _money(Money.of(paid, total.currency), locale) if paid > 0 else None
+
+
+def _money(amount: Money, locale: str) -> str:
+    from recoup.channels.render import format_money, resolve_locale
+
+    return str(format_money(amount, resolve_locale(locale)))
+
+
+def _date(day: date, locale: str) -> str:
+    from babel.dates import format_date
+
+    from recoup.channels.render import resolve_locale
+
+    return str(format_date(day, format="long", locale=resolve_locale(locale)))
+
+
+def _time(moment: datetime, locale: str) -> str:
+    from babel.dates import format_time
+
+    from recoup.channels.render import resolve_locale
+
+    return str(format_time(moment, format="short", locale=resolve_locale(locale)))
+
+
+# ------------------------------------------------------------------------------ forms
+
+
+def _prefill(
+    prefs: ContactPreferences, posted: tuple[str, Mapping[str, Sequence[str]]] | None
+) -> Prefill:
+    window = prefs.avoid[0] if prefs.avoid else None
+    stored = Prefill(
+        email_on=prefs.email,
+        sms_on=prefs.sms,
+        preferred=prefs.preferred or "",
+        avoid_days=frozenset(str(d) for d in window.days) if window else frozenset(),
+        avoid_from=window.start.strftime("%H:%M") if window else "",
+        avoid_until=window.end.strftime("%H:%M") if window else "",
+        language=prefs.language or "",
+    )
+    if posted is None:
+        return stored
+    form, fields = posted
+
+    def one(name: str) -> str:
+        values = fields.get(name) or [""]
+        return str(values[0])
+
+    if form == "promise":
+        return _replace(stored, promise_pay_by=one("pay_by"), promise_note=one("note"))
+    if form == "report":
+        return _replace(stored, report_kind=one("kind"), report_note=one("note"))
+    return Prefill(
+        email_on=one("email_on") == "1",
+        sms_on=one("sms_on") == "1",
+        preferred=one("preferred"),
+        avoid_days=frozenset(str(v) for v in fields.get("avoid_days") or ()),
+        avoid_from=one("avoid_from"),
+        avoid_until=one("avoid_until"),
+        language=one("language"),
+    )
+
+
+def _replace(prefill: Prefill, **changes: Any) -> Prefill:
+    from dataclasses import replace
+
+    return replace(prefill, **changes)
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def render(template: str, language: str, **context: Any) -> Rendered:
+    """A page of `templates/customer/` in `language`, with a fresh CSP nonce."""
+    from recoup.channels import i18n
+
+    nonce = secrets.token_urlsafe(16)
+    env = i18n.environment(DOMAIN, language)
+    html = env.get_template(f"customer/{template}").render(
+        language=language,
+        nonce=nonce,
+        note_max=NOTE_MAX,
+        days=DAYS,
+        languages=LANGUAGE_NAMES,
+        **context,
+    )
+    return Rendered(html, nonce)
+
+
+def render_page(given: PageInput) -> Rendered:
+    shown = view(given)
+    return render(
+        "page.html.j2",
+        shown.language,
+        page=shown,
+        shop_name=shown.shop_name,
+        logo_url=shown.logo_url,
+        brand_color=shown.brand_color,
+        brand_text=shown.brand_text,
+        menu_base=f"/c/{shown.token}",
+    )
+
+
+def render_text(template: str, language: str, **context: Any) -> str:
+    """A plain-text template (the fresh link's email and SMS)."""
+    from recoup.channels import i18n
+
+    env = i18n.environment(DOMAIN, language)
+    return str(env.get_template(f"customer/{template}").render(language=language, **context))
+
+
+def retry_time(at: datetime, zone: ZoneInfo, language: str) -> str:
+    """When to try again, as the customer reads a time (their zone, their language)."""
+    return _time(at.astimezone(zone), language)
+
+
+def customer_zone_of(case: Case, policy: ReminderPolicy) -> ZoneInfo:
+    return _zone(case, policy)
+
+
+def rounded_up_hour(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+__all__ = [
+    "LANGUAGE_NAMES",
+    "PageInput",
+    "PageView",
+    "Rendered",
+    "customer_zone_of",
+    "reconcile",
+    "render",
+    "render_page",
+    "render_text",
+    "retry_time",
+    "rounded_up_hour",
+    "view",
+]

@@ -1,0 +1,206 @@
+"""The customer's page in headless Chromium against `recoup serve`: axe-core finds no serious
+or critical violation on the page (open, paused, closed, expired, with field errors) in
+English and Japanese, at 390×844 and 1280×900 (screenshots of each in
+test-results/screens/), and a customer promises to pay and sees the promise on the page."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from tests.conftest import SHOP
+from tests.e2e.admin_seed import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    LOCAL_HOSTS,
+    PHONE,
+    SCREENS,
+    order,
+    post_webhook,
+    wait_until,
+)
+from tests.e2e.conftest import recoup_env
+
+OPEN, PAUSED, PAID, REVOKED = (
+    8_200_000_000_001,
+    8_200_000_000_002,
+    8_200_000_000_003,
+    8_200_000_000_004,
+)
+SERIOUS = {"serious", "critical"}
+
+# Run against the served stack: the case's page link as the sender makes it, or revoked.
+_LINK = """
+import sys
+from recoup_local.stack import connect
+connect()
+from recoup import clock
+from recoup.services import case_pages
+from recoup.store import cases
+stored = cases.load(sys.argv[1], sys.argv[2])
+if stored is not None and stored.dunning is not None:
+    url = case_pages.link_for(stored, now=clock.now())
+    if sys.argv[3] == "revoke":
+        case_pages.revoke(stored.case.shop, stored.case.case_id, now=clock.now())
+    print(url or "")
+"""
+
+
+def _link(served: dict[str, Any], order_id: int, mode: str = "link") -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _LINK, SHOP, str(order_id), mode],
+        cwd=served["cwd"],
+        env=recoup_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+@pytest.fixture(scope="module")
+def pages(served: dict[str, Any]) -> dict[str, str]:
+    """The page paths of an open order, one paused by a report, a paid one and a revoked
+    link, on the served stack."""
+    now = datetime.now(tz=UTC).replace(microsecond=0)
+    for order_id, name in ((OPEN, "#4001"), (PAUSED, "#4002"), (PAID, "#4003"), (REVOKED, "#4004")):
+        post_webhook(served["front"], order(order_id, name, "249.99", "USD", now), "orders/create")
+    paths = {}
+    for key, order_id in (("open", OPEN), ("paused", PAUSED), ("paid", PAID)):
+        url = wait_until(lambda o=order_id: _link(served, o), f"the page link of {order_id}")
+        paths[key] = urlsplit(url).path
+    revoked = wait_until(lambda: _link(served, REVOKED, "revoke"), "the revoked link")
+    paths["expired"] = urlsplit(revoked).path
+    later = now + timedelta(minutes=1)
+    paid = order(PAID, "#4003", "249.99", "USD", later, paid=True)
+    post_webhook(served["front"], paid, "orders/paid")
+    _report_not_mine(served["front"] + paths["paused"])
+    return paths
+
+
+def _report_not_mine(url: str) -> None:
+    """The customer says the order is not theirs, as the page's form posts it."""
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', answer.read().decode())
+    assert csrf is not None
+    form = urlencode({"csrf": csrf[1], "kind": "not_mine", "note": "Never ordered here."})
+    request = urllib.request.Request(f"{url}/report", data=form.encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert "done=report" in answer.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        raise AssertionError("Chromium is not at /usr/bin/chromium: run `make chromium` as root")
+    with sync_playwright() as playwright:
+        opened = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield opened
+        opened.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="UTC")
+
+    def local_only(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", local_only)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield opened
+    context.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def _check(page: Page, name: str) -> None:
+    """No serious or critical axe violation, at both sizes; a screenshot of each."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(viewport)
+        results = Axe().run(page)
+        found = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]
+            if v["impact"] in SERIOUS
+        ]
+        assert found == [], f"{name} at {size}: {found}"
+        page.screenshot(path=SCREENS / f"customer-{name}-{size}.png", full_page=True)
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_every_state_of_the_page_is_accessible(
+    served: dict[str, Any], pages: dict[str, str], page: Page, language: str
+) -> None:
+    front = served["front"]
+    page.goto(f"{front}{pages['open']}?lang={language}")
+    assert page.locator("html").get_attribute("lang") == language
+    _check(page, f"open-{language}")
+    # With a field error: a promise date the shop does not allow, shown next to the field.
+    page.locator("#pay_by").fill("2001-01-01")
+    page.locator("#promise_note").fill("Salary day")
+    page.locator("#promise-heading ~ form button[type=submit]").click()
+    page.wait_for_selector("#error-pay_by")
+    assert page.locator("#promise_note").input_value() == "Salary day"
+    _check(page, f"field-error-{language}")
+    page.goto(f"{front}{pages['paused']}?lang={language}")
+    assert page.locator("#kind-not_mine").count() == 0  # reported already
+    _check(page, f"paused-{language}")
+    wait_until(lambda: _is_paid(page, front, pages["paid"], language), "the paid order's page")
+    _check(page, f"closed-{language}")
+    page.goto(f"{front}{pages['expired']}?lang={language}")
+    assert page.locator("form[action$='/new-link']").count() == 1
+    _check(page, f"expired-{language}")
+
+
+def _is_paid(page: Page, front: str, path: str, language: str) -> bool:
+    page.goto(f"{front}{path}?lang={language}")
+    return page.locator("#owed-heading").count() == 0
+
+
+def test_a_customer_promises_to_pay_and_sees_the_promise(
+    served: dict[str, Any], pages: dict[str, str], page: Page
+) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto(f"{served['front']}{pages['open']}")
+    pay_by = page.locator("#pay_by")
+    latest = pay_by.get_attribute("max")
+    earliest = pay_by.get_attribute("min")
+    assert earliest and latest and earliest <= latest
+    pay_by.fill(earliest)
+    page.locator("#promise_note").fill("Paid on Friday")
+    page.get_by_role("button", name="Send my promise").click()
+    page.wait_for_url("**done=promise**")
+    assert "Your promise to pay is recorded" in page.locator("[role=status]").inner_text()
+    assert "You have promised to pay by" in page.content()
+    assert page.locator("#pay_by").count() == 0  # one promise in force at a time
+    page.screenshot(path=SCREENS / "customer-promised-phone.png", full_page=True)
+
+
+def test_the_pay_button_opens_the_pay_flow(
+    served: dict[str, Any], pages: dict[str, str], page: Page
+) -> None:
+    page.goto(f"{served['front']}{pages['open']}")
+    href = page.locator("a.button.primary").get_attribute("href")
+    assert href and "/pay/" in href
+    # The pay flow decides on the click: a redirect to a payment page for what is owed.
+    answer = page.request.get(f"{served['front']}{urlsplit(href).path}", max_redirects=0)
+    assert answer.status == 303
+    assert answer.headers["location"].startswith("http")

@@ -1,0 +1,186 @@
+"""The payment situation a reminder's copy is chosen by (recoup.domain.payment_situation),
+derived from real Stripe decline codes, Shopify transaction error codes and gateway names."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from recoup.domain.case import Case, CaseStatus
+from recoup.domain.events import OrderSnapshot, PaymentAttempt, Source
+from recoup.domain.money import Money
+from recoup.domain.payment_situation import (
+    NOT_DERIVED,
+    SITUATIONS,
+    Situation,
+    gateway_key,
+    is_manual,
+    of,
+    of_code,
+)
+
+T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+
+
+def _case(
+    *attempts: PaymentAttempt,
+    owed: int = 189_900,
+    total: int | None = 189_900,
+    financial_status: str | None = "pending",
+) -> Case:
+    snapshot = OrderSnapshot(
+        amount_owed=Money("USD", owed),
+        order_total=Money("USD", total) if total is not None else None,
+        order_name="#1042",
+        financial_status=financial_status,
+    )
+    return Case(
+        shop="demo.myshopify.com",
+        case_id="1042",
+        status=CaseStatus.OPEN,
+        status_since=((CaseStatus.OPEN, T0),),
+        snapshot=snapshot,
+        attempts=attempts,
+    )
+
+
+def _failed(code: str | None, minutes: int = 0, provider: Source = Source.STRIPE) -> PaymentAttempt:
+    return PaymentAttempt(
+        attempt_id=f"pi_{minutes}_{code}",
+        provider=provider,
+        succeeded=False,
+        at=T0 + timedelta(minutes=minutes),
+        amount=Money("USD", 189_900),
+        code=code,
+    )
+
+
+# Stripe's decline codes (docs.stripe.com/declines/codes) and error codes, and the error
+# codes of Shopify's order transactions, each with the situation its copy should fit.
+@pytest.mark.parametrize(
+    ("code", "situation"),
+    [
+        ("insufficient_funds", Situation.INSUFFICIENT_FUNDS),
+        ("card_velocity_exceeded", Situation.INSUFFICIENT_FUNDS),
+        ("withdrawal_count_limit_exceeded", Situation.INSUFFICIENT_FUNDS),
+        ("expired_card", Situation.EXPIRED_CARD),
+        ("incorrect_cvc", Situation.INCORRECT_CARD),
+        ("invalid_cvc", Situation.INCORRECT_CARD),
+        ("incorrect_number", Situation.INCORRECT_CARD),
+        ("invalid_number", Situation.INCORRECT_CARD),
+        ("incorrect_zip", Situation.INCORRECT_CARD),
+        ("invalid_expiry_year", Situation.INCORRECT_CARD),
+        ("invalid_expiry_date", Situation.INCORRECT_CARD),  # Shopify's error_code
+        ("incorrect_pin", Situation.INCORRECT_CARD),
+        ("authentication_required", Situation.AUTHENTICATION_REQUIRED),
+        ("payment_intent_authentication_failure", Situation.AUTHENTICATION_REQUIRED),
+        ("generic_decline", Situation.CARD_DECLINED),
+        ("do_not_honor", Situation.CARD_DECLINED),
+        ("card_declined", Situation.CARD_DECLINED),
+        ("call_issuer", Situation.CARD_DECLINED),
+        ("pick_up_card", Situation.CARD_DECLINED),  # Shopify's spelling
+        ("pickup_card", Situation.CARD_DECLINED),  # Stripe's
+        ("fraudulent", Situation.CARD_DECLINED),  # never told to the customer as fraud
+        ("stolen_card", Situation.CARD_DECLINED),
+        ("transaction_not_allowed", Situation.CARD_DECLINED),
+        ("Insufficient_Funds ", Situation.INSUFFICIENT_FUNDS),  # as sent, case and spaces
+    ],
+)
+def test_the_newest_failed_attempts_code_names_the_situation(
+    code: str, situation: Situation
+) -> None:
+    assert of(_case(_failed(code))) is situation
+    assert of_code(code) is situation
+
+
+@pytest.mark.parametrize("code", ["processing_error", "try_again_later", "something_new", None, ""])
+def test_an_unknown_or_missing_code_is_a_failed_payment(code: str | None) -> None:
+    # A processing error is not the card's fault: no card wording for it
+    assert of(_case(_failed(code))) is Situation.PAYMENT_FAILED
+
+
+def test_the_newest_failure_wins_and_successes_are_ignored() -> None:
+    # Given an expired card, then a later insufficient-funds decline, then a success of part
+    ok = dataclasses.replace(_failed(None, 30), succeeded=True)
+    case = _case(_failed("insufficient_funds", 20), _failed("expired_card", 10), ok)
+    # Then the newest failure speaks
+    assert of(case) is Situation.INSUFFICIENT_FUNDS
+    # And a Shopify transaction's code counts the same as Stripe's
+    shopify = _failed("incorrect_cvc", 40, provider=Source.SHOPIFY)
+    assert of(dataclasses.replace(case, attempts=(*case.attempts, shopify))) is (
+        Situation.INCORRECT_CARD
+    )
+
+
+@pytest.mark.parametrize(
+    "gateways",
+    [
+        ["bank_deposit"],
+        ["Bank Deposit"],
+        ["manual"],
+        ["Cash on Delivery (COD)"],
+        ["cash_on_delivery"],
+        ["money_order"],
+        ["Money Order"],
+        ["Bank Deposit", "gift_card"],  # part by gift card, the rest by transfer
+    ],
+)
+def test_a_manual_gateway_with_no_failed_attempt_awaits_a_manual_payment(
+    gateways: list[str],
+) -> None:
+    assert is_manual(gateways)
+    assert of(_case(), gateways=gateways) is Situation.MANUAL_PAYMENT_PENDING
+
+
+@pytest.mark.parametrize(
+    "gateways", [[], ["shopify_payments"], ["stripe"], ["Bank Deposit", "shopify_payments"]]
+)
+def test_a_card_gateway_or_none_known_is_not_manual(gateways: list[str]) -> None:
+    assert not is_manual(gateways)
+    assert of(_case(), gateways=gateways) is Situation.PAYMENT_FAILED
+
+
+def test_a_card_decline_on_a_bank_transfer_order_is_a_decline() -> None:
+    # The customer tried to pay the transfer order by card through the pay link
+    case = _case(_failed("expired_card"))
+    assert of(case, gateways=["Bank Deposit"]) is Situation.EXPIRED_CARD
+
+
+def test_an_unknown_failure_on_a_manual_order_says_nothing_of_cards_or_transfers() -> None:
+    assert of(_case(_failed("processing_error")), gateways=["manual"]) is (Situation.PAYMENT_FAILED)
+
+
+def test_partially_paid_comes_first() -> None:
+    # Shopify says so, even with a decline on record
+    assert of(_case(_failed("insufficient_funds"), financial_status="partially_paid")) is (
+        Situation.PARTIALLY_PAID
+    )
+    # Or the order total exceeds what is owed (something was paid)
+    assert of(_case(owed=100_000, total=189_900)) is Situation.PARTIALLY_PAID
+    # But owing the whole total, or no total known, is not a part payment
+    assert of(_case(owed=189_900, total=189_900)) is Situation.PAYMENT_FAILED
+    assert of(_case(total=None)) is Situation.PAYMENT_FAILED
+
+
+def test_a_case_without_a_snapshot_failed_for_no_known_reason() -> None:
+    case = dataclasses.replace(_case(), snapshot=None)
+    assert of(case) is Situation.PAYMENT_FAILED
+
+
+def test_the_customers_own_moments_are_never_derived() -> None:
+    # Whatever the facts, `of` never returns a promise or an instalment situation
+    cases = [
+        _case(_failed(code))
+        for code in ("insufficient_funds", "expired_card", "generic_decline", None)
+    ]
+    cases += [_case(financial_status="partially_paid"), _case()]
+    assert not {of(case, gateways=["manual"]) for case in cases} & NOT_DERIVED
+    assert {str(s) for s in NOT_DERIVED} == {"instalment_missed", "promise_broken", "promise_due"}
+    assert set(SITUATIONS) == {str(s) for s in Situation}
+
+
+def test_gateway_names_are_compared_normalised() -> None:
+    assert gateway_key("Cash on Delivery (COD)") == "cash_on_delivery_cod"
+    assert gateway_key(" Bank Deposit ") == "bank_deposit"
