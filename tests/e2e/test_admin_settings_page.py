@@ -1,7 +1,7 @@
 """The settings, templates, notifications and setup views in headless Chromium, against
 `recoup serve`: one save through the save bar, the leave guard, field errors on the field
 they name, the merge after a concurrent save, the cadence's "Add step", and the template
-editor's SMS counter. Screenshots of each view (desktop and 390 px) go to
+editor's SMS counter and language switch. Screenshots of each view (desktop and 390 px) go to
 test-results/screens/ (<view>-desktop.png, <view>-phone.png)."""
 
 from __future__ import annotations
@@ -259,7 +259,27 @@ def test_the_template_editor_counts_sms_segments(served: dict[str, Any], browser
     email = page.frame_locator("#email-preview iframe").locator("body")
     expect(email).to_contain_text(re.compile(r"\w"))
     screens(page, "template-editor")
-    page.click("#recoup-discard")
+    # Switching the language with unsaved edits asks first; keeping them stays in English
+    language = page.locator("#template-language select")
+    language.select_option("de")
+    modal = page.locator("#recoup-confirm")
+    expect(modal).to_contain_text("Discard your unsaved changes?")
+    modal.locator("[data-choice=cancel]").click()
+    expect(language).to_have_value("en")
+    assert urlsplit(page.url).query == f"name={name}"
+    # Discarding them opens the German version, which starts from the shipped German text
+    language.select_option("de")
+    modal.locator("[data-choice=confirm]").click()
+    expect(page).to_have_url(re.compile(r"[?&]lang=de\b"))
+    german = api(served["front"], "GET", f"/templates/{name}?lang=de")["builtin_parts"]
+    expect(page.locator("#part-sms")).to_have_js_property("value", german["sms"])
+    expect(page.locator("#template-languages")).to_contain_text("Not customised")
+    expect(page.locator("#sms-preview [data-sms]")).to_contain_text("STOP")
+    screens(page, "template-editor-de")
+    if german["subject"]:
+        expect(page.locator("#part-subject")).to_have_js_property("value", german["subject"])
+        email = page.frame_locator("#email-preview iframe").locator("html")
+        expect(email).to_have_attribute("lang", "de")
 
 
 def test_notifications_and_setup_views(served: dict[str, Any], browser: Page) -> None:

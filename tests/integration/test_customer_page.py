@@ -19,6 +19,7 @@ import pytest
 
 from recoup import clock, links
 from recoup.services import case_pages, cases
+from recoup.services.case_pages import NEW_LINK
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup_local.outbox import sent_messages
@@ -276,6 +277,26 @@ def test_shop_redact_finds_the_links_mapping_through_the_shop_index(
     assert (f"CASE#{SHOP}#{CASE_ID}", "PAGE") in set(keys.list_keys(f"CASE#{SHOP}#{CASE_ID}"))
 
 
+def test_a_corrected_address_closes_the_page_sent_to_the_old_one(
+    local: Any, opened: str, now: Any
+) -> None:
+    # Given the page link sent to the order's (mistyped) email
+    assert _get(local, opened)["statusCode"] == 200
+    # When the merchant corrects the email on the order
+    order = discounted_order()
+    order["email"] = order["contact_email"] = "sofia.alvarez@example.org"
+    order["customer"] = {**order["customer"], "email": "sofia.alvarez@example.org"}
+    order["updated_at"] = (OPENED + timedelta(minutes=30)).isoformat()
+    body = json.dumps(order).encode()
+    headers = shopify_headers(body, local.shopify_secret, "orders/updated")
+    local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
+    local.lambdas.drain()
+    # Then the old link opens nothing, and the next message carries a new one
+    assert _get(local, opened)["statusCode"] == 410
+    fresh = _token(now)
+    assert fresh != opened and _get(local, fresh)["statusCode"] == 200
+
+
 def test_erasing_the_customer_closes_their_page(local: Any, opened: str, now: Any) -> None:
     # Given the customer's page open
     assert _get(local, opened)["statusCode"] == 200
@@ -292,6 +313,13 @@ def test_erasing_the_customer_closes_their_page(local: Any, opened: str, now: An
     answer = _get(local, opened)
     assert answer["statusCode"] == 410
     assert EXPIRED["email"] not in answer["body"]
+    assert "/new-link" not in answer["body"] and "me a new link" not in answer["body"]
+    # and a POST asking for one anyway sends nothing
+    before = len(sent_messages(local.stack.region))
+    asked = _post(local, opened, "new-link", {}, csrf=_form_token_for(opened, now))
+    assert asked["statusCode"] == 200
+    assert "We cannot send you a new link" in asked["body"]
+    assert len(sent_messages(local.stack.region)) == before
 
 
 # ------------------------------------------------------------------------------ safety
@@ -301,7 +329,7 @@ def test_erasing_the_customer_closes_their_page(local: Any, opened: str, now: An
     ("csrf", "headers"),
     [
         (None, {}),
-        ("1700000000.bm90LWEtbWFj", {}),
+        ("wrong", {}),
         ("expired", {}),
         ("valid", {"Origin": "https://evil.example"}),
         ("valid", {"Sec-Fetch-Site": "cross-site"}),
@@ -311,7 +339,9 @@ def test_erasing_the_customer_closes_their_page(local: Any, opened: str, now: An
 def test_a_post_without_a_valid_form_token_or_from_another_site_is_refused(
     local: Any, opened: str, now: Any, csrf: str | None, headers: dict[str, str]
 ) -> None:
-    if csrf == "expired":
+    if csrf == "wrong":  # issued now, so only its MAC is wrong
+        csrf = f"{int(now[0].timestamp())}.bm90LWEtbWFjLW5vdC1hLW1hYw"
+    elif csrf == "expired":
         csrf = _form_token(_get(local, opened)["body"])
         now[0] += timedelta(hours=2, minutes=1)
     elif csrf == "valid":
@@ -414,23 +444,167 @@ def test_preferences_are_saved_on_the_trail(local: Any, opened: str) -> None:
 
 def test_the_next_reminder_is_shown_in_the_customers_time(local: Any, opened: str) -> None:
     stored = case_store.load(SHOP, CASE_ID)
-    assert stored is not None and stored.dunning is not None and stored.dunning.next_at
+    assert stored is not None and stored.dunning is not None
+    # The first step (email) is due 2026-11-04 19:05:40 UTC: 14:05 in Massachusetts (EST).
+    assert stored.dunning.next_at == datetime(2026, 11, 4, 19, 5, 40, tzinfo=UTC)
     page = _get(local, opened)["body"]
-    assert re.search(r"Next reminder: by (email|SMS) on \w+ \d+, \d{4} at ", page), page
+    assert "Next reminder: by email on November 4, 2026 at 2:05\u202fPM (your time)." in page
+
+
+def test_the_next_reminder_waits_out_the_customers_avoided_times(local: Any, opened: str) -> None:
+    # Given the customer asked not to be contacted on Wednesdays from 09:00 to 17:00
+    csrf = _form_token(_get(local, opened)["body"])
+    fields = {
+        "email_on": "1",
+        "sms_on": "1",
+        "avoid_days": ["2"],
+        "avoid_from": "09:00",
+        "avoid_until": "17:00",
+    }
+    assert _post(local, opened, "preferences", fields, csrf=csrf)["statusCode"] == 303
+    # Then the page shows the step due Wednesday 14:05 as the sender will send it: at 17:00
+    page = _get(local, opened)["body"]
+    assert "Next reminder: by email on November 4, 2026 at 5:00\u202fPM (your time)." in page
+
+
+def test_an_opted_out_email_is_neither_the_next_reminder_nor_the_fresh_links_channel(
+    local: Any, opened: str, now: Any
+) -> None:
+    from recoup.store import contacts
+    from recoup.store.models import shop_pk
+
+    # Given the customer unsubscribed their email from the shop's messages
+    contacts.update(
+        shop_pk(SHOP),
+        contacts.contact_sk(EXPIRED["email"]),
+        now=now[0],
+        reason="unsubscribe link",
+        email_opt_out=True,
+    )
+    # Then the page announces no email reminder (the first step is email only)
+    assert "Next reminder" not in _get(local, opened)["body"]
+    # and a fresh link goes by SMS to the number on file, not to the email
+    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    expired = _get(local, opened)["body"]
+    assert "Text me a new link" in expired and "Email me a new link" not in expired
+    answer = _post(local, opened, "new-link", {}, csrf=_form_token(expired))
+    assert answer["statusCode"] == 303
+    sent = sent_messages(local.stack.region)
+    assert [m.to for m in sent if m.kind == "sms"] == ["+15085550163"]
+    assert not [m for m in sent if m.kind == "email"]
+    # and when SMS is opted out too (STOP), nothing may reach them: the page says so
+    contacts.update(
+        shop_pk(SHOP),
+        contacts.contact_sk("+15085550163"),
+        now=now[0],
+        reason="STOP",
+        sms_opt_out=True,
+    )
+    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    now[0] += timedelta(hours=1)
+    expired = _get(local, opened)["body"]
+    assert "/new-link" not in expired
+    refused = _post(local, opened, "new-link", {}, csrf=_form_token_for(opened, now))
+    assert "We cannot send you a new link" in refused["body"]
+    assert len(sent_messages(local.stack.region)) == len(sent)
+
+
+def test_not_mine_or_a_fraud_hold_asks_for_no_payment_and_takes_no_promise(
+    local: Any, opened: str
+) -> None:
+    csrf = _form_token(_get(local, opened)["body"])
+    assert _post(local, opened, "report", {"kind": "not_mine"}, csrf=csrf)["statusCode"] == 303
+    page = _get(local, opened)["body"]
+    assert "/pay/" not in page and "$2,399.00 now" not in page
+    assert "/promise" not in page and "Promise to pay" not in page
+    assert "is looking into this order. Until then, there is nothing to pay" in page
+    # and a promise posted anyway is not taken
+    pay_by = "2026-11-20"
+    answer = _post(local, opened, "promise", {"pay_by": pay_by}, csrf=csrf)
+    assert answer["statusCode"] in (400, 409)
+    assert "customer.promise" not in _trail_kinds()
+
+
+def test_an_uninstalled_shops_page_is_closed_and_sends_nothing(
+    local: Any, opened: str, now: Any
+) -> None:
+    from recoup.store import shops
+
+    # Given the shop uninstalled the app
+    # (the local shop was installed at the wall clock's time: the uninstall comes after)
+    assert shops.mark_uninstalled(SHOP, at=datetime.now(UTC))
+    shops.forget(SHOP)
+    # Then its page offers nothing to do and announces no reminder
+    page = _get(local, opened)["body"]
+    assert "There is nothing to pay on this page" in page
+    assert "/pay/" not in page and "<form" not in page and "Next reminder" not in page
+    # and a form posted anyway changes nothing
+    answer = _post(local, opened, "report", {"kind": "dispute"}, csrf=_form_token_for(opened, now))
+    assert answer["statusCode"] == 409
+    assert "customer.dispute" not in _trail_kinds()
+    # and an expired link offers no fresh one, nor sends one when asked
+    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    expired = _get(local, opened)["body"]
+    assert "/new-link" not in expired
+    _post(local, opened, "new-link", {}, csrf=_form_token_for(opened, now))
+    assert not [m for m in sent_messages(local.stack.region) if "new link" in m.subject]
+
+
+def _form_token_for(token: str, now: Any) -> str:
+    """A valid form token of a page link, as a page that shows no form would have made."""
+    link_id = links.verify_page(token, secrets=get_settings().link_secrets())
+    return links.sign_form(link_id, now=now[0], secret=get_settings().link_secrets()[0])
+
+
+def test_the_page_does_not_say_when_the_order_was_placed(local: Any, opened: str) -> None:
+    # The case's opening is not the order's creation: the page does not pass one for it.
+    assert "Placed on" not in _get(local, opened)["body"]
+
+
+def test_money_follows_the_customers_full_locale(local: Any, now: Any) -> None:
+    order = discounted_order()
+    order["customer_locale"] = "de-CH"
+    body = json.dumps(order).encode()
+    headers = shopify_headers(body, local.shopify_secret, "orders/create")
+    local.lambdas.invoke_http("POST", "/webhooks/shopify", headers, body)
+    local.lambdas.drain()
+    html = _get(local, _token(now))["body"]
+    assert '<html lang="de">' in html
+    assert "2’399.00" in html  # Swiss grouping, not German "2.399,00"
+    assert "2.399,00" not in html
 
 
 # ------------------------------------------------------------------------------ a fresh link
+
+
+def _ses_tags(local: Any) -> list[dict[str, str]]:
+    """The EmailTags of every SendEmail made from now on, as SES gets them."""
+    from recoup import aws
+
+    sent: list[dict[str, str]] = []
+    aws.send_client("sesv2").meta.events.register(
+        "provide-client-params.sesv2.SendEmail",
+        lambda params, **_: sent.append({t["Name"]: t["Value"] for t in params["EmailTags"]}),
+    )
+    return sent
 
 
 def test_a_fresh_link_is_emailed_to_the_address_on_file_once(
     local: Any, opened: str, now: Any
 ) -> None:
     now[0] += timedelta(days=181)
+    tags = _ses_tags(local)
     csrf = _form_token(_get(local, opened)["body"])
     answer = _post(
         local, opened, "new-link", {"lang": "en", "email": "attacker@example.com"}, csrf=csrf
     )
     assert answer["statusCode"] == 303
+    # tagged as every message of the shop, so feedback finds its bounces and complaints
+    assert tags == [{"shop": SHOP.replace(".", "_"), "kind": "page_link"}]
+    # and said on the case's trail by channel, never by address
+    (entry,) = [e for e in cases.timeline(SHOP, CASE_ID) if e.body.get("kind") == NEW_LINK]
+    assert "sent by email" in str(entry.body["summary"])
+    assert EXPIRED["email"] not in json.dumps(entry.body)
     mails = [
         message_from_bytes(m.content, policy=policy.default)
         for m in sent_messages(local.stack.region)
@@ -448,17 +622,58 @@ def test_a_fresh_link_is_emailed_to_the_address_on_file_once(
     assert _post(local, opened, "new-link", {}, csrf=csrf)["statusCode"] == 429
 
 
-def test_an_ses_fault_on_a_fresh_link_is_tried_once_and_the_customer_told_to_try_later(
+def test_an_old_link_cannot_close_the_customers_current_one(
+    local: Any, opened: str, now: Any
+) -> None:
+    # Given link A revoked, and the next message carrying link B
+    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    current = _token(now)
+    assert current != opened and _get(local, current)["statusCode"] == 200
+    # When someone holding the old link A asks for a new one
+    csrf = _form_token(_get(local, opened)["body"])
+    assert _post(local, opened, "new-link", {}, csrf=csrf)["statusCode"] == 303
+    # Then B, signed again, is what is sent, and B still opens the page
+    (mail,) = [
+        message_from_bytes(m.content, policy=policy.default)
+        for m in sent_messages(local.stack.region)
+        if "new link" in m.subject
+    ]
+    sent = re.search(r"/c/([A-Za-z0-9_-]{24})", mail.get_body(("plain",)).get_content())
+    assert sent is not None and sent[1] == current
+    assert _get(local, current)["statusCode"] == 200
+    assert _get(local, opened)["statusCode"] == 410
+
+
+def test_a_lost_ses_answer_on_a_fresh_link_is_not_sent_again_and_the_customer_told_to_look(
     local: Any, opened: str, now: Any
 ) -> None:
     assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
     csrf = _form_token(_get(local, opened)["body"])
     with FaultPlan() as plan:
         plan.fail("sesv2", "SendEmail", "timeout_after")
-        answer = _post(local, opened, "new-link", {}, csrf=csrf)
+        answer = _post(local, opened, "new-link", {"lang": "en"}, csrf=csrf)
     assert [c for c in plan.invocations if c == ("sesv2", "SendEmail")] == [("sesv2", "SendEmail")]
+    assert answer["statusCode"] == 200
+    # 20:05 UTC is 15:05 in Massachusetts: the hour's one request is spent until 16:00.
+    assert (
+        "A new link may be on its way. Please check your messages; if nothing arrives, "
+        "ask again after 4:00\u202fPM (your time)."
+    ) in answer["body"]
+    assert "could not send" not in answer["body"]
+    assert NEW_LINK in _trail_kinds()
+
+
+def test_a_refused_fresh_link_is_tried_once_and_the_customer_told_to_try_later(
+    local: Any, opened: str, now: Any
+) -> None:
+    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    csrf = _form_token(_get(local, opened)["body"])
+    with FaultPlan() as plan:
+        plan.fail("sesv2", "SendEmail", "reject")
+        answer = _post(local, opened, "new-link", {}, csrf=csrf)
     assert answer["statusCode"] == 503
-    assert "Please try again later" in answer["body"]
+    assert "We could not send a new link just now. Please try again later." in answer["body"]
+    assert NEW_LINK not in _trail_kinds()
     # The hour's one attempt is spent: asking again at once sends nothing.
     csrf = _form_token(_get(local, opened)["body"])
     with FaultPlan() as plan:
@@ -483,3 +698,108 @@ def test_the_unsubscribe_page_speaks_the_links_language_else_the_browsers(
     assert "支払いのリマインダーメールを停止しますか" in japanese["body"]
     done = local.lambdas.invoke_http("POST", path, {"Accept-Language": "fr"}, b"")
     assert done["statusCode"] == 200 and "ne vous enverra plus" in done["body"]
+
+
+# ------------------------------------------------------------------ answers to bad requests
+
+
+def _page_headers_and_language(answer: Any, language: str) -> None:
+    headers = answer["headers"]
+    assert f'<html lang="{language}">' in answer["body"]
+    nonce = re.search(r"'nonce-([^']+)'", headers["Content-Security-Policy"])
+    assert nonce and f'<style nonce="{nonce[1]}">' in answer["body"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_a_form_with_too_many_fields_is_refused_as_too_large_before_the_token_is_read(
+    local: Any, opened: str
+) -> None:
+    body = "&".join(f"f{i}=x" for i in range(60)).encode()
+    with FaultPlan() as plan:
+        answer = local.lambdas.invoke_http(
+            "POST",
+            f"/c/{opened}/report",
+            {"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "fr"},
+            body,
+        )
+    assert answer["statusCode"] == 413
+    assert "Le formulaire envoyé est trop volumineux" in answer["body"]
+    _page_headers_and_language(answer, "fr")
+    assert not [call for call in plan.invocations if call[0] == "dynamodb"]
+
+
+def test_an_unknown_form_is_answered_by_the_page_and_its_token_never_logged(
+    local: Any, opened: str
+) -> None:
+    import io
+    import logging
+    from typing import cast
+
+    from recoup.observability import logger
+
+    buffer = io.StringIO()
+    handler = cast(logging.StreamHandler, logger.registered_handler)
+    previous = handler.setStream(buffer)
+    try:
+        answer = _post(local, opened, "bogus", {}, csrf=None, headers={"Accept-Language": "ja"})
+        nowhere = local.lambdas.invoke_http("POST", f"/c/{opened}/a/b?lang=de", {}, b"")
+    finally:
+        handler.setStream(previous)
+    assert answer["statusCode"] == 404
+    assert "このページは存在しません" in answer["body"]
+    _page_headers_and_language(answer, "ja")
+    assert nowhere["statusCode"] == 404
+    _page_headers_and_language(nowhere, "de")
+    logged = buffer.getvalue()
+    assert "Customer page request refused" in logged
+    assert opened not in logged and "/c/{token}" in logged
+
+
+def test_a_fault_of_ours_is_answered_by_the_page_in_the_customers_language(
+    local: Any, opened: str
+) -> None:
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "GetItem", "server_error", nth=0)
+        answer = _get(local, opened, "lang=es")
+    assert answer["statusCode"] == 500
+    assert "Algo salió mal por nuestra parte" in answer["body"]
+    _page_headers_and_language(answer, "es")
+
+
+# ------------------------------------------------------------------------------ notes and errors
+
+
+def test_a_notes_line_breaks_count_once(local: Any, opened: str) -> None:
+    csrf = _form_token(_get(local, opened)["body"])
+    note = "line\r\n" * 190  # 1140 characters as the browser sends them, 950 as text
+    answer = _post(local, opened, "report", {"kind": "dispute", "note": note}, csrf=csrf)
+    assert answer["statusCode"] == 303
+    assert "customer.dispute" in _trail_kinds()
+
+
+def test_a_note_with_control_characters_is_refused_in_its_own_words(
+    local: Any, opened: str
+) -> None:
+    csrf = _form_token(_get(local, opened)["body"])
+    answer = _post(local, opened, "report", {"kind": "dispute", "note": "hi\x07there"}, csrf=csrf)
+    assert answer["statusCode"] == 400
+    html = answer["body"]
+    assert "Your note contains characters that cannot be sent" in html
+    assert "at most 1000 characters" not in html
+    assert 'aria-describedby="error-note"' in html
+    long = _post(local, opened, "report", {"kind": "dispute", "note": "x" * 1001}, csrf=csrf)
+    assert "Your note can be at most 1000 characters long." in long["body"]
+
+
+def test_group_errors_are_tied_to_their_fieldset(local: Any, opened: str) -> None:
+    csrf = _form_token(_get(local, opened)["body"])
+    report = _post(local, opened, "report", {"note": ""}, csrf=csrf)["body"]
+    assert '<fieldset aria-invalid="true" aria-describedby="error-kind">' in report
+    assert 'id="error-kind"' in report
+    fields = {"email_on": "1", "avoid_from": "09:00", "avoid_until": "17:00"}
+    prefs = _post(local, opened, "preferences", fields, csrf=csrf)
+    assert prefs["statusCode"] == 400
+    assert '<fieldset aria-invalid="true" aria-describedby="error-avoid_days">' in prefs["body"]

@@ -196,6 +196,33 @@ def test_not_mine_goes_to_fraud_review_with_an_immediate_notice_and_no_reminder(
     assert len(mails_to(local, CUSTOMER_EMAIL)) == 1
 
 
+def test_confirming_fraud_on_not_mine_never_refers_or_tags_the_victim(
+    local: Any, at: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recoup.domain.referral import decide
+    from recoup.services import escalation, referrals
+
+    tagged: list[str] = []
+    monkeypatch.setattr(actions, "flag_customer", lambda case, *_: tagged.append(case.case_id))
+    open_case("4006")
+    customer_requests.report(SHOP, "4006", "not_mine", note="", meta=META, now=at.now)
+    # When the merchant confirms the fraud the customer reported
+    actions.perform(SHOP, "4006", "confirm_fraud", by="ana", note="stolen card", now=at.now)
+    # Then no reminder, no referral check due, no fraud tag on the person named
+    case = stored("4006")
+    assert case.dunning.status is DunningStatus.FLAGGED
+    assert case.dunning.escalate_at is None and tagged == []
+    assert "did not place it" in case.dunning.reason
+    # And the referral decision, asked anyway, refers nobody
+    policy = referrals.referral_policy(SHOP)
+    decision = decide(escalation.facts(case, case.dunning), policy, Clock.now)
+    assert (str(decision.kind), "did not place it" in decision.reason) == ("none", True)
+    # While a confirmed fraud nobody reported is still a legal referral candidate
+    open_case("4007")
+    actions.perform(SHOP, "4007", "confirm_fraud", by="ana", note="chargeback", now=at.now)
+    assert stored("4007").dunning.escalate_at is not None and tagged == ["4007"]
+
+
 def test_a_bad_report_or_note_changes_nothing(local: Any, at: Any) -> None:
     open_case("4004")
     version = stored("4004").version

@@ -146,6 +146,18 @@ def test_the_nudge_goes_once_even_when_its_job_comes_twice(
     assert case.dunning.promise_due == (CHECK_AT, False)
 
 
+def test_a_nudge_whose_job_comes_on_the_promised_day_is_passed_over(local: Any, at: Any) -> None:
+    # Given the nudge's job delayed past midnight in Oregon (an outage, a redrive)
+    promised(local)
+    late = datetime(2026, 11, 8, 8, 30, tzinfo=UTC)  # 00:30 Pacific on the 8th
+    # When it runs / Then "due tomorrow" is not sent on the day itself: passed over, on the trail
+    result = sending.send_step(SHOP, CASE, case_store.PROMISE_NUDGE, now=late)
+    assert result.outcome == "skipped"
+    assert len(emails(local)) == 1
+    assert kinds()[-1] == "customer.promise_nudge_skipped"
+    assert stored().dunning.promise_due == (CHECK_AT, False)
+
+
 def test_a_nudge_whose_answer_ses_lost_is_recorded_unknown_and_never_resent(
     local: Any, at: Any
 ) -> None:

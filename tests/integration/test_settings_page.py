@@ -219,6 +219,7 @@ def test_the_templates_list_says_which_steps_use_each_and_what_they_may_say(loca
         "customised": False,
         "used_by_steps": [1],
         "channels": ["email", "sms"],
+        "languages": [],
     }
     assert (rows["firm"]["customised"], rows["firm"]["used_by_steps"]) == (True, [2])
     assert (rows["firm_sms"]["channels"], rows["firm_sms"]["used_by_steps"]) == (["sms"], [3])
@@ -229,6 +230,7 @@ def test_the_templates_list_says_which_steps_use_each_and_what_they_may_say(loca
         "customised": True,
         "used_by_steps": [],
         "channels": ["sms"],
+        "languages": ["en"],  # saved without a language: the English version
     }
     names = [v["name"] for v in listed["variables"]]
     assert {"order_name", "amount_owed", "unsubscribe_url", "items"} <= set(names)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from recoup import links
+from recoup.domain.case import Case
 from recoup.domain.charges import OrderCharges
 from recoup.domain.events import LineItem, OrderSnapshot
 from recoup.domain.money import Money
@@ -148,3 +149,68 @@ def test_the_unsubscribe_page_language_follows_the_link_then_the_browser() -> No
     assert case_pages.unsubscribe_language(None, "pt-BR, fr;q=0.8, de;q=0.9") == "de"
     assert case_pages.unsubscribe_language(None, "fr;q=0, es;q=0.1") == "es"
     assert case_pages.unsubscribe_language(None, None) == "en"
+
+
+# ------------------------------------------------------------------------------ channels
+
+
+def _case_with(email: str | None, phone: str | None) -> Case:
+    from dataclasses import replace
+
+    from recoup.domain.case import new_case
+    from recoup.domain.events import Customer
+
+    customer = Customer(email=email, phone=phone, country="US")
+    return replace(
+        new_case("shop.myshopify.com", "1"),
+        snapshot=OrderSnapshot(amount_owed=usd("10.00"), customer=customer),
+    )
+
+
+def test_a_fresh_link_or_reminder_goes_only_by_a_channel_the_customer_may_be_reached_on() -> None:
+    from recoup.domain.preferences import ContactPreferences
+    from recoup.services.customer_page import reachable_channels
+    from recoup.store.contacts import Reachability
+
+    both = _case_with("a@example.com", "+15085550163")
+    assert reachable_channels(both, Reachability(), ContactPreferences()) == ("email", "sms")
+    # the channel they prefer first
+    sms_first = ContactPreferences(preferred="sms")
+    assert reachable_channels(both, Reachability(), sms_first) == ("sms", "email")
+    # never one opted out of, suppressed, undeliverable or turned off
+    for reach in (
+        Reachability(email_opted_out=True),
+        Reachability(email_suppressed=True),
+        Reachability(email_undeliverable="bounced"),
+    ):
+        assert reachable_channels(both, reach, ContactPreferences()) == ("sms",)
+    assert reachable_channels(both, Reachability(sms_opted_out=True), sms_first) == ("email",)
+    assert reachable_channels(both, Reachability(), ContactPreferences(email=False)) == ("sms",)
+    off = ContactPreferences(email=False, sms=False)
+    assert reachable_channels(both, Reachability(), off) == ()
+    # and never one without an address
+    assert reachable_channels(_case_with(None, None), None, ContactPreferences()) == ()
+
+
+def test_a_customer_page_route_is_logged_without_its_token() -> None:
+    from recoup.http import page_route
+
+    token = links.sign_page(links.new_page_id(), secret=SECRET)
+    assert page_route("GET", f"/c/{token}") == "GET /c/{token}"
+    assert page_route("POST", f"/c/{token}/bogus") == "POST /c/{token}/{action}"
+    assert page_route("POST", f"/c/{token}/a/b") == "POST /c/{token}/{action}"
+    assert token not in page_route("POST", f"/c/{token}/a")
+
+
+def test_a_notes_line_breaks_are_one_character_each_and_controls_refused_apart() -> None:
+    from recoup.services.customer_page import NOTE_MAX
+
+    body = "ab\r\n" * (NOTE_MAX // 3)  # over NOTE_MAX as sent, under it as text
+    assert len(body) > NOTE_MAX
+    assert case_pages._note({"note": [body]}) == ("ab\n" * (NOTE_MAX // 3)).strip()
+    with pytest.raises(case_pages.NoteRefused) as control:
+        case_pages._note({"note": ["bell\x07"]})
+    with pytest.raises(case_pages.NoteRefused) as long:
+        case_pages._note({"note": ["x" * (NOTE_MAX + 1)]})
+    assert control.value.reason == case_pages.NOTE_CONTROL
+    assert long.value.reason == case_pages.NOTE_TOO_LONG

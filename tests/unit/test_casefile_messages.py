@@ -25,10 +25,10 @@ def _sent(step: int, channel: str, template: str, at: datetime = T0) -> SentMess
 
 
 def test_each_channel_gets_its_words_and_an_unknown_send_none() -> None:
-    # Given an email with the shop's subject, a send whose outcome was lost, and an SMS
-    branding = dataclasses.replace(
-        BRANDING, templates={"friendly": {"subject": "About {{ order_name }}"}}
-    )
+    # Given an email with the shop's subject in the customer's language (German; its English
+    # one is not for them), a send whose outcome was lost, and an SMS
+    subjects = {"subject": "In English", "languages": {"de": {"subject": "About {{ order_name }}"}}}
+    branding = dataclasses.replace(BRANDING, templates={"friendly": subjects})
     sent = [
         _sent(0, "email", "friendly"),
         _sent(1, "unknown", "firm"),
@@ -68,12 +68,28 @@ def test_a_message_is_re_rendered_in_the_language_and_wording_it_was_sent_in() -
         T0,
     )
     assert found[2].body != derived[2].body
-    assert "STOP" in found[2].body and "Für Bestellung" not in found[2].body
+    assert found[2].body.startswith(
+        "Demo: nous attendons toujours les 1 899,00 USD promis pour la commande #1042. "
+    )
+    assert found[2].body.endswith(" STOP pour se désabonner")
+    assert "Für Bestellung" not in found[2].body
     assert "the language (fr) and the payment situation (promise_broken) are those recorded" in (
         found[2].source
     )
     # And the page link it carried is a placeholder like the others
     assert PAGE_PLACEHOLDER in found[2].body
+
+
+def test_a_re_rendered_email_greets_the_customer_by_the_name_her_language_uses() -> None:
+    # Given an email recorded as sent in Japanese, to a customer whose family name is known
+    case = _case()
+    assert case.snapshot is not None and case.snapshot.customer is not None
+    customer = dataclasses.replace(case.snapshot.customer, first_name="Hanako", last_name="佐藤")
+    case = dataclasses.replace(case, snapshot=dataclasses.replace(case.snapshot, customer=customer))
+    sent = dataclasses.replace(_sent(0, "email", "friendly"), locale="ja", situation="expired_card")
+    found = texts(case, [sent], cadence.default_policy(), default_referral_policy(), BRANDING, T0)
+    # Then the case file shows the greeting she was sent: her family name and 様
+    assert "\n佐藤様\n" in found[0].body
 
 
 def test_a_sent_message_keeps_its_language_and_situation_through_storage() -> None:

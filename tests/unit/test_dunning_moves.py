@@ -113,3 +113,68 @@ def test_the_moves_survive_a_round_trip_through_storage() -> None:
     again = moved.start_over(NOW, NOW, "again")
     for dunning in (moved, again):
         assert Dunning.from_dict(dunning.to_dict()) == dunning
+
+
+# --- a customer's promise through the merchant's and the fraud check's moves ---------------
+
+
+def _promised(pay_in: timedelta) -> Dunning:
+    from recoup.domain.dunning import CustomerRequest, Promised
+
+    promise = Promised(
+        pay_by=(NOW + pay_in).date(),
+        made_at=NOW,
+        check_at=NOW + pay_in + 2 * DAY,
+        nudge_at=NOW + pay_in - DAY,
+        request_id="r1",
+    )
+    return _scheduled(1, NOW + DAY, claimed=0).promised(
+        promise, CustomerRequest("r1", "promise", NOW)
+    )
+
+
+def test_a_hold_keeps_a_promise_and_resuming_honours_it() -> None:
+    # Given a promise to pay in ten days, then held by the merchant for a day
+    held = _promised(10 * DAY).hold("merchant", "checking")
+    assert held.status is DunningStatus.HELD and held.promise is not None
+    assert held.promise_in_force is None  # no nudge or check while held
+    # When resumed the next day / Then it waits for the promise again, its nudge still ahead
+    resumed = held.resume(NOW + DAY, "resumed by Ana")
+    assert resumed.status is DunningStatus.PROMISED
+    assert resumed.promise == held.promise and not resumed.due
+    assert "still stands" in resumed.reason
+
+
+def test_a_promise_whose_date_passed_during_a_hold_resumes_as_broken() -> None:
+    held = _promised(3 * DAY).hold("merchant", "checking")
+    # Resumed after the promise's check time: the held step, worded as a broken promise
+    later = NOW + 6 * DAY
+    resumed = held.resume(later, "resumed by Ana")
+    assert (resumed.status, resumed.next_step, resumed.next_at) == (
+        DunningStatus.SCHEDULED,
+        1,
+        later,
+    )
+    assert resumed.promise is None and resumed.promises_broken == 1
+    assert resumed.resumed_after_promise == 1
+
+
+def test_a_resumed_promise_whose_nudge_passed_has_no_nudge() -> None:
+    held = _promised(3 * DAY).hold("fraud", "held for review")
+    resumed = held.resume(NOW + 2 * DAY + timedelta(hours=1), "reminders resume")
+    assert resumed.status is DunningStatus.PROMISED
+    assert resumed.promise is not None and resumed.promise.nudge_at is None
+
+
+def test_a_step_that_went_while_a_promise_landed_moves_on_and_keeps_the_pause() -> None:
+    paused = _promised(10 * DAY)
+    moved = paused.moved_on(2, NOW + 4 * DAY, NOW)
+    assert (moved.status, moved.next_step, moved.next_at) == (
+        DunningStatus.PROMISED,
+        2,
+        NOW + 4 * DAY,
+    )
+    assert moved.promise == paused.promise
+    # After the last step: spent, the pause still in force
+    last = paused.moved_on(4, None, NOW)
+    assert (last.status, last.next_at, last.spent_at) == (DunningStatus.PROMISED, None, NOW)

@@ -4,6 +4,7 @@ customer gets every word of a reminder in their language."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import cast
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.pofile import write_po
+from babel.messages.pofile import read_po, write_po
 
 from recoup.channels import i18n
 from recoup.channels.render import (
@@ -94,8 +95,8 @@ def test_the_environment_escapes_newstyle_arguments_in_html_only() -> None:
     escaped = env.overlay(autoescape=True).from_string(source).render(who="<b>")
     plain = env.from_string(source).render(who="<b>")
     # Then the argument is escaped, not the translation, and only in HTML
-    assert escaped == "Guten Tag &lt;b&gt;,"
-    assert plain == "Guten Tag <b>,"
+    assert escaped == "Guten Tag &lt;b&gt;"  # German drops the comma after the greeting
+    assert plain == "Guten Tag <b>"
     assert env.autoescape("email/_layout.html.j2") is True  # type: ignore[operator]
     assert env.autoescape("email/_layout.txt.j2") is False  # type: ignore[operator]
     unescaped = i18n.environment("messages", "de", autoescape_html=False)
@@ -110,6 +111,40 @@ def test_every_catalog_is_complete(domain: str) -> None:
     missing = i18n.missing_translations(domain)
     assert set(missing) == set(i18n.SUPPORTED_LANGUAGES)
     assert missing == {language: [] for language in i18n.SUPPORTED_LANGUAGES}
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(text))
+
+
+@pytest.mark.parametrize("domain", i18n.DOMAINS)
+@pytest.mark.parametrize("language", FOREIGN)
+def test_every_translation_uses_exactly_the_placeholders_of_its_msgid(
+    domain: str, language: str
+) -> None:
+    # A translation that drops %(amount)s loses the amount; one that adds a name the
+    # template does not pass fails when rendered: each must name exactly the msgid's
+    with i18n.catalog_path(domain, language).open("rb") as po:
+        catalog = read_po(po, locale=language)
+    wrong = []
+    for message in catalog:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        expected = set().union(*(_placeholders(i) for i in ids))
+        for string in strings:
+            if _placeholders(string) != expected:
+                wrong.append((ids[0], string))
+    assert wrong == []
+
+
+def test_the_placeholder_check_catches_a_dropped_or_renamed_placeholder() -> None:
+    assert _placeholders("Pay %(amount)s for %(order)s") == {"amount", "order"}
+    assert _placeholders("Bezahlen Sie %(betrag)s") != _placeholders("Pay %(amount)s")
 
 
 def test_the_messages_sources_are_the_reminder_templates() -> None:
@@ -170,6 +205,13 @@ _KEPT = re.compile(
 )
 
 
+def _sentences(text: str) -> list[str]:
+    """The English text's runs of three words or more (money, dates and numbers removed)."""
+    text = re.sub(r"[$€￥¥]?\d[\d.,/ ]*\d?", " ", text)
+    runs = re.split(r"[.:;,!?()\n]|--", text)
+    return [r.strip() for r in runs if len(r.split()) >= 3]
+
+
 def _english_leftovers(text: str) -> list[str]:
     """Catalog strings (their literal parts of 12 characters or more) found in `text`."""
     found = []
@@ -194,12 +236,19 @@ def test_every_part_of_a_reminder_is_in_the_customers_language(
         situation=situation,
         page_url="https://pay.example.com/c/tok_1042",
     )
-    # When every part is rendered
+    # When every part is rendered, and the same reminder in English
     email = render_email(ctx)
     sms = render_sms(ctx).body
-    # Then no English sentence is left in any of them
+    english_email = render_email(dataclasses.replace(ctx, locale="en-US"))
+    english_sms = render_sms(dataclasses.replace(ctx, locale="en-US")).body
+    # Then no English sentence is left in any of them: neither a catalog string nor any
+    # sentence of the English reminder (its words beyond names, links and figures)
     for part in (email.subject, email.text, email.html, sms):
         assert _english_leftovers(_KEPT.sub("", part)) == [], part
+    english = (english_email.subject, english_email.text, english_sms)
+    for part, english_part in zip((email.subject, email.text, sms), english, strict=True):
+        for sentence in _sentences(_KEPT.sub("", english_part)):
+            assert sentence not in part, (sentence, part)
     # And the HTML says which language it is in
     assert f'<html lang="{language}">' in email.html
     # And the opt-out is in the customer's language, with the keyword STOP itself

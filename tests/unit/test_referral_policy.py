@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -292,14 +293,22 @@ def test_wait_after_the_last_step_without_a_final_notice() -> None:
     assert decide(_facts(10_000), policy, due).kind is DecisionKind.AGENCY
 
 
-def test_wait_for_the_date_a_final_notice_gave() -> None:
-    notice = SPENT + timedelta(days=3)  # later than the last step: the notice's date binds
-    facts = _facts(10_000, final_notice_at=notice)
-    early = decide(facts, _policy(), notice + timedelta(days=14) - timedelta(minutes=1))
+def test_wait_until_the_date_a_final_notice_gave_is_over_for_the_customer() -> None:
+    # Given a final notice sent at 11:50 in Tokyo: "if it is still unpaid on <14 days on>"
+    tokyo = ZoneInfo("Asia/Tokyo")
+    notice = datetime(2026, 11, 21, 11, 50, tzinfo=tokyo).astimezone(UTC)  # after SPENT
+    facts = _facts(10_000, final_notice_at=notice, customer_zone=tokyo)
+    # Then no referral on that date, whatever its hour, only once the date is over there
+    end = datetime(2026, 12, 6, 0, 0, tzinfo=tokyo).astimezone(UTC)
+    early = decide(facts, _policy(), notice + timedelta(days=14))
     assert early.kind is DecisionKind.WAIT
-    assert early.not_before == notice + timedelta(days=14)
+    assert early.not_before == end
     assert "final notice" in early.reason
-    assert decide(facts, _policy(), notice + timedelta(days=14)).kind is DecisionKind.AGENCY
+    assert decide(facts, _policy(), end - timedelta(minutes=1)).kind is DecisionKind.WAIT
+    assert decide(facts, _policy(), end).kind is DecisionKind.AGENCY
+    # And without a known zone, the date is UTC's
+    utc = _facts(10_000, final_notice_at=notice)
+    assert decide(utc, _policy(), notice).not_before == datetime(2026, 12, 6, tzinfo=UTC)
 
 
 def test_fraud_goes_to_legal_at_once_but_never_before_a_final_notice_date() -> None:
@@ -335,6 +344,7 @@ def test_fraud_below_the_floor_is_written_off() -> None:
     [
         ({"dispute_open": True}, "dispute"),
         ({"merchant_hold": True}, "holds"),
+        ({"not_theirs": True}, "says they did not place it"),
         ({"case_open": False}, "nothing is owed"),
         ({"owed": None}, "nothing is owed"),
     ],

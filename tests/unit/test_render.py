@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError
 
-from recoup.channels import compose
+from recoup.channels import compose, i18n
 from recoup.channels.render import (
-    MAX_SMS_CHARS,
+    MAX_FINAL_NOTICE_SMS_SEGMENTS,
+    MAX_SMS_SEGMENTS,
     TONES,
     EmailOverride,
     ItemLine,
@@ -127,7 +128,7 @@ def test_shipped_templates_are_found_where_the_layer_puts_them() -> None:
     [
         ("USD", 189900, "en-US", "$1,899.00", "1,899.00 USD"),
         ("EUR", 219146, "de-DE", "2.191,46\xa0€", "2.191,46 EUR"),
-        ("JPY", 129800, "ja-JP", "￥129,800", "129,800 JPY"),
+        ("JPY", 129800, "ja-JP", "￥129,800", "129,800円"),  # in SMS as Japanese text writes it
     ],
 )
 def test_each_tone_renders_money_for_the_customers_locale(
@@ -274,8 +275,11 @@ def test_other_tones_do_not_threaten_referral() -> None:
         email = render_email(make_ctx(tone))
         assert "collection" not in email.text.lower()
         assert "collection" not in email.html.lower()
-    # And the firm one says the order is unpaid and on hold
-    assert "on hold" in render_email(make_ctx("firm")).text
+    # And the firm one says the order is unpaid, and nothing of fulfilment, which Recoup does
+    # not know (cash-on-delivery and invoice orders ship before they are paid)
+    firm = render_email(make_ctx("firm")).text
+    assert "is still not fully paid: $1,899.00 is due." in firm
+    assert "on hold" not in firm
 
 
 def test_greeting_without_a_first_name() -> None:
@@ -356,7 +360,7 @@ def test_sms_is_short_names_the_shop_and_ends_with_stop(tone: Tone) -> None:
     # Given a reminder / When the SMS is rendered
     body = render_sms(make_ctx(tone)).body
     # Then it fits, names the merchant, carries the link and ends with the opt-out
-    assert len(body) <= MAX_SMS_CHARS
+    assert measure(body).segments <= MAX_SMS_SEGMENTS
     assert body.startswith("Demo Electronics:")
     assert PAY_URL in body
     assert body.endswith(STOP)
@@ -369,8 +373,8 @@ def test_sms_cuts_a_long_shop_name_never_the_link_or_stop(tone: Tone) -> None:
     ctx = make_ctx(tone, shop_name=name[:200])
     # When the SMS is rendered
     body = render_sms(ctx).body
-    # Then it fits in 320 characters with the link and the opt-out whole
-    assert len(body) <= MAX_SMS_CHARS
+    # Then it fits in two segments with the link and the opt-out whole
+    assert measure(body).segments <= MAX_SMS_SEGMENTS
     assert PAY_URL in body
     assert body.endswith(STOP)
     # And the shop name was cut, not dropped
@@ -379,11 +383,14 @@ def test_sms_cuts_a_long_shop_name_never_the_link_or_stop(tone: Tone) -> None:
 
 
 def test_sms_that_cannot_fit_is_refused() -> None:
-    # Given a pay link that alone nearly fills two segments
-    ctx = make_ctx("final_notice", pay_url="https://pay.example/" + "a" * 280)
+    # Given a pay link that alone nearly fills three segments
+    ctx = make_ctx("final_notice", pay_url="https://pay.example/" + "a" * 430)
     # When rendered / Then it is refused rather than cut
-    with pytest.raises(MessageTooLong, match="320"):
+    with pytest.raises(MessageTooLong, match="the maximum is 3 segments"):
         render_sms(ctx)
+    # And a reminder's limit is two
+    with pytest.raises(MessageTooLong, match="the maximum is 2 segments"):
+        render_sms(make_ctx("firm", pay_url="https://pay.example/" + "a" * 280))
 
 
 def test_sms_without_a_pay_link_points_to_help() -> None:
@@ -406,7 +413,12 @@ def test_sms_override_is_used_when_it_fits() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("{{ shop_name }} " + "x" * 330 + " STOP", "SMS is 352 characters; the maximum is 320"),
+        (
+            "{{ shop_name }} " + "x" * 330 + " STOP",
+            "SMS is 3 segments (352 GSM-7 characters); the maximum is 2 segments",
+        ),
+        # Counted in segments, not characters: 80 Japanese characters are two UCS-2 ones
+        ("{{ shop_name }} " + "払" * 120 + " STOP", "SMS is 3 segments (142 UCS-2 characters)"),
         ("Pay now: {{ pay_url }}", "reply STOP"),
         ("{{ items.__class__ }} STOP", "access to attribute '__class__' is not allowed"),
     ],
@@ -827,8 +839,8 @@ def test_a_bank_transfer_is_never_told_its_card_may_have_expired() -> None:
     # Given a friendly reminder for an order paid by bank transfer
     email = render_email(make_ctx(situation="manual_payment_pending", pay_url=None))
     # Then it gives the transfer instructions and says nothing of cards
-    assert "please transfer $1,899.00" in email.text
-    assert "quote order #1042 as the reference" in email.text
+    assert "Please transfer $1,899.00" in email.text
+    assert "quoting order #1042 as the reference" in email.text
     assert "card" not in email.text.lower()
     assert "card" not in email.html.lower()
     assert "We're still waiting for your payment" in email.subject + email.text
@@ -842,6 +854,8 @@ def test_a_bank_transfer_is_never_told_its_card_may_have_expired() -> None:
         ("incorrect_card", "security code"),
         ("authentication_required", "confirm the payment"),
         ("card_declined", "Your bank declined the card payment"),
+        ("card_not_usable", "Please pay with another card or another payment method"),
+        ("awaiting_payment", "We have not yet received your payment for this order."),
         ("partially_paid", "The remaining $1,899.00 is still open"),
         ("instalment_missed", "An instalment of your payment plan"),
         ("promise_broken", "You told us you would pay"),
@@ -856,6 +870,7 @@ def test_each_situation_says_what_fits(situation: str, says: str) -> None:
     # Only the card situations talk about cards
     mentions_card = "card" in email.text.lower()
     card_situations = {
+        "card_not_usable",
         "insufficient_funds",
         "expired_card",
         "incorrect_card",
@@ -915,8 +930,11 @@ def test_each_sms_fits_one_segment_where_it_can(locale: str, situation: str) -> 
         size = measure(body)
         if locale == "ja-JP" or tone == "final_notice":
             # Japanese goes as UCS-2 (70 a segment, the link alone is 48), and a final
-            # notice must state its date and what follows: these may take two segments
-            assert size.segments <= 2, body
+            # notice must state its date and what follows: these may take two segments, a
+            # Japanese final notice that also says a promise was broken three
+            final = tone == "final_notice" and locale == "ja-JP"
+            limit = MAX_FINAL_NOTICE_SMS_SEGMENTS if final else MAX_SMS_SEGMENTS
+            assert size.segments <= limit, body
         else:
             # Everything else is one GSM-7 segment: no accent outside the GSM alphabet
             assert size.encoding == "GSM-7", body
@@ -1076,8 +1094,247 @@ def test_compose_derives_the_situation_and_puts_a_stated_language_first() -> Non
     assert derived.locale == "de"
     assert derived.page_url == PAGE_URL
     assert "Vielen Dank für die bereits gezahlten" in render_email(derived).text
+    # And she is greeted by her full name, as a German letter does, with no comma
+    assert (derived.customer_first_name, derived.customer_last_name) == ("Katrin", "Vogel")
+    assert "\nGuten Tag Katrin Vogel\n" in render_email(derived).text
     # And a caller's situation and the customer's stated language win
     stated = context(situation=Situation.PROMISE_DUE, language="fr")
     assert stated.situation == "promise_due"
     assert stated.locale == "fr"
     assert "votre paiement est attendu demain" in render_email(stated).text
+
+
+# --- the words, as the customer reads them ----------------------------------------------------
+
+# The page link as production makes it: an API Gateway address and a 24-character token.
+PRODUCTION_PAGE_URL = "https://abcdefghij.execute-api.eu-central-1.amazonaws.com/Prod/c/" + "t" * 24
+LANGUAGES = ("en-US", "de-DE", "fr-FR", "es-ES", "ja-JP")
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+@pytest.mark.parametrize("situation", SITUATIONS)
+def test_a_production_length_link_and_an_accented_shop_name_fit_two_segments(
+    locale: str, situation: str
+) -> None:
+    # Given a shop named with letters outside GSM-7 and the production page link
+    for tone, step in (("friendly", 1), ("firm", 2), ("final_notice", 3)):
+        ctx = make_ctx(
+            cast(Tone, tone),
+            shop_name="Electrónica Pérez",
+            locale=locale,
+            currency=SMS_LANGUAGES[locale],
+            owed_minor=129_800 if locale == "ja-JP" else 189_900,
+            situation=situation,
+            page_url=PRODUCTION_PAGE_URL,
+            step_number=step,
+        )
+        # When the SMS is rendered
+        body = render_sms(ctx).body
+        size = measure(body)
+        # Then the link and the opt-out are whole, and the shop is still named
+        stop = i18n.translations("messages", i18n.language_for(locale)).gettext(STOP)
+        assert body.endswith(f" {PRODUCTION_PAGE_URL} {stop}"), body
+        assert body.startswith("Elect"), body
+        if locale == "ja-JP":
+            # Japanese is UCS-2 whatever the shop's name: 134 characters in two segments;
+            # a final notice stating its date and what follows may take a third
+            limit = MAX_FINAL_NOTICE_SMS_SEGMENTS if tone == "final_notice" else MAX_SMS_SEGMENTS
+            assert size.segments <= limit, (size, body)
+        else:
+            # Elsewhere the "ó" is folded so that the SMS stays GSM-7 (é is in GSM-7)
+            assert size.encoding == "GSM-7", body
+            assert size.segments <= MAX_SMS_SEGMENTS, (size, body)
+            assert body.startswith("Electronica Pérez: "), body
+
+
+def test_an_sms_too_long_for_its_wording_falls_back_to_the_short_form() -> None:
+    # Given a Japanese reminder with the production link: the full sentence cannot fit
+    ctx = make_ctx(
+        "friendly",
+        locale="ja-JP",
+        currency="JPY",
+        owed_minor=129_800,
+        situation="expired_card",
+        page_url=PRODUCTION_PAGE_URL,
+        step_number=1,
+    )
+    body = render_sms(ctx).body
+    # Then it says the amount and the order in the short form, in two segments
+    assert "ご注文#1042の129,800円が未払いです。" in body
+    assert measure(body).segments == 2
+    # And with a short link it says the whole sentence
+    assert "有効期限切れ" in render_sms(dataclasses.replace(ctx, page_url=PAGE_URL)).body
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_an_sms_never_names_insufficient_funds(locale: str) -> None:
+    # A lock screen shows it to whoever holds the phone: the generic decline is said instead
+    ctx = make_ctx("friendly", locale=locale, situation="insufficient_funds", step_number=1)
+    generic = render_sms(dataclasses.replace(ctx, situation="card_declined")).body
+    assert render_sms(ctx).body == generic
+    for words in ("insufficient", "Deckung", "insuffisants", "fondos", "残高", "不足"):
+        assert words not in render_sms(ctx).body
+
+
+@pytest.mark.parametrize(
+    ("locale", "says"),
+    [
+        ("en-US", "thank you for the $1,000.00 you have paid. $899.00 is still due"),
+        ("de-DE", "Danke für Ihre Zahlung von 1.000,00 €. Für Bestellung #1042 sind noch 899,00 €"),
+        ("fr-FR", "merci pour les 1 000,00 € payés. Reste 899,00 €"),
+        ("es-ES", "gracias por los 1.000,00 € pagados. Quedan 899,00 €"),
+        (
+            "ja-JP",
+            "$1,000.00のお支払いありがとうございます。ご注文#1042の残り$899.00が未払いです。",
+        ),
+    ],
+)
+def test_the_part_payment_sms_states_what_was_paid_and_what_remains(locale: str, says: str) -> None:
+    currency = "USD" if locale in ("en-US", "ja-JP") else "EUR"
+    ctx = make_ctx(
+        "friendly",
+        locale=locale,
+        currency=currency,
+        situation="partially_paid",
+        step_number=1,
+        owed_minor=89_900,
+        order_total=Money(currency, 189_900),
+    )
+    body = render_sms(ctx).body
+    assert says in body
+    assert measure(body).encoding == ("UCS-2" if locale == "ja-JP" else "GSM-7")
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_a_card_that_cannot_be_used_is_never_told_to_try_the_same_card(locale: str) -> None:
+    ctx = make_ctx("friendly", locale=locale, situation="card_not_usable", step_number=1)
+    email, sms = render_email(ctx), render_sms(ctx).body
+    declined = render_email(dataclasses.replace(ctx, situation="card_declined"))
+    # The decline's "the same card usually works" sentence is not there, in any language
+    same_card = i18n.translations("messages", i18n.language_for(locale)).gettext(
+        "Your bank declined the card payment. Banks sometimes do this as a precaution: paying "
+        "again, with the same card or another one, usually works."
+    )
+    assert same_card in declined.text
+    assert same_card not in email.text and same_card not in email.html
+    # And another card or payment method is what it asks for, in the email and the SMS
+    words = {
+        "en-US": ("another card or another payment method", "another card or payment method"),
+        "de-DE": ("anderen Karte oder einer anderen Zahlungsart", "anderer Karte oder Zahlungsart"),
+        "fr-FR": ("autre carte ou un autre moyen de paiement", "autre carte ou un autre moyen"),
+        "es-ES": ("otra tarjeta u otro método de pago", "otra tarjeta u otro medio de pago"),
+        "ja-JP": ("別のカードまたは別のお支払い方法", "別のカードかお支払い方法"),
+    }[locale]
+    assert words[0] in email.text
+    assert words[1] in sms
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "locale", "greeting"),
+    [
+        ("Hanako", "佐藤", "ja-JP", "佐藤様"),
+        ("Hanako", None, "ja-JP", "お客様"),  # a given name alone is not how Japanese greets
+        (None, None, "ja-JP", "お客様"),
+        ("Katrin", "Vogel", "de-DE", "Guten Tag Katrin Vogel"),  # no comma: German style
+        ("Katrin", None, "de-DE", "Guten Tag Katrin"),
+        (None, "Vogel", "de-DE", "Guten Tag"),
+        ("Alex", "Smith", "en-US", "Hi Alex,"),
+        ("Alex", "Martin", "fr-FR", "Bonjour Alex,"),
+    ],
+)
+def test_the_greeting_uses_the_name_the_language_greets_by(
+    first: str | None, last: str | None, locale: str, greeting: str
+) -> None:
+    ctx = make_ctx(locale=locale, customer_first_name=first, customer_last_name=last)
+    email = render_email(ctx)
+    assert f"\n{greeting}\n" in email.text
+    assert f">{greeting}</p>" in email.html
+
+
+@pytest.mark.parametrize(
+    ("locale", "label", "subtotal"),
+    [
+        ("en-US", "Amount due for order #1042: $1,899.00", "Subtotal: "),
+        ("fr-FR", "Montant dû pour la commande #1042 : 1 899,00", "Sous-total : "),
+        ("ja-JP", "ご注文#1042の未払い金額： $1,899.00", "小計： "),
+    ],
+)
+def test_the_colon_after_a_label_is_the_languages_own(
+    locale: str, label: str, subtotal: str
+) -> None:
+    ctx = make_ctx(locale=locale, subtotal=Money("USD", 189_900))
+    text = " ".join(render_email(ctx).text.split(" "))
+    assert label in text.replace("\u202f", " ").replace("\xa0", " ")
+    assert subtotal in text
+    if locale != "en-US":
+        # No English-style "label: value" is left after a translated label (an item's
+        # line, "- 1 x Laptop Pro 14: $1,899.00", is the layout's, not a label's)
+        labels = [line for line in text.splitlines() if not line.startswith("- ")]
+        assert [line for line in labels if re.search(r"\S: ", line)] == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "email_words", "sms_words"),
+    [
+        ("fr-FR", "contacter au plus tard le 14 décembre 2026", "au plus tard le 14 déc. 2026"),
+        ("es-ES", "con nosotros a más tardar el 14 de diciembre de 2026", "como muy tarde el"),
+        ("de-DE", "kontaktieren Sie uns bitte bis zum 14. Dezember 2026", "bis zum 14.12.2026"),
+        ("en-US", "please contact us by December 14, 2026", "by Dec 14, 2026"),
+    ],
+)
+def test_a_final_notice_gives_the_same_last_day_in_every_language(
+    locale: str, email_words: str, sms_words: str
+) -> None:
+    ctx = make_ctx("final_notice", locale=locale, referral_to=None)
+    email = render_email(ctx)
+    assert email_words in email.text
+    assert render_sms(ctx).body.count(sms_words) == 1
+    for earlier in ("avant le", "antes del", "vor dem", "before"):
+        assert earlier not in email.text + email.html + render_sms(ctx).body
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+@pytest.mark.parametrize("referral_to", ["agency", "legal", None])
+def test_a_broken_promise_is_said_in_the_final_notice_too(
+    locale: str, referral_to: str | None
+) -> None:
+    ctx = make_ctx(
+        "final_notice", locale=locale, situation="promise_broken", referral_to=referral_to
+    )
+    language = i18n.language_for(locale)
+    told = i18n.translations("messages", language).gettext(
+        "You told us you would pay by the date you chose, but we have not received your "
+        "payment yet."
+    )
+    assert told in render_email(ctx).text
+    sms = render_sms(ctx).body
+    plain = render_sms(dataclasses.replace(ctx, situation="payment_failed")).body
+    assert sms != plain
+    assert {
+        "en": "you promised",
+        "de": "zugesagten",
+        "fr": "promis",
+        "es": "prometidos",
+        "ja": "お約束",
+    }[language] in sms
+
+
+@pytest.mark.parametrize("locale", ["de-DE", "fr-FR", "es-ES", "ja-JP"])
+def test_the_firm_email_claims_nothing_about_the_order_being_held(locale: str) -> None:
+    email = render_email(make_ctx("firm", locale=locale))
+    for held in ("zurückgestellt", "en attente", "retenido", "保留", "on hold"):
+        assert held not in email.text and held not in email.html
+
+
+@pytest.mark.parametrize(
+    ("situation", "transfer"),
+    [("manual_payment_pending", True), ("awaiting_payment", False)],
+)
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_only_a_bank_transfer_is_given_transfer_instructions(
+    situation: str, transfer: bool, locale: str
+) -> None:
+    email = render_email(make_ctx("friendly", locale=locale, situation=situation))
+    word = {"en": "transfer", "de": "berweis", "fr": "vire", "es": "transfer", "ja": "振"}
+    assert (word[i18n.language_for(locale)] in email.text) is transfer
+    assert "card" not in email.text.lower()

@@ -183,3 +183,23 @@ def test_dunning_holds_keep_the_due_step_and_resume_to_it_or_now() -> None:
     spent = replace(Dunning(DunningStatus.AWAITING_ESCALATION), next_step=3)
     assert spent.hold("merchant", "x").resume(T0, "y").status is DunningStatus.AWAITING_ESCALATION
     assert scheduled.flag("fraud").resume(T0, "cleared").next_at == due
+
+
+def test_a_customers_report_outlasts_the_fraud_checks_release() -> None:
+    from recoup.domain.dunning import CustomerRequest
+    from recoup.services.reminder_plan import gate_reminders
+
+    # Given a sequence held for review, and the customer then reporting they already paid
+    running = Dunning(DunningStatus.SCHEDULED, 1, T0 + timedelta(days=1))
+    held = running.hold("fraud", "held for review")
+    reported = held.reported("already_paid", CustomerRequest("r1", "already_paid", T0), "paid")
+    assert reported.held_by == "fraud"  # a report keeps a state that was not running
+    # When a new score lets the case go
+    released = gate_reminders(reported, Screening().scored(T0, _result(FraudLevel.LOW), "d"), T0)
+    # Then the report still waits for a person: held by the customer, never resumed
+    assert released is not None
+    assert (released.status, released.held_by) == (DunningStatus.HELD, "customer")
+    assert "already paid" in released.reason
+    # And without a report, the same release resumes the sequence
+    plain = gate_reminders(held, Screening().scored(T0, _result(FraudLevel.LOW), "d"), T0)
+    assert plain is not None and plain.status is DunningStatus.SCHEDULED

@@ -2569,3 +2569,68 @@ def test_every_dead_letter_queue_has_its_redrive_in_the_operations_runbook(
             ), logical_id
         # and every dead-letter queue is named, with what to do about it
         assert any(name in line for line in lines), logical_id
+
+
+def test_the_customer_page_writes_only_under_the_partitions_it_writes(
+    resources: dict[str, Any],
+) -> None:
+    # Given the customer page role's DynamoDB statements
+    statements = [
+        s
+        for role_id, s in _iam_statements(resources)
+        if role_id == "CustomerPageFunctionRole"
+        and any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))
+    ]
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
+    # Then every statement that writes is held to the page's partitions, by key prefix
+    writing = [s for s in statements if writes & set(_as_list(s["Action"]))]
+    assert writing
+    for statement in writing:
+        assert statement["Condition"] == {
+            "ForAllValues:StringLike": {
+                "dynamodb:LeadingKeys": [
+                    "CASE#*",
+                    "PAGE#*",
+                    "SHOP#*",
+                    "NOTIFY#*",
+                    "ROLLUP#*",
+                    "WHO#*",
+                ]
+            }
+        }
+    # and what is granted without a condition only reads
+    for statement in statements:
+        if "Condition" not in statement:
+            assert set(_as_list(statement["Action"])) <= {
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+            }
+
+
+def test_the_customer_page_routes_are_throttled_on_their_own(
+    sam_template: dict[str, Any],
+) -> None:
+    # Given the HTTP API's throttling
+    api = sam_template["Resources"]["HttpApi"]["Properties"]
+    default = api["DefaultRouteSettings"]
+    routes = api["RouteSettings"]
+    # Then the page's two public routes each have limits of their own, below the default
+    # every other route (the webhooks) keeps
+    for route in ("GET /c/{token}", "POST /c/{proxy+}"):
+        limits = routes[route]
+        assert 0 < limits["ThrottlingRateLimit"] < default["ThrottlingRateLimit"], route
+        assert 0 < limits["ThrottlingBurstLimit"] < default["ThrottlingBurstLimit"], route
+    assert not any(route.startswith("POST /webhooks") for route in routes)
+
+
+def test_page_link_failures_are_alarmed(resources: dict[str, Any]) -> None:
+    # Given the alarms on the application's metrics
+    alarms = {a["MetricName"]: a for a in _alarms(resources) if a.get("Namespace") == "Recoup"}
+    # Then a message without its page link, and fresh links not sent, each notify the topic
+    for metric in ("PageLinkFailed", "PageLinkNotSent"):
+        alarm = alarms[metric]
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "recoup"}], metric
+        assert alarm["Statistic"] == "Sum", metric
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", metric
+        assert alarm["TreatMissingData"] == "notBreaching", metric
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], metric

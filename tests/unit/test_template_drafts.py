@@ -73,7 +73,7 @@ def test_a_part_refused_for_this_message_is_reported_never_replaced() -> None:
     # Then no SMS is shown (never the shipped one in its place) and the reason is given
     assert shown.sms is None and shown.email is None
     assert [(e.part, e.line) for e in shown.errors] == [("sms", None)]
-    assert "the maximum is 320" in shown.errors[0].message
+    assert "the maximum is 2 segments" in shown.errors[0].message
 
 
 def test_the_draft_is_rendered_under_the_senders_time_limit(

@@ -1,13 +1,18 @@
-// Templates (/app/templates): every message template, built-in or customised, and the steps
-// that use it; /app/templates?name=<name> edits one: its parts with line numbers, the
-// variables it may use, a live preview as the customer gets it (the email in a sandboxed
-// frame, the SMS with its length and segments) and the sandbox's verdict before saving.
+// Templates (/app/templates): every message template, built-in or customised (in which
+// languages), and the steps that use it; /app/templates?name=<name>&lang=<code> edits the
+// shop's version of one in one language: its parts with line numbers, the variables it may
+// use, a live preview as a customer of that language gets it (the email in a sandboxed frame,
+// the SMS with its length and segments) and the sandbox's verdict before saving.
 
 import { h, replace } from "./dom.js";
-import { debounce, ensureStyles, words } from "./forms.js";
+import { debounce, ensureStyles, optionList, words } from "./forms.js";
 
 const PART_LABELS = { subject: "Email subject", html: "Email HTML", text: "Email plain text", sms: "SMS" };
 const PREVIEW_MS = 400;
+// The customers' languages (channels/i18n.py SUPPORTED_LANGUAGES), each in its own words.
+const LANGUAGES = [["en", "English"], ["de", "Deutsch"], ["fr", "Français"], ["es", "Español"], ["ja", "日本語"]];
+const LANGUAGE_NAMES = Object.fromEntries(LANGUAGES);
+const languageList = (codes) => codes.map((code) => LANGUAGE_NAMES[code] || code).join(", ");
 
 export async function render(root, ctx) {
   ensureStyles(root);
@@ -30,13 +35,14 @@ async function renderList(root, ctx) {
   const rows = listed.templates.map((t) => h("s-table-row", { "data-template": t.name, clickDelegate: `edit-${t.name}` },
     h("s-table-cell", {}, h("s-link", { id: `edit-${t.name}`, href: `/app/templates?name=${encodeURIComponent(t.name)}` }, words(t.name))),
     h("s-table-cell", {}, t.customised ? h("s-badge", { tone: "info" }, "Customised") : h("s-badge", {}, t.builtin ? "Built-in" : "Your own")),
+    h("s-table-cell", { "data-languages": (t.languages || []).join(",") }, t.languages && t.languages.length ? languageList(t.languages) : "—"),
     h("s-table-cell", {}, (t.channels || []).map((c) => (c === "sms" ? "SMS" : words(c))).join(", ") || "—"),
     h("s-table-cell", {}, t.used_by_steps && t.used_by_steps.length ? `Step${t.used_by_steps.length > 1 ? "s" : ""} ${t.used_by_steps.join(", ")}` : "Not used")));
   replace(page,
     h("s-section", {},
       h("s-paragraph", {}, "The words of each reminder. Customise one to change what customers read; the built-in text stays available to go back to."),
       h("s-table", { id: "templates-table" },
-        h("s-table-header-row", {}, ["Template", "Status", "Channels", "Used by"].map((t) => h("s-table-header", {}, t))),
+        h("s-table-header-row", {}, ["Template", "Status", "Your languages", "Channels", "Used by"].map((t) => h("s-table-header", {}, t))),
         h("s-table-body", {}, rows))));
   root.append(page);
 }
@@ -44,7 +50,11 @@ async function renderList(root, ctx) {
 // ------------------------------------------------------------------ one template
 
 async function renderEditor(root, ctx, name) {
-  const [found, listed] = await Promise.all([ctx.api.get(`/settings/templates/${encodeURIComponent(name)}`), ctx.api.get("/templates")]);
+  const askedLanguage = ctx.query.get("lang") || "en";
+  const language = LANGUAGE_NAMES[askedLanguage] ? askedLanguage : "en";
+  const lang = `lang=${encodeURIComponent(language)}`;
+  const path = `/settings/templates/${encodeURIComponent(name)}?${lang}`;
+  const [found, listed] = await Promise.all([ctx.api.get(path), ctx.api.get("/templates")]);
   const page = h("s-page", { heading: `Template: ${words(name)}` },
     h("s-link", { slot: "breadcrumb-actions", href: "/app/templates" }, "Templates"));
   root.append(page);
@@ -105,7 +115,7 @@ async function renderEditor(root, ctx, name) {
 
   const preview = async () => {
     const number = ++asked;
-    const answer = await ctx.api.post(`/templates/${encodeURIComponent(name)}/preview`, { parts: own(draft) });
+    const answer = await ctx.api.post(`/templates/${encodeURIComponent(name)}/preview?${lang}`, { parts: own(draft) });
     const result = ctx.api.failed(answer)
       ? { ok: false, errors: [{ part: answer.field ? String(answer.field).replace(/^parts\./, "") : null, line: answer.body.line || null, message: answer.message }] }
       : answer;
@@ -146,7 +156,7 @@ async function renderEditor(root, ctx, name) {
       ctx.toast("The sandbox refuses this template: not saved", { error: true });
       return false;
     }
-    const answer = await ctx.api.put(`/settings/templates/${encodeURIComponent(name)}`, { parts: own(draft) });
+    const answer = await ctx.api.put(path, { parts: own(draft) });
     if (ctx.api.failed(answer)) {
       const part = answer.field ? String(answer.field).replace(/^parts\.?/, "") : "";
       verdict = { ...(verdict || {}), ok: false, errors: [{ part: part || null, line: answer.body.line || null, message: answer.message }] };
@@ -156,6 +166,7 @@ async function renderEditor(root, ctx, name) {
     }
     saved = clean(answer.parts || draft);
     Object.assign(startedFrom, draft);
+    if (answer.languages) drawLanguages(answer.languages);
     ctx.toast("Template saved");
     ctx.saveBar.hide();
     return true;
@@ -171,38 +182,71 @@ async function renderEditor(root, ctx, name) {
   }
 
   async function reset() {
-    const sure = await ctx.confirm(yourOwn
+    const inLanguage = LANGUAGE_NAMES[language];
+    const lastOne = yourOwn && languages.length <= 1;
+    const sure = await ctx.confirm(lastOne
       ? { heading: `Delete ${words(name)}?`, body: "This template of your own is deleted. A step still using it must use another one first.", confirmLabel: "Delete template", tone: "critical" }
-      : {
-        heading: `Reset ${words(name)} to the built-in text?`,
-        body: "Your customised text for this template is deleted; every step using it sends the built-in text again.",
-        confirmLabel: "Reset to built-in", tone: "critical",
-      });
+      : yourOwn
+        ? { heading: `Delete the ${inLanguage} version of ${words(name)}?`, body: `Your ${inLanguage} text for this template is deleted; customers who read ${inLanguage} get the built-in text of the step's tone in ${inLanguage}. Your other languages stay.`, confirmLabel: "Delete this language", tone: "critical" }
+        : {
+          heading: `Reset the ${inLanguage} version of ${words(name)} to the built-in text?`,
+          body: `Your ${inLanguage} text for this template is deleted; customers who read ${inLanguage} get the built-in text in ${inLanguage} again. Your other languages stay.`,
+          confirmLabel: "Reset to built-in", tone: "critical",
+        });
     if (!sure) return;
-    let answer = await ctx.api.del(`/templates/${encodeURIComponent(name)}`);
-    if (ctx.api.failed(answer) && [404, 405, 501].includes(answer.status)) {
-      // No DELETE route: storing no parts is the same as the built-in text.
-      answer = await ctx.api.put(`/settings/templates/${encodeURIComponent(name)}`, { parts: {} });
-    }
+    const answer = await ctx.api.del(`/templates/${encodeURIComponent(name)}?${lang}`);
     if (ctx.api.failed(answer)) return ctx.toast(answer.message, { error: true });
     ctx.saveBar.hide();
-    if (yourOwn) {
+    if (lastOne) {
       ctx.toast("Template deleted");
       return ctx.navigate("/app/templates");
     }
-    ctx.toast("Template reset to built-in");
+    ctx.toast(yourOwn ? `${inLanguage} version deleted` : `${inLanguage} version reset to built-in`);
     replace(root);
     await renderEditor(root, ctx, name);
   }
 
-  const customised = info ? info.customised : Object.keys(saved).length > 0;
+  // This language's version: the reset and the badge are about it alone.
+  const customised = Object.keys(saved).length > 0;
+  let languages = found.languages || (info && info.languages) || [];
+  const languagesLine = h("s-text", { id: "template-languages" });
+  function drawLanguages(codes) {
+    languages = codes;
+    replace(languagesLine, codes.length
+      ? `Your own versions: ${languageList(codes)}. A customer gets the version in their language; in a language you have not customised, the built-in text in that language, never another language's version.`
+      : "Not customised in any language: every customer gets the built-in text in their language.");
+  }
+  drawLanguages(languages);
+  // The language beside the name: switching asks first when this version has unsaved edits.
+  const picker = h("s-select", { id: "template-language", label: "Language", value: language }, optionList(LANGUAGES, language));
+  picker.addEventListener("change", async () => {
+    const chosen = picker.value;
+    if (chosen === language) return;
+    if (dirty()) {
+      const leave = await ctx.confirm({
+        heading: "Discard your unsaved changes?",
+        body: `Your edits to the ${LANGUAGE_NAMES[language]} version are not saved. Switching to ${LANGUAGE_NAMES[chosen]} discards them.`,
+        confirmLabel: "Discard and switch", tone: "critical", cancelLabel: "Keep editing",
+      });
+      if (!leave) {
+        picker.value = language;
+        return;
+      }
+      ctx.saveBar.hide();
+    }
+    await ctx.navigate(`/app/templates?name=${encodeURIComponent(name)}&lang=${encodeURIComponent(chosen)}`);
+  });
   replace(page,
     h("s-link", { slot: "breadcrumb-actions", href: "/app/templates" }, "Templates"),
-    customised ? h("s-button", { slot: "secondary-actions", id: "reset-template", tone: "critical", onclick: reset }, yourOwn ? "Delete template" : "Reset to built-in") : null,
+    customised ? h("s-button", { slot: "secondary-actions", id: "reset-template", tone: "critical", onclick: reset }, yourOwn ? (languages.length > 1 ? `Delete ${LANGUAGE_NAMES[language]} version` : "Delete template") : "Reset to built-in") : null,
     h("s-section", {},
-      h("s-stack", { direction: "inline", gap: "small", alignItems: "center" },
-        customised ? h("s-badge", { tone: "info" }, "Customised") : h("s-badge", {}, "Built-in"),
-        h("s-text", { tone: "subdued" }, info && info.used_by_steps && info.used_by_steps.length ? `Used by step ${info.used_by_steps.join(", ")}` : "Not used by any step"))),
+      h("s-stack", { direction: "block", gap: "small" },
+        h("s-stack", { direction: "inline", gap: "base", alignItems: "end" },
+          h("div", { class: "template-language" }, picker),
+          h("s-stack", { direction: "inline", gap: "small", alignItems: "center" },
+            customised ? h("s-badge", { tone: "info" }, `Customised in ${LANGUAGE_NAMES[language]}`) : h("s-badge", {}, `Built-in ${LANGUAGE_NAMES[language]}`),
+            h("s-text", { tone: "subdued" }, info && info.used_by_steps && info.used_by_steps.length ? `Used by step ${info.used_by_steps.join(", ")}` : "Not used by any step"))),
+        languagesLine)),
     verdictBox,
     h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(320px, 1fr))", gap: "base" },
       h("s-section", { heading: "Edit" },

@@ -305,8 +305,41 @@ def unsubscribe_app() -> Resolver:
             return shown(400, "invalid")
         return shown(200, "done", shop=link.shop)
 
-    answer_errors(app, Edge("Unsubscribe", "Unsubscribe request", html_error))
+    answer_errors(app, Edge("Unsubscribe", "Unsubscribe request", page_error(app)))
     return app
+
+
+def page_error(app: APIGatewayHttpResolver) -> Callable[[HttpProblem], Response[str]]:
+    """How a customer's page answers an error (a form too large, a path it does not serve,
+    a fault of ours): the page's own look and headers, in the request's language (?lang=,
+    else Accept-Language), saying nothing about any order. Should the page itself fail to
+    render, the plain error page answers, with the same headers."""
+
+    def render(problem: HttpProblem) -> Response[str]:
+        from recoup.services import case_pages, customer_page
+
+        try:
+            event = app.current_event
+            language = case_pages.unsubscribe_language(
+                event.get_query_string_value("lang"), event.headers.get("accept-language")
+            )
+            page = customer_page.render("error.html.j2", language, status=problem.status)
+        except Exception as error:  # noqa: BLE001 (the answer must still go out)
+            logger.error("Error page not rendered", extra={"error": type(error).__name__})
+            plain = html_error(problem)
+            return page_response(problem.status, str(plain.body), "")
+        return page_response(problem.status, page.html, page.nonce)
+
+    return render
+
+
+def page_route(method: str, path: str) -> str:
+    """The route a customer page's request took, as its log lines name it: the token in
+    the path is a credential and is never logged."""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[1] == "c":
+        return f"{method} /c/{{token}}" + ("/{action}" if len(parts) > 3 else "")
+    return f"{method} {path}"
 
 
 def page_headers(nonce: str) -> dict[str, str]:
@@ -358,11 +391,14 @@ def customer_page_app() -> Resolver:
             body = raw_body(event)
             if len(body) > PAGE_FORM_MAX_BYTES:
                 raise PayloadTooLarge("the form is too large")
-            form = parse_qs(
-                body.decode("utf-8", "replace"),
-                keep_blank_values=True,
-                max_num_fields=PAGE_FORM_MAX_FIELDS,
-            )
+            try:
+                form = parse_qs(
+                    body.decode("utf-8", "replace"),
+                    keep_blank_values=True,
+                    max_num_fields=PAGE_FORM_MAX_FIELDS,
+                )
+            except ValueError:  # more fields than any of the page's forms has
+                raise PayloadTooLarge("the form has too many fields") from None
         headers = event.headers
         language = (form.get("lang") or [""])[0] or event.get_query_string_value("lang")
         return case_pages.PageRequest(
@@ -395,10 +431,17 @@ def customer_page_app() -> Resolver:
     @app.post("/c/<token>/<action>")
     def act(token: str, action: str) -> Response[str]:
         if action not in case_pages.ACTIONS:
-            raise NotFound(f"no route POST /c/.../{action}")
+            raise NotFound("no route POST /c/{token}/{action}: no such form")
         return answer(case_pages.serve(request(token, action), now=clock.now()))
 
-    answer_errors(app, Edge("CustomerPage", "Customer page request", html_error))
+    edge = Edge("CustomerPage", "Customer page request", page_error(app))
+
+    def failed(exc: Exception) -> Response[str]:
+        event = app.current_event
+        return error_response(exc, edge, page_route(event.http_method, event.path))
+
+    # As `answer_errors`, but the route is logged by its template, never with the token.
+    app.exception_handler(Exception)(failed)
     return app
 
 

@@ -185,18 +185,7 @@ def _settings(app: APIGatewayHttpResolver) -> None:
         saved = notifications.save_settings(shop(), update, now=clock.now())
         return _ok(views.notification_settings(saved))
 
-    @app.get(f"{API}/settings/templates/<name>")
-    def get_template(name: str) -> Response[str]:
-        return _ok(views.template(shop_settings.template(shop(), name)))
-
-    @app.put(f"{API}/settings/templates/<name>")
-    def put_template(name: str) -> Response[str]:
-        parts = requests.template_parts(incoming())
-        return _ok(views.template(shop_settings.save_template(shop(), name, parts)))
-
-    @app.delete(f"{API}/settings/templates/<name>")
-    def delete_template(name: str) -> Response[str]:
-        return _ok(views.template(shop_settings.reset_template(shop(), name)))
+    _template_routes(app, f"{API}/settings/templates/<name>")
 
     @app.get(f"{API}/settings/sender")
     def get_sender() -> Response[str]:
@@ -246,30 +235,57 @@ def _settings_page(app: APIGatewayHttpResolver) -> None:
 
         return _ok(views.templates(message_templates.catalogue(shop())))
 
-    @app.get(f"{API}/templates/<name>")
-    def get_one_template(name: str) -> Response[str]:
-        return _ok(views.template(shop_settings.template(shop(), name)))
-
-    @app.put(f"{API}/templates/<name>")
-    def put_one_template(name: str) -> Response[str]:
-        parts = requests.template_parts(incoming())
-        return _ok(views.template(shop_settings.save_template(shop(), name, parts)))
-
-    @app.delete(f"{API}/templates/<name>")
-    def delete_one_template(name: str) -> Response[str]:
-        return _ok(views.template(shop_settings.reset_template(shop(), name)))
+    _template_routes(app, f"{API}/templates/<name>")
 
     @app.post(f"{API}/templates/<name>/preview")
     def post_template_preview(name: str) -> Response[str]:
         from recoup.services import message_templates
 
+        language = message_templates.check_language(incoming().query("lang"))
         parts = requests.template_parts(incoming())
-        shown = message_templates.preview_draft(shop(), name, parts, now=clock.now())
+        shown = message_templates.preview_draft(
+            shop(), name, parts, now=clock.now(), language=language
+        )
         return _ok(views.template_preview(shown))
 
     @app.get(f"{API}/cadence/new-step")
     def get_new_step() -> Response[str]:
         return _ok(views.new_step(*shop_settings.new_step(shop())))
+
+
+def _template_routes(app: APIGatewayHttpResolver, path: str) -> None:
+    """GET, PUT and DELETE of the shop's version of one template in one language
+    (`?lang=<code>`, default en; another code: 400 naming `lang`): the same at
+    `/templates/<name>` and at the older `/settings/templates/<name>`. The service (Jinja2,
+    babel) loads with the first request for it."""
+
+    def shop() -> str:
+        return _staff(app).shop
+
+    def incoming() -> Incoming:
+        return Incoming(app.current_event)
+
+    @app.get(path)
+    def get_template(name: str) -> Response[str]:
+        from recoup.services import message_templates as templates
+
+        language = templates.check_language(incoming().query("lang"))
+        return _ok(views.template(templates.version(shop(), name, language)))
+
+    @app.put(path)
+    def put_template(name: str) -> Response[str]:
+        from recoup.services import message_templates as templates
+
+        language = templates.check_language(incoming().query("lang"))
+        parts = requests.template_parts(incoming())
+        return _ok(views.template(templates.save_version(shop(), name, language, parts)))
+
+    @app.delete(path)
+    def delete_template(name: str) -> Response[str]:
+        from recoup.services import message_templates as templates
+
+        language = templates.check_language(incoming().query("lang"))
+        return _ok(views.template(templates.reset_version(shop(), name, language)))
 
 
 # ---------------------------------------------------------------- cases and figures

@@ -15,7 +15,7 @@ from recoup.admin.requests import encode_cursor
 from recoup.domain import cadence
 from recoup.domain.money import Money
 from recoup.domain.referral import referral_policy_to_dict
-from recoup.services.shop_settings import AllSettings, Sender, Template, Versioned
+from recoup.services.shop_settings import AllSettings, Sender, Versioned
 from recoup.services.shops import TEMPLATE_PARTS
 
 # Types only: the case pages' routes load the cases' modules with their service.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from recoup.services.case_list import CasePage
     from recoup.services.case_views import ActionOutcome, CaseDetail
     from recoup.services.figures import Figures
-    from recoup.services.message_templates import Catalogue, DraftPreview
+    from recoup.services.message_templates import Catalogue, DraftPreview, Version
     from recoup.services.step_samples import StepPreview
 
 
@@ -466,11 +466,15 @@ def notification_settings(saved: Versioned[NotificationSettings]) -> dict[str, A
     return {"version": saved.version, "notifications": saved.value.to_dict()}
 
 
-def template(found: Template) -> dict[str, Any]:
+def template(found: Version) -> dict[str, Any]:
+    """One template in one language: the shop's parts in it, the shipped text in it to start
+    from, and every language the shop has its own version in."""
     from recoup.services.message_templates import variables
 
     return {
         "name": found.name,
+        "language": found.language,
+        "languages": list(found.languages),
         "parts": dict(found.parts),
         "builtin_parts": dict(found.builtin_parts) if found.builtin_parts is not None else None,
         "kinds": list(TEMPLATE_PARTS),
@@ -554,6 +558,7 @@ def templates(found: Catalogue) -> dict[str, Any]:
                 "customised": info.customised,
                 "used_by_steps": list(info.used_by_steps),
                 "channels": list(info.channels),
+                "languages": list(info.languages),
             }
             for info in found.templates
         ],

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from recoup.casefile.record import MessageText
 from recoup.channels import i18n, render
-from recoup.domain import cadence, payment_situation
+from recoup.domain import cadence, payment_situation, template_overrides
 from recoup.domain.case import Case
 from recoup.domain.dunning import SentMessage
 from recoup.domain.events import Customer, OrderSnapshot
@@ -98,7 +98,9 @@ def _text(
     generated_at: datetime,
 ) -> MessageText:
     ctx = _context(case, message, step, policy, referral_policy, branding)
-    parts = (branding.templates or {}).get(message.template) or {}
+    # The shop's version in the message's language, as the sender chose it.
+    language = i18n.language_for(ctx.locale)
+    parts = template_overrides.parts_for(branding.templates, message.template, language)
     source = (
         f"re-rendered on {generated_at.date().isoformat()} from template '{message.template}' "
         f"(tone {step.tone}, step {message.step + 1}) with the amount and time recorded for "
@@ -132,6 +134,7 @@ def _context(
         shop_email=branding.contact_email,
         shop_url=f"https://{branding.shop_domain}",
         customer_first_name=customer.first_name if customer else None,
+        customer_last_name=customer.last_name if customer else None,
         locale=message.locale
         or i18n.locale_for(customer.locale if customer else None, branding.locale),
         order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),

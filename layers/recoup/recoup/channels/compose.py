@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from recoup.domain import cadence, payment_situation
+from recoup.domain import cadence, payment_situation, template_overrides
 from recoup.domain.case import Case
 from recoup.domain.events import OrderSnapshot
 from recoup.domain.payment_situation import Situation
@@ -81,7 +81,7 @@ def compose(
     """Step `step` (from 0) of the case's reminders, to `address` by `channel`, worded for
     `situation` (None: the case's own) in `language` (the customer's stated preference, if
     any)."""
-    from recoup.channels import mime, render
+    from recoup.channels import i18n, mime, render
 
     ctx = message_context(
         case,
@@ -94,7 +94,10 @@ def compose(
         situation=situation,
         language=language,
     )
-    parts = ((shop_item.templates or {}) if shop_item else {}).get(policy_step.template) or {}
+    # The shop's version in the message's language, else the shipped template in it.
+    language_of_message = i18n.language_for(ctx.locale)
+    templates = shop_item.templates if shop_item else None
+    parts = template_overrides.parts_for(templates, policy_step.template, language_of_message)
     if channel == "email":
         override = render.EmailOverride(
             subject=parts.get("subject"), html=parts.get("html"), text=parts.get("text")
@@ -160,6 +163,7 @@ def message_context(
         shop_email=reply_to,
         shop_url=f"https://{case.shop}",
         customer_first_name=customer.first_name if customer else None,
+        customer_last_name=customer.last_name if customer else None,
         locale=i18n.locale_for(
             language,
             customer.locale if customer else None,

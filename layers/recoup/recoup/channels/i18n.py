@@ -17,7 +17,8 @@ translated here but formatted by babel for the customer's locale before a templa
 Merchant- and agency-facing documents stay English and are not translated: the referral
 hand-over (`templates/handover/`), the demand letter (`templates/letters/`) and the case file
 (`templates/casefile/`). A shop's own template overrides are rendered as written; the
-editor offers the shipped text in English as their starting point (`english_source`).
+editor offers the shipped text in the version's language as their starting point
+(`shipped_source`).
 
 To add a language: add its code to `SUPPORTED_LANGUAGES`, copy a catalog of each domain to
 `templates/locales/<code>/LC_MESSAGES/`, translate every msgstr, and run the i18n unit test.
@@ -48,6 +49,7 @@ __all__ = [
     "ENGLISH",
     "SUPPORTED_LANGUAGES",
     "CatalogMissing",
+    "NoSourceForLanguage",
     "catalog_path",
     "english_source",
     "environment",
@@ -55,6 +57,7 @@ __all__ = [
     "locale_for",
     "locales_dir",
     "missing_translations",
+    "shipped_source",
     "source_root",
     "translations",
     "used_msgids",
@@ -187,7 +190,7 @@ def environment(domain: str, language: str, *, autoescape_html: bool = True) -> 
     return env
 
 
-# --- the English source, for the template editor ---------------------------------------------
+# --- the shipped source in a language, for the template editor -----------------------------
 
 _TRANS_BLOCK = re.compile(
     # The newline after the end tag goes with it, as trim_blocks drops it after a block tag.
@@ -197,7 +200,16 @@ _TRANS_BLOCK = re.compile(
 _PLURALIZE = re.compile(r"\{%-?\s*pluralize\b.*?-?%\}", re.DOTALL)
 _GETTEXT_CALL = re.compile(r"""\{\{\s*_\(\s*(?P<q>["'])(?P<text>.*?)(?P=q)\s*\)\s*\}\}""")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_FORMAT = re.compile(r"%(?:\((?P<name>\w+)\)s|%)")
 _SIMPLE_EXPRESSION = re.compile(r"[\w.]+")
+# The counts a plural's forms are told apart at, in a language whose rule is "one" vs
+# "other" (n == 1, as in English, German or Spanish; n <= 1, as in French) or has one form.
+_PLURAL_PROBES = range(200)
+
+
+class NoSourceForLanguage(RecoupError, ValueError):
+    """A shipped template cannot be written out as plain source in a language (its plural
+    rule, or a translation that holds template syntax): a catalog bug the i18n test catches."""
 
 
 def _trans_args(args: str) -> dict[str, str]:
@@ -211,28 +223,65 @@ def _trans_args(args: str) -> dict[str, str]:
     return found
 
 
-def _english_trans(match: re.Match[str]) -> str:
+def _msgid(body: str) -> str:
+    """The msgid Jinja2's i18n extension (trimmed) makes of a block's body."""
+    text = re.sub(r"\s*\n\s*", " ", body.strip()).replace("%", "%%")
+    return _PLACEHOLDER.sub(lambda m: f"%({m[1]})s", text)
+
+
+def _as_source(text: str, args: dict[str, str], language: str) -> str:
+    """A translated string as template source: its placeholders back to the expressions
+    they stand for, `%%` back to `%`."""
+    if "{{" in text or "{%" in text or "{#" in text:
+        raise NoSourceForLanguage(f"a {language!r} translation holds template syntax: {text!r}")
+    return _FORMAT.sub(
+        lambda m: "{{ " + args.get(m["name"], m["name"]) + " }}" if m["name"] else "%", text
+    )
+
+
+def _translated_trans(match: re.Match[str], language: str) -> str:
+    strings = translations("messages", language)
     args = _trans_args(match["args"])
-
-    def english(text: str) -> str:
-        text = re.sub(r"\s*\n\s*", " ", text.strip())  # the trimmed policy
-        return _PLACEHOLDER.sub(lambda m: "{{ " + args.get(m[1], m[1]) + " }}", text)
-
     singular, *plural = _PLURALIZE.split(match["body"], maxsplit=1)
     if not plural:
-        return english(singular)
+        return _as_source(strings.gettext(_msgid(singular)), args, language)
     count = args.get("count", "count")
-    one, many = english(singular), english(plural[0])
-    return f"{{% if {count} == 1 %}}{one}{{% else %}}{many}{{% endif %}}"
+    one, many = _msgid(singular), _msgid(plural[0])
+    forms = [strings.ngettext(one, many, n) for n in _PLURAL_PROBES]
+    first, other = _as_source(forms[1], args, language), _as_source(forms[2], args, language)
+    if len(set(forms)) == 1:
+        return first
+    # The `endif` drops the newline after it (trim_blocks) as `endtrans` did: it stays.
+    after = "\n" if match[0].endswith("\n") else ""
+    if all((form == forms[1]) == (n == 1) for n, form in enumerate(forms)):
+        return f"{{% if {count} == 1 %}}{first}{{% else %}}{other}{{% endif %}}{after}"
+    if all((form == forms[1]) == (n <= 1) for n, form in enumerate(forms)):
+        return f"{{% if {count} <= 1 %}}{first}{{% else %}}{other}{{% endif %}}{after}"
+    raise NoSourceForLanguage(f"the plural rule of {language!r} has more than two forms")
+
+
+def shipped_source(source: str, language: str) -> str:
+    """A shipped template's source with its catalog markers resolved to `language`'s text
+    (`{% trans x=expr %}...{{ x }}...{% endtrans %}` to `...{{ expr }}...` in that
+    language, `{{ _("...") }}` to its translation, a plural to an `if` on its count), which
+    the shop's template sandbox accepts and which renders what the shipped template renders
+    in that language: what the editor offers as the starting point of the shop's version in
+    it. Messages of the `messages` domain; an untranslated string stays English, as it does
+    when sent."""
+    if language not in SUPPORTED_LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}")
+    strings = translations("messages", language)
+    source = _TRANS_BLOCK.sub(lambda match: _translated_trans(match, language), source)
+    return _GETTEXT_CALL.sub(
+        # newstyle gettext formats every string: a `%` is written `%%` in the call too
+        lambda m: _as_source(strings.gettext(m["text"]), {}, language),
+        source,
+    )
 
 
 def english_source(source: str) -> str:
-    """A shipped template's source with its catalog markers resolved to the English text
-    (`{% trans x=expr %}...{{ x }}...{% endtrans %}` to `...{{ expr }}...`, `{{ _("...") }}`
-    to the text), which the shop's template sandbox accepts and which renders what the
-    shipped template renders in English: what the editor offers as a starting point."""
-    source = _TRANS_BLOCK.sub(_english_trans, source)
-    return _GETTEXT_CALL.sub(lambda m: m["text"], source)
+    """`shipped_source` in English: the msgids themselves."""
+    return shipped_source(source, ENGLISH)
 
 
 # --- completeness ----------------------------------------------------------------------------

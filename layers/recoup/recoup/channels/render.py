@@ -18,9 +18,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
@@ -31,7 +32,7 @@ from babel.numbers import format_currency, format_decimal
 from email_validator import EmailNotValidError, validate_email
 from markupsafe import escape
 
-from recoup.channels import i18n
+from recoup.channels import i18n, sms_segments
 from recoup.channels.sandbox import (
     OVERRIDE_KINDS,
     ItemsView,
@@ -49,8 +50,9 @@ from recoup.domain.payment_situation import SITUATIONS
 from recoup.errors import RecoupError
 
 __all__ = [
+    "MAX_FINAL_NOTICE_SMS_SEGMENTS",
     "MAX_SAMPLE_ITEMS",
-    "MAX_SMS_CHARS",
+    "MAX_SMS_SEGMENTS",
     "MAX_SUBJECT_CHARS",
     "TONES",
     "AmountSummary",
@@ -80,7 +82,12 @@ Tone = Literal["friendly", "firm", "final_notice"]
 TONES: tuple[Tone, ...] = get_args(Tone)
 
 REFERRAL_KINDS = ("agency", "legal", None)  # what a final notice may announce
-MAX_SMS_CHARS = 320  # two 160-character GSM-7 segments
+# An SMS is billed and delivered by segments (`sms_segments`): two hold 306 GSM-7
+# characters, or 134 UCS-2 ones (any character outside GSM-7, such as Japanese or "ó").
+MAX_SMS_SEGMENTS = 2
+# A final notice must state its date and what follows; in a UCS-2 language with a long link
+# that can take a third segment, and only then does it get one.
+MAX_FINAL_NOTICE_SMS_SEGMENTS = 3
 MAX_SUBJECT_CHARS = 200
 # The most line items the save check renders a template with (titles of 255 characters, as
 # long as Shopify allows): a template must fit its budget for an order this large.
@@ -105,7 +112,8 @@ _PLAIN_TRANSLATION = str.maketrans(
 
 
 class MessageTooLong(RecoupError, ValueError):
-    """The default SMS cannot fit even with the shop name cut (the link alone is too long)."""
+    """The default SMS cannot fit its segments even in its shortest form with the shop name
+    cut (the link alone is too long)."""
 
 
 # --- the context -----------------------------------------------------------------------------
@@ -144,6 +152,8 @@ class MessageContext:
     brand_color: str = DEFAULT_BRAND_COLOR
     logo_url: str | None = None
     customer_first_name: str | None = None
+    # The family name: a Japanese reminder greets by it ("佐藤様"), a German one by both.
+    customer_last_name: str | None = None
     locale: str = FALLBACK_LOCALE
     items: tuple[ItemLine, ...] = ()
     order_total: Money | None = None
@@ -271,7 +281,13 @@ def format_money(money: Money, locale: Locale) -> str:
 
 
 def format_money_plain(money: Money, locale: Locale) -> str:
-    """'1,899.00 USD', '2.191,46 EUR': Latin digits, ASCII spaces, the ISO code (for SMS)."""
+    """'1,899.00 USD', '2.191,46 EUR': Latin digits, ASCII spaces, the ISO code (for SMS),
+    so that an SMS stays in GSM-7. Japanese, which goes as UCS-2 anyway, writes amounts as
+    Japanese text does: '129,800円', else the locale's own format ('$1,899.00')."""
+    if locale.language == "ja":
+        if money.currency == "JPY":
+            return format_decimal(money.decimal, format="#,##0", locale=locale) + "円"
+        return format_money(money, locale).translate(_PLAIN_TRANSLATION)
     digits = currency_exponent(money.currency)
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
     number = format_decimal(
@@ -429,6 +445,7 @@ def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) 
         "brand_text_color": text_color_on(ctx.brand_color),
         "logo_url": ctx.logo_url,
         "customer_first_name": ctx.customer_first_name,
+        "customer_last_name": ctx.customer_last_name,
         "locale": _locale_tag(locale),
         "language": i18n.language_for(ctx.locale),
         "order_name": ctx.order_name,
@@ -547,8 +564,12 @@ def _finish(kind: OverrideKind, output: str, ctx: MessageContext) -> str:
             )
         return text
     body = _tidy_sms(output)
-    if len(body) > MAX_SMS_CHARS:
-        raise TemplateRejected(f"SMS is {len(body)} characters; the maximum is {MAX_SMS_CHARS}")
+    size = sms_segments.measure(body)
+    if size.segments > MAX_SMS_SEGMENTS:
+        raise TemplateRejected(
+            f"SMS is {size.segments} segments ({size.length} {size.encoding} characters); "
+            f"the maximum is {MAX_SMS_SEGMENTS} segments ({_fits_in_words()})"
+        )
     if SMS_OPT_OUT not in body:
         raise TemplateRejected("SMS must tell the customer to reply STOP to opt out")
     return body
@@ -644,7 +665,7 @@ def render_email(
 def render_sms(
     ctx: MessageContext, override: str | None = None, *, strict: bool = False
 ) -> RenderedSms:
-    """One reminder SMS of at most `MAX_SMS_CHARS` characters, ending with the opt-out
+    """One reminder SMS of at most `MAX_SMS_SEGMENTS` segments, ending with the opt-out
     (`strict`: a refused override is raised, not replaced by the default)."""
     used: list[str] = []
     errors: list[str] = []
@@ -659,24 +680,101 @@ def render_sms(
 
 
 _ELLIPSIS = "..."  # GSM-7 has no "…"
+# The compact SMS, used when a tone's own does not fit: the amount and the order (a final
+# notice: its date and what follows), the link and the opt-out.
+_SHORT_SMS = "sms/_short.txt.j2"
+# A tone's own SMS is not cut below this much of the shop name (still recognisable); the
+# short form comes first, and cuts further only if it has to.
+_MIN_SHOP_NAME = 16
+
+
+def _fits_in_words() -> str:
+    gsm = sms_segments.CONCATENATED["GSM-7"] * MAX_SMS_SEGMENTS
+    ucs = sms_segments.CONCATENATED["UCS-2"] * MAX_SMS_SEGMENTS
+    return f"{gsm} GSM-7 characters, or {ucs} when any character is outside GSM-7"
+
+
+def _fits(body: str, segments: int = MAX_SMS_SEGMENTS) -> bool:
+    return sms_segments.measure(body).segments <= segments
+
+
+def _gsm_folded(name: str) -> str:
+    """`name` with the accents GSM-7 lacks dropped ("Electrónica Pérez" -> "Electronica
+    Pérez": é is in GSM-7, ó is not), so that one letter does not make the whole SMS UCS-2,
+    which holds less than half as much; other scripts are left as they are."""
+
+    def fold(char: str) -> str:
+        if sms_segments.encoding_of(char) == "GSM-7":
+            return char
+        bare = "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
+        return bare if bare and sms_segments.encoding_of(bare) == "GSM-7" else char
+
+    return "".join(fold(c) for c in name)
 
 
 def _default_sms(ctx: MessageContext) -> str:
-    """The shipped SMS; a shop name that makes it too long is cut, never the link or STOP."""
-    name = f"sms/{ctx.tone}.txt.j2"
+    """The shipped SMS in at most `MAX_SMS_SEGMENTS` segments, the link and the opt-out
+    always whole: the tone's own; else with the shop name's accents folded to GSM-7; else
+    with the shop name cut to `_MIN_SHOP_NAME`; else the short form, with the shop name cut
+    as far as it takes. A final notice tries its own words in `MAX_FINAL_NOTICE_SMS_SEGMENTS`
+    before the short form, which leaves out the order (and a broken promise). MessageTooLong
+    when even the short form does not fit (the link is too long)."""
     variables = template_variables(ctx)
-    body = _tidy_sms(_render_default(name, variables, ctx.locale))
-    keep = len(ctx.shop_name)
-    while len(body) > MAX_SMS_CHARS:
-        if keep <= 1:
-            raise MessageTooLong(
-                f"the {ctx.tone} SMS is {len(body)} characters even with the shop name cut; "
-                f"the maximum is {MAX_SMS_CHARS} (is the pay link too long?)"
-            )
-        keep = max(1, keep - (len(body) - MAX_SMS_CHARS) - len(_ELLIPSIS))
-        variables["shop_name"] = ctx.shop_name[:keep].rstrip() + _ELLIPSIS
-        body = _tidy_sms(_render_default(name, variables, ctx.locale))
-    return body
+
+    def render(name: str, shop: str) -> str:
+        variables["shop_name"] = shop
+        return _tidy_sms(_render_default(name, variables, ctx.locale))
+
+    own = f"sms/{ctx.tone}.txt.j2"
+    caps = [MAX_SMS_SEGMENTS]
+    if ctx.tone == "final_notice":
+        caps.append(MAX_FINAL_NOTICE_SMS_SEGMENTS)
+    folded = _gsm_folded(ctx.shop_name)
+    for name, floor in ((own, _MIN_SHOP_NAME), (_SHORT_SMS, 1)):
+        for cap in caps:
+            body = _fitted_sms(partial(render, name), ctx, folded, floor, cap)
+            if body is not None:
+                return body
+    size = sms_segments.measure(render(_SHORT_SMS, _ELLIPSIS))
+    raise MessageTooLong(
+        f"the {ctx.tone} SMS is {size.segments} segments ({size.length} {size.encoding} "
+        f"characters) even in its short form with the shop name cut; the maximum is "
+        f"{caps[-1]} segments (is the link too long?)"
+    )
+
+
+def _fitted_sms(
+    render: Callable[[str], str], ctx: MessageContext, folded: str, floor: int, cap: int
+) -> str | None:
+    """One template's SMS within `cap` segments: with the shop name as it is, folded to
+    GSM-7, or cut (at least `floor` characters kept); None when none fits."""
+    for shop in dict.fromkeys((ctx.shop_name, folded)):
+        body = render(shop)
+        if _fits(body, cap):
+            return body
+    return _with_shop_name_cut(render, folded, floor, cap)
+
+
+def _with_shop_name_cut(
+    render: Callable[[str], str], shop: str, floor: int, cap: int
+) -> str | None:
+    """The longest cut of `shop` (at least `floor` characters kept, with "...") whose SMS
+    fits `cap` segments, or None. Fewer characters never need more segments, so the cut is
+    searched."""
+    best: str | None = None
+    if len(shop) <= floor:
+        return None
+    low, high = floor, len(shop) - 1
+    while low <= high:
+        keep = (low + high) // 2
+        body = render(shop[:keep].rstrip() + _ELLIPSIS)
+        if _fits(body, cap):
+            best, low = body, keep + 1
+        else:
+            high = keep - 1
+    return best
 
 
 @dataclass(frozen=True, slots=True)

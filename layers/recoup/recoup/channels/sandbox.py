@@ -67,6 +67,7 @@ TEMPLATE_VARIABLES = frozenset(
         "brand_text_color",
         "logo_url",
         "customer_first_name",
+        "customer_last_name",
         "locale",
         "order_name",
         "items",

@@ -23,6 +23,7 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
     "brand_text_color": "White or near-black, whichever reads better on the brand colour",
     "logo_url": "The shop's logo, an https address (may be empty)",
     "customer_first_name": "The customer's first name (may be empty)",
+    "customer_last_name": "The customer's family name (may be empty)",
     "locale": "The customer's language as a tag, such as en-US or de-DE",
     "order_name": "The order's name, such as #1042",
     "items": "The order's lines; each has title, quantity, unit_price and line_total",
@@ -39,9 +40,10 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
     "language": "The language the shipped text speaks to the customer: en, de, fr, es or ja",
     "referral_date_short": "The referral date in the customer's short form, for SMS: Dec 14, 2026",
     "situation": (
-        "Why the money has not arrived: card_declined, insufficient_funds, expired_card, "
-        "incorrect_card, authentication_required, manual_payment_pending, partially_paid, "
-        "instalment_missed, promise_broken, promise_due or payment_failed"
+        "Why the money has not arrived: card_declined, card_not_usable, insufficient_funds, "
+        "expired_card, incorrect_card, authentication_required, manual_payment_pending (a "
+        "bank transfer), awaiting_payment, partially_paid, instalment_missed (reserved), "
+        "promise_broken, promise_due or payment_failed"
     ),
     "page_url": "The customer's page for the order: see, pay, or choose another way (may be empty)",
     "subtotal": "The order's lines before discounts, formatted (empty when unknown)",

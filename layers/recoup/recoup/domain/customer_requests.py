@@ -347,8 +347,9 @@ def request_digest(request: CustomerRequest) -> str:
 
 
 def nudge_window_ends(promised: Promised, zone: ZoneInfo) -> datetime:
-    """After this the nudge is no use (the promised day is over): it is passed over."""
-    return _local_midnight(promised.pay_by + timedelta(days=1), zone)
+    """After this the nudge is no use: it says the payment is due tomorrow, so it must go
+    before the promised day begins in the customer's zone; later, it is passed over."""
+    return _local_midnight(promised.pay_by, zone)
 
 
 def broken(dunning: Dunning, policy: ReminderPolicy, opened_at: datetime, now: datetime) -> Dunning:

@@ -226,6 +226,14 @@ class Dunning:
     def record(self, message: SentMessage) -> Dunning:
         return replace(self, sent=(*self.sent, message))
 
+    def moved_on(self, step: int, at: datetime | None, now: datetime) -> Dunning:
+        """The step before `step` went while the sequence was paused (a promise, a report
+        or a hold landed during its send): the pause stays, and the sequence resumes at
+        `step`, due at `at`; after its last step (`at` None) it is spent."""
+        if at is None:
+            return replace(self, next_step=step, next_at=None, spent_at=now)
+        return replace(self, next_step=step, next_at=at)
+
     def finish(self, status: DunningStatus, reason: str) -> Dunning:
         return replace(
             self,
@@ -242,22 +250,48 @@ class Dunning:
         finished = self.finish(DunningStatus.AWAITING_ESCALATION, reason)
         return replace(finished, spent_at=now, escalate_at=now)
 
+    @property
+    def not_theirs(self) -> bool:
+        """The customer said on their page that they did not place this order."""
+        return any(request.kind == "not_mine" for request in self.requests)
+
     def escalate(self, at: datetime | None) -> Dunning:
         """Schedule the referral check at `at` (None: no check due)."""
         return replace(self, escalate_at=at)
 
     def hold(self, by: str, reason: str) -> Dunning:
-        """Stop sending until a decision; keeps when the next step was due, for resuming."""
-        return replace(self, status=DunningStatus.HELD, reason=reason, held_by=by, promise=None)
+        """Stop sending until a decision; keeps when the next step was due, and a promise
+        the customer made, for resuming."""
+        return replace(self, status=DunningStatus.HELD, reason=reason, held_by=by)
 
     def flag(self, reason: str) -> Dunning:
-        """No reminders while flagged as fraud; keeps the step that was due, in case the
-        flag is lifted by later signals."""
-        return replace(self, status=DunningStatus.FLAGGED, reason=reason, held_by="", promise=None)
+        """No reminders while flagged as fraud; keeps the step that was due (and a promise
+        made), in case the flag is lifted by later signals."""
+        return replace(self, status=DunningStatus.FLAGGED, reason=reason, held_by="")
 
     def resume(self, now: datetime, reason: str) -> Dunning:
         """Schedule the held step again: when it was due, or now if that has passed. A
-        sequence held after its last step (nothing was due) goes back to awaiting escalation."""
+        sequence held after its last step (nothing was due) goes back to awaiting escalation.
+        A promise made before the hold is honoured: still in force, the sequence waits for it
+        again (its nudge only if still ahead); its date passed meanwhile, it counts as broken
+        and the held step resumes worded so."""
+        promise = self.promise
+        if promise is not None and promise.check_at > now:
+            ahead = promise.nudge_at is not None and promise.nudge_at > now
+            return replace(
+                self,
+                status=DunningStatus.PROMISED,
+                promise=replace(
+                    promise,
+                    nudge_at=promise.nudge_at if ahead else None,
+                    nudge_claimed_at=promise.nudge_claimed_at if ahead else None,
+                ),
+                reason=f"{reason}; the customer's promise to pay by "
+                f"{promise.pay_by.isoformat()} still stands",
+                held_by="",
+            )
+        if promise is not None:
+            return self.break_promise(self.next_step, self.next_at, now, reason)
         if self.next_at is None:
             return replace(
                 self,

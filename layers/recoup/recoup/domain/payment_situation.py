@@ -3,7 +3,11 @@ is chosen by, so that a bank-transfer order is never told its card may have expi
 
 `of(case)` derives it from the facts the case holds: the newest failed payment attempt's
 decline code (Stripe's `decline_code` or `code`, Shopify's transaction `error_code`), the
-order's financial status and what was paid, and the order's payment gateways. Three
+order's financial status and what was paid, and the order's payment gateways. A pending
+order with no failed attempt is a payment awaited, not a failed one, unless it was to be
+paid at checkout (a card gateway): a bank transfer with the transfer's details, any other
+way of paying later (cash on delivery, money order, invoice, a gateway Recoup does not
+know) in words that name no method. Three
 situations are never derived, because they are moments of the customer's own rather than
 facts about the payment: an instalment missed, a promise broken and a promise due (the
 nudge the day before a promised date); the caller that knows them passes them. Pure.
@@ -12,6 +16,7 @@ nudge the day before a promised date); the caller that knows them passes them. P
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -20,13 +25,18 @@ from recoup.domain.events import PaymentAttempt
 
 
 class Situation(StrEnum):
-    CARD_DECLINED = "card_declined"
+    CARD_DECLINED = "card_declined"  # the bank said no; trying again may well work
+    # The card cannot pay this (stopped, revoked, lost, not supported...): another card or
+    # payment method, or the bank, never "the same card again".
+    CARD_NOT_USABLE = "card_not_usable"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXPIRED_CARD = "expired_card"
     INCORRECT_CARD = "incorrect_card"  # a wrong number, CVC, expiry date or postcode
     AUTHENTICATION_REQUIRED = "authentication_required"  # 3-D Secure not completed
-    MANUAL_PAYMENT_PENDING = "manual_payment_pending"  # bank transfer, COD: no card involved
+    MANUAL_PAYMENT_PENDING = "manual_payment_pending"  # a bank transfer awaited: its details
+    AWAITING_PAYMENT = "awaiting_payment"  # COD, money order, invoice, unknown: "your payment"
     PARTIALLY_PAID = "partially_paid"
+    # Reserved for instalment plans, which are not yet offered: no caller passes it today.
     INSTALMENT_MISSED = "instalment_missed"
     PROMISE_BROKEN = "promise_broken"
     PROMISE_DUE = "promise_due"
@@ -74,39 +84,69 @@ _BY_CODE: dict[str, Situation] = {
             "card_declined",
             "generic_decline",
             "do_not_honor",
-            "do_not_try_again",
             "call_issuer",
-            "pick_up_card",
-            "pickup_card",
-            "restricted_card",
-            "lost_card",
-            "stolen_card",
             "fraudulent",
             "merchant_blacklist",
             "security_violation",
             "transaction_not_allowed",
             "not_permitted",
             "service_not_allowed",
-            "card_not_supported",
-            "currency_not_supported",
-            "revocation_of_authorization",
-            "revocation_of_all_authorizations",
-            "stop_payment_order",
-            "new_account_information_available",
-            "invalid_account",
             "no_action_taken",
             "approve_with_id",
         ),
         Situation.CARD_DECLINED,
     ),
+    # The same card will be declined again, whatever the customer does with it: stopped or
+    # revoked by the cardholder, closed, replaced, lost or stolen (said without the reason,
+    # as Stripe advises), or unable to pay this merchant or currency.
+    **dict.fromkeys(
+        (
+            "do_not_try_again",
+            "revocation_of_authorization",
+            "revocation_of_authorizations",
+            "revocation_of_all_authorizations",
+            "stop_payment_order",
+            "card_not_supported",
+            "currency_not_supported",
+            "invalid_account",
+            "new_account_information_available",
+            "restricted_card",
+            "pickup_card",
+            "pick_up_card",
+            "lost_card",
+            "stolen_card",
+        ),
+        Situation.CARD_NOT_USABLE,
+    ),
 }
 
-# Shopify gateways that involve no card: the customer pays outside checkout. Shopify names
-# them both ways ("bank_deposit" and "Bank Deposit"), so names are compared normalised.
-_MANUAL_GATEWAYS = frozenset(
+# Shopify's manual payment methods are named by the merchant ("Bank Deposit", "Vorkasse",
+# "銀行振込"), so names are compared normalised (`gateway_key`) against those known here.
+# A bank transfer: the customer is given the shop's bank details to pay to.
+_TRANSFER_GATEWAYS = frozenset(
     {
         "bank_deposit",
         "bank_transfer",
+        "bank_wire",
+        "wire_transfer",
+        "direct_bank_transfer",
+        "vorkasse",
+        "uberweisung",
+        "ueberweisung",
+        "bankuberweisung",
+        "vorkasse_uberweisung",
+        "virement",
+        "virement_bancaire",
+        "transferencia",
+        "transferencia_bancaria",
+        "銀行振込",
+        "銀行振り込み",
+        "振込",
+    }
+)
+# Other ways of paying outside checkout: no card, and no bank details to quote either.
+_MANUAL_GATEWAYS = _TRANSFER_GATEWAYS | frozenset(
+    {
         "manual",
         "money_order",
         "cash_on_delivery",
@@ -114,22 +154,63 @@ _MANUAL_GATEWAYS = frozenset(
         "cod",
         "invoice",
         "pay_by_invoice",
+        "rechnung",
+        "kauf_auf_rechnung",
+        "nachnahme",
+        "contre_remboursement",
+        "contra_reembolso",
+        "contrareembolso",
+        "代金引換",
+        "代引き",
+    }
+)
+# Paid at checkout (cards and wallets): a pending order on one of these failed to pay.
+_CHECKOUT_GATEWAYS = frozenset(
+    {
+        "shopify_payments",
+        "stripe",
+        "paypal",
+        "paypal_express_checkout",
+        "braintree",
+        "adyen",
+        "authorize_net",
+        "checkout_com",
+        "klarna",
+        "apple_pay",
+        "google_pay",
+        "shop_pay",
+        "mollie",
+        "square",
     }
 )
 # Paid alongside another method and not a way of paying the rest: ignored when deciding.
 _NEUTRAL_GATEWAYS = frozenset({"gift_card"})
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def gateway_key(name: str) -> str:
-    """'Cash on Delivery (COD)' -> 'cash_on_delivery_cod'."""
-    return _NOT_WORD.sub("_", name.lower()).strip("_")
+    """'Cash on Delivery (COD)' -> 'cash_on_delivery_cod', 'Überweisung' -> 'uberweisung',
+    '銀行振込' -> '銀行振込': case and accents folded, any script's letters kept."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_WORD.sub("_", unicodedata.normalize("NFC", bare)).strip("_")
+
+
+def _keys(gateways: Iterable[str]) -> frozenset[str]:
+    keys = {gateway_key(g) for g in gateways if isinstance(g, str)}
+    return frozenset(keys - {""} - _NEUTRAL_GATEWAYS)
 
 
 def is_manual(gateways: Iterable[str]) -> bool:
     """True when the order's payment methods involve no card: each is a manual one."""
-    keys = {gateway_key(g) for g in gateways if isinstance(g, str)} - _NEUTRAL_GATEWAYS
+    keys = _keys(gateways)
     return bool(keys) and keys <= _MANUAL_GATEWAYS
+
+
+def is_transfer(gateways: Iterable[str]) -> bool:
+    """True when the order is to be paid by bank transfer: each method is a transfer."""
+    keys = _keys(gateways)
+    return bool(keys) and keys <= _TRANSFER_GATEWAYS
 
 
 def of_code(code: str | None) -> Situation | None:
@@ -159,12 +240,27 @@ def _partially_paid(case: Case) -> bool:
     )
 
 
+def _awaited(case: Case, gateways: Iterable[str]) -> Situation | None:
+    """With no failed attempt: a transfer or another later payment awaited, when the
+    order's methods say so, or when the order is pending and none of them is paid at
+    checkout (a method Recoup does not know, or none named); else None."""
+    keys = _keys(gateways)
+    if keys and keys <= _TRANSFER_GATEWAYS:
+        return Situation.MANUAL_PAYMENT_PENDING
+    if keys and keys <= _MANUAL_GATEWAYS:
+        return Situation.AWAITING_PAYMENT
+    pending = case.snapshot is not None and case.snapshot.financial_status == "pending"
+    if pending and not keys & _CHECKOUT_GATEWAYS:
+        return Situation.AWAITING_PAYMENT
+    return None
+
+
 def of(case: Case, *, gateways: Iterable[str] | None = None) -> Situation:
     """The case's payment situation: partially paid first (the copy then states what was
-    paid and what remains), else what the newest failed attempt's code says, else a manual
-    payment still awaited when the order's `gateways` (Shopify's payment_gateway_names; by
-    default those of the case's order snapshot) involve no card, else a payment that failed
-    for no known reason."""
+    paid and what remains), else what the newest failed attempt's code says, else, with no
+    failed attempt, a payment awaited (`_awaited`) when the order's `gateways` (Shopify's
+    payment_gateway_names; by default those of the case's order snapshot) involve no
+    checkout, else a payment that failed for no known reason."""
     if gateways is None:
         gateways = case.snapshot.payment_gateways if case.snapshot else ()
     if _partially_paid(case):
@@ -173,9 +269,17 @@ def of(case: Case, *, gateways: Iterable[str] | None = None) -> Situation:
     by_code = of_code(failure.code) if failure else None
     if by_code is not None:
         return by_code
-    if failure is None and is_manual(gateways):
-        return Situation.MANUAL_PAYMENT_PENDING
-    return Situation.PAYMENT_FAILED
+    awaited = _awaited(case, gateways) if failure is None else None
+    return awaited or Situation.PAYMENT_FAILED
 
 
-__all__ = ["NOT_DERIVED", "SITUATIONS", "Situation", "gateway_key", "is_manual", "of", "of_code"]
+__all__ = [
+    "NOT_DERIVED",
+    "SITUATIONS",
+    "Situation",
+    "gateway_key",
+    "is_manual",
+    "is_transfer",
+    "of",
+    "of_code",
+]

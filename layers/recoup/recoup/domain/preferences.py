@@ -122,9 +122,16 @@ class ContactPreferences:
         """The first window the local moment falls in, if any."""
         return next((w for w in self.avoid if w.contains(local)), None)
 
-    def describe(self) -> str:
-        """The preferences in a few words, for the trail (no address): "SMS off, avoid
-        weekdays 09:00-17:00"."""
+    def consent(self) -> str:
+        """What the trail keeps of them: the channels the customer consents to and prefers
+        (the evidence a revocation needs), not when they are busy nor their language, which
+        live on the contact records that erasure deletes."""
+        parts = self._consent_parts()
+        if self.avoid or self.language is not None:
+            parts.append("times to avoid or language set")
+        return ", ".join(parts) or "email and SMS on"
+
+    def _consent_parts(self) -> list[str]:
         parts: list[str] = []
         if self.no_messages:
             parts.append("no messages (email and SMS off)")
@@ -134,10 +141,7 @@ class ContactPreferences:
             parts.append("SMS off")
         if self.preferred is not None and not self.no_messages:
             parts.append(f"prefers {'SMS' if self.preferred == 'sms' else 'email'}")
-        parts += [f"avoid {w.describe()}" for w in self.avoid]
-        if self.language is not None:
-            parts.append(f"language {self.language}")
-        return ", ".join(parts) or "email and SMS on, no other preferences"
+        return parts
 
     def to_dict(self) -> dict[str, Any]:
         return {

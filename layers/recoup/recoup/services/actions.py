@@ -205,6 +205,13 @@ def _confirm_fraud(
         raise ActionRefused("case is already confirmed as fraud")
     decided = screening.decide(Decision.CONFIRMED_FRAUD, now, by.id, note)
     dunning = stored.dunning
+    if dunning is not None and dunning.not_theirs:
+        # The customer named on the order said they did not place it: confirming fraud
+        # agrees with them. They are the victim: no referral, no fraud tag on their record.
+        victim = dunning.settle_report().flag(
+            f"no reminders: {decided.why()}; the customer named on the order did not place it"
+        )
+        return Effect("confirmed as fraud: the customer named is its victim", victim, decided)
     # Confirmed fraud is a legal referral candidate: the referral check runs now.
     flagged = (
         dunning.settle_report().flag(f"no reminders: {decided.why()}").escalate(now)
@@ -241,6 +248,10 @@ def _resume(
 ) -> Effect:
     _require_open(stored)
     dunning = stored.dunning
+    if dunning is not None and dunning.report and dunning.held_by not in ("merchant", "customer"):
+        # A report on a sequence that was not running (not chased, held for fraud, spent):
+        # the merchant has looked at it; the sequence stays as it is.
+        return Effect("the customer's report settled", dunning.settle_report())
     if dunning is None or dunning.held_by not in ("merchant", "customer"):
         raise ActionRefused("case is not held by the merchant or by a customer's report")
     # A customer's report is settled by resuming: the merchant has looked at it.

@@ -8,15 +8,20 @@ the page for 180 days after it was last put in a message (`link_for`, which the 
 for every message: one small read and at most one conditional write, the same link for a
 retried job), until it is revoked or replaced by a fresh one. An expired, revoked or
 replaced link still names its case, so its page offers "email me a new link", sent to the
-address on file (never to one the requester types).
+address on file (never to one the requester types) by the first channel the customer can be
+reached on and allows (not opted out, STOP, suppressed, undeliverable or turned off). What
+is sent is the case's current link, signed again, while it still opens the page (an old
+link cannot close the one the customer now has); else a fresh one in place of it. The send
+is said on the case's trail (`customer.new_link`, by channel, never the address).
 
 **The requests.** GET shows the page; POST `promise`, `report` and `preferences` call the
 customer's services (customer_requests, preferences) and answer 303 back to the page
 (post/redirect/get) or the page again with the field's error next to it; POST `new-link`
-issues a fresh link and sends it. Every POST is refused (403) without a form token bound
+sends the case's link again (or a fresh one). Every POST is refused (403) without a form token bound
 to the link id and under two hours old, or when the browser says it comes from another
 site; at most POSTS_PER_HOUR per link and FRESH_LINKS_PER_HOUR per case are served (429
-beyond, saying when to try again).
+beyond, saying when to try again). A shop that uninstalled the app gets no request
+served: its page is closed and sends nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     from recoup.domain.case import Case
     from recoup.domain.customer_requests import CustomerOptions, RequestMeta
     from recoup.domain.preferences import ContactPreferences
+    from recoup.store.contacts import Reachability
     from recoup.store.models import ShopItem
 
 LIFETIME = links.PAY_LIFETIME  # 180 days after the link was last put in a message
@@ -52,6 +58,7 @@ POSTS_PER_HOUR = 10
 FRESH_LINKS_PER_HOUR = 1
 USER_AGENT_MAX = 512
 ACTIONS = ("promise", "report", "preferences", "new-link")
+NEW_LINK = "customer.new_link"  # the trail's entry for a link sent on the customer's request
 
 
 # ------------------------------------------------------------------------------ the link
@@ -90,21 +97,9 @@ def _link(
         secret, base = settings.link_secrets()[0], settings.public_base_url()
         if not read:
             current = store.current(case.shop, case.case_id)
-        until = now + LIFETIME
-        if current is None or current.revoked_at is not None:
-            link_id = links.new_page_id()
-            store.issue(
-                case.shop,
-                case.case_id,
-                link_id,
-                replacing=current.link_id if current else None,
-                now=now,
-                until=until,
-            )
-        else:
-            link_id = current.link_id
-            if current.expires_at < until - EXTEND_AFTER:
-                store.extend(case.shop, case.case_id, link_id, until=until)
+        # A message revives an expired (never a revoked) link: the customer's older
+        # messages open the page again.
+        link_id = _kept_or_issued(case, current, now, revive_expired=True)
         return links.page_url(base, links.sign_page(link_id, secret=secret))
     except Exception as error:  # noqa: BLE001 (the message goes without the page link)
         logger.warning(
@@ -171,8 +166,9 @@ def serve(request: PageRequest, *, now: datetime) -> PageAnswer:
     from recoup.services import preferences
 
     prefs = preferences.for_case(case.shop, case)
+    reach = _reachability(case)
     language = _language(request, prefs.language, case, shop_item)
-    context = _Context(request, opened, shop_item, policy, prefs, language, now)
+    context = _Context(request, opened, shop_item, policy, prefs, reach, language, now)
     if request.action is None:
         return context.page() if opened.usable else context.expired()
     refused = context.refused()
@@ -183,6 +179,17 @@ def serve(request: PageRequest, *, now: datetime) -> PageAnswer:
     if not opened.usable:
         return context.expired()
     return context.act()
+
+
+def _reachability(case: Case) -> Reachability | None:
+    """How the case's customer can be reached (one BatchGetItem); None without an address."""
+    from recoup.services import preferences
+    from recoup.store import contacts
+
+    email, phone = preferences.addresses(case)
+    if not email and not phone:
+        return None
+    return contacts.reachability(case.shop, email, phone)
 
 
 def _open(token: str, now: datetime) -> _Opened | None:
@@ -245,12 +252,24 @@ def _accepted(header: str | None) -> list[str]:
 
 
 def unsubscribe_language(query_language: str | None, accept_language: str | None) -> str:
-    """The unsubscribe page's language: the link's ?lang=, else Accept-Language, else en."""
+    """The unsubscribe page's language, and an error page's: the link's ?lang=, else
+    Accept-Language, else en."""
     from recoup.channels import i18n
 
     return i18n.language_for(
         *([query_language] if query_language else []), *_accepted(accept_language)
     )
+
+
+def _locale(language: str, case: Case, shop_item: ShopItem | None) -> str:
+    """The full tag money and dates are formatted in: the order's locale, else the shop's,
+    when it is of the page's language ("de-CH" for a German page), else the language."""
+    from recoup.channels import i18n
+
+    customer = case.snapshot.customer if case.snapshot else None
+    tags = (customer.locale if customer else None, shop_item.locale if shop_item else None)
+    same = [t for t in tags if t and i18n.language_for(t) == language]
+    return i18n.locale_for(*same) if same else language
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,12 +279,25 @@ class _Context:
     shop_item: ShopItem | None
     policy: ReminderPolicy
     prefs: ContactPreferences
+    reach: Reachability | None
     language: str
     now: datetime
 
     @property
     def _case(self) -> Case:
         return self.opened.stored.case
+
+    @property
+    def _installed(self) -> bool:
+        """The shop has the app (an uninstalled shop's page is closed)."""
+        return self.shop_item is not None and bool(self.shop_item.active)
+
+    def _channel(self) -> str | None:
+        """How a fresh link may reach the customer now; None: no way (or a closed shop)."""
+        if not self._installed:
+            return None
+        usable = customer_page.reachable_channels(self._case, self.reach, self.prefs)
+        return usable[0] if usable else None
 
     def _form_token(self) -> str:
         return links.sign_form(
@@ -295,6 +327,9 @@ class _Context:
                 form_token=self._form_token(),
                 pay_url=self._pay_url(),
                 now=self.now,
+                reach=self.reach,
+                installed=self._installed,
+                locale=_locale(self.language, self._case, self.shop_item),
                 status=status or _known_status(self.request.status),
                 errors=errors or {},
                 posted=posted,
@@ -314,10 +349,9 @@ class _Context:
         )
         return links.pay_url(settings.public_base_url(), token)
 
-    def expired(self, *, status: str | None = None, status_code: int = 410) -> PageAnswer:
-        from recoup.services import preferences
-
-        email, phone = preferences.addresses(self._case)
+    def expired(
+        self, *, status: str | None = None, status_code: int = 410, again: str | None = None
+    ) -> PageAnswer:
         rendered = customer_page.render(
             "expired.html.j2",
             self.language,
@@ -325,8 +359,9 @@ class _Context:
             form_token=self._form_token(),
             shop_name=self._shop_name(),
             menu_base=f"/c/{self.request.token}",
-            channel="email" if email else "sms" if phone else None,
+            channel=self._channel(),
             status=status or _known_status(self.request.status),
+            again=again,
         )
         return PageAnswer(status_code, rendered.html, rendered.nonce)
 
@@ -369,14 +404,16 @@ class _Context:
             sent, self.opened.link_id, now=self.now, secrets=get_settings().link_secrets()
         )
 
-    def _too_many(self) -> PageAnswer:
+    def _next_hour(self) -> str:
+        """When the hour's counters start again, as the customer reads a time."""
         again = customer_page.rounded_up_hour(self.now)
         zone = customer_page.customer_zone_of(self._case, self.policy)
+        return customer_page.retry_time(again, zone, self.language)
+
+    def _too_many(self) -> PageAnswer:
+        again = customer_page.rounded_up_hour(self.now)
         rendered = customer_page.render(
-            "too_many.html.j2",
-            self.language,
-            token=self.request.token,
-            again=customer_page.retry_time(again, zone, self.language),
+            "too_many.html.j2", self.language, token=self.request.token, again=self._next_hour()
         )
         seconds = max(1, int((again - self.now).total_seconds()))
         return PageAnswer(429, rendered.html, rendered.nonce, retry_after=seconds)
@@ -388,6 +425,11 @@ class _Context:
     def act(self) -> PageAnswer:
         action = self.request.action
         form = self.request.form
+        # A closed shop takes nothing; a case under review takes no promise (the page offers
+        # none: the shop is looking into it).
+        review = action == "promise" and customer_page.under_review(self.opened.stored)
+        if not self._installed or review:
+            return self.page(status_code=409, status="refused")
         try:
             if action == "promise":
                 self._promise(form)
@@ -396,7 +438,7 @@ class _Context:
             else:
                 return self._preferences(form)
         except InvalidInput as problem:
-            errors = {problem.field or "form": problem.message}
+            errors = {problem.field or "form": _error_kind(problem)}
             return self.page(status_code=400, errors=errors, posted=(str(action), form))
         except Conflict:
             return self.page(status_code=409, status="refused", posted=(str(action), form))
@@ -449,7 +491,7 @@ class _Context:
                 now=self.now,
             )
         except InvalidInput as problem:
-            errors = {problem.field or "form": problem.message}
+            errors = {problem.field or "form": _error_kind(problem)}
             return self.page(status_code=400, errors=errors, posted=("preferences", form))
         except Conflict:
             return self.page(status_code=409, status="refused", posted=("preferences", form))
@@ -460,16 +502,21 @@ class _Context:
                 self.shop_item,
                 self.policy,
                 chosen,
+                self.reach,
                 chosen.language,
                 self.now,
             )._back("preferences")
         return self._back("preferences")
 
     def new_link(self) -> PageAnswer:
-        """Issue a fresh link (the old one stops opening the page) and send it to the
-        address on file, once: the hourly count is raised before the send."""
+        """Send the case's link to the address on file, once (the hourly count is raised
+        before the send): the current one while it opens the page, else a fresh one. Nothing
+        is sent, and the page says so, when no channel may reach the customer."""
         if self.opened.usable:
             return self._back("")
+        channel = self._channel()
+        if channel is None:
+            return self.expired(status="no_address", status_code=200)
         case = self._case
         if not store.count_request(
             case.shop, case.case_id, "N", limit=FRESH_LINKS_PER_HOUR, now=self.now
@@ -477,13 +524,18 @@ class _Context:
             return self._too_many()
         outcome = fresh_link(
             self.opened.stored,
-            replacing=self.opened.current.link_id if self.opened.current else None,
+            current=self.opened.current,
+            channel=channel,
             shop_item=self.shop_item,
             language=self.language,
             now=self.now,
         )
+        if outcome in ("sent", "unknown"):
+            _on_trail(self.opened.stored, channel, outcome, now=self.now)
         if outcome == "sent":
             return self._back("new-link")
+        if outcome == "unknown":
+            return self.expired(status="unknown", status_code=200, again=self._next_hour())
         return self.expired(status=outcome, status_code=503 if outcome == "not_sent" else 200)
 
 
@@ -493,26 +545,28 @@ class _Context:
 def fresh_link(
     stored: StoredCase,
     *,
-    replacing: str | None,
+    current: store.CurrentLink | None,
+    channel: str,
     shop_item: ShopItem | None,
     language: str,
     now: datetime,
 ) -> str:
-    """Replace the case's link with a new one and send it to the address on file (email,
-    else SMS), one attempt. "sent", "not_sent" (the customer is told to try later) or
-    "no_address"."""
+    """Send the case's link by `channel` ("email" or "sms", one the customer may be
+    reached by) to the address on file, one attempt (at most once: a lost answer is not
+    sent again). The link is `current` while it still opens the page (signed again and kept
+    open LIFETIME from now), else a new one in place of it. "sent", "unknown" (the provider's
+    answer was lost: it may be on its way), "not_sent" (the customer is told to try later)
+    or "no_address"."""
     from recoup.services import preferences
 
     case = stored.case
     email, phone = preferences.addresses(case)
-    if not email and not phone:
+    address = email if channel == "email" else phone
+    if not address:
         return "no_address"
     settings = get_settings()
-    link_id = links.new_page_id()
     try:
-        store.issue(
-            case.shop, case.case_id, link_id, replacing=replacing, now=now, until=now + LIFETIME
-        )
+        link_id = _link_to_send(case, current, now)
     except store.LinkChanged:
         return "not_sent"
     url = links.page_url(
@@ -520,23 +574,93 @@ def fresh_link(
     )
     name = (shop_item.shop_name if shop_item else None) or case.shop
     try:
-        if email:
-            _send_email(case.shop, email, url, name, shop_item, language, now)
+        if channel == "email":
+            _send_email(case.shop, address, url, name, shop_item, language, now)
         else:
-            _send_sms(phone or "", url, name, language)
+            _send_sms(address, url, name, language)
     except Exception as error:  # noqa: BLE001 (one attempt: never sent twice)
+        outcome = _send_outcome(error)
         logger.warning(
             "Fresh page link not sent",
             extra={
                 "case_id": case.case_id,
+                "channel": channel,
                 "error_type": type(error).__name__,
-                "outcome": _send_outcome(error),
+                "outcome": outcome,
             },
         )
         metrics.add_metric(name="PageLinkNotSent", unit="Count", value=1)
-        return "not_sent"
+        return "unknown" if outcome == "unknown" else "not_sent"
     metrics.add_metric(name="PageLinkSent", unit="Count", value=1)
     return "sent"
+
+
+def _link_to_send(case: Case, current: store.CurrentLink | None, now: datetime) -> str:
+    """The link id a requested link carries: the case's current one while it opens the
+    page (a request from an older link must not close the one the customer has now), else
+    a new one issued in place of it. Raises store.LinkChanged when another writer changed
+    the case's link meanwhile."""
+    return _kept_or_issued(case, current, now, revive_expired=False)
+
+
+def _kept_or_issued(
+    case: Case, current: store.CurrentLink | None, now: datetime, *, revive_expired: bool
+) -> str:
+    """The case's current link kept open for LIFETIME more (written at most once a day),
+    or a new one in place of a revoked one (and of an expired one unless `revive_expired`)."""
+    until = now + LIFETIME
+    kept = current is not None and current.revoked_at is None
+    if current is not None and kept and (revive_expired or now <= current.expires_at):
+        if current.expires_at < until - EXTEND_AFTER:
+            store.extend(case.shop, case.case_id, current.link_id, until=until)
+        return current.link_id
+    link_id = links.new_page_id()
+    store.issue(
+        case.shop,
+        case.case_id,
+        link_id,
+        replacing=current.link_id if current else None,
+        now=now,
+        until=until,
+    )
+    return link_id
+
+
+def _on_trail(stored: StoredCase, channel: str, outcome: str, *, now: datetime) -> None:
+    """Say on the case's trail that its link was sent on the customer's request (the
+    channel, never the address). The send has happened: a failure here is logged, not
+    answered."""
+    from recoup.store import cases as case_store
+
+    case = stored.case
+    words = "email" if channel == "email" else "SMS"
+    summary = (
+        f"Customer asked for their page link; sent by {words}"
+        if outcome == "sent"
+        else f"Customer asked for their page link; the {words} provider's answer was lost"
+    )
+
+    def decide(prior: StoredCase | None) -> case_store.Change[None] | None:
+        if prior is None:
+            return None
+        entry = case_store.recoup_entry(
+            prior,
+            source="customer",
+            kind=NEW_LINK,
+            event_id=f"customer:new_link:{case.case_id}:{now.isoformat()}",
+            summary=summary,
+            effect="",
+            now=now,
+        )
+        return case_store.Change(prior.case, entry, None)
+
+    try:
+        case_store.change(case.shop, case.case_id, decide, now=now)
+    except Exception as error:  # noqa: BLE001 (the link is sent; the trail misses it)
+        logger.warning(
+            "Fresh page link not put on the trail",
+            extra={"case_id": case.case_id, "error_type": type(error).__name__},
+        )
 
 
 def _send_outcome(error: Exception) -> str:
@@ -586,7 +710,9 @@ def _send_email(
         list_unsubscribe_mailto=None,
         message_id_domain=sender.rsplit("@", 1)[1],
     )
-    ses.send_raw(raw, from_address=sender, to_address=email, tags={"kind": "page_link"})
+    # Tagged as every sender tags: feedback finds the shop of a bounce or complaint by it.
+    tags = {"shop": shop.replace(".", "_"), "kind": "page_link"}
+    ses.send_raw(raw, from_address=sender, to_address=email, tags=tags)
 
 
 def _send_sms(phone: str, url: str, name: str, language: str) -> None:
@@ -620,13 +746,40 @@ def _date_field(form: Mapping[str, Sequence[str]]) -> date:
         raise InvalidInput("choose a date", field="pay_by") from None
 
 
+NOTE_TOO_LONG = "note_too_long"
+NOTE_CONTROL = "note_control"
+
+
+class NoteRefused(InvalidInput):
+    """A note the page refuses; `reason` (NOTE_TOO_LONG, NOTE_CONTROL) picks the words the
+    page shows next to it. Answered only as the page, never as an API error code."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message, field="note")
+        self.reason = reason
+
+
+def _error_kind(problem: InvalidInput) -> str:
+    """What the page's error text is chosen by: a note's reason, else the problem's code."""
+    return problem.reason if isinstance(problem, NoteRefused) else problem.code
+
+
 def _note(form: Mapping[str, Sequence[str]]) -> str:
-    note = (form.get("note") or [""])[0]
+    """The note with its line breaks as "\\n" (a browser sends "\\r\\n", which must not
+    count twice), at most NOTE_MAX characters and free of control characters, each refused
+    with its own code (the page words them apart)."""
+    from recoup.domain.customer_requests import clean_note
+
+    raw = str((form.get("note") or [""])[0])
+    note = raw.replace("\r\n", "\n").replace("\r", "\n")
     if len(note) > customer_page.NOTE_MAX:
-        raise InvalidInput(
-            f"a note may be at most {customer_page.NOTE_MAX} characters", field="note"
+        raise NoteRefused(
+            f"a note may be at most {customer_page.NOTE_MAX} characters", NOTE_TOO_LONG
         )
-    return str(note).strip()
+    try:
+        return clean_note(note)
+    except InvalidInput:
+        raise NoteRefused("a note may not hold control characters", NOTE_CONTROL) from None
 
 
 __all__ = [

@@ -21,7 +21,7 @@ from recoup.domain.fraud.screening import Gate, Screening
 from recoup.domain.rollup import RECOVERED, payment_kind
 from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
-from recoup.services import screening
+from recoup.services import case_pages, screening
 from recoup.services.reminder_plan import on_case_change
 from recoup.services.tagging import flag_customer
 from recoup.store import case_reads, policies, shops
@@ -146,6 +146,7 @@ def _applied(
             extra={"event_id": event.event_id, "case_id": event.case_id, "effect": effect},
         )
         _after_commit(prior, merged, current_screening)
+        _close_page_of_old_address(prior, merged, now)
         _count(prior, merged, absorbed)
 
     return store.Change(
@@ -174,6 +175,32 @@ def _after_commit(prior: StoredCase | None, case: Case, screened: Screening | No
     before = prior.screening.gate if prior and prior.screening else None
     if screened is not None and screened.gate is Gate.FLAG and before is not Gate.FLAG:
         flag_customer(case, "fraud", screened.why())
+
+
+def _close_page_of_old_address(prior: StoredCase | None, case: Case, now: datetime) -> None:
+    """The order's email or phone changed (the merchant corrected a mistyped address): the
+    page link already sent went to the old one, whose holder must not keep seeing the order
+    or acting on it. The next message carries a new link. After the commit, best-effort:
+    a failure is logged and counted (alarmed), and the old link still expires."""
+    before = prior.case.snapshot.customer if prior and prior.case.snapshot else None
+    after = case.snapshot.customer if case.snapshot else None
+    if before is None or after is None:
+        return
+    if (before.email, before.phone) == (after.email, after.phone):
+        return
+    try:
+        revoked = case_pages.revoke(case.shop, case.case_id, now=now)
+    except Exception as error:  # noqa: BLE001 - the change is stored; the alarm tells ops
+        logger.error(
+            "Page link of a changed address not revoked",
+            extra={"case_id": case.case_id, "error_type": type(error).__name__},
+        )
+        metrics.add_metric(name="PageLinkFailed", unit="Count", value=1)
+        return
+    if revoked:
+        logger.info(
+            "Page link revoked: the order's address changed", extra={"case_id": case.case_id}
+        )
 
 
 def _count(prior: StoredCase | None, case: Case, absorbed: list[store.CaseWrite]) -> None:

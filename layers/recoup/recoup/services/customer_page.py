@@ -1,7 +1,16 @@
 """What the customer's page shows, and its HTML: a view model built from the stored case,
 the shop, the customer's options (services.customer_requests) and contact preferences
-(services.preferences), rendered from `templates/customer/` in the customer's language
-through the `pages` catalog (`channels.i18n`). No table is read here.
+(services.preferences) and how the customer can be reached (`store.contacts.reachability`,
+read by the caller), rendered from `templates/customer/` in the customer's language through
+the `pages` catalog (`channels.i18n`), money and dates in their full locale. No table is read
+here.
+
+What the page offers follows what the sender would do: the next reminder is shown on the
+channel the sender would pick (the step's, the customer's preferred one first, never one
+they opted out of, turned off, or that bounced) at the first moment outside the shop's quiet
+hours and the customer's avoided times (`guardrails.next_free`). A case the customer said is
+not theirs, or that is held or flagged for fraud, offers neither paying nor a promise; a
+shop that uninstalled the app shows the order as closed.
 
 The order's amounts reconcile: the items, discounts, shipping and taxes the platform stated,
 and "other charges" for whatever difference remains, so the rows always add up to the total.
@@ -20,6 +29,7 @@ from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import OrderSnapshot
+from recoup.domain.guardrails import next_free
 from recoup.domain.money import Money
 from recoup.domain.timezones import customer_zone, normalise_phone
 
@@ -27,6 +37,7 @@ if TYPE_CHECKING:
     from recoup.domain.cadence import ReminderPolicy
     from recoup.domain.customer_requests import CustomerOptions
     from recoup.domain.preferences import ContactPreferences
+    from recoup.store.contacts import Reachability
     from recoup.store.models import ShopItem
 
 DOMAIN = "pages"
@@ -91,13 +102,13 @@ class PageView:
     brand_color: str
     brand_text: str
     order_name: str
-    order_date: str
     lines: tuple[Line, ...]
     rows: tuple[Row, ...]
     paid_so_far: str | None
     owed_now: str | None
     state: str  # open | paid | cancelled | closed
     paused: str | None  # why reminders are paused (English key text, translated in the page)
+    under_review: bool  # "not mine", or held or flagged for fraud: nothing to pay here now
     next_reminder: NextReminder | None
     pay_url: str | None
     promise_min: str | None
@@ -125,6 +136,9 @@ class PageInput:
     form_token: str
     pay_url: str | None
     now: datetime
+    reach: Reachability | None = None  # None: the case has no address to read
+    installed: bool = True  # False: the shop uninstalled the app (the page is closed)
+    locale: str | None = None  # the full tag money and dates are formatted in (else language)
     status: str | None = None
     errors: Mapping[str, str] = field(default_factory=dict)
     posted: tuple[str, Mapping[str, Sequence[str]]] | None = None  # (form, fields) on error
@@ -142,23 +156,24 @@ class Rendered:
 def view(given: PageInput) -> PageView:
     case = given.stored.case
     snapshot = case.snapshot
-    locale = given.language
+    locale = given.locale or given.language
     owed = case.amount_owed if case.status is CaseStatus.OPEN else None
     state = _state(given.stored, owed)
+    if state == "open" and not given.installed:
+        state = "closed"
     zone = _zone(case, given.policy)
     return PageView(
-        language=locale,
+        language=given.language,
         token=given.token,
         form_token=given.form_token,
         **_shop_fields(case, given.shop_item),
         order_name=(snapshot.order_name if snapshot and snapshot.order_name else case.case_id),
-        order_date=_date(case.opened_at.astimezone(zone).date(), locale) if case.opened_at else "",
         lines=_lines(snapshot, locale),
         rows=reconcile(snapshot, locale),
         paid_so_far=_paid(snapshot, owed, locale),
         owed_now=_money(owed, locale) if owed else None,
         state=state,
-        **(_choices(given, zone) if state == "open" else _NO_CHOICES),
+        **(_choices(given, zone, locale) if state == "open" else _NO_CHOICES),
         has_address=any(_addresses(case)),
         status=given.status,
         errors=dict(given.errors),
@@ -169,6 +184,7 @@ def view(given: PageInput) -> PageView:
 
 _NO_CHOICES: dict[str, Any] = {
     "paused": None,
+    "under_review": False,
     "next_reminder": None,
     "pay_url": None,
     "promise_min": None,
@@ -188,19 +204,21 @@ def _shop_fields(case: Case, shop_item: ShopItem | None) -> dict[str, Any]:
     }
 
 
-def _choices(given: PageInput, zone: ZoneInfo) -> dict[str, Any]:
-    """What an open case offers: paying, a promise, reports; and what comes next."""
-    options, locale = given.options, given.language
+def _choices(given: PageInput, zone: ZoneInfo, locale: str) -> dict[str, Any]:
+    """What an open case offers: paying, a promise, reports; and what comes next. Under
+    review (the customer said it is not theirs, or it is held or flagged for fraud) it asks
+    for no payment and takes no promise: the shop is looking into it."""
+    options = given.options
     paused = _paused(given.stored, options)
-    latest = options.promise_latest if options else None
+    review = under_review(given.stored)
+    latest = options.promise_latest if options and not review else None
     promised = options.promise if options else None
     tomorrow = given.now.astimezone(zone).date() + timedelta(days=1)
     return {
         "paused": paused,
-        "next_reminder": (
-            None if paused else _next(given.stored, given.policy, zone, locale, given.prefs)
-        ),
-        "pay_url": given.pay_url,
+        "under_review": review,
+        "next_reminder": None if paused else _next(given, zone, locale),
+        "pay_url": None if review else given.pay_url,
         # A promise names a day from the customer's tomorrow on (customer_requests).
         "promise_min": tomorrow.isoformat() if latest else None,
         "promise_latest": latest.isoformat() if latest else None,
@@ -223,6 +241,17 @@ def _state(stored: StoredCase, owed: Money | None) -> str:
     if handed_over or case.merged_into or owed is None or owed.minor <= 0:
         return "closed"
     return "open"
+
+
+def under_review(stored: StoredCase) -> bool:
+    """The customer said the order is not theirs, or it is held or flagged for fraud."""
+    dunning = stored.dunning
+    if dunning is None:
+        return False
+    return dunning.report == "not_mine" or dunning.status in (
+        DunningStatus.HELD,
+        DunningStatus.FLAGGED,
+    )
 
 
 def _paused(stored: StoredCase, options: CustomerOptions | None) -> str | None:
@@ -273,37 +302,49 @@ def _addresses(case: Case) -> tuple[str | None, str | None]:
     return customer.email or None, normalise_phone(customer.phone, customer.country)
 
 
-def _next(
-    stored: StoredCase,
-    policy: ReminderPolicy,
-    zone: ZoneInfo,
-    locale: str,
-    prefs: ContactPreferences,
-) -> NextReminder | None:
-    """The next message the customer will otherwise receive, in their zone and language."""
+def _next(given: PageInput, zone: ZoneInfo, locale: str) -> NextReminder | None:
+    """The next message the customer will otherwise receive, in their zone and language:
+    on the channel the sender would pick, at the first moment the shop's quiet hours and the
+    customer's avoided times leave free."""
+    stored, policy, prefs = given.stored, given.policy, given.prefs
     dunning = stored.dunning
     if dunning is None or not dunning.due or dunning.next_at is None:
         return None
     if dunning.next_step >= len(policy.steps) or prefs.no_messages:
         return None
     planned = str(policy.steps[dunning.next_step].channel)
-    email, phone = _addresses(stored.case)
-    channel = _channel(planned, email, phone, prefs)
-    if channel is None:
+    usable = reachable_channels(stored.case, given.reach, prefs)
+    if planned in usable:
+        channel = planned
+    elif planned == "email_then_sms" and usable:
+        channel = usable[0]
+    else:
         return None
-    local = dunning.next_at.astimezone(zone)
+    free = next_free(max(dunning.next_at, given.now), zone, policy.quiet_hours, prefs.avoid)
+    if free is None:
+        return None
+    local = free[0].astimezone(zone)
     return NextReminder(channel, _date(local.date(), locale), _time(local, locale))
 
 
-def _channel(
-    planned: str, email: str | None, phone: str | None, prefs: ContactPreferences
-) -> str | None:
-    usable = [c for c, a in (("email", email), ("sms", phone)) if a and prefs.allows(c)]
-    if planned in usable:
-        return planned
-    if planned == "email_then_sms" and usable:
-        return usable[0]
-    return None
+def reachable_channels(
+    case: Case, reach: Reachability | None, prefs: ContactPreferences
+) -> tuple[str, ...]:
+    """The channels a message to the case's customer may go by, the one they prefer first
+    (else email first): an address on file, allowed by their preferences, not opted out
+    (unsubscribe, STOP), not suppressed (bounce, complaint) and not undeliverable."""
+    email, phone = _addresses(case)
+    mail_ok = bool(email) and prefs.email
+    text_ok = bool(phone) and prefs.sms
+    if reach is not None:
+        mail_ok = mail_ok and not (
+            reach.email_opted_out or reach.email_suppressed or reach.email_undeliverable
+        )
+        text_ok = text_ok and not (reach.sms_opted_out or reach.sms_undeliverable)
+    usable = [c for c, ok in (("email", mail_ok), ("sms", text_ok)) if ok]
+    if prefs.preferred == "sms":
+        usable.reverse()
+    return tuple(usable)
 
 
 # ------------------------------------------------------------------------------ amounts
@@ -520,11 +561,13 @@ __all__ = [
     "PageView",
     "Rendered",
     "customer_zone_of",
+    "reachable_channels",
     "reconcile",
     "render",
     "render_page",
     "render_text",
     "retry_time",
     "rounded_up_hour",
+    "under_review",
     "view",
 ]

@@ -38,11 +38,12 @@ from recoup.domain.referral import (
     case_money,
 )
 from recoup.domain.referral import decide as decide_referral
-from recoup.domain.timezones import normalise_phone
+from recoup.domain.timezones import customer_zone, normalise_phone
 from recoup.observability import logger, metrics
 from recoup.services import referrals as making
+from recoup.services.reminder_plan import reminder_policy
 from recoup.store import cases as store
-from recoup.store import contacts, policies, shops
+from recoup.store import contacts, shops
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,14 @@ def facts(stored: StoredCase, dunning: Dunning) -> ReferralFacts:
     )
     reach = contacts.reachability(case.shop, email, phone)
     screening = stored.screening
+    reminders = reminder_policy(case.shop, shops.get(case.shop))
+    zone, _ = customer_zone(
+        country=customer.country if customer else None,
+        province=customer.province if customer else None,
+        phone=phone,
+        shop_timezone=reminders.shop_timezone,
+        rule=reminders.timezone_rule,
+    )
     return ReferralFacts(
         owed=money.owed if money else case.amount_owed,
         paid=money.paid if money else None,
@@ -95,21 +104,21 @@ def facts(stored: StoredCase, dunning: Dunning) -> ReferralFacts:
         merchant_hold=dunning.held_by == "merchant",
         fraud_confirmed=screening is not None and screening.decision is Decision.CONFIRMED_FRAUD,
         fraud_flagged=screening is not None and screening.gate is Gate.FLAG,
+        not_theirs=dunning.not_theirs,
         sequence_spent_at=dunning.spent_at,
-        final_notice_at=_final_notice_at(case.shop, dunning),
+        final_notice_at=_final_notice_at(reminders, dunning),
         last_referral=stored.referrals.latest if stored.referrals else None,
         email_reachable=bool(email) and not (reach.email_opted_out or reach.email_suppressed),
         sms_reachable=bool(phone) and not reach.sms_opted_out,
+        customer_zone=zone,
     )
 
 
-def _final_notice_at(shop: str, dunning: Dunning) -> datetime | None:
+def _final_notice_at(reminders: cadence.ReminderPolicy, dunning: Dunning) -> datetime | None:
     """When the last final notice was sent, by the steps of the shop's reminder policy."""
     if not dunning.sent:
         return None
-    shop_item = shops.get(shop)
-    zone = (shop_item.timezone if shop_item else None) or "UTC"
-    steps = policies.load(shop, shop_timezone=zone).steps
+    steps = reminders.steps
     notices = [
         m.at
         for m in dunning.sent

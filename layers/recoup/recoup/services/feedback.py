@@ -134,45 +134,77 @@ def inbound_sms(data: dict[str, Any], *, now: datetime) -> FeedbackResult:
     if reading.intent is Intent.HELP:
         sns.send_sms(phone, help_text(contacts.last_shop_for_phone(phone)))
         return FeedbackResult("sms", 1, "HELP: answered with the merchant's contact")
+    # The reading's reason is the rules' wording, never the message's: safe to log.
     logger.info(
-        "Inbound SMS without a keyword", extra={"length": len(data.get("messageBody") or "")}
+        "Inbound SMS without a keyword",
+        extra={"length": len(data.get("messageBody") or ""), "reason": reading.reason},
     )
     return FeedbackResult("sms", 0, "no keyword")
 
 
 def _sms_opt_out(phone: str, reading: opt_out_text.Reading, now: datetime) -> FeedbackResult:
     """Opt the number out for every shop. A keyword is confirmed by the sending number's
-    own keyword answer; free text is not a keyword the number knows, so the same
-    confirmation is sent from here, best-effort (the opt-out stands whatever becomes of it,
-    and a failed confirmation is not retried into a second one)."""
+    own keyword answer; free text is not a keyword the number knows, so Recoup confirms it,
+    in the language the reading found, once per opt-out: only when this message changed the
+    number from texted to opted out (not after an earlier free text or keyword, nor on a
+    redelivery). At most once: the confirmation is best-effort (the opt-out stands whatever
+    becomes of it), and a failed one is not retried into a second."""
     free_text = reading.said_as == "free_text"
-    contacts.update_address(
-        contacts.GLOBAL,
+    new = contacts.opt_out_phone(
         phone,
         now=now,
         reason="SMS opt-out in the customer's own words" if free_text else f"SMS {reading.keyword}",
-        sms_opt_out=True,
-        opt_out_kind=reading.said_as,
+        kind=reading.said_as or "keyword",
     )
+    said = "free text" if free_text else str(reading.keyword)
+    if not new:
+        return FeedbackResult("sms", 1, f"{said}: already opted out of SMS, nothing sent")
     metrics.add_metric(name="SmsOptOut", unit="Count", value=1)
     if not free_text:
         return FeedbackResult("sms", 1, f"{reading.keyword}: opted out of SMS")
     try:
-        sns.send_sms(phone, opt_out_confirmation(contacts.last_shop_for_phone(phone)))
+        shop = contacts.last_shop_for_phone(phone)
+        sns.send_sms(phone, opt_out_confirmation(shop, reading.language or "en"))
     except Exception as error:  # noqa: BLE001 - the opt-out is what matters
         logger.warning("Opt-out confirmation not sent", extra={"error": aws.error_code(error)})
         return FeedbackResult("sms", 1, "free text: opted out of SMS (confirmation not sent)")
     return FeedbackResult("sms", 1, "free text: opted out of SMS, confirmed")
 
 
-def opt_out_confirmation(shop: str | None) -> str:
-    """The answer to an opt-out, as the sending number's STOP answer words it."""
+# The answer to a free-text opt-out in each language the reading tells: short, GSM-7 where
+# the language allows (Spanish worded without á, í, ó, ú; Japanese is UCS-2), and saying
+# what the opt-out does: no texts from this number for any shop that sends through it.
+OPT_OUT_CONFIRMATIONS: dict[str, str] = {
+    "en": (
+        "You're unsubscribed: no more texts from this number, for any shop that uses it. "
+        "Reply START to resume."
+    ),
+    "de": (
+        "Abgemeldet: keine SMS mehr von dieser Nummer, für keinen Shop, der sie nutzt. "
+        "Mit START wieder anmelden."
+    ),
+    "fr": (
+        "Désinscription faite : plus de SMS de ce numéro, pour aucune boutique. "
+        "Répondez START pour les recevoir à nouveau."
+    ),
+    "es": (
+        "Le hemos dado de baja: ya no le enviaremos SMS desde este remitente, de ninguna "
+        "tienda. Responda START para volver a recibirlos."
+    ),
+    "ja": (
+        "配信を停止しました。この番号からは、どのショップのSMSも届きません。"
+        "再開はSTARTと返信してください。"
+    ),
+}
+
+
+def opt_out_confirmation(shop: str | None, language: str = "en") -> str:
+    """The answer to a free-text opt-out, in the customer's language, named after the last
+    shop that texted the number when there is one."""
     item = shops.get(shop) if shop else None
-    name = (item.shop_name if item else None) or shop or "the store"
-    return (
-        f"{name}: you are unsubscribed and will get no more text messages from us. "
-        "Reply START to receive them again."
-    )
+    name = (item.shop_name if item else None) or shop
+    text = OPT_OUT_CONFIRMATIONS.get(language) or OPT_OUT_CONFIRMATIONS["en"]
+    return f"{name}: {text}" if name else text
 
 
 def help_text(shop: str | None) -> str:

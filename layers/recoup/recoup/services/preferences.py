@@ -63,7 +63,7 @@ def save(
             source="customer",
             kind=CHANGED,
             event_id=f"customer:preferences:{case.case_id}:{now.isoformat()}",
-            summary=f"Customer changed contact preferences: {prefs.describe()}",
+            summary=f"Customer changed contact preferences: {prefs.consent()}",
             effect=_effect(prefs),
             now=now,
         )

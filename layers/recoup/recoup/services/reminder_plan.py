@@ -54,11 +54,18 @@ def gate_reminders(dunning: Dunning, screening: Screening, now: datetime) -> Dun
         # Flagged high: whether to refer is checked now (confirmed fraud goes to legal).
         return dunning.flag(f"no reminders: {screening.why()}").escalate(now)
     if gate is Gate.HOLD:
-        if status in (DunningStatus.SCHEDULED, DunningStatus.FLAGGED):
+        if status in (DunningStatus.SCHEDULED, DunningStatus.PROMISED, DunningStatus.FLAGGED):
             return dunning.hold("fraud", f"held for review: {screening.why()}")
         return None
     fraud_held = status is DunningStatus.HELD and dunning.held_by == "fraud"
     if fraud_held or status is DunningStatus.FLAGGED:
+        if dunning.report:
+            # The fraud check lets it go, but the customer's report still waits for the
+            # merchant: a report is settled by a person, never by a score.
+            report = dunning.report.replace("_", " ")
+            return dunning.hold(
+                "customer", f"the customer's report ({report}) waits for the merchant"
+            )
         return dunning.resume(now, f"reminders resume: {screening.why()}")
     return None
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from recoup import aws, queue
-from recoup.domain import cadence
+from recoup.domain import cadence, template_overrides
 from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import normalise_phone
@@ -186,7 +186,7 @@ def _already_claimed(shop: str, send_id: str, now: datetime) -> SampleResult:
 
 
 def _compose(shop: str, sample: sample_sends.SampleSend, now: datetime) -> bytes | str:
-    from recoup.channels import mime, render
+    from recoup.channels import i18n, mime, render
 
     item = shops.get(shop)
     policy = policies.load(shop, shop_timezone=(item.timezone if item else None) or "UTC")
@@ -202,7 +202,9 @@ def _compose(shop: str, sample: sample_sends.SampleSend, now: datetime) -> bytes
         pay_url=f"{base}/pay/{SAMPLE_TOKEN}" if step.pay_link else None,
         unsubscribe_url=f"{base}/unsubscribe?t={SAMPLE_TOKEN}",
     )
-    parts = ((item.templates or {}) if item else {}).get(step.template) or {}
+    parts = template_overrides.parts_for(
+        item.templates if item else None, step.template, i18n.language_for(ctx.locale)
+    )
     if sample.channel == "sms":
         sms = render.render_sms(ctx, parts.get("sms"))
         return f"{TEST_MARK} {sms.body}"

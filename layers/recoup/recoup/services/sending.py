@@ -168,7 +168,9 @@ def _pass(
         # Uninstalling stops every sequence; this catches a job queued just before.
         return StepResult("stale", f"{shop} is not installed: nothing is sent")
     dunning = prior.dunning
-    if dunning.claimed_step >= step and dunning.next_step == step and dunning.due:
+    # Claimed and not recorded: by a job sending it now, or one that stopped; whatever the
+    # sequence's state since (a promise or report may have paused it meanwhile).
+    if dunning.claimed_step >= step and dunning.next_step == step and dunning.claimed_at:
         return _claimed_before(prior, dunning, shop, step, now)
     if not dunning.can_claim(step):
         return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
@@ -475,12 +477,14 @@ def _nudge_pass(prior: StoredCase | None, shop: str, now: datetime) -> store.Dec
     policy = reminder_policy(shop, shop_item)
     index, nudge = customer_requests.nudge_step(dunning, policy)
     recipient = _recipient(prior.case, policy)
+    ends = nudge_window_ends(promised, recipient.zone)
+    if now >= ends:  # a late job (a redrive, an outage): "due tomorrow" would be untrue
+        return customer_requests.nudge_held(prior, "the promised day has begun", None, ends, now)
     reach = _reach(shop, recipient, now, {})
     check = replace(_send_check(prior, policy, index, recipient, reach, now), step=nudge)
     decision = guardrails.decide(check)
     if not isinstance(decision, guardrails.Send):
         until = decision.until if isinstance(decision, guardrails.Defer) else None
-        ends = nudge_window_ends(promised, recipient.zone)
         return customer_requests.nudge_held(prior, decision.reason, until, ends, now)
     due = Situation.PROMISE_DUE
     page = case_pages.MessageLink()
@@ -515,7 +519,11 @@ def _transmit_nudge(
         observability.reminder_failed(_metric_channel(channel), "error")
         customer_requests.release_nudge(claimed.case, now)
         raise
-    return customer_requests.record_nudge(claimed, channel, provider_id, now)
+    result = customer_requests.record_nudge(claimed, channel, provider_id, now)
+    if channel == "sms":
+        # HELP and a free-text opt-out's confirmation name the shop that texted last.
+        _remember_last_shop(outgoing.address, claimed.case.shop, now)
+    return result
 
 
 def _fallback_notes(found: _Reach, channel: str, policy_step: cadence.Step) -> str:

@@ -1,5 +1,6 @@
 """A shop's settings as the admin edits them: the reminder cadence, the fraud screening, the
-referral policy, template overrides, the reply-to address, and the Stripe connection shown.
+referral policy, the reply-to address, and the Stripe connection shown (a template's own
+versions: `services/message_templates.py`).
 
 A policy is saved versioned: the save names the version it edited and stores the next one,
 so two admins editing at once cannot overwrite each other silently (`VersionConflict`). Each
@@ -25,9 +26,8 @@ from recoup.domain.referral import (
     parse_referral_policy,
     referral_policy_to_dict,
 )
-from recoup.errors import Conflict, InvalidInput, NotFound, NotInstalled, VersionConflict
+from recoup.errors import InvalidInput, NotInstalled, VersionConflict
 from recoup.services import message_templates
-from recoup.services.shops import set_template
 from recoup.settings import get_settings
 from recoup.store import policies, shops
 
@@ -72,13 +72,6 @@ class AllSettings:
     reminders: Versioned[cadence.ReminderPolicy]
     fraud: Versioned[ShopFraudSettings]
     referral: Versioned[ReferralPolicy]
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    name: str
-    parts: Mapping[str, Any]  # the shop's own text of each part it customised
-    builtin_parts: Mapping[str, str | None] | None = None  # the shipped text; None: its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,61 +259,6 @@ def _in_section(section: str, check: Callable[[], T]) -> T:
     except InvalidInput as exc:
         exc.field = join_path(section, exc.field or "")  # the same refusal, seen from the page
         raise
-
-
-# ---------------------------------------------------------------- templates
-
-
-def template(shop: str, name: str) -> Template:
-    _check_template_name(name)
-    item = shops.get(shop)
-    own = ((item.templates or {}) if item else {}).get(name) or {}
-    return Template(name, own, message_templates.builtin_parts(name))
-
-
-def save_template(shop: str, name: str, parts: Mapping[str, Any]) -> Template:
-    """The parts are checked in the sandbox as they will be rendered, each on its own and
-    together (the error names the part and, when it is at one place, its line); a part left
-    empty is the shipped one."""
-    from recoup.channels.render import TemplateRejected
-
-    _check_template_name(name)
-    drafted = message_templates.draft_parts(parts)
-    message_templates.refuse_draft(drafted)
-    try:
-        set_template(shop, name, drafted)
-    except TemplateRejected as exc:
-        raise InvalidInput(exc.message, field="parts", code="template_rejected") from None
-    return Template(name, drafted, message_templates.builtin_parts(name))
-
-
-def reset_template(shop: str, name: str) -> Template:
-    """Drop the shop's own text of a template: a built-in one is the shipped text again; a
-    template of its own is gone, refused while a step of the saved sequence uses it (the
-    step would have nothing to send)."""
-    _check_template_name(name)
-    item = shops.get_fresh(shop)
-    templates = dict((item.templates or {}) if item else {})
-    builtin = message_templates.builtin_parts(name)
-    if builtin is None and name not in templates:
-        raise NotFound(f"no template named {name!r}")
-    if builtin is None:
-        steps = reminder_policy(shop).value.steps
-        used = [str(i + 1) for i, step in enumerate(steps) if step.template == name]
-        if used:
-            raise Conflict(
-                f"{'Steps' if len(used) > 1 else 'Step'} {', '.join(used)} of the reminders "
-                f"use{'' if len(used) > 1 else 's'} {name!r}: choose another template there first",
-                code="template_in_use",
-            )
-    if name in templates:
-        del templates[name]
-        shops.save_templates(shop, templates)
-    return Template(name, {}, builtin)
-
-
-def _check_template_name(name: str) -> None:
-    message_templates.check_name(name)
 
 
 # ---------------------------------------------------------------- sender, Stripe

@@ -156,11 +156,21 @@ def _after_step(
     or spent (waiting for the referral check)."""
     if case.status is not CaseStatus.OPEN:
         return dunning.finish(DunningStatus.STOPPED, f"case {case.status}")
-    if step + 1 < len(policy.steps) and case.opened_at is not None:
-        return dunning.schedule(
-            step + 1, cadence.step_due_at(policy, step + 1, case.opened_at, now)
-        )
+    following = step + 1 < len(policy.steps) and case.opened_at is not None
+    at = (
+        cadence.step_due_at(policy, step + 1, case.opened_at, now)
+        if following and case.opened_at is not None
+        else None
+    )
+    if dunning.status in _PAUSED:
+        return dunning.moved_on(step + 1, at, now)
+    if at is not None:
+        return dunning.schedule(step + 1, at)
     return dunning.spend(now, "reminder sequence complete, still unpaid: waiting for escalation")
+
+
+# A customer's promise or report, or a hold, that landed while a step was being sent.
+_PAUSED = (DunningStatus.PROMISED, DunningStatus.HELD, DunningStatus.FLAGGED)
 
 
 def _sent_summary(step: int, delivered: Delivered, owed: Money | None) -> str:

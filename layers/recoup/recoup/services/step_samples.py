@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from recoup.domain import cadence
+from recoup.domain import cadence, template_overrides
 from recoup.domain.fields import FieldError, check_keys, is_int, object_at
 from recoup.errors import ConfigurationError, InvalidInput
 from recoup.links import SAMPLE_TOKEN
@@ -83,7 +83,7 @@ def parse_step(raw: object) -> cadence.Step:
 
 
 def _render(shop: str, request: Mapping[str, Any], now: datetime) -> StepPreview:
-    from recoup.channels import render
+    from recoup.channels import i18n, render
 
     check_keys(request, "", (), ("step", "index"), cadence.PolicyError)
     item = shops.get(shop)
@@ -94,7 +94,9 @@ def _render(shop: str, request: Mapping[str, Any], now: datetime) -> StepPreview
         field = "step.template" if "step" in request else "index"
         raise InvalidInput(problem.message, field=field, code="unknown_template")
     ctx = sample_message_context(shop, item, step, max(index, 0) + 1, now)
-    parts = ((item.templates or {}) if item else {}).get(step.template) or {}
+    parts = template_overrides.parts_for(
+        item.templates if item else None, step.template, i18n.language_for(ctx.locale)
+    )
     email = sms = None
     if step.channel in (cadence.Channel.EMAIL, cadence.Channel.EMAIL_THEN_SMS):
         override = render.EmailOverride(

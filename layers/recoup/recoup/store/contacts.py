@@ -308,6 +308,39 @@ def update_address(
             raise
 
 
+def opt_out_phone(phone: str, *, now: datetime, reason: str, kind: OptOutKind) -> bool:
+    """Opt the number out of SMS for every shop; whether that changed anything (False when
+    it was already opted out, by a keyword or free text, under either hash). The write is
+    conditional on the number not being opted out, so the first opt-out's record (when, how
+    it was said) stays, and of two deliveries of one message (or a write SDK-retried after
+    its answer was lost) only one is told it was new: the caller's confirmation goes at
+    most once."""
+    bind()
+    keyed, legacy = contact_sks(phone)
+    not_opted_out = ContactItem.sms_opt_out.does_not_exist() | (
+        ContactItem.sms_opt_out == False  # noqa: E712 (a DynamoDB condition, not a test)
+    )
+    try:
+        ContactItem(GLOBAL, keyed).update(
+            actions=[
+                ContactItem.updated_at.set(now),
+                ContactItem.reason.set(reason),
+                ContactItem.sms_opt_out.set(True),
+                Path([SMS_OPT_OUT_KIND]).set(Value(kind, attribute=UnicodeAttribute())),
+            ],
+            condition=not_opted_out,
+        )
+    except UpdateError as error:
+        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+        return False
+    if legacy == keyed:
+        return True
+    # A STOP kept under the unkeyed hash is honoured by every reader: the number was out.
+    found = get_many([(GLOBAL, legacy)])
+    return not any(ContactItem.from_raw_data(raw).sms_opt_out for raw in found.values())
+
+
 def last_shop_for_phone(phone: str) -> str | None:
     bind()
     found = {i.sk: i for i in ContactItem.batch_get([(GLOBAL, sk) for sk in contact_sks(phone)])}

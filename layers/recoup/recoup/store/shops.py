@@ -99,10 +99,17 @@ def forget(shop: str | None = None) -> None:
         _cache.pop(shop, None)
 
 
-def save_templates(shop: str, templates: dict[str, dict[str, str]]) -> None:
+def save_templates(shop: str, templates: dict[str, Any]) -> None:
     bind()
     ShopItem(shop_pk(shop), META).update(actions=[ShopItem.templates.set(templates)])
     forget(shop)
+
+
+def replace_templates(shop: str, templates: dict[str, Any], *, read: Any) -> bool:
+    """Write the shop's templates if they are still `read`, what the caller changed (None:
+    the shop had none); False when another save came in between, and nothing is written."""
+    unchanged = ShopItem.templates.does_not_exist() if read is None else ShopItem.templates == read
+    return _update_if(shop, [ShopItem.templates.set(templates)], unchanged)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,10 @@ thresholds compared ("owed 1,899.00 USD ≥ legal minimum 1,000.00 USD").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import TypeAlias
+from zoneinfo import ZoneInfo
 
 from recoup.domain.case import Case
 from recoup.domain.money import Money
@@ -44,11 +45,17 @@ class ReferralFacts:
     merchant_hold: bool = False
     fraud_confirmed: bool = False
     fraud_flagged: bool = False  # the fraud check flagged it; the merchant has not confirmed
+    # The person the order names said on their page that they did not place it: they are
+    # never handed to an agency or a lawyer automatically (a victim is never chased).
+    not_theirs: bool = False
     sequence_spent_at: datetime | None = None  # when the last step was sent or skipped
     final_notice_at: datetime | None = None  # when a final notice was sent
     last_referral: Referral | None = None  # the case's newest referral, if any
     email_reachable: bool = True  # False: opted out, suppressed or no address
     sms_reachable: bool = True
+    # The customer's zone, in which the final notice gave its date: the referral waits
+    # until that whole day is over there (None: UTC).
+    customer_zone: ZoneInfo | None = None
 
     def __post_init__(self) -> None:
         currency = self.owed.currency if self.owed is not None else None
@@ -105,7 +112,8 @@ class ReferralDecision:
 def decide(facts: ReferralFacts, policy: ReferralPolicy, now: datetime) -> ReferralDecision:
     """What to do with one case now. Rules, in order (the first that applies wins):
 
-    1. Nothing owed, the case closed, an open dispute or a merchant's hold: none.
+    1. Nothing owed, the case closed, an open dispute, a merchant's hold, or the customer
+       named on the order saying they did not place it: none.
     2. A referral in progress, paid, withdrawn, or returned unpaid by legal: none (a
        withdrawn or legal-returned case is referred again only by the merchant, by hand).
     3. No thresholds for the currency: none (never refer on a guessed threshold).
@@ -167,6 +175,11 @@ def _stopped(facts: ReferralFacts) -> str | None:
         return "a dispute is open: nothing happens while it lasts"
     if facts.merchant_hold:
         return "the merchant holds the case: nothing happens until it is released"
+    if facts.not_theirs:
+        return (
+            "the customer named on the order says they did not place it: never referred "
+            "automatically (only the merchant refers it, by hand)"
+        )
     last = facts.last_referral
     if last is None:
         return None
@@ -245,9 +258,14 @@ def _legal_cause(facts: ReferralFacts) -> str | None:
 
 
 def _notice_deadline(facts: ReferralFacts) -> Earliest | None:
+    """The end of the day the final notice named ("if it is still unpaid on <date>"), in
+    the customer's zone: never sooner, whatever the hour the notice went."""
     if facts.final_notice_at is None:
         return None
-    return facts.final_notice_at + FINAL_NOTICE_PERIOD, "the date the final notice gave"
+    zone = facts.customer_zone or ZoneInfo("UTC")
+    named = (facts.final_notice_at + FINAL_NOTICE_PERIOD).astimezone(zone).date()
+    day_after = datetime.combine(named + timedelta(days=1), time(0), tzinfo=zone)
+    return day_after.astimezone(UTC), "the end of the date the final notice gave"
 
 
 def _later(a: Earliest, b: Earliest | None) -> Earliest:
