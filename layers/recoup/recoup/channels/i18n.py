@@ -32,16 +32,16 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from babel.messages.catalog import Catalog
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from recoup.channels.templates import templates_dir
 from recoup.errors import RecoupError
+
+if TYPE_CHECKING:
+    # Imported where used: choosing a language (every sender and page) must not pay for
+    # Jinja2 and Babel's catalog tools on a cold start.
+    from babel.messages.catalog import Catalog
+    from jinja2 import Environment
 
 __all__ = [
     "CATALOG_SOURCES",
@@ -139,6 +139,8 @@ def _check(domain: str, language: str) -> None:
 
 
 def _read_catalog(path: Path, language: str) -> Catalog:
+    from babel.messages.pofile import read_po
+
     with path.open("rb") as po:
         return read_po(po, locale=language)
 
@@ -154,6 +156,8 @@ def translations(domain: str, language: str) -> gettext.NullTranslations:
     path = catalog_path(domain, language)
     if not path.is_file():
         raise CatalogMissing(f"no {language!r} catalog for domain {domain!r} (expected {path})")
+    from babel.messages.mofile import write_mo
+
     compiled = io.BytesIO()
     write_mo(compiled, _read_catalog(path, language), use_fuzzy=False)
     compiled.seek(0)
@@ -170,6 +174,8 @@ def environment(domain: str, language: str, *, autoescape_html: bool = True) -> 
     `gettext`, `ngettext` and `{% trans %}` (newstyle, so `_("Hi %(name)s", name=x)`
     escapes `x` in HTML), StrictUndefined, None printed as "", blocks trimmed. HTML
     templates (`.html`, `.html.j2`) are autoescaped unless `autoescape_html` is False."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     env = Environment(
         loader=FileSystemLoader(templates_dir()),
         extensions=["jinja2.ext.i18n"],
@@ -300,6 +306,8 @@ def _extract(path: Path) -> Iterator[str]:
     else:
         method = "jinja2.ext.babel_extract"
         options = dict(_JINJA_EXTRACT_OPTIONS)
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
+
     for _line, message, _comments, _context in extract_from_file(
         method, str(path), keywords=DEFAULT_KEYWORDS, options=options
     ):

@@ -156,12 +156,9 @@ def _after_step(
     or spent (waiting for the referral check)."""
     if case.status is not CaseStatus.OPEN:
         return dunning.finish(DunningStatus.STOPPED, f"case {case.status}")
-    following = step + 1 < len(policy.steps) and case.opened_at is not None
-    at = (
-        cadence.step_due_at(policy, step + 1, case.opened_at, now)
-        if following and case.opened_at is not None
-        else None
-    )
+    opened = case.opened_at
+    following = step + 1 < len(policy.steps) and opened is not None
+    at = cadence.step_due_at(policy, step + 1, opened, now) if following and opened else None
     if dunning.status in _PAUSED:
         return dunning.moved_on(step + 1, at, now)
     if at is not None:
