@@ -8,7 +8,6 @@ import itertools
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -1032,12 +1031,7 @@ def _fixture_orders() -> list[Any]:
     # Shopify's own sample order (a real delivery, with shipping and a discount that its
     # current totals no longer count: the figures must still add up); our one change: it
     # is pending and not cancelled rather than voided and cancelled, so that it opens a case
-    sample = json.loads(
-        (
-            Path(__file__).parents[3]
-            / "shared/fixtures/shopify/webhooks_2024-10/orders_create.json"
-        ).read_text(encoding="utf-8")
-    )
+    sample = event_json("shopify/sample_orders_create_2024_10.json")
     sample["financial_status"] = "pending"
     sample["cancelled_at"] = None
     return [pytest.param(partial, id="tax-shipping-part-paid"), pytest.param(sample, id="discount")]
