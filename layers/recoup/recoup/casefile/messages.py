@@ -34,7 +34,7 @@ from recoup.domain.events import Customer, OrderSnapshot
 from recoup.domain.final_notice import what_follows
 from recoup.domain.money import Money
 from recoup.domain.referral import FINAL_NOTICE_PERIOD, ReferralPolicy
-from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.domain.timezones import zone_of_customer
 
 UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.invalid/link-not-reproduced"
 PAY_PLACEHOLDER = "https://pay.invalid/link-not-reproduced"
@@ -163,15 +163,7 @@ def _language_and_situation(message: SentMessage, ctx: render.MessageContext) ->
 
 def _zone(customer: Customer | None, policy: cadence.ReminderPolicy) -> ZoneInfo:
     """The zone the final notice's referral date was given in, chosen as the sender chose it."""
-    country = customer.country if customer else None
-    zone, _ = customer_zone(
-        country=country,
-        province=customer.province if customer else None,
-        phone=normalise_phone(customer.phone if customer else None, country),
-        shop_timezone=policy.shop_timezone,
-        rule=policy.timezone_rule,
-    )
-    return zone
+    return zone_of_customer(customer, policy)
 
 
 def _items(snapshot: OrderSnapshot | None) -> tuple[render.ItemLine, ...]:

@@ -33,7 +33,7 @@ from recoup.domain.case import CaseStatus
 from recoup.domain.dunning import CustomerRequest, Dunning, DunningStatus, Promised
 from recoup.domain.fraud.result import FraudLevel, FraudResult, Reason
 from recoup.domain.fraud.screening import Gate, Screening
-from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.domain.timezones import zone_of_customer
 from recoup.errors import Conflict, InvalidInput
 
 REPORT_KINDS = ("already_paid", "dispute", "not_mine")
@@ -136,16 +136,8 @@ def check_kind(kind: str) -> str:
 
 def customer_zone_of(stored: StoredCase, policy: ReminderPolicy) -> ZoneInfo:
     """The customer's zone, as the sender's quiet hours reckon it."""
-    customer = stored.case.snapshot.customer if stored.case.snapshot else None
-    country = customer.country if customer else None
-    zone, _ = customer_zone(
-        country=country,
-        province=customer.province if customer else None,
-        phone=normalise_phone(customer.phone if customer else None, country),
-        shop_timezone=policy.shop_timezone,
-        rule=policy.timezone_rule,
-    )
-    return zone
+    snapshot = stored.case.snapshot
+    return zone_of_customer(snapshot.customer if snapshot else None, policy)
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:

@@ -19,6 +19,9 @@ from recoup.domain.cadence import TimezoneRule, zone_from_name
 if TYPE_CHECKING:
     import phonenumbers
 
+    from recoup.domain.cadence import ReminderPolicy
+    from recoup.domain.events import Customer
+
 SHOP_REASON = "the shop's time zone"
 
 # Multi-zone countries: state or province code (as Shopify's `province_code` or the part of
@@ -151,6 +154,20 @@ PRINCIPAL_ZONES: Mapping[str, str] = MappingProxyType(_PRINCIPAL_ZONES)
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _UNKNOWN_ZONE = "Etc/Unknown"  # what phonenumbers answers when it cannot tell
+
+
+def zone_of_customer(customer: Customer | None, policy: ReminderPolicy) -> ZoneInfo:
+    """The customer's zone as the sender reckons it under the shop's policy (its zone and
+    rule): where quiet hours, a promise's date and a final notice's date are read."""
+    country = customer.country if customer else None
+    zone, _ = customer_zone(
+        country=country,
+        province=customer.province if customer else None,
+        phone=normalise_phone(customer.phone if customer else None, country),
+        shop_timezone=policy.shop_timezone,
+        rule=policy.timezone_rule,
+    )
+    return zone
 
 
 def customer_zone(
@@ -306,4 +323,5 @@ __all__ = [
     "normalise_phone",
     "phone_zone",
     "province_zones",
+    "zone_of_customer",
 ]

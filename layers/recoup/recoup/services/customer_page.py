@@ -31,7 +31,7 @@ from recoup.domain.dunning import DunningStatus
 from recoup.domain.events import OrderSnapshot
 from recoup.domain.guardrails import next_free
 from recoup.domain.money import Money
-from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.domain.timezones import normalise_phone, zone_of_customer
 
 if TYPE_CHECKING:
     from recoup.domain.cadence import ReminderPolicy
@@ -284,15 +284,7 @@ def _https(url: str | None) -> bool:
 
 
 def _zone(case: Case, policy: ReminderPolicy) -> ZoneInfo:
-    customer = case.snapshot.customer if case.snapshot else None
-    zone, _ = customer_zone(
-        country=customer.country if customer else None,
-        province=customer.province if customer else None,
-        phone=normalise_phone(customer.phone, customer.country) if customer else None,
-        shop_timezone=policy.shop_timezone,
-        rule=policy.timezone_rule,
-    )
-    return zone
+    return zone_of_customer(case.snapshot.customer if case.snapshot else None, policy)
 
 
 def _addresses(case: Case) -> tuple[str | None, str | None]:

@@ -12,11 +12,9 @@ for the merchant ("not mine" at once, like a fraud decision).
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import TypeVar
 
 from recoup import correlation
 from recoup.domain import cadence
@@ -29,15 +27,9 @@ from recoup.domain.dunning import Dunning
 from recoup.errors import NotFound
 from recoup.observability import logger
 from recoup.services.reminder_plan import reminder_policy
-from recoup.services.step_outcomes import StepResult, customer_key
+from recoup.services.step_outcomes import StepResult, customer_key, land, released
 from recoup.store import cases as store
 from recoup.store import contacts, shops
-
-Result = TypeVar("Result")
-
-# Tries of a write that resolves a nudge's claim, as for a step (services.step_outcomes).
-WRITE_ATTEMPTS = 6
-WRITE_BACKOFF_SECONDS = 0.1
 
 
 class UnknownCase(NotFound):
@@ -253,7 +245,7 @@ def record_nudge(
         logged = channel if outcome != "refused" else None
         return _nudge_recorded(current, summary, now, channel=logged, outcome=outcome)
 
-    return _land(claimed.case, decide, now, first=claimed)
+    return land(claimed.case, decide, now, first=claimed)
 
 
 def _nudge_recorded(
@@ -287,37 +279,9 @@ def release_nudge(case: Case, now: datetime) -> None:
     def decide(current: StoredCase | None) -> store.Progress[None] | None:
         if current is None or current.dunning is None:
             return None
-        return store.Progress(_released, dunning=current.dunning.release_nudge())
+        return store.Progress(released, dunning=current.dunning.release_nudge())
 
-    _land(case, decide, now)
-
-
-def _released(_written: StoredCase) -> None:
-    return None
-
-
-def _land(
-    case: Case,
-    decide: Callable[[StoredCase | None], store.Decision[Result]],
-    now: datetime,
-    *,
-    first: StoredCase | store.Unread = store.UNREAD,
-) -> Result:
-    """A write that resolves a claim: tried again on any failure, after a backoff."""
-    return store.change(
-        case.shop,
-        case.case_id,
-        decide,
-        now=now,
-        first=first,
-        attempts=WRITE_ATTEMPTS,
-        transient=(Exception,),
-        pause=_backoff,
-    )
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(WRITE_BACKOFF_SECONDS * 2**attempt)
+    land(case, decide, now)
 
 
 # ---------------------------------------------------------------- the trail

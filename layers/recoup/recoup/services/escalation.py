@@ -38,7 +38,7 @@ from recoup.domain.referral import (
     case_money,
 )
 from recoup.domain.referral import decide as decide_referral
-from recoup.domain.timezones import customer_zone, normalise_phone
+from recoup.domain.timezones import normalise_phone, zone_of_customer
 from recoup.observability import logger, metrics
 from recoup.services import referrals as making
 from recoup.services.reminder_plan import reminder_policy
@@ -88,13 +88,6 @@ def facts(stored: StoredCase, dunning: Dunning) -> ReferralFacts:
     reach = contacts.reachability(case.shop, email, phone)
     screening = stored.screening
     reminders = reminder_policy(case.shop, shops.get(case.shop))
-    zone, _ = customer_zone(
-        country=customer.country if customer else None,
-        province=customer.province if customer else None,
-        phone=phone,
-        shop_timezone=reminders.shop_timezone,
-        rule=reminders.timezone_rule,
-    )
     return ReferralFacts(
         owed=money.owed if money else case.amount_owed,
         paid=money.paid if money else None,
@@ -110,7 +103,7 @@ def facts(stored: StoredCase, dunning: Dunning) -> ReferralFacts:
         last_referral=stored.referrals.latest if stored.referrals else None,
         email_reachable=bool(email) and not (reach.email_opted_out or reach.email_suppressed),
         sms_reachable=bool(phone) and not reach.sms_opted_out,
-        customer_zone=zone,
+        customer_zone=zone_of_customer(customer, reminders),
     )
 
 

@@ -87,7 +87,7 @@ def record(
             return StepResult("sent" if ours else "stale", f"step {step + 1} was already recorded")
         return _recorded(current, current.dunning, step, delivered, now, policy)
 
-    return _land(claimed.case, decide, now, first=claimed)
+    return land(claimed.case, decide, now, first=claimed)
 
 
 def _recorded(
@@ -206,7 +206,7 @@ def refused(
             current.case, entry, StepResult("undeliverable", summary), dunning=dunning
         )
 
-    _land(claimed.case, decide, now, first=claimed)
+    land(claimed.case, decide, now, first=claimed)
     logger.info(
         "Reminder address undeliverable", extra={"case_id": claimed.case.case_id, "why": reason}
     )
@@ -220,23 +220,24 @@ def release(case: Case, step: int, now: datetime) -> None:
     def decide(current: StoredCase | None) -> store.Progress[None] | None:
         if current is None or current.dunning is None:
             return None
-        return store.Progress(_released, dunning=current.dunning.release(step))
+        return store.Progress(released, dunning=current.dunning.release(step))
 
-    _land(case, decide, now)
+    land(case, decide, now)
 
 
-def _released(_written: StoredCase) -> None:
+def released(_written: StoredCase) -> None:
     return None
 
 
-def _land(
+def land(
     case: Case,
     decide: Callable[[StoredCase | None], store.Decision[Result]],
     now: datetime,
     *,
     first: StoredCase | store.Unread = store.UNREAD,
 ) -> Result:
-    """A write that resolves a claim: tried again on any failure, after a backoff."""
+    """A write that resolves a claim (a step's, a promise nudge's): tried again on any
+    failure, after a backoff."""
     return store.change(
         case.shop,
         case.case_id,
