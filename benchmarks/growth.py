@@ -25,17 +25,19 @@ order, with the same ScannedCount as moto's own, which sorts the whole table per
 
 The requests:
 - dashboard: `services.figures.for_shop` over the last 90 days, and over all time, in the
-  steady state: after the first request has folded the finished days (store/rollups.py);
-  that first request is reported on its own (it folds a year of days, as a shop's first
-  read after the upgrade does), and so is the first request of the next day (it folds one
-  day, as every day's first read does). The rollup items are put back as they were after
-  each size, so the next size's orders, written at their own times, find their days open;
+  steady state: after the first request has folded the finished days and put the items a
+  read names in place (store/rollups.py); that first request is reported on its own (it
+  folds a year of days and puts their items in place, as a shop's first read after the
+  upgrade does), and so is the first request of the next day (it folds one day and puts
+  tomorrow's items in place, as every day's first read does). The rollup items are put
+  back as they were after each size, so the next size's orders, written at their own
+  times, find their days open;
 - case list: the admin API's `GET /admin/api/cases` (first page, 25 rows), as the admin
   page asks for it, signed in as the shop's staff;
 - template preview: `POST /admin/api/preview` of the policy's first step (the admin's
   first request reads the shop's identity, currency included, from the Shopify fake), and
   the sample case a shop without a currency falls back to (`sample_sends._shop_currency`:
-  its first tracked case);
+  the first tracked case of the first shop index shard that holds one);
 - customers/redact and customers/data_request of a customer with three cases, through
   the privacy worker's entry (`services.privacy.handle`); a different customer is
   erased at each size (each with the same shape: three orders an hour apart);

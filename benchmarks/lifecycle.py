@@ -424,7 +424,7 @@ class _Run:
         """The first scheduler slot at or after the next step's due time at which it is
         not quiet hours where the customer is."""
         from recoup.domain.guardrails import next_allowed
-        from recoup.domain.timezones import customer_zone, normalise_phone
+        from recoup.domain.timezones import zone_of_customer
         from recoup.store import policies
 
         stored = self.stored()
@@ -433,15 +433,7 @@ class _Run:
             raise BenchError(f"no step is scheduled: {stored.dunning}")
         policy = policies.load(SHOP, shop_timezone=SHOP_TIMEZONE)
         snapshot = stored.case.snapshot
-        customer = snapshot.customer if snapshot else None
-        country = customer.country if customer else None
-        zone, _ = customer_zone(
-            country=country,
-            province=customer.province if customer else None,
-            phone=normalise_phone(customer.phone if customer else None, country),
-            shop_timezone=policy.shop_timezone,
-            rule=policy.timezone_rule,
-        )
+        zone = zone_of_customer(snapshot.customer if snapshot else None, policy)
         at = next_allowed(due, zone, policy.quiet_hours)
         epoch = datetime(2000, 1, 1, tzinfo=UTC)
         slot = epoch + math.ceil((at - epoch) / SLOT) * SLOT

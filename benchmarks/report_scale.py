@@ -11,34 +11,40 @@ from benchmarks import growth as grow
 from benchmarks.capacity import CapacityResult, Ceiling
 from benchmarks.growth import GrowthResult
 
-# Why a request's reads grow, and what would hold them constant.
-WHY_GROWS: Mapping[str, str] = {
+# What a request that reads the same items at every size reads, and why it stays so.
+WHY_CONSTANT: Mapping[str, str] = {
     grow.DASHBOARD_90: (
         "Once the finished days are folded (the first request's work, below), a dashboard "
-        "reads the fold's watermark, the month item of each whole month in the period, the "
-        "day items of the days at its start (each month and day summed over its 8 "
-        "partitions), and the shards of the days not folded yet (today and yesterday; "
-        "`store/rollups.read`). That is bounded by the period, not the shop: "
-        "1 + 8 × (months + edge days) × currencies + 16 × 3 items, at most 313 for 90 days "
-        "in one currency (1 + 8 × (3 months + 30 days) + 48 shard items), and it never grows "
-        "with the cases or the history before the period. A small shop fills few of those "
-        "items: at 100 cases most edge days, late partitions and open shards hold no case, so "
-        "the item ratio stays above 1.1 while both ends stay under the bound; in read "
-        "capacity, which DynamoDB charges per Query and per 4 KB, the request costs about the "
-        "same at every size (the RCU ratio)"
+        "reads the fold's watermark, the month items of the whole months in the period and "
+        "the day items of the days at its start, each in its 8 partitions, and the 16 shards "
+        "of each day not folded yet (yesterday and today; `store/rollups.read`). The fold has "
+        "put every one of those items in place ahead of its first read, empty where no case "
+        'wrote (`docs/data-model.md`, "Items in place"), so a shop of 100 cases reads the '
+        "very items one of 10,000 does: 1 + 8 × (months + edge days) × currencies + 16 × 2, "
+        "here 1 + 8 × (3 months + 28 days) + 32 in one currency; from 57 to 313 by the day "
+        "of the month, never more as the cases grow"
     ),
     grow.DASHBOARD_ALL: (
-        "As the 90-day dashboard, without edge days: the watermark, the month items of each "
-        "month with a case (in up to 8 partitions: 13 months for a year of cases) and the "
-        "open days' shards, at most 1 + 8 × 13 + 48 items per currency for a year; a small "
-        "shop's months are as many, its late partitions and open days' shards emptier"
+        "As the 90-day dashboard, without edge days: the watermark, the month items of every "
+        "month from the shop's first (13 for a year of cases) in their 8 partitions, and the "
+        "16 shards of each day not folded yet: 1 + 8 × 13 + 32 items in one currency"
     ),
     grow.DASHBOARD_DAILY: (
-        "The first request of a day also folds the day before yesterday: one consistent Query "
-        "per shard over that day (at most 16 items) and one TransactWriteItems (its 16 shards "
-        "marked, its day and month items, the watermark: 19 items in one currency); it then "
-        "reads as the steady state, with the same bound plus 16"
+        "The first request of a day also folds the day before yesterday (one consistent Query "
+        "per shard over that day: its 16 shards, all in place; one TransactWriteItems: the "
+        "shards marked, the day and month items, the watermark) and puts tomorrow's items in "
+        "place (one TransactWriteItems of its 16 shards and 8 day items per currency, nothing "
+        "read); it then reads as the steady state of its day, 1 + 8 × (3 months + 27 days) "
+        "+ 32, those 16 shards more"
     ),
+}
+
+# Why a request's reads grow, and what would hold them constant.
+WHY_GROWS: Mapping[str, str] = {
+    **{
+        request: f"{why}; a ratio above 1.1 means some of those items were not in place"
+        for request, why in WHY_CONSTANT.items()
+    },
     grow.CASE_LIST: (
         "The admin route (`admin/api.py`, `list_cases`) asks `services.case_list` for a page "
         "of 26 (one more, to know there is a next page) by opening: each of the 16 shop index "
@@ -49,10 +55,10 @@ WHY_GROWS: Mapping[str, str] = {
         "RCU ratio)"
     ),
     grow.SAMPLE_PICK: (
-        "The preview takes the shop's first tracked case (`store.cases.tracked_cases`, a page "
-        "of 1): one Query of up to 2 keys per shop index shard (16), then the case. A small "
-        "shop has shards without a case, so it reads fewer keys; the read capacity is the same "
-        "at every size (the RCU ratio)"
+        "The preview takes one of the shop's tracked cases (`store.case_listing.first_of`): "
+        "the shop index shards are asked in turn for one key (a shard without a case reads "
+        "none) and the first key found is read, then its case: a key and a case at every "
+        "size; more means a shard answered more than the one key asked for"
     ),
     grow.CUSTOMER_REDACT: (
         "The erasure reads the customer's cases, links and counters by key, and besides "
@@ -184,8 +190,9 @@ def growth_section(growth: GrowthResult) -> list[str]:
         "patch; moto 5.2.5 sorts the whole table "
         "per Query: the same answer, seconds slower at 10,000 cases). The requests: "
         "`services.figures.for_shop` over the last 90 days and over all time, once the "
-        "finished days are folded (the first request's fold, of a year of days, is reported "
-        "on its own, as is the next day's first request, which folds one; the rollup items "
+        "finished days are folded and the items a read names are in place (the first "
+        "request's fold, of a year of days, is reported on its own, as is the next day's "
+        "first request, which folds one and puts tomorrow's items in place; the rollup items "
         "are put back as the orders left them after each size, so that the next size's "
         "orders, written at their own times, find their days open); the admin API's "
         "`GET /admin/api/cases` (first page, 25 rows) and `POST /admin/api/preview` (step 1), "
@@ -237,6 +244,11 @@ def growth_section(growth: GrowthResult) -> list[str]:
             + "; ".join(f"{r} ({_n(growth.runs[-1].measured[r].items)} items)" for r in flat)
             + "."
         )
+    for request in (r for r in flat if r in WHY_CONSTANT):
+        add(
+            f"- {request}: {_n(growth.runs[-1].measured[request].items)} items at every size. "
+            f"{WHY_CONSTANT[request]}."
+        )
     for request in grown:
         add(
             f"- {request}: {_ratio(growth.ratio(request))}× at "
@@ -246,9 +258,10 @@ def growth_section(growth: GrowthResult) -> list[str]:
     add(
         f"- {grow.DASHBOARD_CATCH_UP}: {_ratio(growth.ratio(grow.DASHBOARD_CATCH_UP))}×, once "
         "per shop: it reads every shard item of the shop's history (one consistent Query per "
-        f"shard) and folds it ({catch_up.detail.split('; ', 1)[-1]} at "
-        f"{_n(growth.runs[-1].cases)} cases; a year of days at most per request, the rest the "
-        "next one)."
+        "shard) and folds it, then reads its month items (one Query per partition) and puts "
+        "the items of its history in place "
+        f"({catch_up.detail.split('; ', 1)[-1]} at {_n(growth.runs[-1].cases)} cases; a year "
+        "of days at most per request, the rest the next one)."
     )
     add(f"- shop/redact: {_ratio(growth.ratio(grow.SHOP_REDACT))}×: {WHY_GROWS[grow.SHOP_REDACT]}.")
     add("")

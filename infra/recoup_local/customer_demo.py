@@ -1,7 +1,9 @@
-"""The demo's customer side: four more orders whose customers open the page their first
+"""The demo's customer side: more orders whose customers open the page their first
 reminder links to and answer on it, as a browser would (the page first, then its form with
 the page's form token): one promises a date and pays before it, one promises and does not
-pay, one says they already paid, one says they never placed the order."""
+pay, one says they already paid, one says they never placed the order, and one picks an
+instalment plan, agrees to its schedule and pays the first instalment at (the stand-in for)
+Stripe Checkout, which saves the card for the next ones."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from html import unescape
 from typing import Any
 
 from recoup_local import outbox
@@ -103,6 +106,64 @@ def act(
     return status, {"status": f"answered on their page ({action})"}
 
 
+def plan(
+    front: str, local: LocalStack, order: dict[str, Any], form: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """The customer of `order` previews the plan `form` asks for (`plan_interval`,
+    `plan_count`), ticks "I agree", and pays the first instalment on the Checkout page the
+    agreement leads to, with the test card that succeeds."""
+    token = _newest_page_token(local, order["email"])
+    if token is None:
+        return 404, {"error": "no_link", "message": "no message with a page link reached them"}
+    page = f"{front}/c/{token}"
+    status, html = _fetch(f"{page}?{urllib.parse.urlencode(form)}")
+    agreement = _form(html, f"/c/{token}/plan")
+    if status != 200 or agreement is None:
+        return status, {"error": "page", "message": f"the plan's preview answered {status}"}
+    body = urllib.parse.urlencode({**agreement, "agree": "yes"}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": front}
+    status, checkout = _no_redirect(f"{page}/plan", body, headers)
+    if status != 303 or not checkout:
+        return status, {"error": "refused", "message": f"agreeing answered {status}"}
+    session = urllib.parse.urlsplit(checkout).path.rsplit("/", 1)[-1]
+    card = urllib.parse.urlencode({"card": "visa"}).encode()
+    stand_in = local.stripe
+    if stand_in is None:
+        return 503, {"error": "checkout", "message": "no stand-in for Stripe on this stack"}
+    status, _ = _no_redirect(f"{stand_in.url}/checkout/{session}/complete", card, {})
+    if status != 303:
+        return status, {"error": "checkout", "message": f"Checkout answered {status}"}
+    return 200, {"status": "agreed to a plan on their page, first instalment paid at Checkout"}
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
+
+
+def _form(html: str, action: str) -> dict[str, str] | None:
+    """The hidden fields of the page's form that posts to `action`."""
+    start = html.find(f'action="{action}"')
+    if start < 0:
+        return None
+    end = html.find("</form>", start)
+    return {name: unescape(value) for name, value in _HIDDEN.findall(html[start:end])}
+
+
+class _Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _no_redirect(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """A POST whose redirect is read, not followed: (status, Location)."""
+    opener = urllib.request.build_opener(_Stay)
+    request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310
+    try:
+        with opener.open(request, timeout=10) as answer:
+            return answer.status, answer.headers.get("Location") or ""
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location") or ""
+
+
 def _newest_page_token(local: LocalStack, email: str) -> str | None:
     for message in reversed(outbox.sent_messages(local.stack.region)):
         if message.kind == "email" and message.to == email:
@@ -136,4 +197,4 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-__all__ = ["act", "at", "order_edit"]
+__all__ = ["act", "at", "order_edit", "plan"]

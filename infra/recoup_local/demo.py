@@ -27,6 +27,7 @@ from threading import Thread
 from typing import Any
 
 from recoup import clock
+from recoup.domain.instalments import InstalmentTerms, Interval
 from recoup.integrations import casefile_key
 from recoup.integrations.shopify import sign as shopify_sign
 from recoup.integrations.shopify_version import API_VERSION
@@ -210,12 +211,21 @@ def _customer_scenes() -> list[Delivery]:
             (("kind", "already_paid"), ("note", "Paid by bank transfer on 9 November, ref. 88123")),
         ),
         (1052, "Owen", "Price", "Quincy", "report", (("kind", "not_mine"),)),
+        (
+            1053,
+            "Liam",
+            "Chen",
+            "Newton",
+            "plan",
+            (("plan_interval", "monthly"), ("plan_count", "3")),
+        ),
     ]
     notes = {  # what each says on their page
         1049: "I will pay by 11-20",
         1050: "I will pay by 11-16",
         1051: "I already paid",
         1052: "I didn't place this order",
+        1053: "3 monthly instalments",
     }
     story: list[Delivery] = []
     for offset, (number, first, last, city, action, form) in enumerate(scenes):
@@ -278,6 +288,8 @@ def deliver(front: str, local: LocalStack, delivery: Delivery) -> tuple[int, dic
         body = json.dumps(data).encode()
     if delivery.source in ("bounce", "sms"):
         return _feedback(local, delivery, json.loads(body))
+    if delivery.source == "customer" and delivery.topic == "plan":
+        return customer_demo.plan(front, local, json.loads(body), dict(delivery.form))
     if delivery.source == "customer":
         return customer_demo.act(
             front, local, json.loads(body), delivery.topic, dict(delivery.form)
@@ -336,6 +348,26 @@ def _happened_at(delivery: Delivery) -> datetime:
     if delivery.source == "stripe":
         return datetime.fromtimestamp(int(data["created"]), tz=UTC)
     return datetime.fromisoformat(data["updated_at"]).astimezone(UTC)
+
+
+PLAN_TERMS = InstalmentTerms(
+    enabled=True,
+    max_count=4,
+    intervals=(Interval.BIWEEKLY, Interval.MONTHLY),
+    max_days=120,
+)
+
+
+def _offer_plans(now: datetime) -> None:
+    """The shop's reminder policy: the default sequence, with instalment plans offered."""
+    from dataclasses import replace
+
+    from recoup.store import policies
+
+    stored = policies.load_doc(SHOP, policies.REMINDERS)
+    version = stored[0] + 1 if stored else 1
+    policy = replace(policies.load(SHOP), version=version, instalments=PLAN_TERMS)
+    policies.save(SHOP, policy, now=now)
 
 
 class SimulatedMonth:
@@ -398,6 +430,8 @@ def run(out: Callable[[str], None] = print, outbox: Path = OUTBOX) -> int:
         server = make_server(local.lambdas, port=0)
         front = f"http://127.0.0.1:{server.server_address[1]}"
         Thread(target=server.serve_forever, daemon=True).start()
+        if local.stripe is not None:  # Stripe's events go to the front that serves the demo
+            local.stripe.webhook_url = f"{front}/webhooks/stripe"
         month = SimulatedMonth(local, MONTH_START)
         receiver = referral_demo.LawFirmReceiver()
         try:
@@ -424,13 +458,19 @@ def _story(
     )
     if local.stripe is not None:
         local.stripe.account = STRIPE_ACCOUNT  # the account the merchant picks on Stripe's page
+        local.stripe.clock = lambda: month.now.timestamp()  # its events dated in the story
     shop = install_demo.install(local, front, SHOP, reply_to=REPLY_TO)
     referral_demo.install_policy(SHOP, receiver, month.now)
+    _offer_plans(month.now)
     out(
         f"Installed {SHOP} by token exchange: {shop.shop_name} <{shop.contact_email}>, "
         f"{shop.timezone}; replies to {shop.reply_to}"
     )
-    out(f"Stripe connected through Connect OAuth: {shop.stripe_account}; default reminder policy")
+    out(
+        f"Stripe connected through Connect OAuth: {shop.stripe_account}; default reminder "
+        f"policy, with instalment plans of up to {PLAN_TERMS.max_count} payments every two "
+        f"weeks or monthly, within {PLAN_TERMS.max_days} days"
+    )
     out(
         f"Referral policy: default thresholds; agency hand-over by email to "
         f"{referral_demo.AGENCY_ADDRESS}, legal by signed webhook to {receiver.url}\n"
@@ -484,10 +524,9 @@ def _story(
     public_key = outbox.parent / "casefiles" / "casefile-signing.pem"
     public_key.write_text(casefile_key.public_key_pem())
     verified, unverified = casefile_check.verify_folder(outbox.parent / "casefiles", public_key)
-    referred = referral_demo.counts(
-        stored.referrals
-        for stored in case_store.load_many(SHOP, [c.case_id for c in tracked]).values()
-    )
+    kept = case_store.load_many(SHOP, [c.case_id for c in tracked]).values()
+    referred = referral_demo.counts(stored.referrals for stored in kept)
+    plans = [s.dunning.plan for s in kept if s.dunning is not None and s.dunning.plan]
     untracked = [c for c in cases.list_cases(SHOP, include_untracked=True) if not c.opened]
     sums = report.totals(tracked)
     by_status = sums["by_status"]
@@ -507,6 +546,14 @@ def _story(
     out(
         f"  reminders sent: {reminders_sent}, and {nudges} reminder(s) of a promise; "
         f"{held} held back or skipped; scheduler ran {month.runs} times with work to do"
+    )
+    out(
+        f"  instalment plans: {len(plans)} agreed; "
+        + "; ".join(
+            f"{sum(i.paid for i in p.instalments)} of {len(p.instalments)} instalments paid "
+            f"({p.paid} of {p.total}), {p.status}"
+            for p in plans
+        )
     )
     out(
         f"  referrals: {referred['agency']} to the agency ({hand_overs} hand-over email(s)), "

@@ -55,7 +55,7 @@ class LocalStack:
     lambdas: LocalLambdas
     endpoint: str | None
     shopify_tokens: TokenEndpoint | None = None  # the stand-in for Shopify's token endpoint
-    stripe: StripePlatform | None = None  # the stand-in for Stripe's Connect OAuth and Checkout
+    stripe: StripePlatform | None = None  # the stand-in for Stripe (Connect, Checkout, payments)
 
     @property
     def shopify_secret(self) -> str:
@@ -137,6 +137,14 @@ def _start(endpoint: str | None, stripe: StripePlatform, *, stripe_keys: bool) -
             env[name] = value
         elif os.environ.get(name) == value:  # left by a served stack earlier in this process
             del os.environ[name]
+    if endpoint:
+        # Served: the stand-in posts its events to the stack's front, signed with the stack's
+        # secret (write_state points it at the front actually serving). In-process tests
+        # deliver `stripe.events` themselves.
+        stripe.webhook_url = f"{env['RECOUP_PUBLIC_URL']}/webhooks/stripe"
+        stripe.webhook_secret = env["RECOUP_STRIPE_WEBHOOK_SECRET"].split(",")[0]
+    else:
+        stripe.webhook_url = ""
     local = LocalStack(stack, LocalLambdas(stack, env), endpoint)
     local.stripe = stripe
     return local
@@ -196,7 +204,10 @@ STATE_FILE = ".recoup-local.json"
 
 
 def write_state(local: LocalStack, front_url: str) -> Path:
-    """Tell other commands (`recoup cases`) where the running stack is."""
+    """Tell other commands (`recoup cases`) where the running stack is; the Stripe stand-in
+    posts its webhook events to that front."""
+    if local.stripe is not None and local.stripe.webhook_secret:
+        local.stripe.webhook_url = f"{front_url}/webhooks/stripe"
     env = {k: v for spec in local.stack.functions for k, v in spec.environment.items()}
     path = Path(STATE_FILE)
     path.write_text(json.dumps({"endpoint": local.endpoint, "front": front_url, "env": env}))

@@ -14,10 +14,16 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
+from recoup.admin import views
+from recoup.domain.case import Settled
+from recoup.domain.dunning import Dunning, DunningStatus
+from recoup.domain.instalments import Interval, new_plan, schedule
+from recoup.domain.money import Money
 from tests.e2e.admin_seed import (
     ORDERS,
     PHONE,
@@ -35,6 +41,7 @@ from tests.e2e.admin_seed import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+UTC_ZONE = ZoneInfo("UTC")
 
 VIEWS = [
     "/app",
@@ -329,6 +336,112 @@ def test_the_page_fits_a_phone(seeded: dict[str, Any], page: Page) -> None:
         expect(page.locator("#cases-table s-table-header-row")).to_be_hidden()
     finally:
         page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def _plan_case(body: dict[str, Any]) -> dict[str, Any]:
+    """The case as the API shows one whose customer agreed to 3 monthly instalments of its
+    USD 120.00 five weeks ago: the first paid, the second declined, the third to come; its
+    trail with the plan's entries as the services word them."""
+    now = datetime.now(tz=UTC).replace(microsecond=0)
+    made = now - timedelta(days=33)
+    agreed = schedule(Money.of(12_000, "USD"), 3, Interval.MONTHLY, made.date())
+    plan = new_plan("p1", "r1", agreed, Interval.MONTHLY, UTC_ZONE, "digest", "en", made)
+    plan = plan.card_saved("pm_1", "cus_1").paid_instalment(1, "pi_1", made)
+    failed = plan.instalments[1].due_at + timedelta(minutes=1)
+    plan = plan.failed_instalment(2, "pi_2", "card_declined", failed)
+    first, last = agreed[0].due_on.isoformat(), agreed[-1].due_on.isoformat()
+    trail = [
+        ("customer", made, "customer.plan", "the customer agreed to pay USD 120.00 in 3 "
+         f"instalments a month apart from {first} to {last}"),
+        ("recoup", made, "customer.plan_charged", "instalment 1 of 3 charged: USD 40.00"),
+        ("recoup", failed, "customer.plan_charge_failed",
+         "instalment 2 of 3 could not be charged (card_declined)"),
+        ("recoup", failed, "customer.plan_notice",
+         "notice of the missed instalment sent by email; provider id 0100-local"),
+    ]  # fmt: skip
+    timeline = list(body["timeline"])
+    for source, at, kind, summary in trail:
+        entry = {"occurred_at": at.isoformat(), "source": source, "kind": kind, "summary": summary}
+        timeline.append(views.timeline_entry(len(timeline) + 1, entry))
+    reminders = {**body["reminders"], "status": "planned"}
+    shown = views.plan(Dunning(DunningStatus.PLANNED, plan=plan, plan_grace_days=7))
+    return {**body, "plan": shown, "timeline": timeline, "reminders": reminders}
+
+
+def test_a_case_shows_its_instalment_plan_and_a_settlement_its_discount(
+    seeded: dict[str, Any], page: Page
+) -> None:
+    ids = seeded["ids"]
+
+    def with_a_plan(route: Route) -> None:
+        route.fulfill(json=_plan_case(route.fetch().json()))
+
+    def settled(route: Route) -> None:
+        body = route.fetch().json()
+        offer = Settled("s3-0", Money.of(4_050, "USD"), Money.of(4_500, "USD"))
+        route.fulfill(
+            json={
+                **body,
+                "recovered": views.money(Money.of(4_050, "USD")),
+                "settlement": views.settled(offer),
+                "settled_discount": views.money(offer.discount),
+            }
+        )
+
+    planned, paid = ids["#3001"], ids["#3003"]
+    page.route(f"**/admin/api/cases/{planned}", with_a_plan)
+    page.route(f"**/admin/api/cases/{paid}", settled)
+    try:
+        open_path(page, f"/app/cases/{planned}")
+        card = page.locator("#plan")
+        expect(card).to_have_attribute("data-status", "active")
+        expect(card).to_contain_text("$120.00 in 3 monthly instalments")
+        expect(card.locator("s-badge").first).to_have_text("Active")
+        expect(page.locator("#plan-paid")).to_have_text("$40.00 of $120.00")
+        missed = page.locator("#plan-missed")
+        expect(missed).to_have_attribute(
+            "heading", "Instalment 2 could not be charged (card declined)"
+        )
+        expect(missed).to_contain_text("can pay $40.00 from their page until")
+        # No next charge while one is missed; the schedule says each instalment's state
+        expect(page.locator("#plan-next")).to_have_count(0)
+        rows = page.locator("#plan-schedule s-table-row[data-instalment]")
+        expect(rows).to_have_count(3)
+        states = rows.evaluate_all("rows => rows.map(r => r.dataset.status)")
+        assert states == ["paid", "missed", "scheduled"]
+        expect(rows.nth(0)).to_contain_text("1 of 3")
+        expect(rows.nth(1)).to_contain_text("$40.00")
+        expect(rows.nth(1)).to_contain_text("Missed")
+        expect(page.locator("#reminder-status")).to_have_text("Reminders paused for the plan")
+        # The trail's plan entries read as sentences, amounts and days in the page's locale
+        timeline = page.locator("#timeline")
+        expect(timeline).to_contain_text("Instalment 1 of 3 charged: $40.00")
+        expect(timeline).to_contain_text("Instalment 2 of 3 could not be charged (card declined)")
+        expect(timeline).to_contain_text(
+            re.compile(r"The customer agreed to pay \$120\.00 in 3 instalments a month apart from "
+                       r"[A-Z][a-z]{2} \d{1,2}, \d{4} to [A-Z][a-z]{2} \d{1,2}, \d{4}")
+        )  # fmt: skip
+        expect(timeline).to_contain_text("Notice of the missed instalment sent by email")
+        expect(timeline).not_to_contain_text("USD 40.00")
+        page.set_viewport_size(PHONE)
+        try:
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"the case with a plan scrolls sideways: {width}px"
+        finally:
+            page.set_viewport_size({"width": 1280, "height": 900})
+        screens(page, "case-plan")
+        # A case paid under a settlement offer: what was paid, and the discount written off
+        open_path(page, f"/app/cases/{paid}")
+        expect(page.locator("#plan")).to_have_count(0)
+        expect(page.locator("#amount-recovered")).to_have_text("$40.50")
+        expect(page.locator("#settled")).to_have_text(
+            "$40.50 paid for $45.00 under a settlement offer"
+        )
+        expect(page.locator("#settled-discount")).to_have_text("$4.50")
+        screens(page, "case-settled")
+    finally:
+        page.unroute(f"**/admin/api/cases/{planned}")
+        page.unroute(f"**/admin/api/cases/{paid}")
 
 
 def test_every_view_has_screenshots(seeded: dict[str, Any], page: Page) -> None:

@@ -1,8 +1,9 @@
 """The settings, templates, notifications and setup views in headless Chromium, against
 `recoup serve`: one save through the save bar, the leave guard, field errors on the field
-they name, the merge after a concurrent save, the cadence's "Add step", and the template
-editor's SMS counter and language switch. Screenshots of each view (desktop and 390 px) go to
-test-results/screens/ (<view>-desktop.png, <view>-phone.png)."""
+they name, the merge after a concurrent save, the cadence's "Add step", instalment plans and
+the settlement offer, and the template editor's SMS counter and language switch. Screenshots
+of each view (desktop and 390 px) go to test-results/screens/ (<view>-desktop.png,
+<view>-phone.png)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.admin_seed import api, browser_page, open_path, screens
+from tests.e2e.admin_seed import (
+    DESKTOP,
+    PHONE,
+    SCREENS,
+    admin_link,
+    api,
+    browser_page,
+    open_path,
+    ready,
+    screens,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -50,6 +61,22 @@ def open_section(page: Page, name: str) -> None:
     if body.get_attribute("data-open") != "true":
         page.click(f"[data-toggle='section-{name}']")
     expect(body).to_be_visible()
+
+
+def section_screens(page: Page, name: str, shot: str | None = None) -> None:
+    """The section alone at desktop width and at 390 px (settings-<shot>-desktop.png,
+    settings-<shot>-phone.png; `shot` the section's name unless given); on a phone nothing
+    is wider than the screen."""
+    section = page.locator(f"#section-{name}")
+    shot = shot or name
+    section.screenshot(path=SCREENS / f"settings-{shot}-desktop.png")
+    page.set_viewport_size(PHONE)
+    try:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the {name} section scrolls sideways: {width}px"
+        section.screenshot(path=SCREENS / f"settings-{shot}-phone.png")
+    finally:
+        page.set_viewport_size(DESKTOP)
 
 
 def test_an_edit_shows_the_save_bar_the_leave_guard_asks_and_discard_restores(
@@ -365,3 +392,130 @@ def test_disconnecting_stripe_asks_first(served: dict[str, Any], browser: Page) 
     expect(page.get_by_role("dialog", name="Disconnect Stripe?")).to_be_hidden()
     expect(page.locator("#stripe-connection")).to_contain_text(stripe["account"])
     assert api(served["front"], "GET", "/stripe") == stripe
+
+
+def test_instalment_plans_and_the_offer_are_saved_by_the_save_bar_and_kept(
+    served: dict[str, Any], browser: Page
+) -> None:
+    page = browser
+    front = served["front"]
+    go(page, "/app/settings")
+    before = api(front, "GET", "/settings/reminders")
+    assert before["policy"]["instalments"]["enabled"] is False
+    stripe = api(front, "GET", "/stripe")
+    expect(page.locator("[data-section-summary=plans]")).to_have_text("Off.")
+    open_section(page, "plans")
+    # Stripe is connected on the local stack: the section says plans need it, and that it is
+    line = page.locator("#plans-stripe")
+    expect(line).to_contain_text("Plans are offered only with Stripe connected")
+    expect(line).to_contain_text(stripe["account"])
+    # The admin offers plans of up to 6 instalments, weekly too, from USD 50.00
+    field(page, "reminders.instalments.enabled").locator("input").check()
+    fill(page, "reminders.instalments.max_count", "6")
+    page.locator("#section-plans [data-interval=weekly] input").check()
+    page.locator("[data-currency-for='reminders.instalments.min_amount'] input").fill("usd")
+    page.click("[data-add-currency='reminders.instalments.min_amount']")
+    fill(page, "reminders.instalments.min_amount.USD", "50.00")
+    field(page, "reminders.instalments.on_broken").locator("select").select_option("escalate")
+    # and a 15% settlement offer from step 2
+    open_section(page, "settlement")
+    field(page, "reminders.settlement.enabled").locator("input").check()
+    fill(page, "reminders.settlement.percent", "15")
+    offered = field(page, "reminders.settlement.from_step").locator("select")
+    assert offered.locator("option").all_text_contents()[-1].startswith("With the final notice")
+    offered.select_option("2")
+    expect(save_bar(page)).to_have_attribute("showing", "")
+    # The badge is on the plans' section, not on the reminders' whose document holds them
+    unsaved = {"has_text": "Unsaved changes"}
+    expect(page.locator("#section-plans s-badge", **unsaved)).to_have_count(1)
+    expect(page.locator("#section-reminders s-badge", **unsaved)).to_have_count(0)
+    page.click("#recoup-save")
+    expect(save_bar(page)).not_to_have_attribute("showing", "")
+    expect(page.locator("#recoup-toasts")).to_contain_text("Settings saved")
+    after = api(front, "GET", "/settings/reminders")
+    assert after["version"] == before["version"] + 1
+    assert after["policy"]["instalments"] == {
+        **before["policy"]["instalments"],
+        "enabled": True,
+        "max_count": 6,
+        "intervals": ["weekly", *before["policy"]["instalments"]["intervals"]],
+        "min_amount": {"USD": 5_000},
+        "on_broken": "escalate",
+    }
+    assert after["policy"]["settlement"] == {
+        **before["policy"]["settlement"],
+        "enabled": True,
+        "percent": 15,
+        "from_step": 2,
+    }
+    # A reload (the page opened afresh) shows what was saved
+    token = admin_link(served["cwd"]).split("#", 1)[1]
+    page.goto(f"{front}/app/settings#{token}")
+    ready(page)
+    expect(page.locator("[data-section-summary=plans]")).to_contain_text("Up to 6 instalments")
+    expect(page.locator("[data-section-summary=settlement]")).to_contain_text(
+        "15% off for paying in full"
+    )
+    open_section(page, "plans")
+    expect(field(page, "reminders.instalments.enabled").locator("input")).to_be_checked()
+    expect(field(page, "reminders.instalments.max_count").locator("input")).to_have_value("6")
+    expect(page.locator("#section-plans [data-interval=weekly] input")).to_be_checked()
+    amount = field(page, "reminders.instalments.min_amount.USD").locator("input")
+    expect(amount).to_have_value("50.00")
+    expect(field(page, "reminders.instalments.on_broken")).to_have_js_property("value", "escalate")
+    open_section(page, "settlement")
+    expect(field(page, "reminders.settlement.from_step")).to_have_js_property("value", "2")
+    section_screens(page, "plans")
+    section_screens(page, "settlement")
+
+
+def test_a_plan_bound_out_of_range_is_refused_on_its_field(
+    served: dict[str, Any], browser: Page
+) -> None:
+    page = browser
+    front = served["front"]
+    go(page, "/app/settings")
+    before = api(front, "GET", "/settings/reminders")
+    open_section(page, "plans")
+    fill(page, "reminders.instalments.max_count", "30")
+    # Folded again, the save still finds the field and opens its section
+    page.click("[data-toggle='section-plans']")
+    expect(page.locator("[data-collapse='section-plans']")).to_be_hidden()
+    page.click("#recoup-save")
+    target = field(page, "reminders.instalments.max_count")
+    expect(target).to_have_attribute("error", "must be an integer between 2 and 24, got 30")
+    expect(target).to_be_visible()
+    expect(page.locator("#settings-error")).to_contain_text(
+        "Instalment plans · Most instalments: must be an integer between 2 and 24"
+    )
+    expect(save_bar(page)).to_have_attribute("showing", "")
+    assert api(front, "GET", "/settings/reminders") == before
+    # Correcting it clears the error
+    fill(page, "reminders.instalments.max_count", "12")
+    expect(target).not_to_have_attribute("error", re.compile(".*"))
+    page.click("#recoup-discard")
+
+
+def test_without_stripe_the_plans_section_asks_to_connect_it(
+    served: dict[str, Any], browser: Page
+) -> None:
+    page = browser
+    page.route(
+        "**/admin/api/stripe",
+        lambda route: route.fulfill(json={"connected": False, "account": None}),
+    )
+    try:
+        go(page, "/app/settings")
+        open_section(page, "plans")
+        banner = page.locator("#plans-stripe")
+        expect(banner).to_have_attribute("heading", "Connect Stripe to offer plans")
+        expect(banner).to_contain_text("Plans are offered only with Stripe connected")
+        section_screens(page, "plans", "plans-no-stripe")
+        # Its link goes to the Stripe section, where the connect button is
+        page.evaluate("window.scrollTo(0, 0)")
+        page.click("#plans-connect-stripe")
+        expect(page.locator("#section-stripe")).to_be_in_viewport()
+        expect(page.locator("#stripe-connect")).to_be_visible()
+        assert urlsplit(page.url).path == "/app/settings"
+    finally:
+        page.unroute("**/admin/api/stripe")

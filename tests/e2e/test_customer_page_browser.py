@@ -1,7 +1,8 @@
 """The customer's page in headless Chromium against `recoup serve`: axe-core finds no serious
-or critical violation on the page (open, paused, closed, expired, with field errors) in
-English and Japanese, at 390×844 and 1280×900 (screenshots of each in
-test-results/screens/), and a customer promises to pay and sees the promise on the page."""
+or critical violation on the page (open, paused, closed, expired, with field errors; an
+instalment plan's choices, its schedule and a plan in force) in English and Japanese, at
+390×844 and 1280×900 (screenshots of each in test-results/screens/); a customer promises to
+pay and sees the promise on the page, and one agrees to an instalment plan and sees it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.e2e.admin_seed import (
     LOCAL_HOSTS,
     PHONE,
     SCREENS,
+    api,
     order,
     post_webhook,
     wait_until,
@@ -38,7 +40,19 @@ OPEN, PAUSED, PAID, REVOKED = (
     8_200_000_000_003,
     8_200_000_000_004,
 )
+PLAN = 8_200_000_000_005
 SERIOUS = {"serious", "critical"}
+# The shop's instalment terms: weekly and every two weeks up to 4 instalments, monthly up to
+# 2 (a third would end more than 45 days after the first), whatever the date.
+PLAN_TERMS = {
+    "enabled": True,
+    "max_count": 4,
+    "intervals": ["weekly", "biweekly", "monthly"],
+    "max_days": 45,
+    "first_due_now": True,
+    "grace_days": 7,
+    "min_instalment": {"USD": 2000},
+}
 
 # Run against the served stack: the case's page link as the sender makes it, or revoked.
 _LINK = """
@@ -214,3 +228,69 @@ def test_the_pay_button_opens_the_pay_flow(
     answer = page.request.get(f"{served['front']}{urlsplit(href).path}", max_redirects=0)
     assert answer.status == 303
     assert answer.headers["location"].startswith("http")
+
+
+@pytest.fixture(scope="module")
+def plan_page(served: dict[str, Any], pages: dict[str, str]) -> str:
+    """The page of an order whose shop offers instalment plans (after the other pages were
+    made under the default policy); Stripe is connected on the served stack."""
+    front = served["front"]
+    reminders = api(front, "GET", "/settings/reminders")
+    policy = {**reminders["policy"], "instalments": PLAN_TERMS}
+    api(front, "PUT", "/settings/reminders", {"version": reminders["version"], "policy": policy})
+    now = datetime.now(tz=UTC).replace(microsecond=0)
+    post_webhook(front, order(PLAN, "#4005", "249.99", "USD", now), "orders/create")
+    url = wait_until(lambda: _link(served, PLAN), "the page link of the plan's order")
+    return urlsplit(url).path
+
+
+def _show_schedule(page: Page, interval: str, count: int) -> None:
+    page.locator(f"#plan-interval-{interval}").check()
+    page.locator("#plan_count").select_option(str(count))
+    page.locator("#plan-form-heading ~ form button[type=submit]").click()
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_the_plan_choice_and_its_schedule_are_accessible(
+    served: dict[str, Any], plan_page: str, page: Page, language: str
+) -> None:
+    page.goto(f"{served['front']}{plan_page}?lang={language}")
+    assert page.locator("input[name=plan_interval]").count() == 3
+    _check(page, f"plan-choice-{language}")
+    # A monthly plan of 4 would end past the shop's 45 days: the error at the count
+    _show_schedule(page, "monthly", 4)
+    page.wait_for_selector("#error-count")
+    assert page.locator("#plan_count").get_attribute("aria-describedby") == "error-count"
+    _check(page, f"plan-error-{language}")
+    # Weekly in 3: the schedule, its total and the agreement
+    _show_schedule(page, "weekly", 3)
+    page.wait_for_selector("#plan-schedule")
+    assert "plan_interval=weekly" in page.url and "plan_count=3" in page.url
+    rows = page.locator("#plan-schedule tbody tr")
+    assert rows.count() == 3
+    assert page.locator("#plan_agree").count() == 1
+    _check(page, f"plan-preview-{language}")
+
+
+def test_a_customer_agrees_to_a_plan_and_sees_it_in_force(
+    served: dict[str, Any], plan_page: str, page: Page
+) -> None:
+    page.set_viewport_size(PHONE)
+    front = served["front"]
+    page.goto(f"{front}{plan_page}")
+    _show_schedule(page, "biweekly", 2)
+    page.wait_for_selector("#plan-schedule")
+    page.get_by_role("button", name="Agree and continue to payment").click()
+    page.wait_for_selector("#error-agree")  # the box is not ticked yet
+    page.locator("#plan_agree").check()
+    page.get_by_role("button", name="Agree and continue to payment").click()
+    # Stripe Checkout (the local stand-in) takes the first instalment, half of $249.99
+    page.wait_for_url("**/checkout/cs_test_*")
+    assert "Pay USD 125.00" in page.content()
+    page.goto(f"{front}{plan_page}?done=plan")
+    main = page.locator("main").inner_text()
+    assert "Your instalment plan" in main and "If you finished on the payment page" in main
+    assert page.locator("form[action$='/plan-card']").count() == 1
+    assert page.locator("#pay_by").count() == 0  # no promise while the plan is in force
+    assert page.locator("#plan_count").count() == 0  # nor another plan
+    _check(page, "plan-in-force")

@@ -105,14 +105,22 @@ def test_the_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert "HTTP 401 invalid_signature" in out
     assert "applied once" in out
     assert "case stays paid (paid is final)" in out
-    assert "cases tracked: 10: 7 open, 2 paid, 1 cancelled" in out
+    assert "cases tracked: 11: 8 open, 2 paid, 1 cancelled" in out
     assert "recovered:   USD 4,398.00" in out
     # The customers who answered on their own pages: each answer took, and did what it says
-    assert "4 answers on customers' own pages" in out
+    assert "5 answers on customers' own pages" in out
     assert "reminder(s) of a promise" in out and "customer.promise_broken" in out
     assert "#1049 paid  ->  case open -> paid" in out
     assert "reminders paused; the merchant is told" in out
     assert "held for fraud review; the merchant is told at once" in out
+    # One picked a plan, paid the first instalment at Checkout; the second was charged on
+    # its date, off-session, with the card Checkout saved
+    assert "agreed to a plan on their page, first instalment paid at Checkout" in out
+    assert "instalment 2 of 3 charged: USD 833.00" in out
+    assert (
+        "instalment plans: 1 agreed; 2 of 3 instalments paid (USD 1,666.00 of USD 2,499.00), active"
+        in out
+    )
     # And the German and Japanese customers were written to in their languages
     outbox = {f.name: f.read_bytes() for f in (tmp_path / "out" / "outbox").iterdir()}
     subjects = [

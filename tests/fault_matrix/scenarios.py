@@ -20,16 +20,20 @@ import boto3
 
 from recoup.domain import cadence
 from recoup.domain.aggregate import StoredCase
+from recoup.domain.customer_requests import RequestMeta
+from recoup.domain.instalments import InstalmentTerms, Interval
 from recoup.domain.referral import NotificationStatus
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse
-from recoup.services import shopify_tasks
+from recoup.services import instalment_plans, shopify_tasks
 from recoup.services import shops as shop_service
+from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import contacts, policies
 from recoup.store.data_requests import marker_sk
 from recoup.store.models import shop_pk
 from recoup_local.outbox import sent_messages
+from recoup_local.stack import LOCAL_STRIPE_KEYS
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_json, save_expiring_token
 from tests.fault_matrix.harness import Observation, World
 
@@ -350,6 +354,70 @@ class AdminApi:
         return HttpResponse(200, json.dumps(body).encode())
 
 
+# ---------------------------------------------------------------------- instalment plans
+
+PLAN_AGREED = FIRST_STEP_DUE + timedelta(hours=1)
+SECOND_INSTALMENT = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)  # 10:00 in Oregon
+PLAN_TERMS = InstalmentTerms(enabled=True, max_count=3, intervals=(Interval.MONTHLY,))
+
+
+def _stripe_events(w: World) -> None:
+    """What the stand-in for Stripe sent, delivered to the (unfaulted) webhook function."""
+    stand_in = w.local.stripe
+    assert stand_in is not None
+    while stand_in.events:
+        body, headers = stand_in.delivery(stand_in.events.pop(0), w.local.stripe_secret)
+        with w.plan.armed(False):
+            answer = w.local.lambdas.invoke_http("POST", "/webhooks/stripe", headers, body)
+        assert answer is not None and answer["statusCode"] == 200, answer
+    w.drain()
+
+
+def plan_charges(w: World) -> Observation:
+    """A plan of three monthly instalments, the first paid at Checkout (set up unarmed);
+    then the second's date comes: charged off-session once, and recorded."""
+    stand_in = w.local.stripe
+    assert stand_in is not None
+    for name, value in LOCAL_STRIPE_KEYS.items():
+        w.patch.setenv(name, value)
+    get_settings.cache_clear()
+    stand_in.clock = lambda: w.now.timestamp()
+    with w.setup():
+        stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
+        version = stored_doc[0] + 1 if stored_doc else 1
+        terms = replace(policies.load(SHOP), version=version, instalments=PLAN_TERMS)
+        policies.save(SHOP, terms, now=OPENED)
+    open_case(w)
+    ticks(w, FIRST_STEP_DUE)
+    with w.setup():
+        w.now = PLAN_AGREED
+        meta = RequestMeta("203.0.113.50", "Mozilla/5.0")
+        agreed = instalment_plans.agree(
+            SHOP, CASE, count=3, interval="monthly", start=None, locale="en", meta=meta, now=w.now
+        )
+        url = instalment_plans.card_checkout(agreed, return_url=f"https://{SHOP}")
+        stand_in.complete(url.rsplit("/", 1)[1], "visa")
+        _stripe_events(w)
+    ticks(w, SECOND_INSTALMENT)
+    _stripe_events(w)
+    get_settings.cache_clear()
+    plan = stored().dunning_or_raise().plan
+    assert plan is not None
+    charged = [
+        o
+        for o in stand_in.objects.values()
+        if o.get("object") == "payment_intent"
+        and o.get("metadata", {}).get("recoup_instalment") == "2"
+    ]
+    second = plan.instalments[1]
+    return Observation(
+        done=second.paid,
+        effects=len(charged),
+        pending=None if second.paid else "instalment 2 still due",
+        detail=f"{len(charged)} PaymentIntents for instalment 2, plan {plan.status}",
+    )
+
+
 def tasks(w: World) -> Observation:
     api = AdminApi()
     w.patch.setattr(shopify_http, "urllib_transport", api)
@@ -434,6 +502,14 @@ SCENARIOS = {
             OPENED,
             ("dynamodb", "TransactWriteItems"),
             privacy_erasure,
+        ),
+        Scenario(
+            "plan-charges",
+            "PlanChargesFunction",
+            "instalment 2 charged once and recorded",
+            OPENED,
+            ("dynamodb", "TransactWriteItems"),
+            plan_charges,
         ),
         Scenario(
             "shopify-tasks",

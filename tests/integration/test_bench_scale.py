@@ -143,8 +143,14 @@ def test_growth_reads_follow_the_request_not_the_shop() -> None:
     # and shop/redact reads every item of the shop, so it grows with it
     assert large.measured[growth.SHOP_REDACT].items > 2 * small.measured[growth.SHOP_REDACT].items
     assert large.items_in_table > 2 * small.items_in_table
-    # and the dashboard, its finished days folded, reads the fold's watermark, one item per
-    # month (a year of cases spans 13) and the shards of the days not folded (2 × 16)
+    # and the dashboard, its finished days folded and its items in place, reads the fold's
+    # watermark, each month and edge day in its 8 partitions (the last 90 days: 3 months and
+    # 28 edge days; all time: the 13 months a year of cases spans at most) and the shards of
+    # the days not folded (2 × 16), from the shop's first month on
+    last_90_days = 1 + 8 * (3 + 28) + 2 * 16
     for run in result.runs:
-        assert 0 < run.measured[growth.DASHBOARD_ALL].items <= 1 + 13 + 2 * 16
+        assert 0 < run.measured[growth.DASHBOARD_90].items <= last_90_days
+        assert 0 < run.measured[growth.DASHBOARD_ALL].items <= 1 + 8 * 13 + 2 * 16
         assert "TransactWriteItems" not in run.measured[growth.DASHBOARD_90].detail
+    # every one of them, once the shop's cases span the period
+    assert large.measured[growth.DASHBOARD_90].items == last_90_days

@@ -130,8 +130,13 @@ def test_a_shard_folded_under_a_late_writer_sends_its_retry_to_the_day_item(loca
     assert applied is not None and not applied.duplicate
     assert _case_writes(calls) == 2
     assert [e.body["kind"] for e in cases.timeline(SHOP, applied.case_id)] == ["orders/create"]
-    shards = [i for i in _rollup_items(local) if i["pk"]["S"].rsplit("#", 1)[1].isdigit()]
-    assert shards and all("folded" in i and "w" not in i for i in shards)
+    shards = [
+        i
+        for i in _rollup_items(local)
+        if i["pk"]["S"].rsplit("#", 1)[1].isdigit() and i["sk"]["S"] == OPENED.isoformat()
+    ]
+    assert len(shards) == rollups.ROLLUP_SHARDS
+    assert all("folded" in i and "w" not in i for i in shards)
     # and the figures count the case once
     shown = figures.for_shop(SHOP)
     assert shown == figures.compute(_tracked())
@@ -160,11 +165,14 @@ def test_a_writer_whose_clock_lags_the_fold_lands_on_its_third_try(local: Any) -
 # ------------------------------------------------------------------------------- folds
 
 
-def _write(shop: str, case_id: str, day: date, counters: Counters, at: datetime) -> None:
+def _write(
+    shop: str, case_id: str, day: date, counters: Counters, at: datetime, currency: str = "USD"
+) -> None:
     clock.use(lambda: at)
     try:
         with TransactWrite(connection=connection()) as tx:
-            for item, actions in rollups.updates(shop, case_id, {RollupKey(day, "USD"): counters}):
+            change = {RollupKey(day, currency): counters}
+            for item, actions in rollups.updates(shop, case_id, change):
                 tx.update(item, actions=actions)
     finally:
         clock.use(None)
@@ -307,17 +315,47 @@ def _fill(shop: str, per_day: int, first: date, days: int) -> list[StoredCase]:
     return made
 
 
-def test_a_dashboard_reads_months_edge_days_and_open_shards_whatever_the_cases(
-    local: Any,
-) -> None:
+def _late_changes(shop: str, made: list[StoredCase], at: datetime) -> list[StoredCase]:
+    """Every third case paid at `at` after a reminder: a change to its opening day, no
+    longer open, goes to its day and month items in its late partition."""
+    from recoup.domain import rollup
+    from tests.unit.test_figures import case, held, reminders, sent
+
+    changed = []
+    for n, before in enumerate(made):
+        opened, owed = before.case.opened_at, before.case.owed_when_open
+        assert opened is not None and owed is not None
+        if n % 3:
+            changed.append(before)
+            continue
+        after = held(
+            case(before.case.case_id, owed, opened=opened, paid_at=at),
+            reminders(sent(0, "email", opened + timedelta(hours=1))),
+        )
+        change = rollup.delta(
+            rollup.contribution(before.case, None),
+            rollup.contribution(after.case, after.dunning),
+        )
+        for key, counters in change.items():
+            _write(shop, before.case.case_id, key.day, counters, at)
+        changed.append(after)
+    return changed
+
+
+def test_a_dashboard_reads_the_same_items_whatever_the_cases(local: Any) -> None:
     now = datetime(2026, 12, 1, 12, tzinfo=UTC)
     start = datetime(2026, 9, 2, tzinfo=UTC)  # 90 days back
-    read: dict[int, tuple[int, int]] = {}
-    for per_day in (1, 6):
-        shop = f"size-{per_day}.myshopify.com"
-        made = _fill(shop, per_day, date(2026, 8, 1), 122)  # Aug 1 to Nov 30
+    read: dict[str, tuple[int, int]] = {}
+    # Given a shop with one case, on Aug 1, and one with six cases a day from Aug 1 to Nov
+    # 30, a third of them paid weeks later (late changes, in every late partition)
+    for name, per_day, days in (("one", 1, 1), ("many", 6, 122)):
+        shop = f"{name}.myshopify.com"
+        made = _fill(shop, per_day, date(2026, 8, 1), days)
+        if name == "many":
+            made = _late_changes(shop, made, now - timedelta(hours=1))
         clock.use(lambda: now)
         figures.for_shop(shop, start=start, end=now)  # the first read folds
+        # When a dashboard reads the last 90 days, and all time
         with _dynamodb() as calls:
             shown = figures.for_shop(shop, start=start, end=now)
         with _dynamodb() as all_time:
@@ -325,16 +363,18 @@ def test_a_dashboard_reads_months_edge_days_and_open_shards_whatever_the_cases(
         clock.use(None)
         assert shown == figures.compute(made, start=start, end=now)
         assert everything == figures.compute(made)
-        assert not [t for t in calls.transactions + all_time.transactions]  # nothing to fold
-        read[per_day] = (calls.items_read, all_time.items_read)
+        assert not calls.transactions + all_time.transactions  # nothing to fold
+        read[name] = (calls.items_read, all_time.items_read)
         # every rollup item is listed in the shop index, so shop/redact finds it
         assert all("shop_part" in i and "shop_sort" in i for i in _rollup_items(local, shop))
-    # the watermark, 3 months (Oct, Nov, Dec), 29 edge days (Sep 2-30), the open days' shards
-    bound_90 = 1 + 3 + 29 + 16 * 2
-    assert read[1][0] <= read[6][0] <= bound_90
-    assert read[1][0] >= 1 + 3 + 29
-    # all time: the watermark, 5 months (Aug to Dec), the open days' shards; no day item
-    assert read[1][1] <= read[6][1] <= 1 + 5 + 16 * 2
+    # Then both read the same items: the watermark; each month and edge day in every
+    # partition: 3 months (Oct, Nov, Dec) and 29 edge days (Sep 2-30); and the shards of
+    # the days not folded (Nov 30, Dec 1)
+    late = rollups.LATE_SHARDS
+    assert read["one"][0] == read["many"][0] == 1 + late * (3 + 29) + rollups.ROLLUP_SHARDS * 2
+    # all time: the months from the first (Aug to Dec), the shards after the watermark
+    # (Nov 30 to Dec 2: tomorrow's are in place too); no day item
+    assert read["one"][1] == read["many"][1] == 1 + late * 5 + rollups.ROLLUP_SHARDS * 3
 
 
 def test_a_read_that_meets_a_fold_counts_each_change_once(
@@ -378,6 +418,130 @@ def test_a_fold_goes_on_where_the_last_one_stopped(local: Any) -> None:
     # and the next fold (the dashboard's) goes on from the watermark to the last day due
     assert figures.for_shop(SHOP) == figures.compute(made)
     assert rollups.watermark(SHOP) == rollups.fold_cutoff(now)
+
+
+# ------------------------------------------------------------------ items put in place
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
+
+
+def _read_30_days(
+    shop: str,
+    now: datetime,
+    made: list[StoredCase],
+    *,
+    currency: str | None = None,
+    fold_first: bool = True,
+) -> _Calls:
+    """A dashboard's read of the last 30 days at `now`, its figures checked against the
+    cases."""
+    start = _midnight(now.date() - timedelta(days=30))
+    with _dynamodb() as calls:
+        rows = list(
+            rollups.read(
+                shop, start.date(), now.date() + timedelta(days=1), now=now, fold_first=fold_first
+            )
+        )
+    shown = figures.from_rollups(rows, start=start, end=now, currency=currency)
+    assert shown == figures.compute(made, start=start, end=now, currency=currency)
+    return calls
+
+
+def _as_the_layout_before(local: Any, shop: str) -> None:
+    """The shop's rollups as the layout before this one leaves them: no item without
+    counters, nothing on the watermark but `through`."""
+    ddb = boto3.client("dynamodb", region_name=local.stack.region)
+    table = local.stack.refs["Table"]
+    keys_only = {"pk", "sk", "shop_part", "shop_sort"}
+    for item in _rollup_items(local, shop):
+        if set(item) <= keys_only:
+            ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": rollups.days_pk(shop)}, "sk": {"S": rollups.WATERMARK}},
+        UpdateExpression="REMOVE since, ready, currencies",
+    )
+
+
+NOV_12 = datetime(2026, 11, 12, 12, tzinfo=UTC)
+# The last 30 days at NOV_12: the watermark; November as a month and Oct 13-31 as edge
+# days, in every late partition; the shards of Nov 11 and 12, not folded yet.
+READ_30_DAYS = 1 + rollups.LATE_SHARDS * (1 + 19) + rollups.ROLLUP_SHARDS * 2
+
+
+def test_a_shop_folded_by_the_layout_before_reads_every_item_after_its_next_read(
+    local: Any,
+) -> None:
+    # Given a shop whose days were folded before the days' items were put in place
+    made = _fill(SHOP, 1, date(2026, 10, 20), 20)
+    assert rollups.fold(SHOP, now=NOV_12) == rollups.fold_cutoff(NOV_12)
+    _as_the_layout_before(local, SHOP)
+    assert _read_30_days(SHOP, NOV_12, made, fold_first=False).items_read < READ_30_DAYS
+    # When the dashboard reads it: the first read puts the items of its history in place
+    first = _read_30_days(SHOP, NOV_12, made)
+    assert first.transactions
+    # Then the next reads every item it names, as a shop folded by this layout does
+    again = _read_30_days(SHOP, NOV_12, made)
+    assert (again.items_read, again.transactions) == (READ_30_DAYS, [])
+    mark = rollups._mark(SHOP)
+    assert (mark.since, mark.ready, mark.currencies) == (
+        date(2026, 10, 1),
+        NOV_12.date() + timedelta(days=1),
+        frozenset({"USD"}),
+    )
+
+
+def test_a_new_currency_has_its_items_put_in_place_from_the_first_day(local: Any) -> None:
+    # Given a shop in USD, read and folded
+    made = _fill(SHOP, 2, date(2026, 10, 20), 20)
+    _read_30_days(SHOP, datetime(2026, 11, 10, 12, tzinfo=UTC), made)
+    # When its first case in EUR opens, and its day is folded
+    from recoup.domain import rollup
+    from recoup.domain.money import Money
+    from tests.unit.test_figures import case, held
+
+    opened = datetime(2026, 11, 10, 10, tzinfo=UTC)
+    euros = case("eur-1", Money("EUR", 5_000), opened=opened)
+    for key, counters in rollup.contribution(euros, None).items():
+        _write(SHOP, euros.case_id, key.day, counters, opened + timedelta(seconds=1), "EUR")
+    made.append(held(euros))
+    _read_30_days(SHOP, NOV_12, made)
+    # Then a read finds every item of both currencies in place, from the shop's first month
+    for currency in ("USD", "EUR"):
+        calls = _read_30_days(SHOP, NOV_12, made, currency=currency)
+        assert calls.items_read == READ_30_DAYS + rollups.LATE_SHARDS * (1 + 19)
+    assert rollups._mark(SHOP).currencies == frozenset({"USD", "EUR"})
+    for sk in ("2026-10-01#EUR", "2026-10#EUR"):  # Oct 1's day items, October's month items
+        assert len([i for i in _rollup_items(local) if i["sk"]["S"] == sk]) == rollups.LATE_SHARDS
+
+
+def test_items_put_in_place_meeting_a_write_are_put_in_place_by_the_next_read(
+    local: Any,
+) -> None:
+    # Given cases of three weeks, and a write that cancels the transaction putting the
+    # items in place (it holds no addition: the items' shop index keys only)
+    made = _fill(SHOP, 1, date(2026, 10, 20), 20)
+    original: Callable[..., Any] = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def cancelled(client: BaseClient, operation: str, params: Any) -> Any:
+        updates = [entry.get("Update", {}) for entry in params.get("TransactItems", [])]
+        if updates and all(
+            "ADD" not in u.get("UpdateExpression", "") and "ConditionExpression" not in u
+            for u in updates
+        ):
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}}
+            raise client.exceptions.TransactionCanceledException(error, operation)
+        return original(client, operation, params)
+
+    with mock.patch.object(BaseClient, "_make_api_call", cancelled):
+        # When the fold's read folds, then meets the write
+        assert rollups.fold(SHOP, now=NOV_12) == rollups.fold_cutoff(NOV_12)
+    # Then nothing says its items are in place, and the figures are right all the same
+    assert rollups._mark(SHOP).ready is None
+    assert _read_30_days(SHOP, NOV_12, made).transactions  # the next read puts them
+    assert _read_30_days(SHOP, NOV_12, made).items_read == READ_30_DAYS
 
 
 # ------------------------------------------------------------ through the store, upgraded
@@ -495,13 +659,18 @@ def test_the_upgrade_counts_every_case_once_and_a_second_run_nothing(local: Any)
     later = datetime(2026, 11, 6, 9, tzinfo=UTC)
     clock.use(lambda: later)
     assert figures.for_shop(SHOP).cases == 0
+    assert rollups._mark(SHOP).ready == later.date() + timedelta(days=1)
     # When the upgrade's count runs, is interrupted and runs again
     first = rollup_upgrade.count_all(shop=SHOP)
+    assert (rollups._mark(SHOP).since, rollups._mark(SHOP).ready) == (None, None)
     second = rollup_upgrade.count_all(shop=SHOP)
     # Then the case was counted once, whole, and the second run found nothing to count
     assert (first.counted, second.counted, second.already) == (1, 0, 0)
     shown = _shown(later)
     assert (shown.cases, shown.contacted_cases) == (1, 1)
+    # and the next read put the items in place again, from the first month it wrote to
+    held = rollups._mark(SHOP)
+    assert (held.since, held.ready) == (date(2026, 11, 1), later.date() + timedelta(days=1))
     # and its next write adds only what changed
     _apply(local, "order_paid", "orders/paid", datetime(2026, 11, 6, 10, tzinfo=UTC))
     shown = _shown(datetime(2026, 11, 6, 11, tzinfo=UTC))

@@ -47,6 +47,7 @@ FUNCTIONS = (
     "ShopifyAuthFunction",
     "ShopifyTasksFunction",
     "EscalationFunction",
+    "PlanChargesFunction",
     "HandOverFunction",
     "ReferralReportFunction",
 )

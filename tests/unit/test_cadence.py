@@ -76,6 +76,24 @@ def _data() -> dict[str, Any]:
         "min_amount": {"USD": 500},
         "after_last_step": "escalate",
         "promise_max_days": 14,
+        "instalments": {
+            "enabled": True,
+            "min_amount": {"USD": 10000},
+            "min_instalment": {"USD": 2500},
+            "max_count": 6,
+            "intervals": ["weekly", "monthly"],
+            "max_days": 120,
+            "first_due_now": False,
+            "grace_days": 5,
+            "on_broken": "escalate",
+        },
+        "settlement": {
+            "enabled": True,
+            "percent": 15,
+            "max_discount": {"USD": 5000},
+            "pay_within_days": 10,
+            "from_step": 2,
+        },
     }
 
 

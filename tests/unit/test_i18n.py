@@ -26,7 +26,7 @@ from recoup.channels.render import (
 from recoup.domain.cadence import BUILTIN_TEMPLATES
 from recoup.domain.payment_situation import SITUATIONS
 from recoup.services import message_templates
-from tests.unit.test_render import make_ctx
+from tests.unit.test_render import make_ctx, make_plan_ctx
 
 FOREIGN = ("de", "fr", "es", "ja")
 
@@ -258,6 +258,43 @@ def test_every_part_of_a_reminder_is_in_the_customers_language(
     assert sms.endswith(stop)
 
 
+@pytest.mark.parametrize("language", FOREIGN)
+@pytest.mark.parametrize("tone", TONES)
+def test_a_missed_instalments_notice_is_in_the_customers_language(
+    language: str, tone: Tone
+) -> None:
+    # Given the notice of a missed instalment, its figures stated, in each language
+    ctx = make_plan_ctx(tone, locale=language, page_url="https://pay.example.com/c/tok_1042")
+    email, sms = render_email(ctx), render_sms(ctx).body
+    english = dataclasses.replace(ctx, locale="en-US")
+    english_email, english_sms = render_email(english), render_sms(english).body
+    # Then no English sentence is left in any part of it
+    for part in (email.subject, email.text, email.html, sms):
+        assert _english_leftovers(_KEPT.sub("", part)) == [], part
+    pairs = zip(
+        (email.subject, email.text, sms),
+        (english_email.subject, english_email.text, english_sms),
+        strict=True,
+    )
+    for part, english_part in pairs:
+        for sentence in _sentences(_KEPT.sub("", english_part)):
+            assert sentence not in part, (sentence, part)
+    # And its paragraph is the catalog's, with the figures in the customer's formats
+    paragraph = i18n.translations("messages", language).gettext(
+        "Instalment %(number)s of %(count)s (%(amount)s, due on %(due)s) could not be charged "
+        "to your card. Pay it by %(date)s, %(time)s (your time) to keep your plan; after that "
+        "the plan ends and the rest (%(balance)s) is due."
+    )
+    assert paragraph.split("%(")[0] in email.text
+    due_on = {
+        "de": "3. Dezember 2026",
+        "fr": "3 décembre 2026",
+        "es": "3 de diciembre de 2026",
+        "ja": "2026年12月3日",
+    }
+    assert due_on[language] in email.text
+
+
 def test_english_html_says_so() -> None:
     assert '<html lang="en">' in render_email(make_ctx(locale="pt-BR")).html
 
@@ -300,6 +337,10 @@ def test_the_english_source_of_each_shipped_template_renders_as_shipped(name: st
             make_ctx(tone, situation=situation, page_url="https://pay.example.com/c/t"),
             make_ctx(tone, situation=situation, pay_url=None, customer_first_name=None),
             make_ctx(tone, situation=situation, shop_email=None, help_url=None, step_number=1),
+            # The notice of a missed instalment states its figures (`plan`)
+            make_plan_ctx(tone, page_url="https://pay.example.com/c/t")
+            if situation == "instalment_missed"
+            else make_ctx(tone, situation=situation),
         ):
             sms = render_sms(ctx, english["sms"], strict=True)
             assert sms.body == render_sms(ctx).body

@@ -225,8 +225,12 @@ def test_the_customers_own_moments_are_never_derived() -> None:
     ]
     cases += [_case(financial_status="partially_paid"), _case()]
     assert not {of(case, gateways=["manual"]) for case in cases} & NOT_DERIVED
-    assert {str(s) for s in NOT_DERIVED} == {"instalment_missed", "promise_broken", "promise_due"}
-    # (instalment_missed is reserved for instalment plans, not yet offered: its words are kept)
+    assert {str(s) for s in NOT_DERIVED} == {
+        "instalment_missed",
+        "plan_broken",
+        "promise_broken",
+        "promise_due",
+    }
     assert set(SITUATIONS) == {str(s) for s in Situation}
 
 

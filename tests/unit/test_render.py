@@ -9,6 +9,7 @@ import json
 import re
 import time
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -90,6 +91,36 @@ def make_ctx(
         referral_to="agency" if tone == "final_notice" else None,
     )
     return dataclasses.replace(ctx, **changes)  # type: ignore[arg-type]
+
+
+# The notice of a missed instalment: 2 of 3, due on 3 December, to be paid by 10:00 on
+# 8 December in Oregon (when the grace days end).
+PLAN_PAY_BY = datetime.datetime(2026, 12, 8, 10, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+
+
+def make_plan_ctx(
+    tone: Tone = "friendly", *, currency: str = "USD", locale: str = "en-US", **changes: object
+) -> MessageContext:
+    """The notice of a missed instalment: instalment 2 of 3 (633.00, or 6,330 yen) of an
+    order of 1,899.00 of which 1,266.00 is owed."""
+    scale = 1 if currency != "JPY" else 10  # yen have no minor unit
+    plan = compose.PlanNotice(
+        number=2,
+        count=3,
+        amount=Money(currency, 63_300 // scale),
+        due_on=datetime.date(2026, 12, 3),
+        pay_by=PLAN_PAY_BY,
+    )
+    return make_ctx(
+        tone,
+        currency=currency,
+        owed_minor=126_600 // scale,
+        locale=locale,
+        order_total=Money(currency, 189_900 // scale),
+        situation="instalment_missed",
+        plan=plan,
+        **changes,
+    )
 
 
 def default_html(ctx: MessageContext) -> str:
@@ -954,6 +985,36 @@ def test_consecutive_sms_steps_never_repeat_word_for_word(locale: str, situation
     assert len(set(firm)) == 3
 
 
+@pytest.mark.parametrize("locale", SMS_LANGUAGES)
+@pytest.mark.parametrize("shop", ["Demo Shop", "Electrónica Pérez"])
+def test_a_missed_instalments_sms_fits_two_segments_and_states_its_figures(
+    locale: str, shop: str
+) -> None:
+    # Given the notice of a missed instalment with the page link, in each language
+    currency = SMS_LANGUAGES[locale]
+    ctx = make_plan_ctx(locale=locale, currency=currency, shop_name=shop, page_url=PAGE_URL)
+    # When its SMS is rendered
+    body = render_sms(ctx).body
+    size = measure(body)
+    # Then it takes at most two segments, in GSM-7 where the language allows
+    assert size.segments <= MAX_SMS_SEGMENTS, (size, body)
+    assert size.encoding == ("UCS-2" if locale == "ja-JP" else "GSM-7"), body
+    # And it names the instalment of the plan, its amount, the day and the time to pay it
+    # by (the customer's clock), the link and the opt-out
+    words = template_variables(ctx)["plan"]
+    number = {"ja-JP": "第2回（全3回）"}.get(locale, "2 ")
+    for said in (number, words.amount_plain, words.pay_by_short, words.pay_by_time, PAGE_URL):
+        assert said in body, (said, body)
+    assert body.endswith(i18n.translations("messages", i18n.language_for(locale)).gettext(STOP))
+    assert (words.pay_by_short, words.pay_by_time) == {
+        "en-US": ("Dec 8", "10:00 AM"),
+        "de-DE": ("8. Dez.", "10:00"),
+        "fr-FR": ("8 déc.", "10:00"),
+        "es-ES": ("8 dic", "10:00"),
+        "ja-JP": ("12月8日", "10:00"),
+    }[locale]
+
+
 def test_amount_summary_adds_up_and_names_what_it_cannot_explain() -> None:
     # Given priced lines (1,899.00 + 2 x 50.00), shipping and added taxes known, and a
     # total that holds 5.00 more than those parts (a fee the snapshot does not itemise)
@@ -1158,6 +1219,45 @@ def test_an_sms_too_long_for_its_wording_falls_back_to_the_short_form() -> None:
     assert measure(body).segments == 2
     # And with a short link it says the whole sentence
     assert "有効期限切れ" in render_sms(dataclasses.replace(ctx, page_url=PAGE_URL)).body
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_a_missed_instalments_sms_with_a_production_link_fits_without_its_figures_if_it_must(
+    locale: str,
+) -> None:
+    # Given the notice with the production page link and an accented shop name
+    ctx = make_plan_ctx(
+        locale=locale,
+        currency=SMS_LANGUAGES[locale],
+        shop_name="Electrónica Pérez",
+        page_url=PRODUCTION_PAGE_URL,
+    )
+    # When its SMS is rendered
+    body = render_sms(ctx).body
+    # Then it fits two segments with the link and the opt-out whole, the shop still named
+    stop = i18n.translations("messages", i18n.language_for(locale)).gettext(STOP)
+    assert measure(body).segments <= MAX_SMS_SEGMENTS, body
+    assert body.endswith(f" {PRODUCTION_PAGE_URL} {stop}"), body
+    assert body.startswith("Elect"), body
+    if locale == "ja-JP":
+        # Japanese cannot hold the figures beside a 90-character link: it says that an
+        # instalment of the order is unpaid, and the link leads to them
+        assert "ご注文#1042の分割払いが未払いです。" in body
+    else:
+        assert template_variables(ctx)["plan"].amount_plain in body
+
+
+def test_a_broken_plans_sms_says_the_plan_ended_and_the_balance_is_due() -> None:
+    for tone in ("friendly", "firm"):
+        ctx = make_ctx(
+            cast(Tone, tone), situation="plan_broken", owed_minor=126_600, page_url=PAGE_URL
+        )
+        body = render_sms(ctx).body
+        assert body.startswith(
+            "Demo Electronics: your payment plan for order #1042 has ended. "
+            "1,266.00 USD is now due."
+        ), body
+        assert measure(body).segments == 1
 
 
 @pytest.mark.parametrize("locale", LANGUAGES)

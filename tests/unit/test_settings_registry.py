@@ -38,6 +38,7 @@ CLOUD = {
     "RECOUP_ESCALATION_QUEUE_URL": f"{QUEUES}-escalation",
     "RECOUP_HANDOVER_QUEUE_URL": f"{QUEUES}-handover",
     "RECOUP_SHOPIFY_TASKS_QUEUE_URL": f"{QUEUES}-shopify-tasks",
+    "RECOUP_PLAN_CHARGES_QUEUE_URL": f"{QUEUES}-plan-charges",
     "RECOUP_EVENTS_DLQ_URL": f"{QUEUES}-events-dlq",
     "RECOUP_PRIVACY_DLQ_URL": f"{QUEUES}-privacy-dlq",
     "RECOUP_SHOPIFY_API_SECRET_PARAM": "/recoup/dev/shopify-api-secret",

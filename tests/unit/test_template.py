@@ -52,6 +52,7 @@ FUNCTIONS = (
     "ShopifyTasksFunction",
     "PrivacyFunction",
     "EscalationFunction",
+    "PlanChargesFunction",
     "HandOverFunction",
     "ReferralReportFunction",
 )
@@ -108,6 +109,7 @@ CONSUMERS = {
     "ShopifyTasksFunction": "ShopifyTasksQueue",
     "PrivacyFunction": "PrivacyQueue",
     "EscalationFunction": "EscalationQueue",
+    "PlanChargesFunction": "PlanChargesQueue",
     "HandOverFunction": "HandOverQueue",
 }
 # The roles that send SMS (reminders; answers to HELP), the one exception to "no write on *".
@@ -128,6 +130,7 @@ EXPECTED_TRIGGERS = {
     "ShopifyTasksFunction": {"sqs ShopifyTasksQueue"},
     "PrivacyFunction": {"sqs PrivacyQueue"},
     "EscalationFunction": {"sqs EscalationQueue"},
+    "PlanChargesFunction": {"sqs PlanChargesQueue"},
     "HandOverFunction": {"sqs HandOverQueue"},
     "ReferralReportFunction": {"POST /referrals/report"},
     "AdminApiFunction": {"ANY /admin/api/{proxy+}", "GET /app", "GET /app/{proxy+}"},
@@ -422,6 +425,10 @@ def test_template_has_the_agreed_logical_ids(sam_template: dict[str, Any]) -> No
         "EscalationQueueMapping",
         "EscalationDeadLetterQueue",
         "EscalationDeadLetterAlarm",
+        "PlanChargesQueue",
+        "PlanChargesQueueMapping",
+        "PlanChargesDeadLetterQueue",
+        "PlanChargesDeadLetterAlarm",
         "HandOverQueue",
         "HandOverQueueMapping",
         "HandOverDeadLetterQueue",
@@ -665,7 +672,8 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
     # When they are grouped by service
     services = {action.partition(":")[0] for action, _ in grants}
     # Then it may Query the `due` index and the notice registry, read and write its cursor
-    # item in the table, and send to the reminder, escalation and hand-over queues
+    # item in the table, and send to the reminder, escalation, hand-over and plan charges
+    # queues
     assert {g for g in grants if g[0].startswith(("dynamodb:", "sqs:"))} == {
         ("dynamodb:Query", "<Table.Arn>/index/due"),
         ("dynamodb:Query", "<Table.Arn>"),
@@ -674,6 +682,7 @@ def test_scheduler_only_queries_the_due_index_and_queues_jobs(resources: dict[st
         ("sqs:SendMessage", "<ReminderQueue.Arn>"),
         ("sqs:SendMessage", "<EscalationQueue.Arn>"),
         ("sqs:SendMessage", "<HandOverQueue.Arn>"),
+        ("sqs:SendMessage", "<PlanChargesQueue.Arn>"),
     }
     # and the table's items only under the SCHEDULER partition key (its cursors)
     (cursor_statement,) = [
@@ -772,6 +781,7 @@ def test_only_the_table_is_reachable_and_only_item_by_item(resources: dict[str, 
         "AdminApiFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/shop"},
         "PrivacyFunctionRole": {"<Table.Arn>", "<Table.Arn>/index/shop"},
         "EscalationFunctionRole": {"<Table.Arn>"},
+        "PlanChargesFunctionRole": {"<Table.Arn>"},
         "HandOverFunctionRole": {"<Table.Arn>"},
         "ReferralReportFunctionRole": {"<Table.Arn>"},
     }
@@ -817,6 +827,7 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
             ("sqs:SendMessage", "<ReminderQueue.Arn>"),
             ("sqs:SendMessage", "<EscalationQueue.Arn>"),
             ("sqs:SendMessage", "<HandOverQueue.Arn>"),  # due hand-overs, from the outbox
+            ("sqs:SendMessage", "<PlanChargesQueue.Arn>"),  # instalment plans' due jobs
         },
         "SenderFunctionRole": {(a, "<ReminderQueue.Arn>") for a in SQS_CONSUME},
         # SAM's statement for the function's DeadLetterQueue (asynchronous SNS invocations)
@@ -843,6 +854,8 @@ def test_each_role_reaches_only_its_own_queues(resources: dict[str, Any]) -> Non
             ("sqs:SendMessage", "<HandOverQueue.Arn>"),
             ("sqs:SendMessage", "<ShopifyTasksQueue.Arn>"),
         },
+        # a charge's failure is the sender's notice, due from the case's due index
+        "PlanChargesFunctionRole": {(a, "<PlanChargesQueue.Arn>") for a in SQS_CONSUME},
         # retries come from the case's due index (the scheduler queues them), not the worker
         "HandOverFunctionRole": {(a, "<HandOverQueue.Arn>") for a in SQS_CONSUME},
         "ReferralReportFunctionRole": set(),
@@ -1111,6 +1124,7 @@ def test_data_key_is_used_directly_and_other_keys_only_through_ssm(
         "ShopifyTasksFunctionRole",
         "PrivacyFunctionRole",
         "EscalationFunctionRole",
+        "PlanChargesFunctionRole",
         "HandOverFunctionRole",
         "ReferralReportFunctionRole",
     }
@@ -1222,8 +1236,14 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "PayLinkFunctionRole": {"link-signing-secret", "stripe-api-key", "identity-hash-key"},
         "FeedbackFunctionRole": {"identity-hash-key"},
         "UnsubscribeFunctionRole": {"link-signing-secret"},
-        # its own link, the pay link and form tokens; a request is a case write
-        "CustomerPageFunctionRole": {"link-signing-secret", "identity-hash-key", "public-base-url"},
+        # its own link, the pay link and form tokens; a request is a case write; Checkout for
+        # an instalment plan or a settlement offer
+        "CustomerPageFunctionRole": {
+            "link-signing-secret",
+            "identity-hash-key",
+            "public-base-url",
+            "stripe-api-key",
+        },
         # Stripe Connect: the callback exchanges the code, the admin API starts and revokes
         "ShopifyAuthFunctionRole": {"shopify-api-secret", "stripe-api-key", "public-base-url"},
         # a token refresh is signed with the app's client secret
@@ -1236,6 +1256,8 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         },
         "PrivacyFunctionRole": {"identity-hash-key"},
         "EscalationFunctionRole": {"identity-hash-key"},
+        # the instalment's charge; the plan's outcome is a case write
+        "PlanChargesFunctionRole": {"stripe-api-key", "identity-hash-key"},
         # shops' hand-over secrets, one parameter per shop and secret_ref under this prefix
         "HandOverFunctionRole": {"handover/*", "identity-hash-key"},
         "ReferralReportFunctionRole": {"handover/*", "identity-hash-key"},
@@ -1623,6 +1645,45 @@ def test_a_hand_over_claim_outlasts_the_worker_and_its_job_stays_hidden_meanwhil
     assert queue["VisibilityTimeout"] >= 6 * timeout
 
 
+def test_plan_charges_run_a_few_at_a_time_and_only_charge_and_write_the_case(
+    resources: dict[str, Any],
+) -> None:
+    # Given the plan charges worker, its queue and its mapping
+    function = resources["PlanChargesFunction"]["Properties"]
+    queue = resources["PlanChargesQueue"]["Properties"]
+    (mapping,) = [
+        v["Properties"]
+        for v in resources.values()
+        if v["Type"] == "AWS::Lambda::EventSourceMapping"
+        and _ref(v["Properties"]["FunctionName"]) == "PlanChargesFunction"
+    ]
+    dlq_id, _ = _get_att(queue["RedrivePolicy"]["deadLetterTargetArn"]) or ("", "")
+    dlq = resources[dlq_id]["Properties"]
+    # Then a few charges run at a time (Stripe's rate limits per account), and the mapping
+    # never invokes more than that, so a batch is never throttled back to the queue
+    reserved = function["ReservedConcurrentExecutions"]
+    assert 0 < reserved <= 10
+    assert 2 <= mapping["ScalingConfig"]["MaximumConcurrency"] <= reserved
+    # and both queues are standard and encrypted, five receives before the DLQ, which
+    # outlives the jobs, and a job stays hidden while the worker may retry it
+    assert dlq_id == "PlanChargesDeadLetterQueue"
+    assert not queue.get("FifoQueue") and not dlq.get("FifoQueue")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    # and it neither emails nor texts (the customer's notice of a failed charge is the
+    # sender's), signs nothing and reaches no bucket: the queue, the table, its keys, SSM
+    grants = _grants(resources, "PlanChargesFunctionRole")
+    assert {action.partition(":")[0] for action, _ in grants} == {"sqs", "dynamodb", "kms", "ssm"}
+    assert {a for a, _ in grants if a.startswith("kms:")} == {
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
+    assert ("kms:Sign", "<CaseFileSigningKey.Arn>") not in grants
+
+
 def test_case_files_bucket_is_private_encrypted_and_expires_exports(
     resources: dict[str, Any],
 ) -> None:
@@ -1848,6 +1909,7 @@ def test_every_dead_letter_queue_has_an_alarm(resources: dict[str, Any]) -> None
         "ShopifyTasksQueue": "ShopifyTasksDeadLetterQueue",
         "PrivacyQueue": "PrivacyDeadLetterQueue",
         "EscalationQueue": "EscalationDeadLetterQueue",
+        "PlanChargesQueue": "PlanChargesDeadLetterQueue",
         "HandOverQueue": "HandOverDeadLetterQueue",
     }
     assert function_dlqs == {"FeedbackFunction": "FeedbackDeadLetterQueue"}
@@ -2270,6 +2332,7 @@ def test_environment_names_this_stacks_resources(resources: dict[str, Any]) -> N
         "RECOUP_CASEFILE_SIGNING_KEY_ID": "<CaseFileSigningKey.Arn>",
         "RECOUP_ESCALATION_QUEUE_URL": "<EscalationQueue>",
         "RECOUP_HANDOVER_QUEUE_URL": "<HandOverQueue>",
+        "RECOUP_PLAN_CHARGES_QUEUE_URL": "<PlanChargesQueue>",
         "RECOUP_HANDOVER_SECRET_PREFIX": "/recoup/dev/handover",
         "RECOUP_EVENTS_DLQ_URL": "<EventsDeadLetterQueue>",
         "RECOUP_PRIVACY_DLQ_URL": "<PrivacyDeadLetterQueue>",
@@ -2373,7 +2436,7 @@ def test_the_dashboard_shows_every_queue_dead_letter_queue_and_function(
     queues = {k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
     fed = {k for k in queues if "RedrivePolicy" in resources[k]["Properties"]}
     dead_letter = queues - fed
-    assert len(fed) == 6 and len(dead_letter) == 8
+    assert len(fed) == 7 and len(dead_letter) == 9
     # When its metric rows are read
     shown = _dashboard_metrics(dashboard)
     # Then every queue's depth and age is on it, and every dead-letter queue's depth

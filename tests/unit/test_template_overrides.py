@@ -14,7 +14,7 @@ from recoup.domain.cadence import BUILTIN_TEMPLATES, Tone
 from recoup.domain.payment_situation import SITUATIONS
 from recoup.domain.template_overrides import all_parts, languages_of, parts_for, with_version
 from recoup.services import message_templates
-from tests.unit.test_render import make_ctx
+from tests.unit.test_render import make_ctx, make_plan_ctx
 
 # An override stored before languages existed: the shop's English version.
 LEGACY: dict[str, Any] = {"friendly": {"subject": "Hi {{ order_name }}", "sms": "x STOP"}}
@@ -106,6 +106,10 @@ def test_the_shipped_source_in_a_language_renders_as_the_shipped_template_in_it(
             make_ctx(tone, locale=locale, situation=situation, page_url="https://p.example/c"),
             make_ctx(tone, locale=locale, situation=situation, pay_url=None, items=many),
             make_ctx(tone, locale=locale, situation=situation, customer_first_name=None),
+            # The notice of a missed instalment states its figures (`plan`)
+            make_plan_ctx(tone, locale=locale, page_url="https://p.example/c")
+            if situation == "instalment_missed"
+            else make_ctx(tone, locale=locale, situation=situation),
         ):
             sms = render_sms(ctx, mine["sms"])
             if sms.override_error is None:

@@ -3,8 +3,7 @@
 // the view saves every section at once.
 
 import { h } from "./dom.js";
-import { asNumber, bound, foldable, optionList } from "./forms.js";
-import { fromMinor, toMinor } from "./format.js";
+import { asNumber, bound, currencyAmounts, foldable, optionList } from "./forms.js";
 
 export const CHANNELS = { email: "Email", sms: "SMS", email_then_sms: "Email, then SMS if no email" };
 export const TONES = { friendly: "Friendly", firm: "Firm", final_notice: "Final notice" };
@@ -117,24 +116,11 @@ export function remindersSection({ meta, draft, templates, edit, changed, ctx, r
 }
 
 function minimumsBlock(policy, edit, redraw) {
-  const rows = Object.entries(policy.min_amount).map(([currency, minor]) =>
-    h("s-stack", { direction: "inline", gap: "small", alignItems: "end" },
-      bound("s-text-field", { path: `reminders.min_amount.${currency}`, label: `Smallest amount chased (${currency})`, value: fromMinor(minor, currency),
-        read: (text) => toMinor(text, currency) ?? text, onEdit: edit }),
-      h("s-button", { variant: "tertiary", accessibilityLabel: `Remove the ${currency} minimum`, onclick: () => {
-        const next = { ...policy.min_amount }; delete next[currency]; edit("reminders.min_amount", next); redraw();
-      } }, "Remove")));
-  const code = h("s-text-field", { label: "Currency", placeholder: "EUR", maxLength: "3" });
-  return h("s-stack", { direction: "block", gap: "small", "data-path": "reminders.min_amount" },
-    h("s-heading", {}, "Minimum amounts worth chasing"),
-    rows.length ? rows : h("s-paragraph", {}, "No minimum: every unpaid amount is chased."),
-    h("s-stack", { direction: "inline", gap: "small", alignItems: "end" }, code,
-      h("s-button", { onclick: () => {
-        const currency = String(code.value || "").trim().toUpperCase();
-        if (/^[A-Z]{3}$/.test(currency) && !(currency in policy.min_amount)) {
-          edit("reminders.min_amount", { ...policy.min_amount, [currency]: 0 }); redraw();
-        }
-      } }, "Add a minimum")));
+  return currencyAmounts({
+    path: "reminders.min_amount", values: policy.min_amount, heading: "Minimum amounts worth chasing",
+    label: (currency) => `Smallest amount chased (${currency})`, removeLabel: (currency) => `Remove the ${currency} minimum`,
+    empty: "No minimum: every unpaid amount is chased.", addLabel: "Add a minimum", edit, redraw,
+  });
 }
 
 // The template select's choices: every template the API knows, plus any name a step uses

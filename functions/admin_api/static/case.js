@@ -1,9 +1,10 @@
 // One case: who owes what, when the next reminder goes (and in the customer's time), the
-// actions its state allows, and its whole story. Each action re-draws the page from the case
-// the API returns, so its effect shows at once.
+// customer's instalment plan or settlement, the actions its state allows, and its whole
+// story. Each action re-draws the page from the case the API returns, so its effect shows
+// at once.
 
 import { badge, h, humanize, problemPage, replace, table } from "./dom.js";
-import { date, dateTime, money, timeOnly } from "./format.js";
+import { date, dateTime, fractionDigits, money, moneyMinor, timeOnly, toMinor } from "./format.js";
 
 const LABELS = {
   approve: "Approve", confirm_fraud: "Confirm fraud", hold: "Hold reminders", resume: "Resume reminders",
@@ -87,7 +88,7 @@ function draw(root, ctx, c, problem = null) {
     primary ? button(primary, { slot: "primary-action", variant: "primary", "data-action": `${primary}` }) : null,
     h("s-stack", { direction: "inline", gap: "small", id: "case-badges" },
       h("span", { id: "case-state", "data-state": state }, badge(state, humanize(state))),
-      reminders ? h("span", { id: "reminder-status" }, badge(reminders.status, `Reminders ${humanize(reminders.status).toLowerCase()}`)) : null,
+      reminders ? h("span", { id: "reminder-status" }, badge(reminders.status, REMINDER_LABELS[reminders.status] || `Reminders ${humanize(reminders.status).toLowerCase()}`)) : null,
       c.risk && c.risk.level ? badge(c.risk.level, `Risk ${humanize(c.risk.level).toLowerCase()} · ${c.risk.score}`) : null,
       c.referral ? badge(c.referral.status, `${humanize(c.referral.kind || "referral")} · ${humanize(c.referral.status).toLowerCase()}`) : null),
     problem ? h("s-banner", { tone: "critical", heading: "That did not happen", id: "action-problem" }, h("s-paragraph", {}, problem.message)) : null,
@@ -95,6 +96,7 @@ function draw(root, ctx, c, problem = null) {
       ? h("s-banner", { tone: "warning", heading: "Reminders are held" }, h("s-paragraph", {}, c.risk?.summary || reminders.reason || "Decide below: approve the order or confirm it as fraud."))
       : null,
     customerSays(reminders),
+    plan(c),
     nextStep(c, choices, button),
     // The title bar holds the primary action; the next reminder's section its own two.
     h("s-section", { heading: "Actions", id: "case-actions" },
@@ -112,6 +114,45 @@ function draw(root, ctx, c, problem = null) {
       customer(c, contact),
       order(c),
       h("s-section", { heading: "Fraud screening" }, screening(c.screening, staff)))));
+}
+
+const REMINDER_LABELS = { planned: "Reminders paused for the plan" };
+const PLAN_STATUS = {
+  awaiting_card: "Waiting for the card", active: "Active", completed: "Completed", broken: "Broken", lapsed: "Lapsed", ended: "Ended",
+};
+const INSTALMENT_STATUS = { paid: "Paid", missed: "Missed", scheduled: "Scheduled", not_charged: "Not charged" };
+const INTERVAL_TEXT = { weekly: "weekly instalments", biweekly: "instalments every two weeks", monthly: "monthly instalments" };
+
+// The customer's instalment plan: where it stands, the next charge or the missed instalment,
+// and its schedule.
+function plan(c) {
+  const p = c.plan;
+  if (!p) return null;
+  const zone = c.customer_contact?.timezone;
+  const when = (iso) => `${dateTime(iso)}${zone && timeOnly(iso, zone) !== timeOnly(iso) ? ` (${timeOnly(iso, zone)} for the customer)` : ""}`;
+  const next = p.next_charge;
+  const facts = [
+    ["Paid", h("span", { id: "plan-paid" }, `${money(p.paid)} of ${money(p.total)}`)],
+    next ? ["Next charge", h("span", { id: "plan-next" }, `Instalment ${next.number} of ${p.count}: ${money(next.amount)}, ${when(next.at)}`)] : null,
+    p.card_by ? ["Card", `Waiting for the customer to save it at Stripe, until ${dateTime(p.card_by)}`] : null,
+    ["Agreed", dateTime(p.made_at)],
+    p.ended_at ? ["Ended", h("span", { id: "plan-ended" }, `${dateTime(p.ended_at)}${p.end_reason ? `: ${readable(p.end_reason)}` : ""}`)] : null,
+  ];
+  const missed = p.missed;
+  return h("s-section", { heading: "Instalment plan", id: "plan", "data-status": p.status },
+    h("s-stack", { direction: "inline", gap: "small", alignItems: "center" },
+      badge(p.status, PLAN_STATUS[p.status] || humanize(p.status)),
+      h("s-text", { type: "strong" }, `${money(p.total)} in ${p.count} ${INTERVAL_TEXT[p.interval] || `${humanize(p.interval).toLowerCase()} instalments`}`)),
+    missed ? h("s-banner", { tone: "warning", heading: `Instalment ${missed.number} could not be charged${missed.code ? ` (${missed.code.replaceAll("_", " ")})` : ""}`, id: "plan-missed" },
+      h("s-paragraph", {}, `The customer is told once and can pay ${money(missed.amount)} from their page until ${dateTime(missed.grace_ends)}; if it stays unpaid, the plan breaks.`)) : null,
+    dl(facts),
+    table(["Instalment", "Due", { label: "Amount", format: "currency" }, "Status", "Paid or failed"],
+      p.instalments.map((i) => ({
+        attrs: { "data-instalment": String(i.number), "data-status": i.status },
+        cells: [`${i.number} of ${p.count}`, date(i.due_on), money(i.amount),
+          badge(i.status, INSTALMENT_STATUS[i.status] || humanize(i.status)),
+          i.paid_at ? dateTime(i.paid_at) : i.failed_at ? `${dateTime(i.failed_at)}${i.failures > 1 ? ` (${i.failures} attempts)` : ""}` : "—"],
+      })), { id: "plan-schedule", accessibilityLabel: "Instalments" }));
 }
 
 function nextStep(c, choices, button) {
@@ -144,12 +185,16 @@ function customer(c, contact) {
 }
 
 function order(c) {
+  const settled = c.settlement;
   return h("s-section", { heading: "Order", id: "order" },
     dl([
       // A written-off amount is no longer chased: it reads as written off, not as owed.
       [c.state === "written_off" ? "Written off" : "Owed", h("span", { id: "amount-owed" }, money(c.amount_owed))],
       ["Order total", money(c.order_total)],
-      ["Recovered", money(c.recovered)],
+      ["Recovered", h("span", { id: "amount-recovered" }, money(c.recovered))],
+      // Paid under a settlement offer: the discount is written off, not recovered.
+      settled ? ["Settled", h("span", { id: "settled" }, `${money(settled.paid)} paid for ${money(settled.settles)} under a settlement offer`)] : null,
+      c.settled_discount ? ["Discount written off", h("span", { id: "settled-discount" }, money(c.settled_discount))] : null,
       ["Opened", dateTime(c.opened_at)],
       ["Closed", dateTime(c.closed_at)],
     ]),
@@ -160,7 +205,7 @@ function order(c) {
 }
 
 function dl(facts) {
-  return h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+  return h("dl", { class: "facts" }, facts.filter(Boolean).map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
 }
 
 const ACTORS = { recoup: "Recoup", shopify: "Shopify", stripe: "Stripe", customer: "The customer" };
@@ -190,8 +235,8 @@ function timeline(entries) {
     const who = e.actor ? e.actor.name || ACTORS[e.actor.kind] || humanize(e.actor.kind) : humanize(e.source);
     return h("li", { "data-kind": e.kind || "" },
       h("div", { class: "timeline-meta" }, h("time", { datetime: e.at || "" }, dateTime(e.at)), ` · ${who}`),
-      h("div", {}, sentence(e.summary) || humanize(e.kind)),
-      e.effect && e.effect !== e.summary ? h("div", { class: "timeline-effect" }, sentence(e.effect)) : null,
+      h("div", {}, sentence(readable(e.summary)) || humanize(e.kind)),
+      e.effect && e.effect !== e.summary ? h("div", { class: "timeline-effect" }, sentence(readable(e.effect))) : null,
       e.note ? h("blockquote", { class: "timeline-note" }, e.note) : null);
   }));
 }
@@ -199,6 +244,21 @@ function timeline(entries) {
 // The trail's lines are written lower-case to read inside a sentence; on their own they start a sentence.
 function sentence(text) {
   return text ? text.charAt(0).toUpperCase() + text.slice(1) : text;
+}
+
+// The trail writes amounts as "USD 1,899.00", days as "2027-01-05" and provider codes as
+// "card_declined": on the page they read in the staff member's locale ("$1,899.00",
+// "Jan 5, 2027", "card declined"). An amount whose decimals do not fit its currency stays.
+function readable(text) {
+  if (!text) return text;
+  return String(text)
+    .replace(/\b([A-Z]{3}) (\d{1,3}(?:,\d{3})*(?:\.\d+)?)\b/g, (found, currency, amount) => {
+      const decimals = (amount.split(".")[1] || "").length;
+      const minor = decimals === fractionDigits(currency) ? toMinor(amount.replaceAll(",", ""), currency) : null;
+      return minor === null ? found : moneyMinor(minor, currency);
+    })
+    .replace(/\b(\d{4}-\d{2}-\d{2})\b(?![T:\d])/g, (day) => date(day))
+    .replace(/\(([a-z]+(?:_[a-z]+)+)\)/g, (_, code) => `(${code.replaceAll("_", " ")})`);
 }
 
 // Staff members by user id, as the timeline names them (older records keep only the id).

@@ -24,6 +24,7 @@ const OWED_CARDS = [
 const BACK_CARDS = [
   ["recovered", "Recovered after a reminder", "recovered_cases", "case"],
   ["self_cured", "Paid without a reminder", "self_cured_cases", "case"],
+  ["settled_discount", "Settlement discounts (written off)", "settled_discount_cases", "case"],
 ];
 
 export async function render(root, ctx) {

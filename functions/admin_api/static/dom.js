@@ -44,7 +44,10 @@ const TONES = {
   open: "attention", paid: "success", cancelled: "neutral", written_off: "neutral",
   referred: "info", fraud: "critical", review: "warning",
   scheduled: "info", held: "warning", flagged: "critical", awaiting_escalation: "warning",
-  not_chased: "neutral", stopped: "neutral", promised: "info",
+  not_chased: "neutral", stopped: "neutral", promised: "info", planned: "info",
+  // an instalment plan, and each of its instalments
+  awaiting_card: "attention", active: "info", completed: "success", broken: "critical", lapsed: "warning",
+  ended: "neutral", missed: "critical", not_charged: "neutral",
   low: "success", high: "critical", unscored: "neutral",
   accepted: "info", paid_partial: "warning", returned_unpaid: "warning", withdrawn: "neutral",
 };

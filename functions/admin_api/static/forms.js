@@ -3,6 +3,7 @@
 // (with 1-based step numbers), sections that fold to a summary, and the draft's differences.
 
 import { h } from "./dom.js";
+import { fromMinor, toMinor } from "./format.js";
 
 // ------------------------------------------------------------------ paths
 
@@ -78,6 +79,33 @@ export function optionList(choices, current) {
 }
 
 export const asNumber = (text) => (text === "" || text === null || text === undefined ? "" : Number(text));
+
+// Amounts per currency at `path` ({"USD": 5000}, minor units): a field per currency in major
+// units (the currency's own decimals), a way to remove it, and a currency code to add one.
+// The block is the error's place for a path the fields do not name.
+export function currencyAmounts({ path, values, heading, label, removeLabel, empty, addLabel, details, edit, redraw }) {
+  const amounts = values || {};
+  const rows = Object.entries(amounts).map(([currency, minor]) =>
+    h("s-stack", { direction: "inline", gap: "small", alignItems: "end" },
+      bound("s-text-field", { path: `${path}.${currency}`, label: label(currency), value: fromMinor(minor, currency),
+        read: (text) => toMinor(text, currency) ?? text, onEdit: edit }),
+      h("s-button", { variant: "tertiary", accessibilityLabel: removeLabel(currency), onclick: () => {
+        const next = { ...amounts }; delete next[currency]; edit(path, next); redraw();
+      } }, "Remove")));
+  const code = h("s-text-field", { label: "Currency", placeholder: "EUR", maxLength: "3", "data-currency-for": path });
+  return h("s-box", { "data-path": path },
+    h("s-stack", { direction: "block", gap: "small" },
+      h("s-heading", {}, heading),
+      details ? h("s-text", { tone: "subdued" }, details) : null,
+      rows.length ? rows : h("s-paragraph", {}, empty),
+      h("s-stack", { direction: "inline", gap: "small", alignItems: "end" }, code,
+        h("s-button", { "data-add-currency": path, onclick: () => {
+          const currency = String(code.value || "").trim().toUpperCase();
+          if (/^[A-Z]{3}$/.test(currency) && !(currency in amounts)) {
+            edit(path, { ...amounts, [currency]: 0 }); redraw();
+          }
+        } }, addLabel))));
+}
 
 // ------------------------------------------------------------------ errors
 

@@ -1,7 +1,8 @@
-// Settings (/app/settings): reminders, fraud check, referral, sender and Stripe on one page,
-// saved together through the contextual save bar (PUT /settings, all or nothing). The
-// server's errors land on the field they name; when someone else saved meanwhile (409) the
-// admin's edits stay and a merge view offers, per changed field, theirs or the saved one.
+// Settings (/app/settings): reminders, instalment plans and the settlement offer (parts of the
+// reminder policy), fraud check, referral, sender and Stripe on one page, saved together
+// through the contextual save bar (PUT /settings, all or nothing). The server's errors land
+// on the field they name; when someone else saved meanwhile (409) the admin's edits stay and
+// a merge view offers, per changed field, theirs or the saved one.
 
 import { h, replace } from "./dom.js";
 import { remindersSection, stepSummary } from "./cadence.js";
@@ -9,6 +10,7 @@ import { fraudSection, fraudSummary } from "./fraud.js";
 import { referralSection, referralSummary } from "./referral.js";
 import { senderSection, senderSummary } from "./sender.js";
 import { stripeSection, stripeSummary } from "./stripe.js";
+import { plansSection, plansSummary, settlementSection, settlementSummary } from "./plans.js";
 import {
   changedPaths, clearErrors, ensureStyles, foldable, getPath, pathLabel, same, setPath,
   showFieldError, splitPath, stepMessage, valueText,
@@ -16,7 +18,13 @@ import {
 
 // Each section's document key in its GET/PUT shape; the sender has its own route.
 const DOC = { reminders: "policy", fraud: "settings", referral: "policy" };
-const TITLES = { reminders: "Reminders", fraud: "Fraud check", referral: "Referral", sender: "Sender", stripe: "Stripe" };
+const TITLES = {
+  reminders: "Reminders", plans: "Instalment plans", settlement: "Settlement offer", fraud: "Fraud check",
+  referral: "Referral", sender: "Sender", stripe: "Stripe",
+};
+// Page sections that edit a part of another section's document: [document, key].
+const PARTS = { plans: ["reminders", "instalments"], settlement: ["reminders", "settlement"] };
+const PART_KEYS = Object.fromEntries(Object.entries(PARTS).map(([name, [doc, key]]) => [`${doc}.${key}`, name]));
 
 async function load(ctx) {
   const [all, templates, stripe, sender] = await Promise.all([
@@ -93,8 +101,19 @@ export async function render(root, ctx) {
     else ctx.saveBar.hide();
   }
 
+  // A section's own edits: a part's key of its document, or the document less its parts.
+  const own = (tree, name) => {
+    const [doc, key] = PARTS[name] || [name, null];
+    const found = tree[doc] ? tree[doc].doc : undefined;
+    if (found === undefined || found === null) return undefined;
+    if (key) return found[key];
+    const rest = { ...found };
+    for (const [partDoc, partKey] of Object.values(PARTS)) if (partDoc === name) delete rest[partKey];
+    return rest;
+  };
+
   function section(name, summary, body, foldableBody = true) {
-    const dirty = draft[name] && saved[name] && !same(saved[name].doc, draft[name].doc);
+    const dirty = own(draft, name) !== undefined && !same(own(saved, name), own(draft, name));
     if (!foldableBody) {
       return h("s-section", { heading: TITLES[name], id: `section-${name}` }, body);
     }
@@ -115,6 +134,14 @@ export async function render(root, ctx) {
     sections.push(section("reminders",
       `${r.doc.steps.length} steps; quiet ${r.doc.quiet_hours.start}–${r.doc.quiet_hours.end}; at most ${r.doc.weekly_cap} a week.`,
       remindersSection({ meta: meta.reminders, draft: r.doc ? { policy: r.doc } : r, templates: loaded.templates, edit, changed, ctx, redraw: draw, openSteps })));
+    if (r.doc.instalments) {
+      sections.push(section("plans", plansSummary(r.doc.instalments, stripe),
+        plansSection({ meta: meta.reminders, policy: r.doc, stripe, edit, redraw: draw, toStripe })));
+    }
+    if (r.doc.settlement) {
+      sections.push(section("settlement", settlementSummary(r.doc.settlement, r.doc.steps),
+        settlementSection({ meta: meta.reminders, policy: r.doc, edit, redraw: draw })));
+    }
     sections.push(section("fraud", fraudSummary(draft.fraud.doc),
       fraudSection({ meta: meta.fraud, draft: { settings: draft.fraud.doc }, edit })));
     if (draft.referral) {
@@ -126,9 +153,16 @@ export async function render(root, ctx) {
         senderSection({ meta: meta.sender, draft: draft.sender.doc, edit })));
     }
     sections.push(section("stripe", stripeSummary(stripe),
-      stripeSection({ data: stripe, ctx, onChange: (next) => { stripe = next; } }), false));
+      stripeSection({ data: stripe, ctx, onChange: (next) => { stripe = next; draw(); } }), false));
     replace(page, status, mergeBox, ...sections);
     drawMerge();
+  }
+
+  // The plans' "Connect Stripe": the Stripe section, its connect button focused.
+  function toStripe() {
+    const target = root.querySelector("#section-stripe");
+    target?.scrollIntoView?.({ block: "center" });
+    root.querySelector("#stripe-connect")?.focus?.();
   }
 
   // ---------------------------------------------------------------- save
@@ -196,12 +230,22 @@ export async function render(root, ctx) {
     const message = stepMessage(problem.field, problem.message);
     // "Reminders · Step 5: no template named …", not the step twice.
     const where = !problem.field ? null
-      : /^Step \d+/.test(message) ? TITLES[locate(problem.field).section] || null : pathLabel(problem.field);
+      : /^Step \d+/.test(message) ? TITLES[locate(problem.field).section] || null : fieldLabel(problem.field);
     replace(status, h("s-banner", { tone: "critical", heading: "Not saved", id: "settings-error" },
       where ? `${where}${/^Step \d+/.test(message) ? " · " : ": "}${message}` : message));
     if (problem.field) showFieldError(root, problem.field, message);
     ctx.toast("Not saved", { error: true });
     return false;
+  }
+
+  // "Instalment plans · Most instalments": a part's fields by the page's own words.
+  function fieldLabel(path) {
+    const part = Object.keys(PART_KEYS).find((prefix) => path === prefix || path.startsWith(`${prefix}.`));
+    if (!part) return pathLabel(path);
+    const el = root.querySelector(`[data-path="${CSS.escape(path)}"]`);
+    const label = el && el.getAttribute("label");
+    const rest = pathLabel(path.slice(part.length + 1));
+    return `${TITLES[PART_KEYS[part]]}${label ? ` · ${label}` : rest ? ` · ${rest}` : ""}`;
   }
 
   function discard() {

@@ -265,12 +265,15 @@ def unsubscribe_app() -> Resolver:
     link's `lang`, else Accept-Language, else English."""
     from recoup import clock
     from recoup.links import SAMPLE_TOKEN, InvalidLink, verify_unsubscribe
-    from recoup.services import case_pages, customer_page, feedback
     from recoup.settings import get_settings
 
     app = Resolver()
 
     def shown(status: int, state: str, token: str = "", shop: str = "") -> Response[str]:
+        # The page's rendering (Jinja2, the catalogs) loads on the first request, not in the
+        # cold start's import.
+        from recoup.services import case_pages, customer_page
+
         event = app.current_event
         language = case_pages.unsubscribe_language(
             event.get_query_string_value("lang"), event.headers.get("accept-language")
@@ -299,6 +302,8 @@ def unsubscribe_app() -> Resolver:
     def one_click() -> Response[str]:
         if token() == SAMPLE_TOKEN:
             return shown(400, "sample")
+        from recoup.services import feedback
+
         try:
             link = feedback.unsubscribe(token(), now=clock.now())
         except InvalidLink:
@@ -342,12 +347,17 @@ def page_route(method: str, path: str) -> str:
     return f"{method} {path}"
 
 
-def page_headers(nonce: str) -> dict[str, str]:
+# Where the customer's page forms may lead: the page's payment forms answer with a redirect to
+# Stripe Checkout, which browsers hold to `form-action` too.
+STRIPE_CHECKOUT = "https://checkout.stripe.com"
+
+
+def page_headers(nonce: str, *, form_action: str = "'self'") -> dict[str, str]:
     """Every customer page's headers: no script at all, the one <style> by its nonce, never
     framed, never cached, and no Referer (the token is in the URL)."""
     policy = (
         f"default-src 'none'; style-src 'nonce-{nonce}'; img-src https: data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
     return {
         "Content-Security-Policy": policy,
@@ -359,14 +369,34 @@ def page_headers(nonce: str) -> dict[str, str]:
 
 
 def page_response(
-    status: int, html_text: str, nonce: str, headers: Mapping[str, str] | None = None
+    status: int,
+    html_text: str,
+    nonce: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    form_action: str = "'self'",
 ) -> Response[str]:
     return Response(
         status_code=status,
         content_type="text/html; charset=utf-8",
         body=html_text,
-        headers={**page_headers(nonce), **(headers or {})},
+        headers={**page_headers(nonce, form_action=form_action), **(headers or {})},
     )
+
+
+def checkout_form_action() -> str:
+    """The customer page's `form-action`: itself and Stripe Checkout (and the local stack's
+    stand-in for Stripe, which is never set in the cloud)."""
+    from urllib.parse import urlsplit
+
+    from recoup.settings import get_settings
+
+    targets = ["'self'", STRIPE_CHECKOUT]
+    base = get_settings().stripe_api_base
+    if base:
+        parts = urlsplit(base)
+        targets.append(f"{parts.scheme}://{parts.netloc}")
+    return " ".join(targets)
 
 
 PAGE_FORM_MAX_BYTES = 16_384  # a note of 1000 characters, percent-encoded, and the rest
@@ -374,8 +404,9 @@ PAGE_FORM_MAX_FIELDS = 40
 
 
 def customer_page_app() -> Resolver:
-    """The customer's page of a case: GET /c/<token>, and its forms, POST
-    /c/<token>/<promise | report | preferences | new-link> (services/case_pages.py)."""
+    """The customer's page of a case: GET /c/<token> (with a plan's choice to preview), and
+    its forms, POST /c/<token>/<promise | report | preferences | new-link | plan | plan-card
+    | settle> (services/case_pages.py)."""
     from urllib.parse import parse_qs
 
     from recoup import clock
@@ -401,10 +432,16 @@ def customer_page_app() -> Resolver:
                 raise PayloadTooLarge("the form has too many fields") from None
         headers = event.headers
         language = (form.get("lang") or [""])[0] or event.get_query_string_value("lang")
+        query = (
+            {name: [event.get_query_string_value(name) or ""] for name in case_pages.PLAN_QUERY}
+            if action is None
+            else {}
+        )
         return case_pages.PageRequest(
             token=token,
             action=action,
             form=form,
+            query=query,
             language=language or None,
             status=event.get_query_string_value("done"),
             accept_language=headers.get("accept-language"),
@@ -422,7 +459,9 @@ def customer_page_app() -> Resolver:
             extra["Location"] = result.location
         if result.retry_after is not None:
             extra["Retry-After"] = str(result.retry_after)
-        return page_response(result.status, result.html, result.nonce, extra)
+        return page_response(
+            result.status, result.html, result.nonce, extra, form_action=checkout_form_action()
+        )
 
     @app.get("/c/<token>")
     def page(token: str) -> Response[str]:

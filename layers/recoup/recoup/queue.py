@@ -1,6 +1,7 @@
 """Every message the package puts on a queue: verified webhooks (domain events on the events
 queue, privacy requests on the privacy queue) and the workers' jobs (reminder steps and test
-messages, escalation checks, hand-overs, Shopify tasks), one at a time or in batches.
+messages, escalation checks, hand-overs, Shopify tasks, instalment plans' charges), one at a
+time or in batches.
 
 Callers hand over job objects and never see SQS: a failed call is raised as `NotQueued`,
 named by the service's error code. Every message carries the current correlation id as its
@@ -43,6 +44,7 @@ class Queue(StrEnum):
     ESCALATION_CHECKS = "escalation_queue_url"
     HANDOVERS = "handover_queue_url"
     SHOPIFY_TASKS = "shopify_tasks_queue_url"
+    PLAN_CHARGES = "plan_charges_queue_url"
 
     @property
     def setting(self) -> QueueSetting:
@@ -57,7 +59,8 @@ class Job(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CaseJob:
-    """A job about one case, as the reminder, escalation and hand-over workers read it."""
+    """A job about one case, as the reminder, escalation, hand-over and plan charges workers
+    read it."""
 
     shop: str
     case_id: str

@@ -43,6 +43,7 @@ QueueSetting = Literal[
     "escalation_queue_url",
     "handover_queue_url",
     "shopify_tasks_queue_url",
+    "plan_charges_queue_url",
     "events_dlq_url",
     "privacy_dlq_url",
 ]
@@ -78,6 +79,7 @@ FunctionName = Literal[
     "feedback",
     "handover",
     "pay_link",
+    "plan_charges",
     "privacy",
     "referral_report",
     "scheduler",
@@ -129,6 +131,7 @@ VARIABLES: Mapping[SettingName, Variable] = {
     "escalation_queue_url": _variable("RECOUP_ESCALATION_QUEUE_URL", _QUEUE_URL),
     "handover_queue_url": _variable("RECOUP_HANDOVER_QUEUE_URL", _QUEUE_URL),
     "shopify_tasks_queue_url": _variable("RECOUP_SHOPIFY_TASKS_QUEUE_URL", _QUEUE_URL),
+    "plan_charges_queue_url": _variable("RECOUP_PLAN_CHARGES_QUEUE_URL", _QUEUE_URL),
     "events_dlq_url": _variable("RECOUP_EVENTS_DLQ_URL", _QUEUE_URL),
     "privacy_dlq_url": _variable("RECOUP_PRIVACY_DLQ_URL", _QUEUE_URL),
     "shopify_secret_param": _variable("RECOUP_SHOPIFY_API_SECRET_PARAM", _SSM_NAME),
@@ -204,7 +207,15 @@ FUNCTION_SETTINGS: Mapping[FunctionName, frozenset[SettingName]] = {
     "event_worker": _declares(
         ("events_dlq_url", "shopify_tasks_queue_url"), _QUEUE_BODIES, _IDENTITY_HASH
     ),
-    "scheduler": _declares(("reminder_queue_url", "escalation_queue_url", "handover_queue_url")),
+    # Due reminder steps, referral checks, hand-overs and instalment plans' jobs.
+    "scheduler": _declares(
+        (
+            "reminder_queue_url",
+            "escalation_queue_url",
+            "handover_queue_url",
+            "plan_charges_queue_url",
+        )
+    ),
     # The app's client id: links in the merchants' notices open the app in the Shopify admin.
     "sender": _declares(_EMAIL, _SMS, _LINKS, _IDENTITY_HASH, ("shopify_api_key",)),
     # HELP is answered by SMS.
@@ -212,8 +223,9 @@ FUNCTION_SETTINGS: Mapping[FunctionName, frozenset[SettingName]] = {
     "unsubscribe": _declares(("link_secret_param",)),
     "pay_link": _declares(("link_secret_param", "stripe_api_key_param"), _IDENTITY_HASH),
     # The page's links (its own, the pay link, the form tokens); a fresh link by email or
-    # SMS; a customer's request is a case write (its listing keys are keyed hashes).
-    "customer_page": _declares(_LINKS, _EMAIL, _SMS, _IDENTITY_HASH),
+    # SMS; a customer's request is a case write (its listing keys are keyed hashes); Stripe
+    # Checkout for an instalment plan's card or payment and for a settlement offer.
+    "customer_page": _declares(_LINKS, _EMAIL, _SMS, _IDENTITY_HASH, ("stripe_api_key_param",)),
     # Session tokens and token exchange; Stripe Connect; the onboarding checklist (sender
     # address, SMS identity); test messages, fraud tags and hand-overs queued; a referral by
     # hand writes the signed case files (and a case's available actions name their bucket).
@@ -243,6 +255,9 @@ FUNCTION_SETTINGS: Mapping[FunctionName, frozenset[SettingName]] = {
     "escalation": _declares(
         _SIGNED_CASE_FILES, _IDENTITY_HASH, ("handover_queue_url", "shopify_tasks_queue_url")
     ),
+    # An instalment's charge at Stripe (off-session, on the shop's connected account); its
+    # outcome, a plan's end, is a case write (its listing keys are keyed hashes).
+    "plan_charges": _declares(("stripe_api_key_param",), _IDENTITY_HASH),
     # Presigned links to the case files, by email or a signed webhook.
     "handover": _declares(("case_files_bucket",), _EMAIL, _HAND_OVER_SECRETS, _IDENTITY_HASH),
     "referral_report": _declares(_HAND_OVER_SECRETS, _IDENTITY_HASH),
@@ -348,6 +363,7 @@ class Settings:
     token_key_arn: str | None = None  # shops' Shopify access tokens, and nothing else
     shopify_tasks_queue_url: str | None = None  # customer tagging and other Admin API calls
     escalation_queue_url: str | None = None  # referral jobs and hand-overs
+    plan_charges_queue_url: str | None = None  # instalment plans' charges, ends and lapses
     case_files_bucket: str | None = None  # referral case files (private, encrypted)
     casefile_signing_key_id: str | None = None  # asymmetric KMS key that signs case files
     privacy_queue_url: str | None = None  # privacy webhooks and app/uninstalled jobs

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from recoup.admin.requests import encode_cursor
-from recoup.domain import cadence
+from recoup.domain import cadence, instalments, settlement
 from recoup.domain.money import Money
 from recoup.domain.referral import referral_policy_to_dict
 from recoup.services.shop_settings import AllSettings, Sender, Versioned
@@ -21,7 +21,7 @@ from recoup.services.shops import TEMPLATE_PARTS
 # Types only: the case pages' routes load the cases' modules with their service.
 if TYPE_CHECKING:
     from recoup.domain.aggregate import StoredCase
-    from recoup.domain.case import Case
+    from recoup.domain.case import Case, Settled
     from recoup.domain.dunning import Dunning
     from recoup.domain.fraud import ShopFraudSettings
     from recoup.domain.fraud.screening import Screening
@@ -94,6 +94,99 @@ def reminders(dunning: Dunning | None) -> dict[str, Any] | None:
     }
 
 
+_RUNNING_PLAN = (instalments.PlanStatus.AWAITING_CARD, instalments.PlanStatus.ACTIVE)
+
+
+def plan(dunning: Dunning | None) -> dict[str, Any] | None:
+    """The customer's instalment plan, kept once it ended: its course, each instalment
+    (paid, missed, scheduled, or not charged once the plan ended), the next charge while it
+    runs, the instalment missed with the end of its grace days, and why it ended."""
+    found = dunning.plan if dunning else None
+    if dunning is None or found is None:
+        return None
+    running = found.status in _RUNNING_PLAN
+    return {
+        "id": found.id,
+        "status": str(found.status),
+        "interval": str(found.interval),
+        "count": len(found.instalments),
+        "total": money(found.total),
+        "paid": money(found.paid),
+        "remaining": money(found.total - found.paid),
+        "made_at": found.made_at.isoformat(),
+        "card_by": _iso(found.card_by)
+        if found.status is instalments.PlanStatus.AWAITING_CARD
+        else None,
+        "next_charge": _next_charge(found),
+        "missed": _missed(found, dunning.plan_grace_days) if running else None,
+        "ended_at": _iso(found.ended_at),
+        "end_reason": found.end_reason or None,
+        "instalments": [_instalment(found, item, running) for item in found.instalments],
+    }
+
+
+def _instalment(
+    found: instalments.Plan, item: instalments.Instalment, running: bool
+) -> dict[str, Any]:
+    if item.paid:
+        state = "paid"
+    elif item.failed_at is not None:
+        state = "missed"
+    else:
+        state = "scheduled" if running else "not_charged"
+    return {
+        "number": item.number,
+        "due_on": item.due_on.isoformat(),
+        "due_at": item.due_at.isoformat(),
+        "amount": money(Money.of(item.amount_minor, found.currency)),
+        "status": state,
+        "paid_at": _iso(item.paid_at),
+        "failed_at": _iso(item.failed_at),
+        "failures": item.failures,
+        "code": item.code,
+    }
+
+
+def _next_charge(found: instalments.Plan) -> dict[str, Any] | None:
+    """The instalment charged next to the saved card: none while one is missed (the
+    customer pays it from their page) or before the card is saved."""
+    upcoming = found.next_unpaid
+    if found.status is not instalments.PlanStatus.ACTIVE or found.missed or upcoming is None:
+        return None
+    return {
+        "number": upcoming.number,
+        "due_on": upcoming.due_on.isoformat(),
+        "at": upcoming.due_at.isoformat(),
+        "amount": money(Money.of(upcoming.amount_minor, found.currency)),
+    }
+
+
+def _missed(found: instalments.Plan, grace_days: int) -> dict[str, Any] | None:
+    missed = found.missed
+    if missed is None:
+        return None
+    return {
+        "number": missed.number,
+        "amount": money(Money.of(missed.amount_minor, found.currency)),
+        "failed_at": _iso(missed.failed_at),
+        "code": missed.code,
+        "grace_ends": _iso(found.grace_ends(grace_days)),
+    }
+
+
+def settled(found: Settled | None) -> dict[str, Any] | None:
+    """A payment under a settlement offer: what was paid, for what, and the discount that
+    is written off (never counted as recovered)."""
+    if found is None:
+        return None
+    return {
+        "offer_id": found.offer_id,
+        "paid": money(found.paid),
+        "settles": money(found.settles),
+        "discount": money(found.discount),
+    }
+
+
 def risk(screening: Screening | None) -> dict[str, Any] | None:
     if screening is None:
         return None
@@ -154,6 +247,8 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
         **case_row(stored),
         "order_total": money(snapshot.order_total if snapshot else None),
         "recovered": money(case.recovered),
+        "settled_discount": money(case.settled_discount),
+        "settlement": settled(case.settlement),
         "closed_at": _iso(case.closed_at),
         "customer_contact": customer_contact(found),
         "links": shopify_links(case),
@@ -163,6 +258,7 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
             for item in (snapshot.line_items if snapshot else ())
         ],
         "flags": {"dispute_open": case.dispute_open, "fraud_warning": case.fraud_warning},
+        "plan": plan(stored.dunning),
         "timeline": [timeline_entry(entry.seq, entry.body, notes) for entry in trail],
         "reminders_sent": [
             {
@@ -356,7 +452,7 @@ def figures(result: Figures, start: datetime | None, end: datetime | None) -> di
         "cases": result.cases,
     }
     totals = ("outstanding", "fraud_flagged", "unlinked_stripe", "written_off")
-    for name in (*totals, "recovered", "self_cured"):
+    for name in (*totals, "recovered", "self_cured", "settled_discount"):
         total = getattr(result, name)
         found[name], found[f"{name}_cases"] = amount(total.minor), total.cases
     return found | {
@@ -431,6 +527,8 @@ def reminder_settings(saved: Versioned[cadence.ReminderPolicy]) -> dict[str, Any
             "tone": [str(t) for t in cadence.Tone],
             "anchor": [str(a) for a in cadence.Anchor],
             "timezone_rule": [str(r) for r in cadence.TimezoneRule],
+            "interval": [str(i) for i in instalments.Interval],
+            "on_broken": [str(o) for o in instalments.OnBroken],
         },
         "limits": {
             "steps": [cadence.MIN_STEPS, cadence.MAX_STEPS],
@@ -440,6 +538,17 @@ def reminder_settings(saved: Versioned[cadence.ReminderPolicy]) -> dict[str, Any
             ],
             "weekly_cap": [cadence.MIN_WEEKLY_CAP, cadence.MAX_WEEKLY_CAP],
             "promise_max_days": [cadence.MIN_PROMISE_DAYS, cadence.MAX_PROMISE_DAYS],
+            "instalments": {
+                "max_count": [instalments.MIN_COUNT, instalments.MAX_COUNT_LIMIT],
+                "max_days": [instalments.MIN_DAYS_LIMIT, instalments.MAX_DAYS_LIMIT],
+                "grace_days": [instalments.MIN_GRACE_DAYS, instalments.MAX_GRACE_DAYS],
+                "start_days": instalments.START_DAYS,
+            },
+            "settlement": {
+                "percent": [settlement.MIN_PERCENT, settlement.MAX_PERCENT],
+                "pay_within_days": [settlement.MIN_DAYS, settlement.MAX_DAYS],
+                "final_notice": settlement.FINAL_NOTICE,
+            },
         },
     }
 

@@ -16,6 +16,13 @@ recorded with the message; a message recorded before they were kept has them cho
 as the sender chose them then (the order's customer locale, else the shop's; the situation
 the case's facts give now), and its source note says so. Pure: the caller gathers the
 inputs.
+
+An instalment plan's messages: the step a broken plan resumed at is recorded as
+`plan_broken` and re-rendered so (its words need nothing but the amount recorded). The
+notice of a missed instalment is not a step (it is on the trail, not among the sent
+messages), so it is never re-rendered here; a step recorded as `instalment_missed` (how a
+broken plan's step was worded before `plan_broken`) has no plan figures to rebuild and is
+re-rendered with the words that situation has without them, as it was sent.
 """
 
 from __future__ import annotations

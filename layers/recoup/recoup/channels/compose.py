@@ -9,23 +9,29 @@ message is composed.
 The message is written in the customer's language (their stated preference, else the
 order's customer locale, else the shop's primary locale, else English: `i18n.locale_for`)
 and worded for the case's payment situation (`payment_situation.of`, unless the caller
-knows better: a promise due or broken, an instalment missed).
+knows better: a promise due or broken, an instalment missed, a plan broken). The notice of
+a missed instalment also states which one, its amount and date, and the day and time to
+pay it by (`PlanNotice`, from the plan in the reminder progress: `plan_notice`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from recoup.domain import cadence, payment_situation, template_overrides
 from recoup.domain.case import Case
 from recoup.domain.events import OrderSnapshot
+from recoup.domain.money import Money
 from recoup.domain.payment_situation import Situation
 from recoup.observability import logger, metrics
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from recoup.channels import render
+    from recoup.domain.dunning import Dunning
     from recoup.store.models import ShopItem
 
 
@@ -48,6 +54,40 @@ class FinalNotice:
 
     referral_date: date
     referral_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanNotice:
+    """What the notice of a missed instalment states: instalment `number` of `count`, its
+    `amount`, the customer's local date it was due on, and when the plan's grace days end
+    (`pay_by`, in the customer's zone): paid by then, the plan goes on."""
+
+    number: int
+    count: int
+    amount: Money
+    due_on: date
+    pay_by: datetime
+
+
+def plan_notice(dunning: Dunning | None, zone: ZoneInfo) -> PlanNotice | None:
+    """The missed instalment of the plan in force, as its notice states it, the end of its
+    grace days in the customer's `zone` (the plan breaks then, at the time of day its charge
+    failed: the day and the time are both stated, as the customer's page states them);
+    None without a plan in force or a missed instalment."""
+    plan = dunning.plan_in_force if dunning is not None else None
+    if dunning is None or plan is None:
+        return None
+    missed = plan.missed
+    ends = plan.grace_ends(dunning.plan_grace_days)
+    if missed is None or ends is None:
+        return None
+    return PlanNotice(
+        number=missed.number,
+        count=len(plan.instalments),
+        amount=Money.of(missed.amount_minor, plan.currency),
+        due_on=missed.due_on,
+        pay_by=ends.astimezone(zone),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +117,11 @@ def compose(
     from_address: str,
     situation: Situation | None = None,
     language: str | None = None,
+    plan: PlanNotice | None = None,
 ) -> Outgoing:
     """Step `step` (from 0) of the case's reminders, to `address` by `channel`, worded for
     `situation` (None: the case's own) in `language` (the customer's stated preference, if
-    any)."""
+    any); `plan`: the missed instalment a notice worded `instalment_missed` states."""
     from recoup.channels import i18n, mime, render
 
     ctx = message_context(
@@ -93,6 +134,7 @@ def compose(
         notice=notice,
         situation=situation,
         language=language,
+        plan=plan,
     )
     # The shop's version in the message's language, else the shipped template in it.
     language_of_message = i18n.language_for(ctx.locale)
@@ -147,15 +189,19 @@ def message_context(
     notice: FinalNotice | None,
     situation: Situation | None = None,
     language: str | None = None,
+    plan: PlanNotice | None = None,
 ) -> render.MessageContext:
     """What the step's templates may say about this case (`situation` None: derived from
-    the case; `language`: the customer's stated preference, put before their locale)."""
+    the case; `language`: the customer's stated preference, put before their locale;
+    `plan`: the missed instalment, stated only by a message worded `instalment_missed`,
+    and only when it fits what is owed)."""
     from recoup.channels import i18n, render
 
     owed = case.amount_owed
     assert owed is not None  # the guardrails skip a case with nothing owed
     snapshot = case.snapshot
     customer = snapshot.customer if snapshot else None
+    worded = _worded(case, situation)
     return render.MessageContext(
         brand_color=(shop_item.brand_color if shop_item else None) or render.DEFAULT_BRAND_COLOR,
         logo_url=shop_item.logo_url if shop_item else None,
@@ -181,8 +227,23 @@ def message_context(
         tone=str(policy_step.tone),
         referral_date=notice.referral_date if notice else None,
         referral_to=notice.referral_to if notice else None,
-        situation=str(situation or payment_situation.of(case)),
+        situation=str(worded),
+        plan=_stated(plan, worded, owed),
     )
+
+
+def _worded(case: Case, situation: Situation | None) -> Situation:
+    return situation if situation is not None else payment_situation.of(case)
+
+
+def _stated(plan: PlanNotice | None, situation: Situation, owed: Money) -> PlanNotice | None:
+    """The plan's facts when the message states them: a missed instalment's notice, for an
+    instalment in the currency owed and no more than it (else its words without them)."""
+    if plan is None or situation != Situation.INSTALMENT_MISSED:
+        return None
+    if plan.amount.currency != owed.currency or not 0 < plan.amount.minor <= owed.minor:
+        return None
+    return plan
 
 
 def _items(snapshot: OrderSnapshot | None) -> tuple[render.ItemLine, ...]:
@@ -199,4 +260,12 @@ def _note_refused(case: Case, error: str | None) -> None:
         metrics.add_metric(name="ShopTemplateRefused", unit="Count", value=1)
 
 
-__all__ = ["FinalNotice", "Links", "Outgoing", "compose", "message_context"]
+__all__ = [
+    "FinalNotice",
+    "Links",
+    "Outgoing",
+    "PlanNotice",
+    "compose",
+    "message_context",
+    "plan_notice",
+]

@@ -22,12 +22,12 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache, partial
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_locale_identifier
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_currency, format_decimal
 from email_validator import EmailNotValidError, validate_email
 from markupsafe import escape
@@ -38,6 +38,7 @@ from recoup.channels.sandbox import (
     ItemsView,
     ItemView,
     OverrideKind,
+    PlanView,
     RenderBudget,
     TemplateRejected,
     compile_override,
@@ -48,6 +49,9 @@ from recoup.domain.events import OrderSnapshot
 from recoup.domain.money import Money, currency_exponent
 from recoup.domain.payment_situation import SITUATIONS
 from recoup.errors import RecoupError
+
+if TYPE_CHECKING:
+    from recoup.channels.compose import PlanNotice
 
 __all__ = [
     "MAX_FINAL_NOTICE_SMS_SEGMENTS",
@@ -176,12 +180,16 @@ class MessageContext:
     shipping: Money | None = None
     taxes: Money | None = None
     taxes_included: bool = False
+    # The missed instalment a notice worded `instalment_missed` states (None: it is said
+    # without the plan's figures, as every other message is).
+    plan: PlanNotice | None = None
 
     def __post_init__(self) -> None:
         _check_words(self)
         _check_links(self)
         _check_money(self)
         _check_step(self)
+        _check_plan(self)
 
 
 def _check_words(ctx: MessageContext) -> None:
@@ -242,6 +250,33 @@ def _check_step(ctx: MessageContext) -> None:
         raise ValueError("a final notice must state its referral_date")
     if ctx.referral_to not in REFERRAL_KINDS:
         raise ValueError(f"referral_to must be 'agency', 'legal' or None, got {ctx.referral_to!r}")
+
+
+def _check_plan(ctx: MessageContext) -> None:
+    """A plan's figures only in its notice: instalment `number` of `count`, an amount of
+    the currency owed and no more than it, a date, and an aware time to pay by."""
+    plan = ctx.plan
+    if plan is None:
+        return
+    if ctx.situation != "instalment_missed":
+        raise ValueError("plan is stated only by a message worded instalment_missed")
+    numbers = (plan.number, plan.count)
+    if any(isinstance(n, bool) or not isinstance(n, int) for n in numbers):
+        raise ValueError("plan number and count must be integers")
+    if not 1 <= plan.number <= plan.count:
+        raise ValueError(f"plan instalment {plan.number} of {plan.count} does not exist")
+    _check_plan_amount(plan.amount, ctx.amount_owed)
+    if not isinstance(plan.due_on, datetime.date):
+        raise ValueError("plan due_on must be a date")
+    if not isinstance(plan.pay_by, datetime.datetime) or plan.pay_by.utcoffset() is None:
+        raise ValueError("plan pay_by must be a timezone-aware datetime")
+
+
+def _check_plan_amount(amount: Money, owed: Money) -> None:
+    if not isinstance(amount, Money) or amount.currency != owed.currency:
+        raise ValueError("plan amount must be Money in the currency of amount_owed")
+    if not 0 < amount.minor <= owed.minor:
+        raise ValueError("plan amount must be positive and no more than amount_owed")
 
 
 def _check_url(name: str, value: str, *, https_only: bool) -> None:
@@ -419,6 +454,32 @@ def _summary_variables(ctx: MessageContext, locale: Locale) -> dict[str, str | N
     }
 
 
+def _plan_view(plan: PlanNotice | None, owed: Money, locale: Locale) -> PlanView | None:
+    """The missed instalment as the templates see it: the day to pay it by and the time on
+    that day as the customer's clock reads them (`pay_by` is given in their zone), the time
+    and the SMS's day ("Dec 8", "12月8日": no year, as it is days away) in characters an
+    SMS can carry."""
+    if plan is None:
+        return None
+    pay_by = plan.pay_by
+    zone = pay_by.tzinfo
+    return PlanView(
+        number=plan.number,
+        count=plan.count,
+        amount=format_money(plan.amount, locale),
+        amount_plain=format_money_plain(plan.amount, locale),
+        due_on=format_date(plan.due_on, format="long", locale=locale),
+        pay_by=format_date(pay_by.date(), format="long", locale=locale),
+        pay_by_time=_plain(format_time(pay_by, format="short", tzinfo=zone, locale=locale)),
+        pay_by_short=_plain(format_skeleton("MMMd", pay_by, tzinfo=zone, locale=locale)),
+        remaining=format_money(owed - plan.amount, locale),
+    )
+
+
+def _plain(text: str) -> str:
+    return text.translate(_PLAIN_TRANSLATION)
+
+
 def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) -> dict[str, Any]:
     """The variables every template sees: exactly `sandbox.TEMPLATE_VARIABLES`."""
     locale = resolve_locale(ctx.locale)
@@ -472,6 +533,7 @@ def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) 
         "situation": ctx.situation,
         "page_url": ctx.page_url,
         **_summary_variables(ctx, locale),
+        "plan": _plan_view(ctx.plan, ctx.amount_owed, locale),
     }
 
 
@@ -715,6 +777,18 @@ def _gsm_folded(name: str) -> str:
 
 
 def _default_sms(ctx: MessageContext) -> str:
+    """The shipped SMS (`_sms_in_segments`); a missed instalment's notice whose figures do
+    not fit beside the link even in the short form (a long link in a UCS-2 language) says
+    the instalment was missed without them: the link leads to them."""
+    try:
+        return _sms_in_segments(ctx)
+    except MessageTooLong:
+        if ctx.plan is None:
+            raise
+    return _sms_in_segments(dataclasses.replace(ctx, plan=None))
+
+
+def _sms_in_segments(ctx: MessageContext) -> str:
     """The shipped SMS in at most `MAX_SMS_SEGMENTS` segments, the link and the opt-out
     always whole: the tone's own; else with the shop name's accents folded to GSM-7; else
     with the shop name cut to `_MIN_SHOP_NAME`; else the short form, with the shop name cut
@@ -851,10 +925,11 @@ def validate_overrides(parts: Mapping[str, str]) -> None:
     naming the problem.
 
     The sources are checked, then rendered against sample reminders (every optional value
-    present; every optional value absent; and the largest order, `MAX_SAMPLE_ITEMS` items
-    with long titles) with the rules of their channel applied, the parts of one message
-    sharing one budget as they do when sent. A template that only fits the budget for small
-    orders is refused here, rather than falling back to the default on the large ones.
+    present; every optional value absent; the largest order, `MAX_SAMPLE_ITEMS` items with
+    long titles; and the notice of a missed instalment, with `plan`) with the rules of their
+    channel applied, the parts of one message sharing one budget as they do when sent. A
+    template that only fits the budget for small orders is refused here, rather than falling
+    back to the default on the large ones.
     """
     unknown = sorted(set(parts) - set(OVERRIDE_KINDS))
     if unknown:
@@ -913,4 +988,27 @@ def _samples() -> tuple[MessageContext, ...]:
             for i in range(MAX_SAMPLE_ITEMS)
         ),
     )
-    return (full, minimal, largest)
+    return (full, minimal, largest, _plan_sample(full))
+
+
+def _plan_sample(full: MessageContext) -> MessageContext:
+    """The notice of a missed instalment: the only message with `plan`."""
+    from zoneinfo import ZoneInfo
+
+    from recoup.channels.compose import PlanNotice
+
+    zone = ZoneInfo("America/New_York")
+    return dataclasses.replace(
+        full,
+        tone="friendly",
+        referral_date=None,
+        situation="instalment_missed",
+        amount_owed=Money("USD", 126600),
+        plan=PlanNotice(
+            number=2,
+            count=3,
+            amount=Money("USD", 63300),
+            due_on=datetime.date(2030, 1, 3),
+            pay_by=datetime.datetime(2030, 1, 8, 10, 0, tzinfo=zone),
+        ),
+    )

@@ -9,11 +9,11 @@ variables, or run for long. Three layers make sure of it:
 2. **A static check of the parsed template** (`check_source`). Only a small language is
    allowed: output, `if`, and `for` over `items` (not recursive, nested at most
    `MAX_LOOP_DEPTH` deep); the fixed variables, loop targets and `loop`; the attributes of an
-   item and of `loop`; a list of filters whose output is at most a small multiple of their
-   input; comparisons, `and`/`or`/`not`, `~`, `+`, `-`, `/`, `//`. Refused: every global
-   (`range`, `lipsum`, `cycler`, `joiner`, `namespace`, `dict`), calls, macros, call and filter
-   blocks, `include`/`extends`/`import`, `set`/`with`/`block`/`autoescape`, and the `*`,
-   `**` and `%` operators (string repetition, huge powers, printf padding).
+   item, of `plan` and of `loop`; a list of filters whose output is at most a small multiple
+   of their input; comparisons, `and`/`or`/`not`, `~`, `+`, `-`, `/`, `//`. Refused: every
+   global (`range`, `lipsum`, `cycler`, `joiner`, `namespace`, `dict`), calls, macros, call
+   and filter blocks, `include`/`extends`/`import`, `set`/`with`/`block`/`autoescape`, and
+   the `*`, `**` and `%` operators (string repetition, huge powers, printf padding).
 3. **A restricted sandbox at run time** (`ImmutableSandboxedEnvironment` with no globals, only
    the allowed filters, attributes allowed by type, no callables, `str.format` not wrapped)
    and one `RenderBudget` per message: `MAX_ITEM_ITERATIONS` item iterations,
@@ -93,9 +93,23 @@ TEMPLATE_VARIABLES = frozenset(
         "other_charges",
         "other_credits",
         "amount_paid",
+        "plan",
     }
 )
 ITEM_ATTRIBUTES = frozenset({"title", "quantity", "unit_price", "line_total"})
+PLAN_ATTRIBUTES = frozenset(
+    {
+        "number",
+        "count",
+        "amount",
+        "amount_plain",
+        "due_on",
+        "pay_by",
+        "pay_by_time",
+        "pay_by_short",
+        "remaining",
+    }
+)
 LOOP_ATTRIBUTES = frozenset(
     {
         "index",
@@ -111,7 +125,7 @@ LOOP_ATTRIBUTES = frozenset(
         "nextitem",
     }
 )
-ALLOWED_ATTRIBUTES = ITEM_ATTRIBUTES | LOOP_ATTRIBUTES
+ALLOWED_ATTRIBUTES = ITEM_ATTRIBUTES | PLAN_ATTRIBUTES | LOOP_ATTRIBUTES
 # Filters whose output is bounded by a small multiple of their input (no padding, repetition,
 # replacement, joining or formatting) and that expose nothing of Python's objects.
 ALLOWED_FILTERS = frozenset(
@@ -232,6 +246,26 @@ class ItemView:
 
     def __str__(self) -> str:
         return self.title
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    """The missed instalment a notice states (`plan`, None in every other message): money,
+    dates and the time already formatted for the customer; `amount_plain`, `pay_by_short`
+    and `pay_by_time` in characters an SMS carries."""
+
+    number: int  # the instalment, from 1
+    count: int  # how many the plan has
+    amount: str  # $633.00
+    amount_plain: str  # 633.00 USD
+    due_on: str  # the date it was due: December 3, 2026
+    pay_by: str  # the day to pay it by to keep the plan: December 8, 2026
+    pay_by_time: str  # the time on that day, the customer's: 10:00 AM
+    pay_by_short: str  # that day without the year, for SMS: Dec 8
+    remaining: str  # what is owed once it is paid
+
+    def __str__(self) -> str:
+        return f"{self.number}/{self.count}"
 
 
 class RenderBudget:
@@ -489,6 +523,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return False
         if isinstance(obj, ItemView):
             return attr in ITEM_ATTRIBUTES
+        if isinstance(obj, PlanView):
+            return attr in PLAN_ATTRIBUTES
         if isinstance(obj, LoopContext):
             return attr in LOOP_ATTRIBUTES
         return False

@@ -42,7 +42,8 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
     "situation": (
         "Why the money has not arrived: card_declined, card_not_usable, insufficient_funds, "
         "expired_card, incorrect_card, authentication_required, manual_payment_pending (a "
-        "bank transfer), awaiting_payment, partially_paid, instalment_missed (reserved), "
+        "bank transfer), awaiting_payment, partially_paid, instalment_missed (the notice of a "
+        "missed instalment), plan_broken (the plan ended: the balance is due), "
         "promise_broken, promise_due or payment_failed"
     ),
     "page_url": "The customer's page for the order: see, pay, or choose another way (may be empty)",
@@ -54,6 +55,12 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
     "other_charges": "What the order total holds beyond the known parts (empty when nothing)",
     "other_credits": "What the known parts exceed the total by, negative (empty when nothing)",
     "amount_paid": "What the customer has paid so far, formatted (empty when nothing)",
+    "plan": (
+        "The missed instalment, in its notice only (else empty): plan.number of plan.count, "
+        "plan.amount ($633.00; plan.amount_plain for SMS), plan.due_on (its date), plan.pay_by "
+        "and plan.pay_by_time (the day and time to pay it by to keep the plan; "
+        "plan.pay_by_short, Dec 8, for SMS), plan.remaining (what is owed once it is paid)"
+    ),
 }
 
 

@@ -9,15 +9,18 @@ is always a valid one, whether it was parsed or built in code.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from recoup.domain import instalments, settlement
 from recoup.domain.fields import FieldError, check_keys, is_int, join_path, object_at, show
+from recoup.domain.instalments import InstalmentTerms
 from recoup.domain.money import Money, MoneyError, normalise_currency
+from recoup.domain.settlement import SettlementTerms
 
 MIN_STEPS = 1
 MAX_STEPS = 12
@@ -166,6 +169,10 @@ class ReminderPolicy:
     min_amount: dict[str, int] = field(default_factory=dict, hash=False)
     after_last_step: AfterLastStep = AfterLastStep.ESCALATE
     promise_max_days: int = DEFAULT_PROMISE_DAYS
+    # What the customer's page may offer besides paying in full (domain/instalments.py,
+    # domain/settlement.py); both off by default.
+    instalments: InstalmentTerms = field(default_factory=InstalmentTerms, hash=False)
+    settlement: SettlementTerms = field(default_factory=SettlementTerms, hash=False)
 
     def __post_init__(self) -> None:
         if not _is_int(self.version) or self.version < 1:
@@ -393,7 +400,14 @@ def _planned_offsets(steps: tuple[Step, ...]) -> list[timedelta]:
 
 _STEP_KEYS = ("delay", "anchor", "channel", "template", "tone", "pay_link")
 _POLICY_REQUIRED = ("version", "steps", "quiet_hours", "timezone_rule", "shop_timezone")
-_POLICY_OPTIONAL = ("weekly_cap", "min_amount", "after_last_step", "promise_max_days")
+_POLICY_OPTIONAL = (
+    "weekly_cap",
+    "min_amount",
+    "after_last_step",
+    "promise_max_days",
+    "instalments",
+    "settlement",
+)
 _QUIET_KEYS = ("start", "end")
 
 
@@ -432,7 +446,25 @@ def parse_policy(data: Mapping[str, Any]) -> ReminderPolicy:
         min_amount=dict(min_amount),
         after_last_step=root.get("after_last_step", AfterLastStep.ESCALATE),
         promise_max_days=root.get("promise_max_days", DEFAULT_PROMISE_DAYS),
+        instalments=_terms("instalments", lambda: instalments.parse_terms(root["instalments"]))
+        if "instalments" in root
+        else InstalmentTerms(),
+        settlement=_terms(
+            "settlement", lambda: settlement.parse_terms(root["settlement"], len(steps))
+        )
+        if "settlement" in root
+        else SettlementTerms(),
     )
+
+
+_TermsT = TypeVar("_TermsT")
+
+
+def _terms(path: str, parse: Callable[[], _TermsT]) -> _TermsT:
+    try:
+        return parse()
+    except FieldError as exc:
+        raise PolicyError(join_path(path, exc.field), exc.message) from None
 
 
 def policy_to_dict(policy: ReminderPolicy) -> dict[str, Any]:
@@ -460,6 +492,8 @@ def policy_to_dict(policy: ReminderPolicy) -> dict[str, Any]:
         "min_amount": dict(sorted(policy.min_amount.items())),
         "after_last_step": str(policy.after_last_step),
         "promise_max_days": policy.promise_max_days,
+        "instalments": instalments.terms_to_dict(policy.instalments),
+        "settlement": settlement.terms_to_dict(policy.settlement),
     }
 
 

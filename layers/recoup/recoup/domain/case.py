@@ -49,6 +49,70 @@ _STATUS_OF_FACT = {
 _SOURCE_PRIORITY = {Source.STRIPE: 0, Source.SHOPIFY: 1}
 
 SnapshotKey = tuple[int, str, str]  # (source priority, occurred_at ISO, event id)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PlanPayment:
+    """A payment (or the card saved, `number` 0) for an instalment plan, as Stripe reported it
+    (metadata `recoup_plan`, `recoup_instalment`); a set, like the attempts."""
+
+    plan_id: str
+    number: int
+    intent: str  # the PaymentIntent (or SetupIntent) id
+    succeeded: bool
+    at: datetime
+    amount_minor: int = 0
+    currency: str = ""
+    payment_method: str | None = None
+    customer: str | None = None
+    code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "at": self.at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanPayment:
+        return cls(
+            plan_id=str(data["plan_id"]),
+            number=int(data["number"]),
+            intent=str(data["intent"]),
+            succeeded=bool(data["succeeded"]),
+            at=datetime.fromisoformat(str(data["at"])),
+            amount_minor=int(data.get("amount_minor") or 0),
+            currency=str(data.get("currency") or ""),
+            payment_method=data.get("payment_method"),
+            customer=data.get("customer"),
+            code=data.get("code"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The case was paid under a settlement offer: `paid` for `settles` (what was owed when
+    the offer was taken); the difference is written off, not recovered."""
+
+    offer_id: str
+    paid: Money
+    settles: Money
+
+    @property
+    def discount(self) -> Money:
+        return Money.of(max(self.settles.minor - self.paid.minor, 0), self.settles.currency)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offer_id": self.offer_id,
+            "paid": self.paid.to_dict(),
+            "settles": self.settles.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settled:
+        return cls(
+            str(data["offer_id"]), Money.from_dict(data["paid"]), Money.from_dict(data["settles"])
+        )
+
+
 # One reported fraud signal: (signal name, raw JSON value, key of the event that reported it).
 SignalEntry = tuple[str, Any, SnapshotKey]
 
@@ -76,6 +140,9 @@ class Case:
     # Set on a Stripe payment's own case once it was merged into its Shopify order's case.
     merged_into: str | None = None
     signals: tuple[SignalEntry, ...] = ()  # sorted by name, one entry per signal
+    plan_payments: frozenset[PlanPayment] = frozenset()
+    settlement: Settled | None = None
+    settlement_key: SnapshotKey | None = None
 
     def signal_values(self) -> dict[str, Any]:
         """The newest raw value of each fraud signal reported for this case."""
@@ -98,16 +165,39 @@ class Case:
 
     @property
     def amount_owed(self) -> Money | None:
+        """What the order says is owed, less what the customer paid Recoup's instalment
+        plan (which reaches the shop's Stripe account, not the Shopify order)."""
         if self.status is not CaseStatus.OPEN or self.snapshot is None:
             return None
-        return self.snapshot.amount_owed
+        owed = self.snapshot.amount_owed
+        if owed is None:
+            return None
+        instalments: dict[tuple[str, int], int] = {}
+        for p in sorted(self.plan_payments):
+            if p.succeeded and p.number > 0 and p.currency == owed.currency:
+                instalments.setdefault((p.plan_id, p.number), p.amount_minor)
+        paid = sum(instalments.values())
+        return Money.of(max(owed.minor - paid, 0), owed.currency) if paid else owed
 
     @property
     def recovered(self) -> Money | None:
-        """What was still owed before the case was paid."""
+        """What was still owed before the case was paid; under a settlement, what was paid
+        (the discount is written off, `settled_discount`)."""
         if self.status is not CaseStatus.PAID or not self.opened:
             return None
-        return self.owed_when_open
+        settled = self.settlement
+        owed = self.owed_when_open
+        if settled is not None and owed is not None and settled.paid.currency == owed.currency:
+            return Money.of(max(owed.minor - settled.discount.minor, 0), owed.currency)
+        return owed
+
+    @property
+    def settled_discount(self) -> Money | None:
+        """What a settlement offer took off, once the case was paid under it."""
+        if self.status is not CaseStatus.PAID or self.settlement is None:
+            return None
+        discount = self.settlement.discount
+        return discount if discount.minor > 0 else None
 
     def _since(self, status: CaseStatus) -> datetime | None:
         for known, at in self.status_since:
@@ -135,6 +225,9 @@ class Case:
             "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
             "merged_into": self.merged_into,
             "signals": [[name, value, list(key)] for name, value, key in self.signals],
+            "plan_payments": [p.to_dict() for p in sorted(self.plan_payments)],
+            "settlement": self.settlement.to_dict() if self.settlement else None,
+            "settlement_key": list(self.settlement_key) if self.settlement_key else None,
         }
 
     @classmethod
@@ -169,6 +262,11 @@ class Case:
                 (str(name), value, _key(key) or (0, "", ""))
                 for name, value, key in data.get("signals") or ()
             ),
+            plan_payments=frozenset(
+                PlanPayment.from_dict(p) for p in data.get("plan_payments") or ()
+            ),
+            settlement=Settled.from_dict(data["settlement"]) if data.get("settlement") else None,
+            settlement_key=_key(data.get("settlement_key")),
         )
 
 
@@ -204,6 +302,7 @@ def of_event(shop: str, case_id: str, event: DomainEvent) -> Case:
     snapshot = event.snapshot
     owes = reported is CaseStatus.OPEN and snapshot is not None and snapshot.amount_owed
     refund_key = str(event.extra.get("refund_key") or event.event_id)
+    settled = _settled(event)
     return Case(
         shop=shop,
         case_id=case_id,
@@ -222,7 +321,28 @@ def of_event(shop: str, case_id: str, event: DomainEvent) -> Case:
         event_ids=frozenset({event.event_id}),
         last_event_at=event.occurred_at,
         signals=tuple((name, event.signals[name], key) for name in sorted(event.signals)),
+        plan_payments=frozenset(_plan_payments(event)),
+        settlement=settled,
+        settlement_key=key if settled is not None else None,
     )
+
+
+def _plan_payments(event: DomainEvent) -> tuple[PlanPayment, ...]:
+    """A Stripe event's payment for an instalment plan (`extra["plan"]`, set by the Stripe
+    normaliser from the PaymentIntent's or SetupIntent's metadata)."""
+    plan = event.extra.get("plan")
+    if not isinstance(plan, dict):
+        return ()
+    return (PlanPayment.from_dict({**plan, "at": event.occurred_at.isoformat()}),)
+
+
+def _settled(event: DomainEvent) -> Settled | None:
+    """A payment under a settlement offer (`extra["settlement"]`): what it paid, for what."""
+    offer = event.extra.get("settlement")
+    paid = event.attempt.amount if event.attempt else None
+    if event.fact is not Fact.PAID or paid is None or not isinstance(offer, dict):
+        return None
+    return Settled(str(offer["offer_id"]), paid, Money.from_dict(offer["settles"]))
 
 
 def join(a: Case, b: Case) -> Case:
@@ -234,6 +354,9 @@ def join(a: Case, b: Case) -> Case:
             since[status] = at
     snapshot, snapshot_key = _newest(a.snapshot, a.snapshot_key, b.snapshot, b.snapshot_key)
     owed, owed_key = _newest(a.owed_when_open, a.owed_key, b.owed_when_open, b.owed_key)
+    settlement, settlement_key = _newest(
+        a.settlement, a.settlement_key, b.settlement, b.settlement_key
+    )
     refunds = a.refunds
     for refund_key, amount in b.refunds:
         refunds = _add_refund(refunds, refund_key, amount)
@@ -256,6 +379,9 @@ def join(a: Case, b: Case) -> Case:
         event_ids=a.event_ids | b.event_ids,
         last_event_at=max(last) if last else None,
         signals=_join_signals(a.signals, b.signals),
+        plan_payments=a.plan_payments | b.plan_payments,
+        settlement=settlement,
+        settlement_key=settlement_key,
     )
 
 
@@ -324,4 +450,14 @@ def _describe(before: CaseStatus, after: Case, event: DomainEvent) -> str:
     return "recorded"
 
 
-__all__ = ["Case", "CaseStatus", "Outcome", "apply", "join", "new_case", "of_event"]
+__all__ = [
+    "Case",
+    "CaseStatus",
+    "Outcome",
+    "PlanPayment",
+    "Settled",
+    "apply",
+    "join",
+    "new_case",
+    "of_event",
+]

@@ -17,6 +17,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from recoup.domain.instalments import Plan, PlanStatus
+
 
 class DunningStatus(StrEnum):
     SCHEDULED = "scheduled"  # a step is due at next_at
@@ -26,6 +28,7 @@ class DunningStatus(StrEnum):
     NOT_CHASED = "not_chased"  # below the shop's minimum amount
     STOPPED = "stopped"  # the case closed: paid or cancelled
     PROMISED = "promised"  # the customer promised to pay by a date: paused until then
+    PLANNED = "planned"  # the customer pays by an instalment plan: paused while it runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,10 @@ class Dunning:
     report: str = ""
     requests: tuple[CustomerRequest, ...] = ()
     resumed_after_promise: int | None = None
+    # An instalment plan the customer agreed to (in force while PLANNED; kept once ended).
+    plan: Plan | None = None
+    resumed_after_plan: int | None = None  # the step a broken plan resumed at (worded so)
+    plan_grace_days: int = 7  # the shop's grace days, fixed when the plan was made
 
     @property
     def this_round(self) -> tuple[SentMessage, ...]:
@@ -235,6 +242,9 @@ class Dunning:
         return replace(self, next_step=step, next_at=at)
 
     def finish(self, status: DunningStatus, reason: str) -> Dunning:
+        """The sequence over (the case closed, written off, erased...): a plan in force ends
+        with it, so nothing more is charged."""
+        plan = self.plan_in_force
         return replace(
             self,
             status=status,
@@ -243,7 +253,45 @@ class Dunning:
             held_by="",
             escalate_at=None,
             promise=None,
+            plan=plan.stopped(reason) if plan is not None else self.plan,
         )
+
+    @property
+    def plan_in_force(self) -> Plan | None:
+        """The plan being set up or running: while it is, the sequence waits for it."""
+        plan = self.plan
+        running = (PlanStatus.AWAITING_CARD, PlanStatus.ACTIVE)
+        return plan if plan is not None and plan.status in running else None
+
+    @property
+    def plan_due(self) -> tuple[datetime, str] | None:
+        """When a plan in force next needs work, and which: "notice" (the sender's message
+        about a missed instalment), else the plan's own job; None without one."""
+        plan = self.plan_in_force if self.status is DunningStatus.PLANNED else None
+        return plan.due(self.plan_grace_days) if plan is not None else None
+
+    def planned(
+        self, plan: Plan, request: CustomerRequest, reason: str, grace_days: int
+    ) -> Dunning:
+        """Paused for the plan; where the sequence stood is kept for a broken plan."""
+        return replace(
+            self,
+            status=DunningStatus.PLANNED,
+            plan=plan,
+            plan_grace_days=grace_days,
+            reason=reason,
+            held_by="",
+            escalate_at=None,
+            requests=(*self.requests, request),
+        )
+
+    def with_plan(self, plan: Plan) -> Dunning:
+        return replace(self, plan=plan)
+
+    def after_plan_broken(self, step: int) -> Dunning:
+        """The step a broken plan resumed at: its message says the plan ended
+        (`Situation.PLAN_BROKEN`)."""
+        return replace(self, resumed_after_plan=step)
 
     def spend(self, now: datetime, reason: str) -> Dunning:
         """The sequence is over and the case still unpaid: check for referral now."""
@@ -275,6 +323,13 @@ class Dunning:
         A promise made before the hold is honoured: still in force, the sequence waits for it
         again (its nudge only if still ahead); its date passed meanwhile, it counts as broken
         and the held step resumes worded so."""
+        if self.plan_in_force is not None:
+            return replace(
+                self,
+                status=DunningStatus.PLANNED,
+                reason=f"{reason}; the customer's instalment plan goes on",
+                held_by="",
+            )
         promise = self.promise
         if promise is not None and promise.check_at > now:
             ahead = promise.nudge_at is not None and promise.nudge_at > now
@@ -338,6 +393,7 @@ class Dunning:
             spent_at=None,
             round_from=len(self.sent),
             resumed_after_promise=None,
+            resumed_after_plan=None,
         )
 
     def due_now(self, now: datetime, reason: str) -> Dunning:
@@ -427,6 +483,7 @@ class Dunning:
         running = (
             DunningStatus.SCHEDULED,
             DunningStatus.PROMISED,
+            DunningStatus.PLANNED,
             DunningStatus.AWAITING_ESCALATION,
         )
         if self.status in running:
@@ -438,7 +495,10 @@ class Dunning:
         return replace(self, report="")
 
     def without_personal_data(self, mark: str) -> Dunning:
-        return replace(self, requests=tuple(r.redacted(mark) for r in self.requests))
+        """The requests without their notes, IP addresses and user agents; an instalment
+        plan without its saved card and Stripe customer (so it charges nothing more)."""
+        plan = self.plan.without_card(mark) if self.plan else None
+        return replace(self, requests=tuple(r.redacted(mark) for r in self.requests), plan=plan)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -459,6 +519,9 @@ class Dunning:
             "report": self.report,
             "requests": [r.to_dict() for r in self.requests],
             "resumed_after_promise": self.resumed_after_promise,
+            "plan": self.plan.to_dict() if self.plan else None,
+            "resumed_after_plan": self.resumed_after_plan,
+            "plan_grace_days": self.plan_grace_days,
         }
 
     @classmethod
@@ -483,6 +546,9 @@ class Dunning:
             report=str(data.get("report") or ""),
             requests=tuple(CustomerRequest.from_dict(r) for r in data.get("requests") or ()),
             resumed_after_promise=_step_or_none(data.get("resumed_after_promise")),
+            plan=Plan.from_dict(data["plan"]) if data.get("plan") else None,
+            resumed_after_plan=_step_or_none(data.get("resumed_after_plan")),
+            plan_grace_days=int(data.get("plan_grace_days") or 7),
         )
 
 

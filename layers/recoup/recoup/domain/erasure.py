@@ -115,6 +115,7 @@ def holds_personal_data(case: Case) -> bool:
         (snapshot is not None and (snapshot.customer is not None or snapshot.pay_url))
         or any(name in PERSONAL_SIGNALS for name, _, _ in case.signals)
         or any(attempt.card_fingerprint for attempt in case.attempts)
+        or any(p.payment_method or p.customer for p in case.plan_payments)
     )
 
 
@@ -126,6 +127,11 @@ def erase_customer(case: Case) -> Case:
         snapshot=replace(snapshot, customer=None, pay_url=None) if snapshot else None,
         signals=tuple(entry for entry in case.signals if entry[0] not in PERSONAL_SIGNALS),
         attempts=tuple(replace(a, card_fingerprint=None) for a in case.attempts),
+        # The saved card and the Stripe customer an instalment plan charged: ids that lead
+        # to the person at Stripe.
+        plan_payments=frozenset(
+            replace(p, payment_method=None, customer=None) for p in case.plan_payments
+        ),
     )
 
 

@@ -7,10 +7,11 @@ order's financial status and what was paid, and the order's payment gateways. A 
 order with no failed attempt is a payment awaited, not a failed one, unless it was to be
 paid at checkout (a card gateway): a bank transfer with the transfer's details, any other
 way of paying later (cash on delivery, money order, invoice, a gateway Recoup does not
-know) in words that name no method. Three
+know) in words that name no method. Four
 situations are never derived, because they are moments of the customer's own rather than
-facts about the payment: an instalment missed, a promise broken and a promise due (the
-nudge the day before a promised date); the caller that knows them passes them. Pure.
+facts about the payment: an instalment missed, a plan broken, a promise broken and a
+promise due (the nudge the day before a promised date); the caller that knows them passes
+them. Pure.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ class Situation(StrEnum):
     MANUAL_PAYMENT_PENDING = "manual_payment_pending"  # a bank transfer awaited: its details
     AWAITING_PAYMENT = "awaiting_payment"  # COD, money order, invoice, unknown: "your payment"
     PARTIALLY_PAID = "partially_paid"
-    # Reserved for instalment plans, which are not yet offered: no caller passes it today.
+    # An instalment of a plan could not be charged: its notice (pay it within the grace
+    # days to keep the plan).
     INSTALMENT_MISSED = "instalment_missed"
+    # The plan ended because an instalment stayed unpaid: the step the reminders resume at
+    # (the whole balance is due).
+    PLAN_BROKEN = "plan_broken"
     PROMISE_BROKEN = "promise_broken"
     PROMISE_DUE = "promise_due"
     PAYMENT_FAILED = "payment_failed"  # nothing more is known
@@ -46,7 +51,12 @@ class Situation(StrEnum):
 SITUATIONS: tuple[str, ...] = tuple(str(s) for s in Situation)
 # Only a caller knows these; `of` never returns them.
 NOT_DERIVED = frozenset(
-    {Situation.INSTALMENT_MISSED, Situation.PROMISE_BROKEN, Situation.PROMISE_DUE}
+    {
+        Situation.INSTALMENT_MISSED,
+        Situation.PLAN_BROKEN,
+        Situation.PROMISE_BROKEN,
+        Situation.PROMISE_DUE,
+    }
 )
 
 # Stripe's decline codes (docs.stripe.com/declines/codes) and error codes, and Shopify's

@@ -11,7 +11,8 @@ contributions of every case gives the same figures as reading every case
 A contribution names up to two days (design: one key per day a figure is dated by):
 - the UTC day the case opened (its cohort): how many opened and for how much, its state,
   where its amount stands (outstanding, fraud-flagged, unlinked Stripe payment, written
-  off, recovered, self-cured), whether it was contacted, and each reminder sent with
+  off, recovered, self-cured; a settlement offer's discount), whether it was contacted, and
+  each reminder sent with
   whether the payment followed it within `CONVERSION_WINDOW`;
 - the UTC day a recovered case was paid (`PAID_ON` counters): the money recovered that day,
   whichever day the case opened, for the recovered-over-time chart.
@@ -60,6 +61,8 @@ UNLINKED_STRIPE = "unlinked_stripe"
 WRITTEN_OFF = "written_off"
 RECOVERED = "recovered"
 SELF_CURED = "self_cured"
+# What settlement offers took off cases paid under them: written off, never recovered.
+SETTLED_DISCOUNT = "settled_discount"
 CONTACTED = "contacted_cases"
 SUFFIX_CASES = "_cases"
 CONVERSION = "conv:"  # + "<step from 1>:<channel>:<template>:" + SENT or PAID_WITHIN
@@ -76,6 +79,7 @@ STATES = (OPEN, PAID, CANCELLED, WRITTEN_OFF)
 # Where an open case's amount is shown: each open case in exactly one of them.
 OPEN_BUCKETS = (OUTSTANDING, FRAUD_FLAGGED, UNLINKED_STRIPE, WRITTEN_OFF)
 PAID_BUCKETS = (RECOVERED, SELF_CURED)
+PAID_TOTALS = (*PAID_BUCKETS, SETTLED_DISCOUNT)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -109,6 +113,8 @@ def contribution(
     paid = payment_kind(case, dunning)
     if paid is not None:
         _money(counters, paid, _minor(case.recovered))
+    if case.settled_discount is not None:
+        _money(counters, SETTLED_DISCOUNT, case.settled_discount.minor)
     if first_sent(dunning) is not None:
         counters[CONTACTED] = 1
     for (step, channel, template), converted in conversions(case, dunning):

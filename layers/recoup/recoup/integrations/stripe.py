@@ -48,6 +48,16 @@ API_VERSION = "2026-10-28.endive"
 DEAUTHORIZED = "account.application.deauthorized"
 META_SHOP = "shop_domain"
 META_ORDER = "shopify_order_id"
+# Recoup's own payments (integrations/stripe_payments.py): the case (for a payment with no
+# Shopify order), an instalment plan's id, the instalment's number and whether it is the
+# last; a settlement offer's id and what it settles (minor units of the payment's currency).
+META_CASE = "recoup_case"
+META_PLAN = "recoup_plan"
+META_INSTALMENT = "recoup_instalment"
+META_FINAL = "recoup_final"
+META_SETTLEMENT = "recoup_settlement"
+META_SETTLES = "recoup_settles"
+_SETUP_SUCCEEDED = "setup_intent.succeeded"
 
 _FAILED = {
     "payment_intent.payment_failed",
@@ -59,7 +69,12 @@ _SUCCEEDED = {"payment_intent.succeeded", "charge.succeeded", "invoice.paid"}
 HANDLED_TYPES = frozenset(
     _FAILED
     | _SUCCEEDED
-    | {"charge.refunded", "charge.dispute.created", "radar.early_fraud_warning.created"}
+    | {
+        "charge.refunded",
+        "charge.dispute.created",
+        "radar.early_fraud_warning.created",
+        _SETUP_SUCCEEDED,
+    }
 )
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$")
 _EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
@@ -130,6 +145,9 @@ def normalise(event: StripeEvent) -> DomainEvent | None:
             f"account is missing and data.object.metadata.{META_SHOP} names no shop"
         )
     order_id = _order_id(metadata)
+    own_case = (
+        optional_id(metadata.get(META_CASE)) if isinstance(metadata.get(META_CASE), str) else None
+    )
     object_id = stripe_id(require(obj, "id", str, "data.object."), "data.object.id")
     payment_intent = _ref(obj.get("payment_intent"), "data.object.payment_intent")
     charge = _ref(obj.get("charge"), "data.object.charge") or _ref(
@@ -140,9 +158,10 @@ def normalise(event: StripeEvent) -> DomainEvent | None:
     refs = tuple(dict.fromkeys(ref for ref in (object_id, payment_intent, charge) if ref))
     # The payment stands for its case when no Shopify order is named.
     own_key = payment_intent or (object_id if obj.get("object") != "charge" else None)
-    case_id = order_id or own_key or object_id
+    case_id = order_id or own_case or own_key or object_id
 
     fact, snapshot, attempt, refunded, extra = _meaning(kind, obj, object_id, charge, occurred)
+    fact, snapshot, extra = _recoup_payment(kind, obj, metadata, fact, snapshot, attempt, extra)
     return DomainEvent(
         event_id=event.event_id,
         source=Source.STRIPE,
@@ -163,10 +182,82 @@ def normalise(event: StripeEvent) -> DomainEvent | None:
     )
 
 
+def _recoup_payment(
+    kind: str,
+    obj: dict[str, Any],
+    metadata: Mapping[str, Any],
+    fact: Fact,
+    snapshot: OrderSnapshot | None,
+    attempt: PaymentAttempt | None,
+    extra: dict[str, Any],
+) -> tuple[Fact, OrderSnapshot | None, dict[str, Any]]:
+    """What Recoup's own payments add: an instalment's payment (or the card saved for a
+    plan) is a part payment, never "paid in full" unless it is the plan's last, and never a
+    snapshot of what is owed; a payment under a settlement offer says what it settles.
+    A charge made by a PaymentIntent leaves the case's status to the PaymentIntent's own
+    event: only that one carries the metadata saying whether it paid the whole order."""
+    plan = metadata.get(META_PLAN)
+    if isinstance(plan, str) and plan and kind in (_SUCCEEDED | _FAILED | {_SETUP_SUCCEEDED}):
+        extra["plan"] = _plan_payment(kind, obj, metadata, plan, attempt)
+        final = metadata.get(META_FINAL) == "1" and extra["plan"]["number"] > 0
+        if kind in _SUCCEEDED:
+            return (Fact.PAID if final else Fact.OBSERVED), (snapshot if final else None), extra
+        return (fact if kind in _FAILED else Fact.OBSERVED), None, extra
+    if kind == "charge.succeeded" and obj.get("payment_intent"):
+        return Fact.OBSERVED, None, extra
+    offer = metadata.get(META_SETTLEMENT)
+    if isinstance(offer, str) and offer and kind in _SUCCEEDED and attempt is not None:
+        settles = stripe_money(
+            _digits(metadata.get(META_SETTLES)), obj.get("currency"), f"metadata.{META_SETTLES}"
+        )
+        extra["settlement"] = {"offer_id": offer[:40], "settles": settles.to_dict()}
+    return fact, snapshot, extra
+
+
+def _plan_payment(
+    kind: str,
+    obj: dict[str, Any],
+    metadata: Mapping[str, Any],
+    plan: str,
+    attempt: PaymentAttempt | None,
+) -> dict[str, Any]:
+    """An instalment plan's payment as the case keeps it (`domain.case.PlanPayment`)."""
+    succeeded = kind in _SUCCEEDED or kind == _SETUP_SUCCEEDED
+    amount = attempt.amount if attempt else None
+    return {
+        "plan_id": plan[:40],
+        "number": _instalment_number(metadata),
+        "intent": stripe_id(obj["id"], "data.object.id"),
+        "succeeded": succeeded,
+        "amount_minor": amount.minor if amount else 0,
+        "currency": amount.currency if amount else "",
+        "payment_method": _ref(obj.get("payment_method"), "data.object.payment_method"),
+        "customer": _ref(obj.get("customer"), "data.object.customer"),
+        "code": attempt.code if attempt and not succeeded else None,
+    }
+
+
+def _instalment_number(metadata: Mapping[str, Any]) -> int:
+    value = metadata.get(META_INSTALMENT)
+    if value is None:
+        return 0  # the card saved for the plan, no payment
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 3:
+        raise MalformedWebhook(f"metadata.{META_INSTALMENT} is not an instalment number")
+    return int(value)
+
+
+def _digits(value: Any) -> int:
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+        raise MalformedWebhook(f"metadata.{META_SETTLES} is not an amount in minor units")
+    return int(value)
+
+
 def _meaning(
     kind: str, obj: dict[str, Any], object_id: str, charge: str | None, occurred: Any
 ) -> tuple[Fact, OrderSnapshot | None, PaymentAttempt | None, Money | None, dict[str, Any]]:
     extra: dict[str, Any] = {}
+    if kind == _SETUP_SUCCEEDED:
+        return Fact.OBSERVED, None, None, None, extra
     if kind in _FAILED or kind in _SUCCEEDED:
         succeeded = kind in _SUCCEEDED
         total, owed = _amounts(obj, succeeded)
@@ -272,13 +363,19 @@ def _summary(
     refunded: Money | None,
     extra: Mapping[str, Any],
 ) -> str:
+    plan = extra.get("plan")
+    what = f"instalment {plan['number']} of plan {plan['plan_id']}: " if plan else ""
+    if extra.get("settlement"):
+        what = "settlement offer: "
     if attempt is not None:
         amount = attempt.amount
         if attempt.succeeded:
-            return f"payment of {amount} succeeded"
-        return f"payment of {amount} failed ({attempt.code or 'no code'})"
+            return f"{what}payment of {amount} succeeded"
+        return f"{what}payment of {amount} failed ({attempt.code or 'no code'})"
     if refunded is not None:
         return f"{refunded} refunded"
+    if kind == _SETUP_SUCCEEDED:
+        return "card saved for an instalment plan"
     if kind == "charge.dispute.created":
         return f"dispute opened, reason {extra.get('reason') or 'unknown'}"
     return f"early fraud warning: {extra.get('fraud_type') or 'unknown type'}"
@@ -310,14 +407,17 @@ def create_checkout_session(
     return_url: str,
     idempotency_key: str,
     api_base: str | None = None,
+    extra_metadata: Mapping[str, str] | None = None,
 ) -> str:
     """A Checkout Session on the shop's connected account for the amount still owed; its
-    metadata links the payment back to the order. Returns the session's URL.
+    metadata links the payment back to the order (and `extra_metadata`, a settlement
+    offer's, says what it pays). Returns the session's URL.
 
     The idempotency key (case and step) makes a retried send reuse the same session.
     """
     client = platform_client(api_key, base=api_base)
     metadata = {META_SHOP: shop, META_ORDER: case_id} if case_id.isdigit() else {META_SHOP: shop}
+    metadata.update(extra_metadata or {})
     session = client.v1.checkout.sessions.create(
         params={
             "mode": "payment",

@@ -14,20 +14,26 @@ is sent is the case's current link, signed again, while it still opens the page 
 link cannot close the one the customer now has); else a fresh one in place of it. The send
 is said on the case's trail (`customer.new_link`, by channel, never the address).
 
-**The requests.** GET shows the page; POST `promise`, `report` and `preferences` call the
-customer's services (customer_requests, preferences) and answer 303 back to the page
-(post/redirect/get) or the page again with the field's error next to it; POST `new-link`
-sends the case's link again (or a fresh one). Every POST is refused (403) without a form token bound
-to the link id and under two hours old, or when the browser says it comes from another
-site; at most POSTS_PER_HOUR per link and FRESH_LINKS_PER_HOUR per case are served (429
-beyond, saying when to try again). A shop that uninstalled the app gets no request
-served: its page is closed and sends nothing.
+**The requests.** GET shows the page, and with `plan_interval`, `plan_count` (and
+`plan_start`) in its query the exact schedule of that instalment plan (nothing changes; a
+choice outside the shop's terms is shown at its field, 400); POST `promise`, `report` and
+`preferences` call the customer's services (customer_requests, preferences) and answer 303
+back to the page (post/redirect/get) or the page again with the field's error next to it;
+POST `new-link` sends the case's link again (or a fresh one). POST `plan` (the schedule
+shown, with `agree=yes`) records the plan and `plan-card` (a plan awaiting its card, or
+with an instalment missed) and `settle` (the settlement offer open) answer 303 to Stripe
+Checkout, which returns to the page (services.instalment_plans); a payment page Stripe
+cannot open is a 503 page saying so (the plan stays recorded: the page offers to continue).
+Every POST is refused (403) without a form token bound to the link id and under two hours
+old, or when the browser says it comes from another site; at most POSTS_PER_HOUR per link
+and FRESH_LINKS_PER_HOUR per case are served (429 beyond, saying when to try again). A
+shop that uninstalled the app gets no request served: its page is closed and sends nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
@@ -46,7 +52,9 @@ if TYPE_CHECKING:
     from recoup.domain.cadence import ReminderPolicy
     from recoup.domain.case import Case
     from recoup.domain.customer_requests import CustomerOptions, RequestMeta
+    from recoup.domain.instalments import PlanChoices, Scheduled
     from recoup.domain.preferences import ContactPreferences
+    from recoup.domain.settlement import Offer
     from recoup.store.contacts import Reachability
     from recoup.store.models import ShopItem
 
@@ -57,7 +65,10 @@ EXTEND_AFTER = timedelta(days=1)
 POSTS_PER_HOUR = 10
 FRESH_LINKS_PER_HOUR = 1
 USER_AGENT_MAX = 512
-ACTIONS = ("promise", "report", "preferences", "new-link")
+ACTIONS = ("promise", "report", "preferences", "new-link", "plan", "plan-card", "settle")
+PAYMENTS = ("plan", "plan-card", "settle")  # the actions that answer with Stripe Checkout
+# The instalment plan a GET asks to see: query parameter -> the plan form's field.
+PLAN_QUERY = {"plan_interval": "interval", "plan_count": "count", "plan_start": "start"}
 NEW_LINK = "customer.new_link"  # the trail's entry for a link sent on the customer's request
 
 
@@ -124,6 +135,7 @@ class PageRequest:
     token: str
     action: str | None = None  # None: show the page; else one of ACTIONS (a POST)
     form: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    query: Mapping[str, Sequence[str]] = field(default_factory=dict)  # a GET's (PLAN_QUERY)
     language: str | None = None  # ?lang= (or the form's lang)
     status: str | None = None  # ?done=: what the last POST did
     accept_language: str | None = None
@@ -170,7 +182,7 @@ def serve(request: PageRequest, *, now: datetime) -> PageAnswer:
     language = _language(request, prefs.language, case, shop_item)
     context = _Context(request, opened, shop_item, policy, prefs, reach, language, now)
     if request.action is None:
-        return context.page() if opened.usable else context.expired()
+        return context.show() if opened.usable else context.expired()
     refused = context.refused()
     if refused is not None:
         return refused
@@ -314,7 +326,9 @@ class _Context:
         errors: Mapping[str, str] | None = None,
         posted: tuple[str, Mapping[str, Sequence[str]]] | None = None,
         status: str | None = None,
+        preview: tuple[Scheduled, ...] | None = None,
     ) -> PageAnswer:
+        choices, offer = self._payment_choices()
         rendered = customer_page.render_page(
             customer_page.PageInput(
                 stored=self.opened.stored,
@@ -333,9 +347,102 @@ class _Context:
                 status=status or _known_status(self.request.status),
                 errors=errors or {},
                 posted=posted,
+                plan_choices=choices,
+                plan_preview=preview,
+                offer=offer,
             )
         )
         return PageAnswer(status_code, rendered.html, rendered.nonce)
+
+    def show(self) -> PageAnswer:
+        """GET: the page, and the schedule of the instalment plan its query asks for (a
+        choice outside the shop's terms: 400, the error at its field)."""
+        asked = _plan_asked(self.request.query)
+        if asked is None:
+            return self.page()
+        try:
+            schedule = self._preview(asked)
+        except InvalidInput as problem:
+            errors = self._plan_errors(problem, asked)
+            return self.page(status_code=400, errors=errors, posted=("plan", asked))
+        except Conflict:
+            return self.page()  # no plan offered (any more): the page as it stands
+        return self.page(posted=("plan", asked), preview=schedule)
+
+    def _payment_choices(self) -> tuple[PlanChoices | None, Offer | None]:
+        """The instalment plan's choices and the settlement offer open now (None: none)."""
+        if not self._installed:
+            return None, None
+        from recoup.services import instalment_plans
+
+        stored = self.opened.stored
+        choices = instalment_plans.plan_choices(
+            stored, self.policy, self._plans_connected(), now=self.now
+        )
+        return choices, instalment_plans.open_offer(stored, self.policy, now=self.now)
+
+    def _plans_connected(self) -> bool:
+        """Whether the shop can take a plan's payments: plans enabled, its Stripe account
+        connected and the platform's key set."""
+        from recoup.services import instalment_plans
+
+        if not self.policy.instalments.enabled:
+            return False
+        try:
+            return instalment_plans.connected_item(self.shop_item)
+        except Exception as error:  # noqa: BLE001 (the page shows, without a plan)
+            logger.warning(
+                "Stripe key not read; no instalment plan offered",
+                extra={"case_id": self._case.case_id, "error_type": type(error).__name__},
+            )
+            return False
+
+    def _preview(self, asked: Mapping[str, Sequence[str]]) -> tuple[Scheduled, ...]:
+        """The schedule of the plan asked for: InvalidInput at its field, RequestRefused
+        when no plan is offered."""
+        from recoup.services import instalment_plans
+
+        count, interval, start = _plan_choice(asked)
+        return instalment_plans.preview(
+            self.opened.stored,
+            self.policy,
+            self._plans_connected(),
+            count=count,
+            interval=interval,
+            start=start,
+            now=self.now,
+        )
+
+    def _plan_errors(
+        self, problem: InvalidInput, asked: Mapping[str, Sequence[str]]
+    ) -> dict[str, str]:
+        """The plan form's error: the field, and for the count which limit it is past."""
+        name = problem.field or "form"
+        if name != "count":
+            return {name: _error_kind(problem)}
+        return {"count": self._count_problem(asked)}
+
+    def _count_problem(self, asked: Mapping[str, Sequence[str]]) -> str:
+        """Which limit a count the shop's terms refuse is past, checked in the order
+        domain.instalments checks them: the count's range, the plan's length, else the
+        smallest instalment."""
+        from recoup.domain import instalments
+
+        terms = self.policy.instalments
+        raw = _one(asked, "count")
+        count = int(raw) if raw.isdigit() and len(raw) <= 3 else 0
+        if not instalments.MIN_COUNT <= count <= terms.max_count:
+            return "count_range"
+        try:
+            _, interval, start = _plan_choice(asked)
+            chosen = instalments.Interval(interval)
+        except (InvalidInput, ValueError):
+            return "count_range"
+        zone = customer_page.customer_zone_of(self._case, self.policy)
+        today = self.now.astimezone(zone).date()
+        first = today if terms.first_due_now or start is None else start
+        dates = instalments.instalment_dates(first, chosen, count)
+        return "count_days" if (dates[-1] - dates[0]).days > terms.max_days else "count_min"
 
     def _options(self) -> CustomerOptions:
         from recoup.services import customer_requests
@@ -425,11 +532,13 @@ class _Context:
     def act(self) -> PageAnswer:
         action = self.request.action
         form = self.request.form
-        # A closed shop takes nothing; a case under review takes no promise (the page offers
-        # none: the shop is looking into it).
-        review = action == "promise" and customer_page.under_review(self.opened.stored)
+        # A closed shop takes nothing; a case under review takes no promise and no payment
+        # (the page offers none: the shop is looking into it).
+        review = action in ("promise", *PAYMENTS) and customer_page.under_review(self.opened.stored)
         if not self._installed or review:
             return self.page(status_code=409, status="refused")
+        if action in PAYMENTS:
+            return self._payment(str(action), form)
         try:
             if action == "promise":
                 self._promise(form)
@@ -443,6 +552,108 @@ class _Context:
         except Conflict:
             return self.page(status_code=409, status="refused", posted=(str(action), form))
         return self._back(str(action))
+
+    def _payment(self, action: str, form: Mapping[str, Sequence[str]]) -> PageAnswer:
+        """POST plan, plan-card or settle: 303 to Stripe Checkout, which returns to the
+        page; 409 when the case no longer takes it, 503 when Checkout cannot be opened."""
+        from recoup.services import instalment_plans
+
+        try:
+            if action == "plan":
+                return self._plan(form)
+            stored = self.opened.stored
+            if action == "plan-card":
+                url = instalment_plans.card_checkout(stored, return_url=self._return_url("plan"))
+            else:
+                url = instalment_plans.settle_checkout(
+                    stored, self.policy, return_url=self._return_url("settle"), now=self.now
+                )
+        except InvalidInput as problem:
+            errors = self._plan_errors(problem, form)
+            return self.page(status_code=400, errors=errors, posted=(action, form))
+        except instalment_plans.PaymentsUnavailable:
+            return self.page(status_code=503, status="payments_unavailable")
+        except Conflict:
+            return self.page(status_code=409, status="refused")
+        return PageAnswer(303, location=url)
+
+    def _plan(self, form: Mapping[str, Sequence[str]]) -> PageAnswer:
+        """The customer agrees to the schedule shown: the plan is recorded (the terms'
+        digest on the trail), then Checkout saves their card. The schedule is shown again
+        without the box ticked, or when it changed since it was shown (a new day, a part
+        payment); a click repeated on a plan already agreed goes on to its Checkout."""
+        from recoup.services import instalment_plans
+
+        agreed = self._agreed_already(form)
+        if agreed is not None:
+            return agreed
+        schedule = self._preview(form)
+        if _one(form, "agree") != "yes":
+            errors = {"agree": "required"}
+            return self.page(
+                status_code=400, errors=errors, posted=("plan", form), preview=schedule
+            )
+        shown = _one(form, "shown")
+        if shown and shown != customer_page.schedule_shown(schedule):
+            return self.page(
+                status_code=409, status="plan_changed", posted=("plan", form), preview=schedule
+            )
+        count, interval, start = _plan_choice(form)
+        stored = instalment_plans.agree(
+            self._case.shop,
+            self._case.case_id,
+            count=count,
+            interval=interval,
+            start=start,
+            locale=_locale(self.language, self._case, self.shop_item),
+            meta=self._meta(),
+            now=self.now,
+        )
+        return self._with(stored)._card("plan_card")
+
+    def _agreed_already(self, form: Mapping[str, Sequence[str]]) -> PageAnswer | None:
+        """The same plan posted again (a double click, the browser's back button): its
+        Checkout, as "plan-card" would; None for any other."""
+        from recoup.domain.instalments import PlanStatus
+
+        dunning = self.opened.stored.dunning
+        plan = dunning.plan_in_force if dunning else None
+        if plan is None or plan.status is not PlanStatus.AWAITING_CARD:
+            return None
+        try:
+            count, interval, start = _plan_choice(form)
+        except InvalidInput:
+            return None
+        same = (
+            count == len(plan.instalments)
+            and interval == str(plan.interval)
+            and (start is None or start == plan.instalments[0].due_on)
+        )
+        return self._card("payments_unavailable") if same else None
+
+    def _card(self, unavailable: str) -> PageAnswer:
+        """Checkout for the plan's card (or a missed instalment): 303; the page with
+        `unavailable` as its status (503) when it cannot be opened."""
+        from recoup.services import instalment_plans
+
+        try:
+            url = instalment_plans.card_checkout(
+                self.opened.stored, return_url=self._return_url("plan")
+            )
+        except instalment_plans.PaymentsUnavailable:
+            return self.page(status_code=503, status=unavailable)
+        except Conflict:
+            return self.page(status_code=409, status="refused")
+        return PageAnswer(303, location=url)
+
+    def _with(self, stored: StoredCase) -> _Context:
+        """This request's context after a change of the case (the page shows it as now)."""
+        return replace(self, opened=replace(self.opened, stored=stored))
+
+    def _return_url(self, done: str) -> str:
+        """Where Stripe Checkout sends the customer back: this page, saying what they did."""
+        query = urlencode({"lang": self.language, "done": done})
+        return f"{get_settings().public_base_url()}/c/{self.request.token}?{query}"
 
     def _meta(self) -> RequestMeta:
         from recoup.domain.customer_requests import RequestMeta
@@ -725,7 +936,7 @@ def _send_sms(phone: str, url: str, name: str, language: str) -> None:
 # ------------------------------------------------------------------------------ form values
 
 
-_STATUSES = frozenset({"promise", "report", "preferences", "new-link"})
+_STATUSES = frozenset({"promise", "report", "preferences", "new-link", "plan", "settle"})
 
 
 def _known_status(value: str | None) -> str | None:
@@ -736,6 +947,30 @@ def _known_status(value: str | None) -> str | None:
 def _one(form: Mapping[str, Sequence[str]], name: str) -> str:
     values = form.get(name) or [""]
     return str(values[0]).strip()
+
+
+def _plan_asked(query: Mapping[str, Sequence[str]]) -> dict[str, list[str]] | None:
+    """The plan a GET's query asks to see, as the plan form's fields; None: none."""
+    if not any(_one(query, name) for name in PLAN_QUERY):
+        return None
+    return {plain: [_one(query, name)] for name, plain in PLAN_QUERY.items()}
+
+
+def _plan_choice(form: Mapping[str, Sequence[str]]) -> tuple[int, str, date | None]:
+    """The plan form's count, interval and first date (None: none given, as when the first
+    instalment is due today); InvalidInput at the field that is not one."""
+    raw = _one(form, "count")
+    if not raw.isdigit() or len(raw) > 3:
+        raise InvalidInput("choose the number of instalments", field="count")
+    interval = _one(form, "interval")
+    if not interval:
+        raise InvalidInput("choose how often to pay", field="interval")
+    start = _one(form, "start")
+    try:
+        first = date.fromisoformat(start) if start else None
+    except ValueError:
+        raise InvalidInput("choose a date", field="start") from None
+    return int(raw), interval, first
 
 
 def _date_field(form: Mapping[str, Sequence[str]]) -> date:

@@ -12,6 +12,12 @@ hours and the customer's avoided times (`guardrails.next_free`). A case the cust
 not theirs, or that is held or flagged for fraud, offers neither paying nor a promise; a
 shop that uninstalled the app shows the order as closed.
 
+Besides paying in full, an open case the customer can pay may offer an instalment plan (the
+shop's choices, and the exact schedule of the one they pick, from
+services.instalment_plans) and a settlement offer (a discount for paying the rest by a
+date); a plan agreed shows its schedule, what is paid and what is left, and what the
+customer can do next.
+
 The order's amounts reconcile: the items, discounts, shipping and taxes the platform stated,
 and "other charges" for whatever difference remains, so the rows always add up to the total.
 """
@@ -21,7 +27,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +42,9 @@ from recoup.domain.timezones import normalise_phone, zone_of_customer
 if TYPE_CHECKING:
     from recoup.domain.cadence import ReminderPolicy
     from recoup.domain.customer_requests import CustomerOptions
+    from recoup.domain.instalments import Instalment, Plan, PlanChoices, Scheduled
     from recoup.domain.preferences import ContactPreferences
+    from recoup.domain.settlement import Offer
     from recoup.store.contacts import Reachability
     from recoup.store.models import ShopItem
 
@@ -90,6 +98,82 @@ class Prefill:
     avoid_from: str = ""
     avoid_until: str = ""
     language: str = ""
+    plan_interval: str = ""
+    plan_count: str = ""
+    plan_start: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanForm:
+    """The instalment plan's choices: each interval the shop allows with the most
+    instalments it takes, and the first payment's date when it is not due today."""
+
+    intervals: tuple[tuple[str, int], ...]  # (weekly | biweekly | monthly, most)
+    most: int  # the most instalments of any interval
+    first_due_now: bool
+    earliest_start: str  # ISO, for the date input
+    latest_start: str
+    earliest_day: str  # the same, as the customer reads a date
+    latest_day: str
+    min_instalment: str | None
+    max_days: int
+
+    def most_for(self, interval: str) -> int:
+        return next((most for name, most in self.intervals if name == interval), self.most)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    number: int
+    day: str  # the customer's date
+    amount: str
+    state: str = ""  # paid | missed | due | ended (never charged); "" in a preview
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPreview:
+    """The schedule the customer would agree to, and what the form sends to agree to it."""
+
+    count: int
+    interval: str
+    start: str  # the chosen first date (ISO); "" when the first is due today
+    shown: str  # what the agree form carries of it (`schedule_shown`)
+    rows: tuple[ScheduleRow, ...]
+    total: str
+    first_now: str | None  # the first instalment, paid today on the payment page
+    charge_time: str
+    grace_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanShown:
+    """A plan the customer agreed to: its schedule and where it stands."""
+
+    status: str  # awaiting_card | active | completed | broken | lapsed
+    running: bool  # awaiting its card or active: no promise, no other plan
+    rows: tuple[ScheduleRow, ...]
+    total: str
+    paid: str
+    remaining: str
+    charge_time: str
+    next_day: str | None  # the next instalment charged, when one is ahead
+    next_amount: str | None
+    missed_number: int | None
+    missed_amount: str | None
+    until_day: str | None  # when the card must be saved, or the missed instalment paid
+    until_time: str | None
+    action: str | None  # card (continue to payment) | missed (pay it now) | None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferShown:
+    """A settlement offer open now: pay less, in full, by a date."""
+
+    pay: str
+    owed: str
+    saved: str
+    day: str
+    time: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +199,10 @@ class PageView:
     promise_latest: str | None
     promise_in_force: str | None
     reports: tuple[str, ...]
+    plan_form: PlanForm | None
+    plan_preview: PlanPreview | None
+    plan: PlanShown | None
+    offer: OfferShown | None
     has_address: bool
     status: str | None
     errors: Mapping[str, str]
@@ -142,6 +230,9 @@ class PageInput:
     status: str | None = None
     errors: Mapping[str, str] = field(default_factory=dict)
     posted: tuple[str, Mapping[str, Sequence[str]]] | None = None  # (form, fields) on error
+    plan_choices: PlanChoices | None = None  # None: no instalment plan offered
+    plan_preview: tuple[Scheduled, ...] | None = None  # the schedule the customer asked for
+    offer: Offer | None = None  # the settlement offer open now
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +265,7 @@ def view(given: PageInput) -> PageView:
         owed_now=_money(owed, locale) if owed else None,
         state=state,
         **(_choices(given, zone, locale) if state == "open" else _NO_CHOICES),
+        plan=_plan_shown(given, state, zone, locale),
         has_address=any(_addresses(case)),
         status=given.status,
         errors=dict(given.errors),
@@ -191,6 +283,9 @@ _NO_CHOICES: dict[str, Any] = {
     "promise_latest": None,
     "promise_in_force": None,
     "reports": (),
+    "plan_form": None,
+    "plan_preview": None,
+    "offer": None,
 }
 
 
@@ -205,15 +300,18 @@ def _shop_fields(case: Case, shop_item: ShopItem | None) -> dict[str, Any]:
 
 
 def _choices(given: PageInput, zone: ZoneInfo, locale: str) -> dict[str, Any]:
-    """What an open case offers: paying, a promise, reports; and what comes next. Under
-    review (the customer said it is not theirs, or it is held or flagged for fraud) it asks
-    for no payment and takes no promise: the shop is looking into it."""
+    """What an open case offers: paying (in full, in instalments, or under a settlement
+    offer), a promise, reports; and what comes next. Under review (the customer said it is
+    not theirs, or it is held or flagged for fraud) it asks for no payment and takes no
+    promise: the shop is looking into it. Paused by the customer's report, it offers
+    neither a plan nor a settlement."""
     options = given.options
     paused = _paused(given.stored, options)
     review = under_review(given.stored)
     latest = options.promise_latest if options and not review else None
     promised = options.promise if options else None
-    tomorrow = given.now.astimezone(zone).date() + timedelta(days=1)
+    today = given.now.astimezone(zone).date()
+    tomorrow = today + timedelta(days=1)
     return {
         "paused": paused,
         "under_review": review,
@@ -224,6 +322,21 @@ def _choices(given: PageInput, zone: ZoneInfo, locale: str) -> dict[str, Any]:
         "promise_latest": latest.isoformat() if latest else None,
         "promise_in_force": _date(promised.pay_by, locale) if promised else None,
         "reports": tuple(options.reports) if options else (),
+        **_payments(given, today, zone, locale),
+    }
+
+
+def _payments(given: PageInput, today: date, zone: ZoneInfo, locale: str) -> dict[str, Any]:
+    """Paying otherwise than in full now: the instalment plan's choices (with the schedule
+    asked for) and the settlement offer open; neither under review or paused by the
+    customer's report."""
+    if under_review(given.stored) or _paused(given.stored, given.options):
+        return {"plan_form": None, "plan_preview": None, "offer": None}
+    form = _plan_form(given.plan_choices, locale)
+    return {
+        "plan_form": form,
+        "plan_preview": _preview(given, today, locale) if form else None,
+        "offer": _offer(given.offer, zone, locale),
     }
 
 
@@ -339,6 +452,185 @@ def reachable_channels(
     return tuple(usable)
 
 
+# ------------------------------------------------------------------------------ plans
+
+
+def _plan_form(choices: PlanChoices | None, locale: str) -> PlanForm | None:
+    if choices is None or not choices.counts:
+        return None
+    intervals = tuple((str(interval), most) for interval, most in choices.counts.items())
+    minimum = choices.min_instalment
+    return PlanForm(
+        intervals=intervals,
+        most=max(most for _, most in intervals),
+        first_due_now=choices.first_due_now,
+        earliest_start=choices.earliest_start.isoformat(),
+        latest_start=choices.latest_start.isoformat(),
+        earliest_day=_date(choices.earliest_start, locale),
+        latest_day=_date(choices.latest_start, locale),
+        min_instalment=_money(minimum, locale) if minimum else None,
+        max_days=choices.max_days,
+    )
+
+
+def _preview(given: PageInput, today: date, locale: str) -> PlanPreview | None:
+    """The schedule asked for: each instalment's date and amount (the remainder on the
+    first), the total, and what agreeing to it means."""
+    schedule = given.plan_preview
+    if not schedule or given.posted is None or given.posted[0] != "plan":
+        return None
+    fields = given.posted[1]
+    first = schedule[0]
+    currency = first.amount.currency
+    total = Money.of(sum(s.amount.minor for s in schedule), currency)
+    return PlanPreview(
+        count=len(schedule),
+        interval=str((fields.get("interval") or [""])[0]),
+        start="" if first.due_on <= today else first.due_on.isoformat(),
+        shown=schedule_shown(schedule),
+        rows=tuple(
+            ScheduleRow(s.number, _date(s.due_on, locale, "medium"), _money(s.amount, locale))
+            for s in schedule
+        ),
+        total=_money(total, locale),
+        first_now=_money(first.amount, locale) if first.due_on <= today else None,
+        charge_time=_clock(_charge_time(), locale),
+        grace_days=given.policy.instalments.grace_days,
+    )
+
+
+def schedule_shown(schedule: Sequence[Scheduled]) -> str:
+    """What the agree form carries of the schedule the customer saw: its first date and its
+    total, so a schedule that changed before they agreed is shown again first."""
+    total = sum(s.amount.minor for s in schedule)
+    return f"{schedule[0].due_on.isoformat()}/{total}"
+
+
+def _charge_time() -> time:
+    from recoup.domain.instalments import CHARGE_TIME
+
+    return CHARGE_TIME
+
+
+def _plan_shown(given: PageInput, state: str, zone: ZoneInfo, locale: str) -> PlanShown | None:
+    """The plan the customer agreed to, while the case is open (and a plan paid in full on
+    the paid order's page)."""
+    from recoup.domain.instalments import PlanStatus
+
+    dunning = given.stored.dunning
+    plan = _plan_to_show(given.stored, state)
+    if dunning is None or plan is None:
+        return None
+    running = plan.status in (PlanStatus.AWAITING_CARD, PlanStatus.ACTIVE)
+    missed = plan.missed if plan.status is PlanStatus.ACTIVE else None
+    until = _plan_deadline(plan, dunning.plan_grace_days, missed is not None)
+    return PlanShown(
+        status=str(plan.status),
+        running=running,
+        rows=_plan_rows(plan, running, locale),
+        total=_money(plan.total, locale),
+        paid=_money(plan.paid, locale),
+        remaining=_money(plan.total - plan.paid, locale),
+        charge_time=_clock(_charge_time(), locale),
+        **_plan_next(plan, missed, locale),
+        **_until(until, zone, locale),
+        action=_plan_action(given, plan, state, missed is not None),
+    )
+
+
+def _plan_to_show(stored: StoredCase, state: str) -> Plan | None:
+    from recoup.domain.instalments import PlanStatus
+
+    plan = stored.dunning.plan if stored.dunning else None
+    if plan is None or plan.status is PlanStatus.ENDED:
+        return None
+    if state == "open" or (state == "paid" and plan.status is PlanStatus.COMPLETED):
+        return plan
+    return None
+
+
+def _plan_next(plan: Plan, missed: Instalment | None, locale: str) -> dict[str, Any]:
+    """The instalment missed, else the next one a running plan charges."""
+    from recoup.domain.instalments import PlanStatus
+
+    upcoming = plan.next_unpaid if plan.status is PlanStatus.ACTIVE and not missed else None
+    return {
+        "next_day": _date(upcoming.due_on, locale) if upcoming else None,
+        "next_amount": _plan_money(plan, upcoming, locale),
+        "missed_number": missed.number if missed else None,
+        "missed_amount": _plan_money(plan, missed, locale),
+    }
+
+
+def _plan_rows(plan: Plan, running: bool, locale: str) -> tuple[ScheduleRow, ...]:
+    return tuple(
+        ScheduleRow(
+            i.number,
+            _date(i.due_on, locale, "medium"),
+            _money(Money.of(i.amount_minor, plan.currency), locale),
+            _instalment_state(i.paid, i.failed_at is not None, running),
+        )
+        for i in plan.instalments
+    )
+
+
+def _until(until: datetime | None, zone: ZoneInfo, locale: str) -> dict[str, Any]:
+    """A deadline's date and time as the customer reads them, in their zone."""
+    if until is None:
+        return {"until_day": None, "until_time": None}
+    local = until.astimezone(zone)
+    return {"until_day": _date(local.date(), locale), "until_time": _time(local, locale)}
+
+
+def _plan_deadline(plan: Plan, grace_days: int, missed: bool) -> datetime | None:
+    """When the card must be saved (a plan awaiting it), or the missed instalment paid."""
+    from recoup.domain.instalments import PlanStatus
+
+    if plan.status is PlanStatus.AWAITING_CARD:
+        return plan.card_by
+    return plan.grace_ends(grace_days) if missed else None
+
+
+def _instalment_state(paid: bool, failed: bool, running: bool) -> str:
+    if paid:
+        return "paid"
+    if failed:
+        return "missed"
+    return "due" if running else "ended"
+
+
+def _plan_money(plan: Plan, instalment: Instalment | None, locale: str) -> str | None:
+    if instalment is None:
+        return None
+    return _money(Money.of(instalment.amount_minor, plan.currency), locale)
+
+
+def _plan_action(given: PageInput, plan: Plan, state: str, missed: bool) -> str | None:
+    """What the customer can do for the plan on the page: save the card (and pay the first
+    instalment) for a plan awaiting it, or pay a missed instalment; nothing under review,
+    paused by their report, or once the order is no longer open."""
+    from recoup.domain.instalments import PlanStatus
+
+    if state != "open" or under_review(given.stored) or _paused(given.stored, given.options):
+        return None
+    if plan.status is PlanStatus.AWAITING_CARD:
+        return "card"
+    return "missed" if missed else None
+
+
+def _offer(offer: Offer | None, zone: ZoneInfo, locale: str) -> OfferShown | None:
+    if offer is None:
+        return None
+    ends = offer.expires_at.astimezone(zone)
+    return OfferShown(
+        pay=_money(offer.pay, locale),
+        owed=_money(offer.owed, locale),
+        saved=_money(offer.discount, locale),
+        day=_date(ends.date(), locale),
+        time=_time(ends, locale),
+    )
+
+
 # ------------------------------------------------------------------------------ amounts
 
 
@@ -431,15 +723,26 @@ def _money(amount: Money, locale: str) -> str:
     return str(format_money(amount, resolve_locale(locale)))
 
 
-def _date(day: date, locale: str) -> str:
+def _date(day: date, locale: str, form: str = "long") -> str:
+    """A date as the customer reads one; "medium" (Dec 6, 2026) in a schedule's rows, where
+    a phone's width holds four columns."""
     from babel.dates import format_date
 
     from recoup.channels.render import resolve_locale
 
-    return str(format_date(day, format="long", locale=resolve_locale(locale)))
+    return str(format_date(day, format=form, locale=resolve_locale(locale)))
 
 
 def _time(moment: datetime, locale: str) -> str:
+    from babel.dates import format_time
+
+    from recoup.channels.render import resolve_locale
+
+    return str(format_time(moment, format="short", locale=resolve_locale(locale)))
+
+
+def _clock(moment: time, locale: str) -> str:
+    """A time of day as the customer reads one, in no zone (their own)."""
     from babel.dates import format_time
 
     from recoup.channels.render import resolve_locale
@@ -475,6 +778,10 @@ def _prefill(
         return _replace(stored, promise_pay_by=one("pay_by"), promise_note=one("note"))
     if form == "report":
         return _replace(stored, report_kind=one("kind"), report_note=one("note"))
+    if form == "plan":
+        return _replace(
+            stored, plan_interval=one("interval"), plan_count=one("count"), plan_start=one("start")
+        )
     return Prefill(
         email_on=one("email_on") == "1",
         sms_on=one("sms_on") == "1",
@@ -549,9 +856,14 @@ def rounded_up_hour(now: datetime) -> datetime:
 
 __all__ = [
     "LANGUAGE_NAMES",
+    "OfferShown",
     "PageInput",
     "PageView",
+    "PlanForm",
+    "PlanPreview",
+    "PlanShown",
     "Rendered",
+    "ScheduleRow",
     "customer_zone_of",
     "reachable_channels",
     "reconcile",
@@ -560,6 +872,7 @@ __all__ = [
     "render_text",
     "retry_time",
     "rounded_up_hour",
+    "schedule_shown",
     "under_review",
     "view",
 ]

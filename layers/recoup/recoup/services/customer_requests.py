@@ -24,6 +24,7 @@ from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.customer_requests import CustomerOptions, Decided, RequestMeta
 from recoup.domain.dunning import Dunning
+from recoup.domain.one_off import OneOff
 from recoup.errors import NotFound
 from recoup.observability import logger
 from recoup.services.reminder_plan import reminder_policy
@@ -93,7 +94,7 @@ def _found(stored: StoredCase | None, case_id: str) -> StoredCase:
 
 def _change(stored: StoredCase, kind: str, decided: Decided) -> store.Change[bool]:
     request = decided.request
-    entry = _entry(
+    entry = entry_for(
         stored,
         kind,
         decided.summary,
@@ -147,11 +148,11 @@ def check_promise(shop: str, case_id: str, *, now: datetime) -> StepResult:
             return StepResult("stale", "the promise is not due for its check yet")
         after = rules.broken(dunning, policy, stored.case.opened_at or now, now)
         summary = f"the promise to pay by {promised.pay_by.isoformat()} was not kept"
-        entry = _entry(
+        entry = entry_for(
             stored,
             "customer.promise_broken",
             summary,
-            _next_words(after),
+            next_words(after),
             now,
             event_id=f"recoup:promise_broken:{stored.case.case_id}:{promised.request_id}",
             source="recoup",
@@ -174,53 +175,52 @@ def nudge_step(dunning: Dunning, policy: cadence.ReminderPolicy) -> tuple[int, c
     return index, friendly
 
 
-def nudge_claimed_before(
-    prior: StoredCase, now: datetime, claim_timeout: timedelta
+def one_off_claimed_before(
+    prior: StoredCase, one: OneOff, now: datetime, claim_timeout: timedelta
 ) -> StepResult | store.Change[StepResult]:
-    """The nudge is claimed already: by a job sending it now (in flight), or by one that
-    stopped after the provider call, whose nudge is recorded with an unknown outcome."""
-    promised = prior.dunning_or_raise().promise_in_force
-    claimed_at = promised.nudge_claimed_at if promised else None
+    """The message is claimed already: by a job sending it now (in flight), or by one that
+    stopped after the provider call, whose message is recorded with an unknown outcome."""
+    claimed_at = one.claimed_at(prior.dunning_or_raise())
     if claimed_at is not None and now - claimed_at < claim_timeout:
-        return StepResult("in_flight", "the promise's reminder is being sent by another job")
-    summary = "reminder of the promise: claimed but its outcome was not recorded; not resent"
-    return _nudge_recorded(prior, summary, now, channel=None, outcome="unknown")
+        return StepResult("in_flight", f"the {one.words} is being sent by another job")
+    summary = f"{one.words}: claimed but its outcome was not recorded; not resent"
+    return _one_off_recorded(prior, one, summary, now, channel=None, outcome="unknown")
 
 
-def nudge_held(
+def one_off_held(
     prior: StoredCase,
+    one: OneOff,
     reason: str,
     until: datetime | None,
-    zone_end: datetime,
+    zone_end: datetime | None,
     now: datetime,
 ) -> store.Change[StepResult]:
-    """The nudge may not go now: deferred to `until` if that is still before the promised
-    day ends (`zone_end`), else passed over, with the reason on the trail."""
+    """The message may not go now: deferred to `until` if that is still before it is of no
+    use (`zone_end`; None: no limit), else passed over, with the reason on the trail."""
     dunning = prior.dunning_or_raise()
-    if until is not None and until < zone_end:
-        moved = dunning.move_nudge(until)
-        summary = (
-            f"reminder of the promise held back: {reason}; moved to {until:%Y-%m-%d %H:%M} UTC"
-        )
+    if until is not None and (zone_end is None or until < zone_end):
+        moved = one.move(dunning, until)
+        summary = f"{one.words} held back: {reason}; moved to {until:%Y-%m-%d %H:%M} UTC"
         outcome = "deferred"
     else:
-        moved = dunning.move_nudge(None)
-        summary = f"reminder of the promise not sent: {reason}"
+        moved = one.move(dunning, None)
+        summary = f"{one.words} not sent: {reason}"
         outcome = "skipped"
-    entry = _entry(
+    entry = entry_for(
         prior,
-        f"customer.promise_nudge_{outcome}",
+        f"customer.{one.kind}_{outcome}",
         summary,
-        _next_words(moved),
+        next_words(moved),
         now,
-        event_id=f"recoup:promise_nudge_{outcome}:{prior.case.case_id}:{now.isoformat()}",
+        event_id=f"recoup:{one.kind}_{outcome}:{prior.case.case_id}:{now.isoformat()}",
         source="recoup",
     )
     return store.Change(prior.case, entry, StepResult(outcome, summary), moved)
 
 
-def record_nudge(
+def record_one_off(
     claimed: StoredCase,
+    one: OneOff,
     channel: str,
     provider_id: str,
     now: datetime,
@@ -228,30 +228,35 @@ def record_nudge(
     outcome: str = "sent",
     why: str = "",
 ) -> StepResult:
-    """The nudge after its provider call: on the trail, counted towards the weekly cap, and
-    never sent again (also when its outcome is unknown). Written until it lands."""
+    """The message after its provider call: on the trail, counted towards the weekly cap,
+    and never sent again (also when its outcome is unknown). Written until it lands."""
     if outcome == "unknown":
-        summary = f"reminder of the promise sent by {channel}, outcome unknown: {why}; not resent"
+        summary = f"{one.words} sent by {channel}, outcome unknown: {why}; not resent"
     elif outcome == "refused":
-        summary = f"reminder of the promise not sent by {channel}: {why}"
+        summary = f"{one.words} not sent by {channel}: {why}"
     else:
-        summary = f"reminder of the promise sent by {channel}; provider id {provider_id}"
+        summary = f"{one.words} sent by {channel}; provider id {provider_id}"
 
     def decide(current: StoredCase | None) -> StepResult | store.Change[StepResult]:
         dunning = current.dunning if current else None
-        promised = dunning.promise_in_force if dunning else None
-        if current is None or promised is None or promised.nudge_claimed_at is None:
-            return StepResult("stale", "the promise's reminder was recorded already")
+        if current is None or dunning is None or one.claimed_at(dunning) is None:
+            return StepResult("stale", f"the {one.words} was recorded already")
         logged = channel if outcome != "refused" else None
-        return _nudge_recorded(current, summary, now, channel=logged, outcome=outcome)
+        return _one_off_recorded(current, one, summary, now, channel=logged, outcome=outcome)
 
     return land(claimed.case, decide, now, first=claimed)
 
 
-def _nudge_recorded(
-    current: StoredCase, summary: str, now: datetime, *, channel: str | None, outcome: str
+def _one_off_recorded(
+    current: StoredCase,
+    one: OneOff,
+    summary: str,
+    now: datetime,
+    *,
+    channel: str | None,
+    outcome: str,
 ) -> store.Change[StepResult]:
-    dunning = current.dunning_or_raise().move_nudge(None)
+    dunning = one.move(current.dunning_or_raise(), None)
     case = current.case
     key = customer_key(case)
     # A message that may have gone counts towards the weekly cap like one that did.
@@ -260,26 +265,26 @@ def _nudge_recorded(
         if key and channel
         else []
     )
-    entry = _entry(
+    entry = entry_for(
         current,
-        "customer.promise_nudge",
+        f"customer.{one.kind}",
         summary,
-        _next_words(dunning),
+        next_words(dunning),
         now,
-        event_id=f"recoup:promise_nudge:{case.case_id}:{now.isoformat()}",
+        event_id=f"recoup:{one.kind}:{case.case_id}:{now.isoformat()}",
         source="recoup",
     )
     result = StepResult("sent" if outcome != "refused" else "skipped", summary)
     return store.Change(case, entry, result, dunning=dunning, updates=logged)
 
 
-def release_nudge(case: Case, now: datetime) -> None:
-    """Give the nudge's claim back after a send that certainly did not happen."""
+def release_one_off(case: Case, one: OneOff, now: datetime) -> None:
+    """Give the message's claim back after a send that certainly did not happen."""
 
     def decide(current: StoredCase | None) -> store.Progress[None] | None:
         if current is None or current.dunning is None:
             return None
-        return store.Progress(released, dunning=current.dunning.release_nudge())
+        return store.Progress(released, dunning=one.release(current.dunning))
 
     land(case, decide, now)
 
@@ -287,7 +292,7 @@ def release_nudge(case: Case, now: datetime) -> None:
 # ---------------------------------------------------------------- the trail
 
 
-def _entry(
+def entry_for(
     stored: StoredCase,
     kind: str,
     summary: str,
@@ -308,25 +313,39 @@ def _entry(
     return AuditEntry.following(stored.audit_seq, entry.prev_hash, body)
 
 
-def _next_words(dunning: Dunning) -> str:
+def next_words(dunning: Dunning) -> str:
     if dunning.due and dunning.next_at is not None:
         return f"step {dunning.next_step + 1} due {dunning.next_at:%Y-%m-%d %H:%M} UTC"
     due = dunning.promise_due
     if due is not None:
         what = "reminder of the promise" if due[1] else "promise checked"
         return f"{what} {due[0]:%Y-%m-%d %H:%M} UTC"
+    planned = dunning.plan_due
+    if planned is not None:
+        what = _PLAN_WORK.get(planned[1], planned[1])
+        return f"{what} {planned[0]:%Y-%m-%d %H:%M} UTC"
     return dunning.reason or str(dunning.status)
+
+
+_PLAN_WORK = {
+    "notice": "notice of the missed instalment",
+    "charge": "next instalment charged",
+    "grace": "plan broken unless the missed instalment is paid by",
+    "card": "plan lapses unless the card is saved by",
+}
 
 
 __all__ = [
     "UnknownCase",
     "check_promise",
-    "nudge_claimed_before",
-    "nudge_held",
+    "entry_for",
+    "next_words",
     "nudge_step",
+    "one_off_claimed_before",
+    "one_off_held",
     "options",
     "promise",
-    "record_nudge",
-    "release_nudge",
+    "record_one_off",
+    "release_one_off",
     "report",
 ]

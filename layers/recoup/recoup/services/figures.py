@@ -45,6 +45,8 @@ DEFINITIONS: dict[str, str] = {
     "written_off": "Owed on cases written off by the merchant or the referral policy.",
     "recovered": "Paid at or after Recoup's first message to the customer.",
     "self_cured": "Paid before any message was sent.",
+    "settled_discount": "Taken off cases paid under a settlement offer: written off, not "
+    "recovered (recovered counts what was paid).",
     "contacted_cases": "Cases that got at least one message the email or SMS provider accepted.",
     "recovery_rate": "Recovered cases divided by contacted cases.",
     "by_state": "Cases by state: open, paid, cancelled, or written off (an open case written off).",
@@ -110,6 +112,7 @@ class Figures:
     written_off: Total = Total()
     recovered: Total = Total()
     self_cured: Total = Total()
+    settled_discount: Total = Total()
     contacted_cases: int = 0
     by_state: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rollup.STATES, 0))
     conversion: tuple[Conversion, ...] = ()  # by step, channel, template
@@ -159,6 +162,8 @@ def compute(
         if paid is not None:
             tally.total(paid, 1, recovered)
             tally.cohort(day, paid, 1)
+        if case.settled_discount is not None:
+            tally.total(rollup.SETTLED_DISCOUNT, 1, case.settled_discount.minor)
         tally.contacted += 1 if rollup.first_sent(dunning) is not None else 0
         for key, converted in rollup.conversions(case, dunning):
             tally.converted(key, 1, int(converted))
@@ -174,7 +179,8 @@ def for_shop(
 ) -> Figures:
     """The figures of one shop for the UTC days of [start, end): a sum of its rollup items
     for those days (store/rollups.py), never a read of its cases; the first request after a
-    day is due folds it (a write). A bound inside a day takes in the whole day."""
+    day is due folds it and puts the next day's items in place (writes). A bound inside a day
+    takes in the whole day."""
     first, stop = _days(start, end)
     return from_rollups(rollups.read(shop, first, stop), start=start, end=end, currency=currency)
 
@@ -261,7 +267,7 @@ class _Tally:
 
     def _add_total(self, day: date, name: str, value: int) -> None:
         bucket = name.removesuffix(rollup.SUFFIX_CASES)
-        if bucket not in rollup.OPEN_BUCKETS + rollup.PAID_BUCKETS:
+        if bucket not in rollup.OPEN_BUCKETS + rollup.PAID_TOTALS:
             return  # not a figure of this version
         if bucket == name:
             self.total(bucket, 0, value)
@@ -285,6 +291,7 @@ class _Tally:
             written_off=total(rollup.WRITTEN_OFF),
             recovered=total(rollup.RECOVERED),
             self_cured=total(rollup.SELF_CURED),
+            settled_discount=total(rollup.SETTLED_DISCOUNT),
             contacted_cases=self.contacted,
             by_state={state: self.states[state] for state in rollup.STATES},
             conversion=tuple(

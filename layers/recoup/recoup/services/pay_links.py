@@ -19,7 +19,9 @@ from datetime import datetime
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.audit import AuditEntry
 from recoup.domain.case import Case, CaseStatus
+from recoup.domain.instalments import PlanStatus
 from recoup.domain.money import Money
+from recoup.errors import Conflict
 from recoup.links import SAMPLE_TOKEN, InvalidLink, verify_pay
 from recoup.observability import logger, metrics
 from recoup.settings import get_settings
@@ -64,6 +66,10 @@ def open_link(token: str, *, now: datetime) -> PayAnswer:
     owed = case.amount_owed
     if owed is None or owed.minor <= 0:
         return PayAnswer(200, title="Nothing to pay", message=f"{name} shows nothing owed.")
+    planned = _plan_checkout(stored)
+    if planned is not None:
+        _record_click(stored, owed, now, "the instalment plan's Checkout")
+        return PayAnswer(303, location=planned)
     checkout = _checkout(case, owed, shop_item.stripe_account if shop_item else None)
     target = checkout or (case.snapshot.pay_url if case.snapshot else None)
     via = "Stripe Checkout" if checkout else "the order's payment page" if target else "no page"
@@ -107,6 +113,22 @@ def _closed(stored: StoredCase, name: str, contact: str) -> PayAnswer | None:
             ),
         )
     return None
+
+
+def _plan_checkout(stored: StoredCase) -> str | None:
+    """An instalment plan waiting for its card, or with a missed instalment: the link pays
+    that (the notice of a missed instalment carries this link); None otherwise, or when
+    Stripe does not answer (then the whole amount can still be paid)."""
+    dunning = stored.dunning
+    plan = dunning.plan_in_force if dunning else None
+    if plan is None or (plan.status is PlanStatus.ACTIVE and plan.missed is None):
+        return None
+    from recoup.services import instalment_plans
+
+    try:
+        return instalment_plans.card_checkout(stored, return_url=f"https://{stored.case.shop}")
+    except (instalment_plans.PaymentsUnavailable, Conflict):
+        return None
 
 
 def _checkout(case: Case, owed: Money, account: str | None) -> str | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from recoup import clock
-from recoup.domain import cadence
+from recoup.domain import cadence, instalments
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus
@@ -32,7 +32,7 @@ def on_case_change(
 ) -> Dunning | None:
     """The reminder progress after a platform event changed the case; None: unchanged.
     `screening` is the case's fraud screening after the event, which may hold or flag it."""
-    started = _start_or_stop(prior, case)
+    started = _plan_followed(prior, _start_or_stop(prior, case), case, now or clock.now())
     if case.status is not CaseStatus.OPEN or screening is None:
         return started
     current = started or (prior.dunning if prior else None)
@@ -54,7 +54,13 @@ def gate_reminders(dunning: Dunning, screening: Screening, now: datetime) -> Dun
         # Flagged high: whether to refer is checked now (confirmed fraud goes to legal).
         return dunning.flag(f"no reminders: {screening.why()}").escalate(now)
     if gate is Gate.HOLD:
-        if status in (DunningStatus.SCHEDULED, DunningStatus.PROMISED, DunningStatus.FLAGGED):
+        running = (
+            DunningStatus.SCHEDULED,
+            DunningStatus.PROMISED,
+            DunningStatus.PLANNED,
+            DunningStatus.FLAGGED,
+        )
+        if status in running:
             return dunning.hold("fraud", f"held for review: {screening.why()}")
         return None
     fraud_held = status is DunningStatus.HELD and dunning.held_by == "fraud"
@@ -68,6 +74,20 @@ def gate_reminders(dunning: Dunning, screening: Screening, now: datetime) -> Dun
             )
         return dunning.resume(now, f"reminders resume: {screening.why()}")
     return None
+
+
+def _plan_followed(
+    prior: StoredCase | None, started: Dunning | None, case: Case, now: datetime
+) -> Dunning | None:
+    """An instalment plan's payments, as Stripe reported them, onto the plan (paid, failed,
+    the card saved), and the plan ended when the case closed; None: unchanged."""
+    current = started or (prior.dunning if prior else None)
+    plan = current.plan if current else None
+    if current is None or plan is None:
+        return started
+    closed = None if case.status is CaseStatus.OPEN else f"case {case.status}"
+    followed = instalments.follow_payments(plan, case.plan_payments, closed, now)
+    return started if followed == plan else current.with_plan(followed)
 
 
 def reminder_policy(shop: str, shop_item: ShopItem | None) -> cadence.ReminderPolicy:

@@ -25,9 +25,9 @@ from recoup.errors import ConfigurationError
 from recoup.links import SAMPLE_TOKEN
 from recoup.observability import logger, metrics
 from recoup.settings import get_settings
+from recoup.store import case_listing, policies, sample_sends, shops
 from recoup.store import cases as case_store
-from recoup.store import policies, sample_sends, shops
-from recoup.store.models import ShopItem
+from recoup.store.models import TRACKED, ShopItem
 
 if TYPE_CHECKING:
     from recoup.channels import render
@@ -268,13 +268,12 @@ def sample_context(
 
 
 def _shop_currency(shop: str, item: ShopItem | None) -> str:
-    """The shop's currency as Shopify reports it, else that of its first case, so the
-    sample looks like its orders."""
+    """The shop's currency as Shopify reports it, else that of one of its tracked cases (the
+    first of the first shop index shard that holds one: a key and a case read, whatever the
+    shop's size), so the sample looks like its orders."""
     if item is not None and item.currency:
         return item.currency
-    for stored in case_store.tracked_cases(shop, page_size=1):
-        owed = stored.case.amount_owed or stored.case.recovered
-        if owed is not None:
-            return owed.currency
-        break
-    return SAMPLE_CURRENCY
+    case_id = case_listing.first_of(shop, TRACKED)
+    stored = case_store.load(shop, case_id) if case_id is not None else None
+    owed = (stored.case.amount_owed or stored.case.recovered) if stored is not None else None
+    return owed.currency if owed is not None else SAMPLE_CURRENCY

@@ -66,6 +66,7 @@ class Route:
 REMINDERS = Route(queue.Queue.REMINDERS, "RemindersQueued")
 ESCALATION_CHECKS = Route(queue.Queue.ESCALATION_CHECKS, "EscalationChecksQueued")
 HANDOVERS = Route(queue.Queue.HANDOVERS, "HandOversQueued")
+PLAN_CHARGES = Route(queue.Queue.PLAN_CHARGES, "PlanJobsQueued")
 
 
 def job_for(due: store.DueCase) -> tuple[Route, queue.CaseJob]:
@@ -76,9 +77,12 @@ def job_for(due: store.DueCase) -> tuple[Route, queue.CaseJob]:
     if due.step == store.HANDOVER_DELIVERY:
         # the referral's hand-over (services.handover)
         return HANDOVERS, queue.CaseJob(due.shop, due.case_id)
-    if due.step in (store.PROMISE_NUDGE, store.PROMISE_CHECK):
-        # a promise to pay: its nudge or its check, both the sender's (services.sending)
+    if due.step in (store.PROMISE_NUDGE, store.PROMISE_CHECK, store.PLAN_NOTICE):
+        # a promise to pay's nudge or check, a missed instalment's notice: the sender's
         return REMINDERS, queue.CaseJob(due.shop, due.case_id, step=due.step)
+    if due.step == store.PLAN_DUE:
+        # an instalment plan's charge, grace end or lapse (services.instalment_plans)
+        return PLAN_CHARGES, queue.CaseJob(due.shop, due.case_id)
     return REMINDERS, queue.CaseJob(due.shop, due.case_id, step=due.step)
 
 

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, cast
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from recoup import aws, clock, correlation, links, observability
-from recoup.channels.compose import FinalNotice, Links, Outgoing, compose
-from recoup.domain import cadence, guardrails
+from recoup.channels.compose import FinalNotice, Links, Outgoing, compose, plan_notice
+from recoup.domain import cadence, guardrails, one_off
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case, CaseStatus
-from recoup.domain.customer_requests import nudge_window_ends
 from recoup.domain.dunning import Dunning
+from recoup.domain.one_off import OneOff
 from recoup.domain.payment_situation import Situation
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import customer_zone, normalise_phone
@@ -133,7 +133,9 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     if step == store.PROMISE_CHECK:
         return customer_requests.check_promise(shop, case_id, now=now)
     if step == store.PROMISE_NUDGE:
-        return _send_nudge(shop, case_id, now)
+        return _send_one_off(shop, case_id, one_off.PROMISE_NUDGE, now)
+    if step == store.PLAN_NOTICE:
+        return _send_one_off(shop, case_id, one_off.PLAN_NOTICE, now)
     undeliverable: dict[str, str] = {}  # channel -> why, learned by this job
     # The case, the reminder policy and the page link in one read; the policy holds for
     # the job, and the link is made once for it.
@@ -188,8 +190,14 @@ def _pass(
         held = _held(prior, policy.steps[step], decision.code)
         return skip(prior, step, now, decision.reason, policy, held=held)
     policy_step = policy.steps[step]
-    # The step a broken promise resumed at says so.
-    broken = Situation.PROMISE_BROKEN if dunning.resumed_after_promise == step else None
+    # The step a broken promise or a broken plan resumed at says so.
+    broken = (
+        Situation.PROMISE_BROKEN
+        if dunning.resumed_after_promise == step
+        else Situation.PLAN_BROKEN
+        if dunning.resumed_after_plan == step
+        else None
+    )
     outgoing = _compose(
         decision.channel,
         prior,
@@ -366,6 +374,7 @@ def _compose(
         from_address=settings.require("sender_address"),
         situation=situation,
         language=found.reach.preferences.language,
+        plan=plan_notice(stored.dunning, recipient.zone),
     )
 
 
@@ -443,16 +452,16 @@ def _send(
     return result
 
 
-def _send_nudge(shop: str, case_id: str, now: datetime) -> StepResult:
-    """The friendly reminder the day before a promised date, at most once: the same checks
-    as a step (quiet hours, opt-outs, the weekly cap), claimed before the one provider call,
-    and recorded; it is not a step of the sequence."""
+def _send_one_off(shop: str, case_id: str, one: OneOff, now: datetime) -> StepResult:
+    """A message outside the sequence, at most once: the reminder the day before a promised
+    date, or the notice of a missed instalment. The same checks as a step (quiet hours,
+    opt-outs, the weekly cap), claimed before the one provider call, and recorded."""
     first, docs = case_reads.case_with_policies(shop, case_id, (policies.REMINDERS,))
     with policies.held(shop, docs):
         result = store.change(
             shop,
             case_id,
-            lambda prior: _nudge_pass(prior, shop, now),
+            lambda prior: _one_off_pass(prior, shop, one, now),
             now=now,
             first=first,
             attempts=MAX_ROUNDS,
@@ -462,44 +471,54 @@ def _send_nudge(shop: str, case_id: str, now: datetime) -> StepResult:
     return result
 
 
-def _nudge_pass(prior: StoredCase | None, shop: str, now: datetime) -> store.Decision[StepResult]:
+def _one_off_pass(
+    prior: StoredCase | None, shop: str, one: OneOff, now: datetime
+) -> store.Decision[StepResult]:
     dunning = prior.dunning if prior else None
-    promised = dunning.promise_in_force if dunning else None
-    if prior is None or dunning is None or promised is None or promised.nudge_at is None:
-        return StepResult("stale", "no reminder of a promise is due")
+    due_at = one.due_at(dunning) if dunning else None
+    if prior is None or dunning is None or due_at is None:
+        return StepResult("stale", f"no {one.words} is due")
     if not shops.is_installed(shop):
         return StepResult("stale", f"{shop} is not installed: nothing is sent")
-    if promised.nudge_claimed_at is not None:
-        return customer_requests.nudge_claimed_before(prior, now, CLAIM_TIMEOUT)
-    if now < promised.nudge_at:
-        return StepResult("stale", "the reminder of the promise is not due yet")
+    if one.claimed_at(dunning) is not None:
+        return customer_requests.one_off_claimed_before(prior, one, now, CLAIM_TIMEOUT)
+    if now < due_at:
+        return StepResult("stale", f"the {one.words} is not due yet")
     shop_item = shops.get(shop)
     policy = reminder_policy(shop, shop_item)
-    index, nudge = customer_requests.nudge_step(dunning, policy)
+    index, message = customer_requests.nudge_step(dunning, policy)
     recipient = _recipient(prior.case, policy)
-    ends = nudge_window_ends(promised, recipient.zone)
-    if now >= ends:  # a late job (a redrive, an outage): "due tomorrow" would be untrue
-        return customer_requests.nudge_held(prior, "the promised day has begun", None, ends, now)
+    ends = one.window_ends(dunning, recipient.zone)
+    if ends is not None and now >= ends:  # a late job (a redrive, an outage): no use now
+        return customer_requests.one_off_held(prior, one, "it is too late", None, ends, now)
     reach = _reach(shop, recipient, now, {})
-    check = replace(_send_check(prior, policy, index, recipient, reach, now), step=nudge)
+    check = replace(_send_check(prior, policy, index, recipient, reach, now), step=message)
     decision = guardrails.decide(check)
     if not isinstance(decision, guardrails.Send):
         until = decision.until if isinstance(decision, guardrails.Defer) else None
-        return customer_requests.nudge_held(prior, decision.reason, until, ends, now)
-    due = Situation.PROMISE_DUE
+        return customer_requests.one_off_held(prior, one, decision.reason, until, ends, now)
     page = case_pages.MessageLink()
     outgoing = _compose(
-        decision.channel, prior, nudge, index, shop_item, recipient, reach, now, page, situation=due
+        decision.channel,
+        prior,
+        message,
+        index,
+        shop_item,
+        recipient,
+        reach,
+        now,
+        page,
+        situation=one.situation,
     )
     try:
-        claimed = store.save_dunning(prior, dunning.claim_nudge(now))  # the at-most-once gate
+        claimed = store.save_dunning(prior, one.claim(dunning, now))  # the at-most-once gate
     except store.ConcurrentUpdate:
         return store.ReadAgain()
-    return _transmit_nudge(claimed, outgoing, index, now)
+    return _transmit_one_off(claimed, one, outgoing, index, now)
 
 
-def _transmit_nudge(
-    claimed: StoredCase, outgoing: Outgoing, index: int, now: datetime
+def _transmit_one_off(
+    claimed: StoredCase, one: OneOff, outgoing: Outgoing, index: int, now: datetime
 ) -> StepResult:
     channel = outgoing.channel
     try:
@@ -508,18 +527,20 @@ def _transmit_nudge(
         reason = f"{_PROVIDERS[channel]} refused it ({refusal.code})"
         observability.reminder_failed(_metric_channel(channel), "refused")
         mark_undeliverable(claimed.case.shop, outgoing.address, channel, reason, now)
-        return customer_requests.record_nudge(
-            claimed, channel, "", now, outcome="refused", why=reason
+        return customer_requests.record_one_off(
+            claimed, one, channel, "", now, outcome="refused", why=reason
         )
     except aws.OutcomeUnknown as lost:
         _count_unknown(channel)
         why = f"the {_PROVIDERS[channel]} answer was lost ({lost.code})"
-        return customer_requests.record_nudge(claimed, channel, "", now, outcome="unknown", why=why)
+        return customer_requests.record_one_off(
+            claimed, one, channel, "", now, outcome="unknown", why=why
+        )
     except Exception:
         observability.reminder_failed(_metric_channel(channel), "error")
-        customer_requests.release_nudge(claimed.case, now)
+        customer_requests.release_one_off(claimed.case, one, now)
         raise
-    result = customer_requests.record_nudge(claimed, channel, provider_id, now)
+    result = customer_requests.record_one_off(claimed, one, channel, provider_id, now)
     if channel == "sms":
         # HELP and a free-text opt-out's confirmation name the shop that texted last.
         _remember_last_shop(outgoing.address, claimed.case.shop, now)

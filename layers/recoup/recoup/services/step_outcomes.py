@@ -166,8 +166,13 @@ def _after_step(
     return dunning.spend(now, "reminder sequence complete, still unpaid: waiting for escalation")
 
 
-# A customer's promise or report, or a hold, that landed while a step was being sent.
-_PAUSED = (DunningStatus.PROMISED, DunningStatus.HELD, DunningStatus.FLAGGED)
+# A customer's promise, plan or report, or a hold, that landed while a step was being sent.
+_PAUSED = (
+    DunningStatus.PROMISED,
+    DunningStatus.PLANNED,
+    DunningStatus.HELD,
+    DunningStatus.FLAGGED,
+)
 
 
 def _sent_summary(step: int, delivered: Delivered, owed: Money | None) -> str:

@@ -196,6 +196,20 @@ def ordered(
     return heapq.merge(*(shard(part) for part in shop_parts(shop)), reverse=descending)
 
 
+def first_of(shop: str, prefix: str) -> str | None:
+    """A sort under `prefix` (without it): the first of the first shard that holds one. One
+    key read whatever the shop's size (a shard holding none reads none); None if no shard
+    holds one. Keys only, eventually consistent."""
+    bind()
+    for part in shop_parts(shop):
+        query = CaseItem.shop_index.query(
+            part, CaseItem.shop_sort.startswith(prefix), limit=1, page_size=1
+        )
+        for found in query:
+            return str(found.shop_sort)[len(prefix) :]
+    return None
+
+
 def matching(shop: str, prefixes: Iterable[str], *, limit: int) -> list[str]:
     """The sorts that begin with any of these prefixes (at most `limit` in all, read in key
     order shard by shard), without the prefix's kind: `<term>|<opened>|<case>`."""

@@ -78,6 +78,12 @@ HANDOVER_DELIVERY = -2
 # its check once the promised date has passed (services.customer_requests).
 PROMISE_NUDGE = -3
 PROMISE_CHECK = -4
+# The due index's `next_step` for an instalment plan in force: its job (charge an instalment,
+# end the grace days of a missed one, or lapse a plan whose card was never saved), run by
+# the plan charges function; and the message telling the customer an instalment failed,
+# run by the sender (services.instalment_plans).
+PLAN_DUE = -5
+PLAN_NOTICE = -6
 
 # What a read or a write of the table raises when it failed for a reason that may pass (a
 # throttle that outlasted the SDK's retries, a lost answer): the `transient` of a caller of
@@ -180,7 +186,8 @@ def _due_second(at: datetime) -> str:
 def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime, int] | None:
     """What the due index holds for the case: (when, step), the step being HANDOVER_DELIVERY
     while a referral's hand-over is open (it comes first: a referral has stopped the
-    reminders), PROMISE_NUDGE or PROMISE_CHECK while a promise to pay is in force,
+    reminders), PROMISE_NUDGE or PROMISE_CHECK while a promise to pay is in force, PLAN_DUE
+    or PLAN_NOTICE while an instalment plan runs,
     ESCALATION_CHECK for a referral check; None keeps it out of the index."""
     for _, referral in referrals.entries if referrals else ():
         notification = referral.notification
@@ -193,6 +200,9 @@ def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime
     promised = dunning.promise_due
     if promised is not None:
         return promised[0], PROMISE_NUDGE if promised[1] else PROMISE_CHECK
+    planned = dunning.plan_due
+    if planned is not None:
+        return planned[0], PLAN_NOTICE if planned[1] == "notice" else PLAN_DUE
     check = dunning.escalation_due_at
     return (check, ESCALATION_CHECK) if check is not None else None
 

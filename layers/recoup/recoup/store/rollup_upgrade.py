@@ -9,7 +9,9 @@ operator, never by a function) and, per case, one TransactWriteItems: the case i
 `rollup_version` set and its `version` moved on (conditioned on the version read, so a
 concurrent write and the count never both count it), with its whole contribution added to
 the rollups. Idempotent and resumable: a counted case no longer matches the Scan, and a run
-stopped halfway is finished by running it again.
+stopped halfway is finished by running it again. A count adds to days of the shop's history
+that its last read may not have put in place (store/rollups.py, "Reads"): each shop it counted
+a case of has its items put in place again from its first month by its next read.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def count_all(
     """Count every case of the table (or of one shop) not counted under the current rollup
     version yet, once."""
     report = Report()
+    counted_in: set[str] = set()
     for raw in _uncounted(shop):
         held = cases.stored(CaseItem.from_raw_data(raw))
         for _ in range(ATTEMPTS):
@@ -58,6 +61,7 @@ def count_all(
             if counted is not None:
                 if counted:
                     report.counted += 1
+                    counted_in.add(held.case.shop)
                 else:
                     report.empty += 1
                 break
@@ -70,6 +74,8 @@ def count_all(
         done = report.counted + report.empty + report.already
         if done % 1000 == 0:
             progress(report.summary())
+    for counted_shop in sorted(counted_in):
+        rollups.prepare_again(counted_shop)
     progress(report.summary())
     return report
 

@@ -12,7 +12,9 @@ pk                       sk                   item
 ROLLUP#<shop>#v2#<n>     <day>                shard n (< 16) of a day: `<currency>:<counter>`,
                                               `w` (its writes), `folded` once folded
 ROLLUP#<shop>#v2#D       <day>#<currency>     the day: counters; `folded` once its shards are in
-ROLLUP#<shop>#v2#D       WATERMARK            `through`: every day up to it is folded
+ROLLUP#<shop>#v2#D       WATERMARK            `through`: every day up to it is folded;
+                                              `since`, `ready`, `currencies`: the days and
+                                              currencies whose items are in place
 ROLLUP#<shop>#v2#M       <month>#<currency>   the sum of the month's day items (the daily
                                               series under their day); `through`: the last
                                               day folded in
@@ -36,14 +38,29 @@ order, exactly once each; two concurrent folds: one transaction wins, the other 
 A fold copies and never moves: a shard keeps its counters, so every read, however its items
 interleave with a fold, counts each change once (see `read`).
 
+Items in place. Once every finished day is folded, `fold` puts in place the items a read
+may name that do not exist yet, up to tomorrow: for each day and currency its day item in the
+8 partitions, for each month its 8 month items, and the 16 shards of each day not folded;
+empty but for the shop index's keys (an update with no condition: it adds nothing, and a
+write or a fold adds to it later). The watermark item notes what is in place: every day from
+`since` (the shop's first month) to `ready`, for each of `currencies` (those of the shards
+folded and of the month items at the first time). A new currency has its items put in place
+from `since` too; a count (`store/rollup_upgrade.py`) has them put in place again. Per day,
+one transaction of 16 + 8 × currencies items; the first time, the shop's history (400 days
+a call).
+
 Reads. `read` folds what is due, then reads the month items of the whole months in the
 period, the day items of the days at its edges (each summed over its 8 partitions), and the
-shards of the days not yet folded: at most 1 + 8 × (months + edge days) × currencies + 16 ×
-the open days (2 or 3) items.
+shards of the days not yet folded. With every item in place that is exactly 1 + 8 ×
+(months + edge days) × currencies + 16 × (days after the watermark: 2, 3 in the hour after
+midnight, and tomorrow's for a period without an end) items of the days from `since` on:
+what a read names depends on the period, the clock, the shop's currencies and its first
+month, never on its cases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
@@ -84,6 +101,11 @@ MARK_DAYS = 2
 FOLDED_SHARD_TTL = timedelta(days=7)
 # The days one call folds at most (a year: a shop's first read after the upgrade).
 FOLD_DAYS = 366
+# The items of the days up to tomorrow are put in place ahead of their first read (and
+# of the writes: tomorrow's shards exist before tomorrow's first write); at most 400 days
+# a call: the days a first fold folds, from their month's first day, up to tomorrow.
+PREPARE_AHEAD = 1
+PREPARE_DAYS = 400
 # A retried write (the same case asking for the same change again) for yesterday goes to
 # the day item from this attempt on: its shard may have been folded under it.
 RETRIED_TO_DAY = 2
@@ -420,13 +442,34 @@ def _shards(
 
 def watermark(shop: str) -> date | None:
     """The last day folded (every day up to it is), None before the first fold."""
+    return _mark(shop).through
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """The watermark item as read: `through`, the last day folded; `since` and `ready`, the
+    first and the last day whose items are in place (`_Preparation`), for each of
+    `currencies`."""
+
+    through: date | None = None
+    since: date | None = None
+    ready: date | None = None
+    currencies: frozenset[str] = frozenset()
+
+
+def _mark(shop: str) -> _Mark:
     item = aws.client("dynamodb").get_item(
         TableName=get_settings().table_name,
         Key={"pk": {"S": days_pk(shop)}, "sk": {"S": WATERMARK}},
         ConsistentRead=True,
     )
-    found = item.get("Item")
-    return date.fromisoformat(str(found["through"]["S"])) if found else None
+    found = item.get("Item") or {}
+
+    def day(name: str) -> date | None:
+        return date.fromisoformat(str(found[name]["S"])) if name in found else None
+
+    currencies = found.get("currencies", {}).get("SS", [])
+    return _Mark(day("through"), day("since"), day("ready"), frozenset(currencies))
 
 
 # ------------------------------------------------------------------------------- folds
@@ -434,17 +477,31 @@ def fold(shop: str, *, now: datetime | None = None, days: int = FOLD_DAYS) -> da
     """Fold the shop's finished days that are not folded yet (at most `days` of them), in
     order, each exactly once; the watermark after (None: nothing to fold ever was). A
     cancelled transaction (a concurrent fold, or a write the fold had not read) stops it:
-    the watermark is read again and returned, and the next call goes on from there."""
+    the watermark is read again and returned, and the next call goes on from there.
+
+    Once every finished day is folded, it puts in place the items of the days up to
+    tomorrow that are not yet (`_Preparation`): a read then finds every item it names."""
     now = now or clock.now()
+    held = _mark(shop)
+    through, seen = _fold(shop, now, held.through, days)
+    if through is not None and through >= fold_cutoff(now):
+        _prepare(shop, now, held, through, seen)
+    return through
+
+
+def _fold(
+    shop: str, now: datetime, mark: date | None, days: int
+) -> tuple[date | None, frozenset[str]]:
+    """The folds of `fold`: the watermark after, and the currencies of the shards read."""
     cutoff = fold_cutoff(now)
-    mark = watermark(shop)
     if mark is not None and mark >= cutoff:
-        return mark
+        return mark, frozenset()
     lower = mark + timedelta(days=1) if mark is not None else None
     stop = cutoff + timedelta(days=1)
     if lower is not None:
         stop = min(stop, lower + timedelta(days=days))
     found = _shards(shop, lower, stop, consistent=True)
+    seen = _currencies(found)
     marked_from = cutoff - timedelta(days=MARK_DAYS - 1)  # absent shards marked from here
     first = lower if lower is not None else min([s.day for s in found] + [marked_from])
     stop = min(stop, first + timedelta(days=days))
@@ -457,18 +514,22 @@ def fold(shop: str, *, now: datetime | None = None, days: int = FOLD_DAYS) -> da
         folded = _day_fold(shop, day, by_day.get(day, []), now, mark_absent=day >= marked_from)
         if not batch.fits(folded):
             if not batch.commit():
-                return watermark(shop)
+                return watermark(shop), seen
             if not batch.fits(folded):  # more than 41 currencies in a day, say
                 logger.warning(
                     "A day's fold does not fit in one transaction; its shards stay read",
                     extra={"shop": shop, "day": day.isoformat(), "items": len(folded[0])},
                 )
-                return batch.mark
+                return batch.mark, seen
         batch.take(day, folded)
         day += timedelta(days=1)
     if batch.pending and not batch.commit():
-        return watermark(shop)
-    return batch.mark
+        return watermark(shop), seen
+    return batch.mark, seen
+
+
+def _currencies(shards: Iterable[_Shard]) -> frozenset[str]:
+    return frozenset(currency for item in shards for currency in item.counters)
 
 
 # A day's fold: its writes, and what it adds to month items (with the day, their `through`).
@@ -575,7 +636,7 @@ class _Batch:
                 )
             )
         previous = (
-            Path(["pk"]).does_not_exist()
+            Path(["through"]).does_not_exist()
             if self.mark is None
             else Path(["through"]) == Value(self.mark.isoformat(), attribute=UnicodeAttribute())
         )
@@ -601,6 +662,157 @@ class _Batch:
         self.mark, self.last = self.last, None
         self.writes, self.months = [], {}
         return True
+
+
+# ------------------------------------------------------------------------------ in place
+@dataclass(frozen=True)
+class _Preparation:
+    """The items one call puts in place, so that a read finds every item it names, whatever
+    the cases: for each currency and each day from its start to `last`, the day's item in
+    every partition (`#D`, `#D1`..`#D7`), and the month items, likewise, of the months those
+    days begin (and of `since`'s); the 16 shards of each day from `shards_from` to `last`
+    (not folded yet). An item put in place holds the shop index's keys only: the writes add
+    to it later, or the fold."""
+
+    since: date  # the first day in place: the first of the shop's first month
+    last: date
+    starts: Mapping[str, date]  # per currency, its first day not in place yet
+    shards_from: date
+
+    @classmethod
+    def of(
+        cls, shop: str, now: datetime, held: _Mark, through: date, seen: frozenset[str]
+    ) -> _Preparation | None:
+        """What to put in place after a fold to `through` that read shards of `seen`
+        currencies; None if every item up to tomorrow is in place."""
+        horizon = now.astimezone(UTC).date() + timedelta(days=PREPARE_AHEAD)
+        shards_from = through + timedelta(days=1)
+        since, ready, held_currencies = held.since, held.ready, held.currencies
+        currencies = held_currencies | seen
+        if since is None:  # the first time, or after a count (store/rollup_upgrade.py)
+            earliest, found = _history(shop)
+            since = rollup.month_of(min(earliest or shards_from, shards_from))
+            currencies |= found
+            ready, held_currencies = None, frozenset()
+        after = since if ready is None else ready + timedelta(days=1)
+        starts = {c: after if c in held_currencies else since for c in currencies}
+        shards_from = max(shards_from, after)
+        first = min([shards_from, *starts.values()])
+        if first > horizon:
+            return None
+        last = min(horizon, first + timedelta(days=PREPARE_DAYS - 1))
+        return cls(since, last, starts, shards_from)
+
+    def writes(self, shop: str) -> list[_Write]:
+        out = [
+            _Write(rollup_pk(shop, shard), day.isoformat())
+            for day in _days_of(self.shards_from, self.last)
+            for shard in range(ROLLUP_SHARDS)
+        ]
+        for currency, start in sorted(self.starts.items()):
+            days = _days_of(start, self.last)
+            out += [
+                _Write(days_pk(shop, late), _day_sk(day, currency))
+                for day in days
+                for late in range(LATE_SHARDS)
+            ]
+            out += [
+                _Write(months_pk(shop, late), _month_sk(day, currency))
+                for day in days
+                if day.day == 1 or day == self.since
+                for late in range(LATE_SHARDS)
+            ]
+        return out
+
+
+def _days_of(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _prepare(shop: str, now: datetime, held: _Mark, through: date, seen: frozenset[str]) -> None:
+    """Put in place the items of the days up to tomorrow not in place yet (`_Preparation`)
+    and note it on the watermark item; a write met on the way leaves it to the next call."""
+    plan = _Preparation.of(shop, now, held, through, seen)
+    if plan is None:
+        return
+    table = get_settings().table_name
+    client = aws.client("dynamodb")
+    writes = plan.writes(shop)
+    for start in range(0, len(writes), TRANSACTION_ITEMS):
+        chunk = writes[start : start + TRANSACTION_ITEMS]
+        items: Any = [{"Update": write.raw(shop, table)} for write in chunk]
+        try:
+            client.transact_write_items(TransactItems=items)
+        except client.exceptions.TransactionCanceledException:
+            logger.info(
+                "Putting rollup items in place met a write; the next read goes on",
+                extra={"shop": shop, "through": plan.last.isoformat()},
+            )
+            return
+    _prepared(shop, held, plan)
+
+
+def _prepared(shop: str, held: _Mark, plan: _Preparation) -> None:
+    """Note on the watermark item the days and currencies now in place, conditioned on what
+    was read (a concurrent call, or a count asking for them again, wins)."""
+    names = {"#through": "through", "#since": "since", "#ready": "ready"}
+    values: dict[str, Any] = {
+        ":since": {"S": plan.since.isoformat()},
+        ":ready": {"S": plan.last.isoformat()},
+    }
+    update = "SET #since = :since, #ready = :ready"
+    if plan.starts:
+        update += " ADD #currencies :currencies"
+        names["#currencies"] = "currencies"
+        values[":currencies"] = {"SS": sorted(plan.starts)}
+    conditions = ["attribute_exists(#through)"]
+    for name, day in (("since", held.since), ("ready", held.ready)):
+        if day is None:
+            conditions.append(f"attribute_not_exists(#{name})")
+        else:
+            conditions.append(f"#{name} = :held_{name}")
+            values[f":held_{name}"] = {"S": day.isoformat()}
+    client = aws.client("dynamodb")
+    try:
+        client.update_item(
+            TableName=get_settings().table_name,
+            Key={"pk": {"S": days_pk(shop)}, "sk": {"S": WATERMARK}},
+            UpdateExpression=update,
+            ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except client.exceptions.ConditionalCheckFailedException:
+        logger.info("Rollup items were put in place meanwhile", extra={"shop": shop})
+
+
+def _history(shop: str) -> tuple[date | None, frozenset[str]]:
+    """The first day of the shop's first month with a month item, and the currencies of its
+    month items (every partition; read consistently, the fold's own just written)."""
+    earliest: date | None = None
+    currencies: set[str] = set()
+    for late in range(LATE_SHARDS):
+        for item in _query(months_pk(shop, late), "0", "9", consistent=True):
+            month, currency = str(item["sk"]["S"]).split("#", 1)
+            first = date.fromisoformat(f"{month}-01")
+            earliest = first if earliest is None else min(earliest, first)
+            currencies.add(currency)
+    return earliest, frozenset(currencies)
+
+
+def prepare_again(shop: str) -> None:
+    """Have the next fold put the shop's items in place again from its first month: after a
+    count (store/rollup_upgrade.py) wrote to days the last preparation did not cover."""
+    client = aws.client("dynamodb")
+    # Never folded (the condition fails): the first fold puts everything in place.
+    with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):
+        client.update_item(
+            TableName=get_settings().table_name,
+            Key={"pk": {"S": days_pk(shop)}, "sk": {"S": WATERMARK}},
+            UpdateExpression="REMOVE #since, #ready",
+            ConditionExpression="attribute_exists(#through)",
+            ExpressionAttributeNames={"#through": "through", "#since": "since", "#ready": "ready"},
+        )
 
 
 # ------------------------------------------------------------------------------- reads
@@ -631,10 +843,8 @@ def read(
     for lower, stop in period.edges():
         days.update(_day_items(shop, lower, stop))
     shards = _unfolded_shards(shop, start, end, mark)
-    for key, (counters, _) in sorted(months.items()):
-        yield key, counters
-    for key, (counters, _) in sorted(days.items()):
-        yield key, counters
+    yield from _held(months)
+    yield from _held(days)
     for item in shards:
         for currency, counters in sorted(item.counters.items()):
             if not _read_folded(item.day, currency, period, months, days):
@@ -682,6 +892,15 @@ class _Period:
     def in_months(self, day: date) -> bool:
         after_first = self.months_from is None or day >= self.months_from
         return self.whole and after_first and day < self.months_to
+
+
+def _held(
+    items: Mapping[RollupKey, tuple[Counters, Any]],
+) -> Iterator[tuple[RollupKey, Counters]]:
+    """The rows of the items read that hold counters (an item put in place holds none)."""
+    for key, (counters, _) in sorted(items.items()):
+        if counters:
+            yield key, counters
 
 
 def _unfolded_shards(
