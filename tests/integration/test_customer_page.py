@@ -25,6 +25,8 @@ from recoup.store import cases as case_store
 from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, event_json, shopify_headers
 from tests.faults import FaultPlan
+from tests.page_support import form_token as _form_token
+from tests.page_support import post_form as _post
 
 EXPIRED = event_json("shopify/order_expired.json")
 CASE_ID = str(EXPIRED["id"])
@@ -89,29 +91,6 @@ def _token(now: Any) -> str:
 def _get(local: Any, token: str, query: str = "", headers: dict[str, str] | None = None) -> Any:
     path = f"/c/{token}" + (f"?{query}" if query else "")
     answer = local.lambdas.invoke_http("GET", path, headers or {}, b"")
-    assert answer is not None
-    return answer
-
-
-def _form_token(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found[1]
-
-
-def _post(
-    local: Any,
-    token: str,
-    action: str,
-    fields: dict[str, Any],
-    *,
-    csrf: str | None,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    form = {**fields, **({"csrf": csrf} if csrf is not None else {})}
-    body = urlencode(form, doseq=True).encode()
-    sent = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-    answer = local.lambdas.invoke_http("POST", f"/c/{token}/{action}", sent, body)
     assert answer is not None
     return answer
 

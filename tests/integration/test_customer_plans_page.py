@@ -28,6 +28,8 @@ from recoup.store import cases as case_store
 from recoup.store import policies
 from recoup_local.stack import LOCAL_STRIPE_KEYS
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_json, shopify_headers
+from tests.page_support import form_token as _form_token
+from tests.page_support import post_form as _post
 
 # A US customer's order of $2,399.00, which does not split evenly in three
 ORDER = copy.deepcopy(event_json("shopify/order_expired.json"))
@@ -103,29 +105,6 @@ def _get(local: Any, token: str, query: dict[str, Any] | None = None) -> Any:
     answer = local.lambdas.invoke_http("GET", path, {}, b"")
     assert answer is not None
     return answer
-
-
-def _post(
-    local: Any,
-    token: str,
-    action: str,
-    fields: dict[str, Any],
-    *,
-    csrf: str | None,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    form = {**fields, **({"csrf": csrf} if csrf is not None else {})}
-    body = urlencode(form, doseq=True).encode()
-    sent = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-    answer = local.lambdas.invoke_http("POST", f"/c/{token}/{action}", sent, body)
-    assert answer is not None
-    return answer
-
-
-def _form_token(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found[1]
 
 
 def _preview(local: Any, token: str, interval: str, count: int, start: str = "") -> Any:

@@ -27,13 +27,14 @@ from recoup.domain.dunning import DunningStatus
 from recoup.domain.instalments import InstalmentTerms, Interval, PlanStatus
 from recoup.domain.money import Money
 from recoup.domain.payment_situation import Situation
-from recoup.services import cases, instalment_plans, sending
+from recoup.services import cases, instalment_plans
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import policies
 from recoup_local.outbox import sent_messages
 from recoup_local.stack import LOCAL_STRIPE_KEYS
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers
+from tests.sequence_support import spy_on_wording
 
 PENDING = event_json("shopify/order_pending.json")
 CASE = str(PENDING["id"])
@@ -72,15 +73,8 @@ def at(local: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Clock]]:
 
 @pytest.fixture
 def wording(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, Situation | None]]:
-    asked: list[tuple[int, Situation | None]] = []
-    compose = sending._compose
-
-    def spy(*args: Any, situation: Situation | None = None) -> Any:
-        asked.append((args[3], situation))
-        return compose(*args, situation=situation)
-
-    monkeypatch.setattr(sending, "_compose", spy)
-    return asked
+    """The situation the sender asks each message to be worded for, by step index."""
+    return spy_on_wording(monkeypatch)
 
 
 def run_scheduler(local: Any, when: datetime) -> None:

@@ -24,6 +24,7 @@ from recoup.store import shops
 from recoup_local.outbox import sent_messages
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers
 from tests.faults import FaultPlan
+from tests.sequence_support import spy_on_wording
 
 PENDING = event_json("shopify/order_pending.json")
 CASE = str(PENDING["id"])
@@ -52,15 +53,7 @@ def at(local: Any) -> Iterator[type[Clock]]:
 @pytest.fixture
 def wording(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, Situation | None]]:
     """The situation the sender asks each message to be worded for, by step index."""
-    asked: list[tuple[int, Situation | None]] = []
-    compose = sending._compose
-
-    def spy(*args: Any, situation: Situation | None = None) -> Any:
-        asked.append((args[3], situation))
-        return compose(*args, situation=situation)
-
-    monkeypatch.setattr(sending, "_compose", spy)
-    return asked
+    return spy_on_wording(monkeypatch)
 
 
 def deliver(local: Any, name: str, topic: str) -> None:

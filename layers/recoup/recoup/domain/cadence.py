@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from recoup.domain import instalments, settlement
 from recoup.domain.fields import FieldError, check_keys, is_int, join_path, object_at, show
 from recoup.domain.instalments import InstalmentTerms
-from recoup.domain.money import Money, MoneyError, normalise_currency
+from recoup.domain.money import Money, normalise_currency
 from recoup.domain.settlement import SettlementTerms
 
 MIN_STEPS = 1
@@ -575,27 +575,7 @@ def _delay_out_of_range(field: str, shown: str) -> None:
 
 
 def _min_amounts(value: object) -> dict[str, int]:
-    if not isinstance(value, Mapping):
-        raise PolicyError(
-            "min_amount", f"must be a mapping of currency to minor units, got {_show(value)}"
-        )
-    amounts: dict[str, int] = {}
-    given: dict[str, str] = {}
-    for key, minor in value.items():
-        path = f"min_amount.{key}"
-        try:
-            code = normalise_currency(key)
-        except MoneyError as exc:
-            raise PolicyError(path, str(exc)) from None
-        if code in amounts:
-            raise PolicyError(path, f"{code} is given twice (as {given[code]!r} and {key!r})")
-        if not _is_int(minor) or minor < 0:
-            raise PolicyError(
-                path, f"must be a non-negative integer of minor units, got {_show(minor)}"
-            )
-        amounts[code] = minor
-        given[code] = key
-    return amounts
+    return _terms("", lambda: instalments.minor_amounts(value, "min_amount"))
 
 
 def _enum(kind: type[_E], value: object, field: str) -> _E:

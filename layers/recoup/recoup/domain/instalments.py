@@ -646,6 +646,7 @@ def minor_amounts(value: object, path: str) -> dict[str, int]:
     if not isinstance(value, Mapping):
         raise TermsError(path, f"must be a mapping of currency to minor units, got {show(value)}")
     amounts: dict[str, int] = {}
+    given: dict[str, str] = {}
     for key, minor in value.items():
         where = join_path(path, str(key))
         try:
@@ -653,7 +654,8 @@ def minor_amounts(value: object, path: str) -> dict[str, int]:
         except MoneyError as exc:
             raise TermsError(where, str(exc)) from None
         if code in amounts:
-            raise TermsError(where, f"{code} is given twice")
+            raise TermsError(where, f"{code} is given twice (as {given[code]!r} and {key!r})")
+        given[code] = str(key)
         if not is_int(minor) or minor < 0:
             raise TermsError(
                 where, f"must be a non-negative integer of minor units, got {show(minor)}"

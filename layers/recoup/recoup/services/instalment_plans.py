@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -416,34 +417,18 @@ def _charge(stored: StoredCase, due: _Charge, now: datetime) -> StepResult:
 def _record_paid(
     case: Case, plan: Plan, instalment: instalments.Instalment, intent: str | None, now: datetime
 ) -> StepResult:
-    summary = (
-        f"instalment {instalment.number} of {len(plan.instalments)} charged: "
-        f"{Money.of(instalment.amount_minor, plan.currency)}"
-    )
-
-    def decide(current: StoredCase | None) -> StepResult | store.Change[StepResult]:
-        dunning = current.dunning if current else None
-        live = dunning.plan if dunning else None
-        if current is None or dunning is None or live is None:
-            return StepResult("stale", "the plan is gone")
-        found = live.instalment(instalment.number)
-        if found is None or found.paid:
-            return StepResult("charged", f"{summary} (recorded already)")
-        updated = dunning.with_plan(live.paid_instalment(instalment.number, intent, now))
-        entry = entry_for(
-            current,
-            "customer.plan_charged",
-            summary,
-            next_words(updated),
-            now,
-            event_id=f"recoup:plan_charged:{case.case_id}:{plan.id}:{instalment.number}",
-            source="recoup",
-            extra={"payment_intent": intent},
-        )
-        return store.Change(current.case, entry, StepResult("charged", summary), updated)
-
     metrics.add_metric(name="InstalmentsCharged", unit="Count", value=1)
-    return store.change(case.shop, case.case_id, decide, now=now)
+    number = instalment.number
+    return _record_charge(
+        case,
+        plan.id,
+        "plan_charged",
+        f"instalment {number} of {len(plan.instalments)} charged: "
+        f"{Money.of(instalment.amount_minor, plan.currency)}",
+        ("charged", str(number), {"payment_intent": intent}),
+        lambda live: live.paid_instalment(number, intent, now),
+        now,
+    )
 
 
 def _record_failure(
@@ -456,33 +441,60 @@ def _record_failure(
 ) -> StepResult:
     """The charge failed: the customer is told (the sender's notice, with a link to pay it)
     and the grace days run."""
+    metrics.add_metric(name="InstalmentsFailed", unit="Count", value=1)
     mark = intent or f"attempt-{instalment.failures + 1}"
-    summary = (
-        f"instalment {instalment.number} of {len(plan.instalments)} could not be charged "
-        f"({code or 'no reason given'})"
+    number = instalment.number
+
+    def failed(live: Plan) -> Plan:
+        if live.status is not PlanStatus.ACTIVE:
+            return live
+        return live.failed_instalment(number, mark, code, now)
+
+    return _record_charge(
+        case,
+        plan.id,
+        "plan_charge_failed",
+        f"instalment {number} of {len(plan.instalments)} could not be charged "
+        f"({code or 'no reason given'})",
+        ("failed", mark, {"payment_intent": intent, "code": code}),
+        failed,
+        now,
     )
+
+
+def _record_charge(
+    case: Case,
+    plan_id: str,
+    kind: str,
+    summary: str,
+    outcome: tuple[str, str, dict[str, object]],
+    move: Callable[[Plan], Plan],
+    now: datetime,
+) -> StepResult:
+    """A charge's outcome on the plan and the trail (`outcome`: the result's name, what
+    makes the entry's id unique, the entry's extra fields); once, however often it is told."""
+    result, mark, extra = outcome
 
     def decide(current: StoredCase | None) -> StepResult | store.Change[StepResult]:
         dunning = current.dunning if current else None
-        live = dunning.plan_in_force if dunning else None
-        if current is None or dunning is None or live is None:
+        live = dunning.plan if dunning else None
+        if current is None or dunning is None or live is None or live.id != plan_id:
             return StepResult("stale", "the plan is gone")
-        updated = dunning.with_plan(live.failed_instalment(instalment.number, mark, code, now))
+        updated = dunning.with_plan(move(live))
         if updated == dunning:
-            return StepResult("failed", f"{summary} (recorded already)")
+            return StepResult(result, f"{summary} (recorded already)")
         entry = entry_for(
             current,
-            "customer.plan_charge_failed",
+            f"customer.{kind}",
             summary,
             next_words(updated),
             now,
-            event_id=f"recoup:plan_charge_failed:{case.case_id}:{plan.id}:{mark}",
+            event_id=f"recoup:{kind}:{case.case_id}:{plan_id}:{mark}",
             source="recoup",
-            extra={"payment_intent": intent, "code": code},
+            extra=extra,
         )
-        return store.Change(current.case, entry, StepResult("failed", summary), updated)
+        return store.Change(current.case, entry, StepResult(result, summary), updated)
 
-    metrics.add_metric(name="InstalmentsFailed", unit="Count", value=1)
     return store.change(case.shop, case.case_id, decide, now=now)
 
 
