@@ -10,7 +10,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,10 +50,38 @@ def serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            server.shutdown()
-            poller.stop()
+            poller.stopped.set()  # no new poll; the one under way finishes
+            _bounded(server.shutdown)
+            poller.join(timeout=SHUTDOWN_SECONDS)
             os.remove(STATE_FILE)
+            # The emulators' own shutdown (moto's server, the stand-ins) is bounded too: a
+            # poll still waiting on moto must not keep the stopped stack alive.
+            _exit_if_stuck()
     return 0
+
+
+# How long each part of stopping `serve` may take before it is left behind.
+SHUTDOWN_SECONDS = 20
+
+
+def _bounded(stop: Callable[[], None]) -> None:
+    """Run `stop` (a server's shutdown), waiting at most SHUTDOWN_SECONDS for it."""
+    thread = threading.Thread(target=stop, daemon=True)
+    thread.start()
+    thread.join(timeout=SHUTDOWN_SECONDS)
+
+
+def _exit_if_stuck() -> None:
+    """Leave the process, saying so, if what is left of stopping outlasts SHUTDOWN_SECONDS."""
+
+    def leave() -> None:
+        print("recoup serve: the emulators did not stop in time; exiting", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(0)
+
+    timer = threading.Timer(SHUTDOWN_SECONDS, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def demo(_: argparse.Namespace) -> int:
