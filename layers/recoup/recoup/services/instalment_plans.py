@@ -240,12 +240,7 @@ def card_checkout(stored: StoredCase, *, return_url: str) -> str:
             ),
         )
     except Exception as error:  # noqa: BLE001 (any Stripe failure: the customer may retry)
-        logger.warning(
-            "Plan checkout not created",
-            extra={"case_id": case.case_id, "error_type": type(error).__name__},
-        )
-        metrics.add_metric(name="PlanCheckoutFailed", unit="Count", value=1)
-        raise PaymentsUnavailable("the payment page could not be opened") from None
+        raise _unavailable("Plan checkout not created", case, error) from None
 
 
 def settle_checkout(
@@ -281,11 +276,7 @@ def settle_checkout(
             ),
         )
     except Exception as error:  # noqa: BLE001 (any Stripe failure: the customer may retry)
-        logger.warning(
-            "Settlement checkout not created",
-            extra={"case_id": case.case_id, "error_type": type(error).__name__},
-        )
-        raise PaymentsUnavailable("the payment page could not be opened") from None
+        raise _unavailable("Settlement checkout not created", case, error) from None
 
 
 # ---------------------------------------------------------------- the plan's job
@@ -499,6 +490,14 @@ def _record_charge(
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _unavailable(what: str, case: Case, error: Exception) -> PaymentsUnavailable:
+    """A Checkout Stripe did not open, logged and counted (never its details): the customer
+    is told the payment page could not open and may try again."""
+    logger.warning(what, extra={"case_id": case.case_id, "error_type": type(error).__name__})
+    metrics.add_metric(name="PlanCheckoutFailed", unit="Count", value=1)
+    return PaymentsUnavailable("the payment page could not be opened")
 
 
 def _found(stored: StoredCase | None, case_id: str) -> StoredCase:
