@@ -49,12 +49,25 @@ def stripe_headers(body: bytes, secret: str, *, timestamp: int | None = None) ->
 
 
 @pytest.fixture
-def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def shipped_strategies() -> None:
+    """Asked for beside `local`: the shop keeps the shipped strategies (a bank transfer's
+    own, slower sequence) instead of the default sequence for every case."""
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Any]:
     """The local stack with moto in-process: template.yaml's resources, the real handlers,
-    and an installed demo shop."""
+    and an installed demo shop. Most tests open their cases with the pending order fixture,
+    paid by bank transfer, to exercise the reminder sequence itself: unless a test asks for
+    `shipped_strategies`, the shop has no shipped strategy, so every case follows the
+    policy's own steps (the shipped ones are tested where they are asked for, and by the
+    served stack and the demo, which never drop them)."""
+    from recoup.domain import strategies
     from recoup.services import shops
     from recoup_local.stack import in_process
 
+    if "shipped_strategies" not in request.fixturenames:
+        monkeypatch.setattr(strategies, "shipped", tuple)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     for name in ("RECOUP_SHOPIFY_API_SECRET", "RECOUP_STRIPE_WEBHOOK_SECRET", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -63,7 +76,9 @@ def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield stack
 
 
-def save_expiring_token(shop: str, token: str, *, lifetime: int = 3600) -> None:
+def save_expiring_token(
+    shop: str, token: str, *, lifetime: int = 3600, scopes: str = "read_orders,write_customers"
+) -> None:
     """Store an expiring offline token for the shop, valid for `lifetime` seconds from the
     real clock (as token exchange would), with a refresh token."""
     from datetime import UTC, datetime
@@ -73,7 +88,7 @@ def save_expiring_token(shop: str, token: str, *, lifetime: int = 3600) -> None:
     tokens.save_grant(
         shop,
         token,
-        scopes="read_orders,write_customers",
+        scopes=scopes,
         now=datetime.now(tz=UTC),
         refresh_token=f"shprt_{token}",
         expires_in=lifetime,

@@ -1,5 +1,5 @@
-"""The `recoup` console command: serve, demo, cases, digest, admin-url, verify-chain, and the
-one-off upgrades move-tokens, migrate-keys, count-figures, list-keys and mark-waiting."""
+"""The `recoup` console command: serve, demo, cases, whatif, digest, admin-url, verify-chain, and
+the one-off upgrades move-tokens, migrate-keys, count-figures, list-keys and mark-waiting."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recoup.domain.cadence import ReminderPolicy
+    from recoup.domain.whatif import Summary
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -100,16 +105,124 @@ def list_cases(args: argparse.Namespace) -> int:
     from recoup_local.stack import connect
 
     connect()
-    found = sorted(cases.list_cases(args.shop, include_untracked=args.all), key=report.status_order)
     if args.json:
-        payload = [report.case_json(c, cases.timeline(args.shop, c.case_id)) for c in found]
+        held = sorted(
+            cases.list_stored(args.shop, include_untracked=args.all),
+            key=lambda s: report.status_order(s.case),
+        )
+        payload = [report.stored_json(s, cases.timeline(args.shop, s.case.case_id)) for s in held]
         print(json.dumps({"shop": args.shop, "cases": payload}, indent=2))
         return 0
+    found = sorted(cases.list_cases(args.shop, include_untracked=args.all), key=report.status_order)
     if not found:
         print(f"no cases for {args.shop}")
     for case in found:
         print(report.case_headline(case))
     return 0
+
+
+def whatif(args: argparse.Namespace) -> int:
+    """Preview a reminder policy, or strategies on the shop's current one, over the cases the
+    shop opened in the last days, on the running stack: cases per strategy, messages per
+    step and channel gone and to come, per week. A bad file or policy: one line, exit 2."""
+    from recoup import clock
+    from recoup.domain.cadence import PolicyError
+    from recoup.domain.whatif import summary_to_dict
+    from recoup.services import whatif as previews
+    from recoup_local.stack import connect
+
+    if not previews.MIN_DAYS <= args.days <= previews.MAX_DAYS:
+        print(
+            f"--days must be {previews.MIN_DAYS} to {previews.MAX_DAYS}, got {args.days}",
+            file=sys.stderr,
+        )
+        return 2
+    raw = _whatif_file(args.strategy)
+    if raw is None:
+        return 2
+    connect()
+    try:
+        policy = whatif_policy(raw, previews.current_policy(args.shop))
+        summary = previews.preview(args.shop, policy, now=clock.now(), days=args.days)
+    except PolicyError as exc:
+        print(f"{args.strategy}: {exc.field or 'policy'}: {exc.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"shop": args.shop, **summary_to_dict(summary)}, indent=2))
+        return 0
+    print("\n".join(whatif_table(args.shop, summary)))
+    return 0
+
+
+def _whatif_file(name: str) -> Any:
+    """The file's JSON; None (having said why, in one line) when it cannot be read."""
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(f"{name}: cannot read: {why}", file=sys.stderr)
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        print(
+            f"{name}: not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=sys.stderr
+        )
+        return None
+
+
+def whatif_policy(raw: object, current: ReminderPolicy) -> ReminderPolicy:
+    """The policy a what-if file describes: a whole reminder policy (it has "steps"; its
+    version defaults to the current one's next), or strategies (a list, or an object of
+    "strategies" alone) that replace the current policy's. Raises PolicyError naming the
+    field."""
+    from recoup.domain.cadence import PolicyError, parse_policy, policy_to_dict
+
+    version = current.version + 1
+    if isinstance(raw, dict) and "steps" in raw:
+        return parse_policy({"version": version, **raw})
+    if isinstance(raw, dict) and set(raw) == {"strategies"}:
+        raw = raw["strategies"]
+    if not isinstance(raw, list):
+        raise PolicyError(
+            "",
+            "must be a reminder policy (with steps), a list of strategies, "
+            'or {"strategies": [...]}',
+        )
+    return parse_policy({**policy_to_dict(current), "version": version, "strategies": raw})
+
+
+def whatif_table(shop: str, summary: Summary) -> list[str]:
+    """The preview as the console shows it."""
+    from recoup.domain.whatif import kind_of
+
+    start, end = summary.window_start, summary.window_end
+    lines = [
+        f"What-if for {shop}: {summary.cases} case(s) opened "
+        f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC",
+    ]
+    if summary.cut:
+        lines.append("  (cut: only the newest cases were planned; the window starts at the oldest)")
+    lines += ["", f"{'strategy':<32}{'cases':>7}{'holdout':>9}{'gone':>7}{'to come':>9}"]
+    for s in summary.strategies:
+        label = f"{s.strategy_id} ({s.name})"
+        lines.append(f"{label:<32}{s.cases:>7}{s.holdout:>9}{s.gone:>7}{s.to_come:>9}")
+    lines.append(f"not chased: {summary.not_chased}; waiting for a due date: {summary.waiting}")
+    lines += ["", f"{'messages':<56}{'gone':>7}{'to come':>9}"]
+    for m in summary.steps:
+        arm = f" [{m.arm}]" if m.arm else ""
+        label = f"{m.strategy_id}{arm} {kind_of(m.step)} {m.channel} {m.template}"
+        lines.append(f"{label:<56}{m.gone:>7}{m.to_come:>9}")
+    lines.append(f"{'total':<56}{summary.gone:>7}{summary.to_come:>9}")
+    lines += ["", "messages gone per week (UTC, from Monday)"]
+    lines += [f"{w.monday.isoformat()}  {w.gone:>6}" for w in summary.weeks]
+    if summary.first_at and summary.last_at:
+        lines.append(
+            f"first message {summary.first_at:%Y-%m-%d %H:%M}, "
+            f"last {summary.last_at:%Y-%m-%d %H:%M} UTC"
+        )
+    lines += ["", summary.limits]
+    return lines
 
 
 def admin_url(args: argparse.Namespace) -> int:
@@ -287,6 +400,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_cases.add_argument("--json", action="store_true", help="machine-readable, with timelines")
     p_cases.add_argument("--all", action="store_true", help="include orders never owed")
     p_cases.set_defaults(run=list_cases)
+    p_whatif = commands.add_parser(
+        "whatif", help="preview a reminder policy or strategies on a shop's recent cases"
+    )
+    p_whatif.add_argument("--shop", required=True, help="the shop's myshopify.com domain")
+    p_whatif.add_argument(
+        "--strategy",
+        required=True,
+        metavar="FILE.json",
+        help='a whole reminder policy, or strategies (a list, or {"strategies": [...]}) '
+        "to put on the shop's current policy",
+    )
+    p_whatif.add_argument(
+        "--days", type=int, default=90, help="the cases opened in the last DAYS (1 to 90)"
+    )
+    p_whatif.add_argument("--json", action="store_true", help="the summary as JSON")
+    p_whatif.set_defaults(run=whatif)
     p_digest = commands.add_parser(
         "digest", help="send a shop's notice digest now on the running stack; write the outbox"
     )

@@ -6,9 +6,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from recoup.domain.aggregate import StoredCase
 from recoup.domain.audit import AuditEntry, verify_chain
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.money import Money
+from recoup.store import cases as cases_store
 
 
 def case_label(case: Case) -> str:
@@ -88,6 +90,44 @@ def case_json(case: Case, entries: list[AuditEntry]) -> dict[str, Any]:
             {k: e.body.get(k) for k in ("occurred_at", "source", "kind", "summary", "effect")}
             for e in entries
         ],
+    }
+
+
+_NEXT_KINDS = {
+    cases_store.ESCALATION_CHECK: "referral check",
+    cases_store.HANDOVER_DELIVERY: "hand-over delivery",
+    cases_store.PROMISE_NUDGE: "promise reminder",
+    cases_store.PROMISE_CHECK: "promise check",
+    cases_store.PLAN_DUE: "instalment plan",
+    cases_store.PLAN_NOTICE: "missed instalment notice",
+    cases_store.COURTESY: "courtesy reminder before the due date",
+    cases_store.RETRY_CHARGE: "retry of the failed card payment",
+    cases_store.CANCEL_NOTICE: "last message before the order's cancellation",
+    cases_store.CANCEL_ORDER: "the order's cancellation in Shopify",
+}
+
+
+def stored_json(stored: StoredCase, entries: list[AuditEntry]) -> dict[str, Any]:
+    """`case_json`, with the strategy that took the case and what it does next."""
+    dunning = stored.dunning
+    due = cases_store.next_due(stored)
+    strategy = None
+    if dunning is not None and dunning.strategy:
+        strategy = {"id": dunning.strategy, "why": dunning.strategy_why, "arm": dunning.arm or None}
+    elif dunning is not None and stored.case.opened:
+        strategy = {"id": "default", "why": "opened before strategies", "arm": None}
+    next_kind = None
+    if due is not None:
+        step = due[1]
+        next_kind = f"reminder step {step + 1}" if step >= 0 else _NEXT_KINDS.get(step, str(step))
+    return {
+        **case_json(stored.case, entries),
+        "strategy": strategy["id"] if strategy else None,
+        "strategy_why": strategy["why"] if strategy else None,
+        "experiment_arm": strategy["arm"] if strategy else None,
+        "reminders": str(dunning.status) if dunning else None,
+        "next_step": next_kind,
+        "next_step_at": due[0].isoformat() if due else None,
     }
 
 

@@ -530,6 +530,42 @@ class StripePlatform:
             method["customer"] = customer
         return str(method["id"])
 
+    def new_customer(self, account: str) -> str:
+        """A Customer on the account, as POST /v1/customers makes one; its id."""
+        with self._lock:
+            _, customer = self._customer({}, account)
+        return str(customer["id"])
+
+    def declined_saved_payment(
+        self,
+        account: str,
+        *,
+        customer: str,
+        amount: int,
+        currency: str,
+        metadata: dict[str, str],
+        decline: str,
+        card: str = "visa",
+    ) -> dict[str, Any]:
+        """A payment at checkout whose card the customer saved for later payments
+        (`setup_future_usage=off_session`) and the bank declined: the failed PaymentIntent,
+        its event sent. Later off-session charges of the card go as the card goes."""
+        with self._lock:
+            method = self._new_method(account, card)
+            method["customer"] = customer
+            intent = self._attempt(
+                account,
+                amount=amount,
+                currency=currency,
+                customer=customer,
+                method=method,
+                decline=decline,
+                extra={"metadata": dict(metadata), "setup_future_usage": "off_session"},
+            )
+            event = self._event("payment_intent.payment_failed", intent, account, "")
+        self._emit(event)
+        return copy.deepcopy(intent)
+
     def complete(self, session_id: str, card: str = "visa") -> dict[str, Any]:
         """Pay (payment mode) or save the card (setup mode) on a Checkout Session, as its
         page does; returns the PaymentIntent or SetupIntent. A declined card leaves the

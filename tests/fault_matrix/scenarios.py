@@ -18,11 +18,13 @@ from typing import Any
 
 import boto3
 
-from recoup.domain import cadence
+from recoup.domain import cadence, strategies
 from recoup.domain.aggregate import StoredCase
+from recoup.domain.case import CaseStatus
 from recoup.domain.customer_requests import RequestMeta
 from recoup.domain.instalments import InstalmentTerms, Interval
 from recoup.domain.referral import NotificationStatus
+from recoup.domain.retries import RetryPolicy
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse
 from recoup.services import instalment_plans, shopify_tasks
@@ -418,6 +420,123 @@ def plan_charges(w: World) -> Observation:
     )
 
 
+# ---------------------------------------------------------------------- payment retries
+
+RETRY_POLICY = RetryPolicy(enabled=True, max_retries=2, soft_delays=(timedelta(hours=12),))
+
+
+def payment_retry(w: World) -> Observation:
+    """A card saved for later is declined (insufficient funds, set up unarmed); twelve hours
+    on the retry charges it off-session once, under one idempotency key, and is recorded."""
+    stand_in = w.local.stripe
+    assert stand_in is not None
+    for name, value in LOCAL_STRIPE_KEYS.items():
+        w.patch.setenv(name, value)
+    get_settings.cache_clear()
+    stand_in.clock = lambda: w.now.timestamp()
+    with w.setup():
+        stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
+        version = stored_doc[0] + 1 if stored_doc else 1
+        policy = replace(policies.load(SHOP), version=version, retries=RETRY_POLICY)
+        policies.save(SHOP, policy, now=OPENED)
+    open_case(w)
+    with w.setup():
+        customer = stand_in.new_customer(STRIPE_ACCOUNT)
+        stand_in.declined_saved_payment(
+            STRIPE_ACCOUNT,
+            customer=customer,
+            amount=189900,
+            currency="usd",
+            metadata={"shop_domain": SHOP, "shopify_order_id": CASE},
+            decline="insufficient_funds",
+        )
+        _stripe_events(w)
+    ticks(w, OPENED + timedelta(hours=12, minutes=5))
+    _stripe_events(w)
+    get_settings.cache_clear()
+    retried = [
+        o
+        for o in stand_in.objects.values()
+        if o.get("object") == "payment_intent" and o.get("metadata", {}).get("recoup_retry")
+    ]
+    found = stored()
+    recorded = found.dunning_or_raise().retry_log
+    return Observation(
+        done=found.case.status is CaseStatus.PAID and bool(recorded),
+        effects=len(retried),
+        pending=None if recorded else "retry 1 claimed, not recorded",
+        keyed=True,
+        detail=f"{len(retried)} retry PaymentIntents, {len(recorded)} recorded",
+    )
+
+
+# ---------------------------------------------------------------------- auto-cancel
+
+
+class CancellingAdminApi:
+    """The shop's GraphQL endpoint: the first orderCancel cancels, a repeat is told the
+    order is cancelled already (as Shopify answers)."""
+
+    def __init__(self) -> None:
+        self.cancelled = 0
+        self.calls = 0
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        self.calls += 1
+        errors = []
+        if self.cancelled:
+            errors = [{"field": ["orderId"], "message": "Order has already been cancelled"}]
+        else:
+            self.cancelled = 1
+        result = {"job": None if errors else {"id": "gid://shopify/Job/1"}}
+        body = {
+            "data": {"orderCancel": {**result, "orderCancelUserErrors": errors}},
+            "extensions": {
+                "cost": {
+                    "requestedQueryCost": 10,
+                    "throttleStatus": {
+                        "maximumAvailable": 2000.0,
+                        "currentlyAvailable": 1990.0,
+                        "restoreRate": 100.0,
+                    },
+                }
+            },
+        }
+        return HttpResponse(200, json.dumps(body).encode())
+
+
+CANCEL_AFTER = 4
+
+
+def auto_cancel(w: World) -> Observation:
+    """The shop cancels bank transfers unpaid after four days: the last message goes, then
+    the order is cancelled in Shopify once and the outcome recorded."""
+    api = CancellingAdminApi()
+    w.patch.setattr(shopify_http, "urllib_transport", api)
+    with w.setup():
+        save_expiring_token(SHOP, TOKEN, scopes="read_orders,write_customers,write_orders")
+        policy = policies.load(SHOP)
+        stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
+        transfers = strategies.Strategy(
+            "transfers",
+            "Bank transfers",
+            strategies.Conditions(methods=frozenset({strategies.Method.BANK_TRANSFER})),
+            policy.steps[:1],
+            cancel_after_days=CANCEL_AFTER,
+        )
+        version = stored_doc[0] + 1 if stored_doc else 1
+        policies.save(SHOP, replace(policy, version=version, strategies=(transfers,)), now=OPENED)
+    open_case(w)
+    ticks(w, OPENED + timedelta(days=CANCEL_AFTER, hours=2))
+    dunning = stored().dunning_or_raise()
+    return Observation(
+        done=dunning.cancel_outcome == "cancelled",
+        effects=api.cancelled,
+        pending=None if dunning.cancel_outcome else "the cancellation not recorded",
+        detail=f"{api.calls} orderCancel calls, outcome {dunning.cancel_outcome or 'none'}",
+    )
+
+
 def tasks(w: World) -> Observation:
     api = AdminApi()
     w.patch.setattr(shopify_http, "urllib_transport", api)
@@ -510,6 +629,22 @@ SCENARIOS = {
             OPENED,
             ("dynamodb", "TransactWriteItems"),
             plan_charges,
+        ),
+        Scenario(
+            "payment-retry",
+            "PlanChargesFunction",
+            "a declined card retried once off-session and recorded",
+            OPENED,
+            ("dynamodb", "TransactWriteItems"),
+            payment_retry,
+        ),
+        Scenario(
+            "auto-cancel",
+            "PlanChargesFunction",
+            "an unpaid transfer cancelled in Shopify once and recorded",
+            OPENED,
+            ("dynamodb", "TransactWriteItems"),
+            auto_cancel,
         ),
         Scenario(
             "shopify-tasks",

@@ -94,6 +94,12 @@ def _data() -> dict[str, Any]:
             "pay_within_days": 10,
             "from_step": 2,
         },
+        "retries": {
+            "enabled": True,
+            "max_retries": 3,
+            "soft_delays": ["12h", "2d"],
+            "do_not_honor_hard": False,
+        },
     }
 
 

@@ -1,12 +1,14 @@
 """The figures of the admin dashboard, from stored cases and from their rollups: one
 currency at a time; what is owed, flagged, unlinked, written off, recovered and self-cured;
-the conversion of each reminder; money over time; cohorts by month opened."""
+the conversion of each reminder; money over time; cohorts by month opened; recovery by
+strategy, by decline category and by payment method."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -17,11 +19,11 @@ from recoup.domain import rollup
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
-from recoup.domain.events import OrderSnapshot
+from recoup.domain.events import OrderSnapshot, PaymentAttempt, Source
 from recoup.domain.fraud.screening import Decision, Screening
 from recoup.domain.money import Money
 from recoup.domain.referral import Referrals, WriteOff
-from recoup.services.figures import DEFINITIONS, compute, from_rollups
+from recoup.services.figures import DEFINITIONS, Figures, Segment, Total, compute, from_rollups
 
 MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 SHOP = "shop.myshopify.com"
@@ -35,6 +37,8 @@ def case(
     paid_at: datetime | None = None,
     cancelled_at: datetime | None = None,
     linked: bool = True,
+    gateways: tuple[str, ...] = (),
+    declines: tuple[PaymentAttempt, ...] = (),
 ) -> Case:
     since: list[tuple[CaseStatus, datetime]] = [(CaseStatus.OPEN, opened)]
     status = CaseStatus.OPEN
@@ -49,10 +53,15 @@ def case(
         case_id=case_id,
         status=status,
         status_since=tuple(since),
-        snapshot=OrderSnapshot(amount_owed=owed, order_total=owed),
+        snapshot=OrderSnapshot(amount_owed=owed, order_total=owed, payment_gateways=gateways),
         owed_when_open=owed,
         linked=linked,
+        attempts=declines,
     )
+
+
+def declined(attempt_id: str, at: datetime, code: str | None) -> PaymentAttempt:
+    return PaymentAttempt(attempt_id, Source.STRIPE, False, at, code=code)
 
 
 def sent(
@@ -65,8 +74,10 @@ def sent(
     return SentMessage(step, channel, at, "id", template, 100, "USD", outcome)
 
 
-def reminders(*messages: SentMessage, status: DunningStatus = DunningStatus.STOPPED) -> Dunning:
-    return Dunning(status, sent=messages)
+def reminders(
+    *messages: SentMessage, status: DunningStatus = DunningStatus.STOPPED, strategy: str = ""
+) -> Dunning:
+    return Dunning(status, sent=messages, strategy=strategy)
 
 
 def held(
@@ -281,6 +292,155 @@ def test_no_cases_give_no_currency_and_empty_figures() -> None:
     assert shown["outstanding"] is None and shown["recovered_over_time"] == []
 
 
+CARD, TRANSFER, COD = ("shopify_payments",), ("Bank Deposit",), ("Cash on Delivery (COD)",)
+
+
+def cases_by_strategy() -> list[StoredCase]:
+    """November's cases of a shop with strategies, paid by card, transfer and on delivery."""
+    step1 = sent(0, "email", nov(3))
+    soft, hard = (
+        declined("pi_a", nov(2), "insufficient_funds"),
+        declined("pi_b", nov(3), "stolen_card"),
+    )
+    expired = declined("pi_c", nov(2, 8), "expired_card")
+    auth = declined("pi_d", nov(6), "authentication_required")
+    cards = "card-declines"
+    manual = "manual-payments"
+    return [
+        # a soft decline, recovered after the first email
+        held(
+            case("3001", usd(120), opened=nov(2), paid_at=nov(4), gateways=CARD, declines=(soft,)),
+            reminders(step1, strategy=cards),
+        ),
+        # expired, then declined as stolen: its newest decline is hard
+        held(
+            case("3002", usd(75), opened=nov(3), gateways=CARD, declines=(expired, hard)),
+            reminders(status=DunningStatus.SCHEDULED, strategy=cards),
+        ),
+        # bank transfers: one recovered, one paid before any message, one still open
+        held(
+            case("3003", usd(300), opened=nov(2), paid_at=nov(7), gateways=TRANSFER),
+            reminders(sent(0, "email", nov(5)), strategy=manual),
+        ),
+        held(
+            case("3004", usd(50), opened=nov(2), paid_at=nov(3), gateways=TRANSFER),
+            reminders(strategy=manual),
+        ),
+        held(
+            case("3008", usd(400), opened=nov(9), gateways=TRANSFER),
+            reminders(status=DunningStatus.SCHEDULED, strategy=manual),
+        ),
+        # cash on delivery, opened before strategies existed: the default
+        held(
+            case("3005", usd(60), opened=nov(4), gateways=COD),
+            reminders(status=DunningStatus.SCHEDULED),
+        ),
+        # a Stripe payment (no gateway: a card) asking for authentication, never chased,
+        # cancelled: no strategy took it (the default)
+        held(case("3006", usd(90), opened=nov(5), cancelled_at=nov(8), declines=(auth,))),
+        # another currency, and a case of October recovered in November: not in November's
+        # USD breakdowns
+        held(
+            case("3007", Money("EUR", 70_000), opened=nov(2), paid_at=nov(4), gateways=CARD),
+            reminders(step1, strategy=cards),
+        ),
+        held(
+            case("2999", usd(900), opened=datetime(2026, 10, 28, tzinfo=UTC), paid_at=nov(3)),
+            reminders(sent(0, "email", datetime(2026, 10, 30, tzinfo=UTC)), strategy=cards),
+        ),
+    ]
+
+
+def test_recovery_by_strategy_decline_category_and_payment_method() -> None:
+    # Given November's USD cases 3001-3006 and 3008 (3007 is in EUR, 2999 opened in October)
+    cases = cases_by_strategy()
+    # When November's figures are computed, from the cases and from their rollups
+    found = compute(cases, start=NOVEMBER[0], end=NOVEMBER[1], currency="USD")
+    rows = _summed([(stored,) for stored in cases])
+    in_november = [(k, c) for k, c in rows if NOVEMBER[0].date() <= k.day < NOVEMBER[1].date()]
+    # Then each value counts the cases opened with it, those recovered and what they paid;
+    # most cases first, then by value. Recovered: 3001 ($120, card, soft, card-declines) and
+    # 3003 ($300, transfer, no decline, manual-payments); 3004 paid before any message.
+    # manual-payments: 3003, 3004, 3008 -> 3 cases, 1 recovered ($300), rate 1/3
+    # card-declines: 3001, 3002 -> 2 cases, 1 recovered ($120), rate 1/2
+    # default: 3005 ("" before strategies) and 3006 (no sequence) -> 2 cases, none recovered
+    assert found.by_strategy == (
+        Segment("manual-payments", 3, Total(1, 30_000)),
+        Segment("card-declines", 2, Total(1, 12_000)),
+        Segment("default", 2, Total(0, 0)),
+    )
+    assert [segment.rate for segment in found.by_strategy] == [1 / 3, 1 / 2, 0.0]
+    # none: 3003, 3004, 3005, 3008 -> 4, 1 recovered ($300); soft: 3001 -> 1, 1 ($120);
+    # hard: 3002 (stolen after expired: the newest counts); authentication_required: 3006
+    assert found.by_decline == (
+        Segment("none", 4, Total(1, 30_000)),
+        Segment("authentication_required", 1, Total(0, 0)),
+        Segment("hard", 1, Total(0, 0)),
+        Segment("soft", 1, Total(1, 12_000)),
+    )
+    # bank_transfer: 3003, 3004, 3008 -> 3, 1 ($300); card: 3001, 3002, 3006 (a Stripe
+    # payment) -> 3, 1 ($120); cash_on_delivery: 3005 -> 1, 0
+    assert found.by_method == (
+        Segment("bank_transfer", 3, Total(1, 30_000)),
+        Segment("card", 3, Total(1, 12_000)),
+        Segment("cash_on_delivery", 1, Total(0, 0)),
+    )
+    # each breakdown adds up to the cases and the recovered figures
+    for breakdown in (found.by_strategy, found.by_decline, found.by_method):
+        assert sum(segment.cases for segment in breakdown) == found.cases == 7
+        assert sum(segment.recovered.minor for segment in breakdown) == found.recovered.minor
+    # and the rollups say the same, by day and folded into months
+    for held_rows in (in_november, _as_months(in_november)):
+        assert from_rollups(held_rows, start=NOVEMBER[0], end=NOVEMBER[1]) == found
+    # EUR's: 3007 alone
+    euros = compute(cases, start=NOVEMBER[0], end=NOVEMBER[1], currency="EUR")
+    assert euros.by_strategy == (Segment("card-declines", 1, Total(1, 70_000)),)
+    assert euros.by_method == (Segment("card", 1, Total(1, 70_000)),)
+    # all time: October's case under card-declines too (opened by card: no gateway named)
+    (cards, *_) = compute(cases, currency="USD").by_strategy
+    assert cards == Segment("card-declines", 3, Total(2, 12_000 + 90_000))
+
+
+def test_a_case_matched_again_after_a_decline_moves_between_values() -> None:
+    # Given an open card case the default strategy took before any payment failed
+    opened = held(
+        case("1", usd(50), gateways=CARD),
+        reminders(status=DunningStatus.SCHEDULED, strategy="default"),
+    )
+    # When a soft decline arrives and another strategy takes it
+    declines = (declined("pi_1", MONDAY + timedelta(hours=1), "insufficient_funds"),)
+    rematched = held(
+        case("1", usd(50), gateways=CARD, declines=declines),
+        reminders(status=DunningStatus.SCHEDULED, strategy="card-declines"),
+    )
+    # Then its case moves from one value to the other, and nothing else changes
+    assert rollup.delta(parts(opened), parts(rematched)) == {
+        rollup.RollupKey(MONDAY.date(), "USD"): {
+            "by:strategy:default:cases": -1,
+            "by:strategy:card-declines:cases": 1,
+            "by:decline:none:cases": -1,
+            "by:decline:soft:cases": 1,
+        }
+    }
+    # and once recovered, the recovered counters of its values
+    paid = held(
+        case("1", usd(50), paid_at=MONDAY + timedelta(days=2), gateways=CARD, declines=declines),
+        reminders(sent(0, "email", MONDAY + timedelta(days=1)), strategy="card-declines"),
+    )
+    (opening_day,) = (parts(paid)[key] for key in parts(paid) if key.day == MONDAY.date())
+    assert {name: v for name, v in opening_day.items() if name.startswith("by:")} == {
+        "by:strategy:card-declines:cases": 1,
+        "by:strategy:card-declines:recovered_cases": 1,
+        "by:strategy:card-declines:recovered": 5_000,
+        "by:decline:soft:cases": 1,
+        "by:decline:soft:recovered_cases": 1,
+        "by:decline:soft:recovered": 5_000,
+        "by:method:card:cases": 1,
+        "by:method:card:recovered_cases": 1,
+        "by:method:card:recovered": 5_000,
+    }
+
+
 def test_every_figure_has_a_definition_listed_in_the_docs() -> None:
     from pathlib import Path
 
@@ -291,7 +451,10 @@ def test_every_figure_has_a_definition_listed_in_the_docs() -> None:
         if key not in ("from", "to", "currencies", "definitions", "conversion_window_days")
         and not key.endswith("_cases")
     } | {"contacted_cases"}
-    assert figures_keys == set(DEFINITIONS)
+    # the breakdowns are fields of the figures, defined like the others
+    breakdowns = {f"by_{name}" for name in rollup.BREAKDOWNS}
+    assert breakdowns <= set(Figures.__dataclass_fields__)
+    assert figures_keys | breakdowns == set(DEFINITIONS)
     docs = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
     for key, line in DEFINITIONS.items():
         assert f"| `{key}` | {line} |" in docs, key
@@ -300,17 +463,47 @@ def test_every_figure_has_a_definition_listed_in_the_docs() -> None:
 # ------------------------------------------------------------------------------- rollups
 
 CURRENCIES = ("USD", "EUR", "JPY")
+# Shopify's gateway names of a card, a bank transfer, cash on delivery, buy now pay later, a
+# manual method; none (a Stripe payment: a card)
+GATEWAYS = (
+    (),
+    ("shopify_payments",),
+    ("Bank Deposit",),
+    ("Cash on Delivery (COD)",),
+    ("klarna",),
+    ("money_order",),
+)
+# soft, hard, expired or incorrect, authentication required, unknown (a code and none)
+DECLINE_CODES = (
+    "insufficient_funds",
+    "stolen_card",
+    "expired_card",
+    "authentication_required",
+    "no_such_code",
+    None,
+)
+# "": a case opened before strategies existed (counted as the default)
+STRATEGY_IDS = ("", "default", "manual-payments", "card_declines")
 
 
 @st.composite
 def case_histories(draw: st.DrawFn) -> tuple[StoredCase, ...]:
-    """A case's states over its life as the store writes them one after another: opened,
-    reminded (a message's outcome sometimes unknown), maybe flagged as fraud or written off,
-    then maybe paid or cancelled (a payment at times far outside the conversion window)."""
+    """A case's states over its life as the store writes them one after another: opened
+    (with or without a sequence, taken by a strategy), reminded (a message's outcome sometimes
+    unknown) after a declined payment or two may have arrived and the case been matched to
+    another strategy, maybe flagged as fraud or written off, then maybe paid or cancelled (a
+    payment at times far outside the conversion window)."""
     case_id = str(draw(st.integers(1, 10**6)))
     owed = Money(draw(st.sampled_from(CURRENCIES)), draw(st.integers(0, 10**6)))
     linked = draw(st.booleans()) or draw(st.booleans())
     opened = MONDAY + timedelta(days=draw(st.integers(0, 40)), minutes=draw(st.integers(0, 1439)))
+    gateways = draw(st.sampled_from(GATEWAYS))
+    codes = draw(st.lists(st.sampled_from(DECLINE_CODES), max_size=2))
+    attempts = tuple(
+        declined(f"pi_{n}", opened + timedelta(minutes=n), code) for n, code in enumerate(codes)
+    )
+    early = attempts[: draw(st.integers(0, len(attempts)))]  # those known when it opened
+    matched, rematched = draw(st.sampled_from(STRATEGY_IDS)), draw(st.sampled_from(STRATEGY_IDS))
     messages = tuple(
         sent(
             step,
@@ -323,26 +516,27 @@ def case_histories(draw: st.DrawFn) -> tuple[StoredCase, ...]:
     )
     end = draw(st.sampled_from(("open", "paid", "cancelled")))
     after = timedelta(days=draw(st.integers(0, 20)), hours=draw(st.integers(0, 23)))
-    first = case(case_id, owed, opened=opened, linked=linked)
-    states = [held(first, reminders(status=DunningStatus.SCHEDULED))]
-    states.append(held(first, reminders(*messages, status=DunningStatus.SCHEDULED)))
+    the_case = partial(case, case_id, owed, opened=opened, linked=linked, gateways=gateways)
+    first, later = the_case(declines=early), the_case(declines=attempts)
+    started = reminders(status=DunningStatus.SCHEDULED, strategy=matched)
+    states = [held(first, started if draw(st.booleans()) else None)]
+    going = partial(reminders, *messages, strategy=rematched)
+    states.append(held(later, going(status=DunningStatus.SCHEDULED)))
     screening = referrals = None
     turn = draw(st.sampled_from(("none", "none", "fraud", "written_off")))
     if turn == "fraud":
         screening = FRAUD
-        states.append(
-            held(first, reminders(*messages, status=DunningStatus.FLAGGED), screening=FRAUD)
-        )
+        states.append(held(later, going(status=DunningStatus.FLAGGED), screening=FRAUD))
     elif turn == "written_off":
         referrals = WRITTEN_OFF
-        states.append(held(first, reminders(*messages), referrals=WRITTEN_OFF))
+        states.append(held(later, going(), referrals=WRITTEN_OFF))
     closed = None
     if end == "paid":
-        closed = case(case_id, owed, opened=opened, paid_at=opened + after, linked=linked)
+        closed = the_case(paid_at=opened + after, declines=attempts)
     elif end == "cancelled":
-        closed = case(case_id, owed, opened=opened, cancelled_at=opened + after, linked=linked)
+        closed = the_case(cancelled_at=opened + after, declines=attempts)
     if closed is not None:
-        states.append(held(closed, reminders(*messages), screening=screening, referrals=referrals))
+        states.append(held(closed, going(), screening=screening, referrals=referrals))
     return tuple(states)
 
 

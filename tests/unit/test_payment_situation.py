@@ -30,12 +30,15 @@ def _case(
     owed: int = 189_900,
     total: int | None = 189_900,
     financial_status: str | None = "pending",
+    payment_terms: str | None = None,
 ) -> Case:
     snapshot = OrderSnapshot(
         amount_owed=Money("USD", owed),
         order_total=Money("USD", total) if total is not None else None,
         order_name="#1042",
         financial_status=financial_status,
+        payment_terms=payment_terms,
+        payment_due_at=T0 - timedelta(days=2) if payment_terms else None,
     )
     return Case(
         shop="demo.myshopify.com",
@@ -224,14 +227,51 @@ def test_the_customers_own_moments_are_never_derived() -> None:
         for code in ("insufficient_funds", "expired_card", "generic_decline", None)
     ]
     cases += [_case(financial_status="partially_paid"), _case()]
-    assert not {of(case, gateways=["manual"]) for case in cases} & NOT_DERIVED
+    # Nor, for an order on payment terms, the courtesy reminder before their due date
+    cases += [_case(payment_terms="Net 30"), _case(_failed(None), payment_terms="Net 30")]
+    for gateways in (["manual"], ["Bank Deposit"], ["shopify_payments"], []):
+        assert not {of(case, gateways=gateways) for case in cases} & NOT_DERIVED
     assert {str(s) for s in NOT_DERIVED} == {
         "instalment_missed",
         "plan_broken",
         "promise_broken",
         "promise_due",
+        "payment_due_soon",
+        "order_cancelled",
     }
     assert set(SITUATIONS) == {str(s) for s in Situation}
+
+
+@pytest.mark.parametrize(
+    "gateways", [[], ["manual"], ["Bank Deposit"], ["shopify_payments"], ["Invoice"]]
+)
+def test_a_pending_order_on_payment_terms_is_overdue_whatever_its_gateways(
+    gateways: list[str],
+) -> None:
+    # Given a pending order on Net 30 with no failed attempt
+    case = _case(payment_terms="Net 30")
+    # Then its payment is past the terms' due date: not a transfer awaited, not a failure
+    assert of(case, gateways=gateways) is Situation.TERMS_OVERDUE
+    # And the gateways of its own snapshot say the same
+    assert of(case) is Situation.TERMS_OVERDUE
+    # And without terms the same order is what its gateways say
+    assert of(_case(), gateways=gateways) is not Situation.TERMS_OVERDUE
+
+
+def test_on_payment_terms_a_declined_card_still_speaks_and_a_part_payment_first() -> None:
+    # Given an order on terms whose customer tried the pay link with a card
+    declined = _case(_failed("insufficient_funds"), payment_terms="Net 30")
+    # Then the decline's situation is said, as for any order
+    assert of(declined) is Situation.INSUFFICIENT_FUNDS
+    assert of(_case(_failed("expired_card"), payment_terms="Net 30")) is Situation.EXPIRED_CARD
+    # And a failure with no known code says nothing the terms do not
+    assert of(_case(_failed("processing_error"), payment_terms="Net 30")) is (
+        Situation.TERMS_OVERDUE
+    )
+    # And a part payment comes first, as it does without terms
+    assert of(_case(owed=100_000, payment_terms="Net 30")) is Situation.PARTIALLY_PAID
+    # And an empty terms name is no terms
+    assert of(_case(payment_terms=""), gateways=["stripe"]) is Situation.PAYMENT_FAILED
 
 
 def test_gateway_names_are_compared_normalised() -> None:

@@ -890,6 +890,9 @@ def test_a_bank_transfer_is_never_told_its_card_may_have_expired() -> None:
         ("instalment_missed", "An instalment of your payment plan"),
         ("promise_broken", "You told us you would pay"),
         ("promise_due", "due tomorrow"),
+        # With no due date in the context (terms due on fulfilment): said without it
+        ("payment_due_soon", "Your payment of $1,899.00 for order #1042 is due soon."),
+        ("terms_overdue", "The payment for order #1042 is now due"),
         ("payment_failed", "We could not complete the payment"),
     ],
 )

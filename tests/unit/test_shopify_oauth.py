@@ -372,6 +372,7 @@ def test_the_app_configuration_declares_what_the_code_handles_and_needs() -> Non
     # When its scopes and subscriptions are read
     # Then it asks for exactly the scopes the callback checks for
     assert config["access_scopes"]["scopes"].split(",") == list(oauth.REQUIRED_SCOPES)
+    assert config["access_scopes"]["optional_scopes"] == list(oauth.OPTIONAL_SCOPES)
     # in the one API version the code is written against (the local stack's deliveries too)
     assert config["webhooks"]["api_version"] == oauth.API_VERSION == shopify_admin.API_VERSION
     assert demo.API_VERSION == oauth.API_VERSION

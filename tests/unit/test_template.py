@@ -1199,9 +1199,10 @@ def test_only_the_shopify_caller_can_decrypt_tokens(
         for role_id, statement in _iam_statements(resources)
         if _may_decrypt(statement, f"<{token_key}.Arn>")
     }
-    # Then only the function that calls the Admin API can (not the public unsubscribe,
-    # report-back or admin API functions, nor any other)
-    assert decrypters == {"ShopifyTasksFunctionRole"}
+    # Then only the functions that call the Admin API can (the Shopify tasks worker; the plan
+    # charges function, which cancels unpaid orders), not the public unsubscribe, report-back
+    # or admin API functions, nor any other
+    assert decrypters == {"ShopifyTasksFunctionRole", "PlanChargesFunctionRole"}
     # and the key is not the one the table, the bucket or anything else is encrypted with
     assert token_key != "DataKey"
     assert resources["Table"]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {
@@ -1257,7 +1258,7 @@ def test_secrets_are_read_only_by_the_functions_that_use_them(
         "PrivacyFunctionRole": {"identity-hash-key"},
         "EscalationFunctionRole": {"identity-hash-key"},
         # the instalment's charge; the plan's outcome is a case write
-        "PlanChargesFunctionRole": {"stripe-api-key", "identity-hash-key"},
+        "PlanChargesFunctionRole": {"stripe-api-key", "identity-hash-key", "shopify-api-secret"},
         # shops' hand-over secrets, one parameter per shop and secret_ref under this prefix
         "HandOverFunctionRole": {"handover/*", "identity-hash-key"},
         "ReferralReportFunctionRole": {"handover/*", "identity-hash-key"},

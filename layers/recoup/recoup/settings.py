@@ -255,9 +255,12 @@ FUNCTION_SETTINGS: Mapping[FunctionName, frozenset[SettingName]] = {
     "escalation": _declares(
         _SIGNED_CASE_FILES, _IDENTITY_HASH, ("handover_queue_url", "shopify_tasks_queue_url")
     ),
-    # An instalment's charge at Stripe (off-session, on the shop's connected account); its
-    # outcome, a plan's end, is a case write (its listing keys are keyed hashes).
-    "plan_charges": _declares(("stripe_api_key_param",), _IDENTITY_HASH),
+    # An instalment's charge or a payment's retry at Stripe (off-session, on the shop's
+    # connected account), an unpaid order's cancellation through the Admin API (the shop's
+    # token); each outcome is a case write (its listing keys are keyed hashes).
+    "plan_charges": _declares(
+        ("stripe_api_key_param", "token_key_arn"), _SHOPIFY_APP, _IDENTITY_HASH
+    ),
     # Presigned links to the case files, by email or a signed webhook.
     "handover": _declares(("case_files_bucket",), _EMAIL, _HAND_OVER_SECRETS, _IDENTITY_HASH),
     "referral_report": _declares(_HAND_OVER_SECRETS, _IDENTITY_HASH),

@@ -17,6 +17,13 @@ as the sender chose them then (the order's customer locale, else the shop's; the
 the case's facts give now), and its source note says so. Pure: the caller gathers the
 inputs.
 
+An order on payment terms: its terms' name and due date, in the customer's zone as the
+sender reckoned it, come from the order as the case holds it, so a step worded
+`terms_overdue` says them as it was sent (unless the order's terms changed since). The
+courtesy reminder before the due date (`payment_due_soon`) and the notice of the order's
+cancellation (`order_cancelled`) are not steps: like a missed instalment's notice, they are
+on the trail and not re-rendered here.
+
 An instalment plan's messages: the step a broken plan resumed at is recorded as
 `plan_broken` and re-rendered so (its words need nothing but the amount recorded). The
 notice of a missed instalment is not a step (it is on the trail, not among the sent
@@ -157,6 +164,8 @@ def _context(
         tone=str(step.tone),
         referral_date=(message.at + FINAL_NOTICE_PERIOD).astimezone(zone).date() if final else None,
         referral_to=str(follows) if follows is not None else None,
+        # The terms' name and due date (the customer's day) a terms message stated.
+        **render.terms_fields(snapshot, zone),
     )
 
 

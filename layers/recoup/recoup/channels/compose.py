@@ -9,9 +9,11 @@ message is composed.
 The message is written in the customer's language (their stated preference, else the
 order's customer locale, else the shop's primary locale, else English: `i18n.locale_for`)
 and worded for the case's payment situation (`payment_situation.of`, unless the caller
-knows better: a promise due or broken, an instalment missed, a plan broken). The notice of
-a missed instalment also states which one, its amount and date, and the day and time to
-pay it by (`PlanNotice`, from the plan in the reminder progress: `plan_notice`).
+knows better: a promise due or broken, an instalment missed, a plan broken, a payment due
+soon, the order being cancelled). The notice of a missed instalment also states which one,
+its amount and date, and the day and time to pay it by (`PlanNotice`, from the plan in the
+reminder progress: `plan_notice`); an order on payment terms gives every message the
+terms' name and the date they are due on, in the customer's zone (`render.terms_fields`).
 """
 
 from __future__ import annotations
@@ -118,10 +120,12 @@ def compose(
     situation: Situation | None = None,
     language: str | None = None,
     plan: PlanNotice | None = None,
+    zone: ZoneInfo | None = None,
 ) -> Outgoing:
     """Step `step` (from 0) of the case's reminders, to `address` by `channel`, worded for
     `situation` (None: the case's own) in `language` (the customer's stated preference, if
-    any); `plan`: the missed instalment a notice worded `instalment_missed` states."""
+    any); `plan`: the missed instalment a notice worded `instalment_missed` states; `zone`:
+    the customer's, which dates are given in (None: UTC)."""
     from recoup.channels import i18n, mime, render
 
     ctx = message_context(
@@ -135,6 +139,7 @@ def compose(
         situation=situation,
         language=language,
         plan=plan,
+        zone=zone,
     )
     # The shop's version in the message's language, else the shipped template in it.
     language_of_message = i18n.language_for(ctx.locale)
@@ -190,11 +195,13 @@ def message_context(
     situation: Situation | None = None,
     language: str | None = None,
     plan: PlanNotice | None = None,
+    zone: ZoneInfo | None = None,
 ) -> render.MessageContext:
     """What the step's templates may say about this case (`situation` None: derived from
     the case; `language`: the customer's stated preference, put before their locale;
     `plan`: the missed instalment, stated only by a message worded `instalment_missed`,
-    and only when it fits what is owed)."""
+    and only when it fits what is owed; `zone`: the customer's, the day the order's payment
+    terms are due on is theirs, UTC when None)."""
     from recoup.channels import i18n, render
 
     owed = case.amount_owed
@@ -229,6 +236,7 @@ def message_context(
         referral_to=notice.referral_to if notice else None,
         situation=str(worded),
         plan=_stated(plan, worded, owed),
+        **render.terms_fields(snapshot, zone),
     )
 
 

@@ -47,10 +47,12 @@ from recoup.channels.sandbox import (
 from recoup.channels.templates import templates_dir
 from recoup.domain.events import OrderSnapshot
 from recoup.domain.money import Money, currency_exponent
-from recoup.domain.payment_situation import SITUATIONS
+from recoup.domain.payment_situation import SITUATIONS, Situation
 from recoup.errors import RecoupError
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from recoup.channels.compose import PlanNotice
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "render_sms",
     "template_variables",
     "templates_dir",
+    "terms_fields",
     "validate_override",
     "validate_overrides",
 ]
@@ -101,6 +104,8 @@ DEFAULT_BRAND_COLOR = "#1a1a1a"
 FALLBACK_LOCALE = "en"
 
 _HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+# The situations whose message offers no way to pay: the order is being cancelled.
+_NO_PAY_LINK = frozenset({str(Situation.ORDER_CANCELLED)})
 # Characters babel uses that an SMS (GSM-7) cannot carry: spaces and marks become ASCII.
 _PLAIN_TRANSLATION = str.maketrans(
     {
@@ -183,6 +188,11 @@ class MessageContext:
     # The missed instalment a notice worded `instalment_missed` states (None: it is said
     # without the plan's figures, as every other message is).
     plan: PlanNotice | None = None
+    # The order's payment terms: their name ("Net 30") and the customer's local date they
+    # are due on (None: the order has no terms, or they have no date yet); what a courtesy
+    # reminder (`payment_due_soon`) and an overdue one (`terms_overdue`) state.
+    payment_terms: str | None = None
+    due_date: datetime.date | None = None
 
     def __post_init__(self) -> None:
         _check_words(self)
@@ -190,6 +200,7 @@ class MessageContext:
         _check_money(self)
         _check_step(self)
         _check_plan(self)
+        _check_terms(self)
 
 
 def _check_words(ctx: MessageContext) -> None:
@@ -270,6 +281,21 @@ def _check_plan(ctx: MessageContext) -> None:
         raise ValueError("plan due_on must be a date")
     if not isinstance(plan.pay_by, datetime.datetime) or plan.pay_by.utcoffset() is None:
         raise ValueError("plan pay_by must be a timezone-aware datetime")
+
+
+def _check_terms(ctx: MessageContext) -> None:
+    """The terms' name is one line of text; their due date a calendar date (already the
+    customer's: a time would leave the zone to guess)."""
+    terms = ctx.payment_terms
+    if terms is not None and (
+        not isinstance(terms, str) or not terms.strip() or any(ord(c) < 32 for c in terms)
+    ):
+        raise ValueError("payment_terms must be a name on one line, such as 'Net 30'")
+    due = ctx.due_date
+    if due is not None and (
+        not isinstance(due, datetime.date) or isinstance(due, datetime.datetime)
+    ):
+        raise ValueError("due_date must be a date (the customer's), not a time")
 
 
 def _check_plan_amount(amount: Money, owed: Money) -> None:
@@ -389,6 +415,21 @@ def order_figures(snapshot: OrderSnapshot | None, owed: Money) -> dict[str, Any]
     }
 
 
+def terms_fields(snapshot: OrderSnapshot | None, zone: ZoneInfo | None) -> dict[str, Any]:
+    """The order's payment terms as `MessageContext` fields: `payment_terms`, their name on
+    one line ("Net 30"), and `due_date`, the customer's calendar day they are due on (in
+    `zone`, UTC when unknown); None for what the order does not have (no terms, or terms
+    with no date yet). The sender and the case file's re-rendering give the same."""
+    name = " ".join(snapshot.payment_terms.split()) if snapshot and snapshot.payment_terms else ""
+    due = snapshot.payment_due_at if snapshot else None
+    if due is not None and due.tzinfo is None:
+        due = due.replace(tzinfo=datetime.UTC)  # stored as UTC
+    return {
+        "payment_terms": name or None,
+        "due_date": due.astimezone(zone or datetime.UTC).date() if due is not None else None,
+    }
+
+
 def _lines_total(items: tuple[ItemLine, ...], currency: str) -> Money | None:
     """What the lines add up to, if every line has a price."""
     if not items or any(item.unit_price is None for item in items):
@@ -481,7 +522,10 @@ def _plain(text: str) -> str:
 
 
 def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) -> dict[str, Any]:
-    """The variables every template sees: exactly `sandbox.TEMPLATE_VARIABLES`."""
+    """The variables every template sees: exactly `sandbox.TEMPLATE_VARIABLES`. The notice
+    of an order's cancellation (`order_cancelled`) has no `pay_url`, whatever its step
+    carries: no template, shipped or a shop's own, asks the customer to pay an order that is
+    being cancelled."""
     locale = resolve_locale(ctx.locale)
     items = tuple(
         ItemView(
@@ -514,7 +558,7 @@ def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) 
         "amount_owed": format_money(ctx.amount_owed, locale),
         "amount_owed_plain": format_money_plain(ctx.amount_owed, locale),
         "order_total": format_money(ctx.order_total, locale) if ctx.order_total else None,
-        "pay_url": ctx.pay_url,
+        "pay_url": None if ctx.situation in _NO_PAY_LINK else ctx.pay_url,
         "unsubscribe_url": ctx.unsubscribe_url,
         "help_url": ctx.help_url,
         "step_number": ctx.step_number,
@@ -534,6 +578,20 @@ def template_variables(ctx: MessageContext, budget: RenderBudget | None = None) 
         "page_url": ctx.page_url,
         **_summary_variables(ctx, locale),
         "plan": _plan_view(ctx.plan, ctx.amount_owed, locale),
+        "payment_terms": ctx.payment_terms,
+        **_due_date_variables(ctx.due_date, locale),
+    }
+
+
+def _due_date_variables(due: datetime.date | None, locale: Locale) -> dict[str, str | None]:
+    """The payment terms' due date, long for an email ("December 14, 2026", "14. Dezember
+    2026") and in the short form an SMS states dates in ("Dec 14, 2026", "14.12.2026"),
+    with ASCII spaces."""
+    if due is None:
+        return {"due_date": None, "due_date_short": None}
+    return {
+        "due_date": format_date(due, format="long", locale=locale),
+        "due_date_short": _plain(format_date(due, format="medium", locale=locale)),
     }
 
 
@@ -777,15 +835,16 @@ def _gsm_folded(name: str) -> str:
 
 
 def _default_sms(ctx: MessageContext) -> str:
-    """The shipped SMS (`_sms_in_segments`); a missed instalment's notice whose figures do
-    not fit beside the link even in the short form (a long link in a UCS-2 language) says
-    the instalment was missed without them: the link leads to them."""
+    """The shipped SMS (`_sms_in_segments`); one whose figures do not fit beside the link
+    even in the short form (a long link in a UCS-2 language) says its situation without
+    them: a missed instalment's notice that the instalment was missed, a payment terms'
+    reminder without the due date. The link leads to them."""
     try:
         return _sms_in_segments(ctx)
     except MessageTooLong:
-        if ctx.plan is None:
+        if ctx.plan is None and ctx.due_date is None:
             raise
-    return _sms_in_segments(dataclasses.replace(ctx, plan=None))
+    return _sms_in_segments(dataclasses.replace(ctx, plan=None, due_date=None))
 
 
 def _sms_in_segments(ctx: MessageContext) -> str:
@@ -964,6 +1023,8 @@ def _samples() -> tuple[MessageContext, ...]:
         step_number=3,
         tone="final_notice",
         referral_date=datetime.date(2030, 1, 31),
+        payment_terms="Net 30",
+        due_date=datetime.date(2030, 1, 15),
     )
     minimal = dataclasses.replace(
         full,
@@ -980,6 +1041,8 @@ def _samples() -> tuple[MessageContext, ...]:
         step_number=1,
         tone="friendly",
         referral_date=None,
+        payment_terms=None,
+        due_date=None,
     )
     largest = dataclasses.replace(
         full,

@@ -94,6 +94,9 @@ TEMPLATE_VARIABLES = frozenset(
         "other_credits",
         "amount_paid",
         "plan",
+        "payment_terms",
+        "due_date",
+        "due_date_short",
     }
 )
 ITEM_ATTRIBUTES = frozenset({"title", "quantity", "unit_price", "line_total"})

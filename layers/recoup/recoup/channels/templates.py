@@ -30,7 +30,10 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
     "amount_owed": "What is owed, formatted for the customer: $1,899.00",
     "amount_owed_plain": "What is owed with the currency code, for SMS: 1,899.00 USD",
     "order_total": "The order's total, formatted like amount_owed (may be empty)",
-    "pay_url": "The link to pay, when the step carries one (may be empty)",
+    "pay_url": (
+        "The link to pay, when the step carries one (may be empty; always empty in the notice "
+        "of the order's cancellation)"
+    ),
     "unsubscribe_url": "The link to stop reminders (emails must include it)",
     "help_url": "Where to get help (may be empty)",
     "step_number": "Which reminder this is, from 1",
@@ -44,7 +47,10 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
         "expired_card, incorrect_card, authentication_required, manual_payment_pending (a "
         "bank transfer), awaiting_payment, partially_paid, instalment_missed (the notice of a "
         "missed instalment), plan_broken (the plan ended: the balance is due), "
-        "promise_broken, promise_due or payment_failed"
+        "promise_broken, promise_due, payment_due_soon (a courtesy reminder before the payment "
+        "terms' due date), terms_overdue (the payment terms' due date has passed), "
+        "order_cancelled (the last message before an unpaid order is cancelled and its items "
+        "restocked: nothing to pay) or payment_failed"
     ),
     "page_url": "The customer's page for the order: see, pay, or choose another way (may be empty)",
     "subtotal": "The order's lines before discounts, formatted (empty when unknown)",
@@ -61,6 +67,9 @@ VARIABLE_DESCRIPTIONS: dict[str, str] = {
         "and plan.pay_by_time (the day and time to pay it by to keep the plan; "
         "plan.pay_by_short, Dec 8, for SMS), plan.remaining (what is owed once it is paid)"
     ),
+    "payment_terms": "The order's payment terms, such as Net 30 (empty when it has none)",
+    "due_date": "When the payment terms are due, formatted for the customer (may be empty)",
+    "due_date_short": "The terms' due date in the customer's short form, for SMS: Dec 14, 2026",
 }
 
 

@@ -13,14 +13,18 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from recoup.domain import instalments, settlement
+from recoup.domain import instalments, retries, settlement
 from recoup.domain.fields import FieldError, check_keys, is_int, join_path, object_at, show
 from recoup.domain.instalments import InstalmentTerms
 from recoup.domain.money import Money, normalise_currency
+from recoup.domain.retries import RetryPolicy
 from recoup.domain.settlement import SettlementTerms
+
+if TYPE_CHECKING:
+    from recoup.domain.strategies import Strategy
 
 MIN_STEPS = 1
 MAX_STEPS = 12
@@ -173,11 +177,18 @@ class ReminderPolicy:
     # domain/settlement.py); both off by default.
     instalments: InstalmentTerms = field(default_factory=InstalmentTerms, hash=False)
     settlement: SettlementTerms = field(default_factory=SettlementTerms, hash=False)
+    # The shop's strategies, in the order they are tried (domain/strategies.py); these steps
+    # are the default strategy's, taken when none matches. None: never set, so the shipped
+    # strategies apply (`strategies.shipped`).
+    strategies: tuple[Strategy, ...] | None = field(default=None, hash=False)
+    # Retrying a failed card payment while the customer is away (domain/retries.py); off
+    # by default.
+    retries: RetryPolicy = field(default_factory=RetryPolicy, hash=False)
 
     def __post_init__(self) -> None:
         if not _is_int(self.version) or self.version < 1:
             raise PolicyError("version", f"must be a positive integer, got {_show(self.version)}")
-        self._check_steps()
+        object.__setattr__(self, "steps", check_steps(self.steps))
         if not isinstance(self.quiet_hours, QuietHours):
             raise PolicyError("quiet_hours", f"must be QuietHours, got {_show(self.quiet_hours)}")
         object.__setattr__(
@@ -206,43 +217,10 @@ class ReminderPolicy:
                 f"must be an integer between {MIN_PROMISE_DAYS} and {MAX_PROMISE_DAYS} "
                 f"(0: no promises to pay), got {_show(days)}",
             )
+        if self.strategies is not None:
+            from recoup.domain.strategies import check_strategies
 
-    def _check_steps(self) -> None:
-        steps = self.steps
-        if isinstance(steps, list):
-            steps = tuple(steps)
-            object.__setattr__(self, "steps", steps)
-        if not isinstance(steps, tuple):
-            raise PolicyError("steps", f"must be a list of steps, got {_show(steps)}")
-        if not MIN_STEPS <= len(steps) <= MAX_STEPS:
-            raise PolicyError(
-                "steps", f"must have between {MIN_STEPS} and {MAX_STEPS} steps, got {len(steps)}"
-            )
-        for i, step in enumerate(steps):
-            if not isinstance(step, Step):
-                raise PolicyError(f"steps[{i}]", f"must be a Step, got {_show(step)}")
-        if steps[0].anchor is not Anchor.OPENED:
-            raise PolicyError(
-                "steps[0].anchor",
-                "Step 1: the first step must count from 'opened' (it has no previous step), "
-                f"got {str(steps[0].anchor)!r}",
-            )
-        last = len(steps)
-        for i, step in enumerate(steps[:-1]):
-            if step.tone is Tone.FINAL_NOTICE:
-                raise PolicyError(
-                    f"steps[{i}].tone",
-                    f"Step {i + 1}: 'final_notice' is allowed only on the last step (Step {last})",
-                )
-        planned = _planned_offsets(steps)
-        for i in range(1, len(steps)):
-            if planned[i] <= planned[i - 1]:
-                raise PolicyError(
-                    f"steps[{i}].delay",
-                    f"Step {i + 1}: the step would be due {format_delay(planned[i])} after the "
-                    f"case opens, not after Step {i} ({format_delay(planned[i - 1])}); "
-                    "steps must come in order",
-                )
+            object.__setattr__(self, "strategies", check_strategies(self.strategies))
 
     @property
     def shop_zone(self) -> ZoneInfo:
@@ -254,6 +232,45 @@ class ReminderPolicy:
         """The smallest amount of `currency` worth chasing (zero when none is set)."""
         code = normalise_currency(currency)
         return Money(code, self.min_amount.get(code, 0))
+
+
+def check_steps(steps: object) -> tuple[Step, ...]:
+    """A sequence's steps, checked: 1 to 12 `Step`s, the first counting from the opening, a
+    final notice only last, each due after the one before. Errors name `steps[i]...`."""
+    if isinstance(steps, list):
+        steps = tuple(steps)
+    if not isinstance(steps, tuple):
+        raise PolicyError("steps", f"must be a list of steps, got {_show(steps)}")
+    if not MIN_STEPS <= len(steps) <= MAX_STEPS:
+        raise PolicyError(
+            "steps", f"must have between {MIN_STEPS} and {MAX_STEPS} steps, got {len(steps)}"
+        )
+    for i, step in enumerate(steps):
+        if not isinstance(step, Step):
+            raise PolicyError(f"steps[{i}]", f"must be a Step, got {_show(step)}")
+    if steps[0].anchor is not Anchor.OPENED:
+        raise PolicyError(
+            "steps[0].anchor",
+            "Step 1: the first step must count from 'opened' (it has no previous step), "
+            f"got {str(steps[0].anchor)!r}",
+        )
+    last = len(steps)
+    for i, step in enumerate(steps[:-1]):
+        if step.tone is Tone.FINAL_NOTICE:
+            raise PolicyError(
+                f"steps[{i}].tone",
+                f"Step {i + 1}: 'final_notice' is allowed only on the last step (Step {last})",
+            )
+    planned = _planned_offsets(steps)
+    for i in range(1, len(steps)):
+        if planned[i] <= planned[i - 1]:
+            raise PolicyError(
+                f"steps[{i}].delay",
+                f"Step {i + 1}: the step would be due {format_delay(planned[i])} after the "
+                f"case opens, not after Step {i} ({format_delay(planned[i - 1])}); "
+                "steps must come in order",
+            )
+    return steps
 
 
 # --- the default ------------------------------------------------------------------------------
@@ -333,11 +350,19 @@ def template_problem(
 
 
 def check_templates(policy: ReminderPolicy, available: Mapping[str, Collection[str]]) -> None:
-    """Refuse the first step whose template the shop does not have for its channel."""
-    for index, step in enumerate(policy.steps):
-        problem = template_problem(step, index, available)
-        if problem is not None:
-            raise problem
+    """Refuse the first step whose template the shop does not have for its channel: the
+    default's steps, then each strategy's and each of its experiment's variants."""
+    sequences: list[tuple[str, tuple[Step, ...]]] = [("", policy.steps)]
+    for i, strategy in enumerate(policy.strategies or ()):
+        sequences.append((f"strategies[{i}]", strategy.steps))
+        sequences += [
+            (f"strategies[{i}].variants.{arm}", steps) for arm, steps in strategy.variants.items()
+        ]
+    for path, steps in sequences:
+        for index, step in enumerate(steps):
+            problem = template_problem(step, index, available)
+            if problem is not None:
+                raise problem.under(path) if path else problem
 
 
 NEW_STEP_DELAY = timedelta(days=3)
@@ -407,6 +432,8 @@ _POLICY_OPTIONAL = (
     "promise_max_days",
     "instalments",
     "settlement",
+    "strategies",
+    "retries",
 )
 _QUIET_KEYS = ("start", "end")
 
@@ -416,14 +443,7 @@ def parse_policy(data: Mapping[str, Any]) -> ReminderPolicy:
     first problem found; the policy's optional keys are exactly its defaulted fields."""
     root = _object(data, "policy")
     _check_keys(root, "", _POLICY_REQUIRED, _POLICY_OPTIONAL)
-    raw_steps = root["steps"]
-    if not isinstance(raw_steps, list | tuple):
-        raise PolicyError("steps", f"must be a list of steps, got {_show(raw_steps)}")
-    if not MIN_STEPS <= len(raw_steps) <= MAX_STEPS:
-        raise PolicyError(
-            "steps", f"must have between {MIN_STEPS} and {MAX_STEPS} steps, got {len(raw_steps)}"
-        )
-    steps = tuple(_parse_step(raw, i) for i, raw in enumerate(raw_steps))
+    steps = parse_steps(root["steps"])
     quiet = _object(root["quiet_hours"], "quiet_hours")
     _check_keys(quiet, "quiet_hours", _QUIET_KEYS, ())
     try:
@@ -454,7 +474,43 @@ def parse_policy(data: Mapping[str, Any]) -> ReminderPolicy:
         )
         if "settlement" in root
         else SettlementTerms(),
+        strategies=_parse_strategies(root["strategies"]) if "strategies" in root else None,
+        retries=_terms("retries", lambda: retries.parse_retry_policy(root["retries"]))
+        if "retries" in root
+        else RetryPolicy(),
     )
+
+
+def parse_steps(raw_steps: object) -> tuple[Step, ...]:
+    """A sequence's steps as JSON holds them; errors name `steps[i]...`."""
+    if not isinstance(raw_steps, list | tuple):
+        raise PolicyError("steps", f"must be a list of steps, got {_show(raw_steps)}")
+    if not MIN_STEPS <= len(raw_steps) <= MAX_STEPS:
+        raise PolicyError(
+            "steps", f"must have between {MIN_STEPS} and {MAX_STEPS} steps, got {len(raw_steps)}"
+        )
+    return tuple(_parse_step(raw, i) for i, raw in enumerate(raw_steps))
+
+
+def steps_to_list(steps: tuple[Step, ...]) -> list[dict[str, Any]]:
+    """Steps as JSON-safe data; `parse_steps` reads them back."""
+    return [
+        {
+            "delay": format_delay(step.delay),
+            "anchor": str(step.anchor),
+            "channel": str(step.channel),
+            "template": step.template,
+            "tone": str(step.tone),
+            "pay_link": step.pay_link,
+        }
+        for step in steps
+    ]
+
+
+def _parse_strategies(raw: object) -> tuple[Strategy, ...]:
+    from recoup.domain.strategies import parse_strategies
+
+    return parse_strategies(raw)
 
 
 _TermsT = TypeVar("_TermsT")
@@ -471,17 +527,7 @@ def policy_to_dict(policy: ReminderPolicy) -> dict[str, Any]:
     """The policy as JSON-safe data; `parse_policy` reads it back to an equal policy."""
     return {
         "version": policy.version,
-        "steps": [
-            {
-                "delay": format_delay(step.delay),
-                "anchor": str(step.anchor),
-                "channel": str(step.channel),
-                "template": step.template,
-                "tone": str(step.tone),
-                "pay_link": step.pay_link,
-            }
-            for step in policy.steps
-        ],
+        "steps": steps_to_list(policy.steps),
         "quiet_hours": {
             "start": _hhmm(policy.quiet_hours.start),
             "end": _hhmm(policy.quiet_hours.end),
@@ -494,7 +540,17 @@ def policy_to_dict(policy: ReminderPolicy) -> dict[str, Any]:
         "promise_max_days": policy.promise_max_days,
         "instalments": instalments.terms_to_dict(policy.instalments),
         "settlement": settlement.terms_to_dict(policy.settlement),
+        "retries": retries.retry_policy_to_dict(policy.retries),
+        **_strategies_dict(policy.strategies),
     }
+
+
+def _strategies_dict(strategies: tuple[Strategy, ...] | None) -> dict[str, Any]:
+    if strategies is None:
+        return {}
+    from recoup.domain.strategies import strategy_to_dict
+
+    return {"strategies": [strategy_to_dict(s) for s in strategies]}
 
 
 def format_delay(delay: timedelta) -> str:
@@ -629,15 +685,18 @@ __all__ = [
     "TimezoneRule",
     "Tone",
     "chasable",
+    "check_steps",
     "check_templates",
     "default_policy",
     "format_delay",
     "new_step",
     "parse_delay",
     "parse_policy",
+    "parse_steps",
     "policy_to_dict",
     "step_due_at",
     "step_message",
+    "steps_to_list",
     "template_problem",
     "zone_from_name",
 ]

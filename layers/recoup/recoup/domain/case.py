@@ -211,11 +211,11 @@ class Case:
             "case_id": self.case_id,
             "status": str(self.status),
             "status_since": [[str(s), at.isoformat()] for s, at in self.status_since],
-            "snapshot": jsonable(asdict(self.snapshot)) if self.snapshot else None,
+            "snapshot": _snapshot_dict(self.snapshot) if self.snapshot else None,
             "snapshot_key": list(self.snapshot_key) if self.snapshot_key else None,
             "owed_when_open": self.owed_when_open.to_dict() if self.owed_when_open else None,
             "owed_key": list(self.owed_key) if self.owed_key else None,
-            "attempts": [jsonable(asdict(a)) for a in self.attempts],
+            "attempts": [_attempt_dict(a) for a in self.attempts],
             "refunds": [[eid, m.to_dict()] for eid, m in self.refunds],
             "dispute_open": self.dispute_open,
             "fraud_warning": self.fraud_warning,
@@ -268,6 +268,23 @@ class Case:
             settlement=Settled.from_dict(data["settlement"]) if data.get("settlement") else None,
             settlement_key=_key(data.get("settlement_key")),
         )
+
+
+# An attempt's retry facts are stored only when set: a case item's size is its write cost.
+_SPARSE = ("network", "advice_code", "customer_ref", "payment_method_ref", "retry")
+
+
+def _snapshot_dict(snapshot: OrderSnapshot) -> dict[str, Any]:
+    data: dict[str, Any] = jsonable(asdict(snapshot))
+    return {k: v for k, v in data.items() if k not in _SPARSE_SNAPSHOT or v}
+
+
+_SPARSE_SNAPSHOT = ("payment_terms", "payment_due_at")
+
+
+def _attempt_dict(attempt: PaymentAttempt) -> dict[str, Any]:
+    data: dict[str, Any] = jsonable(asdict(attempt))
+    return {k: v for k, v in data.items() if k not in _SPARSE or v}
 
 
 def _key(data: list[Any] | None) -> SnapshotKey | None:

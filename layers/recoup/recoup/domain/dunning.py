@@ -31,6 +31,14 @@ class DunningStatus(StrEnum):
     PLANNED = "planned"  # the customer pays by an instalment plan: paused while it runs
 
 
+# The states in which a failed card payment may be retried.
+RETRYING = (
+    DunningStatus.SCHEDULED,
+    DunningStatus.AWAITING_ESCALATION,
+    DunningStatus.NOT_CHASED,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SentMessage:
     step: int
@@ -166,6 +174,37 @@ class CustomerRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryRecord:
+    """One of Recoup's retries of a failed card payment, and what Stripe answered:
+    "succeeded", "failed" (declined; `code`) or "refused" (Stripe refused the request)."""
+
+    number: int
+    at: datetime
+    outcome: str
+    code: str | None = None
+    intent: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "at": self.at.isoformat(),
+            "outcome": self.outcome,
+            "code": self.code,
+            "intent": self.intent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetryRecord:
+        return cls(
+            number=int(data["number"]),
+            at=datetime.fromisoformat(str(data["at"])),
+            outcome=str(data["outcome"]),
+            code=data.get("code"),
+            intent=data.get("intent"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Dunning:
     status: DunningStatus
     next_step: int = 0
@@ -193,6 +232,32 @@ class Dunning:
     plan: Plan | None = None
     resumed_after_plan: int | None = None  # the step a broken plan resumed at (worded so)
     plan_grace_days: int = 7  # the shop's grace days, fixed when the plan was made
+    # The strategy that took the case (domain/strategies.py), why, and its experiment's arm;
+    # "" for the default strategy of a case opened before strategies existed.
+    strategy: str = ""
+    strategy_why: str = ""
+    experiment: str = ""  # the strategy's experiment the case is in, by id ("" when none)
+    arm: str = ""
+    # What the steps count from: the case's opening, or the payment terms' due date.
+    anchor_at: datetime | None = None
+    # The courtesy reminder before a payment-terms due date (None: none is due, or it went
+    # or was passed over); claimed before it is sent, like a promise's nudge.
+    courtesy_at: datetime | None = None
+    courtesy_claimed_at: datetime | None = None
+    # Retries of a failed card payment (domain/retry_course.py): when the next is due and
+    # why (or why none), the highest retry claimed and when, and each retry's outcome.
+    retry_at: datetime | None = None
+    retry_why: str = ""
+    retry_claimed: int = 0
+    retry_claimed_at: datetime | None = None
+    retry_log: tuple[RetryRecord, ...] = ()
+    # A manual-payment strategy's end (services/auto_cancel.py): the customer's last message
+    # due at `cancel_at` (claimed like a nudge), then the order's cancellation in Shopify due
+    # at `cancel_order_at`, and how that ended ("cancelled", or why not).
+    cancel_at: datetime | None = None
+    cancel_claimed_at: datetime | None = None
+    cancel_order_at: datetime | None = None
+    cancel_outcome: str = ""
 
     @property
     def this_round(self) -> tuple[SentMessage, ...]:
@@ -207,6 +272,10 @@ class Dunning:
     def escalation_due_at(self) -> datetime | None:
         """When the referral check is due: only a spent or flagged sequence is checked."""
         if self.status in (DunningStatus.AWAITING_ESCALATION, DunningStatus.FLAGGED):
+            # A cancellation the shop set comes first: the referral check only if it fails.
+            pending = self.cancel_at is not None and not self.cancel_outcome
+            if pending and self.status is DunningStatus.AWAITING_ESCALATION:
+                return None
             return self.escalate_at
         return None
 
@@ -254,6 +323,8 @@ class Dunning:
             escalate_at=None,
             promise=None,
             plan=plan.stopped(reason) if plan is not None else self.plan,
+            retry_at=None if status is DunningStatus.STOPPED else self.retry_at,
+            courtesy_at=None,
         )
 
     @property
@@ -522,7 +593,87 @@ class Dunning:
             "plan": self.plan.to_dict() if self.plan else None,
             "resumed_after_plan": self.resumed_after_plan,
             "plan_grace_days": self.plan_grace_days,
+            **self._sparse_dict(),
         }
+
+    def _sparse_dict(self) -> dict[str, Any]:
+        """Only what is set: a case item's size is its write cost."""
+        data: dict[str, Any] = {
+            "strategy": self.strategy,
+            "strategy_why": self.strategy_why,
+            "experiment": self.experiment,
+            "arm": self.arm,
+            "anchor_at": self.anchor_at.isoformat() if self.anchor_at else "",
+            "courtesy_at": self.courtesy_at.isoformat() if self.courtesy_at else "",
+            "courtesy_claimed_at": self.courtesy_claimed_at.isoformat()
+            if self.courtesy_claimed_at
+            else "",
+            "retry_at": self.retry_at.isoformat() if self.retry_at else "",
+            "retry_why": self.retry_why,
+            "retry_claimed": self.retry_claimed,
+            "retry_claimed_at": self.retry_claimed_at.isoformat() if self.retry_claimed_at else "",
+            "retry_log": [r.to_dict() for r in self.retry_log],
+            "cancel_at": _iso(self.cancel_at),
+            "cancel_claimed_at": _iso(self.cancel_claimed_at),
+            "cancel_order_at": _iso(self.cancel_order_at),
+            "cancel_outcome": self.cancel_outcome,
+        }
+        return {key: value for key, value in data.items() if value}
+
+    @property
+    def retry_due(self) -> datetime | None:
+        """When the next retry of the failed card payment is due: while the reminders run,
+        wait for escalation or are not chased; never while held, flagged, promised, planned
+        or stopped."""
+        if self.status not in RETRYING:
+            return None
+        return self.retry_at
+
+    @property
+    def cancel_due(self) -> datetime | None:
+        """When the last message before the order's cancellation is due: while the reminders
+        run or wait for escalation (a promise, a plan or a hold puts it off)."""
+        running = (DunningStatus.SCHEDULED, DunningStatus.AWAITING_ESCALATION)
+        if self.status not in running or self.cancel_order_at is not None:
+            return None
+        return self.cancel_at
+
+    @property
+    def cancel_order_due(self) -> datetime | None:
+        """When the order's cancellation in Shopify is due (after the last message)."""
+        if self.status is DunningStatus.STOPPED or self.cancel_outcome:
+            return None
+        return self.cancel_order_at
+
+    def move_cancel_notice(self, at: datetime | None) -> Dunning:
+        """The last message due at `at` instead, unclaimed; None: it went or was passed
+        over, and the cancellation itself is due (at the time the message was due)."""
+        if at is not None:
+            return replace(self, cancel_at=at, cancel_claimed_at=None)
+        return replace(self, cancel_claimed_at=None, cancel_order_at=self.cancel_at)
+
+    @property
+    def courtesy_due(self) -> datetime | None:
+        """When the courtesy reminder is due: only while the sequence waits for its first
+        step, before that step's time."""
+        at = self.courtesy_at
+        waiting = self.status is DunningStatus.SCHEDULED and not self.sent
+        if at is None or not waiting or (self.next_at is not None and at >= self.next_at):
+            return None
+        return at
+
+    def claim_courtesy(self, now: datetime) -> Dunning:
+        if self.courtesy_due is None or self.courtesy_claimed_at is not None:
+            raise ValueError("no courtesy reminder can be claimed")
+        return replace(self, courtesy_claimed_at=now)
+
+    def move_courtesy(self, at: datetime | None) -> Dunning:
+        """Due at `at` instead, unclaimed; None: it went or is passed over."""
+        return replace(self, courtesy_at=at, courtesy_claimed_at=None)
+
+    def starts_from(self, opened_at: datetime) -> datetime:
+        """What the sequence's steps count from."""
+        return self.anchor_at or opened_at
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Dunning:
@@ -549,7 +700,27 @@ class Dunning:
             plan=Plan.from_dict(data["plan"]) if data.get("plan") else None,
             resumed_after_plan=_step_or_none(data.get("resumed_after_plan")),
             plan_grace_days=int(data.get("plan_grace_days") or 7),
+            strategy=str(data.get("strategy") or ""),
+            strategy_why=str(data.get("strategy_why") or ""),
+            experiment=str(data.get("experiment") or ""),
+            arm=str(data.get("arm") or ""),
+            anchor_at=_when(data.get("anchor_at")),
+            courtesy_at=_when(data.get("courtesy_at")),
+            courtesy_claimed_at=_when(data.get("courtesy_claimed_at")),
+            retry_at=_when(data.get("retry_at")),
+            retry_why=str(data.get("retry_why") or ""),
+            retry_claimed=int(data.get("retry_claimed") or 0),
+            retry_claimed_at=_when(data.get("retry_claimed_at")),
+            retry_log=tuple(RetryRecord.from_dict(r) for r in data.get("retry_log") or ()),
+            cancel_at=_when(data.get("cancel_at")),
+            cancel_claimed_at=_when(data.get("cancel_claimed_at")),
+            cancel_order_at=_when(data.get("cancel_order_at")),
+            cancel_outcome=str(data.get("cancel_outcome") or ""),
         )
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
 
 
 def _when(value: object) -> datetime | None:

@@ -73,6 +73,15 @@ class PaymentAttempt:
     code: str | None = None  # failure or decline code, as the provider sends it
     message: str | None = None
     card_fingerprint: str | None = None  # Stripe's card fingerprint: velocity per card
+    # What a retry of a failed Stripe payment needs (domain/retry_course.py): the card's
+    # network, the issuer's advice code, and the saved card when the customer agreed to be
+    # charged while away (`setup_future_usage=off_session`); `retry` numbers Recoup's own
+    # retries (0: not one).
+    network: str | None = None
+    advice_code: str | None = None
+    customer_ref: str | None = None
+    payment_method_ref: str | None = None
+    retry: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,10 @@ class OrderSnapshot:
     charges: OrderCharges | None = None  # taxes, shipping, discounts (for the case file)
     # Shopify's payment_gateway_names: how the order was to be paid ("bogus", "Bank Deposit").
     payment_gateways: tuple[str, ...] = ()
+    # Payment terms ("Net 30"): the order is due later, at `payment_due_at` (the earliest
+    # schedule not yet paid; None while the terms have no date, e.g. due on fulfilment).
+    payment_terms: str | None = None
+    payment_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +198,10 @@ def snapshot_from(data: dict[str, Any]) -> OrderSnapshot:
         pay_url=data.get("pay_url"),
         charges=OrderCharges.from_dict(data["charges"]) if data.get("charges") else None,
         payment_gateways=tuple(data.get("payment_gateways") or ()),
+        payment_terms=data.get("payment_terms"),
+        payment_due_at=datetime.fromisoformat(data["payment_due_at"])
+        if data.get("payment_due_at")
+        else None,
     )
 
 
@@ -202,6 +219,11 @@ def _attempt_from(data: dict[str, Any]) -> PaymentAttempt:
         code=data.get("code"),
         message=data.get("message"),
         card_fingerprint=data.get("card_fingerprint"),
+        network=data.get("network"),
+        advice_code=data.get("advice_code"),
+        customer_ref=data.get("customer_ref"),
+        payment_method_ref=data.get("payment_method_ref"),
+        retry=int(data.get("retry") or 0),
     )
 
 

@@ -7,11 +7,12 @@ order's financial status and what was paid, and the order's payment gateways. A 
 order with no failed attempt is a payment awaited, not a failed one, unless it was to be
 paid at checkout (a card gateway): a bank transfer with the transfer's details, any other
 way of paying later (cash on delivery, money order, invoice, a gateway Recoup does not
-know) in words that name no method. Four
+know) in words that name no method. An order on payment terms ("Net 30") with no failed
+attempt that names a reason is a payment past its due date, whatever its gateways. Five
 situations are never derived, because they are moments of the customer's own rather than
-facts about the payment: an instalment missed, a plan broken, a promise broken and a
-promise due (the nudge the day before a promised date); the caller that knows them passes
-them. Pure.
+facts about the payment: an instalment missed, a plan broken, a promise broken, a promise
+due (the nudge the day before a promised date) and a payment due soon (the courtesy
+reminder before a payment terms' due date); the caller that knows them passes them. Pure.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ class Situation(StrEnum):
     PLAN_BROKEN = "plan_broken"
     PROMISE_BROKEN = "promise_broken"
     PROMISE_DUE = "promise_due"
+    # The courtesy reminder a few days before the due date of the order's payment terms:
+    # the amount, the date and how to pay; nothing has gone wrong.
+    PAYMENT_DUE_SOON = "payment_due_soon"
+    # The order's payment terms ("Net 30") have passed their due date unpaid.
+    TERMS_OVERDUE = "terms_overdue"
+    # The last message before an unpaid manual-payment order is cancelled and restocked.
+    ORDER_CANCELLED = "order_cancelled"
     PAYMENT_FAILED = "payment_failed"  # nothing more is known
 
 
@@ -56,6 +64,8 @@ NOT_DERIVED = frozenset(
         Situation.PLAN_BROKEN,
         Situation.PROMISE_BROKEN,
         Situation.PROMISE_DUE,
+        Situation.PAYMENT_DUE_SOON,
+        Situation.ORDER_CANCELLED,
     }
 )
 
@@ -193,6 +203,25 @@ _CHECKOUT_GATEWAYS = frozenset(
         "square",
     }
 )
+_COD_GATEWAYS = frozenset(
+    {
+        "cash_on_delivery",
+        "cash_on_delivery_cod",
+        "cod",
+        "nachnahme",
+        "contre_remboursement",
+        "contra_reembolso",
+        "contrareembolso",
+        "代金引換",
+        "代引き",
+    }
+)
+# Buy now, pay later: the provider pays the shop; a failure there is the provider's decline.
+_BNPL_GATEWAYS = frozenset(
+    {"klarna", "afterpay", "clearpay", "affirm", "sezzle", "zip", "zip_pay", "paypal_pay_later"}
+)
+# Names of cards, and Shopify's test gateway ("bogus"), which stands for a card.
+_CARD_NAMES = frozenset({"bogus", "visa", "mastercard", "amex", "american_express", "card"})
 # Paid alongside another method and not a way of paying the rest: ignored when deciding.
 _NEUTRAL_GATEWAYS = frozenset({"gift_card"})
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -221,6 +250,25 @@ def is_transfer(gateways: Iterable[str]) -> bool:
     """True when the order is to be paid by bank transfer: each method is a transfer."""
     keys = _keys(gateways)
     return bool(keys) and keys <= _TRANSFER_GATEWAYS
+
+
+def method_kind(gateways: Iterable[str]) -> str | None:
+    """How the order was to be paid, by its gateways: "bank_transfer", "cash_on_delivery",
+    "bnpl", "card" (any method paid at checkout), "other" (another manual method, or none
+    Recoup knows); None when no gateway is named."""
+    keys = _keys(gateways)
+    if not keys:
+        return None
+    for kind, known in (
+        ("bank_transfer", _TRANSFER_GATEWAYS),
+        ("cash_on_delivery", _COD_GATEWAYS),
+        ("bnpl", _BNPL_GATEWAYS),
+    ):
+        if keys <= known:
+            return kind
+    if keys & (_CHECKOUT_GATEWAYS | _BNPL_GATEWAYS | _CARD_NAMES):
+        return "card"
+    return "other"
 
 
 def of_code(code: str | None) -> Situation | None:
@@ -265,12 +313,19 @@ def _awaited(case: Case, gateways: Iterable[str]) -> Situation | None:
     return None
 
 
+def _on_terms(case: Case) -> bool:
+    """True when the order has payment terms: it was to be paid by their due date."""
+    return case.snapshot is not None and bool(case.snapshot.payment_terms)
+
+
 def of(case: Case, *, gateways: Iterable[str] | None = None) -> Situation:
     """The case's payment situation: partially paid first (the copy then states what was
-    paid and what remains), else what the newest failed attempt's code says, else, with no
-    failed attempt, a payment awaited (`_awaited`) when the order's `gateways` (Shopify's
-    payment_gateway_names; by default those of the case's order snapshot) involve no
-    checkout, else a payment that failed for no known reason."""
+    paid and what remains), else what the newest failed attempt's code says, else the
+    payment terms' passed due date when the order has terms (a failure with no known code
+    says nothing the terms do not), else, with no failed attempt, a payment awaited
+    (`_awaited`) when the order's `gateways` (Shopify's payment_gateway_names; by default
+    those of the case's order snapshot) involve no checkout, else a payment that failed for
+    no known reason."""
     if gateways is None:
         gateways = case.snapshot.payment_gateways if case.snapshot else ()
     if _partially_paid(case):
@@ -279,6 +334,8 @@ def of(case: Case, *, gateways: Iterable[str] | None = None) -> Situation:
     by_code = of_code(failure.code) if failure else None
     if by_code is not None:
         return by_code
+    if _on_terms(case):
+        return Situation.TERMS_OVERDUE
     awaited = _awaited(case, gateways) if failure is None else None
     return awaited or Situation.PAYMENT_FAILED
 
@@ -290,6 +347,7 @@ __all__ = [
     "gateway_key",
     "is_manual",
     "is_transfer",
+    "method_kind",
     "of",
     "of_code",
 ]

@@ -13,7 +13,10 @@ A contribution names up to two days (design: one key per day a figure is dated b
   where its amount stands (outstanding, fraud-flagged, unlinked Stripe payment, written
   off, recovered, self-cured; a settlement offer's discount), whether it was contacted, and
   each reminder sent with
-  whether the payment followed it within `CONVERSION_WINDOW`;
+  whether the payment followed it within `CONVERSION_WINDOW`; and, for each breakdown
+  (`BREAKDOWNS`: the strategy that took it, the category of its newest declined payment, how
+  the order was to be paid), the case and whether and for how much it was recovered under
+  its value (`breakdown`);
 - the UTC day a recovered case was paid (`PAID_ON` counters): the money recovered that day,
   whichever day the case opened, for the recovered-over-time chart.
 Both go under `RollupKey(day, currency)`, so reading the rollups of a period's days reads
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from recoup.domain import strategies
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.fraud.screening import Gate, Screening
@@ -44,8 +48,9 @@ from recoup.domain.money import Money
 if TYPE_CHECKING:  # annotations only: a case's referrals are read where it has them
     from recoup.domain.referral import Referrals
 
-# The counters' version: 1 counted by week and by the last reminder before a payment.
-VERSION = 2
+# The counters' version: 1 counted by week and by the last reminder before a payment; 2 had
+# no breakdown by strategy, decline category and payment method.
+VERSION = 3
 
 NO_CURRENCY = "XXX"  # ISO 4217's "no currency": a case that never named an amount
 CONVERSION_WINDOW = timedelta(days=7)
@@ -68,6 +73,11 @@ SUFFIX_CASES = "_cases"
 CONVERSION = "conv:"  # + "<step from 1>:<channel>:<template>:" + SENT or PAID_WITHIN
 SENT = "sent"
 PAID_WITHIN = "paid_within"
+# Per value of each breakdown: `by:<breakdown>:<value>:` + CASES, RECOVERED (amount) or
+# RECOVERED + SUFFIX_CASES. A value holds no ':' (strategy ids are [a-z0-9_-]).
+BY = "by:"
+STRATEGY, DECLINE, METHOD = "strategy", "decline", "method"
+BREAKDOWNS = (STRATEGY, DECLINE, METHOD)
 # Counters of the day a recovered case was paid.
 PAID_ON = "paid_on:"  # + RECOVERED (amount) or RECOVERED + SUFFIX_CASES
 # A month item's daily series: `day:<iso day>:<counter>`.
@@ -122,12 +132,34 @@ def contribution(
         counters[name + SENT] = counters.get(name + SENT, 0) + 1
         if converted:
             counters[name + PAID_WITHIN] = counters.get(name + PAID_WITHIN, 0) + 1
+    _breakdown_counters(counters, case, dunning, paid)
     out: Contribution = {RollupKey(utc_day(opened), currency): counters}
     paid_at = case.closed_at
     if paid == RECOVERED and paid_at is not None:
         on_day = out.setdefault(RollupKey(utc_day(paid_at), currency), {})
         _money(on_day, PAID_ON + RECOVERED, _minor(case.recovered))
     return out
+
+
+def _breakdown_counters(
+    counters: Counters, case: Case, dunning: Dunning | None, paid: str | None
+) -> None:
+    """The case under its value of each breakdown, with what it recovered if it did."""
+    for name, value in breakdown(case, dunning):
+        prefix = f"{BY}{name}:{value}:"
+        counters[prefix + CASES] = 1
+        if paid == RECOVERED:
+            _money(counters, prefix + RECOVERED, _minor(case.recovered))
+
+
+def breakdown(case: Case, dunning: Dunning | None) -> tuple[tuple[str, str], ...]:
+    """The case's value of each of BREAKDOWNS: the strategy that took it (the default for a
+    case no strategy took: opened before strategies existed, or never chased), the category
+    of its newest declined payment ("none" when no payment failed), and how the order was to
+    be paid (domain/strategies.py reads both from the case)."""
+    facts = strategies.facts_of(case)
+    strategy = (dunning.strategy if dunning is not None else "") or strategies.DEFAULT_ID
+    return ((STRATEGY, strategy), (DECLINE, facts.decline), (METHOD, str(facts.method)))
 
 
 def counted(case: Case) -> bool:

@@ -13,7 +13,7 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from recoup import clock
@@ -156,6 +156,41 @@ def _gateways(names: Any) -> tuple[str, ...]:
     return tuple(name[:64] for name in names if isinstance(name, str) and name)[:10]
 
 
+def _payment_terms(terms: Any) -> dict[str, Any]:
+    """The order's payment terms: their name and the due date of the earliest schedule not
+    yet paid (none once every schedule is; none while the terms have no date yet)."""
+    if not isinstance(terms, dict):
+        return {}
+    name = terms.get("payment_terms_name")
+    schedules = terms.get("payment_schedules")
+    open_dates = []
+    for i, schedule in enumerate(schedules if isinstance(schedules, list) else ()):
+        if isinstance(schedule, dict) and schedule.get("completed_at") is None:
+            due = schedule.get("due_at")
+            if due is not None:
+                open_dates.append(_due_time(due, f"payment_terms.payment_schedules[{i}].due_at"))
+    return {
+        "payment_terms": name[:64] if isinstance(name, str) and name else "payment terms",
+        "payment_due_at": min(open_dates) if open_dates else None,
+    }
+
+
+def _due_time(value: Any, field: str) -> datetime:
+    """A due date: an ISO 8601 time with a zone, at most ten years from now (a due date is
+    in the future by nature, so the webhook window does not apply)."""
+    if not isinstance(value, str):
+        raise MalformedWebhook(f"{field} is not an ISO 8601 time")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedWebhook(f"{field} is not an ISO 8601 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise MalformedWebhook(f"{field} has no time zone: {value[:40]!r}")
+    if abs(parsed - clock.now()) > timedelta(days=3660):
+        raise MalformedWebhook(f"{field} is more than ten years away: {value[:40]!r}")
+    return parsed.astimezone(UTC)
+
+
 def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
     order_id = platform_id(order, "id")
     currency = require(order, "currency", str, "")
@@ -186,6 +221,7 @@ def _order_event(delivery: Delivery, order: dict[str, Any]) -> DomainEvent:
         pay_url=_https(order.get("order_status_url")),
         charges=order_charges(order, currency),
         payment_gateways=_gateways(order.get("payment_gateway_names")),
+        **_payment_terms(order.get("payment_terms")),
     )
     label = name or f"order {order_id}"
     state = "cancelled" if cancelled else status or "unknown status"

@@ -40,6 +40,17 @@ _REMOVE_TAGS = """
 mutation RecoupTagsRemove($id: ID!, $tags: [String!]!) {
   tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } }
 }"""
+# Cancelling an unpaid order: the stock goes back, anything paid goes back to how it was
+# paid, Shopify's own cancellation email stays off (Recoup told the customer already).
+_CANCEL_ORDER = """
+mutation RecoupOrderCancel($orderId: ID!, $reason: OrderCancelReason!, $restock: Boolean!,
+    $refundMethod: OrderCancelRefundMethodInput!, $notifyCustomer: Boolean, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, restock: $restock,
+      refundMethod: $refundMethod, notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}"""
 _ORDER = """
 query RecoupOrder($id: ID!) {
   order(id: $id) { id name displayFinancialStatus tags customer { id } }
@@ -118,6 +129,11 @@ query ShopIdentity {
 """
 
 
+def _already_cancelled(error: dict[str, Any]) -> bool:
+    message = str(error.get("message") or "").lower()
+    return "already" in message and "cancel" in message
+
+
 def _text(value: Any) -> str | None:
     return value.strip()[:255] if isinstance(value, str) and value.strip() else None
 
@@ -153,6 +169,37 @@ class ShopifyAdmin:
 
     def remove_tags(self, gid: str, tags: Sequence[str]) -> None:
         self._mutate("tagsRemove", _REMOVE_TAGS, {"id": gid, "tags": list(tags)})
+
+    def cancel_order(self, order_id: str, *, staff_note: str) -> str | None:
+        """Cancel an unpaid order as payment declined, restocking it (Shopify cancels in a
+        background job; its orders/cancelled webhook follows). Returns the job's id. An
+        order cancelled already is not an error: a retried job finds its work done.
+        Raises ShopifyUserError when Shopify refuses (fulfilled, a pending authorization)."""
+        numeric = order_id.rsplit("/", 1)[-1]
+        if not numeric.isdigit():
+            raise ValueError(f"order_id must be a Shopify order id, not {order_id!r}")
+        variables = {
+            "orderId": f"gid://shopify/Order/{numeric}",
+            "reason": "DECLINED",
+            "restock": True,
+            "refundMethod": {"originalPaymentMethodsRefund": True},
+            "notifyCustomer": False,
+            "staffNote": staff_note[:255],
+        }
+        result = self.query(_CANCEL_ORDER, variables).get("orderCancel")
+        result = result if isinstance(result, dict) else {}
+        errors = [e for e in result.get("orderCancelUserErrors") or () if isinstance(e, dict)]
+        refusals = [e for e in errors if not _already_cancelled(e)]
+        if refusals:
+            fields = [
+                ".".join(str(p) for p in (e.get("field") or ())) or "orderId" for e in refusals
+            ]
+            detail = "; ".join(
+                str(e.get("message") or e.get("code") or "refused") for e in refusals
+            )
+            raise ShopifyUserError(f"orderCancel on {self.shop} refused: {detail}", fields)
+        job = result.get("job")
+        return str(job["id"]) if isinstance(job, dict) and job.get("id") else None
 
     def order(self, order_id: str) -> Order | None:
         """The order's name, financial status, customer and tags; None if the shop has no

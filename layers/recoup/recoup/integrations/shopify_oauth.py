@@ -39,6 +39,8 @@ ONLINE_TOKEN = "urn:shopify:params:oauth:token-type:online-access-token"  # noqa
 # The least Recoup needs (README, "Shopify app"): orders for the webhooks and order lookups,
 # customers (write implies read) for the tags it puts on customers.
 REQUIRED_SCOPES = ("read_orders", "write_customers")
+# Granted on request, for one feature: cancelling unpaid manual-payment orders.
+OPTIONAL_SCOPES = ("write_orders",)
 STATE_COOKIE = "recoup_oauth_state"
 STATE_LIFETIME = timedelta(minutes=10)
 # Shopify's own libraries accept a signed request up to 90 seconds either side of now.

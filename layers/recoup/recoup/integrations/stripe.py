@@ -57,6 +57,7 @@ META_INSTALMENT = "recoup_instalment"
 META_FINAL = "recoup_final"
 META_SETTLEMENT = "recoup_settlement"
 META_SETTLES = "recoup_settles"
+META_RETRY = "recoup_retry"  # the number of Recoup's retry of a failed payment
 _SETUP_SUCCEEDED = "setup_intent.succeeded"
 
 _FAILED = {
@@ -271,6 +272,7 @@ def _meaning(
             code=None if succeeded else code,
             message=None if succeeded else message,
             card_fingerprint=risk_signals.card_fingerprint(obj),
+            **_retry_facts(obj),
         )
         snapshot = OrderSnapshot(amount_owed=owed, order_total=total, customer=_customer(obj))
         return (Fact.PAID if succeeded else Fact.PAYMENT_FAILED), snapshot, attempt, None, extra
@@ -288,6 +290,33 @@ def _meaning(
         return Fact.DISPUTE_OPENED, None, None, None, extra
     extra["fraud_type"] = optional_str(obj, "fraud_type", "code", "data.object.")
     return Fact.FRAUD_WARNING, None, None, None, extra
+
+
+def _retry_facts(obj: dict[str, Any]) -> dict[str, Any]:
+    """What a retry of a PaymentIntent's failed payment needs: the card's network, the
+    issuer's advice (Stripe's `network_advice_code`, else `advice_code`), and the saved card
+    and customer when the customer agreed to be charged while away (the intent was set up
+    for off-session use, or is one of Recoup's own retries)."""
+    if obj.get("object") != "payment_intent":
+        return {}
+    error = _object(obj, "last_payment_error")
+    where = "data.object.last_payment_error."
+    method = error.get("payment_method")
+    method_id = method.get("id") if isinstance(method, dict) else obj.get("payment_method")
+    card = _object(method, "card") if isinstance(method, dict) else {}
+    retry = _object(obj, "metadata").get(META_RETRY)
+    number = int(retry) if isinstance(retry, str) and retry.isdigit() and len(retry) < 3 else 0
+    agreed = obj.get("setup_future_usage") == "off_session" or number > 0
+    customer = _ref(obj.get("customer"), "data.object.customer")
+    method_ref = _ref(method_id, "data.object.payment_method")
+    return {
+        "network": optional_str(card, "brand", "code", f"{where}payment_method.card."),
+        "advice_code": optional_str(error, "network_advice_code", "code", where)
+        or optional_str(error, "advice_code", "code", where),
+        "customer_ref": customer if agreed and method_ref else None,
+        "payment_method_ref": method_ref if agreed and customer else None,
+        "retry": number,
+    }
 
 
 def _amounts(obj: dict[str, Any], succeeded: bool) -> tuple[Money, Money]:

@@ -386,8 +386,8 @@ def _back_on_sequence(
 ) -> tuple[Dunning, str]:
     """The sequence back on its steps as the shop's policy has them now, and in words."""
     case = stored.case
-    policy = reminder_policy(case.shop, shops.get(case.shop))
-    opened = case.opened_at or now
+    policy = reminder_policy(case.shop, shops.get(case.shop), dunning)
+    opened = dunning.starts_from(case.opened_at or now)
     reason = f"reopened by {by.label}"
     if mode == "start_over":
         first = cadence.step_due_at(policy, 0, opened, None)
@@ -433,11 +433,12 @@ def _skip_step(
     dunning = _scheduled(stored)
     case = stored.case
     step = dunning.next_step
-    policy = reminder_policy(case.shop, shops.get(case.shop))
+    policy = reminder_policy(case.shop, shops.get(case.shop), dunning)
     following: datetime | None = None
     if step + 1 < len(policy.steps):
         last_sent = dunning.sent[-1].at if dunning.sent else None
-        following = cadence.step_due_at(policy, step + 1, case.opened_at or now, last_sent)
+        opened = dunning.starts_from(case.opened_at or now)
+        following = cadence.step_due_at(policy, step + 1, opened, last_sent)
     reason = f"step {step + 1} skipped by {by.label}"
     skipped = dunning.skip_next(following, now, reason)
     # The reminders' reason says what is next; the trail names the step and who skipped it.

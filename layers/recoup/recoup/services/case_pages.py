@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from recoup import aws, links
+from recoup.domain import strategies
 from recoup.domain.aggregate import StoredCase
 from recoup.errors import Conflict, InvalidInput
 from recoup.links import InvalidLink
@@ -175,6 +176,9 @@ def serve(request: PageRequest, *, now: datetime) -> PageAnswer:
     policy = policies.load(
         case.shop, shop_timezone=(shop_item.timezone if shop_item else None) or "UTC"
     )
+    dunning = opened.stored.dunning
+    if dunning is not None:  # the steps of the case's own strategy
+        policy = strategies.cadence_for(policy, dunning.strategy, dunning.arm)
     from recoup.services import preferences
 
     prefs = preferences.for_case(case.shop, case)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from recoup.domain import strategies
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.referral import Referral, ReferralPolicy
 from recoup.integrations import case_files, casefile_key
@@ -59,6 +60,10 @@ def signed_record(
     reminder_policy = policies.load(
         case.shop, shop_timezone=(shop_item.timezone if shop_item else None) or "UTC"
     )
+    if stored.dunning is not None:  # the steps of the case's own strategy
+        reminder_policy = strategies.cadence_for(
+            reminder_policy, stored.dunning.strategy, stored.dunning.arm
+        )
     sent = stored.dunning.sent if stored.dunning else ()
     record = build_record(
         CaseFileInputs(

@@ -84,7 +84,7 @@ def case_detail(shop: str, case_id: str, *, now: datetime) -> CaseDetail:
     stored = _existing(shop, case_id)
     trail = case_service.timeline(shop, case_id)
     allowed = actions.available(stored, now)
-    policy = reminder_policy(shop, shops.get(shop))
+    policy = reminder_policy(shop, shops.get(shop), stored.dunning)
     zone, phone = _contact(stored.case, policy)
     local = now.astimezone(ZoneInfo(zone)) if zone else None
     return CaseDetail(stored, trail, allowed, zone, _upcoming(stored, policy), phone, local)

@@ -292,5 +292,11 @@ def list_cases(shop: str, *, include_untracked: bool = False) -> list[Case]:
     return list(store.list_cases(shop, include_untracked=include_untracked))
 
 
+def list_stored(shop: str, *, include_untracked: bool = False) -> list[StoredCase]:
+    """The shop's cases with their reminder progress (the local tools' listing)."""
+    found = store.all_cases(shop) if include_untracked else store.tracked_cases(shop)
+    return [held for held in found if held.case.merged_into is None]
+
+
 def timeline(shop: str, case_id: str) -> list[AuditEntry]:
     return store.audit_trail(shop, case_id)

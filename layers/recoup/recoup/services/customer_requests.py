@@ -27,7 +27,7 @@ from recoup.domain.dunning import Dunning
 from recoup.domain.one_off import OneOff
 from recoup.errors import NotFound
 from recoup.observability import logger
-from recoup.services.reminder_plan import reminder_policy
+from recoup.services.reminder_plan import followed, reminder_policy
 from recoup.services.step_outcomes import StepResult, customer_key, land, released
 from recoup.store import cases as store
 from recoup.store import contacts, shops
@@ -61,7 +61,9 @@ def promise(
         found = _found(stored, case_id)
         request = rules.new_request(found.dunning, rules.PROMISE, text, how, now, salt)
         return _change(
-            found, "customer.promise", rules.promise(found, policy, pay_by, request, now)
+            found,
+            "customer.promise",
+            rules.promise(found, followed(policy, found.dunning), pay_by, request, now),
         )
 
     return _applied(shop, case_id, decide, now)
@@ -146,7 +148,8 @@ def check_promise(shop: str, case_id: str, *, now: datetime) -> StepResult:
             return StepResult("stale", f"case {stored.case.status}")
         if now < promised.check_at:
             return StepResult("stale", "the promise is not due for its check yet")
-        after = rules.broken(dunning, policy, stored.case.opened_at or now, now)
+        opened = dunning.starts_from(stored.case.opened_at or now)
+        after = rules.broken(dunning, followed(policy, dunning), opened, now)
         summary = f"the promise to pay by {promised.pay_by.isoformat()} was not kept"
         entry = entry_for(
             stored,

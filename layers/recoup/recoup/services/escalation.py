@@ -87,7 +87,7 @@ def facts(stored: StoredCase, dunning: Dunning) -> ReferralFacts:
     )
     reach = contacts.reachability(case.shop, email, phone)
     screening = stored.screening
-    reminders = reminder_policy(case.shop, shops.get(case.shop))
+    reminders = reminder_policy(case.shop, shops.get(case.shop), dunning)
     return ReferralFacts(
         owed=money.owed if money else case.amount_owed,
         paid=money.paid if money else None,

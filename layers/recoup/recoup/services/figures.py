@@ -1,7 +1,8 @@
 """What Recoup recovered for a shop, in one currency: what is still owed and what is shown
 apart (fraud-flagged, unlinked Stripe payments, written off), what was recovered after a
 message and what the customers paid by themselves, the conversion of each reminder, money
-over time and cohorts by month opened.
+over time, cohorts by month opened, and the recovery of the cases opened by strategy, by
+decline category and by payment method.
 
 `compute` is pure (stored cases in, figures out); `for_shop` sums the shop's rollup items
 for the period (`from_rollups`), which the case writes keep equal to `compute` over the same
@@ -58,6 +59,13 @@ DEFINITIONS: dict[str, str] = {
     "owed while open.",
     "cohorts": "Cases by UTC month opened: how many, how many were recovered or self-cured; "
     "rate = recovered / opened.",
+    "by_strategy": "Cases opened by the strategy that took them (default: the policy's own "
+    "sequence, or no strategy), how many were recovered and for how much; rate = recovered / "
+    "opened.",
+    "by_decline": "Cases opened by the category of their newest declined payment (none: no "
+    "payment failed), how many were recovered and for how much; rate = recovered / opened.",
+    "by_method": "Cases opened by how the order was to be paid, how many were recovered and "
+    "for how much; rate = recovered / opened.",
 }
 
 
@@ -102,6 +110,20 @@ class Cohort:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """The cases opened in the period with one value of a breakdown (a strategy, a decline
+    category, a payment method), and those of them recovered, with what they paid."""
+
+    value: str
+    cases: int
+    recovered: Total
+
+    @property
+    def rate(self) -> float | None:
+        return self.recovered.cases / self.cases if self.cases else None
+
+
+@dataclass(frozen=True, slots=True)
 class Figures:
     currency: str | None  # None: no case opened in the period
     currencies: tuple[str, ...]  # with cases opened in the period, sorted
@@ -119,6 +141,10 @@ class Figures:
     recovered_over_time: tuple[DayPoint, ...] = ()  # every day of the range, oldest first
     opened_over_time: tuple[DayPoint, ...] = ()  # the same days
     cohorts: tuple[Cohort, ...] = ()  # oldest first
+    # Each value of a breakdown (rollup.BREAKDOWNS), most cases first, then by value.
+    by_strategy: tuple[Segment, ...] = ()
+    by_decline: tuple[Segment, ...] = ()
+    by_method: tuple[Segment, ...] = ()
 
     @property
     def recovery_rate(self) -> float | None:
@@ -167,6 +193,7 @@ def compute(
         tally.contacted += 1 if rollup.first_sent(dunning) is not None else 0
         for key, converted in rollup.conversions(case, dunning):
             tally.converted(key, 1, int(converted))
+        tally.segments_of(held, paid == rollup.RECOVERED, recovered)
     return _figures(tallies, first, stop, currency)
 
 
@@ -208,6 +235,13 @@ def from_rollups(
 
 
 _ConversionKey = tuple[int, str, str]  # (step from 1, channel, template)
+_SegmentKey = tuple[str, str]  # (breakdown, value)
+# Where a segment's counter is summed: [cases, recovered cases, recovered minor units].
+_SEGMENT_COUNTERS = {
+    rollup.CASES: 0,
+    rollup.RECOVERED + rollup.SUFFIX_CASES: 1,
+    rollup.RECOVERED: 2,
+}
 
 
 @dataclass
@@ -222,6 +256,10 @@ class _Tally:
     opened_on: defaultdict[date, list[int]] = field(default_factory=lambda: _pairs())
     paid_on: defaultdict[date, list[int]] = field(default_factory=lambda: _pairs())
     cohorts: defaultdict[date, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    # [cases, recovered cases, recovered minor units]
+    segments: defaultdict[_SegmentKey, list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0])
+    )
 
     def opened(self, day: date, cases: int, minor: int) -> None:
         self.opened_on[day][0] += cases
@@ -243,6 +281,15 @@ class _Tally:
         self.conversions[key][0] += sent
         self.conversions[key][1] += paid
 
+    def segments_of(self, held: StoredCase, recovered: bool, minor: int) -> None:
+        """One case opened in the period, under its value of each breakdown."""
+        for name, value in rollup.breakdown(held.case, held.dunning):
+            counts = self.segments[(name, value)]
+            counts[0] += 1
+            if recovered:
+                counts[1] += 1
+                counts[2] += minor
+
     def add(self, day: date, name: str, value: int) -> None:
         """One rollup counter of `day` (a month's first day for a month's own counters)."""
         if name == rollup.CASES:
@@ -254,16 +301,39 @@ class _Tally:
         elif name == rollup.CONTACTED:
             self.contacted += value
         elif name.startswith(rollup.CONVERSION):
-            step, channel, rest = name.removeprefix(rollup.CONVERSION).split(":", 2)
-            template, what = rest.rsplit(":", 1)
-            sent = value if what == rollup.SENT else 0
-            self.converted((int(step), channel, template), sent, value - sent)
+            self._add_conversion(name, value)
+        elif name.startswith(rollup.BY):
+            self._add_segment(name, value)
         elif name.startswith(rollup.PAID_ON):
             counter = name.removeprefix(rollup.PAID_ON)
             cases = counter.endswith(rollup.SUFFIX_CASES)
             self.recovered_on(day, value if cases else 0, 0 if cases else value)
         else:
             self._add_total(day, name, value)
+
+    def _add_conversion(self, name: str, value: int) -> None:
+        """A `conv:<step>:<channel>:<template>:<sent | paid_within>` counter."""
+        step, channel, rest = name.removeprefix(rollup.CONVERSION).split(":", 2)
+        template, what = rest.rsplit(":", 1)
+        sent = value if what == rollup.SENT else 0
+        self.converted((int(step), channel, template), sent, value - sent)
+
+    def _add_segment(self, name: str, value: int) -> None:
+        """A `by:<breakdown>:<value>:<counter>` counter."""
+        breakdown, rest = name.removeprefix(rollup.BY).split(":", 1)
+        segment, counter = rest.rsplit(":", 1)
+        at = _SEGMENT_COUNTERS.get(counter)
+        if at is not None:
+            self.segments[(breakdown, segment)][at] += value
+
+    def segments_by(self, breakdown: str) -> tuple[Segment, ...]:
+        """The values of one breakdown with anything counted, most cases first."""
+        found = [
+            Segment(value, cases, Total(recovered, minor))
+            for (name, value), (cases, recovered, minor) in self.segments.items()
+            if name == breakdown and (cases or recovered or minor)
+        ]
+        return tuple(sorted(found, key=lambda segment: (-segment.cases, segment.value)))
 
     def _add_total(self, day: date, name: str, value: int) -> None:
         bucket = name.removesuffix(rollup.SUFFIX_CASES)
@@ -311,6 +381,9 @@ class _Tally:
                 for month, count in sorted(self.cohorts.items())
                 if any(count.values())
             ),
+            by_strategy=self.segments_by(rollup.STRATEGY),
+            by_decline=self.segments_by(rollup.DECLINE),
+            by_method=self.segments_by(rollup.METHOD),
         )
 
     def data_days(self) -> list[date]:

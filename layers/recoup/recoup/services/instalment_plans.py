@@ -37,7 +37,7 @@ from recoup.domain.instalments import Plan, PlanStatus
 from recoup.domain.money import Money
 from recoup.observability import logger, metrics
 from recoup.services.customer_requests import UnknownCase, entry_for, next_words
-from recoup.services.reminder_plan import reminder_policy
+from recoup.services.reminder_plan import followed, reminder_policy
 from recoup.services.step_outcomes import StepResult
 from recoup.settings import get_settings
 from recoup.store import cases as store
@@ -118,7 +118,11 @@ def open_offer(
     if dunning is not None and dunning.status in paused:
         return None  # held for a decision, or paying by a plan already
     return settlement.open_offer(
-        policy.settlement, len(policy.steps), dunning, stored.case.amount_owed, now
+        policy.settlement,
+        len(followed(policy, dunning).steps),
+        dunning,
+        stored.case.amount_owed,
+        now,
     )
 
 
@@ -289,8 +293,20 @@ class _Charge:
 
 
 def charge_job(body: str) -> StepResult:
-    """The plan charges queue's job: `{shop, case_id}`, run at the moment it is read."""
+    """The plan charges queue's job: `{shop, case_id}` (a plan's), or with `step` -8 a
+    retry of the case's failed card payment, -10 an unpaid order's cancellation; run at the
+    moment it is read."""
     job = json.loads(body)
+    shop, case_id = str(job["shop"]), str(job["case_id"])
+    # The same queue carries a case's other money jobs: retries and cancellations.
+    if job.get("step") == store.RETRY_CHARGE:
+        from recoup.services import payment_retries
+
+        return payment_retries.run_retry(shop, case_id, now=clock.now())
+    if job.get("step") == store.CANCEL_ORDER:
+        from recoup.services import auto_cancel
+
+        return auto_cancel.run_cancel(shop, case_id, now=clock.now())
     return run_due(str(job["shop"]), str(job["case_id"]), now=clock.now())
 
 
@@ -342,7 +358,13 @@ def _end(shop: str, case_id: str, now: datetime) -> StepResult:
             number = missed.number if missed else "?"
             summary = f"the instalment plan is broken: instalment {number} was not paid in time"
         ended = plan.ended(status, now, summary)
-        after = _after_plan(dunning.with_plan(ended), policy, stored.case, now, broken=not lapsed)
+        after = _after_plan(
+            dunning.with_plan(ended),
+            followed(policy, dunning),
+            stored.case,
+            now,
+            broken=not lapsed,
+        )
         entry = entry_for(
             stored,
             f"customer.plan_{status}",
@@ -370,7 +392,7 @@ def _after_plan(
     if escalate or step is None or step >= len(policy.steps):
         return dunning.spend(now, f"{reason}: the referral check is due")
     last_sent = dunning.sent[-1].at if dunning.sent else None
-    at = cadence.step_due_at(policy, step, case.opened_at or now, last_sent)
+    at = cadence.step_due_at(policy, step, dunning.starts_from(case.opened_at or now), last_sent)
     resumed = dunning.resume_at(step, at, now, f"{reason}: step {step + 1} resumes")
     return resumed.after_plan_broken(step) if broken else resumed
 

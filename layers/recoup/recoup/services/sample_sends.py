@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from recoup import aws, queue
 from recoup.domain import cadence, template_overrides
 from recoup.domain.money import Money
+from recoup.domain.payment_situation import Situation
 from recoup.domain.referral import FINAL_NOTICE_PERIOD
 from recoup.domain.timezones import normalise_phone
 from recoup.errors import ConfigurationError
@@ -37,6 +38,13 @@ SAMPLE_ORDER = "#1001"
 SAMPLE_CUSTOMER = "Alex"
 SAMPLE_CURRENCY = "USD"
 TEST_MARK = "[Test]"
+# The sample order's payment terms, for the situations whose words state them: due a few
+# days ahead (the courtesy reminder before the due date) or a week past it.
+SAMPLE_TERMS = "Net 30"
+SAMPLE_DUE_IN: dict[Situation, timedelta] = {
+    Situation.PAYMENT_DUE_SOON: timedelta(days=3),
+    Situation.TERMS_OVERDUE: timedelta(days=-7),
+}
 CHANNELS = ("email", "sms")
 # A claim this old without an outcome was left by a job that stopped (SQS redelivers after
 # the reminder queue's visibility timeout, three minutes).
@@ -236,9 +244,11 @@ def sample_context(
     *,
     pay_url: str | None,
     unsubscribe_url: str,
+    situation: Situation = Situation.PAYMENT_FAILED,
 ) -> render.MessageContext:
     """One step around a sample order, with the shop's name, branding, locale and
-    reply-to address: what the preview shows and a test message carries."""
+    reply-to address: what the preview shows and a test message carries; worded for
+    `situation`, with the payment terms and due date its words state (none otherwise)."""
     from recoup.channels import render  # Jinja2: only where a message is rendered
 
     currency = _shop_currency(shop, item)
@@ -264,7 +274,17 @@ def sample_context(
         referral_date=(now + FINAL_NOTICE_PERIOD).date()
         if step.tone is cadence.Tone.FINAL_NOTICE
         else None,
+        situation=str(situation),
+        **_sample_terms(situation, now),
     )
+
+
+def _sample_terms(situation: Situation, now: datetime) -> dict[str, Any]:
+    """The sample order's payment terms and due date when `situation`'s words state them."""
+    due_in = SAMPLE_DUE_IN.get(situation)
+    if due_in is None:
+        return {"payment_terms": None, "due_date": None}
+    return {"payment_terms": SAMPLE_TERMS, "due_date": (now + due_in).date()}
 
 
 def _shop_currency(shop: str, item: ShopItem | None) -> str:

@@ -69,6 +69,15 @@ HANDOVERS = Route(queue.Queue.HANDOVERS, "HandOversQueued")
 PLAN_CHARGES = Route(queue.Queue.PLAN_CHARGES, "PlanJobsQueued")
 
 
+_SENDERS = (
+    store.PROMISE_NUDGE,
+    store.PROMISE_CHECK,
+    store.PLAN_NOTICE,
+    store.COURTESY,
+    store.CANCEL_NOTICE,
+)
+
+
 def job_for(due: store.DueCase) -> tuple[Route, queue.CaseJob]:
     """Where an entry of the due index goes, and the job it becomes."""
     if due.step == store.ESCALATION_CHECK:
@@ -77,12 +86,17 @@ def job_for(due: store.DueCase) -> tuple[Route, queue.CaseJob]:
     if due.step == store.HANDOVER_DELIVERY:
         # the referral's hand-over (services.handover)
         return HANDOVERS, queue.CaseJob(due.shop, due.case_id)
-    if due.step in (store.PROMISE_NUDGE, store.PROMISE_CHECK, store.PLAN_NOTICE):
-        # a promise to pay's nudge or check, a missed instalment's notice: the sender's
+    if due.step in _SENDERS:
+        # a promise to pay's nudge or check, a missed instalment's notice, a courtesy
+        # reminder, the notice before an order's cancellation: the sender's
         return REMINDERS, queue.CaseJob(due.shop, due.case_id, step=due.step)
     if due.step == store.PLAN_DUE:
         # an instalment plan's charge, grace end or lapse (services.instalment_plans)
         return PLAN_CHARGES, queue.CaseJob(due.shop, due.case_id)
+    if due.step in (store.RETRY_CHARGE, store.CANCEL_ORDER):
+        # a retry of the failed card payment (services.payment_retries), an unpaid order's
+        # cancellation in Shopify (services.auto_cancel)
+        return PLAN_CHARGES, queue.CaseJob(due.shop, due.case_id, step=due.step)
     return REMINDERS, queue.CaseJob(due.shop, due.case_id, step=due.step)
 
 

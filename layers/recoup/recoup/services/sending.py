@@ -136,6 +136,10 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
         return _send_one_off(shop, case_id, one_off.PROMISE_NUDGE, now)
     if step == store.PLAN_NOTICE:
         return _send_one_off(shop, case_id, one_off.PLAN_NOTICE, now)
+    if step == store.COURTESY:
+        return _send_one_off(shop, case_id, one_off.COURTESY, now)
+    if step == store.CANCEL_NOTICE:
+        return _send_one_off(shop, case_id, one_off.CANCEL_NOTICE, now)
     undeliverable: dict[str, str] = {}  # channel -> why, learned by this job
     # The case, the reminder policy and the page link in one read; the policy holds for
     # the job, and the link is made once for it.
@@ -177,7 +181,7 @@ def _pass(
     if not dunning.can_claim(step):
         return StepResult("stale", f"step {step} is not due (next {dunning.next_step})")
     shop_item = shops.get(shop)
-    policy = reminder_policy(shop, shop_item)
+    policy = reminder_policy(shop, shop_item, dunning)
     if step >= len(policy.steps):
         return finish_sequence(prior, step, now, "the policy has fewer steps now")
     recipient = _recipient(prior.case, policy)
@@ -221,7 +225,7 @@ def _claimed_before(
     claimed_at = dunning.claimed_at or now
     if now - claimed_at < CLAIM_TIMEOUT:
         return StepResult("in_flight", f"step {step + 1} is being sent by another job")
-    policy = reminder_policy(shop, shops.get(shop))
+    policy = reminder_policy(shop, shops.get(shop), dunning)
     lost = Delivered("unknown", "", "", "", outcome="unknown", why_unknown="the sender stopped")
     recorded = record(prior, step, lost, now, policy)
     if recorded.outcome == "sent":  # counted once, by the job that recorded it
@@ -375,6 +379,7 @@ def _compose(
         situation=situation,
         language=found.reach.preferences.language,
         plan=plan_notice(stored.dunning, recipient.zone),
+        zone=recipient.zone,
     )
 
 
@@ -485,7 +490,7 @@ def _one_off_pass(
     if now < due_at:
         return StepResult("stale", f"the {one.words} is not due yet")
     shop_item = shops.get(shop)
-    policy = reminder_policy(shop, shop_item)
+    policy = reminder_policy(shop, shop_item, dunning)
     index, message = customer_requests.nudge_step(dunning, policy)
     recipient = _recipient(prior.case, policy)
     ends = one.window_ends(dunning, recipient.zone)

@@ -156,7 +156,7 @@ def _after_step(
     or spent (waiting for the referral check)."""
     if case.status is not CaseStatus.OPEN:
         return dunning.finish(DunningStatus.STOPPED, f"case {case.status}")
-    opened = case.opened_at
+    opened = dunning.starts_from(case.opened_at) if case.opened_at else None
     following = step + 1 < len(policy.steps) and opened is not None
     at = cadence.step_due_at(policy, step + 1, opened, now) if following and opened else None
     if dunning.status in _PAUSED:
@@ -326,7 +326,8 @@ def skip(
             return dunning.finish(DunningStatus.NOT_CHASED, reason)
         if step + 1 < len(policy.steps) and case.opened_at is not None:
             # This step cannot reach the customer; the next may (another channel).
-            due = cadence.step_due_at(policy, step + 1, case.opened_at, now)
+            opened = dunning.starts_from(case.opened_at)
+            due = cadence.step_due_at(policy, step + 1, opened, now)
             return dunning.schedule(step + 1, due, reason)
         return dunning.spend(now, f"{reason}; waiting for escalation")
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from recoup.domain import cadence, template_overrides
 from recoup.domain.fields import FieldError, check_keys, is_int, object_at
+from recoup.domain.payment_situation import SITUATIONS, Situation
 from recoup.errors import ConfigurationError, InvalidInput
 from recoup.links import SAMPLE_TOKEN
 from recoup.services import message_templates, onboarding, sample_sends
@@ -47,7 +48,8 @@ class SampleRequest:
 
 def preview(shop: str, request: Mapping[str, Any], *, now: datetime) -> StepPreview:
     """`{"step": {...}}` (a step as edited, `index` optional: its position) or `{"index": n}`
-    (the stored policy's step n). Raises InvalidInput naming the field."""
+    (the stored policy's step n), with `situation` optional: the payment situation to word it
+    for (payment_failed unless given). Raises InvalidInput naming the field."""
     # Jinja2 and babel for the preview alone: the admin's other pages render nothing.
     from recoup.channels import render
 
@@ -85,7 +87,8 @@ def parse_step(raw: object) -> cadence.Step:
 def _render(shop: str, request: Mapping[str, Any], now: datetime) -> StepPreview:
     from recoup.channels import i18n, render
 
-    check_keys(request, "", (), ("step", "index"), cadence.PolicyError)
+    check_keys(request, "", (), ("step", "index", "situation"), cadence.PolicyError)
+    situation = _situation(request.get("situation", str(Situation.PAYMENT_FAILED)))
     item = shops.get(shop)
     index, step = _chosen_step(shop, item, request)
     problem = cadence.template_problem(step, max(index, 0), message_templates.available(item))
@@ -93,7 +96,7 @@ def _render(shop: str, request: Mapping[str, Any], now: datetime) -> StepPreview
         # Never the shipped words in place of a template the shop does not have.
         field = "step.template" if "step" in request else "index"
         raise InvalidInput(problem.message, field=field, code="unknown_template")
-    ctx = sample_message_context(shop, item, step, max(index, 0) + 1, now)
+    ctx = sample_message_context(shop, item, step, max(index, 0) + 1, now, situation=situation)
     parts = template_overrides.parts_for(
         item.templates if item else None, step.template, i18n.language_for(ctx.locale)
     )
@@ -106,6 +109,13 @@ def _render(shop: str, request: Mapping[str, Any], now: datetime) -> StepPreview
     if step.channel in (cadence.Channel.SMS, cadence.Channel.EMAIL_THEN_SMS):
         sms = render.render_sms(ctx, parts.get("sms"))
     return StepPreview(step.channel, email, sms)
+
+
+def _situation(raw: object) -> Situation:
+    """The payment situation a preview is worded for, one of `payment_situation.SITUATIONS`."""
+    if not isinstance(raw, str) or raw not in SITUATIONS:
+        raise cadence.PolicyError("situation", f"must be one of {', '.join(SITUATIONS)}")
+    return Situation(raw)
 
 
 def _chosen_step(
@@ -128,9 +138,16 @@ def _chosen_step(
 
 
 def sample_message_context(
-    shop: str, item: ShopItem | None, step: cadence.Step, number: int, now: datetime
+    shop: str,
+    item: ShopItem | None,
+    step: cadence.Step,
+    number: int,
+    now: datetime,
+    *,
+    situation: Situation = Situation.PAYMENT_FAILED,
 ) -> render.MessageContext:
-    """Step `number` (from 1) around the sample order, with the links a preview shows."""
+    """Step `number` (from 1) around the sample order, with the links a preview shows,
+    worded for `situation` (with the sample payment terms when its words state them)."""
     try:
         base = get_settings().public_base_url()
     except ConfigurationError:
@@ -143,4 +160,5 @@ def sample_message_context(
         now,
         pay_url=f"{base}/pay/{SAMPLE_TOKEN}" if step.pay_link else None,
         unsubscribe_url=f"{base}/unsubscribe?t={SAMPLE_TOKEN}",
+        situation=situation,
     )

@@ -37,7 +37,7 @@ from recoup.domain.fraud.screening import Screening
 from recoup.domain.referral import Referrals
 from recoup.domain.rollup import RollupKey
 from recoup.observability import logger
-from recoup.store import case_listing, customer_links, rollups, waiting
+from recoup.store import case_listing, customer_links, experiment_outcomes, rollups, waiting
 from recoup.store.bind import bind, connection
 from recoup.store.models import (
     AUDIT_PREFIX,
@@ -84,6 +84,15 @@ PROMISE_CHECK = -4
 # run by the sender (services.instalment_plans).
 PLAN_DUE = -5
 PLAN_NOTICE = -6
+# The courtesy reminder before a payment-terms due date (services.sending, like a nudge).
+COURTESY = -7
+# A retry of the case's failed card payment (services.payment_retries, run by the plan
+# charges function).
+RETRY_CHARGE = -8
+# A manual-payment strategy's end: the customer's last message (the sender's, like a nudge),
+# then the order's cancellation in Shopify (services.auto_cancel, the Shopify tasks worker).
+CANCEL_NOTICE = -9
+CANCEL_ORDER = -10
 
 # What a read or a write of the table raises when it failed for a reason that may pass (a
 # throttle that outlasted the SDK's retries, a lost answer): the `transient` of a caller of
@@ -187,14 +196,36 @@ def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime
     """What the due index holds for the case: (when, step), the step being HANDOVER_DELIVERY
     while a referral's hand-over is open (it comes first: a referral has stopped the
     reminders), PROMISE_NUDGE or PROMISE_CHECK while a promise to pay is in force, PLAN_DUE
-    or PLAN_NOTICE while an instalment plan runs,
-    ESCALATION_CHECK for a referral check; None keeps it out of the index."""
+    or PLAN_NOTICE while an instalment plan runs, COURTESY before a payment-terms due date,
+    ESCALATION_CHECK for a referral check; RETRY_CHARGE (a retry of the failed card payment),
+    CANCEL_NOTICE or CANCEL_ORDER (a manual-payment order's cancellation) when due before any
+    of those; None keeps it out of the index."""
     for _, referral in referrals.entries if referrals else ():
         notification = referral.notification
         if notification.open and notification.due_at is not None:
             return notification.due_at, HANDOVER_DELIVERY
     if dunning is None:
         return None
+    # One entry a case: the earliest; when it has run, the next takes its place.
+    candidates = [
+        (at, step)
+        for at, step in (
+            (dunning.retry_due, RETRY_CHARGE),
+            (dunning.cancel_order_due, CANCEL_ORDER),
+            (dunning.cancel_due, CANCEL_NOTICE),
+        )
+        if at is not None
+    ]
+    own = _own_due(dunning)
+    if own is not None:
+        candidates.append(own)
+    return min(candidates, key=lambda due: due[0]) if candidates else None
+
+
+def _own_due(dunning: Dunning) -> tuple[datetime, int] | None:
+    courtesy = dunning.courtesy_due
+    if courtesy is not None:
+        return courtesy, COURTESY
     if dunning.due and dunning.next_at is not None:
         return dunning.next_at, dunning.next_step
     promised = dunning.promise_due
@@ -205,6 +236,12 @@ def _due(dunning: Dunning | None, referrals: Referrals | None) -> tuple[datetime
         return planned[0], PLAN_NOTICE if planned[1] == "notice" else PLAN_DUE
     check = dunning.escalation_due_at
     return (check, ESCALATION_CHECK) if check is not None else None
+
+
+def next_due(stored: StoredCase) -> tuple[datetime, int] | None:
+    """When the case's next work is due and which (a step, or one of the negative kinds
+    above), as the due index holds it; None: nothing is scheduled."""
+    return _due(stored.dunning, stored.referrals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +298,7 @@ def save_all(
                 tx.save(marker)
             for item, actions in _rollup_updates(writes):
                 tx.update(item, actions=actions)
+            _add_experiment_items(tx, writes)
             target = writes[0].case
             for stripe_id in dict.fromkeys(xrefs):
                 tx.save(_xref(target.shop, stripe_id, target.case_id))
@@ -275,6 +313,24 @@ def save_all(
             names = ", ".join(w.case.case_id for w in writes)
             raise ConcurrentUpdate(f"case {names} changed concurrently") from exc
         raise
+
+
+def _add_experiment_items(tx: TransactWrite, writes: list[CaseWrite]) -> None:
+    """The experiment keys and arm counters the writes change (store.experiment_outcomes);
+    a counter named by two cases of one merge is updated once (a transaction may name an
+    item once)."""
+    counted: set[tuple[str, str]] = set()
+    for write in writes:
+        prior = (write.prior.case, write.prior.dunning) if write.prior else None
+        puts, updates = experiment_outcomes.writes_of(
+            write.case, write.reminders, prior, write.entry
+        )
+        for put in puts:
+            tx.save(put)
+        for item, actions in updates:
+            if (item.pk, item.sk) not in counted:
+                counted.add((item.pk, item.sk))
+                tx.update(item, actions=actions)
 
 
 def _waiting_markers(writes: list[CaseWrite], now: datetime) -> list[Model]:

@@ -423,6 +423,30 @@ class ListingItem(_Item):
     shop_sort = UnicodeAttribute(null=True)
 
 
+class ExperimentCaseItem(_Item):
+    """One case of an experiment, in the case's partition (`EXP#<experiment>`): its arm and
+    outcome are in its shop index sort key (store.experiment_outcomes), so an experiment's
+    figures are keys-only Queries."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+
+
+class ExperimentCountItem(_Item):
+    """An experiment arm's complaints and unsubscribes (rare: counters, not keys)."""
+
+    class Meta(_Item.Meta):
+        pass
+
+    shop_part = UnicodeAttribute(null=True)
+    shop_sort = UnicodeAttribute(null=True)
+    complaints = NumberAttribute(default=0)
+    unsubscribes = NumberAttribute(default=0)
+
+
 class CustomerLinkItem(_Item):
     """A case named by one identity of its customer (store.customer_links): no personal
     data, a keyed hash and a case id."""
@@ -508,6 +532,8 @@ MODELS: tuple[type[_Item], ...] = (
     RollupItem,
     CustomerLinkItem,
     ListingItem,
+    ExperimentCaseItem,
+    ExperimentCountItem,
     DueCursorItem,
     PolicyItem,
     ContactItem,
@@ -554,6 +580,7 @@ OWED = "A#"
 FOUND = "F#"
 PAGE_LINK = "P#"  # a customer's page link id (store.case_pages)
 WAITING = "N#"  # a case waiting for the merchant, a referral made, a shop with notices
+EXPERIMENT = "E#"  # an experiment's case with its outcome, an arm's counters
 
 
 def shop_part(shop: str, key: str) -> str:

@@ -9,17 +9,17 @@ earlier version are never read nor written again, and `store/rollup_upgrade.py` 
 case once under the new one.
 
 pk                       sk                   item
-ROLLUP#<shop>#v2#<n>     <day>                shard n (< 16) of a day: `<currency>:<counter>`,
+ROLLUP#<shop>#v3#<n>     <day>                shard n (< 16) of a day: `<currency>:<counter>`,
                                               `w` (its writes), `folded` once folded
-ROLLUP#<shop>#v2#D       <day>#<currency>     the day: counters; `folded` once its shards are in
-ROLLUP#<shop>#v2#D       WATERMARK            `through`: every day up to it is folded;
+ROLLUP#<shop>#v3#D       <day>#<currency>     the day: counters; `folded` once its shards are in
+ROLLUP#<shop>#v3#D       WATERMARK            `through`: every day up to it is folded;
                                               `since`, `ready`, `currencies`: the days and
                                               currencies whose items are in place
-ROLLUP#<shop>#v2#M       <month>#<currency>   the sum of the month's day items (the daily
+ROLLUP#<shop>#v3#M       <month>#<currency>   the sum of the month's day items (the daily
                                               series under their day); `through`: the last
                                               day folded in
-ROLLUP#<shop>#v2#D<k>,   as #D and #M         (k = 1..7) late changes of a share of the cases:
-ROLLUP#<shop>#v2#M<k>                         counters only; `#D` and `#M` take the rest
+ROLLUP#<shop>#v3#D<k>,   as #D and #M         (k = 1..7) late changes of a share of the cases:
+ROLLUP#<shop>#v3#M<k>                         counters only; `#D` and `#M` take the rest
 
 Writes. A case's change to a day its writer's clock still calls open (today or yesterday,
 UTC) goes to the case's shard of that day, conditioned on the shard not being folded, so a
