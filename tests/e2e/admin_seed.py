@@ -259,3 +259,92 @@ def screens(page: Page, name: str) -> None:
         page.screenshot(path=SCREENS / f"{name}-phone.png", full_page=True)
     finally:
         page.set_viewport_size(DESKTOP)
+
+
+# ---------------------------------------------------------------- strategies, experiments
+
+# The experiments page's shop (tests/e2e/test_admin_experiments_page.py), opened now, all in
+# USD 120.00: ten card orders under "Card payments", a strategy running the experiment
+# "first-reminder" (its arms by the ids' hashes: control #6004, #6005, #6009; early #6001,
+# #6006, #6007, #6008, #6010; the holdout #6002, #6003), and two bank transfers under "Bank
+# transfers". #6001 gets its first reminder and then pays (recovered); #6004, #6006, #6007
+# and #6102 pay before any message (self-cured).
+EXPERIMENT_ARMS = [
+    {"id": "control", "weight": 45},
+    {"id": "early", "weight": 45},
+    {"id": "holdout", "weight": 10, "holdout": True},
+]
+CARD_ORDERS = {f"#60{n:02d}": 8_200_000_000_000 + n for n in range(1, 11)}
+TRANSFER_ORDERS = {"#6101": 8_200_000_000_101, "#6102": 8_200_000_000_102}
+REMINDED_THEN_PAID = "#6001"
+PAID_BEFORE_ANY_MESSAGE = ("#6004", "#6006", "#6007", "#6102")
+
+
+def strategy_order(order_id: int, name: str, at: datetime, *, card: bool, paid: bool) -> bytes:
+    """A USD 120.00 order placed at `at`, by card or by bank transfer ("Bank Deposit"), and
+    the same order paid in full."""
+    stamp = at.isoformat()
+    doc = json.loads(pending_order(order_id, name=name, amount="120.00", email="kim@example.com"))
+    doc.update(created_at=stamp, updated_at=stamp, processed_at=stamp)
+    if card:
+        doc["payment_gateway_names"] = ["shopify_payments"]
+    if paid:
+        doc.update(financial_status="paid", total_outstanding="0.00")
+    return json.dumps(doc).encode()
+
+
+def seed_strategies(front: str) -> dict[str, str]:
+    """Seeds the shop above; answers the case id of each order name."""
+    now = datetime.now(tz=UTC).replace(microsecond=0)
+    reminders = api(front, "GET", "/settings/reminders")
+    policy = reminders["policy"]
+    steps = policy["steps"]
+    experiment = {
+        "id": "first-reminder",
+        "started_at": (now - timedelta(days=1)).isoformat(),
+        "planned_cases_per_arm": 100,
+        "arms": EXPERIMENT_ARMS,
+    }
+    cards = {"id": "cards", "name": "Card payments", "when": {"methods": ["card"]}}
+    transfers = {
+        "id": "transfers",
+        "name": "Bank transfers",
+        "when": {"methods": ["bank_transfer", "cash_on_delivery"]},
+    }
+    policy.update(
+        # away from the current hour, so a reminder sent now is not deferred
+        quiet_hours={
+            "start": (now + timedelta(hours=10)).strftime("%H:00"),
+            "end": (now + timedelta(hours=11)).strftime("%H:00"),
+        },
+        timezone_rule="shop",
+        shop_timezone="UTC",
+        strategies=[
+            {**cards, "steps": steps, "experiment": experiment},
+            {**transfers, "steps": steps},
+        ],
+    )
+    api(front, "PUT", "/settings/reminders", {"version": reminders["version"], "policy": policy})
+    orders = [(name, i, True) for name, i in CARD_ORDERS.items()]
+    orders += [(name, i, False) for name, i in TRANSFER_ORDERS.items()]
+    for name, order_id, card in orders:
+        body = strategy_order(order_id, name, now, card=card, paid=False)
+        post_webhook(front, body, "orders/create")
+    wait_until(
+        lambda: (
+            len(cases := all_cases(front)) == len(orders) and all(c["reminders"] for c in cases)
+        ),
+        "the strategies' cases",
+    )
+    ids = {c["order_name"]: c["id"] for c in all_cases(front)}
+    reminded = ids[REMINDED_THEN_PAID]
+    api(front, "POST", f"/cases/{reminded}/actions", {"action": "send_now"})
+    wait_until(lambda: api(front, "GET", f"/cases/{reminded}")["reminders_sent"], "a reminder")
+    later = now + timedelta(minutes=2)
+    for name, order_id, card in orders:
+        if name == REMINDED_THEN_PAID or name in PAID_BEFORE_ANY_MESSAGE:
+            body = strategy_order(order_id, name, later, card=card, paid=True)
+            post_webhook(front, body, "orders/paid")
+    paid = 1 + len(PAID_BEFORE_ANY_MESSAGE)
+    wait_until(lambda: len(api(front, "GET", "/cases?state=paid")["cases"]) == paid, "paid")
+    return ids

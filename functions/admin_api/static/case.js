@@ -5,6 +5,7 @@
 
 import { badge, h, humanize, problemPage, replace, table } from "./dom.js";
 import { date, dateTime, fractionDigits, money, moneyMinor, timeOnly, toMinor } from "./format.js";
+import { armWords, factRows, whyWords } from "./strategies.js";
 
 const LABELS = {
   approve: "Approve", confirm_fraud: "Confirm fraud", hold: "Hold reminders", resume: "Resume reminders",
@@ -98,6 +99,7 @@ function draw(root, ctx, c, problem = null) {
     customerSays(reminders),
     plan(c),
     nextStep(c, choices, button),
+    strategy(c),
     // The title bar holds the primary action; the next reminder's section its own two.
     h("s-section", { heading: "Actions", id: "case-actions" },
       note,
@@ -167,6 +169,28 @@ function nextStep(c, choices, button) {
       choices.includes("send_now") ? button("send_now") : null,
       choices.includes("skip_step") ? button("skip_step") : null),
     h("s-text", { color: "subdued" }, "Send now still keeps quiet hours, the weekly cap and opt-outs."));
+}
+
+// Why the case gets the reminders it gets: the strategy that took it and why, the
+// experiment's arm, and the facts it was chosen by (how it was to be paid, the newest
+// decline, the payment terms and their due date, from which the reminders count).
+const CASE_FACTS = ["Paid by", "Newest declined payment", "Customer", "Payment terms"];
+function strategy(c) {
+  const found = c.strategy;
+  if (!found) return null;
+  const follows = found.follows;
+  const name = !follows ? "None: the case is not chased"
+    : follows.default ? "Default: the reminder sequence"
+      : `${follows.name || "A strategy no longer in the settings"} (${follows.id})`;
+  const facts = factRows(found.facts).filter(([term]) => CASE_FACTS.includes(term));
+  return h("s-section", { heading: "Why these reminders", id: "case-strategy", "data-strategy": follows ? follows.id : "" },
+    dl([
+      ["Strategy", h("span", { id: "case-strategy-name" }, name)],
+      follows && follows.why ? ["Why", h("span", { id: "case-strategy-why" }, sentence(whyWords(follows.why)))] : null,
+      follows && follows.arm ? ["Experiment arm", h("span", { id: "case-strategy-arm" }, armWords(follows.arm))] : null,
+      ...facts,
+      follows && follows.anchor_at ? ["Reminders count from", `${dateTime(follows.anchor_at)} (the due date)`] : null,
+    ]));
 }
 
 function customer(c, contact) {

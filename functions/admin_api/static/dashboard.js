@@ -1,11 +1,14 @@
 // Dashboard: one currency's figures for a period of opening (never summed across currencies):
 // what is still owed (and, apart, what is flagged as fraud, unlinked Stripe payments and
-// written off), what came back after a reminder or by itself, which step converts, and
-// money and cases over time.
+// written off), what came back after a reminder or by itself, which step converts, money
+// and cases over time, which cases recover (by strategy, decline reason and payment
+// method), and a line per experiment with the way to its figures.
 
 import { barChart } from "./charts.js";
 import { fieldError, h, humanize, options, problemPage, replace, table } from "./dom.js";
+import { experimentsSection } from "./experiments.js";
 import { date, isoDay, money, moneyMinor, month, percent } from "./format.js";
+import { DECLINES_SHORT, METHODS } from "./labels.js";
 
 const PRESETS = [
   { days: 30, label: "Last 30 days" },
@@ -26,12 +29,23 @@ const BACK_CARDS = [
   ["self_cured", "Paid without a reminder", "self_cured_cases", "case"],
   ["settled_discount", "Settlement discounts (written off)", "settled_discount_cases", "case"],
 ];
+// The breakdowns of the cases opened: the figure key, its title, and its first column.
+const BREAKDOWNS = [
+  ["by_strategy", "Recovery by strategy", "Strategy"],
+  ["by_decline", "Recovery by decline reason", "Newest decline"],
+  ["by_method", "Recovery by payment method", "Paid by"],
+];
 
 export async function render(root, ctx) {
   const query = ctx.query;
   const wanted = new URLSearchParams();
   for (const name of ["from", "to", "currency"]) if (query.get(name)) wanted.set(name, query.get(name));
-  const figures = await ctx.api.get(`/figures${wanted.size ? `?${wanted}` : ""}`);
+  // The experiments and the strategies' names (for the breakdown by strategy) beside the
+  // figures: either failing leaves the rest of the dashboard as it is.
+  const [figures, experiments, reminders] = await Promise.all([
+    ctx.api.get(`/figures${wanted.size ? `?${wanted}` : ""}`), ctx.api.get("/experiments"), ctx.api.get("/settings/reminders"),
+  ]);
+  const experimentsPart = experimentsSection(experiments, ctx.api.failed(experiments));
 
   const fromField = h("s-date-field", { label: "Opened from", name: "from", value: query.get("from") || "" });
   const toField = h("s-date-field", { label: "Opened until", name: "to", value: query.get("to") || "" });
@@ -76,7 +90,7 @@ export async function render(root, ctx) {
     filters);
   if (!figures.currency) {
     page.append(h("s-section", {}, h("s-paragraph", { id: "no-figures" },
-      "No cases were opened in this period. Figures appear once Recoup opens a case for an unpaid order.")));
+      "No cases were opened in this period. Figures appear once Recoup opens a case for an unpaid order.")), experimentsPart);
     replace(root, page);
     return;
   }
@@ -113,8 +127,42 @@ export async function render(root, ctx) {
             cells: [month(c.month), String(c.opened), String(c.recovered), String(c.self_cured), percent(c.rate)],
           })), { "aria-label": "Cohorts by month opened" })
         : h("s-paragraph", {}, "No cases yet.")),
+    breakdowns(figures, strategyNames(ctx.api.failed(reminders) ? null : reminders)),
+    experimentsPart,
   );
   replace(root, page);
+}
+
+// Three small tables: of the cases opened, by each value, how many were recovered after a
+// message and for how much.
+function breakdowns(figures, names) {
+  const d = figures.definitions || {};
+  const heads = (first) => [first, { label: "Cases", format: "numeric" }, { label: "Recovered", format: "numeric" },
+    { label: "Rate", format: "numeric" }, { label: "Amount recovered", format: "currency" }];
+  return h("s-grid", { gridTemplateColumns: "repeat(auto-fit, minmax(min(100%, 520px), 1fr))", gap: "base", id: "breakdowns" },
+    BREAKDOWNS.map(([key, title, first]) => h("s-section", { heading: title, "data-breakdown": key },
+      d[key] ? h("s-text", { color: "subdued" }, d[key]) : null,
+      (figures[key] || []).length
+        ? table(heads(first), figures[key].map((s) => ({
+          attrs: { "data-value": s.value },
+          cells: [segmentLabel(key, s.value, names), String(s.cases), String(s.recovered_cases), percent(s.rate), money(s.recovered)],
+        })), { "aria-label": title })
+        : h("s-paragraph", {}, "Not counted for the cases of this period."))));
+}
+
+// A strategy's id -> its name, as the settings hold them now (the shipped ones while the
+// shop has none of its own).
+function strategyNames(reminders) {
+  if (!reminders) return {};
+  const list = reminders.policy.strategies ?? reminders.strategies?.shipped ?? [];
+  return Object.fromEntries(list.map((s) => [s.id, s.name]));
+}
+
+function segmentLabel(key, value, names) {
+  if (key === "by_method") return METHODS[value] || humanize(value);
+  if (key === "by_decline") return DECLINES_SHORT[value] || humanize(value);
+  if (value === "default") return "Default sequence";
+  return names[value] ? names[value] : `${value} (no longer in the settings)`;
 }
 
 function periodNote(figures) {

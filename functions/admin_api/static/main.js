@@ -9,6 +9,7 @@ const ROUTES = [
   { pattern: /^\/app\/?$/, module: "./dashboard.js" },
   { pattern: /^\/app\/cases\/?$/, module: "./cases.js" },
   { pattern: /^\/app\/cases\/([^/]+)\/?$/, module: "./case.js", keys: ["id"] },
+  { pattern: /^\/app\/experiments\/?$/, module: "./experiments.js" },
   { pattern: /^\/app\/settings\/?$/, module: "./settings.js" },
   { pattern: /^\/app\/templates\/?$/, module: "./templates.js" },
   { pattern: /^\/app\/notifications\/?$/, module: "./notifications.js" },

@@ -22,7 +22,9 @@
  *     showOverlay() hideOverlay() toggleOverlay(); events show, hide; Escape closes
  *   App Bridge: s-app-nav (s-link / a children, rel="home"), ui-save-bar id (button children),
  *     window.shopify: idToken(), toast.show(message, {isError, duration}),
- *     saveBar.show(id) hide(id) toggle(id) leaveConfirmation()
+ *     saveBar.show(id) hide(id) toggle(id) leaveConfirmation(),
+ *     scopes.query() request(scopes) revoke(scopes): the app's required scopes granted, an
+ *     optional one once requested (the merchant always grants it here)
  * Form fields fire `input` and `change` on the element and expose `.value` (`.checked`).
  */
 (() => {
@@ -619,6 +621,30 @@
         async leaveConfirmation() {
           if (saveBars().some((bar) => bar.showing)) await confirmLeaving();
         },
+      },
+      scopes: localScopes(),
+    };
+  }
+
+  // App Bridge's scopes API as shopify.app.toml declares the app's scopes: the required ones
+  // granted at install; an optional one granted when requested, as if the merchant accepted
+  // Shopify's permission modal (kept for this page load only).
+  function localScopes() {
+    const required = ["read_orders", "write_customers"];
+    const optional = ["write_orders"];
+    const granted = new Set(required);
+    const detail = () => ({ granted: [...granted], required: [...required], optional: [...optional] });
+    return {
+      async query() { return detail(); },
+      async request(scopes) {
+        const unknown = scopes.filter((scope) => !optional.includes(scope));
+        if (unknown.length) throw new Error(`not optional scopes of this app: ${unknown.join(", ")}`);
+        for (const scope of scopes) granted.add(scope);
+        return { result: "granted-all", detail: detail() };
+      },
+      async revoke(scopes) {
+        for (const scope of scopes) if (optional.includes(scope)) granted.delete(scope);
+        return { revoked: scopes.filter((scope) => optional.includes(scope)) };
       },
     };
   }

@@ -1,16 +1,21 @@
-// Settings (/app/settings): reminders, instalment plans and the settlement offer (parts of the
-// reminder policy), fraud check, referral, sender and Stripe on one page, saved together
+// Settings (/app/settings): reminders, their strategies, instalment plans and the settlement
+// offer (parts of the reminder policy), fraud check, referral, sender and Stripe on one page,
+// saved together
 // through the contextual save bar (PUT /settings, all or nothing). The server's errors land
 // on the field they name; when someone else saved meanwhile (409) the admin's edits stay and
 // a merge view offers, per changed field, theirs or the saved one.
 
 import { h, replace } from "./dom.js";
 import { remindersSection, stepSummary } from "./cadence.js";
+import { retriesSummary } from "./retries.js";
 import { fraudSection, fraudSummary } from "./fraud.js";
 import { referralSection, referralSummary } from "./referral.js";
 import { senderSection, senderSummary } from "./sender.js";
 import { stripeSection, stripeSummary } from "./stripe.js";
 import { plansSection, plansSummary, settlementSection, settlementSummary } from "./plans.js";
+import {
+  conditionsSummary, strategiesSection, strategiesSummary, strategyLabel, strategyMessage, strategyTools,
+} from "./strategies.js";
 import {
   changedPaths, clearErrors, ensureStyles, foldable, getPath, pathLabel, same, setPath,
   showFieldError, splitPath, stepMessage, valueText,
@@ -19,11 +24,13 @@ import {
 // Each section's document key in its GET/PUT shape; the sender has its own route.
 const DOC = { reminders: "policy", fraud: "settings", referral: "policy" };
 const TITLES = {
-  reminders: "Reminders", plans: "Instalment plans", settlement: "Settlement offer", fraud: "Fraud check",
+  reminders: "Reminders", strategies: "Strategies", plans: "Instalment plans", settlement: "Settlement offer", fraud: "Fraud check",
   referral: "Referral", sender: "Sender", stripe: "Stripe",
 };
 // Page sections that edit a part of another section's document: [document, key].
-const PARTS = { plans: ["reminders", "instalments"], settlement: ["reminders", "settlement"] };
+const PARTS = {
+  strategies: ["reminders", "strategies"], plans: ["reminders", "instalments"], settlement: ["reminders", "settlement"],
+};
 const PART_KEYS = Object.fromEntries(Object.entries(PARTS).map(([name, [doc, key]]) => [`${doc}.${key}`, name]));
 
 async function load(ctx) {
@@ -65,6 +72,13 @@ export async function render(root, ctx) {
   let stripe = loaded.stripe;
   const openSections = new Set(["reminders"]);
   const openSteps = new Set();
+  const openStrategies = new Set(); // strategies, their steps and arms unfolded
+  const tools = {
+    ...strategyTools(),
+    reminders: () => draft.reminders.doc,
+    showError: (path, message) => showFieldError(root, path, strategyMessage(path, stepMessage(path, message))),
+    label: (path) => fieldLabel(path),
+  };
   let merge = null; // [{section, path, yours, theirs, meanwhile}] after a 409
 
   const page = h("s-page", { heading: "Settings", inlineSize: "base" });
@@ -89,9 +103,15 @@ export async function render(root, ctx) {
     else draft[section].doc = value;
     const el = root.querySelector(`[data-path="${CSS.escape(path)}"][error]`);
     if (el) el.removeAttribute("error");
-    const step = /^reminders\.steps\[(\d+)\]/.exec(path);
-    const summary = step && root.querySelector(`[data-summary="${step[1]}"]`);
-    if (summary && draft.reminders.doc.steps[step[1]]) summary.textContent = stepSummary(draft.reminders.doc.steps[step[1]]);
+    // A step's or a strategy's one-line summary follows its fields.
+    const step = /^reminders\.(?:strategies\[\d+\]\.)?steps\[\d+\]/.exec(path);
+    const summary = step && root.querySelector(`[data-summary-path="${CSS.escape(step[0])}"]`);
+    const edited = step && getPath(draft.reminders.doc, step[0].slice("reminders.".length));
+    if (summary && edited) summary.textContent = stepSummary(edited);
+    const strategy = /^reminders\.strategies\[(\d+)\]\.when/.exec(path);
+    const said = strategy && root.querySelector(`[data-strategy-summary="${strategy[1]}"]`);
+    const when = strategy && getPath(draft.reminders.doc, `strategies[${strategy[1]}].when`);
+    if (said && when) said.textContent = conditionsSummary(when);
     syncSaveBar();
   };
   const changed = (path) => !same(valueAt(saved, path), valueAt(draft, path));
@@ -132,8 +152,11 @@ export async function render(root, ctx) {
     const sections = [];
     const r = draft.reminders;
     sections.push(section("reminders",
-      `${r.doc.steps.length} steps; quiet ${r.doc.quiet_hours.start}–${r.doc.quiet_hours.end}; at most ${r.doc.weekly_cap} a week.`,
+      `${r.doc.steps.length} steps; quiet ${r.doc.quiet_hours.start}–${r.doc.quiet_hours.end}; at most ${r.doc.weekly_cap} a week; ${retriesSummary(r.doc.retries)}.`,
       remindersSection({ meta: meta.reminders, draft: r.doc ? { policy: r.doc } : r, templates: loaded.templates, edit, changed, ctx, redraw: draw, openSteps })));
+    sections.push(section("strategies", strategiesSummary(r.doc, meta.reminders),
+      strategiesSection({ meta: meta.reminders, policy: r.doc, saved: saved.reminders.doc.strategies, templates: loaded.templates,
+        edit, ctx, redraw: draw, open: openStrategies, tools })));
     if (r.doc.instalments) {
       sections.push(section("plans", plansSummary(r.doc.instalments, stripe),
         plansSection({ meta: meta.reminders, policy: r.doc, stripe, edit, redraw: draw, toStripe })));
@@ -227,10 +250,11 @@ export async function render(root, ctx) {
       ctx.toast("Someone else saved meanwhile: choose what to keep", { error: true });
       return false;
     }
-    const message = stepMessage(problem.field, problem.message);
+    const message = strategyMessage(problem.field, stepMessage(problem.field, problem.message));
     // "Reminders · Step 5: no template named …", not the step twice.
+    const strategy = strategyLabel(problem.field, draft.reminders.doc, meta.reminders);
     const where = !problem.field ? null
-      : /^Step \d+/.test(message) ? TITLES[locate(problem.field).section] || null : fieldLabel(problem.field);
+      : /^Step \d+/.test(message) ? strategy || TITLES[locate(problem.field).section] || null : fieldLabel(problem.field);
     replace(status, h("s-banner", { tone: "critical", heading: "Not saved", id: "settings-error" },
       where ? `${where}${/^Step \d+/.test(message) ? " · " : ": "}${message}` : message));
     if (problem.field) showFieldError(root, problem.field, message);
@@ -240,6 +264,11 @@ export async function render(root, ctx) {
 
   // "Instalment plans · Most instalments": a part's fields by the page's own words.
   function fieldLabel(path) {
+    const strategy = strategyLabel(path, draft.reminders.doc, meta.reminders);
+    if (strategy) return strategy;
+    // A card retry's field by its label: "Reminders · Wait before retry 2".
+    const retry = path.startsWith("reminders.retries.") && root.querySelector(`[data-path="${CSS.escape(path)}"]`);
+    if (retry && retry.getAttribute("label")) return `${TITLES.reminders} · ${retry.getAttribute("label")}`;
     const part = Object.keys(PART_KEYS).find((prefix) => path === prefix || path.startsWith(`${prefix}.`));
     if (!part) return pathLabel(path);
     const el = root.querySelector(`[data-path="${CSS.escape(path)}"]`);

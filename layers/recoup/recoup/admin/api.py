@@ -20,13 +20,14 @@ from recoup.admin import requests, views
 from recoup.admin.auth import MAX_LIFETIME_SECONDS, StaffSession, Unauthorized, authenticate
 from recoup.admin.page import StaticPage
 from recoup.admin.requests import Incoming
-from recoup.errors import VersionConflict
+from recoup.errors import InvalidInput, VersionConflict
 from recoup.http import NO_STORE, Edge, Resolver, answer_errors, json_error, json_response
 from recoup.services import admin_access, onboarding, shop_settings, stripe_connect
 from recoup.settings import get_settings
 
-# The case pages, the figures and the message previews import their services in their
-# routes: each reads the case store and the domain (or renders), which no other route does.
+# The case pages, the figures, the experiments and the message previews import their
+# services in their routes: each reads the case store and the domain (or renders), which no
+# other route does.
 
 API = "/admin/api"
 EDGE = Edge("AdminApi", "Admin API request", json_error)
@@ -39,7 +40,9 @@ def admin_app(static_dir: Path) -> Resolver:
     _page(app, StaticPage(static_dir))
     _settings(app)
     _settings_page(app)
+    _strategies(app)
     _cases(app)
+    _experiments(app)
     _getting_started(app)
     answer_errors(app, EDGE)
     return app
@@ -288,6 +291,36 @@ def _template_routes(app: APIGatewayHttpResolver, path: str) -> None:
         return _ok(views.template(templates.reset_version(shop(), name, language)))
 
 
+# ---------------------------------------------------------------- strategies
+
+
+def _strategies(app: APIGatewayHttpResolver) -> None:
+    """The strategies' tester and what-if preview: each reads the reminders document the
+    settings page holds, unsaved, and writes nothing."""
+
+    def incoming() -> Incoming:
+        return Incoming(app.current_event)
+
+    @app.post(f"{API}/strategies/test")
+    def post_strategy_test() -> Response[str]:
+        from recoup.services import strategy_tester
+
+        request = requests.strategy_test(incoming())
+        return _ok(views.strategy_test(strategy_tester.try_strategies(_staff(app).shop, request)))
+
+    @app.post(f"{API}/strategies/whatif")
+    def post_whatif() -> Response[str]:
+        from recoup.domain.fields import FieldError, join_path
+        from recoup.services import whatif
+
+        document, days = requests.whatif_request(incoming())
+        try:
+            found = whatif.preview_doc(_staff(app).shop, document, now=clock.now(), days=days)
+        except FieldError as exc:
+            raise InvalidInput(exc.message, field=join_path("reminders", exc.field)) from None
+        return _ok(found)
+
+
 # ---------------------------------------------------------------- cases and figures
 
 
@@ -320,21 +353,24 @@ def _cases(app: APIGatewayHttpResolver) -> None:
 
     @app.get(f"{API}/cases/<case_id>")
     def get_case(case_id: str) -> Response[str]:
-        from recoup.services import case_views
+        from recoup.services import case_views, strategy_tester
 
-        found = case_views.case_detail(_staff(app).shop, case_id, now=clock.now())
-        return _ok(views.case_detail(found))
+        shop = _staff(app).shop
+        found = case_views.case_detail(shop, case_id, now=clock.now())
+        reasons = strategy_tester.case_reasons(shop, found.stored)
+        return _ok(views.case_detail(found, reasons))
 
     @app.post(f"{API}/cases/<case_id>/actions")
     def post_action(case_id: str) -> Response[str]:
-        from recoup.services import case_views
+        from recoup.services import case_views, strategy_tester
 
         staff = _staff(app)
         request = requests.action_request(incoming())
         outcome = case_views.perform_action(
             staff.shop, case_id, request, by=_actor(app), now=clock.now()
         )
-        return _ok(views.action(outcome))
+        reasons = strategy_tester.case_reasons(staff.shop, outcome.case.stored)
+        return _ok(views.action(outcome, reasons))
 
     @app.post(f"{API}/cases/actions")
     def post_bulk_action() -> Response[str]:
@@ -354,6 +390,21 @@ def _cases(app: APIGatewayHttpResolver) -> None:
         currency = requests.figures_currency(incoming())
         found = figures.for_shop(_staff(app).shop, start=start, end=end, currency=currency)
         return _ok(views.figures(found, start, end))
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def _experiments(app: APIGatewayHttpResolver) -> None:
+    @app.get(f"{API}/experiments")
+    def get_experiments() -> Response[str]:
+        """Every experiment of the shop's strategies as saved (the policy the settings route
+        loads), with each arm's figures and the verdict."""
+        from recoup.services import experiment_results
+
+        shop = _staff(app).shop
+        policy = shop_settings.reminder_policy(shop).value
+        return _ok(views.experiments(experiment_results.figures(shop, policy)))
 
 
 # ---------------------------------------------------------------- getting started, Stripe

@@ -22,7 +22,7 @@ POLARIS = "https://cdn.shopify.com/shopifycloud/polaris-1.js"
 STAND_IN = "/app/static/polaris-local.js"
 SHOPIFY_SLOT = "<!-- shopify -->"
 # The paths the page's router answers (main.js): each is served index.html.
-VIEWS = frozenset({"cases", "settings", "templates", "notifications", "onboarding"})
+VIEWS = frozenset({"cases", "settings", "templates", "notifications", "onboarding", "experiments"})
 ASSET_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",

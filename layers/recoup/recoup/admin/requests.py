@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from recoup.services.case_list import CaseQuery
     from recoup.services.case_views import ActionRequest, BulkRequest
     from recoup.services.step_samples import SampleRequest
+    from recoup.services.strategy_tester import TesterRequest
 
 MAX_BODY = 256 * 1024
 MAX_DAYS = 36500
+WHATIF_DAYS = 90  # the what-if preview looks back at most this many days
 
 
 class Incoming:
@@ -101,6 +103,33 @@ def settings_update(incoming: Incoming) -> SettingsUpdate:
 
 def preview_request(incoming: Incoming) -> dict[str, Any]:
     return incoming.body("step", "index")
+
+
+def strategy_test(incoming: Incoming) -> TesterRequest:
+    """`{"reminders": {...}, "case_id": str}` or `{"reminders": {...}, "facts": {...}}`: the
+    unsaved reminders document and one case of the shop, or facts entered by hand."""
+    from recoup.services.strategy_tester import TesterRequest
+
+    data = incoming.body("reminders", "case_id", "facts")
+    reminders = _object(data, "reminders")
+    case_id, facts = data.get("case_id"), data.get("facts")
+    if (case_id is None) == (facts is None):
+        raise InvalidInput("send one of case_id and facts", field="case_id")
+    if case_id is not None and (not isinstance(case_id, str) or not case_id.strip()):
+        raise InvalidInput("must be the case's id", field="case_id")
+    if facts is not None and not isinstance(facts, dict):
+        raise InvalidInput("must be an object", field="facts")
+    return TesterRequest(reminders, case_id.strip() if case_id else None, facts)
+
+
+def whatif_request(incoming: Incoming) -> tuple[dict[str, Any], int]:
+    """`{"reminders": {...}, "days"?: 1..90}`: the unsaved reminders document, and how many
+    days back the preview looks (90 unless given)."""
+    data = incoming.body("reminders", "days")
+    days = data.get("days", WHATIF_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= WHATIF_DAYS:
+        raise InvalidInput(f"must be a whole number of days from 1 to {WHATIF_DAYS}", field="days")
+    return _object(data, "reminders"), days
 
 
 def action_request(incoming: Incoming) -> ActionRequest:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from recoup.admin.requests import encode_cursor
-from recoup.domain import cadence, instalments, settlement
+from recoup.domain import cadence, instalments, retries, settlement
 from recoup.domain.money import Money
 from recoup.domain.referral import referral_policy_to_dict
 from recoup.services.shop_settings import AllSettings, Sender, Versioned
@@ -23,15 +23,18 @@ if TYPE_CHECKING:
     from recoup.domain.aggregate import StoredCase
     from recoup.domain.case import Case, Settled
     from recoup.domain.dunning import Dunning
+    from recoup.domain.experiments import Arm
     from recoup.domain.fraud import ShopFraudSettings
     from recoup.domain.fraud.screening import Screening
     from recoup.domain.notices import NotificationSettings
     from recoup.domain.referral import ReferralPolicy, Referrals
+    from recoup.domain.strategies import CaseFacts, Strategy
     from recoup.services.case_list import CasePage
     from recoup.services.case_views import ActionOutcome, CaseDetail
-    from recoup.services.figures import Figures
+    from recoup.services.figures import Figures, Segment
     from recoup.services.message_templates import Catalogue, DraftPreview, Version
     from recoup.services.step_samples import StepPreview
+    from recoup.services.strategy_tester import CaseReasons, Followed, TesterAnswer
 
 
 def money(amount: Money | None) -> dict[str, Any] | None:
@@ -232,10 +235,10 @@ def case_row(stored: StoredCase) -> dict[str, Any]:
     }
 
 
-def case_detail(found: CaseDetail) -> dict[str, Any]:
+def case_detail(found: CaseDetail, reasons: CaseReasons | None = None) -> dict[str, Any]:
     """The case with its whole story: platform events and Recoup's own actions (the audit
     trail, oldest first), the reminders sent, the fraud screening history, the referral,
-    and the actions its state allows."""
+    the actions its state allows, and (`reasons`) why it gets the reminders it gets."""
     stored, trail = found.stored, found.trail
     case = stored.case
     snapshot = case.snapshot
@@ -297,6 +300,7 @@ def case_detail(found: CaseDetail) -> dict[str, Any]:
         if referrals and referrals.written_off
         else None,
         "actions": found.actions,
+        "strategy": case_strategy(reasons) if reasons else None,
     }
 
 
@@ -433,8 +437,8 @@ def _cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def action(outcome: ActionOutcome) -> dict[str, Any]:
-    return {"result": outcome.result, "case": case_detail(outcome.case)}
+def action(outcome: ActionOutcome, reasons: CaseReasons | None = None) -> dict[str, Any]:
+    return {"result": outcome.result, "case": case_detail(outcome.case, reasons)}
 
 
 def figures(result: Figures, start: datetime | None, end: datetime | None) -> dict[str, Any]:
@@ -489,8 +493,42 @@ def figures(result: Figures, start: datetime | None, end: datetime | None) -> di
             }
             for c in result.cohorts
         ],
+        "by_strategy": segments(result, result.by_strategy),
+        "by_decline": segments(result, result.by_decline),
+        "by_method": segments(result, result.by_method),
         "definitions": DEFINITIONS,
     }
+
+
+def segments(result: Figures, found: Iterable[Segment]) -> list[dict[str, Any]]:
+    """One breakdown of the cases opened (by strategy, decline category or payment method):
+    per value, the cases, those recovered, what they paid, and recovered / opened."""
+    return [
+        {
+            "value": s.value,
+            "cases": s.cases,
+            "recovered_cases": s.recovered.cases,
+            "recovered": money(result.money(s.recovered.minor)),
+            "rate": s.rate,
+        }
+        for s in found
+    ]
+
+
+def experiments(found: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The shop's experiments as `services/experiment_results.figures` gives them, each
+    arm's recovered amounts as money (with their decimal text, as every amount here)."""
+    return {
+        "experiments": [
+            {**experiment, "arms": [_arm_figures(arm) for arm in experiment["arms"]]}
+            for experiment in found
+        ]
+    }
+
+
+def _arm_figures(arm: dict[str, Any]) -> dict[str, Any]:
+    recovered = (Money(r["currency"], r["minor"]) for r in arm["recovered"])
+    return {**arm, "recovered": amounts(recovered)}
 
 
 def default_rules() -> list[dict[str, Any]]:
@@ -510,6 +548,127 @@ def default_rules() -> list[dict[str, Any]]:
         }
         for rule in DEFAULT_RULES
     ]
+
+
+# ---------------------------------------------------------------- strategies
+
+
+def case_facts(facts: CaseFacts) -> dict[str, Any]:
+    """A case's facts as the strategies' conditions read them: how it was to be paid, the
+    newest decline (its code and category), what is owed, the customer's country, a first or
+    returning customer (null: not known), the fraud risk, the payment terms and their date."""
+    from recoup.domain.strategies import NO_DECLINE
+
+    customer = None if facts.returning is None else "returning" if facts.returning else "first"
+    return {
+        "method": str(facts.method),
+        "decline": None
+        if facts.decline == NO_DECLINE
+        else {"code": facts.decline_code, "category": facts.decline},
+        "owed": money(facts.owed),
+        "country": facts.country,
+        "customer": customer,
+        "risk": facts.risk,
+        "payment_terms": {"name": facts.payment_terms, "due_at": _iso(facts.due_at)}
+        if facts.payment_terms is not None
+        else None,
+    }
+
+
+def strategy_brief(strategy: Strategy) -> dict[str, Any]:
+    """A strategy named as the page shows it; its experiment's arms when it runs one."""
+    from recoup.domain.strategies import DEFAULT_ID
+
+    experiment = strategy.experiment
+    return {
+        "id": strategy.id,
+        "name": strategy.name,
+        "default": strategy.id == DEFAULT_ID,
+        "experiment": {
+            "id": experiment.id,
+            "arms": [arm_view(a) for a in experiment.arms],
+        }
+        if experiment
+        else None,
+    }
+
+
+def arm_view(arm: Arm) -> dict[str, Any]:
+    return {"id": arm.id, "weight": arm.weight, "holdout": arm.holdout}
+
+
+def followed(found: Followed) -> dict[str, Any]:
+    """The strategy a case follows: as recorded when it was chosen, named as the policy
+    names it now (`name` null and `in_policy` false once the shop removed it)."""
+    arm = found.arm
+    return {
+        **(strategy_brief(found.strategy) if found.strategy else {"id": found.strategy_id}),
+        "name": found.strategy.name if found.strategy else None,
+        "in_policy": found.strategy is not None,
+        "why": found.why or None,
+        "arm": arm_view(arm)
+        if arm
+        else {"id": found.arm_id, "weight": None, "holdout": None}
+        if found.arm_id
+        else None,
+        "anchor_at": _iso(found.anchor_at),
+    }
+
+
+def case_strategy(reasons: CaseReasons) -> dict[str, Any]:
+    """Why the case gets the reminders it gets: its strategy (null: none chosen, as for a
+    case not chased) and the facts the strategy was chosen by."""
+    return {
+        "follows": followed(reasons.follows) if reasons.follows else None,
+        "facts": case_facts(reasons.facts),
+    }
+
+
+def strategy_test(answer: TesterAnswer) -> dict[str, Any]:
+    """The tester's answer: each strategy tried in order (the last one took the case), why
+    it took it, the arm (for a case), the facts as read, and what the case follows now."""
+    choice = answer.choice
+    arm = choice.arm
+    return {
+        "case_id": answer.case_id,
+        "facts": case_facts(answer.facts),
+        "tried": [
+            {**strategy_brief(t.strategy), "matched": t.failure is None, "failure": t.failure}
+            for t in answer.tried
+        ],
+        "taken": {
+            **strategy_brief(choice.strategy),
+            "why": choice.why,
+            "arm": arm_view(arm) if arm else None,
+            "steps": cadence.steps_to_list(choice.steps),
+        },
+        "follows": followed(answer.follows) if answer.follows else None,
+    }
+
+
+def strategy_settings() -> dict[str, Any]:
+    """What the strategies' editor offers: the choices of each condition, the limits, and
+    the shipped strategies (a shop that never set its own follows these)."""
+    from recoup.domain import experiments, retries, strategies
+
+    return {
+        "choices": {
+            "methods": [str(m) for m in strategies.Method],
+            "declines": [*retries.category_names(), strategies.NO_DECLINE],
+            "risks": list(strategies.RISKS),
+            "customer": [str(k) for k in strategies.CustomerKind],
+            # the methods a strategy that cancels unpaid orders may be limited to
+            "manual_methods": [str(m) for m in strategies.Method if m in strategies.MANUAL_METHODS],
+        },
+        "limits": {
+            "count": strategies.MAX_STRATEGIES,
+            "courtesy_days": [0, strategies.MAX_COURTESY_DAYS],
+            "cancel_after_days": [0, strategies.MAX_CANCEL_DAYS],
+            "arms": [experiments.MIN_ARMS, experiments.MAX_ARMS],
+            "max_holdout_percent": experiments.DEFAULT_MAX_HOLDOUT_PERCENT,
+        },
+        "shipped": [strategies.strategy_to_dict(s) for s in strategies.shipped()],
+    }
 
 
 # ---------------------------------------------------------------- settings
@@ -549,7 +708,16 @@ def reminder_settings(saved: Versioned[cadence.ReminderPolicy]) -> dict[str, Any
                 "pay_within_days": [settlement.MIN_DAYS, settlement.MAX_DAYS],
                 "final_notice": settlement.FINAL_NOTICE,
             },
+            "retries": {
+                "max_retries": [0, retries.MAX_RETRIES],
+                "delays": [1, retries.MAX_RETRIES],
+                "delay": [
+                    cadence.format_delay(retries.MIN_DELAY),
+                    cadence.format_delay(retries.MAX_DELAY),
+                ],
+            },
         },
+        "strategies": strategy_settings(),
     }
 
 
