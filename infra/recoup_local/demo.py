@@ -1,4 +1,4 @@
-"""`recoup demo`: the main job on the local stack, start to finish, in under a minute.
+"""`recoup demo`: the main job on the local stack, start to finish, in a minute or two.
 
 A demo shop is installed; a simulated month (November 2026) runs: signed Shopify and Stripe
 webhooks are delivered over HTTP to the local front at the times they happened (unpaid
@@ -9,7 +9,9 @@ between them the scheduler runs every five minutes of simulated time, so the rem
 sequence goes out as it would. The clock then runs on to mid-December, so the
 cases still unpaid after their sequence (and its final notice) are referred: to an agency by
 email, or to legal through a signed webhook to a receiver on loopback. Each case's timeline,
-the outbox, the case files (copied to `out/casefiles/`) and a summary are printed.
+the outbox, the case files (copied to `out/casefiles/`) and a summary are printed. Then a
+second shop shows its strategies on the same stack (`strategy_demo`), and the summary of that
+chapter ends the demo.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ from recoup.integrations.shopify_version import API_VERSION
 from recoup.services import cases
 from recoup.store import cases as case_store
 from recoup.store.cases import DUE_SHARDS
-from recoup_local import casefile_check, customer_demo, install_demo, referral_demo, report
+from recoup_local import (
+    casefile_check,
+    customer_demo,
+    install_demo,
+    referral_demo,
+    report,
+    strategy_demo,
+)
 from recoup_local import outbox as outbox_module
 from recoup_local.front import make_server
 from recoup_local.stack import LocalStack, emulated
@@ -578,6 +587,7 @@ def _story(
         f"  recovered:   {report.amounts(sums['recovered'])} "
         f"({by_status.get('paid', 0)} case(s) paid)"
     )
+    out(strategy_demo.run(local, front, month, out))  # the chapter, then its summary
     out(f"  finished in {time.monotonic() - started:.1f} s")
     return 1 if unverified else 0
 

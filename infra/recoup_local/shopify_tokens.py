@@ -5,8 +5,14 @@ token, the refresh and the authorization code, as Shopify does, with one-hour to
 refresh tokens that rotate on every use (the previous one stays valid until the new one is
 used). It can be told to lose
 its next answer after acting, or to refuse refreshes or exchanges, to rehearse those
-failures. It also answers the GraphQL Admin API calls Recoup makes (the shop identity query,
-`tagsAdd` and `tagsRemove` on customers, kept per shop); any other request finds no shop.
+failures. Every shop is granted the required scopes; a shop in `optional_granted` (one whose
+merchant approved the optional `write_orders`, for cancelling unpaid orders) is granted the
+optional scopes too.
+
+It also answers the GraphQL Admin API calls Recoup makes, kept per shop: the shop identity
+query, `tagsAdd` and `tagsRemove` on customers, and `orderCancel` (the first call for an
+order cancels it, restocked or not as asked, and answers its job; a repeat answers Shopify's
+"already cancelled" user error). Any other request finds no shop.
 """
 
 from __future__ import annotations
@@ -21,12 +27,18 @@ import jwt
 
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse, TransportError
-from recoup.integrations.shopify_oauth import ONLINE_TOKEN, REQUIRED_SCOPES, TOKEN_EXCHANGE
+from recoup.integrations.shopify_oauth import (
+    ONLINE_TOKEN,
+    OPTIONAL_SCOPES,
+    REQUIRED_SCOPES,
+    TOKEN_EXCHANGE,
+)
 
 ACCESS_LIFETIME = 3600
 REFRESH_LIFETIME = 90 * 24 * 3600
 TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 (a URL path)
 ONLINE_LIFETIME = 24 * 3600
+ALREADY_CANCELLED = "Order has already been cancelled"
 # The local shops' staff, by user id (the session token's `sub`): first and last name.
 LOCAL_STAFF = {"1": ("Ana", "Ruiz"), "2": ("Ben", "Okafor")}
 
@@ -45,6 +57,8 @@ class TokenEndpoint:
     online_exchanges: int = 0  # exchanges for an online token (a staff member's name)
     refuse_online: bool = False
     lose_next_online_answer: bool = False  # the online exchange acts, its answer is lost
+    # Shops whose merchant approved the optional scopes: their tokens carry them too.
+    optional_granted: set[str] = field(default_factory=set)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.url.endswith(TOKEN_PATH):
@@ -88,9 +102,9 @@ class TokenEndpoint:
         first, last = LOCAL_STAFF.get(user, ("Staff", f"Member {user}"))
         answer = {
             "access_token": f"shpua_{secrets.token_hex(16)}",
-            "scope": ",".join(REQUIRED_SCOPES),
+            "scope": self.scopes(shop),
             "expires_in": ONLINE_LIFETIME,
-            "associated_user_scope": ",".join(REQUIRED_SCOPES),
+            "associated_user_scope": self.scopes(shop),
             "associated_user": {
                 "id": int(user) if user.isdigit() else user,
                 "first_name": first,
@@ -107,6 +121,11 @@ class TokenEndpoint:
             raise TransportError(f"no answer from {shop}: timed out (after acting)")
         return HttpResponse(200, json.dumps(answer).encode(), {"content-type": "application/json"})
 
+    def scopes(self, shop: str) -> str:
+        """The scopes a token of the shop carries, as Shopify lists them."""
+        optional = OPTIONAL_SCOPES if shop in self.optional_granted else ()
+        return ",".join((*REQUIRED_SCOPES, *optional))
+
     def _issue(self, shop: str, *, keep: set[str]) -> HttpResponse:
         refresh = f"shprt_{secrets.token_hex(16)}"
         previous = self.refresh_tokens.get(shop, set())
@@ -117,7 +136,7 @@ class TokenEndpoint:
             json.dumps(
                 {
                     "access_token": f"shpat_{secrets.token_hex(16)}",
-                    "scope": ",".join(REQUIRED_SCOPES),
+                    "scope": self.scopes(shop),
                     "expires_in": ACCESS_LIFETIME,
                     "refresh_token": refresh,
                     "refresh_token_expires_in": REFRESH_LIFETIME,
@@ -137,6 +156,8 @@ class ShopApi:
     """The GraphQL Admin API of every shop, as far as Recoup uses it."""
 
     tags: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (shop, gid) -> tags
+    # The orders cancelled through orderCancel: shop -> order gid -> restocked
+    cancelled: dict[str, dict[str, bool]] = field(default_factory=dict)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.url.endswith("/graphql.json"):
@@ -147,6 +168,8 @@ class ShopApi:
         document, variables = str(body.get("query", "")), body.get("variables") or {}
         if "ShopIdentity" in document:
             return _data({"shop": _identity(handle)})
+        if "orderCancel(" in document:
+            return _data({"orderCancel": self._cancel(shop, variables)})
         for name in ("tagsAdd", "tagsRemove"):
             if f"{name}(" in document:
                 held = self.tags.setdefault((shop, str(variables["id"])), set())
@@ -154,6 +177,18 @@ class ShopApi:
                 held.update(change) if name == "tagsAdd" else held.difference_update(change)
                 return _data({name: {"node": {"id": variables["id"]}, "userErrors": []}})
         return _unreachable(request)
+
+    def _cancel(self, shop: str, variables: dict[str, object]) -> dict[str, object]:
+        """orderCancel's payload: the job that cancels the order, or, for an order cancelled
+        already, the user error Shopify answers then."""
+        order = str(variables["orderId"])
+        held = self.cancelled.setdefault(shop, {})
+        if order in held:
+            error = {"field": ["orderId"], "message": ALREADY_CANCELLED, "code": "INVALID"}
+            return {"job": None, "orderCancelUserErrors": [error]}
+        held[order] = bool(variables.get("restock"))
+        job = {"id": f"gid://shopify/Job/{secrets.token_hex(8)}", "done": False}
+        return {"job": job, "orderCancelUserErrors": []}
 
 
 def _identity(handle: str) -> dict[str, object]:

@@ -61,6 +61,16 @@ def test_webhooks_over_http_open_and_close_a_case(served: dict[str, Any]) -> Non
     # Then the poller applies it and `recoup cases` shows an open case
     cases = _wait_for(served, lambda cs: any(c["case_id"] == order_id for c in cs))
     assert [(c["case_id"], c["status"]) for c in cases] == [(order_id, "open")]
+    # taken by the shipped strategy for bank transfers, its first reminder three days on
+    (opened,) = cases
+    assert (opened["strategy"], opened["strategy_why"]) == (
+        "manual-payments",
+        "paid by bank_transfer",
+    )
+    assert (opened["next_step"], opened["next_step_at"]) == (
+        "reminder step 1",
+        "2026-11-05T15:15:00+00:00",
+    )
     # When a forged payment arrives it is refused
     paid = event_bytes("shopify/order_paid.json")
     status, answer = _post(
@@ -79,6 +89,7 @@ def test_webhooks_over_http_open_and_close_a_case(served: dict[str, Any]) -> Non
     assert cases[0]["status"] == "paid"
     assert cases[0]["recovered"] == {"minor": 189900, "currency": "USD"}
     assert cases[0]["audit"]["verified"] is True
+    assert (cases[0]["strategy"], cases[0]["next_step_at"]) == ("manual-payments", None)
     assert [t["kind"] for t in cases[0]["timeline"]] == [
         "orders/create",
         "payment_intent.succeeded",
@@ -97,7 +108,8 @@ def test_the_demo_runs_to_the_end(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        # About a minute and a half alone on two cores; a test run beside it can double that.
+        timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -134,3 +146,54 @@ def test_the_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert "by token exchange: Demo Electronics <help@demo-electronics.example>" in out
     assert "replies to support@demo-electronics.example" in out
     assert "Stripe connected through Connect OAuth: acct_1DemoElectronics" in out
+    # Then the strategies chapter, on a second shop
+    _assert_strategies_chapter(out)
+
+
+def _assert_strategies_chapter(out: str) -> None:
+    """Each scene of the demo's strategies chapter came out as it says, and the experiment's
+    table and verdict are printed."""
+    # A second shop, its merchant having approved write_orders
+    chapter = out[out.index("Strategies: a second shop, demo-wholesale.myshopify.com") :]
+    assert "Stripe connected through Connect OAuth: acct_1DemoWholesale" in chapter
+    assert "Access granted by the merchant: read_orders, write_customers, write_orders" in chapter
+    # a. Net 30, due 3 February at midnight in Portland (08:00 UTC): the courtesy reminder
+    # at 10:00 there three days before (31 January, 18:00 UTC), paid on the date
+    assert "next: courtesy reminder before the due date, 2027-01-31 18:00" in chapter
+    assert (
+        "a. Net 30 order #2001: 1 message (the courtesy reminder 3 days before), case paid on "
+        "its due date; no reminder"
+    ) in chapter
+    # b. a transfer's own reminders, worded for it; cancelled and restocked in Shopify on day 10
+    assert chapter.count("We have not yet received your bank transfer for this order.") == 2
+    assert "holds order gid://shopify/Order/5960380000000002002 cancelled and restocked" in chapter
+    assert (
+        "b. bank transfer #2002: 2 reminders and the last message (3 emails), the order "
+        "cancelled and restocked in Shopify; case cancelled"
+    ) in chapter
+    # c. declined at 17:10 on 22 February: retried 12 hours later, at 05:10 on the 23rd
+    assert "retry 1 of 2 on 2027-02-23 05:10 UTC, 12 hours after a soft decline" in chapter
+    assert (
+        "c. card #2003 declined for insufficient funds: 1 retry off-session 12 hours later, "
+        "case paid; no message"
+    ) in chapter
+    # d. a hard decline: no retry, and the first reminder a day after the order
+    assert "no retry: the issuer declined for good (do_not_try_again)" in chapter
+    assert (
+        "d. card #2004 declined, do not try again: no retry; 1 reminder sent as planned, "
+        "next: reminder step 2"
+    ) in chapter
+    # e. the experiment's table and verdict. The experiment's hash puts 80, 98 and 22 of the
+    # 200 generated orders in control, early and holdout; the module's rule pays
+    # 1 + (N - 1) * rate // 100 of an arm's N: control 1 + 79 * 30 // 100 = 24, plus #2003 paid
+    # by its retry (#2004 unpaid): 25 of 82 (30.5%); early 1 + 97 * 42 // 100 = 41 of 98
+    # (41.8%); holdout 1 + 21 * 18 // 100 = 4 of 22 (18.2%); early over control: 11.3 points.
+    assert (
+        "arm       cases  paid    rate  95% interval         recovered  median days  "
+        "unsubscribes  complaints  over holdout (95% interval)"
+    ) in chapter
+    assert "verdict: no winner yet: arm early recovers 11.3 points more than arm control" in chapter
+    assert (
+        "e. experiment first-step: 202 cases, recovered control 30.5%, early 41.8%, holdout "
+        "18.2%; no winner yet"
+    ) in chapter
