@@ -1,10 +1,15 @@
 """`python -m benchmarks` (`make bench`): measure, print, and rewrite docs/performance.md.
 
 The timed figures (every handler's cold import against the built layer, the cold-delivery
-probes, then the fraud scoring time in this process) run alone. The call counts need no quiet
-machine, so the scheduler-reads benchmark, which spends most of its time loading ten thousand
-items into moto, runs in a second process beside the AWS-call, lifecycle and velocity-read
-counts (this machine has two cores); `--serial` runs it in this process instead.
+probes, then the fraud scoring time, the strategy matching and the what-if in this process)
+run alone. The call counts need no quiet machine, so the scheduler-reads benchmark, which
+spends most of its time loading ten thousand items into moto, runs in a second process beside
+the AWS-call, lifecycle and velocity-read counts (this machine has two cores); `--serial` runs
+it in this process instead.
+
+`--only strategies` measures only the strategy matching and the what-if (a minute or two)
+and rewrites only their section of docs/performance.md and their Summary rows, leaving every
+other section as the last full run wrote it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from benchmarks import (
     local_stack,
     memory,
     report,
+    report_strategies,
     scheduler_reads,
+    strategies,
 )
 from benchmarks.payloads import Deliveries
 
@@ -65,8 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the peak RSS per function and the worker/sender warm-vs-cached time",
     )
+    parser.add_argument(
+        "--only",
+        choices=("strategies",),
+        help="measure only these figures and rewrite only their section (and Summary rows)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.only == "strategies":
+        return _only_strategies(write=not args.no_write, started=started)
 
     # First, alone on the machine: every handler's cold import against the built layer.
     _progress("cold imports: building the layer, then every handler with and without bytecode")
@@ -116,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     # Timed in this process, so only once the second process is done.
     _progress(f"fraud scoring time: best of {fraud.ROUNDS} rounds, in this process")
     fraud_time = fraud.scoring_time(deliveries, fraud_reads.runs[-1].counts)
+    _progress("strategy matching and the what-if, in this process")
+    strategies_result = strategies.run(deliveries, _progress)
     # Rates, so alone on the machine too; in a process of its own (it sets the AWS
     # environment of the process it runs in).
     local: local_stack.LocalStackResult | None = None
@@ -156,11 +172,24 @@ def main(argv: list[str] | None = None) -> int:
         growth=growth_result,
         capacity=capacity_result,
         memory=memory_result,
+        strategies=strategies_result,
     )
     print(report.text(results))
     if not args.no_write:
         path = report.write(results)
         print(f"\nwrote {path.relative_to(fresh.ROOT)}")
+    print(f"({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _only_strategies(*, write: bool, started: float) -> int:
+    """`--only strategies`: the strategy matching and the what-if, printed, and spliced into
+    docs/performance.md in place of their section and Summary rows."""
+    result = strategies.run(Deliveries(), _progress)
+    print("\n".join(report_strategies.text_lines(result)))
+    if write:
+        path = report.write_strategies(result)
+        print(f"\nrewrote the strategies' section of {path.relative_to(fresh.ROOT)}")
     print(f"({time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -16,6 +16,7 @@ from benchmarks import (
     report_memory,
     report_reminders,
     report_scale,
+    report_strategies,
 )
 from benchmarks.aws_calls import CallsResult, PhaseResult
 from benchmarks.capacity import CapacityResult
@@ -28,10 +29,21 @@ from benchmarks.lifecycle import LifecycleResult
 from benchmarks.local_stack import LocalStackResult
 from benchmarks.memory import Result as MemoryResult
 from benchmarks.scheduler_reads import SchedulerReadsResult
+from benchmarks.strategies import StrategiesResult
 
 DOC = ROOT / "docs" / "performance.md"
 COMMAND = "make bench"
 PACKAGES = ("boto3", "botocore", "aws-lambda-powertools", "stripe", "pynamodb", "moto")
+ONLY = "--only strategies"
+HEADER = (
+    f"Written by `{COMMAND}` (`.venv/bin/python -m benchmarks`, from the repository root), "
+    "which rewrites this file on every run; do not edit it by hand. "
+    f"`.venv/bin/python -m benchmarks {ONLY}` measures only the strategy matching and the "
+    "what-if and rewrites only their section (5b) and their Summary rows, leaving the rest "
+    "as the last full run wrote it. Every figure is a **ratio of two measurements taken in "
+    "the same run on the same machine**. The milliseconds beside them are context for that "
+    "machine only: they are not thresholds, and nothing here is a test."
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class Results:
     growth: GrowthResult | None = None  # None: skipped (--no-growth)
     capacity: CapacityResult | None = None  # None: skipped (--no-capacity)
     memory: MemoryResult | None = None  # None: skipped (--no-memory)
+    strategies: StrategiesResult | None = None  # None: not measured
 
 
 def machine() -> dict[str, str]:
@@ -137,6 +150,8 @@ def text(results: Results) -> str:
         )
     lines += report_reminders.text_lines(results.reads, results.lifecycle)
     lines += report_fraud.text_lines(results.fraud_time, results.fraud_reads)
+    if results.strategies is not None:
+        lines += report_strategies.text_lines(results.strategies)
     if results.local_stack is not None:
         lines += report_local.text_lines(results.local_stack)
     lines += report_scale.text_lines(results.growth, results.capacity)
@@ -150,6 +165,16 @@ def text(results: Results) -> str:
 
 
 # ---------------------------------------------------------------------------- markdown
+def _strategy_parts(results: Results) -> tuple[list[str], list[str]]:
+    """The strategies' Summary rows and section; none when they were not measured."""
+    if results.strategies is None:
+        return [], []
+    return (
+        report_strategies.summary_rows(results.strategies),
+        report_strategies.section(results.strategies),
+    )
+
+
 def markdown(results: Results) -> str:
     imports, cold, calls = results.imports, results.cold, results.calls
     box = machine()
@@ -157,13 +182,7 @@ def markdown(results: Results) -> str:
     add = out.append
 
     add("# Performance\n")
-    add(
-        f"Written by `{COMMAND}` (`.venv/bin/python -m benchmarks`, from the repository root), "
-        "which rewrites this file on every run; do not edit it by hand. Every figure is a "
-        "**ratio of two measurements taken in the same run on the same machine**. The "
-        "milliseconds beside them are context for that machine only: they are not "
-        "thresholds, and nothing here is a test.\n"
-    )
+    add(HEADER + "\n")
     add("## Machine\n")
     add(f"- nproc: {box['nproc']} ({box['arch']}, {box['cpu']})")
     add(f"- Python: {box['python']}")
@@ -213,6 +232,8 @@ def markdown(results: Results) -> str:
             )
     out.extend(report_reminders.summary_rows(results.reads, results.lifecycle))
     out.extend(report_fraud.summary_rows(results.fraud_time, results.fraud_reads))
+    strategy_rows, strategy_section = _strategy_parts(results)
+    out.extend(strategy_rows)
     if results.local_stack is not None:
         out.extend(report_local.summary_rows(results.local_stack))
     out.extend(report_scale.summary_rows(results.growth, results.capacity))
@@ -375,6 +396,7 @@ def markdown(results: Results) -> str:
     add("")
     out.extend(report_reminders.sections(results.reads, results.lifecycle))
     out.extend(report_fraud.section(results.fraud_time, results.fraud_reads))
+    out.extend(strategy_section)
     if results.local_stack is not None:
         out.extend(report_local.section(results.local_stack))
     out.extend(report_scale.sections(results.growth, results.capacity))
@@ -386,4 +408,66 @@ def markdown(results: Results) -> str:
 def write(results: Results, path: Path = DOC) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(markdown(results), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------- --only
+# The Summary rows a new strategies section follows when the file has none yet: the fraud
+# screening's (report_fraud.summary_rows), as in a full run.
+_FRAUD_ROWS = ("| Fraud scoring", "| The worker's pure screening", "| Velocity")
+_NEXT_SECTION = "## 6."  # a new strategies section goes before it, as in a full run
+
+
+def _table_rows(lines: list[str], heading: str) -> range:
+    """The indices of the table rows under `heading` (its header and rule included)."""
+    start = lines.index(heading)
+    first = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("|"))
+    end = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return range(first, end)
+
+
+def _with_rows(lines: list[str], rows: list[str]) -> list[str]:
+    """The Summary table with the strategies' rows replaced, or added after the fraud's."""
+    table = _table_rows(lines, "## Summary")
+    ours = [i for i in table if lines[i].startswith(report_strategies.ROW_PREFIXES)]
+    if ours:
+        at = ours[0]
+    else:
+        fraud = [i for i in table if lines[i].startswith(_FRAUD_ROWS)]
+        at = fraud[-1] + 1 if fraud else table.stop
+    kept = [line for i, line in enumerate(lines) if i not in ours]
+    return kept[:at] + rows + kept[at:]
+
+
+def _with_section(lines: list[str], section: list[str]) -> list[str]:
+    """The document with the strategies' section (up to the next `## ` heading) replaced,
+    or put before section 6 (at the end when there is none)."""
+    heading = report_strategies.HEADING
+    if heading in lines:
+        start = lines.index(heading)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+    else:
+        start = end = next(
+            (i for i, line in enumerate(lines) if line.startswith(_NEXT_SECTION)), len(lines)
+        )
+    return lines[:start] + section + lines[end:]
+
+
+def splice_strategies(doc: str, result: StrategiesResult) -> str:
+    """`doc` (docs/performance.md as a full run wrote it) with the header, the strategies'
+    Summary rows and their section written anew from `result`; every other line kept."""
+    lines = doc.split("\n")
+    if "## Summary" not in lines:
+        raise ValueError("the document has no '## Summary' table: run the whole benchmark")
+    lines = [HEADER if line.startswith("Written by `") else line for line in lines]
+    lines = _with_rows(lines, report_strategies.summary_rows(result))
+    section = "\n".join(report_strategies.section(result)).split("\n")
+    return "\n".join(_with_section(lines, section))
+
+
+def write_strategies(result: StrategiesResult, path: Path = DOC) -> Path:
+    """Rewrite only the strategies' section and Summary rows of the existing `path`."""
+    path.write_text(splice_strategies(path.read_text(encoding="utf-8"), result), "utf-8")
     return path
