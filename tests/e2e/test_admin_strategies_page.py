@@ -224,6 +224,7 @@ def test_a_strategy_is_added_with_its_conditions_and_saved(
         "countries": ["DE"],
         "customer": "first",
         "risks": [],
+        "past_cases": [],
         "payment_terms": None,
     }
     assert saved[1]["steps"] == after["policy"]["steps"]  # it starts from the sequence above
