@@ -2,11 +2,12 @@
 
 A shop keeps an ordered list of strategies in its reminder policy; each has conditions over
 the case's facts (how the order was to be paid, why a payment was declined, the amount, the
-customer's country, a first or returning customer, the fraud risk, payment terms) and its
-own steps. The first strategy whose conditions all hold takes the case; when none does, the
-policy's own steps do (the default strategy, which is what every shop had before strategies
-existed, so a stored policy needs no migration). The case records which strategy took it and
-why, and, when the strategy runs an experiment, its arm (`domain/experiments.py`).
+customer's country, a first or returning customer and their earlier cases, the fraud risk,
+payment terms) and its own steps. The first strategy whose conditions all hold takes the
+case; when none does, the policy's own steps do (the default strategy, which is what every
+shop had before strategies existed, so a stored policy needs no migration). The case
+records which strategy took it and why, and, when the strategy runs an experiment, its arm
+(`domain/experiments.py`).
 
 A policy that never set its strategies gets the shipped ones (`shipped`): bank transfers and
 cash on delivery waited for longer, worded by their payment situation, never "your card".
@@ -96,7 +97,7 @@ def facts_of(case: Case, risk: str = "unscored") -> CaseFacts:
     decline = str(retries.category_of(code)) if newest else NO_DECLINE
     customer = snapshot.customer if snapshot else None
     earlier = case.signal_values().get("customer_orders_count")
-    returning = bool(earlier > 0) if isinstance(earlier, int) and is_int(earlier) else None
+    returning = earlier > 0 if isinstance(earlier, int) and is_int(earlier) else None
     # A Stripe payment of its own (its snapshot is Stripe's, Shopify's outranks it) is a card.
     from_stripe = case.snapshot_key is None or case.snapshot_key[0] == 0
     return CaseFacts(
