@@ -1,7 +1,8 @@
 """AWS calls for one case's whole life, as a ratio to the minimum the design needs.
 
 The local stack runs in this process (moto's `mock_aws`) with the demo shop installed (its
-time zone America/New_York, its Stripe account connected, the default reminder policy). One
+time zone America/New_York, its Stripe account connected, the default reminder policy with no
+strategy of its own, so its bank-transfer order follows the default steps). One
 Shopify order goes through everything Recoup does with it:
 
 1. opened: an `orders/create` delivery with `financial_status: pending`; the worker opens
@@ -602,6 +603,20 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
     return rules, needs
 
 
+def _default_sequence_for_every_case() -> None:
+    """The shop's policy with no strategy of its own: the order (paid by bank transfer)
+    follows the default four steps, as the lifecycle describes, not the shipped strategy
+    for transfers."""
+    from dataclasses import replace
+
+    from recoup import clock
+    from recoup.domain.cadence import default_policy
+    from recoup.store import policies
+
+    policy = replace(default_policy(SHOP_TIMEZONE), strategies=())
+    policies.save(SHOP, policy, now=clock.now())
+
+
 def run(deliveries: Deliveries) -> LifecycleResult:
     from recoup import aws, clock
     from recoup.services import shops
@@ -617,6 +632,7 @@ def run(deliveries: Deliveries) -> LifecycleResult:
         with _quiet_stdout(), in_process() as local:
             aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
+            _default_sequence_for_every_case()
             handlers = local.lambdas.handlers
             containers = _Containers(log)
             for logical_id, handler in list(handlers.items()):
