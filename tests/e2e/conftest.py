@@ -62,11 +62,3 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     # (a test run beside another) that has taken over 60 s.
     assert process.wait(timeout=120) == 0, "".join(logged[-20:])
     assert not (workdir / ".recoup-local.json").exists()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each e2e module shares one served stack: keep its tests on one test worker."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.xdist_group(f"e2e:{item.path.name}"))

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
-# One build serves the whole module: keep it on one test worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sam_build")]
+# One build serves the whole module (make test keeps each file on one test worker).
+pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"

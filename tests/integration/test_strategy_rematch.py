@@ -98,8 +98,14 @@ def test_a_decline_before_the_first_message_rematches_the_case(local: Any) -> No
 def test_after_the_first_message_the_strategy_stays(local: Any) -> None:
     _with(EXPIRED, SOFT)
     _order(local, {}, "orders/create", "r2", OPENED)
-    local.lambdas.run_schedules(OPENED + timedelta(days=1, hours=2))
-    local.lambdas.drain()
+    # The sender judges quiet hours and limits by the clock: the simulated one, not today's
+    due = OPENED + timedelta(days=1, hours=2)
+    clock.use(lambda: due)
+    try:
+        local.lambdas.run_schedules(due)
+        local.lambdas.drain()
+    finally:
+        clock.use(None)
     assert _dunning().sent, "step 1 should have gone"
     _declined("insufficient_funds", OPENED + timedelta(days=1, hours=3))
     assert _dunning().strategy == "default"
