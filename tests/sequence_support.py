@@ -1,19 +1,28 @@
 """Helpers for tests that drive a case's reminders through the local stack in simulated
-time: the clock, the scheduler's runs, Stripe's events delivered, the outbox, the case and
-its trail, and the situation each message is worded for, as the sender asks for it."""
+time: the clock, the shop's policy saved, the scheduler's runs, Stripe's events delivered,
+the outbox, the case and its trail, and the situation each message is worded for, as the
+sender asks for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from recoup import clock
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.payment_situation import Situation
 from recoup.services import cases, sending
+from recoup.settings import get_settings
 from recoup.store import cases as case_store
+from recoup.store import policies
 from recoup_local.outbox import sent_messages
+from recoup_local.stack import LOCAL_STRIPE_KEYS
+from tests.conftest import SHOP
 
 
 def spy_on_wording(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, Situation | None]]:
@@ -33,6 +42,35 @@ class Clock:
     """The simulated time a test drives its stack by (`clock.use(lambda: Clock.now)`)."""
 
     now: datetime = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+@contextmanager
+def simulated_time(start: datetime) -> Iterator[type[Clock]]:
+    """Recoup's clock reads `Clock.now`, set to `start`, until the block ends."""
+    Clock.now = start
+    clock.use(lambda: Clock.now)
+    try:
+        yield Clock
+    finally:
+        clock.use(None)
+
+
+def with_platform_stripe(
+    monkeypatch: pytest.MonkeyPatch, stand_in: Any, now: Callable[[], datetime]
+) -> None:
+    """Recoup configured with the platform's Stripe keys, and the Stripe stand-in dating
+    what it does by `now`."""
+    for name, value in LOCAL_STRIPE_KEYS.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    stand_in.clock = lambda: now().timestamp()
+
+
+def save_policy(now: datetime, **changes: Any) -> None:
+    """The shop's reminder policy with `changes`, saved as its next version at `now`."""
+    stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
+    version = stored_doc[0] + 1 if stored_doc else 1
+    policies.save(SHOP, replace(policies.load(SHOP), version=version, **changes), now=now)
 
 
 def run_scheduler(local: Any, when: datetime) -> None:

@@ -1,4 +1,5 @@
-"""A scripted Shopify for the HTTP transport the OAuth exchange and the Admin client use."""
+"""A scripted Shopify for the HTTP transport the OAuth exchange and the Admin client use, and
+the Admin API's answers with their cost extension."""
 
 from __future__ import annotations
 
@@ -27,3 +28,24 @@ class FakeShopify:
         """The JSON body of a request that was sent (the newest by default)."""
         body: dict[str, Any] = json.loads(self.requests[index].body)
         return body
+
+
+def cost(requested: int, available: float, rate: float = 50.0) -> dict[str, Any]:
+    """The cost extension of an Admin GraphQL answer: what the query cost and the bucket left."""
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": requested,
+            "throttleStatus": {
+                "maximumAvailable": 1000.0,
+                "currentlyAvailable": available,
+                "restoreRate": rate,
+            },
+        }
+    }
+
+
+def answer(data: dict[str, Any], *, requested: int = 10, available: float = 990.0) -> HttpResponse:
+    """An Admin GraphQL answer with `data`, as Shopify sends it."""
+    body = {"data": data, "extensions": cost(requested, available)}
+    return HttpResponse(200, json.dumps(body).encode())

@@ -35,9 +35,10 @@ from recoup.store import contacts, policies
 from recoup.store.data_requests import marker_sk
 from recoup.store.models import shop_pk
 from recoup_local.outbox import sent_messages
-from recoup_local.stack import LOCAL_STRIPE_KEYS
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_json, save_expiring_token
 from tests.fault_matrix.harness import Observation, World
+from tests.sequence_support import save_policy, with_platform_stripe
+from tests.shopify_fakes import answer
 
 PENDING = event_json("shopify/order_pending.json")
 CASE = str(PENDING["id"])
@@ -340,20 +341,7 @@ class AdminApi:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         self.tagged += "tagsAdd" in request.body.decode()
-        body = {
-            "data": {"tagsAdd": {"node": {"id": "x"}, "userErrors": []}},
-            "extensions": {
-                "cost": {
-                    "requestedQueryCost": 10,
-                    "throttleStatus": {
-                        "maximumAvailable": 1000.0,
-                        "currentlyAvailable": 990.0,
-                        "restoreRate": 50.0,
-                    },
-                }
-            },
-        }
-        return HttpResponse(200, json.dumps(body).encode())
+        return answer({"tagsAdd": {"node": {"id": "x"}, "userErrors": []}})
 
 
 # ---------------------------------------------------------------------- instalment plans
@@ -370,8 +358,8 @@ def _stripe_events(w: World) -> None:
     while stand_in.events:
         body, headers = stand_in.delivery(stand_in.events.pop(0), w.local.stripe_secret)
         with w.plan.armed(False):
-            answer = w.local.lambdas.invoke_http("POST", "/webhooks/stripe", headers, body)
-        assert answer is not None and answer["statusCode"] == 200, answer
+            reply = w.local.lambdas.invoke_http("POST", "/webhooks/stripe", headers, body)
+        assert reply is not None and reply["statusCode"] == 200, reply
     w.drain()
 
 
@@ -380,15 +368,9 @@ def plan_charges(w: World) -> Observation:
     then the second's date comes: charged off-session once, and recorded."""
     stand_in = w.local.stripe
     assert stand_in is not None
-    for name, value in LOCAL_STRIPE_KEYS.items():
-        w.patch.setenv(name, value)
-    get_settings.cache_clear()
-    stand_in.clock = lambda: w.now.timestamp()
+    with_platform_stripe(w.patch, stand_in, lambda: w.now)
     with w.setup():
-        stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
-        version = stored_doc[0] + 1 if stored_doc else 1
-        terms = replace(policies.load(SHOP), version=version, instalments=PLAN_TERMS)
-        policies.save(SHOP, terms, now=OPENED)
+        save_policy(OPENED, instalments=PLAN_TERMS)
     open_case(w)
     ticks(w, FIRST_STEP_DUE)
     with w.setup():
@@ -430,15 +412,9 @@ def payment_retry(w: World) -> Observation:
     on the retry charges it off-session once, under one idempotency key, and is recorded."""
     stand_in = w.local.stripe
     assert stand_in is not None
-    for name, value in LOCAL_STRIPE_KEYS.items():
-        w.patch.setenv(name, value)
-    get_settings.cache_clear()
-    stand_in.clock = lambda: w.now.timestamp()
+    with_platform_stripe(w.patch, stand_in, lambda: w.now)
     with w.setup():
-        stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
-        version = stored_doc[0] + 1 if stored_doc else 1
-        policy = replace(policies.load(SHOP), version=version, retries=RETRY_POLICY)
-        policies.save(SHOP, policy, now=OPENED)
+        save_policy(OPENED, retries=RETRY_POLICY)
     open_case(w)
     with w.setup():
         customer = stand_in.new_customer(STRIPE_ACCOUNT)
@@ -489,20 +465,7 @@ class CancellingAdminApi:
         else:
             self.cancelled = 1
         result = {"job": None if errors else {"id": "gid://shopify/Job/1"}}
-        body = {
-            "data": {"orderCancel": {**result, "orderCancelUserErrors": errors}},
-            "extensions": {
-                "cost": {
-                    "requestedQueryCost": 10,
-                    "throttleStatus": {
-                        "maximumAvailable": 2000.0,
-                        "currentlyAvailable": 1990.0,
-                        "restoreRate": 100.0,
-                    },
-                }
-            },
-        }
-        return HttpResponse(200, json.dumps(body).encode())
+        return answer({"orderCancel": {**result, "orderCancelUserErrors": errors}})
 
 
 CANCEL_AFTER = 4
@@ -515,17 +478,14 @@ def auto_cancel(w: World) -> Observation:
     w.patch.setattr(shopify_http, "urllib_transport", api)
     with w.setup():
         save_expiring_token(SHOP, TOKEN, scopes="read_orders,write_customers,write_orders")
-        policy = policies.load(SHOP)
-        stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
         transfers = strategies.Strategy(
             "transfers",
             "Bank transfers",
             strategies.Conditions(methods=frozenset({strategies.Method.BANK_TRANSFER})),
-            policy.steps[:1],
+            policies.load(SHOP).steps[:1],
             cancel_after_days=CANCEL_AFTER,
         )
-        version = stored_doc[0] + 1 if stored_doc else 1
-        policies.save(SHOP, replace(policy, version=version, strategies=(transfers,)), now=OPENED)
+        save_policy(OPENED, strategies=(transfers,))
     open_case(w)
     ticks(w, OPENED + timedelta(days=CANCEL_AFTER, hours=2))
     dunning = stored().dunning_or_raise()

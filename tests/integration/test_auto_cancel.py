@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from recoup import clock
 from recoup.domain import strategies
 from recoup.domain.cadence import Anchor, Channel, Step, Tone
 from recoup.domain.case import CaseStatus
@@ -25,10 +23,18 @@ from recoup.domain.payment_situation import Situation
 from recoup.integrations import shopify_http
 from recoup.integrations.shopify_http import HttpRequest, HttpResponse
 from recoup.store import cases as case_store
-from recoup.store import policies
 from tests.conftest import SHOP, event_bytes, event_json, save_expiring_token, shopify_headers
-from tests.sequence_support import Clock, emails, run_scheduler, spy_on_wording, trail_kinds
+from tests.sequence_support import (
+    Clock,
+    emails,
+    run_scheduler,
+    save_policy,
+    simulated_time,
+    spy_on_wording,
+    trail_kinds,
+)
 from tests.sequence_support import stored as stored_case
+from tests.shopify_fakes import answer
 
 ORDER = event_json("shopify/order_pending.json")
 CASE = str(ORDER["id"])
@@ -52,20 +58,7 @@ class FakeAdminApi:
             "job": None if self.refusal else {"id": "gid://shopify/Job/42", "done": False},
             "orderCancelUserErrors": errors if self.refusal else [],
         }
-        body = {
-            "data": {"orderCancel": result},
-            "extensions": {
-                "cost": {
-                    "requestedQueryCost": 10,
-                    "throttleStatus": {
-                        "maximumAvailable": 2000.0,
-                        "currentlyAvailable": 1990.0,
-                        "restoreRate": 100.0,
-                    },
-                }
-            },
-        }
-        return HttpResponse(200, json.dumps(body).encode())
+        return answer({"orderCancel": result})
 
 
 @pytest.fixture
@@ -77,10 +70,6 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeAdminApi:
 
 @pytest.fixture
 def at(local: Any) -> Iterator[type[Clock]]:
-    Clock.now = OPENED
-    clock.use(lambda: Clock.now)
-    policy = policies.load(SHOP)
-    stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
     steps = (
         Step(timedelta(days=3), Anchor.OPENED, Channel.EMAIL, "friendly", Tone.FRIENDLY, True),
         Step(timedelta(days=4), Anchor.PREVIOUS, Channel.EMAIL, "firm", Tone.FIRM, True),
@@ -92,10 +81,9 @@ def at(local: Any) -> Iterator[type[Clock]]:
         steps,
         cancel_after_days=10,
     )
-    version = stored_doc[0] + 1 if stored_doc else 1
-    policies.save(SHOP, replace(policy, version=version, strategies=(transfer,)), now=OPENED)
-    yield Clock
-    clock.use(None)
+    save_policy(OPENED, strategies=(transfer,))
+    with simulated_time(OPENED) as simulated:
+        yield simulated
 
 
 @pytest.fixture

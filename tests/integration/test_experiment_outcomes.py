@@ -24,6 +24,7 @@ from recoup.services import cases, experiment_results, preferences
 from recoup.store import cases as case_store
 from recoup.store import experiment_outcomes, policies
 from tests.conftest import SHOP, event_bytes, shopify_headers
+from tests.sequence_support import save_policy
 
 OPENED = datetime(2026, 11, 2, 16, tzinfo=UTC)
 COUNT = 40
@@ -52,9 +53,7 @@ def _with_experiment() -> None:
         experiment=EXPERIMENT,
         variants={"early": early},
     )
-    stored = policies.load_doc(SHOP, policies.REMINDERS)
-    version = stored[0] + 1 if stored else 1
-    policies.save(SHOP, replace(policy, version=version, strategies=(trial,)), now=OPENED)
+    save_policy(OPENED, strategies=(trial,))
 
 
 def _apply(local: Any, order: dict[str, Any], topic: str, hook: str, at: datetime) -> None:

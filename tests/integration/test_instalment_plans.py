@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
@@ -20,7 +19,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from recoup import clock
 from recoup.domain.case import CaseStatus
 from recoup.domain.customer_requests import RequestMeta
 from recoup.domain.dunning import DunningStatus
@@ -30,11 +28,17 @@ from recoup.domain.payment_situation import Situation
 from recoup.services import cases, instalment_plans
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
-from recoup.store import policies
-from recoup_local.outbox import sent_messages
-from recoup_local.stack import LOCAL_STRIPE_KEYS
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers
-from tests.sequence_support import spy_on_wording
+from tests.sequence_support import (
+    Clock,
+    emails,
+    run_scheduler,
+    save_policy,
+    simulated_time,
+    spy_on_wording,
+    stripe_events,
+    with_platform_stripe,
+)
 
 PENDING = event_json("shopify/order_pending.json")
 CASE = str(PENDING["id"])
@@ -49,25 +53,12 @@ TERMS = InstalmentTerms(
 )
 
 
-class Clock:
-    now = OPENED
-
-
 @pytest.fixture
 def at(local: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Clock]]:
-    for name, value in LOCAL_STRIPE_KEYS.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    Clock.now = OPENED
-    clock.use(lambda: Clock.now)
-    local.stripe.clock = lambda: Clock.now.timestamp()
-    stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
-    version = stored_doc[0] + 1 if stored_doc else 1
-    policies.save(
-        SHOP, replace(policies.load(SHOP), version=version, instalments=TERMS), now=OPENED
-    )
-    yield Clock
-    clock.use(None)
+    with_platform_stripe(monkeypatch, local.stripe, lambda: Clock.now)
+    save_policy(OPENED, instalments=TERMS)
+    with simulated_time(OPENED) as simulated:
+        yield simulated
     get_settings.cache_clear()
 
 
@@ -75,26 +66,6 @@ def at(local: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Clock]]:
 def wording(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, Situation | None]]:
     """The situation the sender asks each message to be worded for, by step index."""
     return spy_on_wording(monkeypatch)
-
-
-def run_scheduler(local: Any, when: datetime) -> None:
-    Clock.now = when
-    local.lambdas.run_schedules(when)
-    local.lambdas.drain()
-
-
-def stripe_events(local: Any) -> None:
-    """Deliver what the stand-in sent since the last call to the Stripe webhook."""
-    while local.stripe.events:
-        event = local.stripe.events.pop(0)
-        body, headers = local.stripe.delivery(event, local.stripe_secret)
-        answer = local.lambdas.invoke_http("POST", "/webhooks/stripe", headers, body)
-        assert answer["statusCode"] == 200, answer
-    local.lambdas.drain()
-
-
-def emails(local: Any) -> list[Any]:
-    return [m for m in sent_messages(local.stack.region) if m.kind == "email"]
 
 
 def text_of(sent: Any) -> str:

@@ -10,21 +10,26 @@ later. The shop retries 12 hours after a soft decline, at most twice."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from recoup import clock
 from recoup.domain.case import CaseStatus
 from recoup.domain.retries import RetryPolicy
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
-from recoup.store import policies
-from recoup_local.stack import LOCAL_STRIPE_KEYS
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_bytes, event_json, shopify_headers
-from tests.sequence_support import Clock, emails, run_scheduler, stripe_events, trail_kinds
+from tests.sequence_support import (
+    Clock,
+    emails,
+    run_scheduler,
+    save_policy,
+    simulated_time,
+    stripe_events,
+    trail_kinds,
+    with_platform_stripe,
+)
 from tests.sequence_support import stored as stored_case
 
 PENDING = event_json("shopify/order_pending.json")
@@ -38,17 +43,10 @@ RETRIES = RetryPolicy(enabled=True, max_retries=2, soft_delays=(timedelta(hours=
 
 @pytest.fixture
 def at(local: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Clock]]:
-    for name, value in LOCAL_STRIPE_KEYS.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    Clock.now = OPENED
-    clock.use(lambda: Clock.now)
-    local.stripe.clock = lambda: Clock.now.timestamp()
-    stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
-    version = stored_doc[0] + 1 if stored_doc else 1
-    policies.save(SHOP, replace(policies.load(SHOP), version=version, retries=RETRIES), now=OPENED)
-    yield Clock
-    clock.use(None)
+    with_platform_stripe(monkeypatch, local.stripe, lambda: Clock.now)
+    save_policy(OPENED, retries=RETRIES)
+    with simulated_time(OPENED) as simulated:
+        yield simulated
     get_settings.cache_clear()
 
 

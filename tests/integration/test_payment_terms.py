@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from recoup import clock
 from recoup.domain import strategies
 from recoup.domain.case import CaseStatus
 from recoup.domain.dunning import DunningStatus
@@ -25,7 +23,14 @@ from recoup.domain.payment_situation import Situation
 from recoup.store import cases as case_store
 from recoup.store import policies
 from tests.conftest import SHOP, event_json, shopify_headers
-from tests.sequence_support import Clock, emails, run_scheduler, spy_on_wording
+from tests.sequence_support import (
+    Clock,
+    emails,
+    run_scheduler,
+    save_policy,
+    simulated_time,
+    spy_on_wording,
+)
 from tests.sequence_support import stored as stored_case
 
 ORDER = event_json("shopify/order_pending.json")
@@ -37,10 +42,8 @@ COURTESY = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)  # 10:00 Pacific, three day
 
 @pytest.fixture
 def at(local: Any) -> Iterator[type[Clock]]:
-    Clock.now = OPENED
-    clock.use(lambda: Clock.now)
-    yield Clock
-    clock.use(None)
+    with simulated_time(OPENED) as simulated:
+        yield simulated
 
 
 @pytest.fixture
@@ -92,17 +95,14 @@ def stored() -> Any:
 
 def with_terms_strategy(courtesy_days: int) -> None:
     """The shop's strategies: one for orders on payment terms, with a courtesy reminder."""
-    policy = policies.load(SHOP)
-    stored_doc = policies.load_doc(SHOP, policies.REMINDERS)
     terms = strategies.Strategy(
         "wholesale",
         "Wholesale on terms",
         strategies.Conditions(payment_terms=True),
-        policy.steps,
+        policies.load(SHOP).steps,
         courtesy_days=courtesy_days,
     )
-    version = stored_doc[0] + 1 if stored_doc else 1
-    policies.save(SHOP, replace(policy, version=version, strategies=(terms,)), now=OPENED)
+    save_policy(OPENED, strategies=(terms,))
 
 
 def test_a_net_30_order_waits_for_its_due_date(local: Any, at: Any) -> None:

@@ -14,6 +14,7 @@ from recoup.integrations.shopify_http import HttpRequest, HttpResponse
 from recoup.integrations.shopify_version import API_VERSION
 from recoup.services import shopify_tasks
 from tests.conftest import SHOP, save_expiring_token
+from tests.shopify_fakes import answer
 
 TOKEN = "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"
 CUSTOMER_ID = "7001234567890"
@@ -30,20 +31,7 @@ class FakeAdminApi:
         self.requests.append(request)
         if self.status != 200:
             return HttpResponse(self.status, b'{"errors":"unavailable"}')
-        body = {
-            "data": {"tagsAdd": {"node": {"id": "x"}, "userErrors": []}},
-            "extensions": {
-                "cost": {
-                    "requestedQueryCost": 10,
-                    "throttleStatus": {
-                        "maximumAvailable": 1000.0,
-                        "currentlyAvailable": 990.0,
-                        "restoreRate": 50.0,
-                    },
-                }
-            },
-        }
-        return HttpResponse(200, json.dumps(body).encode())
+        return answer({"tagsAdd": {"node": {"id": "x"}, "userErrors": []}})
 
 
 @pytest.fixture

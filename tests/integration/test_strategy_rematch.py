@@ -6,7 +6,6 @@ links only when a strategy asks."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +15,8 @@ from recoup.domain.cadence import Anchor, Channel, Step, Tone
 from recoup.integrations import shopify, stripe
 from recoup.services import cases
 from recoup.store import cases as case_store
-from recoup.store import policies
 from tests.conftest import SHOP, event_bytes, shopify_headers
+from tests.sequence_support import run_scheduler, save_policy, simulated_time
 
 ORDER = json.loads(event_bytes("shopify/order_pending.json"))
 CASE = str(ORDER["id"])
@@ -29,10 +28,7 @@ def _steps(first: timedelta) -> tuple[Step, ...]:
 
 
 def _with(*listed: strategies.Strategy) -> None:
-    policy = policies.load(SHOP)
-    stored = policies.load_doc(SHOP, policies.REMINDERS)
-    version = stored[0] + 1 if stored else 1
-    policies.save(SHOP, replace(policy, version=version, strategies=listed), now=OPENED)
+    save_policy(OPENED, strategies=listed)
 
 
 def _apply(event: Any, at: datetime) -> None:
@@ -100,12 +96,8 @@ def test_after_the_first_message_the_strategy_stays(local: Any) -> None:
     _order(local, {}, "orders/create", "r2", OPENED)
     # The sender judges quiet hours and limits by the clock: the simulated one, not today's
     due = OPENED + timedelta(days=1, hours=2)
-    clock.use(lambda: due)
-    try:
-        local.lambdas.run_schedules(due)
-        local.lambdas.drain()
-    finally:
-        clock.use(None)
+    with simulated_time(due):
+        run_scheduler(local, due)
     assert _dunning().sent, "step 1 should have gone"
     _declined("insufficient_funds", OPENED + timedelta(days=1, hours=3))
     assert _dunning().strategy == "default"

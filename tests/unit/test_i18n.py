@@ -18,6 +18,7 @@ from recoup.channels import i18n
 from recoup.channels.render import (
     TONES,
     EmailOverride,
+    MessageContext,
     Tone,
     render_email,
     render_sms,
@@ -223,6 +224,24 @@ def _english_leftovers(text: str) -> list[str]:
     return found
 
 
+def assert_no_english_left(ctx: MessageContext) -> None:
+    """No part of the message for `ctx` (email subject, text and HTML, SMS) holds a catalog
+    string or a sentence of the same message in English, beyond names, links and figures."""
+    email, sms = render_email(ctx), render_sms(ctx).body
+    english = dataclasses.replace(ctx, locale="en-US")
+    english_email, english_sms = render_email(english), render_sms(english).body
+    for part in (email.subject, email.text, email.html, sms):
+        assert _english_leftovers(_KEPT.sub("", part)) == [], part
+    pairs = zip(
+        (email.subject, email.text, sms),
+        (english_email.subject, english_email.text, english_sms),
+        strict=True,
+    )
+    for part, english_part in pairs:
+        for sentence in _sentences(_KEPT.sub("", english_part)):
+            assert sentence not in part, (sentence, part)
+
+
 @pytest.mark.parametrize("language", FOREIGN)
 @pytest.mark.parametrize("tone", TONES)
 @pytest.mark.parametrize("situation", SITUATIONS)
@@ -236,19 +255,10 @@ def test_every_part_of_a_reminder_is_in_the_customers_language(
         situation=situation,
         page_url="https://pay.example.com/c/tok_1042",
     )
-    # When every part is rendered, and the same reminder in English
-    email = render_email(ctx)
-    sms = render_sms(ctx).body
-    english_email = render_email(dataclasses.replace(ctx, locale="en-US"))
-    english_sms = render_sms(dataclasses.replace(ctx, locale="en-US")).body
-    # Then no English sentence is left in any of them: neither a catalog string nor any
+    # Then no English sentence is left in any part: neither a catalog string nor any
     # sentence of the English reminder (its words beyond names, links and figures)
-    for part in (email.subject, email.text, email.html, sms):
-        assert _english_leftovers(_KEPT.sub("", part)) == [], part
-    english = (english_email.subject, english_email.text, english_sms)
-    for part, english_part in zip((email.subject, email.text, sms), english, strict=True):
-        for sentence in _sentences(_KEPT.sub("", english_part)):
-            assert sentence not in part, (sentence, part)
+    assert_no_english_left(ctx)
+    email, sms = render_email(ctx), render_sms(ctx).body
     # And the HTML says which language it is in
     assert f'<html lang="{language}">' in email.html
     # And the opt-out is in the customer's language, with the keyword STOP itself
@@ -265,20 +275,9 @@ def test_a_missed_instalments_notice_is_in_the_customers_language(
 ) -> None:
     # Given the notice of a missed instalment, its figures stated, in each language
     ctx = make_plan_ctx(tone, locale=language, page_url="https://pay.example.com/c/tok_1042")
-    email, sms = render_email(ctx), render_sms(ctx).body
-    english = dataclasses.replace(ctx, locale="en-US")
-    english_email, english_sms = render_email(english), render_sms(english).body
     # Then no English sentence is left in any part of it
-    for part in (email.subject, email.text, email.html, sms):
-        assert _english_leftovers(_KEPT.sub("", part)) == [], part
-    pairs = zip(
-        (email.subject, email.text, sms),
-        (english_email.subject, english_email.text, english_sms),
-        strict=True,
-    )
-    for part, english_part in pairs:
-        for sentence in _sentences(_KEPT.sub("", english_part)):
-            assert sentence not in part, (sentence, part)
+    assert_no_english_left(ctx)
+    email = render_email(ctx)
     # And its paragraph is the catalog's, with the figures in the customer's formats
     paragraph = i18n.translations("messages", language).gettext(
         "Instalment %(number)s of %(count)s (%(amount)s, due on %(due)s) could not be charged "

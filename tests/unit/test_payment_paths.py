@@ -32,7 +32,7 @@ from recoup.integrations.shopify_admin import ShopifyAdmin, ShopifyUserError
 from recoup.integrations.shopify_http import HttpResponse
 from recoup.store import cases as store
 from tests.conftest import SHOP, event_bytes, event_json, shopify_headers
-from tests.shopify_fakes import FakeShopify
+from tests.shopify_fakes import FakeShopify, answer
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
@@ -262,20 +262,7 @@ def test_the_due_index_holds_the_earliest_of_a_cases_work() -> None:
 
 
 def _answer(result: dict[str, Any]) -> HttpResponse:
-    body = {
-        "data": {"orderCancel": result},
-        "extensions": {
-            "cost": {
-                "requestedQueryCost": 10,
-                "throttleStatus": {
-                    "maximumAvailable": 2000.0,
-                    "currentlyAvailable": 1990.0,
-                    "restoreRate": 100.0,
-                },
-            }
-        },
-    }
-    return HttpResponse(200, json.dumps(body).encode())
+    return answer({"orderCancel": result})
 
 
 def _admin(shopify: FakeShopify) -> ShopifyAdmin:

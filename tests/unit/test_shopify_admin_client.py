@@ -4,7 +4,6 @@ and the access token kept out of every error."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -22,7 +21,7 @@ from recoup.integrations.shopify_http import (
     urllib_transport,
 )
 from recoup.integrations.shopify_version import API_VERSION
-from tests.shopify_fakes import FakeShopify
+from tests.shopify_fakes import FakeShopify, answer, cost
 
 SHOP = "demo-electronics.myshopify.com"
 TOKEN = "shpat_0123456789abcdef"
@@ -42,25 +41,6 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.slept.append(round(seconds, 6))
         self.now += seconds
-
-
-def cost(requested: int, available: float, rate: float = 50.0) -> dict[str, Any]:
-    return {
-        "cost": {
-            "requestedQueryCost": requested,
-            "actualQueryCost": requested,
-            "throttleStatus": {
-                "maximumAvailable": 1000.0,
-                "currentlyAvailable": available,
-                "restoreRate": rate,
-            },
-        }
-    }
-
-
-def answer(data: dict[str, Any], *, requested: int = 10, available: float = 990.0) -> HttpResponse:
-    body = {"data": data, "extensions": cost(requested, available)}
-    return HttpResponse(200, json.dumps(body).encode())
 
 
 def tagged() -> HttpResponse:
