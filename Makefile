@@ -13,11 +13,12 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build looks for the runtime's interpreter (python3.12) on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
 
-.PHONY: help install demo serve test lint bench faults lock sam-build clean chromium
+.PHONY: help install demo serve test test-all lint bench faults lock sam-build clean chromium
 
 help:
 	@echo "make demo   - run the main job on the embedded local stack"
-	@echo "make test   - install everything and run the whole test suite"
+	@echo "make test   - install everything and run the test suite, less its slow suites"
+	@echo "make test-all - the same with the slow suites (a sam build, property and growth runs)"
 	@echo "make serve  - keep the local stack up on 127.0.0.1:3000"
 	@echo "make lint   - ruff, mypy, the import contracts and the complexity gate"
 	@echo "make chromium - install Chromium for the admin page tests (as root, if missing)"
@@ -54,8 +55,12 @@ serve: install
 # module-wide fixture (a served stack, a sam build) and the tests that build on each
 # other's state stay together. (Not `loadgroup`: with pytest 9.2 its groups are silently
 # ignored, pytest-xdist issue 1386.)
-test: install $(SAM_VENV)/.installed chromium
-	RECOUP_SAM=$(SAM_VENV)/bin/sam $(BIN)/pytest -n 2 --dist loadfile
+# `-m` replaces pyproject's default (not faults): the full fault matrix is `make faults`.
+test: install chromium
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow and not faults"
+
+test-all: install $(SAM_VENV)/.installed chromium
+	RECOUP_SAM=$(SAM_VENV)/bin/sam $(BIN)/pytest -n 2 --dist loadfile -m "not faults"
 
 # The admin page's browser tests drive Debian's Chromium (never a downloaded browser build);
 # a Japanese font, so the customer page's Japanese screenshots show text, not boxes.

@@ -59,8 +59,29 @@ class Stack:
     queue_urls_by_arn: dict[str, str]
 
 
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def _client(service: str, region: str) -> Any:
+    """One client per service for a provisioning run: making one takes about 10 ms, and a
+    run creates some sixty resources."""
+    key = (service, region)
+    if key not in _clients:
+        _clients[key] = boto3.client(service, region_name=region)  # type: ignore[call-overload]
+    return _clients[key]
+
+
 def provision(region: str = "us-east-1", stage: str = "dev") -> Stack:
     """Create the resources with whatever endpoint boto3 is configured for (moto)."""
+    _clients.clear()
+    try:
+        return _provision(region, stage)
+    finally:
+        # A client keeps the endpoint and mock it was made under: never reuse one later.
+        _clients.clear()
+
+
+def _provision(region: str, stage: str) -> Stack:
     template = load()
     params = {
         name: str(spec.get("Default", ""))
@@ -148,10 +169,10 @@ def _function(
 def _kms_key(
     logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
 ) -> None:
-    kms = boto3.client("kms", region_name=region)
+    kms = _client("kms", region)
     # An asymmetric key (KeySpec, KeyUsage) is created as declared; the default is symmetric.
     shape = {name: str(props[name]) for name in ("KeySpec", "KeyUsage") if name in props}
-    key = kms.create_key(Description=str(props.get("Description", logical_id)), **shape)[  # type: ignore[arg-type]
+    key = kms.create_key(Description=str(props.get("Description", logical_id)), **shape)[
         "KeyMetadata"
     ]
     resolver.refs[logical_id] = key["KeyId"]
@@ -161,7 +182,7 @@ def _kms_key(
 def _kms_alias(
     logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
 ) -> None:
-    boto3.client("kms", region_name=region).create_alias(
+    _client("kms", region).create_alias(
         AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"]
     )
     resolver.refs[logical_id] = props["AliasName"]
@@ -174,7 +195,7 @@ def _queue(
     region: str,
     queue_urls: dict[str, str],
 ) -> None:
-    sqs = boto3.client("sqs", region_name=region)
+    sqs = _client("sqs", region)
     attributes = {
         key: (
             json.dumps(value)
@@ -187,7 +208,7 @@ def _queue(
         if key not in ("QueueName", "Tags")
     }
     name = props.get("QueueName") or logical_id + (".fifo" if props.get("FifoQueue") else "")
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -201,7 +222,7 @@ def _queue(
 def _table(
     logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
 ) -> None:
-    ddb = boto3.client("dynamodb", region_name=region)
+    ddb = _client("dynamodb", region)
     name = props.get("TableName") or logical_id
     args: dict[str, Any] = {
         "TableName": name,
@@ -233,14 +254,14 @@ def _bucket(
     logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
 ) -> None:
     name = props.get("BucketName") or f"recoup-local-{logical_id.lower()}"
-    s3 = boto3.client("s3", region_name=region)
+    s3 = _client("s3", region)
     lock = bool(props.get("ObjectLockEnabled"))
     if region == "us-east-1":
         s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=lock)
     else:
         s3.create_bucket(
             Bucket=name,
-            CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            CreateBucketConfiguration={"LocationConstraint": region},
             ObjectLockEnabledForBucket=lock,
         )
     versioning = (props.get("VersioningConfiguration") or {}).get("Status")
@@ -266,7 +287,7 @@ def _topic(
     logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
 ) -> None:
     name = props.get("TopicName") or logical_id
-    arn = boto3.client("sns", region_name=region).create_topic(Name=name)["TopicArn"]
+    arn = _client("sns", region).create_topic(Name=name)["TopicArn"]
     resolver.refs[logical_id] = arn
     resolver.attrs[(logical_id, "TopicName")] = name
 
@@ -275,7 +296,7 @@ def _configuration_set(
     logical_id: str, props: dict[str, Any], resolver: Resolver, region: str, _: dict[str, str]
 ) -> None:
     name = props.get("Name") or logical_id
-    boto3.client("sesv2", region_name=region).create_configuration_set(ConfigurationSetName=name)
+    _client("sesv2", region).create_configuration_set(ConfigurationSetName=name)
     resolver.refs[logical_id] = name
 
 

@@ -200,7 +200,8 @@ class StripePlatform:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll: closing waits for the loop's next turn (half a second by default).
+        Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def close(self) -> None:

@@ -3,6 +3,8 @@ stack needs to resolve (Ref, Sub, GetAtt, Join, If over known conditions)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +59,13 @@ for _short in (
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as data: a copy of its parse, made again when the file changes (each
+    test's stack reads it, and parsing takes a quarter of a second)."""
+    return copy.deepcopy(_parsed(path, path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, _mtime_ns: int) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
         data = yaml.load(handle, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict):

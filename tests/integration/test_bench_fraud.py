@@ -9,6 +9,7 @@ from benchmarks import fraud, lifecycle
 from benchmarks.payloads import Deliveries
 
 
+@pytest.mark.slow  # the benchmark's card-testing run
 def test_velocity_reads_under_card_testing_do_not_grow_with_the_attack(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

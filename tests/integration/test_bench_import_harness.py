@@ -5,9 +5,12 @@ install)."""
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks import import_time, memory, report_imports
 
 
+@pytest.mark.slow  # fresh interpreters, each importing a handler
 def test_the_harness_times_a_webhook_handler_with_and_without_bytecode() -> None:
     # Given the source tree laid out as a layer, and one webhook function
     layout = memory.source_layout()

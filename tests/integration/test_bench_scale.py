@@ -133,6 +133,7 @@ def test_the_write_log_costs_each_item_of_a_transaction_twice(client: Any) -> No
     assert log.requests == 2
 
 
+@pytest.mark.slow  # the benchmark's growth run at its smallest sizes
 def test_growth_reads_follow_the_request_not_the_shop() -> None:
     # Given a shop measured at 24 and then 60 cases (make bench: 100 to 10,000)
     result = growth.run(sizes=(24, 60))

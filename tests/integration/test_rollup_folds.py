@@ -342,6 +342,7 @@ def _late_changes(shop: str, made: list[StoredCase], at: datetime) -> list[Store
     return changed
 
 
+@pytest.mark.slow  # writes a shop at several sizes
 def test_a_dashboard_reads_the_same_items_whatever_the_cases(local: Any) -> None:
     now = datetime(2026, 12, 1, 12, tzinfo=UTC)
     start = datetime(2026, 9, 2, tzinfo=UTC)  # 90 days back

@@ -169,6 +169,7 @@ def card_testing(ip: str, n: int) -> None:
                 item.update(actions=actions)
 
 
+@pytest.mark.slow  # a thousand attempts through the stack
 def test_a_card_testing_run_costs_a_screening_the_same_reads_at_10_and_1000(local: Any) -> None:
     # Given a card-testing run of 10 failures from one IP, and one of 1,000 from another
     card_testing("198.51.100.10", 10)

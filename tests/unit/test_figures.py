@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -691,6 +692,7 @@ def _write_rollups(shop: str, case_id: str, delta: Any, writer_clock: datetime) 
     raise AssertionError(f"case {case_id}: its change never landed")
 
 
+@pytest.mark.slow  # about a minute: each example writes its cases through moto
 @settings(
     max_examples=15,  # each example writes up to 40 case states through moto
     deadline=None,
