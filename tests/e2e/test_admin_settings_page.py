@@ -261,6 +261,14 @@ def test_the_template_editor_counts_sms_segments(served: dict[str, Any], browser
     frame = page.locator("#email-preview iframe")
     expect(frame).to_have_attribute("sandbox", "")
     expect(frame).to_have_attribute("srcdoc", re.compile("<html", re.IGNORECASE))
+    # Worded for an expired card, the preview says so; the notices sent outside the steps
+    # (a cancellation, say) always use the friendly template, so this one is not offered them
+    situation = page.locator("#preview-situation select")
+    expect(situation.locator("option[value=order_cancelled]")).to_have_count(0)
+    situation.select_option("expired_card")
+    expect(frame).to_have_attribute("srcdoc", re.compile("card used for this order has expired"))
+    situation.select_option("payment_failed")
+    expect(frame).not_to_have_attribute("srcdoc", re.compile("has expired"))
     counter = page.locator("#sms-counter")
     sms = page.locator("#part-sms")
     # How many characters the rendered SMS adds to the typed text (the shop's name, say)
@@ -361,6 +369,16 @@ def test_a_template_is_saved_through_the_save_bar_and_reset_after_a_confirmation
     page.click("#recoup-save")
     expect(save_bar(page)).not_to_have_attribute("showing", "")
     assert api(front, "GET", f"/templates/{name}")["parts"] == {"sms": text}
+    # The friendly template also words the messages sent outside the steps: previewed as the
+    # notice before an unpaid order is cancelled, it says so and offers no pay link
+    assert name == "friendly"
+    page.locator("#preview-situation select").select_option("order_cancelled")
+    frame = page.locator("#email-preview iframe")
+    expect(frame).to_have_attribute("srcdoc", re.compile("being cancelled"))
+    expect(frame).not_to_have_attribute("srcdoc", re.compile("/pay/"))
+    notice = page.frame_locator("#email-preview iframe").locator("body")
+    expect(notice).to_contain_text("is being cancelled")
+    screens(page, "template-editor-cancelled")
     # Reset asks first; cancelling keeps the customised text
     go(page, f"/app/templates?name={name}")
     page.click("#reset-template")

@@ -331,6 +331,13 @@ def test_a_step_is_previewed_as_the_customer_will_see_it(local: Any) -> None:
     assert (status, answer["field"]) == (400, "step.delay")
     status, stored_step = call(local, "POST", "/preview", {"index": 0})
     assert status == 200 and stored_step["sms"] is None
+    # Worded for the notice before an unpaid order is cancelled: no pay link
+    asked = {"step": step, "index": 1, "situation": "order_cancelled"}
+    status, notice = call(local, "POST", "/preview", asked)
+    assert status == 200 and "being cancelled" in notice["email"]["text"]
+    assert "/pay/" not in notice["email"]["html"]
+    status, answer = call(local, "POST", "/preview", {**asked, "situation": "late"})
+    assert (status, answer["error"], answer["field"]) == (400, "invalid", "situation")
 
 
 # ---------------------------------------------------------------- cases

@@ -152,6 +152,27 @@ def test_a_draft_is_previewed_in_its_language(local: Any) -> None:
     assert "\u3054" in shown["email"]["text"] or "\u6ce8\u6587" in shown["email"]["text"]
 
 
+def test_a_draft_is_previewed_worded_for_the_situation_chosen(local: Any) -> None:
+    # Given the friendly template, previewed as it is worded when nothing more is known
+    path = "/templates/friendly/preview?lang=en"
+    status, usual = call(local, "POST", path, {"parts": {}})
+    assert status == 200 and "/pay/" in usual["email"]["html"]
+    # When it is worded for the notice before an unpaid order is cancelled
+    status, notice = call(local, "POST", path + "&situation=order_cancelled", {"parts": {}})
+    # Then the preview says so, and offers no way to pay
+    assert status == 200, notice
+    assert "being cancelled" in notice["email"]["text"]
+    assert "/pay/" not in notice["email"]["html"] and "/pay/" not in notice["email"]["text"]
+    # And worded for the courtesy reminder it states the sample terms' due date
+    status, courtesy = call(local, "POST", path + "&situation=payment_due_soon", {"parts": {}})
+    assert status == 200 and "is due on" in courtesy["email"]["text"]
+    assert "is due on" not in usual["email"]["text"]
+    # And a situation that is none is refused, naming the parameter
+    status, answer = call(local, "POST", path + "&situation=late", {"parts": {}})
+    assert (status, answer["error"], answer["field"]) == (400, "invalid_parameter", "situation")
+    assert "order_cancelled" in answer["message"]
+
+
 def test_a_template_of_the_shops_own_keeps_its_languages_apart(local: Any) -> None:
     # Given the shop's own SMS template in German only
     german = {"sms": "{{ shop_name }}: {{ order_name }} ist offen. {{ pay_url }} STOP"}

@@ -2,7 +2,8 @@
 // languages), and the steps that use it; /app/templates?name=<name>&lang=<code> edits the
 // shop's version of one in one language: its parts with line numbers, the variables it may
 // use, a live preview as a customer of that language gets it (the email in a sandboxed frame,
-// the SMS with its length and segments) and the sandbox's verdict before saving.
+// the SMS with its length and segments), worded for the payment situation chosen, and the
+// sandbox's verdict before saving.
 
 import { h, replace } from "./dom.js";
 import { debounce, ensureStyles, optionList, words } from "./forms.js";
@@ -13,6 +14,33 @@ const PREVIEW_MS = 400;
 const LANGUAGES = [["en", "English"], ["de", "Deutsch"], ["fr", "Français"], ["es", "Español"], ["ja", "日本語"]];
 const LANGUAGE_NAMES = Object.fromEntries(LANGUAGES);
 const languageList = (codes) => codes.map((code) => LANGUAGE_NAMES[code] || code).join(", ");
+// What a message may be worded for (domain/payment_situation.py Situation): the preview
+// shows the paragraph each one gets (the courtesy reminder's due date, the cancellation
+// notice without a pay link...).
+const SITUATIONS = [
+  ["payment_failed", "A failed payment, nothing more known"],
+  ["card_declined", "Card declined"],
+  ["insufficient_funds", "Insufficient funds"],
+  ["expired_card", "Expired card"],
+  ["incorrect_card", "Incorrect card details"],
+  ["card_not_usable", "A card that cannot pay this"],
+  ["authentication_required", "Authentication not completed"],
+  ["manual_payment_pending", "Bank transfer awaited"],
+  ["awaiting_payment", "Payment awaited (cash on delivery, invoice)"],
+  ["partially_paid", "Partly paid"],
+  ["payment_due_soon", "Courtesy reminder before the due date"],
+  ["terms_overdue", "Payment terms overdue"],
+  ["promise_due", "A promised payment date has come"],
+  ["promise_broken", "A promise not kept"],
+  ["instalment_missed", "An instalment missed"],
+  ["plan_broken", "A plan ended unpaid"],
+  ["order_cancelled", "The order is being cancelled"],
+];
+// The messages sent outside the steps (the courtesy reminder, the cancellation notice, a
+// promise's reminder, a missed instalment's notice) always use the friendly template
+// (services/customer_requests.nudge_step): another template is never worded for them.
+const ONE_OFF_SITUATIONS = new Set(["payment_due_soon", "order_cancelled", "promise_due", "instalment_missed"]);
+const situationsFor = (name) => SITUATIONS.filter(([value]) => name === "friendly" || !ONE_OFF_SITUATIONS.has(value));
 
 export async function render(root, ctx) {
   ensureStyles(root);
@@ -113,9 +141,12 @@ async function renderEditor(root, ctx, name) {
     area.dispatchEvent(new Event("input", { bubbles: true }));
   };
 
+  // Not an edit: choosing another situation only words the preview for it.
+  const situation = h("s-select", { id: "preview-situation", label: "Worded for", value: "payment_failed" }, optionList(situationsFor(name), "payment_failed"));
   const preview = async () => {
     const number = ++asked;
-    const answer = await ctx.api.post(`/templates/${encodeURIComponent(name)}/preview?${lang}`, { parts: own(draft) });
+    const asking = `${lang}&situation=${encodeURIComponent(situation.value || "payment_failed")}`;
+    const answer = await ctx.api.post(`/templates/${encodeURIComponent(name)}/preview?${asking}`, { parts: own(draft) });
     const result = ctx.api.failed(answer)
       ? { ok: false, errors: [{ part: answer.field ? String(answer.field).replace(/^parts\./, "") : null, line: answer.body.line || null, message: answer.message }] }
       : answer;
@@ -127,6 +158,7 @@ async function renderEditor(root, ctx, name) {
     return result;
   };
   const refresh = debounce(preview, PREVIEW_MS);
+  situation.addEventListener("change", () => preview());
 
   function drawPreview() {
     for (const kind of kinds) editors[kind].mark(verdict.errors.filter((e) => e.part === kind));
@@ -260,7 +292,7 @@ async function renderEditor(root, ctx, name) {
               return h("s-button", { variant: "secondary", "data-variable": variable.name, accessibilityLabel: `Insert ${variable.name}${variable.description ? `: ${variable.description}` : ""}`,
                 onclick: () => insert(variable.name) }, `{{ ${variable.name} }}`);
             }))))),
-      h("s-section", { heading: "Preview" }, h("s-stack", { direction: "block", gap: "large" }, smsBox, emailBox))));
+      h("s-section", { heading: "Preview" }, h("s-stack", { direction: "block", gap: "large" }, situation, smsBox, emailBox))));
   await preview();
 }
 

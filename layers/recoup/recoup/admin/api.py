@@ -245,9 +245,10 @@ def _settings_page(app: APIGatewayHttpResolver) -> None:
         from recoup.services import message_templates
 
         language = message_templates.check_language(incoming().query("lang"))
+        situation = message_templates.check_situation(incoming().query("situation"))
         parts = requests.template_parts(incoming())
         shown = message_templates.preview_draft(
-            shop(), name, parts, now=clock.now(), language=language
+            shop(), name, parts, now=clock.now(), language=language, situation=situation
         )
         return _ok(views.template_preview(shown))
 

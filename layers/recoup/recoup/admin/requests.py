@@ -102,7 +102,7 @@ def settings_update(incoming: Incoming) -> SettingsUpdate:
 
 
 def preview_request(incoming: Incoming) -> dict[str, Any]:
-    return incoming.body("step", "index")
+    return incoming.body("step", "index", "situation")
 
 
 def strategy_test(incoming: Incoming) -> TesterRequest:

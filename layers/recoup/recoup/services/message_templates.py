@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from recoup.channels import i18n
 from recoup.channels.templates import VARIABLE_DESCRIPTIONS, templates_dir
 from recoup.domain import cadence, template_overrides
+from recoup.domain.payment_situation import SITUATIONS, Situation
 from recoup.errors import Conflict, InvalidInput, InvalidParameter, NotFound
 from recoup.services.shops import TEMPLATE_PARTS, set_template
 from recoup.store import policies, shops
@@ -95,6 +96,16 @@ def check_language(raw: str | None) -> str:
             f"must be one of {', '.join(i18n.SUPPORTED_LANGUAGES)}", field="lang"
         )
     return raw
+
+
+def check_situation(raw: str | None) -> Situation:
+    """The `situation` a template preview was given: one of the payment situations a message
+    is worded for (none: payment_failed, nothing more known)."""
+    if raw is None:
+        return Situation.PAYMENT_FAILED
+    if raw not in SITUATIONS:
+        raise InvalidParameter(f"must be one of {', '.join(SITUATIONS)}", field="situation")
+    return Situation(raw)
 
 
 def variables() -> tuple[tuple[str, str], ...]:
@@ -233,14 +244,21 @@ def refuse_draft(parts: Mapping[str, str]) -> None:
 
 
 def preview_draft(
-    shop: str, name: str, parts: Mapping[str, Any], *, now: datetime, language: str = i18n.ENGLISH
+    shop: str,
+    name: str,
+    parts: Mapping[str, Any],
+    *,
+    now: datetime,
+    language: str = i18n.ENGLISH,
+    situation: Situation = Situation.PAYMENT_FAILED,
 ) -> DraftPreview:
     """The drafted template around the sample order, for each channel it has: rendered in
     the sandbox that sends reminders (one budget per message, its time limit included), each
     refused part reported with its line instead of falling back to the shipped one. The
     sample step is the first of the saved sequence using the template, else step 1 in the
     tone its name suggests; the sample customer reads `language` (money and dates in the
-    shop's locale when it speaks it, else in the language's own)."""
+    shop's locale when it speaks it, else in the language's own), and the message is worded
+    for `situation` (a courtesy reminder, a cancellation notice...)."""
     from recoup.channels import render, sms_segments
     from recoup.services import step_samples
 
@@ -251,7 +269,7 @@ def preview_draft(
     if not channels:
         raise InvalidInput("a template of your own needs an email or an SMS part", field="parts")
     index, step = _sample_step(shop, item, name)
-    ctx = step_samples.sample_message_context(shop, item, step, index + 1, now)
+    ctx = step_samples.sample_message_context(shop, item, step, index + 1, now, situation=situation)
     if i18n.language_for(ctx.locale) != language:
         ctx = replace(ctx, locale=language)
     try:
