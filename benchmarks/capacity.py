@@ -423,6 +423,7 @@ def run(deliveries: Deliveries) -> CapacityResult:
         with _quiet_stdout(), in_process() as local:
             aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=lifecycle.SHOP_TIMEZONE)
+            lifecycle.default_sequence_for_every_case()
             life = lifecycle._Run(local, deliveries, api)
             clock.use(life.clock)
             paid_changes = {"financial_status": "paid", "total_outstanding": "0.00"}

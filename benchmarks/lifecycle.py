@@ -603,7 +603,7 @@ def _rules(run: _Run) -> tuple[list[Rule], dict[str, list[Need]]]:
     return rules, needs
 
 
-def _default_sequence_for_every_case() -> None:
+def default_sequence_for_every_case() -> None:
     """The shop's policy with no strategy of its own: the order (paid by bank transfer)
     follows the default four steps, as the lifecycle describes, not the shipped strategy
     for transfers."""
@@ -632,7 +632,7 @@ def run(deliveries: Deliveries) -> LifecycleResult:
         with _quiet_stdout(), in_process() as local:
             aws.reset()
             shops.install(SHOP, stripe_account=STRIPE_ACCOUNT, timezone=SHOP_TIMEZONE)
-            _default_sequence_for_every_case()
+            default_sequence_for_every_case()
             handlers = local.lambdas.handlers
             containers = _Containers(log)
             for logical_id, handler in list(handlers.items()):

@@ -155,3 +155,15 @@ def test_growth_reads_follow_the_request_not_the_shop() -> None:
         assert "TransactWriteItems" not in run.measured[growth.DASHBOARD_90].detail
     # every one of them, once the shop's cases span the period
     assert large.measured[growth.DASHBOARD_90].items == last_90_days
+
+
+@pytest.mark.slow  # two orders' whole lives through the in-process stack
+def test_the_capacity_run_costs_a_paid_order_and_one_reminded_three_times() -> None:
+    from benchmarks.payloads import Deliveries
+
+    result = capacity.run(Deliveries())
+    # The unpaid order went through its three reminders before it was paid, so it wrote more
+    assert "reminder 3" in result.unpaid.phases
+    assert 0 < result.paid.per_order < result.unpaid.per_order
+    # And a ceiling per mix of orders, the half-paid one among them
+    assert result.mixed.paid_share == 0.5

@@ -17,6 +17,7 @@ import pytest
 
 from recoup.domain.case import CaseStatus
 from recoup.domain.retries import RetryPolicy
+from recoup.services.payment_retries import idempotency_key
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from tests.conftest import SHOP, STRIPE_ACCOUNT, event_bytes, event_json, shopify_headers
@@ -162,13 +163,16 @@ def test_a_retry_whose_answer_was_lost_charges_once_under_the_same_key(local: An
     declined(local, "insufficient_funds")
     local.stripe.fail_next_post = "lost"  # Stripe charges; the answer never arrives
     run_scheduler(local, RETRY_1)
+    # The job failed and SQS delivered it again: the retry claimed and not recorded is
+    # charged again under the same key, which Stripe answers with the same PaymentIntent
     assert len(charges(local)) == 1
-    assert stored().dunning.retry_log == ()  # not recorded: the job failed
-    assert stored().dunning.retry_claimed == 1
-    # SQS redelivers after the claim's timeout: the same key, the same PaymentIntent.
-    run_scheduler(local, RETRY_1 + timedelta(hours=2))
-    assert len(charges(local)) == 1
+    key = idempotency_key(SHOP, CASE, 1)
+    assert [k for (_, path, k) in local.stripe._replies if "payment_intents" in path] == [key]
     (record,) = stored().dunning.retry_log
     assert (record.number, record.outcome) == (1, "succeeded")
+    # And a later run finds nothing more to charge
+    run_scheduler(local, RETRY_1 + timedelta(hours=2))
+    assert len(charges(local)) == 1
+    assert len(stored().dunning.retry_log) == 1
     stripe_events(local)
     assert stored().case.status is CaseStatus.PAID

@@ -131,6 +131,26 @@ def test_a_throttled_read_after_the_load_is_retried_by_sqs_and_sends_once(
     assert dead_letters(local) == 0
 
 
+@pytest.mark.parametrize("whole_call", [False, True], ids=["sdk-retry", "every-attempt"])
+def test_a_claim_written_whose_answer_is_lost_sends_the_step_once(
+    local: Any, at: Any, whole_call: bool
+) -> None:
+    # Given a due step, and the claim's write carried out by DynamoDB but its answer lost:
+    # once (the SDK's retry then meets the version the claim moved on), or on every attempt
+    post_order(local)
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "UpdateItem", "timeout_after", whole_call=whole_call)
+        run_scheduler(local, at, STEP_1_DUE)
+    # Then the job knows the claim for its own, nothing having been sent: one email, sent
+    # by the first job, recorded as sent
+    assert ("dynamodb", "UpdateItem", "timeout_after") in plan.injected
+    assert plan.count("sesv2", "SendEmail") == 1
+    assert len(emails(local)) == 1
+    assert [m.outcome for m in dunning().sent] == ["sent"]
+    assert dunning().next_step == 1
+    assert dead_letters(local) == 0
+
+
 # ---------------------------------------------------------------- outcome unknown
 
 

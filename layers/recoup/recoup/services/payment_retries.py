@@ -14,8 +14,10 @@ charges queue and `run_retry` charges the saved card once:
 
 At least once: a throttle, a lost connection or a 5xx raises (SQS retries the job with the
 same key, which Stripe replays instead of charging again; then the dead-letter queue and its
-alarm). A retry that succeeded leaves the case to Stripe's webhook, like a payment through
-the pay link; a step due within the hour waits that long for it.
+alarm). A run that finds the retry claimed and not recorded (a run that failed after the
+claim, or one charging now) charges again under the same key: never a second charge, and
+the outcome is recorded once. A retry that succeeded leaves the case to Stripe's webhook,
+like a payment through the pay link; a step due within the hour waits that long for it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from recoup.domain.cadence import ReminderPolicy
 from recoup.domain.case import CaseStatus
 from recoup.domain.dunning import Dunning, RetryRecord
 from recoup.domain.money import Money
-from recoup.errors import RecoupError
 from recoup.observability import metrics
 from recoup.services.customer_requests import entry_for, next_words
 from recoup.services.reminder_plan import reminder_policy
@@ -39,15 +40,8 @@ from recoup.settings import get_settings
 from recoup.store import cases as store
 from recoup.store import shops
 
-# Longer than the plan charges function's timeout: a claim older than this was left by a
-# run that stopped, and the next run charges again under the same key.
-CLAIM_TIMEOUT = timedelta(minutes=5)
 # How long a step due right after a successful retry waits for Stripe's webhook.
 CONFIRMATION_WAIT = timedelta(hours=1)
-
-
-class RetryInFlight(RecoupError):
-    """Another run is charging this retry now: SQS delivers the job again later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +76,8 @@ def _claim(stored: StoredCase | None, now: datetime) -> _Claimed | store.Progres
         return _stale("stale", f"{stored.case.shop} is not installed: nothing is charged")
     number = len(dunning.retry_log) + 1
     if dunning.retry_claimed >= number:
-        since = dunning.retry_claimed_at or now
-        if now - since < CLAIM_TIMEOUT:
-            raise RetryInFlight(f"retry {number} is being charged by another run")
-        again = replace(dunning, retry_claimed_at=now)  # a run that stopped: same key again
+        # The same number, so the same key: Stripe replays what it did, never a 2nd charge.
+        again = replace(dunning, retry_claimed_at=now)
         return store.Progress(_Claimed, dunning=again)
     claim = replace(dunning, retry_claimed=number, retry_claimed_at=now)
     return store.Progress(_Claimed, dunning=claim)
@@ -200,4 +192,4 @@ def _words(number: int, outcome: str, code: str | None, after: Dunning) -> str:
     return f"payment retry {number}: {said}{following}"
 
 
-__all__ = ["RetryInFlight", "idempotency_key", "run_retry"]
+__all__ = ["idempotency_key", "run_retry"]

@@ -418,7 +418,19 @@ def _send(
     try:
         claimed = store.save_dunning(prior, dunning.claim(step, now))  # the at-most-once gate
     except store.ConcurrentUpdate:
-        return store.ReadAgain()  # paid, claimed by another job, or changed: decide again
+        # Paid, claimed by another job, or changed: decide again. Or this very claim landed
+        # and the SDK's retry of it met the version it had moved on.
+        landed = store.claim_landed(prior, step, now)
+        if landed is None:
+            return store.ReadAgain()
+        claimed = landed
+    except Exception:
+        # A timeout may come after DynamoDB wrote the claim: nothing was sent yet, so the
+        # step goes on if the claim is there; else the job fails and SQS retries it.
+        landed = store.claim_landed(prior, step, now)
+        if landed is None:
+            raise
+        claimed = landed
     local = now.astimezone(recipient.zone).strftime("%Y-%m-%d %H:%M %Z")
     sent = Delivered(
         outgoing.channel,

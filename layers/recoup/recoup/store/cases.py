@@ -447,6 +447,21 @@ def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
     return replace(prior, version=prior.version + 1, dunning=dunning, rollup_version=counted)
 
 
+def claim_landed(prior: StoredCase, step: int, claimed_at: datetime) -> StoredCase | None:
+    """The case as stored, if the claim of `step` at `claimed_at` written on `prior` landed
+    although its write answered with an error: an answer lost after DynamoDB acted (a
+    timeout), or the SDK's retry of the write refused by the version its first attempt had
+    moved on. The next version holding exactly that claim is that write: another job's claim
+    has its own time. None: it did not land (or more has changed since)."""
+    found = load(prior.case.shop, prior.case.case_id)
+    held = found.dunning if found else None
+    if found is None or held is None or found.version != prior.version + 1:
+        return None
+    if (held.claimed_step, held.claimed_at) != (step, claimed_at):
+        return None
+    return found
+
+
 def save_referrals(prior: StoredCase, referrals: Referrals) -> StoredCase:
     """Change only the referrals (and the due index keys), conditioned on the version that
     was read, with no audit entry: this is how the hand-over worker claims an attempt."""
