@@ -271,6 +271,22 @@ def test_a_server_error_is_not_confirmed_and_the_retry_charges_once(
     assert _types(platform).count("payment_intent.succeeded") == 1
 
 
+def test_a_request_met_by_another_with_its_key_is_not_confirmed_and_retried(
+    platform: StripePlatform,
+) -> None:
+    # Stripe answers 409 when another request with the same key is still being carried
+    # out (two runs of one retry's job at once): not a refusal, tried again later
+    customer = _customer(platform)
+    method = _saved_card(platform, customer)
+    key = "recoup:retry:demo.myshopify.com:1001:1"
+    platform.fail_next_post = 409
+    with pytest.raises(ChargeNotConfirmed):
+        _charge(platform, customer, method, key)
+    result = _charge(platform, customer, method, key)
+    assert result.outcome == "succeeded"
+    assert len(_intents(platform)) == 1
+
+
 def test_a_lost_answer_is_not_confirmed_and_the_retry_gets_the_same_payment(
     platform: StripePlatform,
 ) -> None:
