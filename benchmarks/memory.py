@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks import fresh
+from benchmarks import fresh, lifecycle
 from benchmarks.fresh import BenchError
 from benchmarks.payloads import SHOP, STRIPE_ACCOUNT, Deliveries
 from recoup.integrations.shopify import sign as shopify_sign
@@ -642,6 +642,7 @@ def stack(deliveries: Deliveries) -> Iterator[Stack]:
                     shop_name=SHOP_NAME,
                     contact_email=SHOP_CONTACT,
                 )
+                lifecycle.default_sequence_for_every_case()
                 policies.save_doc(
                     SHOP,
                     policies.REFERRAL,

@@ -20,9 +20,11 @@ from recoup.domain import strategies
 from recoup.domain.case import CaseStatus
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.payment_situation import Situation
+from recoup.services import cases
 from recoup.store import cases as case_store
 from recoup.store import policies
 from tests.conftest import SHOP, event_json, shopify_headers
+from tests.faults import FaultPlan
 from tests.sequence_support import (
     Clock,
     emails,
@@ -139,6 +141,26 @@ def test_a_courtesy_reminder_goes_before_the_due_date_worded_for_it(
     # The sequence itself still waits for the due date.
     (after,) = case_store.due_cases(DUE + timedelta(days=2))
     assert after.step == 0
+
+
+@pytest.mark.parametrize("whole_call", [False, True], ids=["sdk-retry", "every-attempt"])
+def test_a_courtesy_reminder_whose_claim_answer_is_lost_goes_once(
+    local: Any, at: Any, whole_call: bool
+) -> None:
+    # Given a courtesy reminder due, and its claim carried out by DynamoDB but the answer
+    # lost: once (the SDK's retry meets the version the claim moved on), or on every attempt
+    with_terms_strategy(courtesy_days=3)
+    deliver(local, order(schedule("2026-12-02T00:00:00-08:00")), "orders/create", "t9", OPENED)
+    with FaultPlan() as plan:
+        plan.fail("dynamodb", "UpdateItem", "timeout_after", whole_call=whole_call)
+        run_scheduler(local, COURTESY)
+    # Then the sender knows the claim for its own, nothing having gone: one email, recorded
+    # as sent, not as an unknown outcome
+    assert ("dynamodb", "UpdateItem", "timeout_after") in plan.injected
+    assert len(emails(local)) == 1
+    sent = [e for e in cases.timeline(SHOP, CASE) if "courtesy" in str(e.body["summary"])]
+    assert sent and not [e for e in sent if "unknown" in str(e.body["summary"])], sent
+    assert stored().dunning.courtesy_at is None
 
 
 def test_an_order_paid_on_time_never_gets_a_message(local: Any, at: Any) -> None:

@@ -20,6 +20,7 @@ carries the job's correlation id as an SES tag, which SES's events about it repe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
@@ -403,6 +404,27 @@ def _final_notice(
     return FinalNotice(date, final_notice.what_follows(case, now))
 
 
+def _claim(
+    prior: StoredCase, claimed: Dunning, ours: Callable[[Dunning], bool]
+) -> StoredCase | store.ReadAgain:
+    """Write the claim on the version read. A conflict means paid, claimed by another job or
+    changed (decide again), unless this very claim landed and the SDK's retry of it met the
+    version it had moved on; another error may come after DynamoDB wrote it (a timeout).
+    Either way nothing was sent yet: if the claim is there, it is this job's, and the
+    message goes; else the conflict is decided again, the error fails the job (SQS retries
+    it)."""
+    try:
+        return store.save_dunning(prior, claimed)
+    except store.ConcurrentUpdate:
+        landed = store.claim_landed(prior, ours)
+        return store.ReadAgain() if landed is None else landed
+    except Exception:
+        landed = store.claim_landed(prior, ours)
+        if landed is None:
+            raise
+        return landed
+
+
 def _send(
     prior: StoredCase,
     dunning: Dunning,
@@ -415,22 +437,13 @@ def _send(
     undeliverable: dict[str, str],
 ) -> StepResult | store.ReadAgain:
     """Claim the step, make the one provider call and record its outcome."""
-    try:
-        claimed = store.save_dunning(prior, dunning.claim(step, now))  # the at-most-once gate
-    except store.ConcurrentUpdate:
-        # Paid, claimed by another job, or changed: decide again. Or this very claim landed
-        # and the SDK's retry of it met the version it had moved on.
-        landed = store.claim_landed(prior, step, now)
-        if landed is None:
-            return store.ReadAgain()
-        claimed = landed
-    except Exception:
-        # A timeout may come after DynamoDB wrote the claim: nothing was sent yet, so the
-        # step goes on if the claim is there; else the job fails and SQS retries it.
-        landed = store.claim_landed(prior, step, now)
-        if landed is None:
-            raise
-        claimed = landed
+    claimed = _claim(
+        prior,
+        dunning.claim(step, now),  # the at-most-once gate
+        lambda held: (held.claimed_step, held.claimed_at) == (step, now),
+    )
+    if isinstance(claimed, store.ReadAgain):
+        return claimed
     local = now.astimezone(recipient.zone).strftime("%Y-%m-%d %H:%M %Z")
     sent = Delivered(
         outgoing.channel,
@@ -527,10 +540,13 @@ def _one_off_pass(
         page,
         situation=one.situation,
     )
-    try:
-        claimed = store.save_dunning(prior, one.claim(dunning, now))  # the at-most-once gate
-    except store.ConcurrentUpdate:
-        return store.ReadAgain()
+    claimed = _claim(
+        prior,
+        one.claim(dunning, now),  # the at-most-once gate
+        lambda held: one.claimed_at(held) == now,
+    )
+    if isinstance(claimed, store.ReadAgain):
+        return claimed
     return _transmit_one_off(claimed, one, outgoing, index, now)
 
 

@@ -447,17 +447,15 @@ def save_dunning(prior: StoredCase, dunning: Dunning) -> StoredCase:
     return replace(prior, version=prior.version + 1, dunning=dunning, rollup_version=counted)
 
 
-def claim_landed(prior: StoredCase, step: int, claimed_at: datetime) -> StoredCase | None:
-    """The case as stored, if the claim of `step` at `claimed_at` written on `prior` landed
-    although its write answered with an error: an answer lost after DynamoDB acted (a
-    timeout), or the SDK's retry of the write refused by the version its first attempt had
-    moved on. The next version holding exactly that claim is that write: another job's claim
-    has its own time. None: it did not land (or more has changed since)."""
+def claim_landed(prior: StoredCase, ours: Callable[[Dunning], bool]) -> StoredCase | None:
+    """The case as stored, if a claim written on `prior` landed although its write answered
+    with an error: an answer lost after DynamoDB acted (a timeout), or the SDK's retry of the
+    write refused by the version its first attempt had moved on. The next version, holding a
+    claim `ours` recognises (made at the claimer's own time: another job's has its own), is
+    that write. None: it did not land (or more has changed since)."""
     found = load(prior.case.shop, prior.case.case_id)
     held = found.dunning if found else None
-    if found is None or held is None or found.version != prior.version + 1:
-        return None
-    if (held.claimed_step, held.claimed_at) != (step, claimed_at):
+    if found is None or held is None or found.version != prior.version + 1 or not ours(held):
         return None
     return found
 
