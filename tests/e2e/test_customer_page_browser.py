@@ -60,13 +60,13 @@ import sys
 from recoup_local.stack import connect
 connect()
 from recoup import clock
-from recoup.services import case_pages
+from recoup.services import page_links
 from recoup.store import cases
 stored = cases.load(sys.argv[1], sys.argv[2])
 if stored is not None and stored.dunning is not None:
-    url = case_pages.link_for(stored, now=clock.now())
+    url = page_links.link_for(stored, now=clock.now())
     if sys.argv[3] == "revoke":
-        case_pages.revoke(stored.case.shop, stored.case.case_id, now=clock.now())
+        page_links.revoke(stored.case.shop, stored.case.case_id, now=clock.now())
     print(url or "")
 """
 

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 
 from recoup import clock, links
-from recoup.services import case_pages, cases
+from recoup.services import case_pages, cases, page_links
 from recoup.services.case_pages import NEW_LINK
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
@@ -83,7 +83,7 @@ def opened(local: Any, now: Any) -> str:
 def _token(now: Any) -> str:
     stored = case_store.load(SHOP, CASE_ID)
     assert stored is not None
-    url = case_pages.link_for(stored, now=now[0])
+    url = page_links.link_for(stored, now=now[0])
     assert url is not None
     return url.rsplit("/c/", 1)[1]
 
@@ -188,7 +188,7 @@ def test_the_link_is_short_opaque_and_the_same_for_every_message(
     stored = case_store.load(SHOP, CASE_ID)
     assert stored is not None
     with FaultPlan() as plan:
-        url = case_pages.link_for(stored, now=now[0])
+        url = page_links.link_for(stored, now=now[0])
     assert url is not None and url.endswith(f"/c/{opened}")
     assert [op for service, op in plan.invocations if service == "dynamodb"] == ["GetItem"]
     # A message two days later keeps it open 180 days from then.
@@ -215,7 +215,7 @@ def test_an_expired_link_offers_a_new_one_and_a_later_message_revives_it(
 def test_a_revoked_link_offers_a_new_one_and_the_next_message_has_another(
     local: Any, opened: str, now: Any
 ) -> None:
-    assert case_pages.revoke(SHOP, CASE_ID, now=now[0]) is True
+    assert page_links.revoke(SHOP, CASE_ID, now=now[0]) is True
     answer = _get(local, opened)
     assert answer["statusCode"] == 410 and "Email me a new link" in answer["body"]
     fresh = _token(now)
@@ -463,7 +463,7 @@ def test_an_opted_out_email_is_neither_the_next_reminder_nor_the_fresh_links_cha
     # Then the page announces no email reminder (the first step is email only)
     assert "Next reminder" not in _get(local, opened)["body"]
     # and a fresh link goes by SMS to the number on file, not to the email
-    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    assert page_links.revoke(SHOP, CASE_ID, now=now[0])
     expired = _get(local, opened)["body"]
     assert "Text me a new link" in expired and "Email me a new link" not in expired
     answer = _post(local, opened, "new-link", {}, csrf=_form_token(expired))
@@ -479,7 +479,7 @@ def test_an_opted_out_email_is_neither_the_next_reminder_nor_the_fresh_links_cha
         reason="STOP",
         sms_opt_out=True,
     )
-    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    assert page_links.revoke(SHOP, CASE_ID, now=now[0])
     now[0] += timedelta(hours=1)
     expired = _get(local, opened)["body"]
     assert "/new-link" not in expired
@@ -522,7 +522,7 @@ def test_an_uninstalled_shops_page_is_closed_and_sends_nothing(
     assert answer["statusCode"] == 409
     assert "customer.dispute" not in _trail_kinds()
     # and an expired link offers no fresh one, nor sends one when asked
-    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    assert page_links.revoke(SHOP, CASE_ID, now=now[0])
     expired = _get(local, opened)["body"]
     assert "/new-link" not in expired
     _post(local, opened, "new-link", {}, csrf=_form_token_for(opened, now))
@@ -605,7 +605,7 @@ def test_an_old_link_cannot_close_the_customers_current_one(
     local: Any, opened: str, now: Any
 ) -> None:
     # Given link A revoked, and the next message carrying link B
-    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    assert page_links.revoke(SHOP, CASE_ID, now=now[0])
     current = _token(now)
     assert current != opened and _get(local, current)["statusCode"] == 200
     # When someone holding the old link A asks for a new one
@@ -626,7 +626,7 @@ def test_an_old_link_cannot_close_the_customers_current_one(
 def test_a_lost_ses_answer_on_a_fresh_link_is_not_sent_again_and_the_customer_told_to_look(
     local: Any, opened: str, now: Any
 ) -> None:
-    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    assert page_links.revoke(SHOP, CASE_ID, now=now[0])
     csrf = _form_token(_get(local, opened)["body"])
     with FaultPlan() as plan:
         plan.fail("sesv2", "SendEmail", "timeout_after")
@@ -645,7 +645,7 @@ def test_a_lost_ses_answer_on_a_fresh_link_is_not_sent_again_and_the_customer_to
 def test_a_refused_fresh_link_is_tried_once_and_the_customer_told_to_try_later(
     local: Any, opened: str, now: Any
 ) -> None:
-    assert case_pages.revoke(SHOP, CASE_ID, now=now[0])
+    assert page_links.revoke(SHOP, CASE_ID, now=now[0])
     csrf = _form_token(_get(local, opened)["body"])
     with FaultPlan() as plan:
         plan.fail("sesv2", "SendEmail", "reject")

@@ -22,7 +22,7 @@ from recoup import clock
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.instalments import InstalmentTerms, Interval, PlanStatus
 from recoup.domain.settlement import SettlementTerms
-from recoup.services import case_pages, cases
+from recoup.services import cases, page_links
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import policies
@@ -95,7 +95,7 @@ def opened(local: Any, now: Any) -> str:
     local.lambdas.drain()
     stored = case_store.load(SHOP, CASE_ID)
     assert stored is not None
-    url = case_pages.link_for(stored, now=now[0])
+    url = page_links.link_for(stored, now=now[0])
     assert url is not None
     return url.rsplit("/c/", 1)[1]
 

@@ -22,13 +22,14 @@ from recoup.services.shops import TEMPLATE_PARTS
 if TYPE_CHECKING:
     from recoup.domain.aggregate import StoredCase
     from recoup.domain.case import Case, Settled
+    from recoup.domain.case_facts import CaseFacts
     from recoup.domain.dunning import Dunning
     from recoup.domain.experiments import Arm
     from recoup.domain.fraud import ShopFraudSettings
     from recoup.domain.fraud.screening import Screening
     from recoup.domain.notices import NotificationSettings
     from recoup.domain.referral import ReferralPolicy, Referrals
-    from recoup.domain.strategies import CaseFacts, Strategy
+    from recoup.domain.strategies import Strategy
     from recoup.services.case_list import CasePage
     from recoup.services.case_views import ActionOutcome, CaseDetail
     from recoup.services.figures import Figures, Segment
@@ -557,7 +558,7 @@ def case_facts(facts: CaseFacts) -> dict[str, Any]:
     """A case's facts as the strategies' conditions read them: how it was to be paid, the
     newest decline (its code and category), what is owed, the customer's country, a first or
     returning customer (null: not known), the fraud risk, the payment terms and their date."""
-    from recoup.domain.strategies import NO_DECLINE
+    from recoup.domain.case_facts import NO_DECLINE
 
     customer = None if facts.returning is None else "returning" if facts.returning else "first"
     return {
@@ -650,15 +651,16 @@ def strategy_settings() -> dict[str, Any]:
     """What the strategies' editor offers: the choices of each condition, the limits, and
     the shipped strategies (a shop that never set its own follows these)."""
     from recoup.domain import experiments, retries, strategies
+    from recoup.domain.case_facts import MANUAL_METHODS, NO_DECLINE, RISKS, CustomerKind, Method
 
     return {
         "choices": {
-            "methods": [str(m) for m in strategies.Method],
-            "declines": [*retries.category_names(), strategies.NO_DECLINE],
-            "risks": list(strategies.RISKS),
-            "customer": [str(k) for k in strategies.CustomerKind],
+            "methods": [str(m) for m in Method],
+            "declines": [*retries.category_names(), NO_DECLINE],
+            "risks": list(RISKS),
+            "customer": [str(k) for k in CustomerKind],
             # the methods a strategy that cancels unpaid orders may be limited to
-            "manual_methods": [str(m) for m in strategies.Method if m in strategies.MANUAL_METHODS],
+            "manual_methods": [str(m) for m in Method if m in MANUAL_METHODS],
         },
         "limits": {
             "count": strategies.MAX_STRATEGIES,

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from recoup.domain import strategies
+from recoup.domain import case_facts
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus, SentMessage
 from recoup.domain.fraud.screening import Gate, Screening
@@ -156,9 +156,9 @@ def breakdown(case: Case, dunning: Dunning | None) -> tuple[tuple[str, str], ...
     """The case's value of each of BREAKDOWNS: the strategy that took it (the default for a
     case no strategy took: opened before strategies existed, or never chased), the category
     of its newest declined payment ("none" when no payment failed), and how the order was to
-    be paid (domain/strategies.py reads both from the case)."""
-    facts = strategies.facts_of(case)
-    strategy = (dunning.strategy if dunning is not None else "") or strategies.DEFAULT_ID
+    be paid (domain/case_facts.py reads both from the case)."""
+    facts = case_facts.facts_of(case)
+    strategy = (dunning.strategy if dunning is not None else "") or case_facts.DEFAULT_ID
     return ((STRATEGY, strategy), (DECLINE, facts.decline), (METHOD, str(facts.method)))
 
 

@@ -7,7 +7,7 @@ payment terms) and its own steps. The first strategy whose conditions all hold t
 case; when none does, the policy's own steps do (the default strategy, which is what every
 shop had before strategies existed, so a stored policy needs no migration). The case
 records which strategy took it and why, and, when the strategy runs an experiment, its arm
-(`domain/experiments.py`).
+(`domain/experiments.py`). The facts are `domain/case_facts.py`'s.
 
 A policy that never set its strategies gets the shipped ones (`shipped`): bank transfers and
 cash on delivery waited for longer, worded by their payment situation, never "your card".
@@ -18,18 +18,28 @@ Pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from recoup.domain import cadence, experiments, payment_situation, retries
+from recoup.domain import cadence, experiments, retries
 from recoup.domain.cadence import Anchor, Channel, PolicyError, Step, Tone
-from recoup.domain.case import Case, CaseStatus
-from recoup.domain.dunning import Dunning, DunningStatus
+from recoup.domain.case_facts import (
+    DEFAULT_ID,
+    HISTORIES,
+    MANUAL_METHODS,
+    NO_DECLINE,
+    RISKS,
+    CaseFacts,
+    CustomerKind,
+    Method,
+    facts_of,
+    history_of,
+    method_of,
+)
 from recoup.domain.experiments import Arm, Experiment
 from recoup.domain.fields import FieldError, check_keys, is_int, join_path, object_at, show
 from recoup.domain.money import Money, normalise_currency
@@ -37,108 +47,11 @@ from recoup.domain.money import Money, normalise_currency
 if TYPE_CHECKING:
     from recoup.domain.cadence import ReminderPolicy
 
-DEFAULT_ID = "default"
 MAX_STRATEGIES = 20
 MAX_COURTESY_DAYS = 14
 MAX_CANCEL_DAYS = 90
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-
-
-class Method(StrEnum):
-    """How the order was to be paid, from Shopify's gateway names (a Stripe payment: card)."""
-
-    CARD = "card"  # cards and wallets, paid at checkout
-    BANK_TRANSFER = "bank_transfer"
-    CASH_ON_DELIVERY = "cash_on_delivery"
-    BNPL = "bnpl"  # buy now, pay later (Klarna, Afterpay, Affirm...)
-    OTHER = "other"  # money order, invoice, a method Recoup does not know
-
-
-class CustomerKind(StrEnum):
-    ANY = "any"
-    FIRST = "first"  # the customer's first order at the shop
-    RETURNING = "returning"
-
-
-MANUAL_METHODS = frozenset({Method.BANK_TRANSFER, Method.CASH_ON_DELIVERY, Method.OTHER})
-# The customer's earlier cases with the shop (`past_cases`), worst first: one unpaid (left
-# unpaid after its reminders, or cancelled unpaid), else one paid only after reminders, else
-# only ones paid without a reminder, else none.
-HISTORIES = ("never_paid", "paid_after_reminders", "paid_without_reminders", "no_past_cases")
-NO_DECLINE = "none"  # the decline condition's value for a case with no declined payment
-RISKS = ("low", "review", "high", "unscored")
-
-
-@dataclass(frozen=True, slots=True)
-class CaseFacts:
-    """What a strategy's conditions read about a case. `returning` None: not known."""
-
-    method: Method
-    decline: str  # a retries.DeclineCategory value, or NO_DECLINE
-    decline_code: str | None
-    owed: Money | None
-    country: str | None
-    returning: bool | None
-    risk: str
-    payment_terms: str | None  # the terms' name ("Net 30"); None: none
-    due_at: datetime | None = None  # the payment terms' next due date
-    history: str | None = None  # one of HISTORIES; None: not looked up (`history_of`)
-
-
-def facts_of(case: Case, risk: str = "unscored") -> CaseFacts:
-    """A case's facts, as far as the platforms reported them. `risk` is the fraud
-    screening's newest level (low, review, high, unscored)."""
-    snapshot = case.snapshot
-    gateways = snapshot.payment_gateways if snapshot else ()
-    failed = [a for a in case.attempts if not a.succeeded]
-    newest = max(failed, key=lambda a: (a.at, a.attempt_id)) if failed else None
-    code = newest.code if newest else None
-    decline = str(retries.category_of(code)) if newest else NO_DECLINE
-    customer = snapshot.customer if snapshot else None
-    earlier = case.signal_values().get("customer_orders_count")
-    returning = earlier > 0 if isinstance(earlier, int) and is_int(earlier) else None
-    # A Stripe payment of its own (its snapshot is Stripe's, Shopify's outranks it) is a card.
-    from_stripe = case.snapshot_key is None or case.snapshot_key[0] == 0
-    return CaseFacts(
-        method=method_of(gateways, stripe_only=snapshot is None or from_stripe),
-        decline=decline,
-        decline_code=code,
-        owed=case.amount_owed,
-        country=customer.country.upper() if customer and customer.country else None,
-        returning=returning,
-        risk=risk if risk in RISKS else "unscored",
-        payment_terms=snapshot.payment_terms if snapshot else None,
-        due_at=snapshot.payment_due_at if snapshot else None,
-    )
-
-
-def needs_history(policy: ReminderPolicy) -> bool:
-    """Whether a strategy asks about the customer's past cases (read only then)."""
-    return any(s.conditions.histories for s in in_force(policy))
-
-
-def history_of(past: Sequence[tuple[Case, Dunning | None]]) -> str:
-    """The customer's record from their earlier cases with the shop (HISTORIES)."""
-    kinds = set()
-    for case, dunning in past:
-        sent = bool(dunning and dunning.sent)
-        if case.status is CaseStatus.PAID:
-            kinds.add("paid_after_reminders" if sent else "paid_without_reminders")
-        elif case.status is CaseStatus.CANCELLED or (
-            dunning is not None and dunning.status is DunningStatus.AWAITING_ESCALATION
-        ):
-            kinds.add("never_paid")
-    return next((h for h in HISTORIES if h in kinds), "no_past_cases")
-
-
-def method_of(gateways: Sequence[str], *, stripe_only: bool = False) -> Method:
-    """The payment method Shopify's gateway names say: a card unless every method is a
-    manual one or a buy-now-pay-later one."""
-    kind = payment_situation.method_kind(gateways)
-    if kind is None:
-        return Method.CARD if stripe_only else Method.OTHER
-    return Method(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +310,11 @@ def in_force(policy: ReminderPolicy) -> tuple[Strategy, ...]:
     """The policy's strategies in the order they are tried, the default last."""
     own = shipped() if policy.strategies is None else policy.strategies
     return (*own, _default(policy.steps))
+
+
+def needs_history(policy: ReminderPolicy) -> bool:
+    """Whether a strategy asks about the customer's past cases (read only then)."""
+    return any(s.conditions.histories for s in in_force(policy))
 
 
 @lru_cache(maxsize=64)

@@ -4,15 +4,15 @@
 truncated HMAC of it under the link secret (`links.sign_page`), checked in constant time
 before any table read, so a forged token costs nothing and tells nothing. The token names
 neither shop nor case: the table maps the link id to them (`store/case_pages.py`). It opens
-the page for 180 days after it was last put in a message (`link_for`, which the sender calls
-for every message: one small read and at most one conditional write, the same link for a
-retried job), until it is revoked or replaced by a fresh one. An expired, revoked or
-replaced link still names its case, so its page offers "email me a new link", sent to the
-address on file (never to one the requester types) by the first channel the customer can be
-reached on and allows (not opted out, STOP, suppressed, undeliverable or turned off). What
-is sent is the case's current link, signed again, while it still opens the page (an old
-link cannot close the one the customer now has); else a fresh one in place of it. The send
-is said on the case's trail (`customer.new_link`, by channel, never the address).
+the page for 180 days after it was last put in a message (`services/page_links.py`, which
+the sender calls for every message), until it is revoked or replaced by a fresh one. An
+expired, revoked or replaced link still names its case, so its page offers "email me a new
+link", sent to the address on file (never to one the requester types) by the first channel
+the customer can be reached on and allows (not opted out, STOP, suppressed, undeliverable or
+turned off). What is sent is the case's current link, signed again, while it still opens the
+page (an old link cannot close the one the customer now has); else a fresh one in place of
+it. The send is said on the case's trail (`customer.new_link`, by channel, never the
+address).
 
 **The requests.** GET shows the page, and with `plan_interval`, `plan_count` (and
 `plan_start`) in its query the exact schedule of that instalment plan (nothing changes; a
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
@@ -44,7 +44,7 @@ from recoup.domain.aggregate import StoredCase
 from recoup.errors import Conflict, InvalidInput
 from recoup.links import InvalidLink
 from recoup.observability import logger, metrics
-from recoup.services import customer_page
+from recoup.services import customer_page, page_links
 from recoup.settings import get_settings
 from recoup.store import case_pages as store
 from recoup.store import policies, shops
@@ -59,10 +59,6 @@ if TYPE_CHECKING:
     from recoup.store.contacts import Reachability
     from recoup.store.models import ShopItem
 
-LIFETIME = links.PAY_LIFETIME  # 180 days after the link was last put in a message
-# A link with more than LIFETIME - EXTEND_AFTER left is not written again: a message a day
-# moves its expiry at most once.
-EXTEND_AFTER = timedelta(days=1)
 POSTS_PER_HOUR = 10
 FRESH_LINKS_PER_HOUR = 1
 USER_AGENT_MAX = 512
@@ -71,61 +67,6 @@ PAYMENTS = ("plan", "plan-card", "settle")  # the actions that answer with Strip
 # The instalment plan a GET asks to see: query parameter -> the plan form's field.
 PLAN_QUERY = {"plan_interval": "interval", "plan_count": "count", "plan_start": "start"}
 NEW_LINK = "customer.new_link"  # the trail's entry for a link sent on the customer's request
-
-
-# ------------------------------------------------------------------------------ the link
-
-
-def link_for(stored: StoredCase, *, now: datetime) -> str | None:
-    """The page URL for this case's next message; None when it cannot be made now (the
-    message then goes without it). A retried job gets the same link."""
-    return _link(stored, now, None, read=False)
-
-
-@dataclass(slots=True)
-class MessageLink:
-    """The page link of one send job's message: the case's link as read with the case (or
-    read when first needed), made at most once per job, so a pass the sender repeats after a
-    conflict carries the same link without reading or writing it again."""
-
-    current: store.CurrentLink | None = None
-    read: bool = False  # `current` is the link as read (None: the case has none)
-    made: bool = False
-    url: str | None = None
-
-    def for_message(self, stored: StoredCase, now: datetime) -> str | None:
-        if not self.made:
-            self.url = _link(stored, now, self.current, read=self.read)
-            self.made = True
-        return self.url
-
-
-def _link(
-    stored: StoredCase, now: datetime, current: store.CurrentLink | None, *, read: bool
-) -> str | None:
-    case = stored.case
-    try:
-        settings = get_settings()
-        secret, base = settings.link_secrets()[0], settings.public_base_url()
-        if not read:
-            current = store.current(case.shop, case.case_id)
-        # A message revives an expired (never a revoked) link: the customer's older
-        # messages open the page again.
-        link_id = _kept_or_issued(case, current, now, revive_expired=True)
-        return links.page_url(base, links.sign_page(link_id, secret=secret))
-    except Exception as error:  # noqa: BLE001 (the message goes without the page link)
-        logger.warning(
-            "Page link not made; the message goes without it",
-            extra={"case_id": case.case_id, "error_type": type(error).__name__},
-        )
-        metrics.add_metric(name="PageLinkFailed", unit="Count", value=1)
-        return None
-
-
-def revoke(shop: str, case_id: str, *, now: datetime) -> bool:
-    """Stop the case's link from opening the page (its page then offers a fresh one); the
-    next message carries a new link. False when there was none to revoke."""
-    return store.revoke(shop, case_id, now=now)
 
 
 # ------------------------------------------------------------------------------ requests
@@ -769,9 +710,9 @@ def fresh_link(
     """Send the case's link by `channel` ("email" or "sms", one the customer may be
     reached by) to the address on file, one attempt (at most once: a lost answer is not
     sent again). The link is `current` while it still opens the page (signed again and kept
-    open LIFETIME from now), else a new one in place of it. "sent", "unknown" (the provider's
-    answer was lost: it may be on its way), "not_sent" (the customer is told to try later)
-    or "no_address"."""
+    open page_links.LIFETIME from now), else a new one in place of it. "sent", "unknown"
+    (the provider's answer was lost: it may be on its way), "not_sent" (the customer is told
+    to try later) or "no_address"."""
     from recoup.services import preferences
 
     case = stored.case
@@ -815,30 +756,7 @@ def _link_to_send(case: Case, current: store.CurrentLink | None, now: datetime) 
     page (a request from an older link must not close the one the customer has now), else
     a new one issued in place of it. Raises store.LinkChanged when another writer changed
     the case's link meanwhile."""
-    return _kept_or_issued(case, current, now, revive_expired=False)
-
-
-def _kept_or_issued(
-    case: Case, current: store.CurrentLink | None, now: datetime, *, revive_expired: bool
-) -> str:
-    """The case's current link kept open for LIFETIME more (written at most once a day),
-    or a new one in place of a revoked one (and of an expired one unless `revive_expired`)."""
-    until = now + LIFETIME
-    kept = current is not None and current.revoked_at is None
-    if current is not None and kept and (revive_expired or now <= current.expires_at):
-        if current.expires_at < until - EXTEND_AFTER:
-            store.extend(case.shop, case.case_id, current.link_id, until=until)
-        return current.link_id
-    link_id = links.new_page_id()
-    store.issue(
-        case.shop,
-        case.case_id,
-        link_id,
-        replacing=current.link_id if current else None,
-        now=now,
-        until=until,
-    )
-    return link_id
+    return page_links.kept_or_issued(case, current, now, revive_expired=False)
 
 
 def _on_trail(stored: StoredCase, channel: str, outcome: str, *, now: datetime) -> None:
@@ -1026,8 +944,6 @@ __all__ = [
     "PageAnswer",
     "PageRequest",
     "fresh_link",
-    "link_for",
-    "revoke",
     "serve",
     "unsubscribe_language",
 ]

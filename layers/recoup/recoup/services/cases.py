@@ -21,7 +21,7 @@ from recoup.domain.fraud.screening import Gate, Screening
 from recoup.domain.rollup import RECOVERED, payment_kind
 from recoup.errors import RecoupError
 from recoup.observability import logger, metrics
-from recoup.services import case_pages, screening
+from recoup.services import page_links, screening
 from recoup.services.reminder_plan import on_case_change
 from recoup.services.tagging import flag_customer
 from recoup.store import case_reads, policies, shops
@@ -189,7 +189,7 @@ def _close_page_of_old_address(prior: StoredCase | None, case: Case, now: dateti
     if (before.email, before.phone) == (after.email, after.phone):
         return
     try:
-        revoked = case_pages.revoke(case.shop, case.case_id, now=now)
+        revoked = page_links.revoke(case.shop, case.case_id, now=now)
     except Exception as error:  # noqa: BLE001 - the change is stored; the alarm tells ops
         logger.error(
             "Page link of a changed address not revoked",

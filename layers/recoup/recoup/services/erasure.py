@@ -29,7 +29,7 @@ from recoup.domain.fraud.screening import Screening
 from recoup.integrations import case_files, queue_bodies
 from recoup.integrations.shopify_privacy import PrivacyJob
 from recoup.observability import logger
-from recoup.services import case_pages
+from recoup.services import page_links
 from recoup.store import cases as case_store
 from recoup.store import contacts, customer_data, customer_links, data_requests, keys, shops
 from recoup.store.models import CASE_SK, shop_parts, shop_pk
@@ -68,7 +68,7 @@ def redact_customer(job: PrivacyJob, *, now: datetime) -> str:
     files += _forget_queue_bodies(shop, {c.case_id for c in cases} | set(job.order_ids))
     # The customer's page would show a case that no longer names them: its link closes.
     for case in cases:
-        case_pages.revoke(shop, case.case_id, now=now)
+        page_links.revoke(shop, case.case_id, now=now)
     erased = sum(_erase_case(shop, case.case_id, job.webhook_id, now) for case in cases)
     # Last: until the cases are erased, a retry finds them through these links.
     removed += keys.delete(customer_links.keys_of(shop, _identities(job.subject, cases)))

@@ -32,13 +32,14 @@ from recoup.domain.fields import FieldError
 from recoup.domain.notices import Line, Notice, NotificationSettings
 from recoup.errors import InvalidInput, VersionConflict
 from recoup.observability import logger
+from recoup.services import job_kinds
 from recoup.services.shop_settings import DocumentUpdate, Versioned
 from recoup.settings import get_settings
 from recoup.store import cases as case_store
 from recoup.store import policies, shops, waiting
 from recoup.store.waiting import Marker
 
-JOB_KIND = "merchant_notice"  # the reminder queue's job kind for a notice to a merchant
+JOB_KIND = job_kinds.MERCHANT_NOTICE
 NOTIFICATIONS = "NOTIFICATIONS"  # the policy kind of the settings (`POLICY#NOTIFICATIONS`)
 # A digest job is queued by the first scheduler run of each UTC hour (runs are 5 min apart).
 DIGEST_SLOT = timedelta(minutes=5)

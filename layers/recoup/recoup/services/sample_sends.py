@@ -25,6 +25,7 @@ from recoup.domain.timezones import normalise_phone
 from recoup.errors import ConfigurationError
 from recoup.links import SAMPLE_TOKEN
 from recoup.observability import logger, metrics
+from recoup.services import job_kinds
 from recoup.settings import get_settings
 from recoup.store import case_listing, policies, sample_sends, shops
 from recoup.store import cases as case_store
@@ -33,7 +34,7 @@ from recoup.store.models import TRACKED, ShopItem
 if TYPE_CHECKING:
     from recoup.channels import render
 
-JOB_KIND = "sample"  # the reminder queue's job kind for a test message
+JOB_KIND = job_kinds.SAMPLE
 SAMPLE_ORDER = "#1001"
 SAMPLE_CUSTOMER = "Alex"
 SAMPLE_CURRENCY = "USD"

@@ -40,13 +40,7 @@ from recoup.domain.timezones import customer_zone, normalise_phone
 from recoup.errors import RecoupError
 from recoup.observability import Channel as MetricChannel
 from recoup.observability import HeldReason, StepChannel, logger, metrics
-from recoup.services import (
-    case_pages,
-    customer_requests,
-    final_notice,
-    notifications,
-    sample_sends,
-)
+from recoup.services import customer_requests, final_notice, job_kinds, page_links
 from recoup.services.reminder_plan import reminder_policy
 from recoup.services.step_outcomes import (
     Delivered,
@@ -109,10 +103,15 @@ class _Reach:
 
 def send_job(body: str) -> StepResult:
     job = json.loads(body)
-    if job.get("kind") == sample_sends.JOB_KIND:  # an admin's test message: no case
+    # The two other kinds load their services when one comes: most jobs are steps.
+    if job.get("kind") == job_kinds.SAMPLE:  # an admin's test message: no case
+        from recoup.services import sample_sends
+
         sent = sample_sends.send_job(job, now=clock.now())
         return StepResult(sent.outcome, sent.detail)
-    if job.get("kind") == notifications.JOB_KIND:  # a notice to the merchant: no case
+    if job.get("kind") == job_kinds.MERCHANT_NOTICE:  # a notice to the merchant: no case
+        from recoup.services import notifications
+
         done = notifications.run_job(job, now=clock.now())
         return StepResult(done.outcome, done.detail)
     result = send_step(str(job["shop"]), str(job["case_id"]), int(job["step"]), now=clock.now())
@@ -145,7 +144,7 @@ def send_step(shop: str, case_id: str, step: int, *, now: datetime) -> StepResul
     # The case, the reminder policy and the page link in one read; the policy holds for
     # the job, and the link is made once for it.
     first, docs, link = case_reads.for_send(shop, case_id)
-    page = case_pages.MessageLink(link, read=True)
+    page = page_links.MessageLink(link, read=True)
     with policies.held(shop, docs):
         return store.change(
             shop,
@@ -163,7 +162,7 @@ def _pass(
     step: int,
     now: datetime,
     undeliverable: dict[str, str],
-    page: case_pages.MessageLink,
+    page: page_links.MessageLink,
 ) -> store.Decision[StepResult]:
     """One pass over the step with the case as read: a result, a step not sent to write, or
     ReadAgain when something changed or was learned. A step that goes is claimed, sent and
@@ -346,7 +345,7 @@ def _compose(
     recipient: _Recipient,
     found: _Reach,
     now: datetime,
-    page: case_pages.MessageLink,
+    page: page_links.MessageLink,
     situation: Situation | None = None,
 ) -> Outgoing:
     """The message with its signed links (and, for a final notice, what it announces):
@@ -527,7 +526,7 @@ def _one_off_pass(
     if not isinstance(decision, guardrails.Send):
         until = decision.until if isinstance(decision, guardrails.Defer) else None
         return customer_requests.one_off_held(prior, one, decision.reason, until, ends, now)
-    page = case_pages.MessageLink()
+    page = page_links.MessageLink()
     outgoing = _compose(
         decision.channel,
         prior,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from recoup.domain import cadence, retries, strategies
+from recoup.domain import cadence, case_facts, retries, strategies
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.dunning import DunningStatus
 from recoup.domain.experiments import Arm
@@ -35,7 +35,7 @@ FACT_KEYS = (
     *("customer", "risk", "payment_terms"),
 )
 CUSTOMERS = ("first", "returning", "unknown")
-DECLINES = (*retries.category_names(), strategies.NO_DECLINE)
+DECLINES = (*retries.category_names(), case_facts.NO_DECLINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +170,7 @@ def facts_from(raw: Mapping[str, Any]) -> CaseFacts:
     code = _text(raw, "decline_code", 64)
     decline = _choice(raw, "decline", DECLINES, None)
     if decline is None:
-        decline = str(retries.category_of(code)) if code else strategies.NO_DECLINE
+        decline = str(retries.category_of(code)) if code else case_facts.NO_DECLINE
     customer = _choice(raw, "customer", CUSTOMERS, "unknown")
     terms = raw.get("payment_terms", False)
     if not isinstance(terms, bool):
@@ -182,7 +182,7 @@ def facts_from(raw: Mapping[str, Any]) -> CaseFacts:
         owed=_owed(raw),
         country=_country(raw),
         returning=None if customer == "unknown" else customer == "returning",
-        risk=_choice(raw, "risk", strategies.RISKS, "unscored"),
+        risk=_choice(raw, "risk", case_facts.RISKS, "unscored"),
         payment_terms="payment terms" if terms else None,
     )
 
