@@ -23,6 +23,10 @@ The same probes run once more (`OLD_ROUNDS`) against a copy of the layer without
 every module it imported. The layer's size is reported too, unzipped and zipped (deflate, as
 `sam package` zips it), with and without the bytecode.
 
+A diagnostic, not a figure judged: each handler imported CLASS_CREATION_RUNS more times with
+the dataclass decorator's work timed, to say how many classes the import creates and what
+share of it that is (the run with the median share).
+
 The layer does not ship the X-Ray SDK, so the Powertools `Tracer()` probe (the figure behind
 leaving it out) borrows the SDK from this virtualenv, placed read-only after the layer.
 """
@@ -350,6 +354,61 @@ def importtime(python: str, flags: Sequence[str], probe: Probe) -> list[fresh.Im
     return rows[start : end + 1]
 
 
+# The dataclass decorator's work, timed around CPython's `dataclasses._process_class` (a
+# private function: a diagnostic of this benchmark only, never in the measured span).
+_CLASS_CREATION = (
+    "import dataclasses, sys, time\n"
+    "_spent = [0.0, 0]\n"
+    "_process = dataclasses._process_class\n"
+    "def _timed(*args, **kwargs):\n"
+    "    started = time.perf_counter()\n"
+    "    try:\n"
+    "        return _process(*args, **kwargs)\n"
+    "    finally:\n"
+    "        _spent[0] += time.perf_counter() - started\n"
+    "        _spent[1] += 1\n"
+    "dataclasses._process_class = _timed\n"
+    "_t0 = time.perf_counter()\n"
+    "import app\n"
+    "_total = time.perf_counter() - _t0\n"
+    f"sys.stdout.write({fresh.MARK!r} + repr("
+    "{'classes': _spent[1], 'seconds': _spent[0], 'total': _total}) + '\\n')\n"
+)
+CLASS_CREATION_RUNS = 3
+
+
+@dataclass(frozen=True)
+class ClassCreation:
+    """The dataclasses `import app` created, and the decorator's time on them (the run of
+    CLASS_CREATION_RUNS with the median share)."""
+
+    classes: int
+    seconds: float
+    share: float  # of that run's `import app`
+
+
+def class_creation(python: str, flags: Sequence[str], probe: Probe) -> ClassCreation:
+    runs = []
+    for _ in range(CLASS_CREATION_RUNS):
+        done = subprocess.run(
+            [python, *flags, "-c", _CLASS_CREATION],
+            env=dict(probe.env),
+            cwd=probe.cwd,
+            capture_output=True,
+            text=True,
+            timeout=fresh.TIMEOUT_SECONDS,
+            check=False,
+        )
+        lines = [x for x in done.stdout.splitlines() if x.startswith(fresh.MARK)]
+        if done.returncode != 0 or not lines:
+            raise BenchError(f"classes {probe.name}: exit {done.returncode}\n{done.stderr[-3000:]}")
+        found = ast.literal_eval(lines[-1][len(fresh.MARK) :])
+        runs.append(
+            ClassCreation(found["classes"], found["seconds"], found["seconds"] / found["total"])
+        )
+    return sorted(runs, key=lambda r: r.share)[len(runs) // 2]
+
+
 def _breakdown(
     rows: Sequence[fresh.ImportRow], top: int = 5
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -438,6 +497,7 @@ class FunctionImport:
     modules: int  # in sys.modules after `import app`
     loaded: Sequence[str]  # of HEAVY
     code_bytes: int  # the function's own directory
+    classes: ClassCreation | None = None
 
     @property
     def seconds(self) -> float:
@@ -552,9 +612,13 @@ def run(
         new = probes(lay.layer, lay.function_dir, scratch, chosen, resolve)
         samples = interleave(python, flags, new, rounds, progress, "bytecode shipped")
         breakdown = {}
+        classes = {}
+        progress(f"dataclass creation: each handler, {CLASS_CREATION_RUNS} runs")
         for probe in new:
             if probe.name in WEBHOOKS:
                 breakdown[probe.name] = _breakdown(importtime(python, flags, probe))
+            if probe.name in {f.directory for f in chosen}:
+                classes[probe.name] = class_creation(python, flags, probe)
         old_samples: dict[str, list[Sample]] = defaultdict(list)
         if old_rounds:
             with _without_bytecode(lay.layer) as bare_layer:
@@ -591,6 +655,7 @@ def run(
                     modules=int(last.get("modules", 0)),
                     loaded=tuple(last.get("loaded", ())),
                     code_bytes=_dir_bytes(lay.function_dir(function.directory)),
+                    classes=classes.get(function.directory),
                 )
             )
         return ImportResult(

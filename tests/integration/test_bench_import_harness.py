@@ -17,7 +17,8 @@ def test_the_harness_times_a_webhook_handler_with_and_without_bytecode() -> None
     # When the benchmark runs two rounds, and one without bytecode
     result = import_time.run(rounds=2, old_rounds=1, only=["shopify_webhook"], layout=layout)
     # Then every run is kept, each figure is a ratio to boto3 from the same layer, the handler
-    # loaded what it imports, and the breakdown and sizes are there
+    # loaded what it imports, the dataclasses it created were timed, and the breakdown and
+    # sizes are there
     (function,) = result.functions
     assert function.logical_id == "ShopifyWebhookFunction"
     assert len(function.spans) == 2 and len(function.old_spans) == 1
@@ -30,5 +31,7 @@ def test_the_harness_times_a_webhook_handler_with_and_without_bytecode() -> None
     assert len(result.tracer_spans) == 2
     assert 0 < result.layer.old_unzipped <= result.layer.unzipped
     assert function.code_bytes > 0
+    assert function.classes is not None and function.classes.classes > 0
+    assert 0 < function.classes.seconds < function.seconds * 2 and 0 < function.classes.share < 1
     assert not result.built
     assert "SOURCE tree" in "\n".join(report_imports.text_lines(result))
