@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError
 
-from recoup.channels import compose, i18n
+from recoup.channels import compose, i18n, render
 from recoup.channels.render import (
     MAX_FINAL_NOTICE_SMS_SEGMENTS,
     MAX_SMS_SEGMENTS,
@@ -28,6 +28,7 @@ from recoup.channels.render import (
     TemplateRejected,
     Tone,
     amount_summary,
+    check_draft,
     render_email,
     render_sms,
     template_variables,
@@ -42,6 +43,7 @@ from recoup.channels.sandbox import (
     MAX_SOURCE_BYTES,
     TEMPLATE_VARIABLES,
     RenderBudget,
+    TemplateTooSlow,
     compile_override,
     render_override,
 )
@@ -790,6 +792,68 @@ def test_compiling_and_building_variables_are_not_the_templates_time() -> None:
     now[0] += 0.002
     with pytest.raises(SecurityError, match="longer than 50 ms"):  # the sandbox's refusal
         budget.check_time()
+
+
+class _PausedBudget(RenderBudget):
+    """A budget whose second is gone as soon as its clock starts: the machine paused."""
+
+    __slots__ = ()
+
+    def start(self) -> None:
+        if self.deadline is None:
+            super().start()
+            self.deadline = (self.deadline or 0.0) - 1.0
+
+
+class _StallingBudgets:
+    """RenderBudget as render.py makes it; the first `stalls` of them paused."""
+
+    def __init__(self, stalls: int) -> None:
+        self.stalls = stalls
+        self.made = 0
+
+    def __call__(self) -> RenderBudget:
+        self.made += 1
+        return _PausedBudget() if self.made <= self.stalls else RenderBudget()
+
+
+def test_a_template_slowed_once_by_a_pause_of_the_machine_is_saved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a template that fits, and a machine that pauses for a second during its first
+    # sample's render
+    budgets = _StallingBudgets(stalls=1)
+    monkeypatch.setattr("recoup.channels.render.RenderBudget", budgets)
+    # When the shop saves it
+    validate_overrides({"subject": "{{ order_name }}", "sms": "{{ pay_url }} STOP"})
+    # Then it is saved: that sample was rendered once more, on a budget of its own
+    assert budgets.made == len(render._samples()) + 1
+
+
+def test_a_template_over_the_time_budget_twice_is_refused_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a render that overruns its time every time
+    budgets = _StallingBudgets(stalls=99)
+    monkeypatch.setattr("recoup.channels.render.RenderBudget", budgets)
+    # When the shop saves a template
+    with pytest.raises(TemplateRejected, match=f"longer than {MAX_RENDER_MS} ms") as refused:
+        validate_overrides({"subject": "{{ order_name }}"})
+    # Then it is refused for time after its second try of the first sample
+    assert isinstance(refused.value, TemplateTooSlow)
+    assert budgets.made == 2
+
+
+def test_the_draft_check_tries_a_part_slowed_once_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a draft that fits, on a machine that pauses during its first sample
+    monkeypatch.setattr("recoup.channels.render.RenderBudget", _StallingBudgets(stalls=1))
+    # When the editor checks it, part by part
+    # Then nothing is refused
+    assert check_draft({"subject": "{{ order_name }}", "sms": "{{ pay_url }} STOP"}) == ()
+    # and a draft that overruns every time has its first part refused for time
+    monkeypatch.setattr("recoup.channels.render.RenderBudget", _StallingBudgets(stalls=99))
+    (refused,) = check_draft({"subject": "{{ order_name }}"})
+    assert refused.part == "subject" and f"longer than {MAX_RENDER_MS} ms" in refused.message
 
 
 @pytest.mark.usefixtures("no_time_budget")

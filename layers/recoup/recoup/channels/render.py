@@ -41,6 +41,7 @@ from recoup.channels.sandbox import (
     PlanView,
     RenderBudget,
     TemplateRejected,
+    TemplateTooSlow,
     compile_override,
     render_override,
 )
@@ -935,14 +936,29 @@ def check_draft(parts: Mapping[str, str]) -> tuple[PartRefused, ...]:
     one that spent the message's budget is the one refused, as it would be when sent)."""
     refused: dict[OverrideKind, PartRefused] = {}
     for sample in _samples():
-        budget = RenderBudget()
-        for kind in OVERRIDE_KINDS:
-            if kind in parts and kind not in refused:
-                try:
-                    _render_checked_override(kind, parts[kind], sample, budget)
-                except TemplateRejected as rejected:
-                    refused[kind] = PartRefused(kind, rejected.message, rejected.line)
+        found, slow = _sample_refusals(parts, sample, refused)
+        if slow:  # refused for time only if it overruns twice
+            found, _slow = _sample_refusals(parts, sample, refused)
+        refused.update(found)
     return tuple(refused[kind] for kind in OVERRIDE_KINDS if kind in refused)
+
+
+def _sample_refusals(
+    parts: Mapping[str, str], sample: MessageContext, refused: Mapping[OverrideKind, PartRefused]
+) -> tuple[dict[OverrideKind, PartRefused], bool]:
+    """The parts not yet refused that this sample refuses, on one budget, and whether one
+    of them was refused for time."""
+    budget = RenderBudget()
+    found: dict[OverrideKind, PartRefused] = {}
+    slow = False
+    for kind in OVERRIDE_KINDS:
+        if kind in parts and kind not in refused:
+            try:
+                _render_checked_override(kind, parts[kind], sample, budget)
+            except TemplateRejected as rejected:
+                found[kind] = PartRefused(kind, rejected.message, rejected.line)
+                slow = slow or isinstance(rejected, TemplateTooSlow)
+    return found, slow
 
 
 def render_draft(
@@ -988,16 +1004,25 @@ def validate_overrides(parts: Mapping[str, str]) -> None:
     long titles; and the notice of a missed instalment, with `plan`) with the rules of their
     channel applied, the parts of one message sharing one budget as they do when sent. A
     template that only fits the budget for small orders is refused here, rather than falling
-    back to the default on the large ones.
+    back to the default on the large ones. A sample over the time budget alone is rendered
+    once more on a fresh budget before the template is refused for it (TemplateTooSlow).
     """
     unknown = sorted(set(parts) - set(OVERRIDE_KINDS))
     if unknown:
         raise TemplateRejected(f"unknown template kind {unknown[0]!r}")
     for sample in _samples():
-        budget = RenderBudget()
-        for kind in OVERRIDE_KINDS:
-            if kind in parts:
-                _render_checked_override(kind, parts[kind], sample, budget)
+        try:
+            _render_sample(parts, sample)
+        except TemplateTooSlow:
+            _render_sample(parts, sample)  # refused for time only if it overruns twice
+
+
+def _render_sample(parts: Mapping[str, str], sample: MessageContext) -> None:
+    """The parts of one message rendered against one sample on a budget of their own."""
+    budget = RenderBudget()
+    for kind in OVERRIDE_KINDS:
+        if kind in parts:
+            _render_checked_override(kind, parts[kind], sample, budget)
 
 
 @cache

@@ -223,6 +223,11 @@ class TemplateRejected(RecoupError):
         self.line = line
 
 
+class TemplateTooSlow(TemplateRejected):
+    """Refused for time alone: the one budget a pause of the machine (a garbage collection,
+    another process's turn on the core) can spend, so a check may try it once more."""
+
+
 class _BudgetExceeded(SecurityError):
     pass
 
@@ -595,6 +600,8 @@ def render_override(
         for chunk in template.generate(dict(variables)):
             budget.emit(len(chunk))
             out.append(chunk)
+    except _TooSlow as error:
+        raise TemplateTooSlow(str(error), _error_line(error)) from None
     except SecurityError as error:
         _reject(str(error), _error_line(error))
     except UndefinedError as error:
