@@ -226,10 +226,12 @@ _FACTS = (
 )
 
 
-def _run(python: str, flags: Sequence[str], probe: Probe) -> Sample:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [python, *flags, "-c", probe.script],
+def _child(
+    python: str, flags: Sequence[str], probe: Probe, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """One fresh interpreter run in the probe's environment and working directory."""
+    return subprocess.run(
+        [python, *flags, *args],
         env=dict(probe.env),
         cwd=probe.cwd,
         capture_output=True,
@@ -237,6 +239,11 @@ def _run(python: str, flags: Sequence[str], probe: Probe) -> Sample:
         timeout=fresh.TIMEOUT_SECONDS,
         check=False,
     )
+
+
+def _run(python: str, flags: Sequence[str], probe: Probe) -> Sample:
+    started = time.perf_counter()
+    done = _child(python, flags, probe, "-c", probe.script)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise BenchError(f"{probe.name}: exit {done.returncode}\n{done.stderr[-3000:]}")
@@ -333,15 +340,7 @@ def probes(
 def importtime(python: str, flags: Sequence[str], probe: Probe) -> list[fresh.ImportRow]:
     """One `python -X importtime -c 'import app'` run in the probe's environment: `app` and
     every module first imported under it."""
-    done = subprocess.run(
-        [python, *flags, "-X", "importtime", "-c", "import app"],
-        env=dict(probe.env),
-        cwd=probe.cwd,
-        capture_output=True,
-        text=True,
-        timeout=fresh.TIMEOUT_SECONDS,
-        check=False,
-    )
+    done = _child(python, flags, probe, "-X", "importtime", "-c", "import app")
     if done.returncode != 0:
         raise BenchError(f"importtime {probe.name}: exit {done.returncode}\n{done.stderr[-3000:]}")
     rows = fresh.importtime_rows(done.stderr)
@@ -390,15 +389,7 @@ class ClassCreation:
 def class_creation(python: str, flags: Sequence[str], probe: Probe) -> ClassCreation:
     runs = []
     for _ in range(CLASS_CREATION_RUNS):
-        done = subprocess.run(
-            [python, *flags, "-c", _CLASS_CREATION],
-            env=dict(probe.env),
-            cwd=probe.cwd,
-            capture_output=True,
-            text=True,
-            timeout=fresh.TIMEOUT_SECONDS,
-            check=False,
-        )
+        done = _child(python, flags, probe, "-c", _CLASS_CREATION)
         lines = [x for x in done.stdout.splitlines() if x.startswith(fresh.MARK)]
         if done.returncode != 0 or not lines:
             raise BenchError(f"classes {probe.name}: exit {done.returncode}\n{done.stderr[-3000:]}")
