@@ -245,15 +245,21 @@ def _run(python: str, flags: Sequence[str], probe: Probe) -> Sample:
     started = time.perf_counter()
     done = _child(python, flags, probe, "-c", probe.script)
     wall = time.perf_counter() - started
+    result = _marked(done, probe.name)
+    if result["facts"].get("writes_bytecode"):
+        raise BenchError(f"{probe.name}: the child could write bytecode")
+    return Sample(span=float(result["span"]), wall=wall, facts=result["facts"])
+
+
+def _marked(done: subprocess.CompletedProcess[str], name: str) -> dict[str, Any]:
+    """The result a child wrote on its last marked line."""
     if done.returncode != 0:
-        raise BenchError(f"{probe.name}: exit {done.returncode}\n{done.stderr[-3000:]}")
+        raise BenchError(f"{name}: exit {done.returncode}\n{done.stderr[-3000:]}")
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(fresh.MARK):
-            result = ast.literal_eval(line[len(fresh.MARK) :])
-            if result["facts"].get("writes_bytecode"):
-                raise BenchError(f"{probe.name}: the child could write bytecode")
-            return Sample(span=float(result["span"]), wall=wall, facts=result["facts"])
-    raise BenchError(f"{probe.name}: no result line\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            found: dict[str, Any] = ast.literal_eval(line[len(fresh.MARK) :])
+            return found
+    raise BenchError(f"{name}: no result line\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 def interleave(
@@ -389,11 +395,7 @@ class ClassCreation:
 def class_creation(python: str, flags: Sequence[str], probe: Probe) -> ClassCreation:
     runs = []
     for _ in range(CLASS_CREATION_RUNS):
-        done = _child(python, flags, probe, "-c", _CLASS_CREATION)
-        lines = [x for x in done.stdout.splitlines() if x.startswith(fresh.MARK)]
-        if done.returncode != 0 or not lines:
-            raise BenchError(f"classes {probe.name}: exit {done.returncode}\n{done.stderr[-3000:]}")
-        found = ast.literal_eval(lines[-1][len(fresh.MARK) :])
+        found = _marked(_child(python, flags, probe, "-c", _CLASS_CREATION), probe.name)
         runs.append(
             ClassCreation(found["classes"], found["seconds"], found["seconds"] / found["total"])
         )
@@ -604,11 +606,12 @@ def run(
         samples = interleave(python, flags, new, rounds, progress, "bytecode shipped")
         breakdown = {}
         classes = {}
+        handlers = {f.directory for f in chosen}
         progress(f"dataclass creation: each handler, {CLASS_CREATION_RUNS} runs")
         for probe in new:
             if probe.name in WEBHOOKS:
                 breakdown[probe.name] = _breakdown(importtime(python, flags, probe))
-            if probe.name in {f.directory for f in chosen}:
+            if probe.name in handlers:
                 classes[probe.name] = class_creation(python, flags, probe)
         old_samples: dict[str, list[Sample]] = defaultdict(list)
         if old_rounds:

@@ -180,11 +180,11 @@ def section(result: ImportResult) -> list[str]:
             f"{_loaded(f.loaded)} |"
         )
     add("")
-    measured = [f for f in result.functions if f.classes and f.function not in WEBHOOKS]
-    per_class = sum(f.classes.seconds for f in measured if f.classes) / max(
-        1, sum(f.classes.classes for f in measured if f.classes)
-    )
-    near = [f.classes for f in measured if f.classes and f.ratio >= f.goal - NEAR_GOAL]
+    measured = [
+        (f, f.classes) for f in result.functions if f.classes and f.function not in WEBHOOKS
+    ]
+    per_class = sum(c.seconds for _f, c in measured) / max(1, sum(c.classes for _f, c in measured))
+    near = [c for f, c in measured if f.ratio >= f.goal - NEAR_GOAL]
     classes = "(none is in this run)"
     if near:
         counts = [str(c.classes) for c in sorted(near, key=lambda c: c.classes)]

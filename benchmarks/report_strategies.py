@@ -173,7 +173,7 @@ def _how_matching(result: StrategiesResult) -> str:
         "a decline, the project's Stripe payment failure "
         "(`payment_intent.payment_failed.json`) with that decline code, normalised by "
         "`integrations.stripe` and folded into the same case. The timed work is what the "
-        "worker and the what-if run per case: `strategies.facts_of(case, risk)` then "
+        "worker and the what-if run per case: `case_facts.facts_of(case, risk)` then "
         "`strategies.choose(policy, facts, shop, case_id)` (the first strategy whose "
         "conditions hold, the default last, the reason in words, the arm by SHA-256 when the "
         f"strategy runs an experiment), {matching.repeats} times in a row per span, timed "

@@ -13,7 +13,7 @@ of three arms. The cases are built as the worker builds them: the project's Shop
 (`payloads.Deliveries`), varied in its gateways, country, currency and amount, payment terms
 and the customer's earlier orders, normalised; for card orders with a decline, the project's
 Stripe payment failure with that decline code, normalised and folded in (as
-`fraud.screened_case` does). Each case is timed through `strategies.facts_of` and
+`fraud.screened_case` does). Each case is timed through `case_facts.facts_of` and
 `strategies.choose`, REPEATS times a span; as the yardstick, in the same rounds,
 `json.loads` of the Shopify order's body. The worst case is a case every strategy misses, so
 the default takes it with all 20 reasons.
@@ -45,7 +45,7 @@ from typing import Any
 
 from benchmarks.fresh import BenchError
 from benchmarks.payloads import SHOP, Deliveries
-from recoup.domain import strategies, whatif
+from recoup.domain import case_facts, strategies, whatif
 from recoup.domain.cadence import ReminderPolicy, default_policy, parse_policy, policy_to_dict
 from recoup.domain.case import Case, CaseStatus, apply, new_case
 from recoup.domain.events import Customer, OrderSnapshot, PaymentAttempt, Source
@@ -312,7 +312,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        method = strategies.method_of(self.gateways, stripe_only=not self.gateways)
+        method = case_facts.method_of(self.gateways, stripe_only=not self.gateways)
         owed = str(Money.parse(self.amount, self.currency))
         said = [str(method).replace("_", " "), self.country, owed, self.decline or "no decline"]
         if self.earlier_orders:
@@ -438,7 +438,7 @@ def matching_time(deliveries: Deliveries, rounds: int = ROUNDS) -> MatchingResul
     body = deliveries.shopify_body(ORDER_INDEX)
 
     def match(case: Case, risk: str) -> strategies.Choice:
-        facts = strategies.facts_of(case, risk)
+        facts = case_facts.facts_of(case, risk)
         return strategies.choose(policy, facts, case.shop, case.case_id)
 
     works = [(v.label, lambda c=c, r=v.risk: match(c, r)) for v, c in cases]
@@ -452,7 +452,7 @@ def matching_time(deliveries: Deliveries, rounds: int = ROUNDS) -> MatchingResul
             best = {k: v.least(best.get(k)) for k, v in spans.items()}
     timings = []
     for variant, case in cases:
-        facts = strategies.facts_of(case, variant.risk)
+        facts = case_facts.facts_of(case, variant.risk)
         choice = match(case, variant.risk)
         tried = len(strategies.evaluate(policy, facts))
         arm = choice.arm.id if choice.arm else None

@@ -17,7 +17,7 @@ from benchmarks.strategies import (
     WhatIfResult,
     WhatIfSize,
 )
-from recoup.domain import strategies, whatif
+from recoup.domain import case_facts, strategies, whatif
 
 US = 1_000  # nanoseconds in a microsecond
 
@@ -289,7 +289,7 @@ def test_the_matched_cases_are_a_dozen_or_more_and_some_walk_the_whole_list() ->
     policy = bench.bench_policy()
     deliveries = Deliveries()
     facts = [
-        strategies.facts_of(bench.matched_case(deliveries, i, v), v.risk)
+        case_facts.facts_of(bench.matched_case(deliveries, i, v), v.risk)
         for i, v in enumerate(bench.VARIANTS)
     ]
     assert len(set(facts)) >= 12

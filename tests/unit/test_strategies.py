@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from recoup.domain import strategies
+from recoup.domain import case_facts, strategies
 from recoup.domain.cadence import (
     PolicyError,
     check_templates,
@@ -97,7 +97,7 @@ def _strategy(sid: str, when: dict[str, Any], first: str = "2d", **more: Any) ->
 
 
 def _taken(policy: Any, case: Case, risk: str = "low") -> strategies.Choice:
-    return strategies.choose(policy, strategies.facts_of(case, risk), case.shop, case.case_id)
+    return strategies.choose(policy, case_facts.facts_of(case, risk), case.shop, case.case_id)
 
 
 # --- facts ----------------------------------------------------------------------------------
@@ -121,12 +121,12 @@ def _taken(policy: Any, case: Case, risk: str = "low") -> strategies.Choice:
 def test_the_payment_method_comes_from_the_gateway_names(
     gateways: tuple[str, ...], method: Method
 ) -> None:
-    assert strategies.facts_of(_case(gateways=gateways)).method is method
+    assert case_facts.facts_of(_case(gateways=gateways)).method is method
 
 
 def test_facts_read_decline_category_country_customer_and_terms() -> None:
     due = OPENED + timedelta(days=30)
-    facts = strategies.facts_of(
+    facts = case_facts.facts_of(
         _case(decline="stolen_card", country="de", earlier_orders=2, terms="Net 30", due=due),
         "review",
     )
@@ -141,9 +141,9 @@ def test_facts_read_decline_category_country_customer_and_terms() -> None:
         payment_terms="Net 30",
         due_at=due,
     )
-    fresh = strategies.facts_of(_case(earlier_orders=0), "nonsense")
+    fresh = case_facts.facts_of(_case(earlier_orders=0), "nonsense")
     assert (fresh.decline, fresh.returning, fresh.risk) == ("none", False, "unscored")
-    assert strategies.facts_of(_case()).returning is None
+    assert case_facts.facts_of(_case()).returning is None
 
 
 # --- each condition -------------------------------------------------------------------------
@@ -182,8 +182,8 @@ def test_each_condition_takes_what_it_says_and_nothing_else(
     # The quick check and the reasons agree, both ways
     conditions = policy.strategies[0].conditions
     for facts, holds in (
-        (strategies.facts_of(_case(**matching)), True),
-        (strategies.facts_of(_case(**other)), False),
+        (case_facts.facts_of(_case(**matching)), True),
+        (case_facts.facts_of(_case(**other)), False),
     ):
         assert conditions.holds(facts) is holds
         assert (conditions.failure(facts) is None) is holds
@@ -390,7 +390,7 @@ def test_the_tester_shows_every_strategy_tried_up_to_the_taker() -> None:
     policy = _policy(
         _strategy("germany", {"countries": ["DE"]}), _strategy("bank", {"methods": ["bnpl"]})
     )
-    tried = strategies.evaluate(policy, strategies.facts_of(_case(gateways=("Klarna",))))
+    tried = strategies.evaluate(policy, case_facts.facts_of(_case(gateways=("Klarna",))))
     assert [(t.strategy.id, t.failure) for t in tried] == [
         ("germany", "country US, not DE"),
         ("bank", None),
@@ -434,16 +434,16 @@ def test_the_customers_past_cases_read_worst_first() -> None:
         )
         return case, dunning
 
-    assert strategies.history_of([]) == "no_past_cases"
-    assert strategies.history_of([past(CaseStatus.PAID)]) == "paid_without_reminders"
-    assert strategies.history_of([past(CaseStatus.PAID), past(CaseStatus.PAID, sent=True)]) == (
+    assert case_facts.history_of([]) == "no_past_cases"
+    assert case_facts.history_of([past(CaseStatus.PAID)]) == "paid_without_reminders"
+    assert case_facts.history_of([past(CaseStatus.PAID), past(CaseStatus.PAID, sent=True)]) == (
         "paid_after_reminders"
     )
-    assert strategies.history_of(
+    assert case_facts.history_of(
         [past(CaseStatus.PAID, sent=True), past(CaseStatus.CANCELLED)]
     ) == ("never_paid")
-    assert strategies.history_of([past(CaseStatus.OPEN, sent=True, spent=True)]) == "never_paid"
-    assert strategies.history_of([past(CaseStatus.OPEN)]) == "no_past_cases"  # still running
+    assert case_facts.history_of([past(CaseStatus.OPEN, sent=True, spent=True)]) == "never_paid"
+    assert case_facts.history_of([past(CaseStatus.OPEN)]) == "no_past_cases"  # still running
 
 
 def test_the_past_cases_condition_is_read_only_when_a_strategy_asks() -> None:
@@ -451,7 +451,7 @@ def test_the_past_cases_condition_is_read_only_when_a_strategy_asks() -> None:
     policy = _policy(asks)
     assert strategies.needs_history(policy)
     assert not strategies.needs_history(_policy(_strategy("de", {"countries": ["DE"]})))
-    facts = strategies.facts_of(_case())
+    facts = case_facts.facts_of(_case())
     assert facts.history is None  # not looked up: the condition does not hold
     assert not policy.strategies[0].conditions.holds(facts)
     known = replace(facts, history="never_paid")

@@ -36,9 +36,6 @@ from recoup.domain.case_facts import (
     CaseFacts,
     CustomerKind,
     Method,
-    facts_of,
-    history_of,
-    method_of,
 )
 from recoup.domain.experiments import Arm, Experiment
 from recoup.domain.fields import FieldError, check_keys, is_int, join_path, object_at, show
@@ -611,11 +608,8 @@ __all__ = [
     "choose",
     "courtesy_time",
     "evaluate",
-    "facts_of",
     "find",
-    "history_of",
     "in_force",
-    "method_of",
     "needs_history",
     "parse_strategies",
     "shipped",

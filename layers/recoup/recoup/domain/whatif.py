@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from recoup.domain import cadence, guardrails, strategies
+from recoup.domain import cadence, case_facts, guardrails, strategies
 from recoup.domain.case import CaseStatus
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def _one_off(step: int, at: datetime, like: Step, now: datetime) -> PlannedMessa
 def _facts(case: Case, risk: str) -> CaseFacts:
     """The case's facts with what it owed while open: a closed case owes nothing now, but
     was matched and chased on what it owed then."""
-    facts = strategies.facts_of(case, risk)
+    facts = case_facts.facts_of(case, risk)
     if facts.owed is None and case.status is not CaseStatus.OPEN:
         return replace(facts, owed=case.owed_when_open)
     return facts

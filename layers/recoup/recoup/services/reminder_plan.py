@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from recoup import clock
-from recoup.domain import cadence, erasure, instalments, retry_course, strategies
+from recoup.domain import cadence, case_facts, erasure, instalments, retry_course, strategies
 from recoup.domain.aggregate import StoredCase
 from recoup.domain.case import Case, CaseStatus
 from recoup.domain.dunning import Dunning, DunningStatus
@@ -147,7 +147,7 @@ def _start(case: Case, risk: str) -> Dunning | None:
     terms have no due date yet (it starts once one is reported)."""
     assert case.opened_at is not None
     policy = reminder_policy(case.shop, shops.get(case.shop))
-    facts = strategies.facts_of(case, risk)
+    facts = case_facts.facts_of(case, risk)
     owed = facts.owed
     if owed is None or not cadence.chasable(policy, owed):
         return Dunning(
@@ -212,7 +212,7 @@ def customer_history(case: Case) -> str:
         for s in found
         if s.case.merged_into is None and s.case.opened_at and opened and s.case.opened_at < opened
     ]
-    return strategies.history_of(past)
+    return case_facts.history_of(past)
 
 
 def _rematched(prior: StoredCase | None, case: Case, risk: str) -> Dunning | None:

@@ -3,7 +3,7 @@ and the reasons the case page shows for the strategy a case follows.
 
 The tester reads the policy as the settings page holds it (the whole reminders document,
 unsaved) and either one of the shop's cases, whose facts are read as the worker reads them
-(`strategies.facts_of`, with the risk of its newest fraud screening), or facts the admin
+(`case_facts.facts_of`, with the risk of its newest fraud screening), or facts the admin
 entered by hand. It answers every strategy tried, in order, with why it did not take the
 case, up to the one that did. Nothing is written. A case of another shop is unknown (404),
 as on the case routes.
@@ -89,7 +89,7 @@ def try_strategies(shop: str, request: TesterRequest) -> TesterAnswer:
     policy = draft_policy(shop, request.reminders)
     if request.case_id is not None:
         stored = _case(shop, request.case_id)
-        facts = strategies.facts_of(stored.case, risk_of(stored))
+        facts = case_facts.facts_of(stored.case, risk_of(stored))
         if strategies.needs_history(policy):
             facts = replace(facts, history=reminder_plan.customer_history(stored.case))
         case_id = stored.case.case_id
@@ -106,7 +106,7 @@ def case_reasons(shop: str, stored: StoredCase) -> CaseReasons:
     """A case's facts as its strategy read them, and the strategy it follows, named as the
     shop's policy names it now (one read of the policy)."""
     policy = shop_settings.reminder_policy(shop).value
-    return CaseReasons(strategies.facts_of(stored.case, risk_of(stored)), followed(policy, stored))
+    return CaseReasons(case_facts.facts_of(stored.case, risk_of(stored)), followed(policy, stored))
 
 
 def draft_policy(shop: str, document: Mapping[str, Any]) -> cadence.ReminderPolicy:
